@@ -1,0 +1,78 @@
+"""Reverse-mode derivative of one step of a cell, and the forward values the backward pass reads.
+
+An elementwise node's partial derivatives come from SymPy, then are written in terms of saved
+forward values: wherever a node's defining expression appears in a derivative it is replaced by the
+node's own name, so sigmoid' becomes i*(1 - i) and tanh' becomes 1 - g**2. A product
+`p = W @ v` is linear: its rules are the transposes (d_v += W^T d_p, d_W += d_p v^T), applied by
+the schedule as matrix products.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+from .ir import Cell, Elementwise, Product, symbol
+
+
+@dataclass(frozen=True)
+class Backward:
+    # (node, arg) -> d node / d arg, as an expression of forward values; zero partials are absent
+    partials: dict[tuple[str, str], sympy.Expr]
+    # forward values that some partial reads
+    reads: frozenset[str]
+
+
+def differentiate(cell: Cell) -> Backward:
+    outputs = {}
+    for n in cell.nodes.values():
+        # a node that is just another value's name would rewrite that value everywhere: skip it
+        if isinstance(n, Elementwise) and not n.expr.is_Symbol:
+            outputs[n.expr] = symbol(n.name)
+    partials = {}
+    reads: set[str] = set()
+    for n in cell.nodes.values():
+        if not isinstance(n, Elementwise):
+            continue
+        for a in n.args:
+            d = sympy.diff(n.expr, symbol(a))
+            d = d.xreplace(outputs)
+            if d.is_zero:
+                continue
+            partials[(n.name, a)] = d
+            reads.update(s.name for s in d.free_symbols)
+    return Backward(partials, frozenset(reads))
+
+
+def backward_equations(cell: Cell, bw: Backward) -> list[str]:
+    """The derived backward pass of one step, as readable lines, for the generated docstring."""
+    users = cell.users()
+    sinks: dict[str, list[str]] = {}
+    for state, node in cell.updates.items():
+        sinks.setdefault(node, []).append(f"d_{state}[t+1]")
+    sinks.setdefault(cell.output, []).append("dy[t]")
+    lines = []
+    order = list(cell.states) + list(cell.inputs) + list(cell.nodes)
+    for name in reversed(order):
+        terms = list(sinks.get(name, []))
+        for u in users.get(name, []):
+            un = cell.nodes[u]
+            if isinstance(un, Product):
+                terms.append(f"{un.weight}^T @ d_{u}")
+            elif (u, name) in bw.partials:
+                terms.append(f"d_{u}*({sympy.sstr(bw.partials[(u, name)])})")
+        if not terms:
+            continue
+        target = f"d_{name}[t]" if name in cell.states else f"d_{name}"
+        lines.append(f"{target} = " + " + ".join(terms))
+    for p in cell.params:
+        terms = []
+        for u in users.get(p.name, []):
+            if (u, p.name) in bw.partials:
+                terms.append(f"sum(d_{u}*({sympy.sstr(bw.partials[(u, p.name)])}))")
+        for n in cell.nodes.values():
+            if isinstance(n, Product) and n.weight == p.name:
+                terms.append(f"sum(d_{n.name} @ {n.operand}^T)")
+        lines.append(f"d_{p.name} = " + " + ".join(terms) + "   (summed over t and batch)")
+    return lines

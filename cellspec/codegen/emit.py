@@ -1,0 +1,478 @@
+"""Turn a schedule into the source of a generated module.
+
+Kernels and method bodies are built as lists of lines by small writers here; the Jinja2 template
+only lays them out. Names in the emitted code: a forward value keeps its spec name, its gradient
+is `d_<name>`, and everything the compiler adds starts with `_` (arrays `_seq_h`, `_G_x`, loop
+indices `_t _b _j`, sizes `_n_<dim>`), which spec names cannot.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+
+import jinja2
+import sympy
+
+from .. import __version__
+from ..autodiff import backward_equations
+from ..ir import Elementwise, Product, symbol
+from ..ops import helper_source
+from ..schedule import LOOP, PRE, Access, Array, Group, Schedule
+from .printer import NumbaPrinter
+
+KERNEL_DECORATOR = '@nb.njit(cache=True, error_model="numpy")'
+HELPER_DECORATOR = "@nb.njit(cache=True, inline=\"always\")"
+
+
+class Writer:
+    """Lines of code with an indentation level managed by `with w.block(header):`."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.level = 0
+
+    def line(self, text: str = "") -> None:
+        self.lines.append("    " * self.level + text if text else "")
+
+    @contextmanager
+    def block(self, header: str):
+        self.line(header)
+        self.level += 1
+        yield
+        self.level -= 1
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def size(dims: tuple[str, ...]) -> str:
+    """The size of stacked dims as code: ("hidden", "hidden") -> "_n_hidden + _n_hidden"."""
+    return " + ".join(f"_n_{d}" for d in dims) if dims else "0"
+
+
+class Kernel(Writer):
+    """An njit function being written: it records the arrays it touches, which become its
+    parameters, in order of first use."""
+
+    def __init__(self, name: str, printer: NumbaPrinter):
+        super().__init__()
+        self.name = name
+        self.printer = printer
+        self.arrays: list[str] = []
+        self.dims: set[str] = set()
+        self.temps = 0
+
+    def use(self, array: str) -> str:
+        if array not in self.arrays:
+            self.arrays.append(array)
+        return array
+
+    def at(self, acc: Access) -> str:
+        self.use(acc.array)
+        self.dims.update(acc.offset)
+        j = "_j" + "".join(f" + _n_{d}" for d in acc.offset)
+        index = {"tbj": f"_t, _b, {j}", "next": f"_t + 1, _b, {j}", "bj": f"_b, {j}", "j": j}[acc.index]
+        return f"{acc.array}[{index}]"
+
+    def rows(self, acc: Access) -> str:
+        """The [B, n] slice of step t of an array, as a matrix operand."""
+        self.use(acc.array)
+        return {"tbj": f"{acc.array}[_t]", "next": f"{acc.array}[_t + 1]", "bj": acc.array}[acc.index]
+
+    def expr(self, e: sympy.Expr) -> str:
+        return self.printer.doprint(e)
+
+    def source(self, all_dims: tuple[str, ...]) -> str:
+        dims = [d for d in all_dims if d in self.dims]
+        params = ["_T", "_B", *(f"_n_{d}" for d in dims), *self.arrays]
+        self.params = params
+        head = f"def {self.name}({', '.join(params)}):"
+        body = "\n".join("    " + ln if ln else "" for ln in self.lines)
+        return f"{head}\n{body}\n"
+
+
+class Emitter:
+    def __init__(self, sched: Schedule):
+        self.s = sched
+        self.cell = sched.cell
+        self.printer = NumbaPrinter()
+        self.kernels: list[Kernel] = []
+        self.assigned: set[tuple[str, tuple[str, ...]]] = set()
+
+    # --- elementwise loops --------------------------------------------------------------------
+
+    def forward_loop(self, k: Kernel, region: str, phase_groups: list[Group], dim: str, nodes: list[str]) -> None:
+        s, cell = self.s, self.cell
+        local = set(nodes)
+        products = [p for g in phase_groups for p in g.products if p in s.stores and cell.nodes[p].dim == dim]
+        needed = sorted({a for n in nodes for a in cell.nodes[n].args if a not in local} | set(products))
+        k.dims.add(dim)
+        with k.block("for _b in range(_B):"):
+            with k.block(f"for _j in range(_n_{dim}):"):
+                for a in needed:
+                    k.line(f"{a} = {k.at(s.read_fwd[a])}")
+                for n in nodes:
+                    k.line(f"{n} = {k.expr(cell.nodes[n].expr)}")
+                for n in [*nodes, *products]:
+                    for acc in s.stores.get(n, []):
+                        k.line(f"{k.at(acc)} = {n}")
+
+    def backward_loop(self, k: Kernel, region: str, dim: str, nodes: list[str]) -> None:
+        s, cell, bw = self.s, self.cell, self.s.backward
+        local = set(nodes)
+        pairs = [(u, a) for u in nodes for a in cell.nodes[u].args if (u, a) in bw.partials]
+        temps = sympy.numbered_symbols("_c", start=k.temps)
+        replacements, reduced = sympy.cse([bw.partials[p] for p in pairs], symbols=temps, optimizations="basic")
+        k.temps += len(replacements)
+        partial = dict(zip(pairs, reduced))
+        reads = sorted({sym.name for e in reduced for sym in e.free_symbols} | {sym.name for _, e in replacements for sym in e.free_symbols} - {str(t) for t, _ in replacements})
+        reads = [r for r in reads if not r.startswith("_c")]
+        k.dims.add(dim)
+        with k.block("for _b in range(_B):"):
+            with k.block(f"for _j in range(_n_{dim}):"):
+                for r in reads:
+                    k.line(f"{r} = {k.at(s.read_bwd[r])}")
+                for t, e in replacements:
+                    k.line(f"{t} = {k.expr(e)}")
+                for n in reversed(nodes):
+                    terms = [k.at(acc) for acc in s.sinks.get(n, [])]
+                    if s.users_outside.get(n):
+                        terms.append(k.at(s.adjoint[n]))
+                    if n in s.gemm_adjoint:
+                        terms.append(k.at(s.gemm_adjoint[n]))
+                    inner = sum((symbol(f"d_{u}") * partial[(u, a)] for (u, a) in pairs if a == n), sympy.S.Zero)
+                    if inner != 0:
+                        terms.append(k.expr(inner))
+                    k.line(f"d_{n} = {' + '.join(terms) if terms else '0.0'}")
+                targets: dict[str, sympy.Expr] = {}
+                for u in reversed(nodes):
+                    for a in cell.nodes[u].args:
+                        if a not in local and (u, a) in partial:
+                            targets[a] = targets.get(a, sympy.S.Zero) + symbol(f"d_{u}") * partial[(u, a)]
+                for a, contribution in targets.items():
+                    acc = s.adjoint[a]
+                    key = (acc.array, acc.offset)
+                    op = "+=" if key in self.assigned or a in cell.vectors else "="
+                    self.assigned.add(key)
+                    k.line(f"{k.at(acc)} {op} {k.expr(contribution)}")
+
+    # --- kernels ------------------------------------------------------------------------------
+
+    def loop_forward(self) -> Kernel:
+        s = self.s
+        k = Kernel("_loop_forward", self.printer)
+        with k.block("for _t in range(_T):"):
+            for ph in s.phases[LOOP]:
+                for g in ph.groups:
+                    k.line(f"np.dot({k.rows(s.read_fwd[g.operand])}, {k.use('_WT_' + g.name)}, {k.use('_G_' + g.name)})")
+                for dim, nodes in self.loops(ph):
+                    self.forward_loop(k, LOOP, ph.groups, dim, nodes)
+        return k
+
+    def loop_backward(self) -> Kernel:
+        s, cell = self.s, self.cell
+        k = Kernel("_loop_backward", self.printer)
+        with k.block("for _t in range(_T - 1, -1, -1):"):
+            for ph in reversed(s.phases[LOOP]):
+                for dim, nodes in self.loops(ph):
+                    if nodes:
+                        self.backward_loop(k, LOOP, dim, nodes)
+                for g in ph.groups:
+                    k.line(f"np.dot({k.use('_dG_' + g.name)}[_t], {k.use('_W_' + g.name)}, {k.rows(s.gemm_adjoint[g.operand])})")
+            by_dim: dict[str, list[str]] = {}
+            for st, dim in cell.states.items():
+                by_dim.setdefault(dim, []).append(st)
+            for dim, states in by_dim.items():
+                k.dims.add(dim)
+                with k.block("for _b in range(_B):"):
+                    with k.block(f"for _j in range(_n_{dim}):"):
+                        for st in states:
+                            parts = []
+                            if s.users_outside.get(st):
+                                parts.append(k.at(s.adjoint[st]))
+                            if st in s.gemm_adjoint:
+                                parts.append(k.at(s.gemm_adjoint[st]))
+                            k.line(f"{k.at(Access('_dcarry_' + st, 'bj'))} = {' + '.join(parts) if parts else '0.0'}")
+        return k
+
+    def pre_forward(self, index: int) -> Kernel | None:
+        ph = self.s.phases[PRE][index - 1]
+        if not ph.nodes:
+            return None
+        k = Kernel(f"_pre_forward_{index}", self.printer)
+        with k.block("for _t in range(_T):"):
+            for dim, nodes in self.loops(ph):
+                self.forward_loop(k, PRE, ph.groups, dim, nodes)
+        return k
+
+    def pre_backward(self, index: int) -> Kernel | None:
+        ph = self.s.phases[PRE][index - 1]
+        if not ph.nodes:
+            return None
+        k = Kernel(f"_pre_backward_{index}", self.printer)
+        with k.block("for _t in range(_T):"):
+            for dim, nodes in self.loops(ph):
+                if nodes:
+                    self.backward_loop(k, PRE, dim, nodes)
+        return k
+
+    def loops(self, ph) -> list[tuple[str, list[str]]]:
+        """One fused loop per dim; a dim whose only work is saving a product still gets one."""
+        out = ph.loops(self.cell)
+        dims = {d for d, _ in out}
+        for g in ph.groups:
+            for p in g.products:
+                d = self.cell.nodes[p].dim
+                if p in self.s.stores and d not in dims:
+                    out.append((d, []))
+                    dims.add(d)
+        return out
+
+    # --- orchestration ------------------------------------------------------------------------
+
+    def call(self, w: Writer, k: Kernel) -> None:
+        w.line(f"{k.name}({', '.join(k.params)})")
+
+    def alloc(self, w: Writer, arrays: list[Array], skip: set[str]) -> None:
+        for a in arrays:
+            if a.name in skip:
+                continue
+            shape = []
+            for entry in a.shape:
+                shape.append({"T": "_T", "T+1": "_T + 1", "B": "_B"}.get(entry) if isinstance(entry, str) else size(entry))
+            dtype = "np.float64" if a.kind == "acc" else "_dtype"
+            fn = "np.zeros" if a.zero else "np.empty"
+            w.line(f"{a.name} = {fn}(({', '.join(shape)}{',' if len(shape) == 1 else ''}), {dtype})")
+
+    def dims_prologue(self, w: Writer) -> None:
+        for d in self.cell.dims:
+            w.line(f"_n_{d} = self.dims[{d!r}]")
+
+    def stacked(self, w: Writer, g: Group) -> None:
+        weights = ", ".join(f"_params[{n!r}]" for n in g.weights)
+        w.line(f"_W_{g.name} = np.concatenate(({weights},))" if len(g.weights) > 1 else f"_W_{g.name} = _params[{g.weights[0]!r}]")
+        if g.region == LOOP:
+            w.line(f"_WT_{g.name} = np.ascontiguousarray(_W_{g.name}.T)")
+
+    def operand_all(self, g: Group) -> str:
+        """Every step's operand of a group as a [T*B, n] matrix."""
+        acc = self.s.read_fwd[g.operand]
+        arr = acc.array
+        if acc.index == "next":
+            arr = f"{arr}[1:]"
+        elif arr.startswith("_seq_"):
+            arr = f"{arr}[:-1]"
+        return f"{arr}.reshape(_R, {g.operand_dim and size((g.operand_dim,))})"
+
+    def forward_body(self, pre_f: dict[int, Kernel], loop_f: Kernel) -> str:
+        s, cell = self.s, self.cell
+        w = Writer()
+        w.line("_dtype = self.dtype")
+        w.line("_params = self.params")
+        for x in cell.inputs:
+            w.line(f"_in_{x} = inputs[{x!r}]")
+        first = next(iter(cell.inputs))
+        w.line(f"_T, _B = _in_{first}.shape[0], _in_{first}.shape[1]")
+        w.line("_R = _T * _B")
+        self.dims_prologue(w)
+        for p in cell.vectors:
+            w.line(f"_w_{p} = _params[{p!r}]")
+        for g in s.groups.values():
+            self.stacked(w, g)
+        pre_g = {f"_G_{g.name}" for g in s.groups.values() if g.region == PRE}
+        self.alloc(w, s.forward_arrays, pre_g)
+        for st in cell.states:
+            w.line(f"_seq_{st}[0] = state[{st!r}]")
+        for ph in s.phases[PRE]:
+            for g in ph.groups:
+                w.line(f"_G_{g.name} = np.dot({self.operand_all(g)}, _W_{g.name}.T).reshape(_T, _B, {size(g.rows)})")
+            if ph.index in pre_f:
+                self.call(w, pre_f[ph.index])
+        self.call(w, loop_f)
+        out = s.read_fwd[cell.output]
+        y = f"{out.array}[1:]" if out.index == "next" else out.array
+        w.line(f"_y = {y}")
+        w.line("_final = {" + ", ".join(f"{st!r}: _seq_{st}[_T].copy()" for st in cell.states) + "}")
+        saved = [*s.tape, *(f"_W_{g.name}" for g in s.groups.values())]
+        w.line("_tape = {" + ", ".join(f"{a!r}: {a}" for a in saved) + "}")
+        w.line("return _y, _final, _tape")
+        return w.text()
+
+    def backward_body(self, pre_b: dict[int, Kernel], loop_b: Kernel) -> str:
+        s, cell = self.s, self.cell
+        w = Writer()
+        w.line("_dtype = self.dtype")
+        w.line("_params = tape.params")
+        w.line("_T, _B = tape.T, tape.B")
+        w.line("_R = _T * _B")
+        self.dims_prologue(w)
+        for x in cell.inputs:
+            w.line(f"_in_{x} = tape.inputs[{x!r}]")
+        for p in cell.vectors:
+            w.line(f"_w_{p} = _params[{p!r}]")
+        for a in [*s.tape, *(f"_W_{g.name}" for g in s.groups.values())]:
+            w.line(f"{a} = tape.arrays[{a!r}]")
+        w.line("_dy = dy")
+        pre_dgemm = {f"_dgemm_{g.name}" for g in s.groups.values() if g.region == PRE}
+        self.alloc(w, s.backward_arrays, pre_dgemm)
+        for st in cell.states:
+            w.line(f"_dcarry_{st}[...] = dstate[{st!r}]")
+        self.call(w, loop_b)
+        grads: dict[str, list[str]] = {}
+
+        def weight_grads(g: Group) -> None:
+            w.line(f"_dW_{g.name} = np.dot(_dG_{g.name}.reshape(_R, {size(g.rows)}).T, {self.operand_all(g)})")
+            for i, (p, wname) in enumerate(zip(g.products, g.weights)):
+                lo, hi = size(g.rows[:i]), size(g.rows[: i + 1])
+                grads.setdefault(wname, []).append(f"_dW_{g.name}[{lo}:{hi}]")
+
+        for g in s.groups.values():
+            if g.region == LOOP:
+                weight_grads(g)
+        for ph in reversed(s.phases[PRE]):
+            if ph.index in pre_b:
+                self.call(w, pre_b[ph.index])
+            for g in ph.groups:
+                w.line(f"_dgemm_{g.name} = np.dot(_dG_{g.name}.reshape(_R, {size(g.rows)}), _W_{g.name}).reshape(_T, _B, {size((g.operand_dim,))})")
+                weight_grads(g)
+        w.line("_dparams = {}")
+        for p in cell.params:
+            if p.name in cell.vectors:
+                w.line(f"_dparams[{p.name!r}] = _acc_{p.name}.astype(_dtype)")
+            else:
+                w.line(f"_dparams[{p.name!r}] = {' + '.join(grads[p.name])}")
+                if len(grads[p.name]) == 1:
+                    w.line(f"_dparams[{p.name!r}] = np.ascontiguousarray(_dparams[{p.name!r}])")
+        w.line("_dinputs = {}")
+        for x, dim in cell.inputs.items():
+            parts = []
+            if s.users_outside.get(x):
+                parts.append(f"_d_{x}")
+            if x in s.gemm_adjoint:
+                parts.append(f"_dgemm_{x}")
+            w.line(f"_dinputs[{x!r}] = {' + '.join(parts)}")
+        w.line("_dstate = {" + ", ".join(f"{st!r}: _dcarry_{st}" for st in cell.states) + "}")
+        w.line("return _dinputs, _dparams, _dstate")
+        return w.text()
+
+    def param_inits(self) -> str:
+        w = Writer()
+        self.dims_prologue(w)
+        w.line("return (")
+        for p in self.cell.params:
+            shape = (p.rows, p.cols) if p.name in self.cell.matrices else (p.dim,)
+            dims = {sym: symbol(f"_n_{sym.name}") for a in p.init.args for sym in a.free_symbols}
+            args = ", ".join(self.printer.doprint(a.xreplace(dims)) for a in p.init.args)
+            shape_code = ", ".join(f"_n_{d}" for d in shape)
+            w.line(f"    ({p.name!r}, ({shape_code},), {p.init.kind!r}, ({args}{',' if len(p.init.args) == 1 else ''})),")
+        w.line(")")
+        return w.text()
+
+    # --- the module ---------------------------------------------------------------------------
+
+    def module(self) -> str:
+        s, cell = self.s, self.cell
+        pre_f = {ph.index: k for ph in s.phases[PRE] if (k := self.pre_forward(ph.index))}
+        loop_f = self.loop_forward()
+        loop_b = self.loop_backward()
+        pre_b = {ph.index: k for ph in reversed(s.phases[PRE]) if (k := self.pre_backward(ph.index))}
+        kernels = [*pre_f.values(), loop_f, loop_b, *pre_b.values()]
+        kernel_sources = [k.source(cell.dims) for k in kernels]
+        forward = self.forward_body(pre_f, loop_f)
+        backward = self.backward_body(pre_b, loop_b)
+        inits = self.param_inits()
+        helpers = [helper_source(h) for h in sorted(self.printer.helpers)]
+        context = {
+            "name": cell.name,
+            "summary": cell.summary,
+            "cite": cell.cite,
+            "spec_path": spec_display_path(cell.path),
+            "sha256": cell.sha256,
+            "version": __version__,
+            "equations": [f"{n} = {e}" for n, e in cell.equations_text],
+            "updates": [f"{st}[t] = {n}" for st, n in cell.updates.items()],
+            "output": cell.output,
+            "backward": backward_equations(cell, s.backward),
+            "schedule": self.schedule_summary(),
+            "shapes": self.shapes(),
+            "helpers": helpers,
+            "kernels": kernel_sources,
+            "kernel_decorator": KERNEL_DECORATOR,
+            "helper_decorator": HELPER_DECORATOR,
+            "dims": list(cell.dims),
+            "inputs": [(x, d) for x, d in cell.inputs.items()],
+            "states": [(x, d) for x, d in cell.states.items()],
+            "output_dim": cell.dim_of(cell.output),
+            "params": [(p.name, (p.rows, p.cols) if p.name in cell.matrices else (p.dim,)) for p in cell.params],
+            "tape": [*s.tape, *(f"_W_{g.name}" for g in s.groups.values())],
+            "param_inits": inits,
+            "forward_body": forward,
+            "backward_body": backward,
+        }
+        return render(context)
+
+    def shapes(self) -> list[str]:
+        cell = self.cell
+        lines = [f"input {x}: [T,B,{d}]" for x, d in cell.inputs.items()]
+        lines.append(f"output {cell.output}: [T,B,{cell.dim_of(cell.output)}]")
+        lines += [f"state {st}: [B,{d}]" for st, d in cell.states.items()]
+        for p in cell.params:
+            shape = f"{p.rows},{p.cols}" if p.name in cell.matrices else p.dim
+            lines.append(f"param {p.name}: [{shape}], init {p.init.kind}{tuple(sympy.sstr(a) for a in p.init.args) if p.init.args else ''}")
+        return lines
+
+    def schedule_summary(self) -> list[str]:
+        s = self.s
+        lines = []
+        for r, label in ((PRE, "before the time loop, over all T*B rows"), (LOOP, "in the time loop, per step")):
+            for ph in s.phases[r]:
+                for g in ph.groups:
+                    lines.append(f"{label}: [{'; '.join(g.weights)}] @ {g.operand}  (one matrix product)")
+                if ph.nodes:
+                    lines.append(f"{label}: {', '.join(n for n in ph.nodes)}  (fused elementwise loop)")
+        return lines
+
+
+def spec_display_path(path: str) -> str:
+    """The spec's path as the header shows it: `specs/<file>` for catalog specs, never a path of
+    the machine that built it, so builds anywhere give the same bytes."""
+    parent = os.path.basename(os.path.dirname(os.path.abspath(path)))
+    base = os.path.basename(path)
+    return f"{parent}/{base}" if parent == "specs" else base
+
+
+def docstring_escape(text: str) -> str:
+    """Make text safe inside a triple-quoted docstring: nothing in it can end the string."""
+    out = []
+    for ch in text:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ch == "\n" or ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
+
+
+_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(os.path.join(os.path.dirname(__file__), "templates")),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+    autoescape=False,
+)
+_ENV.filters["doc"] = docstring_escape
+_ENV.filters["py"] = repr
+_ENV.filters["body"] = lambda text, n: "\n".join(("    " * n + ln) if ln else "" for ln in text.rstrip("\n").split("\n"))
+
+
+def render(context: dict) -> str:
+    return _ENV.get_template("cell.py.j2").render(**context)
+
+
+def emit_module(sched: Schedule) -> str:
+    return Emitter(sched).module()

@@ -1,0 +1,71 @@
+"""Print SymPy expressions as Numba-friendly Python: math functions, float literals, powers as
+products, and the cell ops as calls of helpers the generated module defines."""
+
+from __future__ import annotations
+
+import sympy
+from sympy.printing.pycode import PythonCodePrinter
+
+from ..ops import HELPER_BY_CLASS
+
+
+class NumbaPrinter(PythonCodePrinter):
+    """`doprint` spells an expression for a Numba kernel; `helpers` records the cell-op helper
+    functions it called, so the module defines exactly those."""
+
+    def __init__(self):
+        super().__init__({"strict": True, "fully_qualified_modules": True})
+        self.helpers: set[str] = set()
+
+    def _print_Function(self, expr):
+        name = HELPER_BY_CLASS.get(type(expr))
+        if name is None:
+            return super()._print_Function(expr)
+        self.helpers.add(name)
+        return f"{name}({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_Abs(self, expr):
+        return f"abs({self._print(expr.args[0])})"
+
+    def _print_sign(self, expr):
+        self.helpers.add("sign")
+        return f"sign({self._print(expr.args[0])})"
+
+    def _print_Integer(self, expr):
+        return f"{int(expr)}.0"
+
+    def _print_Rational(self, expr):
+        return repr(float(expr))
+
+    def _print_Float(self, expr):
+        return repr(float(expr))
+
+    def _print_Half(self, expr):
+        return "0.5"
+
+    def _print_One(self, expr):
+        return "1.0"
+
+    def _print_NegativeOne(self, expr):
+        return "-1.0"
+
+    def _print_Zero(self, expr):
+        return "0.0"
+
+    def _print_Pow(self, expr, rational=False):
+        base, exp = expr.args
+        if exp.is_Integer and 1 < abs(int(exp)) <= 4:
+            b = self.parenthesize(base, sympy.printing.precedence.PRECEDENCE["Mul"], strict=True)
+            prod = "*".join([b] * abs(int(exp)))
+            return prod if exp > 0 else f"1.0/({prod})"
+        if exp == -1:
+            return f"1.0/{self.parenthesize(base, sympy.printing.precedence.PRECEDENCE['Mul'], strict=True)}"
+        if exp == sympy.S.Half:
+            return f"math.sqrt({self._print(base)})"
+        if exp == -sympy.S.Half:
+            return f"1.0/math.sqrt({self._print(base)})"
+        return super()._print_Pow(expr, rational=rational)
+
+
+def print_expr(expr: sympy.Expr, printer: NumbaPrinter | None = None) -> str:
+    return (printer or NumbaPrinter()).doprint(expr)

@@ -1,0 +1,256 @@
+"""The cell as a DAG of values: inputs, states (at t-1), params, matrix-vector products and
+elementwise SymPy nodes, every shape checked.
+
+Each `W @ v` of a spec becomes a `Product` node whose operand is a named value; an operand that is
+an expression (`U @ (r*h)`) gets a node of its own. Products with the same weight and operand are
+one node. Nodes are kept in an order where every node follows its arguments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy
+
+from .errors import Location, SpecError
+from .parse import parse_equation, parse_init
+from .spec import Spec, Text
+
+
+def symbol(name: str) -> sympy.Symbol:
+    return sympy.Symbol(name, real=True)
+
+
+@dataclass(frozen=True)
+class Product:
+    """`name = weight @ operand`: a [rows] vector from a [rows, cols] matrix and a [cols] vector."""
+
+    name: str
+    weight: str
+    operand: str
+    dim: str
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        return (self.operand,)
+
+
+@dataclass(frozen=True)
+class Elementwise:
+    """`name = expr`, elementwise over vectors of one dim. `equation` is False for the nodes the
+    compiler makes for product operands."""
+
+    name: str
+    expr: sympy.Expr
+    dim: str
+    args: tuple[str, ...]
+    equation: bool = True
+
+
+@dataclass(frozen=True)
+class Init:
+    kind: str
+    args: tuple[sympy.Expr, ...]
+
+
+@dataclass(frozen=True)
+class MatrixParam:
+    name: str
+    rows: str
+    cols: str
+    init: Init
+
+
+@dataclass(frozen=True)
+class VectorParam:
+    name: str
+    dim: str
+    init: Init
+
+
+@dataclass
+class Cell:
+    name: str
+    summary: str
+    cite: str
+    path: str
+    sha256: str
+    dims: tuple[str, ...]
+    inputs: dict[str, str]                      # name -> dim
+    states: dict[str, str]                      # name -> dim
+    matrices: dict[str, MatrixParam]
+    vectors: dict[str, VectorParam]
+    nodes: dict[str, Product | Elementwise]     # in dependency order
+    updates: dict[str, str]                     # state -> node
+    output: str
+    param_order: tuple[str, ...] = ()
+    equations_text: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+    def dim_of(self, name: str) -> str:
+        if name in self.inputs:
+            return self.inputs[name]
+        if name in self.states:
+            return self.states[name]
+        if name in self.vectors:
+            return self.vectors[name].dim
+        return self.nodes[name].dim
+
+    @property
+    def params(self) -> list[MatrixParam | VectorParam]:
+        """Every param, in the spec's order."""
+        return [self.matrices.get(n) or self.vectors[n] for n in self.param_order]
+
+    def users(self) -> dict[str, list[str]]:
+        """value name -> the nodes that read it, in node order."""
+        out: dict[str, list[str]] = {}
+        for n in self.nodes.values():
+            for a in n.args:
+                out.setdefault(a, []).append(n.name)
+        return out
+
+
+class _Builder:
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self.dims_of: dict[sympy.Symbol, str] = {}
+        self.symbols: dict[str, sympy.Symbol] = {}
+        self.nodes: dict[str, Product | Elementwise] = {}
+        self.products: dict[tuple[str, str], str] = {}
+        self.operands: dict[sympy.Expr, str] = {}
+        self.matrices: dict[str, tuple[str, str]] = {}
+        self.used: set[str] = set()
+
+    def declare(self, name: str, dim: str) -> None:
+        s = symbol(name)
+        self.symbols[name] = s
+        self.dims_of[s] = dim
+
+    def dim_of(self, expr: sympy.Expr, where: Location) -> str | None:
+        dims = {self.dims_of[s] for s in expr.free_symbols}
+        if len(dims) > 1:
+            raise SpecError(f"elementwise operation mixes vectors of dims {', '.join(sorted(dims))}", where)
+        return dims.pop() if dims else None
+
+    def product(self, weight: str, weight_where: Location, operand: sympy.Expr, operand_where: Location) -> sympy.Symbol:
+        rows, cols = self.matrices[weight]
+        self.used.add(weight)
+        dim = self.dim_of(operand, operand_where)
+        if dim != cols:
+            raise SpecError(f"{weight} is [{rows}, {cols}] but its operand is a [{dim}] vector", operand_where)
+        if isinstance(operand, sympy.Symbol):
+            operand_name = operand.name
+        elif operand in self.operands:
+            operand_name = self.operands[operand]
+        else:
+            operand_name = f"_v{len(self.operands)}"
+            self.operands[operand] = operand_name
+            self.add(Elementwise(operand_name, operand, dim, _arg_names(operand), equation=False))
+        key = (weight, operand_name)
+        if key not in self.products:
+            name = f"_p{len(self.products)}"
+            self.products[key] = name
+            self.add(Product(name, weight, operand_name, rows))
+        return self.symbols[self.products[key]]
+
+    def add(self, node: Product | Elementwise) -> None:
+        self.nodes[node.name] = node
+        self.declare(node.name, node.dim)
+        self.used.update(node.args)
+
+
+def _arg_names(expr: sympy.Expr) -> tuple[str, ...]:
+    return tuple(sorted(s.name for s in expr.free_symbols))
+
+
+def build_ir(spec: Spec) -> Cell:
+    b = _Builder(spec)
+    dim_symbols = {d: sympy.Symbol(d, positive=True, integer=True) for d in spec.dims}
+    for v in spec.inputs + spec.states:
+        b.declare(v.name, v.dim)
+    matrices, vectors = {}, {}
+    first_state_dim = spec.states[0].dim
+    default_init = Init("uniform", (1 / sympy.sqrt(dim_symbols[first_state_dim]),))
+    for p in spec.params:
+        init = default_init
+        if p.init is not None:
+            kind, args = parse_init(p.init, p.name, dim_symbols)
+            init = Init(kind, args)
+            if kind == "orthogonal" and len(p.shape) != 2:
+                raise SpecError(f"orthogonal init needs a matrix, and {p.name!r} is a vector", p.init.start)
+        if len(p.shape) == 2:
+            matrices[p.name] = MatrixParam(p.name, p.shape[0], p.shape[1], init)
+            b.matrices[p.name] = p.shape
+        else:
+            vectors[p.name] = VectorParam(p.name, p.shape[0], init)
+            b.declare(p.name, p.shape[0])
+
+    defined_later = {e.name: e for e in spec.equations}
+    for eq in spec.equations:
+        # compiler-made names (_p0, _v0) are not visible to specs
+        visible = {k: v for k, v in b.symbols.items() if not k.startswith("_")}
+        try:
+            expr = parse_equation(eq.expr, eq.name, visible, set(b.matrices), b.product)
+        except SpecError as e:
+            later = _later_name(e, defined_later)
+            if later is not None:
+                raise SpecError(f"{later!r} is used before its equation (line {defined_later[later].where.line}); equations are in order, and a state name means its value at t-1", e.where) from None
+            raise
+        dim = b.dim_of(expr, eq.expr.start)
+        if dim is None:
+            raise SpecError(f"equation {eq.name!r} is a constant; an equation must depend on an input, a state or a param", eq.expr.start)
+        b.add(Elementwise(eq.name, expr, dim, _arg_names(expr)))
+        del defined_later[eq.name]
+
+    updates = {}
+    declared_states = {s.name: s for s in spec.states}
+    for u in spec.updates:
+        if u.state not in declared_states:
+            raise SpecError(f"{u.state!r} is not a state; the states are {', '.join(declared_states)}", u.where)
+        node = b.nodes.get(u.value)
+        if node is None or not isinstance(node, Elementwise) or not node.equation:
+            raise SpecError(f"the update of {u.state!r} must name an equation, and {u.value!r} is not one", u.value_where)
+        if node.dim != declared_states[u.state].dim:
+            raise SpecError(f"state {u.state!r} is [{declared_states[u.state].dim}] but {u.value!r} is [{node.dim}]", u.value_where)
+        updates[u.state] = u.value
+        b.used.add(u.value)
+    for s in spec.states:
+        if s.name not in updates:
+            raise SpecError(f"state {s.name!r} is never updated: add it to 'update'", s.where)
+
+    out = spec.output
+    node = b.nodes.get(out.value)
+    if node is None or not isinstance(node, Elementwise) or not node.equation:
+        raise SpecError(f"the output must name an equation, and {out.value!r} is not one", out.start)
+    b.used.add(out.value)
+
+    for what, names in (("input", spec.inputs), ("param", spec.params), ("equation", spec.equations)):
+        for v in names:
+            if v.name not in b.used:
+                raise SpecError(f"{what} {v.name!r} is never used", v.where)
+
+    return Cell(
+        name=spec.name,
+        summary=spec.summary,
+        cite=spec.cite,
+        path=spec.path,
+        sha256=spec.sha256,
+        dims=spec.dims,
+        inputs={v.name: v.dim for v in spec.inputs},
+        states={v.name: v.dim for v in spec.states},
+        matrices=matrices,
+        vectors=vectors,
+        nodes=b.nodes,
+        updates=updates,
+        output=out.value,
+        param_order=tuple(p.name for p in spec.params),
+        equations_text=tuple((e.name, " ".join(e.expr.value.split())) for e in spec.equations),
+    )
+
+
+def _later_name(error: SpecError, later: dict) -> str | None:
+    msg = error.message
+    if msg.startswith("unknown name "):
+        name = msg[len("unknown name "):].strip("'")
+        if name in later:
+            return name
+    return None

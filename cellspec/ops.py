@@ -1,0 +1,157 @@
+"""The op table: every function a spec may call, its SymPy form, its derivative and its Numba spelling.
+
+Each op keeps its derivative rule next to its definition (SymPy's `fdiff`), written in the stable
+form: sigmoid' = sigmoid*(1-sigmoid), softplus' = sigmoid. SymPy never rewrites these functions into
+exponentials, because they are functions of their own rather than expressions built from `exp`.
+The Numba helpers are source text, emitted into each generated module that calls them, so that a
+generated module stands without the compiler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+
+class sigmoid(sympy.Function):
+    """The logistic function 1/(1+exp(-x))."""
+
+    nargs = 1
+
+    def fdiff(self, argindex=1):
+        return self * (1 - self)
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_zero:
+            return sympy.Rational(1, 2)
+        return None
+
+
+class softplus(sympy.Function):
+    """log(1+exp(x)), computed without overflow."""
+
+    nargs = 1
+
+    def fdiff(self, argindex=1):
+        return sigmoid(self.args[0])
+
+
+class step(sympy.Function):
+    """1 where x > 0, else 0: the derivative of relu, with relu'(0) = 0 as PyTorch has it."""
+
+    nargs = 1
+
+    def fdiff(self, argindex=1):
+        return sympy.S.Zero
+
+
+class relu(sympy.Function):
+    """max(x, 0)."""
+
+    nargs = 1
+
+    def fdiff(self, argindex=1):
+        return step(self.args[0])
+
+
+class maximum(sympy.Function):
+    """The larger of two values; at a tie the gradient goes to the first."""
+
+    nargs = 2
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        return 1 - step(b - a) if argindex == 1 else step(b - a)
+
+
+class minimum(sympy.Function):
+    """The smaller of two values; at a tie the gradient goes to the first."""
+
+    nargs = 2
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        return 1 - step(a - b) if argindex == 1 else step(a - b)
+
+
+@dataclass(frozen=True)
+class Op:
+    """A function callable from a spec.
+
+    `build` makes the SymPy expression from the arguments; `helper` is the Numba source of a
+    function of the same name that the generated module defines when it calls it (None when the
+    printer spells the op with `math` or a builtin)."""
+
+    name: str
+    arity: int
+    build: object
+    helper: str | None = None
+    doc: str = ""
+
+
+_HELPERS = {
+    "sigmoid": (
+        "def sigmoid(x):\n"
+        "    return 1.0 / (1.0 + math.exp(-x))\n"
+    ),
+    "softplus": (
+        "def softplus(x):\n"
+        "    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))\n"
+    ),
+    "relu": (
+        "def relu(x):\n"
+        "    return max(x, 0.0)\n"
+    ),
+    "step": (
+        "def step(x):\n"
+        "    return 1.0 if x > 0.0 else 0.0\n"
+    ),
+    "sign": (
+        "def sign(x):\n"
+        "    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)\n"
+    ),
+    "maximum": (
+        "def maximum(a, b):\n"
+        "    return a if a >= b else b\n"
+    ),
+    "minimum": (
+        "def minimum(a, b):\n"
+        "    return a if a <= b else b\n"
+    ),
+}
+
+
+OPS: dict[str, Op] = {
+    op.name: op
+    for op in (
+        Op("sigmoid", 1, sigmoid, _HELPERS["sigmoid"], "logistic sigmoid"),
+        Op("tanh", 1, sympy.tanh, None, "hyperbolic tangent"),
+        Op("relu", 1, relu, _HELPERS["relu"], "max(x, 0)"),
+        Op("exp", 1, sympy.exp, None, "exponential"),
+        Op("log", 1, sympy.log, None, "natural logarithm"),
+        Op("softplus", 1, softplus, _HELPERS["softplus"], "log(1 + exp(x))"),
+        Op("abs", 1, sympy.Abs, None, "absolute value"),
+        Op("sqrt", 1, sympy.sqrt, None, "square root"),
+        Op("max", 2, maximum, _HELPERS["maximum"], "elementwise maximum"),
+        Op("min", 2, minimum, _HELPERS["minimum"], "elementwise minimum"),
+    )
+}
+
+# Functions that appear only in derived expressions, never in specs, but need a Numba helper.
+DERIVED_HELPERS = {"step": _HELPERS["step"], "sign": _HELPERS["sign"]}
+
+# Helpers by the SymPy class the printer meets, for the generated module's preamble.
+HELPER_BY_CLASS = {
+    sigmoid: "sigmoid",
+    softplus: "softplus",
+    relu: "relu",
+    step: "step",
+    maximum: "maximum",
+    minimum: "minimum",
+}
+
+
+def helper_source(name: str) -> str:
+    return _HELPERS[name]

@@ -1,0 +1,184 @@
+"""What generated modules import: the Cell base class, the checks that stand between user arrays
+and the kernels, and parameter initialisation. Imports only numpy, never the compiler."""
+
+from __future__ import annotations
+
+import numpy as np
+
+DTYPES = ("float32", "float64")
+
+
+class ShapeError(ValueError):
+    """An array handed to a cell has the wrong shape, dtype or type; nothing ran."""
+
+
+class Tape:
+    """What the forward pass saved for the backward pass of one call.
+
+    `arrays` holds only what the derived backward pass reads (see the generated module's TAPE)."""
+
+    __slots__ = ("cell", "T", "B", "inputs", "params", "arrays")
+
+    def __init__(self, cell, T, B, inputs, params, arrays):
+        self.cell = cell
+        self.T = T
+        self.B = B
+        self.inputs = inputs
+        self.params = params
+        self.arrays = arrays
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.arrays.values())
+
+
+def _check_array(what: str, a, shape: tuple[int, ...], dtype: np.dtype, names: str) -> np.ndarray:
+    if not isinstance(a, np.ndarray):
+        raise ShapeError(f"{what} must be a numpy array, not {type(a).__name__}")
+    if a.dtype != dtype:
+        raise ShapeError(f"{what} has dtype {a.dtype}, but this cell is {dtype}: convert it with .astype(np.{dtype})")
+    if a.shape != shape:
+        raise ShapeError(f"{what} has shape {list(a.shape)}, expected {names} = {list(shape)}")
+    # kernels index raw memory: give them C-contiguous arrays only
+    return np.ascontiguousarray(a)
+
+
+def _init(rng: np.random.Generator, kind: str, shape: tuple[int, ...], args: tuple[float, ...], dtype) -> np.ndarray:
+    if kind == "zeros":
+        out = np.zeros(shape)
+    elif kind == "ones":
+        out = np.ones(shape)
+    elif kind == "constant":
+        out = np.full(shape, float(args[0]))
+    elif kind == "uniform":
+        lo, hi = (-args[0], args[0]) if len(args) == 1 else args
+        out = rng.uniform(lo, hi, size=shape)
+    elif kind == "normal":
+        out = rng.normal(0.0, args[0], size=shape)
+    elif kind == "orthogonal":
+        gain = args[0] if args else 1.0
+        rows, cols = shape
+        a = rng.normal(size=(max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(a)
+        q = q * np.sign(np.diag(r))
+        out = gain * (q if rows >= cols else q.T)
+    else:  # the compiler admits only the kinds above
+        raise ValueError(f"unknown init {kind!r}")
+    return np.ascontiguousarray(out, dtype=dtype)
+
+
+class CellBase:
+    """A compiled recurrent cell. Subclasses (generated) set the class attributes and implement
+    `_param_inits`, `_forward` and `_backward`; this class checks everything a user hands in."""
+
+    NAME: str = ""
+    DIMS: list = []
+    INPUTS: list = []
+    STATES: list = []
+    OUTPUT: tuple = ()
+    PARAMS: list = []
+    TAPE: list = []
+
+    def __init__(self, dtype: str = "float64", seed: int | None = None, **dims: int):
+        missing = [d for d in self.DIMS if d not in dims]
+        unknown = [d for d in dims if d not in self.DIMS]
+        if missing or unknown:
+            raise TypeError(
+                f"{self.NAME}.Cell takes the sizes {', '.join(self.DIMS)}"
+                + (f"; missing {', '.join(missing)}" if missing else "")
+                + (f"; unknown {', '.join(unknown)}" if unknown else "")
+            )
+        for d, n in dims.items():
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+                raise ValueError(f"size {d} must be a positive integer, not {n!r}")
+        if str(dtype) not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+        self.dims = {d: int(dims[d]) for d in self.DIMS}
+        self.dtype = np.dtype(str(dtype))
+        rng = np.random.default_rng(seed)
+        self.params = {name: _init(rng, kind, shape, args, self.dtype) for name, shape, kind, args in self._param_inits()}
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{d}={n}" for d, n in self.dims.items())
+        return f"{self.NAME}.Cell({sizes}, dtype={self.dtype.name!r})"
+
+    # --- checks -------------------------------------------------------------------------------
+
+    def _size(self, dim: str) -> int:
+        return self.dims[dim]
+
+    def _checked_inputs(self, x) -> tuple[dict, int, int]:
+        if len(self.INPUTS) == 1 and not isinstance(x, dict):
+            x = {self.INPUTS[0][0]: x}
+        if not isinstance(x, dict) or set(x) != {n for n, _ in self.INPUTS}:
+            names = ", ".join(n for n, _ in self.INPUTS)
+            raise ShapeError(f"{self.NAME} takes its inputs as a dict with the keys {names}")
+        first, first_dim = self.INPUTS[0]
+        a = x[first]
+        if not isinstance(a, np.ndarray) or a.ndim != 3:
+            raise ShapeError(f"input {first!r} must be a 3-d numpy array [T,B,{first_dim}]")
+        T, B = a.shape[0], a.shape[1]
+        if T < 1 or B < 1:
+            raise ShapeError(f"input {first!r} has shape {list(a.shape)}: T and B must be at least 1")
+        out = {}
+        for name, dim in self.INPUTS:
+            out[name] = _check_array(f"input {name!r}", x[name], (T, B, self._size(dim)), self.dtype, f"[T,B,{dim}]")
+        return out, T, B
+
+    def _checked_states(self, state, B: int, what: str) -> dict:
+        if state is None:
+            return {name: np.zeros((B, self._size(dim)), self.dtype) for name, dim in self.STATES}
+        names = {n for n, _ in self.STATES}
+        if not isinstance(state, dict) or set(state) != names:
+            raise ShapeError(f"{what} must be None or a dict with the keys {', '.join(sorted(names))}")
+        return {
+            name: _check_array(f"{what} {name!r}", state[name], (B, self._size(dim)), self.dtype, f"[B,{dim}]")
+            for name, dim in self.STATES
+        }
+
+    def _checked_params(self) -> dict:
+        out = {}
+        for name, dims in self.PARAMS:
+            if name not in self.params:
+                raise ShapeError(f"param {name!r} is missing from cell.params")
+            shape = tuple(self._size(d) for d in dims)
+            out[name] = _check_array(f"param {name!r}", self.params[name], shape, self.dtype, f"[{','.join(dims)}]")
+        return out
+
+    # --- the API ------------------------------------------------------------------------------
+
+    def forward(self, x, state=None):
+        """Run the cell over a sequence.
+
+        x: [T,B,input] (a dict name -> array when the cell has several inputs);
+        state: dict state name -> [B,dim], or None for zeros.
+        Returns y [T,B,out], the final state (dict), and the tape for `backward`."""
+        inputs, T, B = self._checked_inputs(x)
+        state = self._checked_states(state, B, "state")
+        params = self._checked_params()
+        saved, self.params = self.params, params
+        try:
+            y, final, arrays = self._forward(inputs, state)
+        finally:
+            self.params = saved
+        return y, final, Tape(self, T, B, inputs, params, arrays)
+
+    def backward(self, tape: Tape, dy, dstate=None):
+        """Backpropagate through the whole sequence of `tape`.
+
+        dy: [T,B,out], the gradient arriving at the outputs; dstate: the gradient arriving at
+        the final state (dict, or None for zeros). Returns dx (like x), dparams (like
+        cell.params) and dstate (the gradient with respect to the initial state)."""
+        if not isinstance(tape, Tape) or tape.cell is not self:
+            raise ShapeError("tape must be the one this cell's forward returned")
+        out_name, out_dim = self.OUTPUT
+        dy = _check_array("dy", dy, (tape.T, tape.B, self._size(out_dim)), self.dtype, f"[T,B,{out_dim}]")
+        dstate = self._checked_states(dstate, tape.B, "dstate")
+        dinputs, dparams, dstate0 = self._backward(tape, dy, dstate)
+        dx = dinputs[self.INPUTS[0][0]] if len(self.INPUTS) == 1 else dinputs
+        return dx, dparams, dstate0
+
+    @property
+    def num_params(self) -> int:
+        return sum(int(np.prod([self._size(d) for d in dims])) for _, dims in self.PARAMS)
+

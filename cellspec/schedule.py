@@ -1,0 +1,299 @@
+"""Decide where every value of a cell lives and in what order the work runs.
+
+The schedule is the one cuDNN-class kernels use:
+
+* Values that depend only on the inputs and params (not on any state) form the *pre* region. It
+  runs once over all T*B rows before the time loop, so `W @ x` is one large matrix product.
+* The rest is the *loop* region, one time step at a time. A step alternates product phases and
+  elementwise phases: P1 E1 P2 E2 ..., each product as early as its operand allows, so every
+  product reading a state is in P1.
+* Products in one phase that share an operand are one group: one matrix product with the
+  weights stacked by rows (`[W_i; W_f; W_g; W_o] @ x`). In the loop that is one BLAS call per
+  step per operand.
+* Each elementwise phase is one fused loop over batch and units per dim.
+* Backward, the step runs the phases in reverse; only the products that carry gradient to the
+  previous step (d_operand = d_P @ W) stay in the time loop. Weight gradients (d_W = d_P^T @ v)
+  and the gradient of hoisted operands are single products over all T*B rows afterwards.
+
+Everything here is data; `codegen` turns it into code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .autodiff import Backward
+from .ir import Cell, Elementwise, Product
+
+PRE, LOOP = "pre", "loop"
+
+
+@dataclass(frozen=True)
+class Access:
+    """An array element as kernel code reads or writes it.
+
+    `index` is one of: "tbj" [t, b, j]; "next" [t+1, b, j]; "bj" [b, j]; "j" [j]. `offset` lists
+    the dims whose sizes are added to j (a column block of a stacked array)."""
+
+    array: str
+    index: str
+    offset: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Group:
+    """Products sharing an operand in one phase: one matrix product with stacked weights."""
+
+    region: str
+    phase: int
+    operand: str
+    operand_dim: str
+    products: tuple[str, ...]
+    weights: tuple[str, ...]
+    rows: tuple[str, ...]          # the dim of each product, in stacking order
+
+    @property
+    def name(self) -> str:
+        return self.operand
+
+    def offset(self, product: str) -> tuple[str, ...]:
+        return self.rows[: self.products.index(product)]
+
+
+@dataclass
+class Phase:
+    region: str
+    index: int
+    groups: list[Group] = field(default_factory=list)
+    nodes: list[str] = field(default_factory=list)
+
+    def loops(self, cell: Cell) -> list[tuple[str, list[str]]]:
+        """The phase's elementwise nodes split into one fused loop per dim, in node order."""
+        by_dim: dict[str, list[str]] = {}
+        for n in self.nodes:
+            by_dim.setdefault(cell.nodes[n].dim, []).append(n)
+        return list(by_dim.items())
+
+
+@dataclass(frozen=True)
+class Array:
+    """A buffer the orchestration code allocates. Shape entries: "T", "T+1", "B", or a tuple of
+    dims whose sizes add up. `kind` "acc" is float64 whatever the cell's dtype."""
+
+    name: str
+    shape: tuple
+    kind: str = "f"
+    zero: bool = False
+
+
+@dataclass
+class Schedule:
+    cell: Cell
+    backward: Backward
+    region: dict[str, str]
+    phases: dict[str, list[Phase]]
+    groups: dict[str, Group]                 # by operand
+    group_of: dict[str, Group]               # by product
+    read_fwd: dict[str, Access]              # where the forward reads each value
+    read_bwd: dict[str, Access]              # where the backward reads each saved value
+    stores: dict[str, list[Access]]          # where the forward writes each node
+    tape: list[str]                          # arrays the backward reads
+    forward_arrays: list[Array]
+    backward_arrays: list[Array]
+    adjoint: dict[str, Access]               # where elementwise gradient of a value accumulates
+    gemm_adjoint: dict[str, Access]          # where d_operand = d_P @ W lands, per operand
+    sinks: dict[str, list[Access]]           # gradient arriving at a node from outside the step
+    users_outside: dict[str, bool]           # node has elementwise users in another phase
+    order: list[tuple[str, int]]             # backward order of elementwise phases (region, index)
+
+
+def _depends_on_state(cell: Cell) -> dict[str, bool]:
+    dep = {n: False for n in cell.inputs}
+    dep.update({n: True for n in cell.states})
+    dep.update({n: False for n in cell.vectors})
+    for n in cell.nodes.values():
+        dep[n.name] = any(dep[a] for a in n.args)
+    return dep
+
+
+def make_schedule(cell: Cell, backward: Backward) -> Schedule:
+    dep = _depends_on_state(cell)
+    sinks_names = set(cell.updates.values()) | {cell.output}
+    region: dict[str, str] = {}
+    for n in cell.nodes.values():
+        # outputs and updates are produced in the loop even when they need no state
+        region[n.name] = LOOP if dep[n.name] or n.name in sinks_names else PRE
+
+    # phase of each value: 0 = available before the region's first phase
+    avail: dict[str, int] = {n: 0 for n in [*cell.inputs, *cell.states, *cell.vectors]}
+    phase_of: dict[str, int] = {}
+    for n in cell.nodes.values():
+        r = region[n.name]
+        # a value from the other region (pre, read by the loop) is available at 0
+        args = [avail[a] if region.get(a, r) == r else 0 for a in n.args]
+        if isinstance(n, Product):
+            k = args[0] + 1
+        else:
+            k = max([1, *args])
+        avail[n.name] = phase_of[n.name] = k
+
+    phases: dict[str, list[Phase]] = {PRE: [], LOOP: []}
+    for r in (PRE, LOOP):
+        count = max([phase_of[n] for n in cell.nodes if region[n] == r], default=0)
+        phases[r] = [Phase(r, k) for k in range(1, count + 1)]
+
+    grouped: dict[tuple[str, int, str], list[Product]] = {}
+    for n in cell.nodes.values():
+        if isinstance(n, Product):
+            grouped.setdefault((region[n.name], phase_of[n.name], n.operand), []).append(n)
+        else:
+            phases[region[n.name]][phase_of[n.name] - 1].nodes.append(n.name)
+    groups: dict[str, Group] = {}
+    group_of: dict[str, Group] = {}
+    for (r, k, operand), prods in grouped.items():
+        g = Group(r, k, operand, cell.dim_of(operand), tuple(p.name for p in prods), tuple(p.weight for p in prods), tuple(p.dim for p in prods))
+        phases[r][k - 1].groups.append(g)
+        groups[operand] = g
+        for p in prods:
+            group_of[p.name] = g
+
+    users = cell.users()
+
+    def phase_key(name: str) -> tuple[str, int] | None:
+        if name in cell.nodes:
+            return (region[name], phase_of[name])
+        return None
+
+    # forward storage -------------------------------------------------------------------------
+    read_fwd: dict[str, Access] = {}
+    read_bwd: dict[str, Access] = {}
+    stores: dict[str, list[Access]] = {}
+    forward_arrays: list[Array] = []
+    tape: list[str] = []
+    reads = backward.reads
+
+    for x, dim in cell.inputs.items():
+        read_fwd[x] = read_bwd[x] = Access(f"_in_{x}", "tbj")
+    for p in cell.vectors:
+        read_fwd[p] = read_bwd[p] = Access(f"_w_{p}", "j")
+    for s, dim in cell.states.items():
+        read_fwd[s] = read_bwd[s] = Access(f"_seq_{s}", "tbj")
+        forward_arrays.append(Array(f"_seq_{s}", ("T+1", "B", (dim,))))
+        tape.append(f"_seq_{s}")
+    for g in groups.values():
+        width = g.rows
+        forward_arrays.append(Array(f"_G_{g.name}", ("T", "B", width) if g.region == PRE else ("B", width)))
+        for p in g.products:
+            index = "tbj" if g.region == PRE else "bj"
+            read_fwd[p] = Access(f"_G_{g.name}", index, g.offset(p))
+            if p in reads:
+                if g.region == PRE:
+                    read_bwd[p] = read_fwd[p]
+                    _add(tape, f"_G_{g.name}")
+                else:
+                    # the loop's product buffer is overwritten every step: keep what backward reads
+                    read_bwd[p] = Access(f"_all_{p}", "tbj")
+                    stores.setdefault(p, []).append(read_bwd[p])
+                    forward_arrays.append(Array(f"_all_{p}", ("T", "B", (cell.nodes[p].dim,))))
+                    tape.append(f"_all_{p}")
+
+    updated_by: dict[str, list[str]] = {}
+    for s, n in cell.updates.items():
+        updated_by.setdefault(n, []).append(s)
+    operands = {g.operand for g in groups.values()}
+    for n in cell.nodes.values():
+        if not isinstance(n, Elementwise):
+            continue
+        name, dim = n.name, n.dim
+        here = phase_key(name)
+        cross = any(phase_key(u) != here for u in users.get(name, []))
+        if name in updated_by:
+            for s in updated_by[name]:
+                stores.setdefault(name, []).append(Access(f"_seq_{s}", "next"))
+            read_bwd[name] = read_fwd[name] = Access(f"_seq_{updated_by[name][0]}", "next")
+            continue
+        if region[name] == PRE or name in reads or name in operands or name == cell.output:
+            acc = Access(f"_all_{name}", "tbj")
+            stores.setdefault(name, []).append(acc)
+            read_fwd[name] = read_bwd[name] = acc
+            forward_arrays.append(Array(f"_all_{name}", ("T", "B", (dim,))))
+            if name in reads or name in operands:
+                tape.append(f"_all_{name}")
+        elif cross:
+            acc = Access(f"_cur_{name}", "bj")
+            stores.setdefault(name, []).append(acc)
+            read_fwd[name] = acc
+            forward_arrays.append(Array(f"_cur_{name}", ("B", (dim,))))
+    for g in groups.values():
+        # d_W = d_P^T @ operand over all rows needs every step's operand
+        if g.operand not in cell.inputs:
+            _add(tape, read_fwd[g.operand].array)
+    for name in reads:
+        if name in cell.nodes and region[name] == PRE and isinstance(cell.nodes[name], Elementwise):
+            _add(tape, f"_all_{name}")
+
+    # backward storage ------------------------------------------------------------------------
+    backward_arrays: list[Array] = []
+    adjoint: dict[str, Access] = {}
+    gemm_adjoint: dict[str, Access] = {}
+    sinks: dict[str, list[Access]] = {}
+    users_outside: dict[str, bool] = {}
+
+    def per_step(name: str) -> bool:
+        return name in cell.states or (name in cell.nodes and region[name] == LOOP)
+
+    for g in groups.values():
+        backward_arrays.append(Array(f"_dG_{g.name}", ("T", "B", g.rows)))
+        for p in g.products:
+            adjoint[p] = Access(f"_dG_{g.name}", "tbj", g.offset(p))
+        shape = ("B", (g.operand_dim,)) if g.region == LOOP else ("T", "B", (g.operand_dim,))
+        backward_arrays.append(Array(f"_dgemm_{g.operand}", shape))
+        gemm_adjoint[g.operand] = Access(f"_dgemm_{g.operand}", "bj" if g.region == LOOP else "tbj")
+    for name in [*cell.inputs, *cell.states, *cell.nodes]:
+        if name in cell.nodes and isinstance(cell.nodes[name], Product):
+            continue
+        here = phase_key(name)
+        outside = [u for u in users.get(name, []) if isinstance(cell.nodes[u], Elementwise) and phase_key(u) != here]
+        users_outside[name] = bool(outside)
+        if outside:
+            dim = cell.dim_of(name)
+            if per_step(name):
+                adjoint[name] = Access(f"_d_{name}", "bj")
+                backward_arrays.append(Array(f"_d_{name}", ("B", (dim,))))
+            else:
+                adjoint[name] = Access(f"_d_{name}", "tbj")
+                backward_arrays.append(Array(f"_d_{name}", ("T", "B", (dim,))))
+    for p, v in cell.vectors.items():
+        adjoint[p] = Access(f"_acc_{p}", "j")
+        backward_arrays.append(Array(f"_acc_{p}", ((v.dim,),), kind="acc", zero=True))
+    for s, n in cell.updates.items():
+        sinks.setdefault(n, []).append(Access(f"_dcarry_{s}", "bj"))
+        backward_arrays.append(Array(f"_dcarry_{s}", ("B", (cell.states[s],))))
+    sinks.setdefault(cell.output, []).append(Access("_dy", "tbj"))
+
+    order = [(LOOP, ph.index) for ph in reversed(phases[LOOP])] + [(PRE, ph.index) for ph in reversed(phases[PRE])]
+
+    return Schedule(
+        cell=cell,
+        backward=backward,
+        region=region,
+        phases=phases,
+        groups=groups,
+        group_of=group_of,
+        read_fwd=read_fwd,
+        read_bwd=read_bwd,
+        stores=stores,
+        tape=tape,
+        forward_arrays=forward_arrays,
+        backward_arrays=backward_arrays,
+        adjoint=adjoint,
+        gemm_adjoint=gemm_adjoint,
+        sinks=sinks,
+        users_outside=users_outside,
+        order=order,
+    )
+
+
+def _add(items: list[str], item: str) -> None:
+    if item not in items:
+        items.append(item)

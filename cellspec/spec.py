@@ -1,0 +1,311 @@
+"""Read a YAML spec into validated, frozen spec objects that remember where each value was written.
+
+The YAML is composed into nodes, never constructed into Python objects, so no tag can run code and
+YAML 1.1's implicit typing (`off` -> False) never touches a value: every scalar stays the text the
+author wrote. Duplicate keys, anchors and aliases are refused. Names are checked here; what the
+equations mean is checked by `ir`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import keyword
+import re
+from dataclasses import dataclass
+
+import yaml
+
+from .errors import Location, SpecError
+from .ops import DERIVED_HELPERS, OPS
+
+MAX_SPEC_BYTES = 1 << 20
+
+_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+
+# Names the generated code itself uses at module or kernel level; user names may not shadow them.
+RESERVED = (
+    frozenset(keyword.kwlist)
+    | frozenset(keyword.softkwlist)
+    | frozenset(dir(builtins))
+    | frozenset(OPS)
+    | frozenset(DERIVED_HELPERS)
+    | frozenset({"np", "nb", "numba", "numpy", "math", "self", "runtime", "Cell", "where"})
+)
+
+TOP_LEVEL_KEYS = ("name", "summary", "cite", "inputs", "state", "params", "equations", "update", "output")
+REQUIRED_KEYS = ("name", "summary", "cite", "inputs", "state", "params", "equations", "update", "output")
+PARAM_KEYS = ("shape", "init")
+
+
+@dataclass(frozen=True)
+class Text:
+    """A scalar from the spec and where it starts. `start` locates its first character."""
+
+    value: str
+    where: Location
+    start: Location
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A named vector: an input or a state, with its dim."""
+
+    name: str
+    dim: str
+    where: Location
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    shape: tuple[str, ...]
+    init: Text | None
+    where: Location
+
+
+@dataclass(frozen=True)
+class Equation:
+    name: str
+    expr: Text
+    where: Location
+
+
+@dataclass(frozen=True)
+class Update:
+    state: str
+    value: str
+    where: Location
+    value_where: Location
+
+
+@dataclass(frozen=True)
+class Spec:
+    path: str
+    name: str
+    summary: str
+    cite: str
+    inputs: tuple[Declared, ...]
+    states: tuple[Declared, ...]
+    params: tuple[Param, ...]
+    equations: tuple[Equation, ...]
+    updates: tuple[Update, ...]
+    output: Text
+    sha256: str
+    name_where: Location
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        """Every dim name, in order of first appearance."""
+        seen: dict[str, None] = {}
+        for v in self.inputs + self.states:
+            seen.setdefault(v.dim, None)
+        for p in self.params:
+            for d in p.shape:
+                seen.setdefault(d, None)
+        return tuple(seen)
+
+
+def _loc(path: str, mark) -> Location:
+    return Location(path, mark.line + 1, mark.column + 1)
+
+
+class _Reader:
+    def __init__(self, path: str):
+        self.path = path
+        self.seen: set[int] = set()
+
+    def where(self, node) -> Location:
+        return _loc(self.path, node.start_mark)
+
+    def visit(self, node):
+        if id(node) in self.seen:
+            raise SpecError("YAML anchors and aliases are not allowed in a spec", self.where(node))
+        self.seen.add(id(node))
+        if node.tag.startswith("!") or (
+            node.tag.startswith("tag:yaml.org,2002:")
+            and node.tag.rsplit(":", 1)[1] not in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
+        ):
+            raise SpecError(f"YAML tag {node.tag!r} is not allowed in a spec", self.where(node))
+
+    def mapping(self, node, what: str) -> list[tuple[Text, object]]:
+        self.visit(node)
+        if not isinstance(node, yaml.MappingNode):
+            raise SpecError(f"{what} must be a mapping", self.where(node))
+        items, seen = [], {}
+        for key_node, value_node in node.value:
+            key = self.scalar(key_node, f"a key of {what}")
+            if key.value in seen:
+                raise SpecError(
+                    f"duplicate key {key.value!r} in {what} (first written at line {seen[key.value].line})",
+                    key.where,
+                )
+            seen[key.value] = key.where
+            items.append((key, value_node))
+        return items
+
+    def sequence(self, node, what: str) -> list:
+        self.visit(node)
+        if not isinstance(node, yaml.SequenceNode):
+            raise SpecError(f"{what} must be a list", self.where(node))
+        return list(node.value)
+
+    def scalar(self, node, what: str) -> Text:
+        self.visit(node)
+        if not isinstance(node, yaml.ScalarNode):
+            raise SpecError(f"{what} must be a single value, not a {'list' if isinstance(node, yaml.SequenceNode) else 'mapping'}", self.where(node))
+        where = self.where(node)
+        start = where
+        if node.style in ("'", '"'):
+            start = Location(where.path, where.line, where.col + 1)
+        return Text(node.value, where, start)
+
+
+def _check_name(text: Text, what: str, code_name: bool = True) -> str:
+    """A name must be an ASCII identifier; a `code_name` also appears in generated code, so it
+    may not shadow what that code uses."""
+    name = text.value
+    bad = next((i for i, ch in enumerate(name) if not ch.isascii()), None)
+    if bad is not None:
+        raise SpecError(f"{what} {name!r} has a non-ASCII character {name[bad]!r}; names are ASCII identifiers", text.start.shifted(0, bad + 1))
+    if not _IDENT.match(name):
+        raise SpecError(f"{what} {name!r} is not a valid name: use letters, digits and _, starting with a letter", text.start)
+    if not code_name:
+        return name
+    if name.startswith("d_"):
+        raise SpecError(f"{what} {name!r} starts with 'd_', which the generated code keeps for gradients", text.start)
+    if name in RESERVED:
+        raise SpecError(f"{what} {name!r} is reserved: it is a Python name or one the generated code uses", text.start)
+    return name
+
+
+def load_spec(path: str, source: bytes | None = None) -> Spec:
+    """Read and validate the spec at `path` (or `source`, its bytes, read by the caller)."""
+    if source is None:
+        try:
+            with open(path, "rb") as f:
+                source = f.read(MAX_SPEC_BYTES + 1)
+        except OSError as e:
+            raise SpecError(f"cannot read spec: {e.strerror}", Location(path, 1, 1)) from None
+    if len(source) > MAX_SPEC_BYTES:
+        raise SpecError(f"spec is larger than {MAX_SPEC_BYTES} bytes", Location(path, 1, 1))
+    try:
+        text = source.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError("spec is not valid UTF-8", Location(path, 1, e.start + 1)) from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        message = e.problem or e.context or "invalid YAML"
+        raise SpecError(f"invalid YAML: {message}", _loc(path, mark) if mark else Location(path, 1, 1)) from None
+    except (yaml.YAMLError, RecursionError):
+        raise SpecError("invalid YAML", Location(path, 1, 1)) from None
+    if root is None:
+        raise SpecError("spec is empty", Location(path, 1, 1))
+    return _read(path, root, hashlib.sha256(source).hexdigest())
+
+
+def _read(path: str, root, sha256: str) -> Spec:
+    r = _Reader(path)
+    top = {}
+    for key, node in r.mapping(root, "the spec"):
+        if key.value not in TOP_LEVEL_KEYS:
+            raise SpecError(f"unknown section {key.value!r}; a spec has {', '.join(TOP_LEVEL_KEYS)}", key.where)
+        top[key.value] = (key, node)
+    for key in REQUIRED_KEYS:
+        if key not in top:
+            raise SpecError(f"missing section {key!r}", r.where(root))
+
+    def text(key: str) -> Text:
+        return r.scalar(top[key][1], f"{key!r}")
+
+    name_text = text("name")
+    name = _check_name(name_text, "cell name")
+
+    used: dict[str, tuple[str, Location]] = {}
+
+    def declare(t: Text, what: str) -> str:
+        n = _check_name(t, what)
+        if n in used:
+            prev_what, prev_where = used[n]
+            raise SpecError(f"{what} {n!r} is already declared as {prev_what} at line {prev_where.line}", t.where)
+        used[n] = (what, t.where)
+        return n
+
+    def vectors(key: str, what: str) -> tuple[Declared, ...]:
+        out = []
+        for k, v in r.mapping(top[key][1], f"{key!r}"):
+            n = declare(k, what)
+            dim = r.scalar(v, f"the dim of {what} {n!r}")
+            out.append(Declared(n, _check_dim(dim), k.where))
+        return tuple(out)
+
+    inputs = vectors("inputs", "input")
+    if not inputs:
+        raise SpecError("a cell needs at least one input", r.where(top["inputs"][1]))
+    states = vectors("state", "state")
+    if not states:
+        raise SpecError("a cell needs at least one state: without one it is not recurrent", r.where(top["state"][1]))
+
+    params = []
+    for k, v in r.mapping(top["params"][1], "'params'"):
+        n = declare(k, "param")
+        init = None
+        if isinstance(v, yaml.MappingNode):
+            fields = {}
+            for fk, fv in r.mapping(v, f"param {n!r}"):
+                if fk.value not in PARAM_KEYS:
+                    raise SpecError(f"unknown field {fk.value!r} of param {n!r}; a param has {', '.join(PARAM_KEYS)}", fk.where)
+                fields[fk.value] = fv
+            if "shape" not in fields:
+                raise SpecError(f"param {n!r} has no shape", r.where(v))
+            shape_node = fields["shape"]
+            if "init" in fields:
+                init = r.scalar(fields["init"], f"the init of param {n!r}")
+        else:
+            shape_node = v
+        shape = tuple(_check_dim(r.scalar(d, f"a dim of param {n!r}")) for d in r.sequence(shape_node, f"the shape of param {n!r}"))
+        if len(shape) not in (1, 2):
+            raise SpecError(f"param {n!r} must be a vector [dim] or a matrix [rows, cols], not {len(shape)}-dimensional", r.where(shape_node))
+        params.append(Param(n, shape, init, k.where))
+
+    equations = []
+    for k, v in r.mapping(top["equations"][1], "'equations'"):
+        n = declare(k, "equation")
+        equations.append(Equation(n, r.scalar(v, f"equation {n!r}"), k.where))
+    if not equations:
+        raise SpecError("a cell needs at least one equation", r.where(top["equations"][1]))
+
+    updates = []
+    for k, v in r.mapping(top["update"][1], "'update'"):
+        target = r.scalar(v, f"the update of state {k.value!r}")
+        updates.append(Update(k.value, target.value, k.where, target.start))
+
+    dim_names = set()
+    for d in [x.dim for x in inputs + states] + [d for p in params for d in p.shape]:
+        dim_names.add(d)
+    for d in sorted(dim_names):
+        if d in used:
+            what, where = used[d]
+            raise SpecError(f"{d!r} is both a dim and the name of {what} declared at line {where.line}", where)
+
+    return Spec(
+        path=path,
+        name=name,
+        summary=text("summary").value,
+        cite=text("cite").value,
+        inputs=inputs,
+        states=states,
+        params=tuple(params),
+        equations=tuple(equations),
+        updates=tuple(updates),
+        output=text("output"),
+        sha256=sha256,
+        name_where=name_text.start,
+    )
+
+
+def _check_dim(t: Text) -> str:
+    # dims appear in generated code only as strings and in `_n_<dim>`, so they may be any identifier
+    return _check_name(t, "dim", code_name=False)
