@@ -1,2 +1,112 @@
-"""placeholder"""
-def main(): pass
+"""The `cellspec` command: build specs into modules, check their gradients."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+import tempfile
+import time
+
+from .errors import SpecError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_SPEC = 0, 1, 2
+
+
+def _compile_all(paths: list[str]):
+    """Compile every spec before writing any, so one bad spec leaves every file as it was."""
+    from .build import compile_spec
+
+    built, failed = [], False
+    for path in paths:
+        try:
+            built.append(compile_spec(path))
+        except SpecError as e:
+            print(e, file=sys.stderr)
+            failed = True
+    names: dict[str, str] = {}
+    for b, path in zip(built, paths):
+        if b.cell.name in names:
+            print(f"{path}: error: cell name {b.cell.name!r} is also the name in {names[b.cell.name]}", file=sys.stderr)
+            failed = True
+        names[b.cell.name] = path
+    return (None if failed else built)
+
+
+def cmd_build(args) -> int:
+    from .build import ensure_package, write_atomic
+
+    start = time.perf_counter()
+    built = _compile_all(args.specs)
+    if built is None:
+        return EXIT_BAD_SPEC
+    ensure_package(args.output)
+    for b in built:
+        target = os.path.join(args.output, f"{b.cell.name}.py")
+        changed = write_atomic(target, b.source)
+        if not args.quiet:
+            for line in b.report():
+                print(line)
+            print(f"  -> {target}{'' if changed else ' (unchanged)'}")
+    if not args.quiet:
+        print(f"built {len(built)} cell{'s' if len(built) != 1 else ''} in {time.perf_counter() - start:.2f} s")
+    return EXIT_OK
+
+
+def _import_file(path: str, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def cmd_check(args) -> int:
+    from .build import write_atomic
+    from .gradcheck import gradcheck
+
+    built = _compile_all(args.specs)
+    if built is None:
+        return EXIT_BAD_SPEC
+    status = EXIT_OK
+    with tempfile.TemporaryDirectory(prefix="cellspec-check-") as folder:
+        for b in built:
+            path = os.path.join(folder, f"{b.cell.name}.py")
+            write_atomic(path, b.source)
+            module = _import_file(path, f"cellspec_check_{b.cell.name}")
+            result = gradcheck(module, T=args.steps)
+            worst = max(result.errors, key=result.errors.get)
+            ok = result.passed(args.tol)
+            sizes = ", ".join(f"{d}={n}" for d, n in result.sizes.items())
+            print(f"{b.cell.name}: {'ok' if ok else 'FAILED'}  worst relative error {result.worst:.2e} ({worst}), float64, T={args.steps}, {sizes}")
+            if args.verbose or not ok:
+                for label, err in result.errors.items():
+                    print(f"  {label}: {err:.2e}")
+            if not ok:
+                status = EXIT_FAILED
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cellspec", description="Compile recurrent cells declared as equations into Numba forward and backward passes.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="write one module per spec")
+    b.add_argument("specs", nargs="+", metavar="SPEC")
+    b.add_argument("-o", "--output", default="generated", metavar="DIR", help="output folder (default: generated/)")
+    b.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    b.set_defaults(run=cmd_build)
+    c = sub.add_parser("check", help="finite-difference gradient check of each spec, in float64")
+    c.add_argument("specs", nargs="+", metavar="SPEC")
+    c.add_argument("--tol", type=float, default=1e-6, help="largest relative error that passes (default 1e-6)")
+    c.add_argument("--steps", type=int, default=4, help="time steps of the check (default 4)")
+    c.add_argument("-v", "--verbose", action="store_true", help="print the error of every array")
+    c.set_defaults(run=cmd_check)
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

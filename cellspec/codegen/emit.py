@@ -47,8 +47,21 @@ class Writer:
 
 
 def size(dims: tuple[str, ...]) -> str:
-    """The size of stacked dims as code: ("hidden", "hidden") -> "_n_hidden + _n_hidden"."""
-    return " + ".join(f"_n_{d}" for d in dims) if dims else "0"
+    """The size of stacked dims as code: ("hidden", "hidden", "proj") -> "2*_n_hidden + _n_proj"."""
+    counts: dict[str, int] = {}
+    for d in dims:
+        counts[d] = counts.get(d, 0) + 1
+    return " + ".join(f"_n_{d}" if c == 1 else f"{c}*_n_{d}" for d, c in counts.items()) if dims else "0"
+
+
+def join_terms(terms: list[str]) -> str:
+    """Sum printed terms, writing `a - b` rather than `a + -b`."""
+    if not terms:
+        return "0.0"
+    out = terms[0]
+    for t in terms[1:]:
+        out += f" - {t[1:]}" if t.startswith("-") else f" + {t}"
+    return out
 
 
 class Kernel(Writer):
@@ -71,7 +84,7 @@ class Kernel(Writer):
     def at(self, acc: Access) -> str:
         self.use(acc.array)
         self.dims.update(acc.offset)
-        j = "_j" + "".join(f" + _n_{d}" for d in acc.offset)
+        j = f"_j + {size(acc.offset)}" if acc.offset else "_j"
         index = {"tbj": f"_t, _b, {j}", "next": f"_t + 1, _b, {j}", "bj": f"_b, {j}", "j": j}[acc.index]
         return f"{acc.array}[{index}]"
 
@@ -123,7 +136,7 @@ class Emitter:
         local = set(nodes)
         pairs = [(u, a) for u in nodes for a in cell.nodes[u].args if (u, a) in bw.partials]
         temps = sympy.numbered_symbols("_c", start=k.temps)
-        replacements, reduced = sympy.cse([bw.partials[p] for p in pairs], symbols=temps, optimizations="basic")
+        replacements, reduced = sympy.cse([bw.partials[p] for p in pairs], symbols=temps)
         k.temps += len(replacements)
         partial = dict(zip(pairs, reduced))
         reads = sorted({sym.name for e in reduced for sym in e.free_symbols} | {sym.name for _, e in replacements for sym in e.free_symbols} - {str(t) for t, _ in replacements})
@@ -144,7 +157,7 @@ class Emitter:
                     inner = sum((symbol(f"d_{u}") * partial[(u, a)] for (u, a) in pairs if a == n), sympy.S.Zero)
                     if inner != 0:
                         terms.append(k.expr(inner))
-                    k.line(f"d_{n} = {' + '.join(terms) if terms else '0.0'}")
+                    k.line(f"d_{n} = {join_terms(terms)}")
                 targets: dict[str, sympy.Expr] = {}
                 for u in reversed(nodes):
                     for a in cell.nodes[u].args:
@@ -193,7 +206,7 @@ class Emitter:
                                 parts.append(k.at(s.adjoint[st]))
                             if st in s.gemm_adjoint:
                                 parts.append(k.at(s.gemm_adjoint[st]))
-                            k.line(f"{k.at(Access('_dcarry_' + st, 'bj'))} = {' + '.join(parts) if parts else '0.0'}")
+                            k.line(f"{k.at(Access('_dcarry_' + st, 'bj'))} = {join_terms(parts)}")
         return k
 
     def pre_forward(self, index: int) -> Kernel | None:
@@ -341,9 +354,9 @@ class Emitter:
             if p.name in cell.vectors:
                 w.line(f"_dparams[{p.name!r}] = _acc_{p.name}.astype(_dtype)")
             else:
-                w.line(f"_dparams[{p.name!r}] = {' + '.join(grads[p.name])}")
-                if len(grads[p.name]) == 1:
-                    w.line(f"_dparams[{p.name!r}] = np.ascontiguousarray(_dparams[{p.name!r}])")
+                blocks = grads[p.name]
+                total = blocks[0] + ".copy()" if len(blocks) == 1 else " + ".join(blocks)
+                w.line(f"_dparams[{p.name!r}] = {total}")
         w.line("_dinputs = {}")
         for x, dim in cell.inputs.items():
             parts = []
@@ -351,7 +364,7 @@ class Emitter:
                 parts.append(f"_d_{x}")
             if x in s.gemm_adjoint:
                 parts.append(f"_dgemm_{x}")
-            w.line(f"_dinputs[{x!r}] = {' + '.join(parts)}")
+            w.line(f"_dinputs[{x!r}] = {join_terms(parts)}")
         w.line("_dstate = {" + ", ".join(f"{st!r}: _dcarry_{st}" for st in cell.states) + "}")
         w.line("return _dinputs, _dparams, _dstate")
         return w.text()

@@ -1,0 +1,254 @@
+"""gru_cho: GRU as Cho et al. wrote it, the reset gate applied to h before the recurrent product
+
+Generated from specs/gru_cho.yaml (sha256 3343ae3c5cdb790dde3cbc53cfd900c58dae3b1be9aaefdb6570ada62d0be3e1) by cellspec 0.1.0.
+Do not edit: change the spec and run `cellspec build`.
+
+Source: Cho et al. 2014, \"Learning phrase representations using RNN encoder-decoder for statistical machine translation\", EMNLP, eqs. (5)-(8): h~ = tanh(W x + U (r * h)), h = z*h + (1-z)*h~
+
+Forward, one step (on the right, a state's name means its value at t-1):
+    r = sigmoid(W_r @ x + U_r @ h + b_r)
+    z = sigmoid(W_z @ x + U_z @ h + b_z)
+    n = tanh(W_n @ x + U_n @ (r*h) + b_n)
+    h_new = z*h + (1 - z)*n
+    h[t] = h_new
+    y[t] = h_new
+
+Backward, one step, derived by cellspec (d_v is the gradient of the loss with respect to v;
+_pN are the matrix-vector products and _vN their operands):
+    d_h_new = d_h[t+1] + dy[t]
+    d_n = d_h_new*(1 - z)
+    d__p5 = d_n*(1 - n**2)
+    d__v0 = U_n^T @ d__p5
+    d__p4 = d_n*(1 - n**2)
+    d_z = d_h_new*(h - n)
+    d__p3 = d_z*(z*(1 - z))
+    d__p2 = d_z*(z*(1 - z))
+    d_r = d__v0*(h)
+    d__p1 = d_r*(r*(1 - r))
+    d__p0 = d_r*(r*(1 - r))
+    d_x = W_r^T @ d__p0 + W_z^T @ d__p2 + W_n^T @ d__p4
+    d_h[t] = U_r^T @ d__p1 + U_z^T @ d__p3 + d__v0*(r) + d_h_new*(z)
+    d_W_r = sum(d__p0 @ x^T)   (summed over t and batch)
+    d_W_z = sum(d__p2 @ x^T)   (summed over t and batch)
+    d_W_n = sum(d__p4 @ x^T)   (summed over t and batch)
+    d_U_r = sum(d__p1 @ h^T)   (summed over t and batch)
+    d_U_z = sum(d__p3 @ h^T)   (summed over t and batch)
+    d_U_n = sum(d__p5 @ _v0^T)   (summed over t and batch)
+    d_b_r = sum(d_r*(r*(1 - r)))   (summed over t and batch)
+    d_b_z = sum(d_z*(z*(1 - z)))   (summed over t and batch)
+    d_b_n = sum(d_n*(1 - n**2))   (summed over t and batch)
+
+Schedule:
+    before the time loop, over all T*B rows: [W_r; W_z; W_n] @ x  (one matrix product)
+    in the time loop, per step: [U_r; U_z] @ h  (one matrix product)
+    in the time loop, per step: r, z, _v0  (fused elementwise loop)
+    in the time loop, per step: [U_n] @ _v0  (one matrix product)
+    in the time loop, per step: n, h_new  (fused elementwise loop)
+
+Shapes, T steps of B sequences:
+    input x: [T,B,input]
+    output h_new: [T,B,hidden]
+    state h: [B,hidden]
+    param W_r: [hidden,input], init uniform('1/sqrt(hidden)',)
+    param W_z: [hidden,input], init uniform('1/sqrt(hidden)',)
+    param W_n: [hidden,input], init uniform('1/sqrt(hidden)',)
+    param U_r: [hidden,hidden], init uniform('1/sqrt(hidden)',)
+    param U_z: [hidden,hidden], init uniform('1/sqrt(hidden)',)
+    param U_n: [hidden,hidden], init uniform('1/sqrt(hidden)',)
+    param b_r: [hidden], init uniform('1/sqrt(hidden)',)
+    param b_z: [hidden], init uniform('1/sqrt(hidden)',)
+    param b_n: [hidden], init uniform('1/sqrt(hidden)',)
+"""
+
+import math
+
+import numba as nb
+import numpy as np
+
+from cellspec import runtime
+
+
+@nb.njit(cache=True, inline="always")
+def sigmoid(x):
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _w_b_z, _all_r, _all_z, _all__v0, _WT__v0, _G__v0, _w_b_n, _all_n):
+    for _t in range(_T):
+        np.dot(_seq_h[_t], _WT_h, _G_h)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _p0 = _G_x[_t, _b, _j]
+                _p1 = _G_h[_b, _j]
+                _p2 = _G_x[_t, _b, _j + _n_hidden]
+                _p3 = _G_h[_b, _j + _n_hidden]
+                b_r = _w_b_r[_j]
+                b_z = _w_b_z[_j]
+                h = _seq_h[_t, _b, _j]
+                r = sigmoid(_p0 + _p1 + b_r)
+                z = sigmoid(_p2 + _p3 + b_z)
+                _v0 = h*r
+                _all_r[_t, _b, _j] = r
+                _all_z[_t, _b, _j] = z
+                _all__v0[_t, _b, _j] = _v0
+        np.dot(_all__v0[_t], _WT__v0, _G__v0)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _p4 = _G_x[_t, _b, _j + 2*_n_hidden]
+                _p5 = _G__v0[_b, _j]
+                b_n = _w_b_n[_j]
+                h = _seq_h[_t, _b, _j]
+                z = _all_z[_t, _b, _j]
+                n = math.tanh(_p4 + _p5 + b_n)
+                h_new = h*z + n*(1.0 - z)
+                _all_n[_t, _b, _j] = n
+                _seq_h[_t + 1, _b, _j] = h_new
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _loop_backward(_T, _B, _n_hidden, _seq_h, _all_n, _all_z, _dcarry_h, _dy, _d_h, _d_z, _dG_x, _dG__v0, _acc_b_n, _W__v0, _dgemm__v0, _all_r, _dG_h, _acc_b_z, _acc_b_r, _W_h, _dgemm_h):
+    for _t in range(_T - 1, -1, -1):
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                h = _seq_h[_t, _b, _j]
+                n = _all_n[_t, _b, _j]
+                z = _all_z[_t, _b, _j]
+                _c0 = 1.0 - n*n
+                d_h_new = _dcarry_h[_b, _j] + _dy[_t, _b, _j]
+                d_n = d_h_new*(1.0 - z)
+                _d_h[_b, _j] = d_h_new*z
+                _d_z[_b, _j] = d_h_new*(h - n)
+                _dG_x[_t, _b, _j + 2*_n_hidden] = _c0*d_n
+                _dG__v0[_t, _b, _j] = _c0*d_n
+                _acc_b_n[_j] += _c0*d_n
+        np.dot(_dG__v0[_t], _W__v0, _dgemm__v0)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                h = _seq_h[_t, _b, _j]
+                r = _all_r[_t, _b, _j]
+                z = _all_z[_t, _b, _j]
+                _c1 = r*(1.0 - r)
+                _c2 = z*(1.0 - z)
+                d__v0 = _dgemm__v0[_b, _j]
+                d_z = _d_z[_b, _j]
+                d_r = d__v0*h
+                _d_h[_b, _j] += d__v0*r
+                _dG_x[_t, _b, _j + _n_hidden] = _c2*d_z
+                _dG_h[_t, _b, _j + _n_hidden] = _c2*d_z
+                _acc_b_z[_j] += _c2*d_z
+                _dG_x[_t, _b, _j] = _c1*d_r
+                _dG_h[_t, _b, _j] = _c1*d_r
+                _acc_b_r[_j] += _c1*d_r
+        np.dot(_dG_h[_t], _W_h, _dgemm_h)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j]
+
+
+class Cell(runtime.CellBase):
+    NAME = 'gru_cho'
+    DIMS = ['input', 'hidden']
+    INPUTS = [('x', 'input')]
+    STATES = [('h', 'hidden')]
+    OUTPUT = ('h_new', 'hidden')
+    PARAMS = [('W_r', ('hidden', 'input')), ('W_z', ('hidden', 'input')), ('W_n', ('hidden', 'input')), ('U_r', ('hidden', 'hidden')), ('U_z', ('hidden', 'hidden')), ('U_n', ('hidden', 'hidden')), ('b_r', ('hidden',)), ('b_z', ('hidden',)), ('b_n', ('hidden',))]
+    TAPE = ['_seq_h', '_all_r', '_all_z', '_all__v0', '_all_n', '_W_x', '_W_h', '_W__v0']
+
+    def _param_inits(self):
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        return (
+            ('W_r', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('W_z', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('W_n', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('U_r', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('U_z', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('U_n', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_r', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_z', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_n', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+        )
+
+    def _forward(self, inputs, state):
+        _dtype = self.dtype
+        _params = self.params
+        _in_x = inputs['x']
+        _T, _B = _in_x.shape[0], _in_x.shape[1]
+        _R = _T * _B
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        _w_b_r = _params['b_r']
+        _w_b_z = _params['b_z']
+        _w_b_n = _params['b_n']
+        _W_x = np.concatenate((_params['W_r'], _params['W_z'], _params['W_n'],))
+        _W_h = np.concatenate((_params['U_r'], _params['U_z'],))
+        _WT_h = np.ascontiguousarray(_W_h.T)
+        _W__v0 = _params['U_n']
+        _WT__v0 = np.ascontiguousarray(_W__v0.T)
+        _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
+        _G_h = np.empty((_B, 2*_n_hidden), _dtype)
+        _G__v0 = np.empty((_B, _n_hidden), _dtype)
+        _all_r = np.empty((_T, _B, _n_hidden), _dtype)
+        _all_z = np.empty((_T, _B, _n_hidden), _dtype)
+        _all__v0 = np.empty((_T, _B, _n_hidden), _dtype)
+        _all_n = np.empty((_T, _B, _n_hidden), _dtype)
+        _seq_h[0] = state['h']
+        _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 3*_n_hidden)
+        _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _w_b_z, _all_r, _all_z, _all__v0, _WT__v0, _G__v0, _w_b_n, _all_n)
+        _y = _seq_h[1:]
+        _final = {'h': _seq_h[_T].copy()}
+        _tape = {'_seq_h': _seq_h, '_all_r': _all_r, '_all_z': _all_z, '_all__v0': _all__v0, '_all_n': _all_n, '_W_x': _W_x, '_W_h': _W_h, '_W__v0': _W__v0}
+        return _y, _final, _tape
+
+    def _backward(self, tape, dy, dstate):
+        _dtype = self.dtype
+        _params = tape.params
+        _T, _B = tape.T, tape.B
+        _R = _T * _B
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        _in_x = tape.inputs['x']
+        _w_b_r = _params['b_r']
+        _w_b_z = _params['b_z']
+        _w_b_n = _params['b_n']
+        _seq_h = tape.arrays['_seq_h']
+        _all_r = tape.arrays['_all_r']
+        _all_z = tape.arrays['_all_z']
+        _all__v0 = tape.arrays['_all__v0']
+        _all_n = tape.arrays['_all_n']
+        _W_x = tape.arrays['_W_x']
+        _W_h = tape.arrays['_W_h']
+        _W__v0 = tape.arrays['_W__v0']
+        _dy = dy
+        _dG_x = np.empty((_T, _B, 3*_n_hidden), _dtype)
+        _dG_h = np.empty((_T, _B, 2*_n_hidden), _dtype)
+        _dgemm_h = np.empty((_B, _n_hidden), _dtype)
+        _dG__v0 = np.empty((_T, _B, _n_hidden), _dtype)
+        _dgemm__v0 = np.empty((_B, _n_hidden), _dtype)
+        _d_h = np.empty((_B, _n_hidden), _dtype)
+        _d_z = np.empty((_B, _n_hidden), _dtype)
+        _acc_b_r = np.zeros((_n_hidden,), np.float64)
+        _acc_b_z = np.zeros((_n_hidden,), np.float64)
+        _acc_b_n = np.zeros((_n_hidden,), np.float64)
+        _dcarry_h = np.empty((_B, _n_hidden), _dtype)
+        _dcarry_h[...] = dstate['h']
+        _loop_backward(_T, _B, _n_hidden, _seq_h, _all_n, _all_z, _dcarry_h, _dy, _d_h, _d_z, _dG_x, _dG__v0, _acc_b_n, _W__v0, _dgemm__v0, _all_r, _dG_h, _acc_b_z, _acc_b_r, _W_h, _dgemm_h)
+        _dW_h = np.dot(_dG_h.reshape(_R, 2*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
+        _dW__v0 = np.dot(_dG__v0.reshape(_R, _n_hidden).T, _all__v0.reshape(_R, _n_hidden))
+        _dgemm_x = np.dot(_dG_x.reshape(_R, 3*_n_hidden), _W_x).reshape(_T, _B, _n_input)
+        _dW_x = np.dot(_dG_x.reshape(_R, 3*_n_hidden).T, _in_x.reshape(_R, _n_input))
+        _dparams = {}
+        _dparams['W_r'] = _dW_x[0:_n_hidden].copy()
+        _dparams['W_z'] = _dW_x[_n_hidden:2*_n_hidden].copy()
+        _dparams['W_n'] = _dW_x[2*_n_hidden:3*_n_hidden].copy()
+        _dparams['U_r'] = _dW_h[0:_n_hidden].copy()
+        _dparams['U_z'] = _dW_h[_n_hidden:2*_n_hidden].copy()
+        _dparams['U_n'] = _dW__v0[0:_n_hidden].copy()
+        _dparams['b_r'] = _acc_b_r.astype(_dtype)
+        _dparams['b_z'] = _acc_b_z.astype(_dtype)
+        _dparams['b_n'] = _acc_b_n.astype(_dtype)
+        _dinputs = {}
+        _dinputs['x'] = _dgemm_x
+        _dstate = {'h': _dcarry_h}
+        return _dinputs, _dparams, _dstate

@@ -1,0 +1,304 @@
+"""lstm_peephole: LSTM with diagonal peephole connections from the cell to its gates
+
+Generated from specs/lstm_peephole.yaml (sha256 3986991088ee036394a04e9b3449ecea9747bccbdcce204ec14ec10cc752ea63) by cellspec 0.1.0.
+Do not edit: change the spec and run `cellspec build`.
+
+Source: Gers & Schmidhuber 2000, \"Recurrent nets that time and count\", IJCNN; Gers, Schraudolph & Schmidhuber 2002, \"Learning precise timing with LSTM recurrent networks\", JMLR 3. The input and forget gates see c at t-1, the output gate sees the new c.
+
+Forward, one step (on the right, a state's name means its value at t-1):
+    i = sigmoid(W_i @ x + U_i @ h + p_i*c + b_i)
+    f = sigmoid(W_f @ x + U_f @ h + p_f*c + b_f)
+    g = tanh(W_g @ x + U_g @ h + b_g)
+    c_new = f*c + i*g
+    o = sigmoid(W_o @ x + U_o @ h + p_o*c_new + b_o)
+    h_new = o*tanh(c_new)
+    h[t] = h_new
+    c[t] = c_new
+    y[t] = h_new
+
+Backward, one step, derived by cellspec (d_v is the gradient of the loss with respect to v;
+_pN are the matrix-vector products and _vN their operands):
+    d_h_new = d_h[t+1] + dy[t]
+    d_o = d_h_new*(tanh(c_new))
+    d__p7 = d_o*(o*(1 - o))
+    d__p6 = d_o*(o*(1 - o))
+    d_c_new = d_c[t+1] + d_o*(o*p_o*(1 - o)) + d_h_new*(o*(1 - tanh(c_new)**2))
+    d_g = d_c_new*(i)
+    d__p5 = d_g*(1 - g**2)
+    d__p4 = d_g*(1 - g**2)
+    d_f = d_c_new*(c)
+    d__p3 = d_f*(f*(1 - f))
+    d__p2 = d_f*(f*(1 - f))
+    d_i = d_c_new*(g)
+    d__p1 = d_i*(i*(1 - i))
+    d__p0 = d_i*(i*(1 - i))
+    d_x = W_i^T @ d__p0 + W_f^T @ d__p2 + W_g^T @ d__p4 + W_o^T @ d__p6
+    d_c[t] = d_i*(i*p_i*(1 - i)) + d_f*(f*p_f*(1 - f)) + d_c_new*(f)
+    d_h[t] = U_i^T @ d__p1 + U_f^T @ d__p3 + U_g^T @ d__p5 + U_o^T @ d__p7
+    d_W_i = sum(d__p0 @ x^T)   (summed over t and batch)
+    d_W_f = sum(d__p2 @ x^T)   (summed over t and batch)
+    d_W_g = sum(d__p4 @ x^T)   (summed over t and batch)
+    d_W_o = sum(d__p6 @ x^T)   (summed over t and batch)
+    d_U_i = sum(d__p1 @ h^T)   (summed over t and batch)
+    d_U_f = sum(d__p3 @ h^T)   (summed over t and batch)
+    d_U_g = sum(d__p5 @ h^T)   (summed over t and batch)
+    d_U_o = sum(d__p7 @ h^T)   (summed over t and batch)
+    d_p_i = sum(d_i*(c*i*(1 - i)))   (summed over t and batch)
+    d_p_f = sum(d_f*(c*f*(1 - f)))   (summed over t and batch)
+    d_p_o = sum(d_o*(c_new*o*(1 - o)))   (summed over t and batch)
+    d_b_i = sum(d_i*(i*(1 - i)))   (summed over t and batch)
+    d_b_f = sum(d_f*(f*(1 - f)))   (summed over t and batch)
+    d_b_g = sum(d_g*(1 - g**2))   (summed over t and batch)
+    d_b_o = sum(d_o*(o*(1 - o)))   (summed over t and batch)
+
+Schedule:
+    before the time loop, over all T*B rows: [W_i; W_f; W_g; W_o] @ x  (one matrix product)
+    in the time loop, per step: [U_i; U_f; U_g; U_o] @ h  (one matrix product)
+    in the time loop, per step: i, f, g, c_new, o, h_new  (fused elementwise loop)
+
+Shapes, T steps of B sequences:
+    input x: [T,B,input]
+    output h_new: [T,B,hidden]
+    state h: [B,hidden]
+    state c: [B,hidden]
+    param W_i: [hidden,input], init uniform('1/sqrt(hidden)',)
+    param W_f: [hidden,input], init uniform('1/sqrt(hidden)',)
+    param W_g: [hidden,input], init uniform('1/sqrt(hidden)',)
+    param W_o: [hidden,input], init uniform('1/sqrt(hidden)',)
+    param U_i: [hidden,hidden], init uniform('1/sqrt(hidden)',)
+    param U_f: [hidden,hidden], init uniform('1/sqrt(hidden)',)
+    param U_g: [hidden,hidden], init uniform('1/sqrt(hidden)',)
+    param U_o: [hidden,hidden], init uniform('1/sqrt(hidden)',)
+    param p_i: [hidden], init uniform('1/sqrt(hidden)',)
+    param p_f: [hidden], init uniform('1/sqrt(hidden)',)
+    param p_o: [hidden], init uniform('1/sqrt(hidden)',)
+    param b_i: [hidden], init uniform('1/sqrt(hidden)',)
+    param b_f: [hidden], init uniform('1/sqrt(hidden)',)
+    param b_g: [hidden], init uniform('1/sqrt(hidden)',)
+    param b_o: [hidden], init uniform('1/sqrt(hidden)',)
+"""
+
+import math
+
+import numba as nb
+import numpy as np
+
+from cellspec import runtime
+
+
+@nb.njit(cache=True, inline="always")
+def sigmoid(x):
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_g, _w_b_i, _w_b_o, _seq_c, _w_p_f, _w_p_i, _w_p_o, _all_i, _all_f, _all_g, _all_o):
+    for _t in range(_T):
+        np.dot(_seq_h[_t], _WT_h, _G_h)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _p0 = _G_x[_t, _b, _j]
+                _p1 = _G_h[_b, _j]
+                _p2 = _G_x[_t, _b, _j + _n_hidden]
+                _p3 = _G_h[_b, _j + _n_hidden]
+                _p4 = _G_x[_t, _b, _j + 2*_n_hidden]
+                _p5 = _G_h[_b, _j + 2*_n_hidden]
+                _p6 = _G_x[_t, _b, _j + 3*_n_hidden]
+                _p7 = _G_h[_b, _j + 3*_n_hidden]
+                b_f = _w_b_f[_j]
+                b_g = _w_b_g[_j]
+                b_i = _w_b_i[_j]
+                b_o = _w_b_o[_j]
+                c = _seq_c[_t, _b, _j]
+                p_f = _w_p_f[_j]
+                p_i = _w_p_i[_j]
+                p_o = _w_p_o[_j]
+                i = sigmoid(_p0 + _p1 + b_i + c*p_i)
+                f = sigmoid(_p2 + _p3 + b_f + c*p_f)
+                g = math.tanh(_p4 + _p5 + b_g)
+                c_new = c*f + g*i
+                o = sigmoid(_p6 + _p7 + b_o + c_new*p_o)
+                h_new = o*math.tanh(c_new)
+                _all_i[_t, _b, _j] = i
+                _all_f[_t, _b, _j] = f
+                _all_g[_t, _b, _j] = g
+                _seq_c[_t + 1, _b, _j] = c_new
+                _all_o[_t, _b, _j] = o
+                _seq_h[_t + 1, _b, _j] = h_new
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _loop_backward(_T, _B, _n_hidden, _seq_c, _all_f, _all_g, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _dcarry_h, _dy, _dcarry_c, _dG_x, _dG_h, _acc_b_o, _acc_p_o, _d_c, _acc_b_g, _acc_b_f, _acc_p_f, _acc_b_i, _acc_p_i, _W_h, _dgemm_h):
+    for _t in range(_T - 1, -1, -1):
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                c = _seq_c[_t, _b, _j]
+                c_new = _seq_c[_t + 1, _b, _j]
+                f = _all_f[_t, _b, _j]
+                g = _all_g[_t, _b, _j]
+                i = _all_i[_t, _b, _j]
+                o = _all_o[_t, _b, _j]
+                p_f = _w_p_f[_j]
+                p_i = _w_p_i[_j]
+                p_o = _w_p_o[_j]
+                _c0 = i*(1.0 - i)
+                _c1 = f*(1.0 - f)
+                _c2 = 1.0 - g*g
+                _c3 = o*(1.0 - o)
+                _c4 = math.tanh(c_new)
+                d_h_new = _dcarry_h[_b, _j] + _dy[_t, _b, _j]
+                d_o = _c4*d_h_new
+                d_c_new = _dcarry_c[_b, _j] + _c3*d_o*p_o + d_h_new*o*(1.0 - _c4*_c4)
+                d_g = d_c_new*i
+                d_f = c*d_c_new
+                d_i = d_c_new*g
+                _dG_x[_t, _b, _j + 3*_n_hidden] = _c3*d_o
+                _dG_h[_t, _b, _j + 3*_n_hidden] = _c3*d_o
+                _acc_b_o[_j] += _c3*d_o
+                _acc_p_o[_j] += _c3*c_new*d_o
+                _d_c[_b, _j] = _c0*d_i*p_i + _c1*d_f*p_f + d_c_new*f
+                _dG_x[_t, _b, _j + 2*_n_hidden] = _c2*d_g
+                _dG_h[_t, _b, _j + 2*_n_hidden] = _c2*d_g
+                _acc_b_g[_j] += _c2*d_g
+                _dG_x[_t, _b, _j + _n_hidden] = _c1*d_f
+                _dG_h[_t, _b, _j + _n_hidden] = _c1*d_f
+                _acc_b_f[_j] += _c1*d_f
+                _acc_p_f[_j] += _c1*c*d_f
+                _dG_x[_t, _b, _j] = _c0*d_i
+                _dG_h[_t, _b, _j] = _c0*d_i
+                _acc_b_i[_j] += _c0*d_i
+                _acc_p_i[_j] += _c0*c*d_i
+        np.dot(_dG_h[_t], _W_h, _dgemm_h)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _dcarry_h[_b, _j] = _dgemm_h[_b, _j]
+                _dcarry_c[_b, _j] = _d_c[_b, _j]
+
+
+class Cell(runtime.CellBase):
+    NAME = 'lstm_peephole'
+    DIMS = ['input', 'hidden']
+    INPUTS = [('x', 'input')]
+    STATES = [('h', 'hidden'), ('c', 'hidden')]
+    OUTPUT = ('h_new', 'hidden')
+    PARAMS = [('W_i', ('hidden', 'input')), ('W_f', ('hidden', 'input')), ('W_g', ('hidden', 'input')), ('W_o', ('hidden', 'input')), ('U_i', ('hidden', 'hidden')), ('U_f', ('hidden', 'hidden')), ('U_g', ('hidden', 'hidden')), ('U_o', ('hidden', 'hidden')), ('p_i', ('hidden',)), ('p_f', ('hidden',)), ('p_o', ('hidden',)), ('b_i', ('hidden',)), ('b_f', ('hidden',)), ('b_g', ('hidden',)), ('b_o', ('hidden',))]
+    TAPE = ['_seq_h', '_seq_c', '_all_i', '_all_f', '_all_g', '_all_o', '_W_x', '_W_h']
+
+    def _param_inits(self):
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        return (
+            ('W_i', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('W_f', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('W_g', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('W_o', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('U_i', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('U_f', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('U_g', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('U_o', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('p_i', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('p_f', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('p_o', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_i', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_f', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_g', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_o', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+        )
+
+    def _forward(self, inputs, state):
+        _dtype = self.dtype
+        _params = self.params
+        _in_x = inputs['x']
+        _T, _B = _in_x.shape[0], _in_x.shape[1]
+        _R = _T * _B
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        _w_p_i = _params['p_i']
+        _w_p_f = _params['p_f']
+        _w_p_o = _params['p_o']
+        _w_b_i = _params['b_i']
+        _w_b_f = _params['b_f']
+        _w_b_g = _params['b_g']
+        _w_b_o = _params['b_o']
+        _W_x = np.concatenate((_params['W_i'], _params['W_f'], _params['W_g'], _params['W_o'],))
+        _W_h = np.concatenate((_params['U_i'], _params['U_f'], _params['U_g'], _params['U_o'],))
+        _WT_h = np.ascontiguousarray(_W_h.T)
+        _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
+        _seq_c = np.empty((_T + 1, _B, _n_hidden), _dtype)
+        _G_h = np.empty((_B, 4*_n_hidden), _dtype)
+        _all_i = np.empty((_T, _B, _n_hidden), _dtype)
+        _all_f = np.empty((_T, _B, _n_hidden), _dtype)
+        _all_g = np.empty((_T, _B, _n_hidden), _dtype)
+        _all_o = np.empty((_T, _B, _n_hidden), _dtype)
+        _seq_h[0] = state['h']
+        _seq_c[0] = state['c']
+        _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 4*_n_hidden)
+        _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_g, _w_b_i, _w_b_o, _seq_c, _w_p_f, _w_p_i, _w_p_o, _all_i, _all_f, _all_g, _all_o)
+        _y = _seq_h[1:]
+        _final = {'h': _seq_h[_T].copy(), 'c': _seq_c[_T].copy()}
+        _tape = {'_seq_h': _seq_h, '_seq_c': _seq_c, '_all_i': _all_i, '_all_f': _all_f, '_all_g': _all_g, '_all_o': _all_o, '_W_x': _W_x, '_W_h': _W_h}
+        return _y, _final, _tape
+
+    def _backward(self, tape, dy, dstate):
+        _dtype = self.dtype
+        _params = tape.params
+        _T, _B = tape.T, tape.B
+        _R = _T * _B
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        _in_x = tape.inputs['x']
+        _w_p_i = _params['p_i']
+        _w_p_f = _params['p_f']
+        _w_p_o = _params['p_o']
+        _w_b_i = _params['b_i']
+        _w_b_f = _params['b_f']
+        _w_b_g = _params['b_g']
+        _w_b_o = _params['b_o']
+        _seq_h = tape.arrays['_seq_h']
+        _seq_c = tape.arrays['_seq_c']
+        _all_i = tape.arrays['_all_i']
+        _all_f = tape.arrays['_all_f']
+        _all_g = tape.arrays['_all_g']
+        _all_o = tape.arrays['_all_o']
+        _W_x = tape.arrays['_W_x']
+        _W_h = tape.arrays['_W_h']
+        _dy = dy
+        _dG_x = np.empty((_T, _B, 4*_n_hidden), _dtype)
+        _dG_h = np.empty((_T, _B, 4*_n_hidden), _dtype)
+        _dgemm_h = np.empty((_B, _n_hidden), _dtype)
+        _d_c = np.empty((_B, _n_hidden), _dtype)
+        _acc_p_i = np.zeros((_n_hidden,), np.float64)
+        _acc_p_f = np.zeros((_n_hidden,), np.float64)
+        _acc_p_o = np.zeros((_n_hidden,), np.float64)
+        _acc_b_i = np.zeros((_n_hidden,), np.float64)
+        _acc_b_f = np.zeros((_n_hidden,), np.float64)
+        _acc_b_g = np.zeros((_n_hidden,), np.float64)
+        _acc_b_o = np.zeros((_n_hidden,), np.float64)
+        _dcarry_h = np.empty((_B, _n_hidden), _dtype)
+        _dcarry_c = np.empty((_B, _n_hidden), _dtype)
+        _dcarry_h[...] = dstate['h']
+        _dcarry_c[...] = dstate['c']
+        _loop_backward(_T, _B, _n_hidden, _seq_c, _all_f, _all_g, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _dcarry_h, _dy, _dcarry_c, _dG_x, _dG_h, _acc_b_o, _acc_p_o, _d_c, _acc_b_g, _acc_b_f, _acc_p_f, _acc_b_i, _acc_p_i, _W_h, _dgemm_h)
+        _dW_h = np.dot(_dG_h.reshape(_R, 4*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
+        _dgemm_x = np.dot(_dG_x.reshape(_R, 4*_n_hidden), _W_x).reshape(_T, _B, _n_input)
+        _dW_x = np.dot(_dG_x.reshape(_R, 4*_n_hidden).T, _in_x.reshape(_R, _n_input))
+        _dparams = {}
+        _dparams['W_i'] = _dW_x[0:_n_hidden].copy()
+        _dparams['W_f'] = _dW_x[_n_hidden:2*_n_hidden].copy()
+        _dparams['W_g'] = _dW_x[2*_n_hidden:3*_n_hidden].copy()
+        _dparams['W_o'] = _dW_x[3*_n_hidden:4*_n_hidden].copy()
+        _dparams['U_i'] = _dW_h[0:_n_hidden].copy()
+        _dparams['U_f'] = _dW_h[_n_hidden:2*_n_hidden].copy()
+        _dparams['U_g'] = _dW_h[2*_n_hidden:3*_n_hidden].copy()
+        _dparams['U_o'] = _dW_h[3*_n_hidden:4*_n_hidden].copy()
+        _dparams['p_i'] = _acc_p_i.astype(_dtype)
+        _dparams['p_f'] = _acc_p_f.astype(_dtype)
+        _dparams['p_o'] = _acc_p_o.astype(_dtype)
+        _dparams['b_i'] = _acc_b_i.astype(_dtype)
+        _dparams['b_f'] = _acc_b_f.astype(_dtype)
+        _dparams['b_g'] = _acc_b_g.astype(_dtype)
+        _dparams['b_o'] = _acc_b_o.astype(_dtype)
+        _dinputs = {}
+        _dinputs['x'] = _dgemm_x
+        _dstate = {'h': _dcarry_h, 'c': _dcarry_c}
+        return _dinputs, _dparams, _dstate

@@ -1,0 +1,23 @@
+import glob
+import importlib
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+SPECS = sorted(glob.glob(os.path.join(ROOT, "specs", "*.yaml")))
+SPEC_NAMES = [os.path.splitext(os.path.basename(p))[0] for p in SPECS]
+
+
+def generated(name: str):
+    """The committed module of a catalog spec (test_build checks it is what the spec builds)."""
+    return importlib.import_module(f"generated.{name}")
+
+
+@pytest.fixture(params=SPEC_NAMES)
+def catalog_module(request):
+    return generated(request.param)

@@ -1,0 +1,85 @@
+"""Builds: generated/ is what specs/ builds, builds are deterministic, modules stand alone, writes
+are atomic and skip unchanged files, and `cellspec.load` caches by spec hash."""
+
+import hashlib
+import os
+import subprocess
+import sys
+
+import pytest
+
+import cellspec
+from cellspec.build import compile_spec, write_atomic
+
+from conftest import ROOT, SPECS
+
+
+def _build(out, *extra_env):
+    env = dict(os.environ)
+    for k, v in extra_env:
+        env[k] = v
+    subprocess.run([sys.executable, "-m", "cellspec", "build", "-q", *SPECS, "-o", str(out)], check=True, cwd=ROOT, env=env)
+    return {f: (out / f).read_bytes() for f in sorted(os.listdir(out)) if f.endswith(".py")}
+
+
+def test_generated_is_what_specs_build(tmp_path):
+    built = _build(tmp_path)
+    committed = sorted(f for f in os.listdir(os.path.join(ROOT, "generated")) if f.endswith(".py"))
+    assert sorted(built) == committed
+    for name, data in built.items():
+        with open(os.path.join(ROOT, "generated", name), "rb") as f:
+            assert f.read() == data, f"generated/{name} is stale: run `cellspec build specs/*.yaml`"
+
+
+def test_builds_are_identical_across_hash_seeds(tmp_path):
+    a = _build(tmp_path / "a", ("PYTHONHASHSEED", "1"))
+    b = _build(tmp_path / "b", ("PYTHONHASHSEED", "12345"))
+    assert a == b
+
+
+@pytest.mark.parametrize("path", SPECS, ids=os.path.basename)
+def test_header_names_spec_hash_version(path):
+    source = compile_spec(path).source
+    with open(path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    head = source[:600]
+    assert f"Generated from specs/{os.path.basename(path)} (sha256 {digest}) by cellspec {cellspec.__version__}" in head
+    assert "Do not edit" in head
+    assert ROOT not in source
+
+
+def test_generated_modules_need_no_compiler():
+    code = (
+        "import sys\n"
+        "from generated import lstm, gru, rnn\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] in ('sympy', 'jinja2') or m in ('cellspec.build', 'cellspec.spec')]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_unchanged_module_is_not_rewritten(tmp_path):
+    target = tmp_path / "m.py"
+    assert write_atomic(str(target), "x = 1\n")
+    os.utime(target, (1, 1))
+    assert not write_atomic(str(target), "x = 1\n")
+    assert os.stat(target).st_mtime == 1
+    assert write_atomic(str(target), "x = 2\n")
+    assert target.read_text() == "x = 2\n"
+    assert [f for f in os.listdir(tmp_path)] == ["m.py"]
+
+
+def test_load_builds_into_a_cache_keyed_by_the_spec(tmp_path, monkeypatch):
+    monkeypatch.setenv("CELLSPEC_CACHE", str(tmp_path / "cache"))
+    spec = tmp_path / "mine.yaml"
+    with open(os.path.join(ROOT, "specs", "rnn.yaml")) as f:
+        text = f.read()
+    spec.write_text(text.replace("name: rnn", "name: mine"))
+    first = cellspec.load(str(spec))
+    assert first.Cell.NAME == "mine"
+    assert cellspec.load(str(spec)) is first
+    spec.write_text(text.replace("name: rnn", "name: mine").replace("tanh(", "sigmoid("))
+    second = cellspec.load(str(spec))
+    assert second is not first
+    assert "sigmoid" in second.__doc__
+    assert len(os.listdir(tmp_path / "cache")) == 2

@@ -1,0 +1,62 @@
+"""The `cellspec` command as a user meets it."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+from conftest import ROOT
+
+RNN = os.path.join(ROOT, "specs", "rnn.yaml")
+
+
+def run(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "cellspec", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def test_console_script_is_installed():
+    assert shutil.which("cellspec"), "pip install -e . installs the `cellspec` command"
+
+
+def test_build_writes_module_and_report(tmp_path):
+    r = run("build", RNN, "-o", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out" / "rnn.py").exists()
+    assert (tmp_path / "out" / "__init__.py").exists()
+    assert "h_new = tanh(W @ x + U @ h + b)" in r.stdout
+    assert "FLOPs per step" in r.stdout and "saved per step" in r.stdout
+
+
+def test_bad_spec_exits_2_with_one_line_and_writes_nothing(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    with open(RNN) as f:
+        bad.write_text(f.read().replace("tanh(W @ x", "tanhh(W @ x"))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "rnn.py").write_text("previous\n")
+    r = run("build", RNN, str(bad), "-o", str(out))
+    assert r.returncode == 2
+    line = bad.read_text().splitlines().index("  h_new: tanhh(W @ x + U @ h + b)") + 1
+    assert r.stderr == f"{bad}:{line}:10: error: unknown function 'tanhh'; known: abs, exp, log, max, min, relu, sigmoid, softplus, sqrt, tanh\n"
+    assert "Traceback" not in r.stderr and r.stdout == ""
+    # the good spec beside it was not written either
+    assert sorted(os.listdir(out)) == ["rnn.py"]
+    assert (out / "rnn.py").read_text() == "previous\n"
+
+
+def test_missing_file_is_a_spec_error(tmp_path):
+    r = run("build", str(tmp_path / "nope.yaml"), "-o", str(tmp_path))
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"{tmp_path / 'nope.yaml'}:1:1: error: cannot read spec")
+
+
+def test_check_passes_and_reports_worst_error():
+    r = run("check", RNN)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.startswith("rnn: ok  worst relative error ")
+
+
+def test_check_fails_with_exit_1_when_the_tolerance_is_not_met():
+    r = run("check", RNN, "--tol", "0")
+    assert r.returncode == 1
+    assert "rnn: FAILED" in r.stdout
