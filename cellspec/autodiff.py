@@ -46,33 +46,43 @@ def differentiate(cell: Cell) -> Backward:
 
 
 def backward_equations(cell: Cell, bw: Backward) -> list[str]:
-    """The derived backward pass of one step, as readable lines, for the generated docstring."""
+    """The derived backward pass of one step, as readable lines, for the generated docstring.
+    Products and their operands are spelled out: d(U @ h) is the gradient of U @ h."""
     users = cell.users()
+    label: dict[str, str] = {}
+    for n in cell.nodes.values():
+        if isinstance(n, Elementwise) and not n.equation:
+            label[n.name] = f"({sympy.sstr(n.expr)})"
+        elif isinstance(n, Product):
+            label[n.name] = f"{n.weight} @ {label.get(n.operand, n.operand)}"
+    rename = {symbol(k): sympy.Symbol(f"({v})" if " " in v else v) for k, v in label.items()}
+
+    def grad(name: str) -> str:
+        if name not in label:
+            return f"d_{name}"
+        return f"d{label[name]}" if label[name].startswith("(") else f"d({label[name]})"
+
+    def partial(u: str, a: str) -> str:
+        return sympy.sstr(bw.partials[(u, a)].xreplace(rename))
+
     sinks: dict[str, list[str]] = {}
     for state, node in cell.updates.items():
         sinks.setdefault(node, []).append(f"d_{state}[t+1]")
     sinks.setdefault(cell.output, []).append("dy[t]")
     lines = []
-    order = list(cell.states) + list(cell.inputs) + list(cell.nodes)
-    for name in reversed(order):
+    for name in reversed([*cell.states, *cell.inputs, *cell.nodes]):
         terms = list(sinks.get(name, []))
         for u in users.get(name, []):
             un = cell.nodes[u]
             if isinstance(un, Product):
-                terms.append(f"{un.weight}^T @ d_{u}")
+                terms.append(f"{un.weight}^T @ {grad(u)}")
             elif (u, name) in bw.partials:
-                terms.append(f"d_{u}*({sympy.sstr(bw.partials[(u, name)])})")
-        if not terms:
-            continue
-        target = f"d_{name}[t]" if name in cell.states else f"d_{name}"
-        lines.append(f"{target} = " + " + ".join(terms))
+                terms.append(f"{grad(u)}*({partial(u, name)})")
+        if terms:
+            target = f"d_{name}[t]" if name in cell.states else grad(name)
+            lines.append(f"{target} = " + " + ".join(terms))
     for p in cell.params:
-        terms = []
-        for u in users.get(p.name, []):
-            if (u, p.name) in bw.partials:
-                terms.append(f"sum(d_{u}*({sympy.sstr(bw.partials[(u, p.name)])}))")
-        for n in cell.nodes.values():
-            if isinstance(n, Product) and n.weight == p.name:
-                terms.append(f"sum(d_{n.name} @ {n.operand}^T)")
-        lines.append(f"d_{p.name} = " + " + ".join(terms) + "   (summed over t and batch)")
+        terms = [f"{grad(u)}*({partial(u, p.name)})" for u in users.get(p.name, []) if (u, p.name) in bw.partials]
+        terms += [f"{grad(n.name)} {label.get(n.operand, n.operand)}^T" for n in cell.nodes.values() if isinstance(n, Product) and n.weight == p.name]
+        lines.append(f"d_{p.name} += " + " + ".join(terms))
     return lines

@@ -3,7 +3,7 @@
 Generated from specs/gru_cho.yaml (sha256 3343ae3c5cdb790dde3cbc53cfd900c58dae3b1be9aaefdb6570ada62d0be3e1) by cellspec 0.1.0.
 Do not edit: change the spec and run `cellspec build`.
 
-Source: Cho et al. 2014, \"Learning phrase representations using RNN encoder-decoder for statistical machine translation\", EMNLP, eqs. (5)-(8): h~ = tanh(W x + U (r * h)), h = z*h + (1-z)*h~
+Source: Cho et al. 2014, "Learning phrase representations using RNN encoder-decoder for statistical machine translation", EMNLP, eqs. (5)-(8): h~ = tanh(W x + U (r * h)), h = z*h + (1-z)*h~
 
 Forward, one step (on the right, a state's name means its value at t-1):
     r = sigmoid(W_r @ x + U_r @ h + b_r)
@@ -14,29 +14,29 @@ Forward, one step (on the right, a state's name means its value at t-1):
     y[t] = h_new
 
 Backward, one step, derived by cellspec (d_v is the gradient of the loss with respect to v;
-_pN are the matrix-vector products and _vN their operands):
+param gradients add up over all steps and sequences):
     d_h_new = d_h[t+1] + dy[t]
     d_n = d_h_new*(1 - z)
-    d__p5 = d_n*(1 - n**2)
-    d__v0 = U_n^T @ d__p5
-    d__p4 = d_n*(1 - n**2)
+    d(U_n @ (h*r)) = d_n*(1 - n**2)
+    d(h*r) = U_n^T @ d(U_n @ (h*r))
+    d(W_n @ x) = d_n*(1 - n**2)
     d_z = d_h_new*(h - n)
-    d__p3 = d_z*(z*(1 - z))
-    d__p2 = d_z*(z*(1 - z))
-    d_r = d__v0*(h)
-    d__p1 = d_r*(r*(1 - r))
-    d__p0 = d_r*(r*(1 - r))
-    d_x = W_r^T @ d__p0 + W_z^T @ d__p2 + W_n^T @ d__p4
-    d_h[t] = U_r^T @ d__p1 + U_z^T @ d__p3 + d__v0*(r) + d_h_new*(z)
-    d_W_r = sum(d__p0 @ x^T)   (summed over t and batch)
-    d_W_z = sum(d__p2 @ x^T)   (summed over t and batch)
-    d_W_n = sum(d__p4 @ x^T)   (summed over t and batch)
-    d_U_r = sum(d__p1 @ h^T)   (summed over t and batch)
-    d_U_z = sum(d__p3 @ h^T)   (summed over t and batch)
-    d_U_n = sum(d__p5 @ _v0^T)   (summed over t and batch)
-    d_b_r = sum(d_r*(r*(1 - r)))   (summed over t and batch)
-    d_b_z = sum(d_z*(z*(1 - z)))   (summed over t and batch)
-    d_b_n = sum(d_n*(1 - n**2))   (summed over t and batch)
+    d(U_z @ h) = d_z*(z*(1 - z))
+    d(W_z @ x) = d_z*(z*(1 - z))
+    d_r = d(h*r)*(h)
+    d(U_r @ h) = d_r*(r*(1 - r))
+    d(W_r @ x) = d_r*(r*(1 - r))
+    d_x = W_r^T @ d(W_r @ x) + W_z^T @ d(W_z @ x) + W_n^T @ d(W_n @ x)
+    d_h[t] = U_r^T @ d(U_r @ h) + U_z^T @ d(U_z @ h) + d(h*r)*(r) + d_h_new*(z)
+    d_W_r += d(W_r @ x) x^T
+    d_W_z += d(W_z @ x) x^T
+    d_W_n += d(W_n @ x) x^T
+    d_U_r += d(U_r @ h) h^T
+    d_U_z += d(U_z @ h) h^T
+    d_U_n += d(U_n @ (h*r)) (h*r)^T
+    d_b_r += d_r*(r*(1 - r))
+    d_b_z += d_z*(z*(1 - z))
+    d_b_n += d_n*(1 - n**2)
 
 Schedule:
     before the time loop, over all T*B rows: [W_r; W_z; W_n] @ x  (one matrix product)
@@ -49,15 +49,15 @@ Shapes, T steps of B sequences:
     input x: [T,B,input]
     output h_new: [T,B,hidden]
     state h: [B,hidden]
-    param W_r: [hidden,input], init uniform('1/sqrt(hidden)',)
-    param W_z: [hidden,input], init uniform('1/sqrt(hidden)',)
-    param W_n: [hidden,input], init uniform('1/sqrt(hidden)',)
-    param U_r: [hidden,hidden], init uniform('1/sqrt(hidden)',)
-    param U_z: [hidden,hidden], init uniform('1/sqrt(hidden)',)
-    param U_n: [hidden,hidden], init uniform('1/sqrt(hidden)',)
-    param b_r: [hidden], init uniform('1/sqrt(hidden)',)
-    param b_z: [hidden], init uniform('1/sqrt(hidden)',)
-    param b_n: [hidden], init uniform('1/sqrt(hidden)',)
+    param W_r: [hidden,input], init uniform(1/sqrt(hidden))
+    param W_z: [hidden,input], init uniform(1/sqrt(hidden))
+    param W_n: [hidden,input], init uniform(1/sqrt(hidden))
+    param U_r: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param U_z: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param U_n: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param b_r: [hidden], init uniform(1/sqrt(hidden))
+    param b_z: [hidden], init uniform(1/sqrt(hidden))
+    param b_n: [hidden], init uniform(1/sqrt(hidden))
 """
 
 import math

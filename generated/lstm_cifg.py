@@ -3,7 +3,7 @@
 Generated from specs/lstm_cifg.yaml (sha256 a23eeedf29fd6244233a78ef9bba7853a6f7b4b82d129ac6f067d07884e1b983) by cellspec 0.1.0.
 Do not edit: change the spec and run `cellspec build`.
 
-Source: Greff et al. 2017, \"LSTM: A search space odyssey\", IEEE TNNLS 28(10), variant CIFG (f = 1 - i); here on the nn.LSTM layout without peepholes. Greff et al.'s CIFG keeps the peepholes of their vanilla LSTM.
+Source: Greff et al. 2017, "LSTM: A search space odyssey", IEEE TNNLS 28(10), variant CIFG (f = 1 - i); here on the nn.LSTM layout without peepholes. Greff et al.'s CIFG keeps the peepholes of their vanilla LSTM.
 
 Forward, one step (on the right, a state's name means its value at t-1):
     i = sigmoid(W_i @ x + U_i @ h + b_i)
@@ -16,30 +16,30 @@ Forward, one step (on the right, a state's name means its value at t-1):
     y[t] = h_new
 
 Backward, one step, derived by cellspec (d_v is the gradient of the loss with respect to v;
-_pN are the matrix-vector products and _vN their operands):
+param gradients add up over all steps and sequences):
     d_h_new = d_h[t+1] + dy[t]
     d_c_new = d_c[t+1] + d_h_new*(o*(1 - tanh(c_new)**2))
     d_o = d_h_new*(tanh(c_new))
-    d__p5 = d_o*(o*(1 - o))
-    d__p4 = d_o*(o*(1 - o))
+    d(U_o @ h) = d_o*(o*(1 - o))
+    d(W_o @ x) = d_o*(o*(1 - o))
     d_g = d_c_new*(i)
-    d__p3 = d_g*(1 - g**2)
-    d__p2 = d_g*(1 - g**2)
+    d(U_g @ h) = d_g*(1 - g**2)
+    d(W_g @ x) = d_g*(1 - g**2)
     d_i = d_c_new*(-c + g)
-    d__p1 = d_i*(i*(1 - i))
-    d__p0 = d_i*(i*(1 - i))
-    d_x = W_i^T @ d__p0 + W_g^T @ d__p2 + W_o^T @ d__p4
+    d(U_i @ h) = d_i*(i*(1 - i))
+    d(W_i @ x) = d_i*(i*(1 - i))
+    d_x = W_i^T @ d(W_i @ x) + W_g^T @ d(W_g @ x) + W_o^T @ d(W_o @ x)
     d_c[t] = d_c_new*(1 - i)
-    d_h[t] = U_i^T @ d__p1 + U_g^T @ d__p3 + U_o^T @ d__p5
-    d_W_i = sum(d__p0 @ x^T)   (summed over t and batch)
-    d_W_g = sum(d__p2 @ x^T)   (summed over t and batch)
-    d_W_o = sum(d__p4 @ x^T)   (summed over t and batch)
-    d_U_i = sum(d__p1 @ h^T)   (summed over t and batch)
-    d_U_g = sum(d__p3 @ h^T)   (summed over t and batch)
-    d_U_o = sum(d__p5 @ h^T)   (summed over t and batch)
-    d_b_i = sum(d_i*(i*(1 - i)))   (summed over t and batch)
-    d_b_g = sum(d_g*(1 - g**2))   (summed over t and batch)
-    d_b_o = sum(d_o*(o*(1 - o)))   (summed over t and batch)
+    d_h[t] = U_i^T @ d(U_i @ h) + U_g^T @ d(U_g @ h) + U_o^T @ d(U_o @ h)
+    d_W_i += d(W_i @ x) x^T
+    d_W_g += d(W_g @ x) x^T
+    d_W_o += d(W_o @ x) x^T
+    d_U_i += d(U_i @ h) h^T
+    d_U_g += d(U_g @ h) h^T
+    d_U_o += d(U_o @ h) h^T
+    d_b_i += d_i*(i*(1 - i))
+    d_b_g += d_g*(1 - g**2)
+    d_b_o += d_o*(o*(1 - o))
 
 Schedule:
     before the time loop, over all T*B rows: [W_i; W_g; W_o] @ x  (one matrix product)
@@ -51,15 +51,15 @@ Shapes, T steps of B sequences:
     output h_new: [T,B,hidden]
     state h: [B,hidden]
     state c: [B,hidden]
-    param W_i: [hidden,input], init uniform('1/sqrt(hidden)',)
-    param W_g: [hidden,input], init uniform('1/sqrt(hidden)',)
-    param W_o: [hidden,input], init uniform('1/sqrt(hidden)',)
-    param U_i: [hidden,hidden], init uniform('1/sqrt(hidden)',)
-    param U_g: [hidden,hidden], init uniform('1/sqrt(hidden)',)
-    param U_o: [hidden,hidden], init uniform('1/sqrt(hidden)',)
-    param b_i: [hidden], init uniform('1/sqrt(hidden)',)
-    param b_g: [hidden], init uniform('1/sqrt(hidden)',)
-    param b_o: [hidden], init uniform('1/sqrt(hidden)',)
+    param W_i: [hidden,input], init uniform(1/sqrt(hidden))
+    param W_g: [hidden,input], init uniform(1/sqrt(hidden))
+    param W_o: [hidden,input], init uniform(1/sqrt(hidden))
+    param U_i: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param U_g: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param U_o: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param b_i: [hidden], init uniform(1/sqrt(hidden))
+    param b_g: [hidden], init uniform(1/sqrt(hidden))
+    param b_o: [hidden], init uniform(1/sqrt(hidden))
 """
 
 import math

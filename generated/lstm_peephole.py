@@ -3,7 +3,7 @@
 Generated from specs/lstm_peephole.yaml (sha256 3986991088ee036394a04e9b3449ecea9747bccbdcce204ec14ec10cc752ea63) by cellspec 0.1.0.
 Do not edit: change the spec and run `cellspec build`.
 
-Source: Gers & Schmidhuber 2000, \"Recurrent nets that time and count\", IJCNN; Gers, Schraudolph & Schmidhuber 2002, \"Learning precise timing with LSTM recurrent networks\", JMLR 3. The input and forget gates see c at t-1, the output gate sees the new c.
+Source: Gers & Schmidhuber 2000, "Recurrent nets that time and count", IJCNN; Gers, Schraudolph & Schmidhuber 2002, "Learning precise timing with LSTM recurrent networks", JMLR 3. The input and forget gates see c at t-1, the output gate sees the new c.
 
 Forward, one step (on the right, a state's name means its value at t-1):
     i = sigmoid(W_i @ x + U_i @ h + p_i*c + b_i)
@@ -17,39 +17,39 @@ Forward, one step (on the right, a state's name means its value at t-1):
     y[t] = h_new
 
 Backward, one step, derived by cellspec (d_v is the gradient of the loss with respect to v;
-_pN are the matrix-vector products and _vN their operands):
+param gradients add up over all steps and sequences):
     d_h_new = d_h[t+1] + dy[t]
     d_o = d_h_new*(tanh(c_new))
-    d__p7 = d_o*(o*(1 - o))
-    d__p6 = d_o*(o*(1 - o))
+    d(U_o @ h) = d_o*(o*(1 - o))
+    d(W_o @ x) = d_o*(o*(1 - o))
     d_c_new = d_c[t+1] + d_o*(o*p_o*(1 - o)) + d_h_new*(o*(1 - tanh(c_new)**2))
     d_g = d_c_new*(i)
-    d__p5 = d_g*(1 - g**2)
-    d__p4 = d_g*(1 - g**2)
+    d(U_g @ h) = d_g*(1 - g**2)
+    d(W_g @ x) = d_g*(1 - g**2)
     d_f = d_c_new*(c)
-    d__p3 = d_f*(f*(1 - f))
-    d__p2 = d_f*(f*(1 - f))
+    d(U_f @ h) = d_f*(f*(1 - f))
+    d(W_f @ x) = d_f*(f*(1 - f))
     d_i = d_c_new*(g)
-    d__p1 = d_i*(i*(1 - i))
-    d__p0 = d_i*(i*(1 - i))
-    d_x = W_i^T @ d__p0 + W_f^T @ d__p2 + W_g^T @ d__p4 + W_o^T @ d__p6
+    d(U_i @ h) = d_i*(i*(1 - i))
+    d(W_i @ x) = d_i*(i*(1 - i))
+    d_x = W_i^T @ d(W_i @ x) + W_f^T @ d(W_f @ x) + W_g^T @ d(W_g @ x) + W_o^T @ d(W_o @ x)
     d_c[t] = d_i*(i*p_i*(1 - i)) + d_f*(f*p_f*(1 - f)) + d_c_new*(f)
-    d_h[t] = U_i^T @ d__p1 + U_f^T @ d__p3 + U_g^T @ d__p5 + U_o^T @ d__p7
-    d_W_i = sum(d__p0 @ x^T)   (summed over t and batch)
-    d_W_f = sum(d__p2 @ x^T)   (summed over t and batch)
-    d_W_g = sum(d__p4 @ x^T)   (summed over t and batch)
-    d_W_o = sum(d__p6 @ x^T)   (summed over t and batch)
-    d_U_i = sum(d__p1 @ h^T)   (summed over t and batch)
-    d_U_f = sum(d__p3 @ h^T)   (summed over t and batch)
-    d_U_g = sum(d__p5 @ h^T)   (summed over t and batch)
-    d_U_o = sum(d__p7 @ h^T)   (summed over t and batch)
-    d_p_i = sum(d_i*(c*i*(1 - i)))   (summed over t and batch)
-    d_p_f = sum(d_f*(c*f*(1 - f)))   (summed over t and batch)
-    d_p_o = sum(d_o*(c_new*o*(1 - o)))   (summed over t and batch)
-    d_b_i = sum(d_i*(i*(1 - i)))   (summed over t and batch)
-    d_b_f = sum(d_f*(f*(1 - f)))   (summed over t and batch)
-    d_b_g = sum(d_g*(1 - g**2))   (summed over t and batch)
-    d_b_o = sum(d_o*(o*(1 - o)))   (summed over t and batch)
+    d_h[t] = U_i^T @ d(U_i @ h) + U_f^T @ d(U_f @ h) + U_g^T @ d(U_g @ h) + U_o^T @ d(U_o @ h)
+    d_W_i += d(W_i @ x) x^T
+    d_W_f += d(W_f @ x) x^T
+    d_W_g += d(W_g @ x) x^T
+    d_W_o += d(W_o @ x) x^T
+    d_U_i += d(U_i @ h) h^T
+    d_U_f += d(U_f @ h) h^T
+    d_U_g += d(U_g @ h) h^T
+    d_U_o += d(U_o @ h) h^T
+    d_p_i += d_i*(c*i*(1 - i))
+    d_p_f += d_f*(c*f*(1 - f))
+    d_p_o += d_o*(c_new*o*(1 - o))
+    d_b_i += d_i*(i*(1 - i))
+    d_b_f += d_f*(f*(1 - f))
+    d_b_g += d_g*(1 - g**2)
+    d_b_o += d_o*(o*(1 - o))
 
 Schedule:
     before the time loop, over all T*B rows: [W_i; W_f; W_g; W_o] @ x  (one matrix product)
@@ -61,21 +61,21 @@ Shapes, T steps of B sequences:
     output h_new: [T,B,hidden]
     state h: [B,hidden]
     state c: [B,hidden]
-    param W_i: [hidden,input], init uniform('1/sqrt(hidden)',)
-    param W_f: [hidden,input], init uniform('1/sqrt(hidden)',)
-    param W_g: [hidden,input], init uniform('1/sqrt(hidden)',)
-    param W_o: [hidden,input], init uniform('1/sqrt(hidden)',)
-    param U_i: [hidden,hidden], init uniform('1/sqrt(hidden)',)
-    param U_f: [hidden,hidden], init uniform('1/sqrt(hidden)',)
-    param U_g: [hidden,hidden], init uniform('1/sqrt(hidden)',)
-    param U_o: [hidden,hidden], init uniform('1/sqrt(hidden)',)
-    param p_i: [hidden], init uniform('1/sqrt(hidden)',)
-    param p_f: [hidden], init uniform('1/sqrt(hidden)',)
-    param p_o: [hidden], init uniform('1/sqrt(hidden)',)
-    param b_i: [hidden], init uniform('1/sqrt(hidden)',)
-    param b_f: [hidden], init uniform('1/sqrt(hidden)',)
-    param b_g: [hidden], init uniform('1/sqrt(hidden)',)
-    param b_o: [hidden], init uniform('1/sqrt(hidden)',)
+    param W_i: [hidden,input], init uniform(1/sqrt(hidden))
+    param W_f: [hidden,input], init uniform(1/sqrt(hidden))
+    param W_g: [hidden,input], init uniform(1/sqrt(hidden))
+    param W_o: [hidden,input], init uniform(1/sqrt(hidden))
+    param U_i: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param U_f: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param U_g: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param U_o: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param p_i: [hidden], init uniform(1/sqrt(hidden))
+    param p_f: [hidden], init uniform(1/sqrt(hidden))
+    param p_o: [hidden], init uniform(1/sqrt(hidden))
+    param b_i: [hidden], init uniform(1/sqrt(hidden))
+    param b_f: [hidden], init uniform(1/sqrt(hidden))
+    param b_g: [hidden], init uniform(1/sqrt(hidden))
+    param b_o: [hidden], init uniform(1/sqrt(hidden))
 """
 
 import math

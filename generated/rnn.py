@@ -3,7 +3,7 @@
 Generated from specs/rnn.yaml (sha256 c9316cfca71eab3a4fc582190f0cc3f33b0bf3908a2ffcf8a5e714888ec87412) by cellspec 0.1.0.
 Do not edit: change the spec and run `cellspec build`.
 
-Source: Elman 1990, \"Finding structure in time\", Cognitive Science 14(2)
+Source: Elman 1990, "Finding structure in time", Cognitive Science 14(2)
 
 Forward, one step (on the right, a state's name means its value at t-1):
     h_new = tanh(W @ x + U @ h + b)
@@ -11,15 +11,15 @@ Forward, one step (on the right, a state's name means its value at t-1):
     y[t] = h_new
 
 Backward, one step, derived by cellspec (d_v is the gradient of the loss with respect to v;
-_pN are the matrix-vector products and _vN their operands):
+param gradients add up over all steps and sequences):
     d_h_new = d_h[t+1] + dy[t]
-    d__p1 = d_h_new*(1 - h_new**2)
-    d__p0 = d_h_new*(1 - h_new**2)
-    d_x = W^T @ d__p0
-    d_h[t] = U^T @ d__p1
-    d_W = sum(d__p0 @ x^T)   (summed over t and batch)
-    d_U = sum(d__p1 @ h^T)   (summed over t and batch)
-    d_b = sum(d_h_new*(1 - h_new**2))   (summed over t and batch)
+    d(U @ h) = d_h_new*(1 - h_new**2)
+    d(W @ x) = d_h_new*(1 - h_new**2)
+    d_x = W^T @ d(W @ x)
+    d_h[t] = U^T @ d(U @ h)
+    d_W += d(W @ x) x^T
+    d_U += d(U @ h) h^T
+    d_b += d_h_new*(1 - h_new**2)
 
 Schedule:
     before the time loop, over all T*B rows: [W] @ x  (one matrix product)
@@ -30,9 +30,9 @@ Shapes, T steps of B sequences:
     input x: [T,B,input]
     output h_new: [T,B,hidden]
     state h: [B,hidden]
-    param W: [hidden,input], init uniform('1/sqrt(hidden)',)
-    param U: [hidden,hidden], init uniform('1/sqrt(hidden)',)
-    param b: [hidden], init uniform('1/sqrt(hidden)',)
+    param W: [hidden,input], init uniform(1/sqrt(hidden))
+    param U: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param b: [hidden], init uniform(1/sqrt(hidden))
 """
 
 import math

@@ -432,7 +432,8 @@ class Emitter:
         lines += [f"state {st}: [B,{d}]" for st, d in cell.states.items()]
         for p in cell.params:
             shape = f"{p.rows},{p.cols}" if p.name in cell.matrices else p.dim
-            lines.append(f"param {p.name}: [{shape}], init {p.init.kind}{tuple(sympy.sstr(a) for a in p.init.args) if p.init.args else ''}")
+            args = f"({', '.join(sympy.sstr(a) for a in p.init.args)})" if p.init.args else ""
+            lines.append(f"param {p.name}: [{shape}], init {p.init.kind}{args}")
         return lines
 
     def schedule_summary(self) -> list[str]:
@@ -456,18 +457,17 @@ def spec_display_path(path: str) -> str:
 
 
 def docstring_escape(text: str) -> str:
-    """Make text safe inside a triple-quoted docstring: nothing in it can end the string."""
+    """Make text safe inside a triple-quoted docstring: nothing in it can end the string or
+    start an escape, and control characters are spelled out."""
     out = []
     for ch in text:
         if ch == "\\":
             out.append("\\\\")
-        elif ch == '"':
-            out.append('\\"')
         elif ch == "\n" or ch.isprintable():
             out.append(ch)
         else:
             out.append(ch.encode("unicode_escape").decode("ascii"))
-    return "".join(out)
+    return "".join(out).replace('"""', '\\"\\"\\"')
 
 
 _ENV = jinja2.Environment(

@@ -1,0 +1,108 @@
+"""The generated Cell API: checks before any kernel runs, initialisation, states and tapes."""
+
+import numpy as np
+import pytest
+
+from cellspec.runtime import ShapeError
+
+from conftest import generated
+
+lstm = generated("lstm")
+gru = generated("gru")
+
+
+def cell(**kw):
+    return lstm.Cell(input=3, hidden=4, **{"seed": 0, **kw})
+
+
+def test_params_have_declared_shapes_and_dtype():
+    c = cell(dtype="float32")
+    assert list(c.params) == ["W_i", "W_f", "W_g", "W_o", "U_i", "U_f", "U_g", "U_o", "b_i", "b_f", "b_g", "b_o"]
+    assert c.params["W_i"].shape == (4, 3) and c.params["U_o"].shape == (4, 4) and c.params["b_f"].shape == (4,)
+    assert all(p.dtype == np.float32 for p in c.params.values())
+
+
+def test_default_init_is_pytorch_uniform_and_seeded():
+    a, b = cell(seed=7), cell(seed=7)
+    for k in a.params:
+        assert np.array_equal(a.params[k], b.params[k])
+        assert np.all(np.abs(a.params[k]) <= 1 / np.sqrt(4))
+    assert not np.array_equal(cell(seed=8).params["W_i"], a.params["W_i"])
+
+
+def test_sizes_are_checked():
+    with pytest.raises(TypeError, match="missing hidden"):
+        lstm.Cell(input=3)
+    with pytest.raises(TypeError, match="unknown width"):
+        lstm.Cell(input=3, hidden=4, width=2)
+    with pytest.raises(ValueError, match="positive integer"):
+        lstm.Cell(input=3, hidden=0)
+    with pytest.raises(ValueError, match="dtype"):
+        lstm.Cell(input=3, hidden=4, dtype="float16")
+
+
+@pytest.mark.parametrize(
+    "x, message",
+    [
+        (np.zeros((5, 2, 4)), r"input 'x' has shape \[5, 2, 4\], expected \[T,B,input\] = \[5, 2, 3\]"),
+        (np.zeros((5, 2, 3), np.float32), "input 'x' has dtype float32, but this cell is float64"),
+        (np.zeros((5, 3)), r"must be a 3-d numpy array \[T,B,input\]"),
+        ([[[0.0] * 3]], r"must be a 3-d numpy array"),
+        (np.zeros((0, 2, 3)), "T and B must be at least 1"),
+    ],
+)
+def test_bad_inputs_raise_before_any_kernel(x, message):
+    with pytest.raises(ShapeError, match=message):
+        cell().forward(x)
+
+
+def test_bad_states_and_params_raise():
+    c = cell()
+    x = np.zeros((5, 2, 3))
+    with pytest.raises(ShapeError, match="state must be None or a dict with the keys c, h"):
+        c.forward(x, {"h": np.zeros((2, 4))})
+    with pytest.raises(ShapeError, match=r"state 'c' has shape \[3, 4\], expected \[B,hidden\] = \[2, 4\]"):
+        c.forward(x, {"h": np.zeros((2, 4)), "c": np.zeros((3, 4))})
+    c.params["U_i"] = np.zeros((4, 5))
+    with pytest.raises(ShapeError, match=r"param 'U_i' has shape \[4, 5\]"):
+        c.forward(x)
+
+
+def test_backward_checks_dy_and_tape():
+    c, other = cell(), cell()
+    y, _, tape = c.forward(np.zeros((5, 2, 3)))
+    with pytest.raises(ShapeError, match=r"dy has shape \[5, 2, 3\], expected \[T,B,hidden\] = \[5, 2, 4\]"):
+        c.backward(tape, np.zeros((5, 2, 3)))
+    with pytest.raises(ShapeError, match="tape must be the one this cell's forward returned"):
+        other.backward(tape, np.zeros_like(y))
+
+
+def test_non_contiguous_input_is_converted_not_misread():
+    c = cell()
+    x = np.random.default_rng(0).normal(size=(2, 5, 3)).transpose(1, 0, 2)
+    assert not x.flags.c_contiguous
+    y1, _, _ = c.forward(x)
+    y2, _, _ = c.forward(np.ascontiguousarray(x))
+    assert np.array_equal(y1, y2)
+
+
+def test_state_carries_across_calls():
+    c = cell()
+    x = np.random.default_rng(1).normal(size=(6, 2, 3))
+    y_all, _, _ = c.forward(x)
+    y1, s1, _ = c.forward(x[:3])
+    y2, _, _ = c.forward(x[3:], s1)
+    assert np.allclose(np.concatenate([y1, y2]), y_all, rtol=0, atol=1e-14)
+
+
+def test_tape_keeps_only_what_backward_reads():
+    _, _, tape = cell().forward(np.zeros((5, 2, 3)))
+    # h and c sequences, the four gates, and the two stacked weight matrices
+    assert sorted(tape.arrays) == sorted(["_seq_h", "_seq_c", "_all_i", "_all_f", "_all_g", "_all_o", "_W_x", "_W_h"])
+
+
+def test_gru_layout_and_extra_bias():
+    c = gru.Cell(input=3, hidden=4, seed=0)
+    assert list(c.params)[-1] == "b_hn"
+    y, state, _ = c.forward(np.zeros((2, 1, 3)))
+    assert set(state) == {"h"}

@@ -1,0 +1,72 @@
+"""The emitted schedule is the cuDNN one: input products hoisted as one GEMM, products sharing an
+operand fused, one BLAS call per step for the recurrence, one fused elementwise loop."""
+
+import ast
+import os
+
+import pytest
+
+from cellspec.build import compile_spec
+
+from conftest import ROOT
+
+
+def built(name):
+    return compile_spec(os.path.join(ROOT, "specs", f"{name}.yaml"))
+
+
+def kernel_source(source, name):
+    tree = ast.parse(source)
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
+    return ast.get_source_segment(source, fn)
+
+
+@pytest.mark.parametrize(
+    "name, hoisted, recurrent",
+    [
+        ("rnn", [("W",)], [("U",)]),
+        ("lstm", [("W_i", "W_f", "W_g", "W_o")], [("U_i", "U_f", "U_g", "U_o")]),
+        ("gru", [("W_r", "W_z", "W_n")], [("U_r", "U_z", "U_n")]),
+        ("lstm_peephole", [("W_i", "W_f", "W_g", "W_o")], [("U_i", "U_f", "U_g", "U_o")]),
+    ],
+)
+def test_input_products_hoisted_and_recurrent_products_fused(name, hoisted, recurrent):
+    b = built(name)
+    pre, loop = b.schedule.phases["pre"], b.schedule.phases["loop"]
+    assert [g.weights for ph in pre for g in ph.groups] == hoisted
+    assert all(not ph.nodes for ph in pre)
+    assert [g.weights for g in loop[0].groups] == recurrent
+    assert len(loop) == 1
+    forward = kernel_source(b.source, "_loop_forward")
+    assert forward.count("np.dot(") == 1
+    # one fused elementwise loop per step
+    assert forward.count("for _j in range(") == 1
+    backward = kernel_source(b.source, "_loop_backward")
+    # in the loop, only d_h = d_G @ U; weight and input gradients are products after it
+    assert backward.count("np.dot(") == 1
+    assert "np.dot(_dG_h.reshape(_R" in b.source and "np.dot(_dG_x.reshape(_R" in b.source
+
+
+def test_cho_gru_needs_a_second_product_per_step():
+    b = built("gru_cho")
+    loop = b.schedule.phases["loop"]
+    assert [g.weights for g in loop[0].groups] == [("U_r", "U_z")]
+    assert [g.weights for g in loop[1].groups] == [("U_n",)]
+    assert b.schedule.groups["_v0"].operand == "_v0"
+    assert kernel_source(b.source, "_loop_forward").count("np.dot(") == 2
+
+
+def test_saved_values_are_what_the_derivatives_read():
+    s = built("gru").schedule
+    # r, z, n and U_n @ h + b_hn's product are read by the derivatives; h is in its sequence
+    assert sorted(s.tape) == sorted(["_seq_h", "_all_r", "_all_z", "_all_n", "_all__p5"])
+    assert str(s.backward.partials[("n", "r")]) == "(1 - n**2)*(_p5 + b_hn)"
+
+
+def test_sigmoid_derivative_is_written_from_its_output():
+    s = built("lstm").schedule
+    assert str(s.backward.partials[("i", "_p0")]) == "i*(1 - i)"
+    assert str(s.backward.partials[("g", "_p4")]) == "1 - g**2"
+    backward = kernel_source(built("lstm").source, "_loop_backward")
+    # the backward pass recomputes no gate: no exp, no sigmoid
+    assert "exp" not in backward and "sigmoid" not in backward
