@@ -118,6 +118,7 @@ class _Builder:
         self.products: dict[tuple[str, str], str] = {}
         self.operands: dict[sympy.Expr, str] = {}
         self.matrices: dict[str, tuple[str, str]] = {}
+        self.vectors: set[str] = set()
         self.used: set[str] = set()
 
     def declare(self, name: str, dim: str) -> None:
@@ -137,6 +138,8 @@ class _Builder:
         dim = self.dim_of(operand, operand_where)
         if dim != cols:
             raise SpecError(f"{weight} is [{rows}, {cols}] but its operand is a [{dim}] vector", operand_where)
+        if isinstance(operand, sympy.Symbol) and operand.name in self.vectors:
+            raise SpecError(f"{weight} @ {operand.name} multiplies two params, a constant: use a vector param instead", operand_where)
         if isinstance(operand, sympy.Symbol):
             operand_name = operand.name
         elif operand in self.operands:
@@ -182,6 +185,7 @@ def build_ir(spec: Spec) -> Cell:
             b.matrices[p.name] = p.shape
         else:
             vectors[p.name] = VectorParam(p.name, p.shape[0], init)
+            b.vectors.add(p.name)
             b.declare(p.name, p.shape[0])
 
     defined_later = {e.name: e for e in spec.equations}

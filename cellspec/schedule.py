@@ -217,6 +217,7 @@ def make_schedule(cell: Cell, backward: Backward) -> Schedule:
             stores.setdefault(name, []).append(acc)
             read_fwd[name] = read_bwd[name] = acc
             forward_arrays.append(Array(f"_all_{name}", ("T", "B", (dim,))))
+            # d_W = d_P^T @ operand over all rows needs every step's operand
             if name in reads or name in operands:
                 tape.append(f"_all_{name}")
         elif cross:
@@ -224,13 +225,6 @@ def make_schedule(cell: Cell, backward: Backward) -> Schedule:
             stores.setdefault(name, []).append(acc)
             read_fwd[name] = acc
             forward_arrays.append(Array(f"_cur_{name}", ("B", (dim,))))
-    for g in groups.values():
-        # d_W = d_P^T @ operand over all rows needs every step's operand
-        if g.operand not in cell.inputs:
-            _add(tape, read_fwd[g.operand].array)
-    for name in reads:
-        if name in cell.nodes and region[name] == PRE and isinstance(cell.nodes[name], Elementwise):
-            _add(tape, f"_all_{name}")
 
     # backward storage ------------------------------------------------------------------------
     backward_arrays: list[Array] = []
