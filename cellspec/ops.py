@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import sympy
 
 
@@ -80,13 +82,16 @@ class minimum(sympy.Function):
 class Op:
     """A function callable from a spec.
 
-    `build` makes the SymPy expression from the arguments; `helper` is the Numba source of a
-    function of the same name that the generated module defines when it calls it (None when the
-    printer spells the op with `math` or a builtin)."""
+    `build` makes the SymPy expression from the arguments; `numeric` evaluates it on Python
+    floats, for constant arguments (it raises OverflowError or ValueError where the result is not
+    a finite real); `helper` is the Numba source of a function of the same name that the
+    generated module defines when it calls it (None when the printer spells the op with `math`
+    or a builtin)."""
 
     name: str
     arity: int
     build: object
+    numeric: object
     helper: str | None = None
     doc: str = ""
 
@@ -123,19 +128,24 @@ _HELPERS = {
 }
 
 
+def _sigmoid(v: float) -> float:
+    e = math.exp(-abs(v))
+    return 1.0 / (1.0 + e) if v >= 0 else e / (1.0 + e)
+
+
 OPS: dict[str, Op] = {
     op.name: op
     for op in (
-        Op("sigmoid", 1, sigmoid, _HELPERS["sigmoid"], "logistic sigmoid"),
-        Op("tanh", 1, sympy.tanh, None, "hyperbolic tangent"),
-        Op("relu", 1, relu, _HELPERS["relu"], "max(x, 0)"),
-        Op("exp", 1, sympy.exp, None, "exponential"),
-        Op("log", 1, sympy.log, None, "natural logarithm"),
-        Op("softplus", 1, softplus, _HELPERS["softplus"], "log(1 + exp(x))"),
-        Op("abs", 1, sympy.Abs, None, "absolute value"),
-        Op("sqrt", 1, sympy.sqrt, None, "square root"),
-        Op("max", 2, maximum, _HELPERS["maximum"], "elementwise maximum"),
-        Op("min", 2, minimum, _HELPERS["minimum"], "elementwise minimum"),
+        Op("sigmoid", 1, sigmoid, _sigmoid, _HELPERS["sigmoid"], "logistic sigmoid"),
+        Op("tanh", 1, sympy.tanh, math.tanh, None, "hyperbolic tangent"),
+        Op("relu", 1, relu, lambda v: max(v, 0.0), _HELPERS["relu"], "max(x, 0)"),
+        Op("exp", 1, sympy.exp, math.exp, None, "exponential"),
+        Op("log", 1, sympy.log, math.log, None, "natural logarithm"),
+        Op("softplus", 1, softplus, lambda v: max(v, 0.0) + math.log1p(math.exp(-abs(v))), _HELPERS["softplus"], "log(1 + exp(x))"),
+        Op("abs", 1, sympy.Abs, abs, None, "absolute value"),
+        Op("sqrt", 1, sympy.sqrt, math.sqrt, None, "square root"),
+        Op("max", 2, maximum, max, _HELPERS["maximum"], "elementwise maximum"),
+        Op("min", 2, minimum, min, _HELPERS["minimum"], "elementwise minimum"),
     )
 }
 

@@ -22,8 +22,9 @@ MAX_NODES = 5_000
 MAX_CONSTANT = 1e30
 MAX_EXPONENT = 64
 
+# What a refused node is called in messages: "<kind> are not allowed in ...".
 _DESCRIBE = {
-    ast.Attribute: "attribute access",
+    ast.Attribute: "attributes",
     ast.Subscript: "subscripts",
     ast.Lambda: "lambdas",
     ast.ListComp: "comprehensions",
@@ -31,7 +32,7 @@ _DESCRIBE = {
     ast.DictComp: "comprehensions",
     ast.GeneratorExp: "comprehensions",
     ast.Compare: "comparisons",
-    ast.BoolOp: "'and'/'or'",
+    ast.BoolOp: "'and' and 'or'",
     ast.IfExp: "'if' expressions",
     ast.List: "lists",
     ast.Tuple: "tuples",
@@ -39,10 +40,10 @@ _DESCRIBE = {
     ast.Set: "sets",
     ast.Starred: "starred arguments",
     ast.NamedExpr: "assignment expressions",
-    ast.Await: "await",
+    ast.Await: "'await' expressions",
     ast.JoinedStr: "f-strings",
-    ast.Yield: "yield",
-    ast.YieldFrom: "yield",
+    ast.Yield: "'yield' expressions",
+    ast.YieldFrom: "'yield' expressions",
     ast.Slice: "slices",
 }
 
@@ -60,28 +61,38 @@ class _Parser:
         self.nodes = 0
 
     def where(self, node) -> Location:
-        line = getattr(node, "lineno", 1)
-        col = getattr(node, "col_offset", 0)
-        # ast columns count UTF-8 bytes; the text is ASCII here, so bytes are characters.
-        return self.text.start.shifted(line - 1, col + 1)
+        return self.position(getattr(node, "lineno", 1), getattr(node, "col_offset", 0))
+
+    def position(self, line: int, col: int) -> Location:
+        """The spec location of (1-based line, 0-based column) of the parsed source. The source
+        is ASCII (checked first), so ast's byte columns are character columns."""
+        lines = self.parsed.split("\n")
+        index = self.lead + sum(len(ln) + 1 for ln in lines[: line - 1]) + col
+        return self.text.at(index)
 
     def fail(self, message: str, node) -> SpecError:
         return SpecError(message, self.where(node))
 
-    def parse(self) -> sympy.Expr:
+    def parse(self):
         src = self.source
         bad = next((i for i, ch in enumerate(src) if not ch.isascii()), None)
         if bad is not None:
-            raise SpecError(f"non-ASCII character {src[bad]!r} in {self.what}; names are ASCII identifiers", self.text.start.shifted(0, bad + 1))
+            raise SpecError(f"non-ASCII character {src[bad]!r} in {self.what}; names are ASCII identifiers", self.text.at(bad))
         if len(src) > MAX_EXPR_CHARS:
             raise SpecError(f"{self.what} is longer than {MAX_EXPR_CHARS} characters", self.text.start)
         if not src.strip():
             raise SpecError(f"{self.what} is empty", self.text.start)
+        # a block or folded scalar may start or end with blanks; ast would read them as indentation
+        self.parsed = src.strip()
+        self.lead = len(src) - len(src.lstrip())
         try:
-            tree = ast.parse(src.strip() if "\n" in src else src, mode="eval")
+            tree = ast.parse(self.parsed, mode="eval")
         except SyntaxError as e:
-            message = (e.msg or "invalid syntax").replace("'(' was never closed", "'(' is never closed")
-            raise SpecError(f"invalid syntax in {self.what}: {message}", self.text.start.shifted((e.lineno or 1) - 1, e.offset or 1)) from None
+            message = (e.msg or "invalid syntax").replace("was never closed", "is never closed")
+            if "int_max_str_digits" in message or "Exceeds the limit" in message:
+                raise SpecError(f"a constant in {self.what} is too large", self.text.start) from None
+            where = self.position(e.lineno or 1, max((e.offset or 1) - 1, 0))
+            raise SpecError(f"invalid syntax in {self.what}: {message}", where) from None
         except (RecursionError, MemoryError, ValueError):
             raise SpecError(f"{self.what} is nested too deeply", self.text.start) from None
         return self.visit(tree.body, 0)
@@ -89,14 +100,32 @@ class _Parser:
     def visit(self, node, depth: int):
         self.nodes += 1
         if depth > MAX_DEPTH:
-            raise self.fail(f"{self.what} is nested more than {MAX_DEPTH} deep", node)
+            raise self.fail(f"{self.what} is nested more than {MAX_DEPTH} deep (a chain of + or * counts too): split it into several equations", node)
         if self.nodes > MAX_NODES:
             raise self.fail(f"{self.what} has more than {MAX_NODES} parts", node)
         method = getattr(self, "visit_" + type(node).__name__, None)
         if method is None:
-            kind = _DESCRIBE.get(type(node), type(node).__name__)
-            raise self.fail(f"{kind} are not allowed in {self.what}" if kind.endswith("s") else f"{kind} is not allowed in {self.what}", node)
+            kind = _DESCRIBE.get(type(node), f"{type(node).__name__} nodes")
+            raise self.fail(f"{kind} are not allowed in {self.what}", node)
         return method(node, depth + 1)
+
+    def constant(self, value: sympy.Expr, node) -> sympy.Expr:
+        """Keep every constant a finite real of bounded size, checked in floating point as it is
+        built, so no constant sub-expression can overflow or make SymPy compute for long."""
+        try:
+            v = float(value)
+        except (TypeError, OverflowError, ValueError):
+            raise self.fail("this constant is not a finite real number", node) from None
+        if v != v or abs(v) > MAX_CONSTANT:
+            raise self.fail(f"constant is too large (at most {MAX_CONSTANT:g} in size)", node)
+        return value
+
+    def coefficient(self, value: sympy.Expr, node) -> sympy.Expr:
+        """Bound the numeric coefficient of a non-constant result, e.g. x*1e30*10."""
+        coeff = value.as_coeff_Mul()[0] if value.is_Mul else value.as_coeff_Add()[0] if value.is_Add else None
+        if coeff is not None and abs(float(coeff)) > MAX_CONSTANT:
+            raise self.fail(f"constant is too large (at most {MAX_CONSTANT:g} in size)", node)
+        return value
 
     def visit_Constant(self, node, depth):
         v = node.value
@@ -128,6 +157,7 @@ class _Parser:
             return self.matmul(node, depth)
         a = self.visit(node.left, depth)
         b = self.visit(node.right, depth)
+        self.check_operands(node.right, a, b)
         if op is ast.Add:
             out = a + b
         elif op is ast.Sub:
@@ -145,13 +175,19 @@ class _Parser:
                 raise self.fail(f"the exponent of ** must be at most {MAX_EXPONENT} in size", node.right)
             if a.is_zero and b.is_negative:
                 raise self.fail("division by zero", node)
+            if a.is_number:
+                try:
+                    v = float(a) ** float(b)
+                except (OverflowError, ZeroDivisionError):
+                    raise self.fail(f"constant is too large (at most {MAX_CONSTANT:g} in size)", node) from None
+                if isinstance(v, complex):
+                    raise self.fail("this constant is not a finite real number", node)
             out = a ** b
-        if out.is_number:
-            if out.has(sympy.zoo, sympy.nan, sympy.oo, sympy.I) or not out.is_real:
-                raise self.fail("this constant is not a finite real number", node)
-            if abs(float(out)) > MAX_CONSTANT:
-                raise self.fail("constant is too large", node)
-        return out
+        return self.constant(out, node) if out.is_number else self.coefficient(out, node)
+
+    def check_operands(self, right, a: sympy.Expr, b: sympy.Expr) -> None:
+        """A hook for subclasses: refuse operands that cannot be combined elementwise, pointing
+        at the right one."""
 
     def matmul(self, node, depth):
         raise self.fail(f"'@' is not allowed in {self.what}", node)
@@ -174,10 +210,11 @@ class EquationParser(_Parser):
     """An equation: elementwise SymPy over declared names; `W @ v` is handed to `on_product`,
     which returns the symbol that stands for the product's value."""
 
-    def __init__(self, text: Text, name: str, symbols: dict[str, sympy.Symbol], matrices: set[str], on_product: ProductMaker):
+    def __init__(self, text: Text, name: str, symbols: dict[str, sympy.Symbol], matrices: set[str], on_product: ProductMaker, dims: dict[sympy.Symbol, str] | None = None):
         super().__init__(text)
         self.what = f"equation {name!r}"
         self.symbols = symbols
+        self.dims = dims if dims is not None else {}
         self.matrices = matrices
         self.on_product = on_product
 
@@ -193,6 +230,8 @@ class EquationParser(_Parser):
 
     def matmul(self, node, depth):
         left = node.left
+        if isinstance(left, ast.Name) and left.id not in self.matrices and left.id not in self.symbols and left.id not in OPS:
+            raise self.fail(f"unknown name {left.id!r}", left)
         if not isinstance(left, ast.Name) or left.id not in self.matrices:
             what = f"{left.id!r}" if isinstance(left, ast.Name) else "an expression"
             raise self.fail(f"the left operand of '@' must be a matrix param, not {what}", left)
@@ -201,17 +240,38 @@ class EquationParser(_Parser):
             raise self.fail("the right operand of '@' must be a vector, not a number", node.right)
         return self.on_product(left.id, self.where(left), operand, self.where(node.right))
 
+    def dim(self, expr: sympy.Expr) -> str | None:
+        dims = {self.dims[s] for s in expr.free_symbols if s in self.dims}
+        return dims.pop() if len(dims) == 1 else None
+
+    def check_operands(self, right, a, b):
+        da, db = self.dim(a), self.dim(b)
+        if da is not None and db is not None and da != db:
+            raise self.fail(f"elementwise operation mixes a [{da}] vector and a [{db}] vector", right)
+
     def call(self, node, name, depth):
         op = OPS.get(name)
         if op is None:
             raise self.fail(f"unknown function {name!r}; known: {', '.join(sorted(OPS))}", node.func)
         if len(node.args) != op.arity:
-            raise self.fail(f"{name}() takes {op.arity} argument{'s' if op.arity > 1 else ''}, got {len(node.args)}", node)
+            raise self.fail(f"{name}() takes {_count(op.arity)}, got {len(node.args)}", node)
         args = [self.visit(a, depth) for a in node.args]
-        out = op.build(*args)
-        if out.is_number and (out.has(sympy.zoo, sympy.nan, sympy.oo, sympy.I) or not out.is_real):
-            raise self.fail(f"{name}() of this constant is not a finite real number", node)
-        return out
+        if len(args) == 2:
+            self.check_operands(node.args[1], args[0], args[1])
+        if all(a.is_number for a in args):
+            try:
+                value = op.numeric(*(float(a) for a in args))
+            except (OverflowError, ValueError, ZeroDivisionError):
+                raise self.fail(f"{name}() of this constant is not a finite real number", node) from None
+            exact = op.build(*args)
+            if not exact.is_Rational:
+                exact = sympy.Integer(int(value)) if float(value).is_integer() and abs(value) < 2**53 else sympy.Float(value)
+            return self.constant(exact, node)
+        return op.build(*args)
+
+
+def _count(n: int) -> str:
+    return f"{n} argument" if n == 1 else f"{n} arguments"
 
 
 # Initialisers: name -> (min args, max args). Arguments are numbers or formulas of the dims.
@@ -241,13 +301,31 @@ class InitParser(_Parser):
         if src in INITS:
             lo, _ = INITS[src]
             if lo:
-                raise SpecError(f"init {src!r} needs {lo} argument{'s' if lo > 1 else ''}", self.text.start)
+                raise SpecError(f"init {src!r} needs {_count(lo)}", self.text.start)
             return src, ()
         self.kind = None
         expr = self.parse()
         if self.kind is None or not isinstance(expr, tuple):
             raise SpecError(f"{self.what} must be one of {', '.join(INITS)}", self.text.start)
-        return expr
+        kind, args = expr
+        self.check_values(kind, args)
+        return kind, args
+
+    def check_values(self, kind: str, args: tuple[sympy.Expr, ...]) -> None:
+        """Arguments must be finite reals for every size of the dims (tried at 1 and 1000), and
+        bounds and spreads must make sense."""
+        for size in (1, 1000):
+            try:
+                values = [float(a.subs({d: size for d in self.dims.values()})) for a in args]
+            except (TypeError, OverflowError, ValueError):
+                raise SpecError(f"the arguments of {self.what} must be finite real numbers", self.text.start) from None
+            if any(v != v or abs(v) > MAX_CONSTANT for v in values):
+                raise SpecError(f"the arguments of {self.what} must be finite real numbers", self.text.start)
+            if kind in ("normal", "orthogonal") or (kind == "uniform" and len(values) == 1):
+                if values and values[0] <= 0:
+                    raise SpecError(f"{kind}() needs a positive argument in {self.what}", self.text.start)
+            if kind == "uniform" and len(values) == 2 and not values[0] < values[1]:
+                raise SpecError(f"uniform(a, b) needs a < b in {self.what}", self.text.start)
 
     def parse(self):
         try:
@@ -269,17 +347,20 @@ class InitParser(_Parser):
         if depth == 1 and name in INITS:
             lo, hi = INITS[name]
             if not lo <= len(node.args) <= hi:
-                want = f"{lo}" if lo == hi else f"{lo} or {hi}"
-                raise self.fail(f"init {name}() takes {want} argument{'s' if hi > 1 else ''}, got {len(node.args)}", node)
+                want = _count(lo) if lo == hi else f"{lo} or {_count(hi)}"
+                raise self.fail(f"init {name}() takes {want}, got {len(node.args)}", node)
             self.kind = name
             return name, tuple(self.visit(a, depth) for a in node.args)
-        if name == "sqrt" and len(node.args) == 1:
+        if name == "sqrt":
+            if len(node.args) != 1:
+                raise self.fail(f"sqrt() takes 1 argument, got {len(node.args)}", node)
             return sympy.sqrt(self.visit(node.args[0], depth))
         raise self.fail(f"function {name!r} is not allowed in {self.what}; use numbers, dims and sqrt", node.func)
 
 
-def parse_equation(text: Text, name: str, symbols: dict[str, sympy.Symbol], matrices: set[str], on_product: ProductMaker) -> sympy.Expr:
-    return EquationParser(text, name, symbols, matrices, on_product).parse()
+def parse_equation(text: Text, name: str, symbols: dict[str, sympy.Symbol], matrices: set[str], on_product: ProductMaker, dims: dict[sympy.Symbol, str] | None = None) -> sympy.Expr:
+    """`dims` gives each symbol's dim, so that mixing dims is refused where it is written."""
+    return EquationParser(text, name, symbols, matrices, on_product, dims).parse()
 
 
 def parse_init(text: Text, param: str, dims: dict[str, sympy.Symbol]) -> tuple[str, tuple[sympy.Expr, ...]]:

@@ -40,11 +40,24 @@ PARAM_KEYS = ("shape", "init")
 
 @dataclass(frozen=True)
 class Text:
-    """A scalar from the spec and where it starts. `start` locates its first character."""
+    """A scalar from the spec and where it starts. `start` locates its first character; `spots`,
+    when the scalar could be lined up with its source, holds the (line, col) of each of its
+    non-blank characters, so positions inside multi-line or folded values map back exactly."""
 
     value: str
     where: Location
     start: Location
+    spots: tuple[tuple[int, int], ...] | None = None
+
+    def at(self, index: int) -> Location:
+        """The location of character `index` (0-based) of the value."""
+        if self.spots is None:
+            line = self.value.count("\n", 0, index)
+            col = index - (self.value.rfind("\n", 0, index) + 1)
+            return self.start.shifted(line, col + 1)
+        k = sum(1 for ch in self.value[:index] if not ch.isspace())
+        line, col = self.spots[min(k, len(self.spots) - 1)] if self.spots else (self.start.line, self.start.col)
+        return Location(self.start.path, line, col)
 
 
 @dataclass(frozen=True)
@@ -158,7 +171,40 @@ class _Reader:
         start = where
         if node.style in ("'", '"'):
             start = Location(where.path, where.line, where.col + 1)
-        return Text(node.value, where, start)
+        spots = _spots(node)
+        if spots:
+            start = Location(where.path, *spots[0])
+        return Text(node.value, where, start, spots)
+
+
+def _spots(node) -> tuple[tuple[int, int], ...] | None:
+    """Line up a scalar's non-blank characters with the source text it came from. Returns None
+    when they differ (escapes in quoted scalars), and callers fall back to offsets from the start."""
+    start, end = node.start_mark, node.end_mark
+    buffer = getattr(start, "buffer", None)
+    if buffer is None or start.pointer is None:
+        return None
+    first, stop = start.pointer, end.pointer
+    if node.style in ("|", ">"):
+        # the block header (`|`, `>-`, ...) ends its line and is not part of the value
+        while first < stop and buffer[first] != "\n":
+            first += 1
+    elif node.style in ("'", '"'):
+        first, stop = first + 1, stop - 1
+    line, col = start.line + 1, start.column + 1
+    spots, chars = [], []
+    for pos in range(start.pointer, stop):
+        ch = buffer[pos]
+        if ch == "\n":
+            line, col = line + 1, 1
+            continue
+        if pos >= first and not ch.isspace():
+            spots.append((line, col))
+            chars.append(ch)
+        col += 1
+    if chars != [ch for ch in node.value if not ch.isspace()]:
+        return None
+    return tuple(spots)
 
 
 def _check_name(text: Text, what: str, code_name: bool = True) -> str:
@@ -192,7 +238,10 @@ def load_spec(path: str, source: bytes | None = None) -> Spec:
     try:
         text = source.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise SpecError("spec is not valid UTF-8", Location(path, 1, e.start + 1)) from None
+        before = source[: e.start]
+        line = before.count(b"\n") + 1
+        col = len(before) - (before.rfind(b"\n") + 1) + 1
+        raise SpecError("spec is not valid UTF-8", Location(path, line, col)) from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as e:

@@ -114,7 +114,7 @@ def _loop_backward(_T, _B, _n_hidden, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r,
                 _c0 = r*(1.0 - r)
                 _c1 = 1.0 - z
                 _c2 = _c1*z
-                _c3 = 1.0 - n*n
+                _c3 = 1.0 - n**2
                 _c4 = _c3*r
                 d_h_new = _dcarry_h[_b, _j] + _dy[_t, _b, _j]
                 d_n = _c1*d_h_new

@@ -114,7 +114,7 @@ def _loop_backward(_T, _B, _n_hidden, _seq_h, _all_n, _all_z, _dcarry_h, _dy, _d
                 h = _seq_h[_t, _b, _j]
                 n = _all_n[_t, _b, _j]
                 z = _all_z[_t, _b, _j]
-                _c0 = 1.0 - n*n
+                _c0 = 1.0 - n**2
                 d_h_new = _dcarry_h[_b, _j] + _dy[_t, _b, _j]
                 d_n = d_h_new*(1.0 - z)
                 _d_h[_b, _j] = d_h_new*z

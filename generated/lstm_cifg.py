@@ -115,11 +115,11 @@ def _loop_backward(_T, _B, _n_hidden, _seq_c, _all_g, _all_i, _all_o, _dcarry_h,
                 o = _all_o[_t, _b, _j]
                 _c0 = 1.0 - i
                 _c1 = _c0*i
-                _c2 = 1.0 - g*g
+                _c2 = 1.0 - g**2
                 _c3 = o*(1.0 - o)
                 _c4 = math.tanh(c_new)
                 d_h_new = _dcarry_h[_b, _j] + _dy[_t, _b, _j]
-                d_c_new = _dcarry_c[_b, _j] + d_h_new*o*(1.0 - _c4*_c4)
+                d_c_new = _dcarry_c[_b, _j] + d_h_new*o*(1.0 - _c4**2)
                 d_o = _c4*d_h_new
                 d_g = d_c_new*i
                 d_i = d_c_new*(-c + g)

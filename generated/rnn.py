@@ -62,7 +62,7 @@ def _loop_backward(_T, _B, _n_hidden, _seq_h, _dcarry_h, _dy, _dG_x, _dG_h, _acc
         for _b in range(_B):
             for _j in range(_n_hidden):
                 h_new = _seq_h[_t + 1, _b, _j]
-                _c0 = 1.0 - h_new*h_new
+                _c0 = 1.0 - h_new**2
                 d_h_new = _dcarry_h[_b, _j] + _dy[_t, _b, _j]
                 _dG_x[_t, _b, _j] = _c0*d_h_new
                 _dG_h[_t, _b, _j] = _c0*d_h_new

@@ -55,6 +55,23 @@ SPECS = {
         update: {h: h_new}
         output: y
     """,
+    # quotients whose derivatives have powers in denominators (printed y/x**2, never y/x*x)
+    "quotient": """
+        name: quotient
+        summary: divisions and powers
+        cite: none, a test cell
+        inputs: {x: input}
+        state: {h: hidden}
+        params:
+          W: [hidden, input]
+          U: [hidden, hidden]
+          b: [hidden]
+        equations:
+          a: W @ x + U @ h + b
+          h_new: tanh(a) / (2 + h*h) + a / (1 + a**2)**2 - 1/(3 + a**4)
+        update: {h: h_new}
+        output: h_new
+    """,
     # the same weight used twice (W on x and on the state), one operand shared by two products
     "shared": """
         name: shared

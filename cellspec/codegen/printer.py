@@ -4,6 +4,7 @@ products, and the cell ops as calls of helpers the generated module defines."""
 from __future__ import annotations
 
 import sympy
+from sympy.printing import precedence
 from sympy.printing.pycode import PythonCodePrinter
 
 from ..ops import HELPER_BY_CLASS
@@ -53,17 +54,18 @@ class NumbaPrinter(PythonCodePrinter):
         return "0.0"
 
     def _print_Pow(self, expr, rational=False):
+        # Integer powers stay `x**2`: Numba lowers a constant integer exponent to multiplications,
+        # and SymPy's precedence rules keep `y/x**2` correct, which a spelled-out `x*x` would not.
         base, exp = expr.args
-        if exp.is_Integer and 1 < abs(int(exp)) <= 4:
-            b = self.parenthesize(base, sympy.printing.precedence.PRECEDENCE["Mul"], strict=True)
-            prod = "*".join([b] * abs(int(exp)))
-            return prod if exp > 0 else f"1.0/({prod})"
-        if exp == -1:
-            return f"1.0/{self.parenthesize(base, sympy.printing.precedence.PRECEDENCE['Mul'], strict=True)}"
         if exp == sympy.S.Half:
             return f"math.sqrt({self._print(base)})"
         if exp == -sympy.S.Half:
             return f"1.0/math.sqrt({self._print(base)})"
+        if exp.is_Integer:
+            b = self.parenthesize(base, precedence.PRECEDENCE["Pow"], strict=True)
+            if exp > 0:
+                return f"{b}**{int(exp)}"
+            return f"1.0/{b}" if exp == -1 else f"1.0/{b}**{-int(exp)}"
         return super()._print_Pow(expr, rational=rational)
 
 
