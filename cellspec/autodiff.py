@@ -49,12 +49,7 @@ def backward_equations(cell: Cell, bw: Backward) -> list[str]:
     """The derived backward pass of one step, as readable lines, for the generated docstring.
     Products and their operands are spelled out: d(U @ h) is the gradient of U @ h."""
     users = cell.users()
-    label: dict[str, str] = {}
-    for n in cell.nodes.values():
-        if isinstance(n, Elementwise) and not n.equation:
-            label[n.name] = f"({sympy.sstr(n.expr)})"
-        elif isinstance(n, Product):
-            label[n.name] = f"{n.weight} @ {label.get(n.operand, n.operand)}"
+    label = {n: cell.label(n) for n in cell.nodes if n.startswith("_")}
     rename = {symbol(k): sympy.Symbol(f"({v})" if " " in v else v) for k, v in label.items()}
 
     def grad(name: str) -> str:

@@ -100,6 +100,16 @@ class Cell:
         """Every param, in the spec's order."""
         return [self.matrices.get(n) or self.vectors[n] for n in self.param_order]
 
+    def label(self, name: str) -> str:
+        """How a value reads to a person: compiler-made names are spelled out, `_p3` as
+        `U_n @ h` and `_v0` as `(h*r)`."""
+        node = self.nodes.get(name)
+        if isinstance(node, Product):
+            return f"{node.weight} @ {self.label(node.operand)}"
+        if isinstance(node, Elementwise) and not node.equation:
+            return f"({sympy.sstr(node.expr)})"
+        return name
+
     def users(self) -> dict[str, list[str]]:
         """value name -> the nodes that read it, in node order."""
         out: dict[str, list[str]] = {}
