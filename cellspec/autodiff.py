@@ -36,7 +36,9 @@ def differentiate(cell: Cell) -> Backward:
         if not isinstance(n, Elementwise):
             continue
         for a in n.args:
-            d = sympy.diff(n.expr, symbol(a))
+            if a in cell.leaves:
+                continue
+            d = sympy.diff(n.expr, symbol(a) if a != cell.step else sympy.Symbol(a, integer=True, nonnegative=True))
             d = d.xreplace(outputs)
             if d.is_zero:
                 continue
@@ -63,7 +65,8 @@ def backward_equations(cell: Cell, bw: Backward) -> list[str]:
     sinks: dict[str, list[str]] = {}
     for state, node in cell.updates.items():
         sinks.setdefault(node, []).append(f"d_{state}[t+1]")
-    sinks.setdefault(cell.output, []).append("dy[t]")
+    for out in cell.outputs:
+        sinks.setdefault(out, []).append(f"dy[t]" if len(cell.outputs) == 1 else f"dy_{out}[t]")
     lines = []
     for name in reversed([*cell.states, *cell.inputs, *cell.nodes]):
         terms = list(sinks.get(name, []))

@@ -87,6 +87,36 @@ def cmd_check(args) -> int:
     return status
 
 
+def cmd_catalog(args) -> int:
+    from .build import write_atomic
+    from .catalog import replace_section, table
+    from .ir import build_ir
+    from .spec import load_spec
+
+    cells = []
+    try:
+        for path in args.specs:
+            cells.append((path, build_ir(load_spec(path))))
+    except SpecError as e:
+        print(e, file=sys.stderr)
+        return EXIT_BAD_SPEC
+    with open(args.readme, encoding="utf-8") as f:
+        readme = f.read()
+    try:
+        updated = replace_section(readme, table(cells))
+    except ValueError as e:
+        print(f"{args.readme}: error: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.check:
+        if updated != readme:
+            print(f"{args.readme}: the catalog table is stale: run `cellspec catalog specs/*.yaml`", file=sys.stderr)
+            return EXIT_FAILED
+        return EXIT_OK
+    write_atomic(args.readme, updated)
+    print(f"{args.readme}: catalog of {len(cells)} cells")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cellspec", description="Compile recurrent cells declared as equations into Numba forward and backward passes.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -101,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--steps", type=int, default=4, help="time steps of the check (default 4)")
     c.add_argument("-v", "--verbose", action="store_true", help="print the error of every array")
     c.set_defaults(run=cmd_check)
+    t = sub.add_parser("catalog", help="write the README's catalog table from the specs")
+    t.add_argument("specs", nargs="+", metavar="SPEC")
+    t.add_argument("--readme", default="README.md", metavar="FILE")
+    t.add_argument("--check", action="store_true", help="exit 1 if the table is not current, write nothing")
+    t.set_defaults(run=cmd_catalog)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

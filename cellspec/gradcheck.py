@@ -1,4 +1,5 @@
-"""Finite-difference check of a generated cell's backward pass, in float64.
+"""Finite-difference check of a backward pass, in float64: of a generated cell, or of anything
+with the same API (a `Stack`).
 
 The loss is a fixed random linear function of every output and of the final state, so the
 gradients arriving at them are those random weights; every param entry, every input entry and
@@ -23,8 +24,12 @@ class CheckResult:
 
 
 def default_sizes(module) -> dict[str, int]:
-    """Small, distinct sizes, so a mixed-up dim cannot pass by accident."""
-    return {d: 3 + i for i, d in enumerate(module.Cell.DIMS)}
+    """Small, distinct sizes, so a mixed-up dim cannot pass by accident (except where a
+    constraint makes two equal)."""
+    sizes = {d: 3 + i for i, d in enumerate(module.Cell.DIMS)}
+    for a, b in module.Cell.CONSTRAINTS:
+        sizes[b] = sizes[a]
+    return sizes
 
 
 def _relative(a: np.ndarray, b: np.ndarray) -> float:
@@ -33,26 +38,34 @@ def _relative(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def gradcheck(module, sizes: dict[str, int] | None = None, T: int = 4, B: int = 2, seed: int = 0, eps: float = 1e-6) -> CheckResult:
+    """Check the cell of a generated module on random inputs and states."""
     sizes = sizes or default_sizes(module)
     cell = module.Cell(dtype="float64", seed=seed, **sizes)
     rng = np.random.default_rng(seed + 1)
     x = {n: rng.normal(size=(T, B, sizes[d])) for n, d in cell.INPUTS}
     state = {n: 0.5 * rng.normal(size=(B, sizes[d])) for n, d in cell.STATES}
-    out_dim = sizes[cell.OUTPUT[1]]
-    w_y = rng.normal(size=(T, B, out_dim))
-    w_s = {n: rng.normal(size=(B, sizes[d])) for n, d in cell.STATES}
+    result = check_model(cell, x if len(x) > 1 else next(iter(x.values())), state, rng, eps)
+    result.sizes = sizes
+    return result
+
+
+def check_model(model, x, state: dict, rng: np.random.Generator, eps: float = 1e-6) -> CheckResult:
+    """Check any model with `params`, `forward(x, state)` and `backward(tape, dy, dstate)`."""
+    y, final, tape = model.forward(x, state)
+    w_y = {k: rng.normal(size=v.shape) for k, v in y.items()} if isinstance(y, dict) else rng.normal(size=y.shape)
+    w_s = {k: rng.normal(size=v.shape) for k, v in final.items()}
 
     def loss() -> float:
-        y, final, _ = cell.forward(dict(x), {k: v.copy() for k, v in state.items()})
-        return float(np.sum(y * w_y) + sum(np.sum(final[k] * w_s[k]) for k in final))
+        y, final, _ = model.forward(x, state)
+        ys = y.items() if isinstance(y, dict) else [(None, y)]
+        total = sum(np.sum(v * (w_y[k] if k is not None else w_y)) for k, v in ys)
+        return float(total + sum(np.sum(final[k] * w_s[k]) for k in final))
 
-    _, _, tape = cell.forward(dict(x), dict(state))
-    dx, dparams, dstate = cell.backward(tape, w_y, w_s)
-    if not isinstance(dx, dict):
-        dx = {cell.INPUTS[0][0]: dx}
-
-    targets = [(f"param {k}", cell.params[k], dparams[k]) for k in cell.params]
-    targets += [(f"input {k}", x[k], dx[k]) for k in x]
+    dx, dparams, dstate = model.backward(tape, w_y, w_s)
+    xs = x if isinstance(x, dict) else {"x": x}
+    dxs = dx if isinstance(dx, dict) else {"x": dx}
+    targets = [(f"param {k}", a, dparams[k]) for k, a in model.params.items()]
+    targets += [(f"input {k}", xs[k], dxs[k]) for k in xs]
     targets += [(f"state {k}", state[k], dstate[k]) for k in state]
     errors = {}
     for label, array, analytic in targets:
@@ -67,4 +80,4 @@ def gradcheck(module, sizes: dict[str, int] | None = None, T: int = 4, B: int = 
             flat[i] = old
             numeric.reshape(-1)[i] = (up - down) / (2 * eps)
         errors[label] = _relative(np.asarray(analytic), numeric)
-    return CheckResult(max(errors.values()), errors, sizes)
+    return CheckResult(max(errors.values()), errors, {})

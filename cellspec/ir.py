@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import sympy
 
 from .errors import Location, SpecError
-from .parse import parse_equation, parse_init
+from .parse import parse_constraint, parse_equation, parse_index_formula, parse_init
 from .spec import Spec, Text
 
 
@@ -59,6 +59,17 @@ class MatrixParam:
     rows: str
     cols: str
     init: Init
+    # where the weight may be nonzero, a condition of row i, column j and the dims
+    mask: sympy.Expr | None = None
+
+
+@dataclass(frozen=True)
+class Constant:
+    """A vector fixed at instantiation: `value` is a formula of the unit index i and the dims."""
+
+    name: str
+    dim: str
+    value: sympy.Expr
 
 
 @dataclass(frozen=True)
@@ -82,8 +93,11 @@ class Cell:
     vectors: dict[str, VectorParam]
     nodes: dict[str, Product | Elementwise]     # in dependency order
     updates: dict[str, str]                     # state -> node
-    output: str
+    outputs: tuple[str, ...]
     param_order: tuple[str, ...] = ()
+    constants: dict[str, Constant] = field(default_factory=dict)
+    step: str | None = None                     # the name of the step index, if the spec uses it
+    constraints: tuple[tuple[str, str], ...] = ()
     equations_text: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     def dim_of(self, name: str) -> str:
@@ -93,7 +107,14 @@ class Cell:
             return self.states[name]
         if name in self.vectors:
             return self.vectors[name].dim
+        if name in self.constants:
+            return self.constants[name].dim
         return self.nodes[name].dim
+
+    @property
+    def leaves(self) -> set[str]:
+        """Values with no gradient: constants and the step index."""
+        return set(self.constants) | ({self.step} if self.step else set())
 
     @property
     def params(self) -> list[MatrixParam | VectorParam]:
@@ -130,14 +151,16 @@ class _Builder:
         self.matrices: dict[str, tuple[str, str]] = {}
         self.vectors: set[str] = set()
         self.used: set[str] = set()
+        self.canon: dict[str, str] = {}
 
     def declare(self, name: str, dim: str) -> None:
         s = symbol(name)
         self.symbols[name] = s
-        self.dims_of[s] = dim
+        # dims made equal by a constraint compare as one
+        self.dims_of[s] = self.canon[dim]
 
     def dim_of(self, expr: sympy.Expr, where: Location) -> str | None:
-        dims = {self.dims_of[s] for s in expr.free_symbols}
+        dims = {self.dims_of[s] for s in expr.free_symbols if s in self.dims_of}
         if len(dims) > 1:
             raise SpecError(f"elementwise operation mixes vectors of dims {', '.join(sorted(dims))}", where)
         return dims.pop() if dims else None
@@ -146,7 +169,7 @@ class _Builder:
         rows, cols = self.matrices[weight]
         self.used.add(weight)
         dim = self.dim_of(operand, operand_where)
-        if dim != cols:
+        if dim != self.canon[cols]:
             raise SpecError(f"{weight} is [{rows}, {cols}] but its operand is a [{dim}] vector", operand_where)
         if isinstance(operand, sympy.Symbol) and operand.name in self.vectors:
             raise SpecError(f"{weight} @ {operand.name} multiplies two params, a constant: use a vector param instead", operand_where)
@@ -162,7 +185,7 @@ class _Builder:
         if key not in self.products:
             name = f"_p{len(self.products)}"
             self.products[key] = name
-            self.add(Product(name, weight, operand_name, rows))
+            self.add(Product(name, weight, operand_name, self.canon[rows]))
         return self.symbols[self.products[key]]
 
     def add(self, node: Product | Elementwise) -> None:
@@ -175,11 +198,44 @@ def _arg_names(expr: sympy.Expr) -> tuple[str, ...]:
     return tuple(sorted(s.name for s in expr.free_symbols))
 
 
+def _canonical_dims(spec: Spec) -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:
+    """Each dim -> the first-declared dim that a constraint makes it equal to."""
+    canon = {d: d for d in spec.dims}
+
+    def find(d: str) -> str:
+        while canon[d] != d:
+            d = canon[d]
+        return d
+
+    pairs = []
+    for text in spec.constraints:
+        a, b = parse_constraint(text, set(spec.dims))
+        ra, rb = find(a), find(b)
+        # the representative is a state's dim where there is one (hidden rather than input)
+        state_dims = {v.dim for v in spec.states}
+        first, second = sorted((ra, rb), key=lambda d: (d not in state_dims, spec.dims.index(d)))
+        canon[second] = first
+        pairs.append((a, b))
+    return {d: find(d) for d in spec.dims}, tuple(pairs)
+
+
 def build_ir(spec: Spec) -> Cell:
     b = _Builder(spec)
+    canon, constraints = _canonical_dims(spec)
+    b.canon = canon
     dim_symbols = {d: sympy.Symbol(d, positive=True, integer=True) for d in spec.dims}
     for v in spec.inputs + spec.states:
         b.declare(v.name, v.dim)
+    step = None
+    if spec.step is not None:
+        step = spec.step.name
+        b.symbols[step] = sympy.Symbol(step, integer=True, nonnegative=True)
+    constants = {}
+    for c in spec.constants:
+        names = {**dim_symbols, "i": sympy.Symbol("i", integer=True, nonnegative=True)}
+        value = parse_index_formula(c.value, f"the value of constant {c.name!r}", names, condition=False)
+        constants[c.name] = Constant(c.name, c.dim, value)
+        b.declare(c.name, c.dim)
     matrices, vectors = {}, {}
     first_state_dim = spec.states[0].dim
     default_init = Init("uniform", (1 / sympy.sqrt(dim_symbols[first_state_dim]),))
@@ -191,7 +247,11 @@ def build_ir(spec: Spec) -> Cell:
             if kind == "orthogonal" and len(p.shape) != 2:
                 raise SpecError(f"orthogonal init needs a matrix, and {p.name!r} is a vector", p.init.start)
         if len(p.shape) == 2:
-            matrices[p.name] = MatrixParam(p.name, p.shape[0], p.shape[1], init)
+            mask = None
+            if p.mask is not None:
+                names = {**dim_symbols, "i": sympy.Symbol("i", integer=True, nonnegative=True), "j": sympy.Symbol("j", integer=True, nonnegative=True)}
+                mask = parse_index_formula(p.mask, f"the mask of param {p.name!r}", names, condition=True)
+            matrices[p.name] = MatrixParam(p.name, p.shape[0], p.shape[1], init, mask)
             b.matrices[p.name] = p.shape
         else:
             vectors[p.name] = VectorParam(p.name, p.shape[0], init)
@@ -223,7 +283,7 @@ def build_ir(spec: Spec) -> Cell:
         node = b.nodes.get(u.value)
         if node is None or not isinstance(node, Elementwise) or not node.equation:
             raise SpecError(f"the update of {u.state!r} must name an equation, and {u.value!r} is not one", u.value_where)
-        if node.dim != declared_states[u.state].dim:
+        if node.dim != canon[declared_states[u.state].dim]:
             raise SpecError(f"state {u.state!r} is [{declared_states[u.state].dim}] but {u.value!r} is [{node.dim}]", u.value_where)
         updates[u.state] = u.value
         b.used.add(u.value)
@@ -231,16 +291,22 @@ def build_ir(spec: Spec) -> Cell:
         if s.name not in updates:
             raise SpecError(f"state {s.name!r} is never updated: add it to 'update'", s.where)
 
-    out = spec.output
-    node = b.nodes.get(out.value)
-    if node is None or not isinstance(node, Elementwise) or not node.equation:
-        raise SpecError(f"the output must name an equation, and {out.value!r} is not one", out.start)
-    b.used.add(out.value)
+    outputs = []
+    for out in spec.outputs:
+        node = b.nodes.get(out.value)
+        if node is None or not isinstance(node, Elementwise) or not node.equation:
+            raise SpecError(f"an output must name an equation, and {out.value!r} is not one", out.start)
+        if out.value in outputs:
+            raise SpecError(f"{out.value!r} is already an output", out.start)
+        outputs.append(out.value)
+        b.used.add(out.value)
 
-    for what, names in (("input", spec.inputs), ("param", spec.params), ("equation", spec.equations)):
+    for what, names in (("input", spec.inputs), ("param", spec.params), ("constant", spec.constants), ("equation", spec.equations)):
         for v in names:
             if v.name not in b.used:
                 raise SpecError(f"{what} {v.name!r} is never used", v.where)
+    if step is not None and step not in b.used:
+        raise SpecError(f"step index {step!r} is never used", spec.step.where)
 
     return Cell(
         name=spec.name,
@@ -255,7 +321,10 @@ def build_ir(spec: Spec) -> Cell:
         vectors=vectors,
         nodes=b.nodes,
         updates=updates,
-        output=out.value,
+        outputs=tuple(outputs),
+        constants=constants,
+        step=step,
+        constraints=constraints,
         param_order=tuple(p.name for p in spec.params),
         equations_text=tuple((e.name, " ".join(e.expr.value.split())) for e in spec.equations),
     )

@@ -47,13 +47,25 @@ _DESCRIBE = {
     ast.Slice: "slices",
 }
 
-_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.MatMult: "@"}
+_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.MatMult: "@", ast.Mod: "%", ast.FloorDiv: "//"}
+def _is_condition(value) -> bool:
+    # sympy's Symbol is a Boolean too, so test for the condition classes themselves
+    return isinstance(value, (sympy.core.relational.Relational, sympy.And, sympy.Or, sympy.Not, sympy.logic.boolalg.BooleanAtom))
+
+
+_COMPARE = {ast.Lt: sympy.Lt, ast.LtE: sympy.Le, ast.Gt: sympy.Gt, ast.GtE: sympy.Ge, ast.Eq: sympy.Eq, ast.NotEq: sympy.Ne}
 
 
 class _Parser:
-    """The shared whitelist walk; subclasses say what names and calls mean."""
+    """The shared whitelist walk; subclasses say what names and calls mean, and which operators
+    they take."""
 
     what = "an expression"
+    binops = frozenset({ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow})
+    # comparisons are allowed where this is positive (inside a condition)
+    conditions = 0
+    # exponents must be numbers, except in index formulas (2**(i // 4))
+    symbolic_exponent = False
 
     def __init__(self, text: Text):
         self.text = text
@@ -151,12 +163,13 @@ class _Parser:
 
     def visit_BinOp(self, node, depth):
         op = type(node.op)
-        if op not in _BINOPS:
-            raise self.fail(f"operator {type(node.op).__name__} is not allowed in {self.what}", node)
+        if op not in self.binops:
+            spelled = f"'{_BINOPS[op]}'" if op in _BINOPS else type(node.op).__name__
+            raise self.fail(f"operator {spelled} is not allowed in {self.what}", node)
         if op is ast.MatMult:
             return self.matmul(node, depth)
-        a = self.visit(node.left, depth)
-        b = self.visit(node.right, depth)
+        a = self.numeric(self.visit(node.left, depth), node.left)
+        b = self.numeric(self.visit(node.right, depth), node.right)
         self.check_operands(node.right, a, b)
         if op is ast.Add:
             out = a + b
@@ -164,18 +177,18 @@ class _Parser:
             out = a - b
         elif op is ast.Mult:
             out = a * b
-        elif op is ast.Div:
+        elif op in (ast.Div, ast.Mod, ast.FloorDiv):
             if b.is_zero:
                 raise self.fail("division by zero", node)
-            out = a / b
+            out = a / b if op is ast.Div else sympy.Mod(a, b) if op is ast.Mod else sympy.floor(a / b)
         else:
-            if not b.is_number:
+            if not b.is_number and not self.symbolic_exponent:
                 raise self.fail("the exponent of ** must be a number", node.right)
-            if abs(float(b)) > MAX_EXPONENT:
+            if b.is_number and abs(float(b)) > MAX_EXPONENT:
                 raise self.fail(f"the exponent of ** must be at most {MAX_EXPONENT} in size", node.right)
             if a.is_zero and b.is_negative:
                 raise self.fail("division by zero", node)
-            if a.is_number:
+            if a.is_number and b.is_number:
                 try:
                     v = float(a) ** float(b)
                 except (OverflowError, ZeroDivisionError):
@@ -184,6 +197,25 @@ class _Parser:
                     raise self.fail("this constant is not a finite real number", node)
             out = a ** b
         return self.constant(out, node) if out.is_number else self.coefficient(out, node)
+
+    def numeric(self, value, node):
+        """Comparisons are conditions, not numbers: refuse arithmetic on them."""
+        if _is_condition(value):
+            raise self.fail(f"a comparison is a condition, not a number, in {self.what}", node)
+        return value
+
+    def visit_Compare(self, node, depth):
+        if self.conditions <= 0:
+            raise self.fail(f"comparisons are allowed only in a condition, the first argument of where(), in {self.what}", node)
+        if len(node.ops) != 1:
+            raise self.fail(f"chained comparisons are not allowed in {self.what}: write one at a time", node)
+        a = self.numeric(self.visit(node.left, depth), node.left)
+        b = self.numeric(self.visit(node.comparators[0], depth), node.comparators[0])
+        self.check_operands(node.comparators[0], a, b)
+        out = _COMPARE[type(node.ops[0])](a, b)
+        if out in (sympy.true, sympy.false):
+            raise self.fail("this condition is always " + ("true" if out == sympy.true else "false"), node)
+        return out
 
     def check_operands(self, right, a: sympy.Expr, b: sympy.Expr) -> None:
         """A hook for subclasses: refuse operands that cannot be combined elementwise, pointing
@@ -208,7 +240,10 @@ ProductMaker = Callable[[str, Location, sympy.Expr, Location], sympy.Symbol]
 
 class EquationParser(_Parser):
     """An equation: elementwise SymPy over declared names; `W @ v` is handed to `on_product`,
-    which returns the symbol that stands for the product's value."""
+    which returns the symbol that stands for the product's value. `where(cond, a, b)` is a
+    Piecewise whose condition is one comparison."""
+
+    binops = frozenset({ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.MatMult, ast.Mod})
 
     def __init__(self, text: Text, name: str, symbols: dict[str, sympy.Symbol], matrices: set[str], on_product: ProductMaker, dims: dict[sympy.Symbol, str] | None = None):
         super().__init__(text)
@@ -249,13 +284,31 @@ class EquationParser(_Parser):
         if da is not None and db is not None and da != db:
             raise self.fail(f"elementwise operation mixes a [{da}] vector and a [{db}] vector", right)
 
+    def where_call(self, node, depth):
+        if len(node.args) != 3:
+            raise self.fail(f"where() takes 3 arguments (condition, value if true, value if false), got {len(node.args)}", node)
+        self.conditions += 1
+        try:
+            cond = self.visit(node.args[0], depth)
+        finally:
+            self.conditions -= 1
+        if not isinstance(cond, sympy.core.relational.Relational):
+            raise self.fail("the first argument of where() must be a comparison", node.args[0])
+        a = self.numeric(self.visit(node.args[1], depth), node.args[1])
+        b = self.numeric(self.visit(node.args[2], depth), node.args[2])
+        self.check_operands(node.args[2], a, b)
+        self.check_operands(node.args[0], a if a.free_symbols else b, cond.lhs - cond.rhs)
+        return sympy.Piecewise((a, cond), (b, True))
+
     def call(self, node, name, depth):
+        if name == "where":
+            return self.where_call(node, depth)
         op = OPS.get(name)
         if op is None:
-            raise self.fail(f"unknown function {name!r}; known: {', '.join(sorted(OPS))}", node.func)
+            raise self.fail(f"unknown function {name!r}; known: {', '.join(sorted([*OPS, 'where']))}", node.func)
         if len(node.args) != op.arity:
             raise self.fail(f"{name}() takes {_count(op.arity)}, got {len(node.args)}", node)
-        args = [self.visit(a, depth) for a in node.args]
+        args = [self.numeric(self.visit(a, depth), a) for a in node.args]
         if len(args) == 2:
             self.check_operands(node.args[1], args[0], args[1])
         if all(a.is_number for a in args):
@@ -356,6 +409,87 @@ class InitParser(_Parser):
                 raise self.fail(f"sqrt() takes 1 argument, got {len(node.args)}", node)
             return sympy.sqrt(self.visit(node.args[0], depth))
         raise self.fail(f"function {name!r} is not allowed in {self.what}; use numbers, dims and sqrt", node.func)
+
+
+class IndexParser(_Parser):
+    """A formula of unit indices and dims, fixed when a cell is instantiated: the value of a
+    constant vector (index `i`), or the mask of a matrix param (row `i`, column `j`), which is a
+    condition. Integer arithmetic: + - * // % ** and min/max; a mask adds comparisons joined by
+    `and` and `or`."""
+
+    binops = frozenset({ast.Add, ast.Sub, ast.Mult, ast.Pow, ast.Mod, ast.FloorDiv})
+    symbolic_exponent = True
+
+    def __init__(self, text: Text, what: str, names: dict[str, sympy.Symbol], condition: bool):
+        super().__init__(text)
+        self.what = what
+        self.names = names
+        self.condition = condition
+        self.conditions = 1 if condition else 0
+
+    def parse(self):
+        out = super().parse()
+        is_condition = _is_condition(out)
+        if self.condition and not is_condition:
+            raise SpecError(f"{self.what} must be a condition, such as i // 4 <= j // 4", self.text.start)
+        if not self.condition and is_condition:
+            raise SpecError(f"{self.what} must be a number, not a condition", self.text.start)
+        return out
+
+    def visit_Name(self, node, depth):
+        if node.id in self.names:
+            return self.names[node.id]
+        raise self.fail(f"unknown name {node.id!r} in {self.what}; it may use {', '.join(self.names)}", node)
+
+    def visit_Compare(self, node, depth):
+        if not self.condition:
+            raise self.fail(f"{self.what} must be a number, not a condition", node)
+        return super().visit_Compare(node, depth)
+
+    def visit_BoolOp(self, node, depth):
+        if not self.condition:
+            raise self.fail(f"'and' and 'or' are not allowed in {self.what}", node)
+        parts = []
+        for v in node.values:
+            part = self.visit(v, depth)
+            if not _is_condition(part):
+                raise self.fail(f"'and' and 'or' join comparisons in {self.what}", v)
+            parts.append(part)
+        return sympy.And(*parts) if isinstance(node.op, ast.And) else sympy.Or(*parts)
+
+    def call(self, node, name, depth):
+        if name in ("min", "max") and len(node.args) == 2:
+            a, b = (self.numeric(self.visit(x, depth), x) for x in node.args)
+            return sympy.Min(a, b) if name == "min" else sympy.Max(a, b)
+        raise self.fail(f"function {name!r} is not allowed in {self.what}; use integer arithmetic, min(a, b) and max(a, b)", node.func)
+
+
+def parse_index_formula(text: Text, what: str, names: dict[str, sympy.Symbol], condition: bool) -> sympy.Expr:
+    return IndexParser(text, what, names, condition).parse()
+
+
+def parse_constraint(text: Text, dims: set[str]) -> tuple[str, str]:
+    """`a == b`, two dim names whose sizes must be equal."""
+    try:
+        tree = ast.parse(text.value.strip(), mode="eval").body
+    except SyntaxError:
+        tree = None
+    ok = (
+        isinstance(tree, ast.Compare)
+        and len(tree.ops) == 1
+        and isinstance(tree.ops[0], ast.Eq)
+        and isinstance(tree.left, ast.Name)
+        and isinstance(tree.comparators[0], ast.Name)
+    )
+    if not ok:
+        raise SpecError("a constraint is written `dim_a == dim_b`", text.start)
+    a, b = tree.left.id, tree.comparators[0].id
+    for name, node in ((a, tree.left), (b, tree.comparators[0])):
+        if name not in dims:
+            raise SpecError(f"unknown dim {name!r} in a constraint; the dims are {', '.join(sorted(dims))}", text.at(node.col_offset))
+    if a == b:
+        raise SpecError("a constraint must name two different dims", text.start)
+    return a, b
 
 
 def parse_equation(text: Text, name: str, symbols: dict[str, sympy.Symbol], matrices: set[str], on_product: ProductMaker, dims: dict[sympy.Symbol, str] | None = None) -> sympy.Expr:

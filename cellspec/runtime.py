@@ -75,11 +75,19 @@ class CellBase:
     DIMS: list = []
     INPUTS: list = []
     STATES: list = []
-    OUTPUT: tuple = ()
+    OUTPUTS: list = []
+    CONSTRAINTS: list = []
+    CONSTANTS: list = []
     PARAMS: list = []
     TAPE: list = []
 
     def __init__(self, dtype: str = "float64", seed: int | None = None, **dims: int):
+        # a dim that a constraint ties to a given one may be left out
+        for a, b in self.CONSTRAINTS * 2:
+            if a in dims and b not in dims:
+                dims[b] = dims[a]
+            elif b in dims and a not in dims:
+                dims[a] = dims[b]
         missing = [d for d in self.DIMS if d not in dims]
         unknown = [d for d in dims if d not in self.DIMS]
         if missing or unknown:
@@ -93,10 +101,19 @@ class CellBase:
                 raise ValueError(f"size {d} must be a positive integer, not {n!r}")
         if str(dtype) not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+        for a, b in self.CONSTRAINTS:
+            if dims[a] != dims[b]:
+                raise ValueError(f"{self.NAME} needs {a} == {b}, got {a}={dims[a]}, {b}={dims[b]}")
         self.dims = {d: int(dims[d]) for d in self.DIMS}
         self.dtype = np.dtype(str(dtype))
+        constants, masks = self._fixed()
+        self.constants = {k: np.ascontiguousarray(v, dtype=self.dtype) for k, v in constants.items()}
+        self.masks = {k: np.ascontiguousarray(v, dtype=self.dtype) for k, v in masks.items()}
         rng = np.random.default_rng(seed)
-        self.params = {name: _init(rng, kind, shape, args, self.dtype) for name, shape, kind, args in self._param_inits()}
+        self.params = {}
+        for name, shape, kind, args in self._param_inits():
+            value = _init(rng, kind, shape, args, self.dtype)
+            self.params[name] = value * self.masks[name] if name in self.masks else value
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{d}={n}" for d, n in self.dims.items())
@@ -152,7 +169,8 @@ class CellBase:
 
         x: [T,B,input] (a dict name -> array when the cell has several inputs);
         state: dict state name -> [B,dim], or None for zeros.
-        Returns y [T,B,out], the final state (dict), and the tape for `backward`."""
+        Returns y [T,B,out] (a dict output name -> array when the spec has several outputs),
+        the final state (dict), and the tape for `backward`."""
         inputs, T, B = self._checked_inputs(x)
         state = self._checked_states(state, B, "state")
         params = self._checked_params()
@@ -161,20 +179,41 @@ class CellBase:
             y, final, arrays = self._forward(inputs, state)
         finally:
             self.params = saved
+        if len(self.OUTPUTS) == 1:
+            y = y[self.OUTPUTS[0][0]]
         return y, final, Tape(self, T, B, inputs, params, arrays)
 
-    def backward(self, tape: Tape, dy, dstate=None):
+    def backward(self, tape: Tape, dy, dstate=None, dseq=None):
         """Backpropagate through the whole sequence of `tape`.
 
-        dy: [T,B,out], the gradient arriving at the outputs; dstate: the gradient arriving at
-        the final state (dict, or None for zeros). Returns dx (like x), dparams (like
+        dy: [T,B,out], the gradient arriving at the outputs (a dict for several outputs);
+        dstate: the gradient arriving at the final state (dict, or None for zeros); dseq: the
+        gradient arriving at each step's state, for a state another layer reads (dict state
+        name -> [T,B,dim]; missing or None for zeros). Returns dx (like x), dparams (like
         cell.params) and dstate (the gradient with respect to the initial state)."""
         if not isinstance(tape, Tape) or tape.cell is not self:
             raise ShapeError("tape must be the one this cell's forward returned")
-        out_name, out_dim = self.OUTPUT
-        dy = _check_array("dy", dy, (tape.T, tape.B, self._size(out_dim)), self.dtype, f"[T,B,{out_dim}]")
+        if len(self.OUTPUTS) == 1:
+            name, dim = self.OUTPUTS[0]
+            dy = {name: _check_array("dy", dy, (tape.T, tape.B, self._size(dim)), self.dtype, f"[T,B,{dim}]")}
+        else:
+            names = {n for n, _ in self.OUTPUTS}
+            if not isinstance(dy, dict) or set(dy) != names:
+                raise ShapeError(f"dy must be a dict with the keys {', '.join(sorted(names))}")
+            dy = {n: _check_array(f"dy {n!r}", dy[n], (tape.T, tape.B, self._size(d)), self.dtype, f"[T,B,{d}]") for n, d in self.OUTPUTS}
         dstate = self._checked_states(dstate, tape.B, "dstate")
-        dinputs, dparams, dstate0 = self._backward(tape, dy, dstate)
+        dseq = dict(dseq or {})
+        unknown = set(dseq) - {n for n, _ in self.STATES}
+        if unknown:
+            raise ShapeError(f"dseq has keys that are no state: {', '.join(sorted(unknown))}")
+        for name, dim in self.STATES:
+            shape = (tape.T, tape.B, self._size(dim))
+            if dseq.get(name) is None:
+                # a zero-strided view: no memory, and the kernel reads zeros from one cache line
+                dseq[name] = np.broadcast_to(np.zeros(1, self.dtype), shape)
+            else:
+                dseq[name] = _check_array(f"dseq {name!r}", dseq[name], shape, self.dtype, f"[T,B,{dim}]")
+        dinputs, dparams, dstate0 = self._backward(tape, dy, dstate, dseq)
         dx = dinputs[self.INPUTS[0][0]] if len(self.INPUTS) == 1 else dinputs
         return dx, dparams, dstate0
 

@@ -32,8 +32,9 @@ PRE, LOOP = "pre", "loop"
 class Access:
     """An array element as kernel code reads or writes it.
 
-    `index` is one of: "tbj" [t, b, j]; "next" [t+1, b, j]; "bj" [b, j]; "j" [j]. `offset` lists
-    the dims whose sizes are added to j (a column block of a stacked array)."""
+    `index` is one of: "tbj" [t, b, j]; "next" [t+1, b, j]; "bj" [b, j]; "j" [j]; "step" for the
+    step index itself, which is no array. `offset` lists the dims whose sizes are added to j (a
+    column block of a stacked array)."""
 
     array: str
     index: str
@@ -110,7 +111,7 @@ class Schedule:
 def _depends_on_state(cell: Cell) -> dict[str, bool]:
     dep = {n: False for n in cell.inputs}
     dep.update({n: True for n in cell.states})
-    dep.update({n: False for n in cell.vectors})
+    dep.update({n: False for n in [*cell.vectors, *cell.leaves]})
     for n in cell.nodes.values():
         dep[n.name] = any(dep[a] for a in n.args)
     return dep
@@ -118,14 +119,14 @@ def _depends_on_state(cell: Cell) -> dict[str, bool]:
 
 def make_schedule(cell: Cell, backward: Backward) -> Schedule:
     dep = _depends_on_state(cell)
-    sinks_names = set(cell.updates.values()) | {cell.output}
+    sinks_names = set(cell.updates.values()) | set(cell.outputs)
     region: dict[str, str] = {}
     for n in cell.nodes.values():
         # outputs and updates are produced in the loop even when they need no state
         region[n.name] = LOOP if dep[n.name] or n.name in sinks_names else PRE
 
     # phase of each value: 0 = available before the region's first phase
-    avail: dict[str, int] = {n: 0 for n in [*cell.inputs, *cell.states, *cell.vectors]}
+    avail: dict[str, int] = {n: 0 for n in [*cell.inputs, *cell.states, *cell.vectors, *cell.leaves]}
     phase_of: dict[str, int] = {}
     for n in cell.nodes.values():
         r = region[n.name]
@@ -174,8 +175,10 @@ def make_schedule(cell: Cell, backward: Backward) -> Schedule:
 
     for x, dim in cell.inputs.items():
         read_fwd[x] = read_bwd[x] = Access(f"_in_{x}", "tbj")
-    for p in cell.vectors:
+    for p in [*cell.vectors, *cell.constants]:
         read_fwd[p] = read_bwd[p] = Access(f"_w_{p}", "j")
+    if cell.step:
+        read_fwd[cell.step] = read_bwd[cell.step] = Access("_t", "step")
     for s, dim in cell.states.items():
         read_fwd[s] = read_bwd[s] = Access(f"_seq_{s}", "tbj")
         forward_arrays.append(Array(f"_seq_{s}", ("T+1", "B", (dim,))))
@@ -212,7 +215,7 @@ def make_schedule(cell: Cell, backward: Backward) -> Schedule:
                 stores.setdefault(name, []).append(Access(f"_seq_{s}", "next"))
             read_bwd[name] = read_fwd[name] = Access(f"_seq_{updated_by[name][0]}", "next")
             continue
-        if region[name] == PRE or name in reads or name in operands or name == cell.output:
+        if region[name] == PRE or name in reads or name in operands or name in cell.outputs:
             acc = Access(f"_all_{name}", "tbj")
             stores.setdefault(name, []).append(acc)
             read_fwd[name] = read_bwd[name] = acc
@@ -262,8 +265,11 @@ def make_schedule(cell: Cell, backward: Backward) -> Schedule:
         backward_arrays.append(Array(f"_acc_{p}", ((v.dim,),), kind="acc", zero=True))
     for s, n in cell.updates.items():
         sinks.setdefault(n, []).append(Access(f"_dcarry_{s}", "bj"))
+        # gradient arriving at the state's value after each step (from a layer that reads it)
+        sinks[n].append(Access(f"_dseq_{s}", "tbj"))
         backward_arrays.append(Array(f"_dcarry_{s}", ("B", (cell.states[s],))))
-    sinks.setdefault(cell.output, []).append(Access("_dy", "tbj"))
+    for out in cell.outputs:
+        sinks.setdefault(out, []).append(Access(f"_dy_{out}", "tbj"))
 
     order = [(LOOP, ph.index) for ph in reversed(phases[LOOP])] + [(PRE, ph.index) for ph in reversed(phases[PRE])]
 

@@ -33,9 +33,10 @@ RESERVED = (
     | frozenset({"np", "nb", "numba", "numpy", "math", "self", "runtime", "Cell", "where"})
 )
 
-TOP_LEVEL_KEYS = ("name", "summary", "cite", "inputs", "state", "params", "equations", "update", "output")
+TOP_LEVEL_KEYS = ("name", "summary", "cite", "dims", "constraints", "inputs", "state", "step", "constants", "params", "equations", "update", "output")
 REQUIRED_KEYS = ("name", "summary", "cite", "inputs", "state", "params", "equations", "update", "output")
-PARAM_KEYS = ("shape", "init")
+PARAM_KEYS = ("shape", "init", "mask")
+CONSTANT_KEYS = ("shape", "value")
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,17 @@ class Param:
     shape: tuple[str, ...]
     init: Text | None
     where: Location
+    mask: Text | None = None
+
+
+@dataclass(frozen=True)
+class Constant:
+    """A vector fixed at instantiation from a formula of its unit index `i` and the dims."""
+
+    name: str
+    dim: str
+    value: Text
+    where: Location
 
 
 @dataclass(frozen=True)
@@ -103,15 +115,21 @@ class Spec:
     params: tuple[Param, ...]
     equations: tuple[Equation, ...]
     updates: tuple[Update, ...]
-    output: Text
+    outputs: tuple[Text, ...]
     sha256: str
     name_where: Location
+    constraints: tuple[Text, ...] = ()
+    extra_dims: tuple[str, ...] = ()
+    step: Declared | None = None
+    constants: tuple[Constant, ...] = ()
 
     @property
     def dims(self) -> tuple[str, ...]:
         """Every dim name, in order of first appearance."""
         seen: dict[str, None] = {}
-        for v in self.inputs + self.states:
+        for d in self.extra_dims:
+            seen.setdefault(d, None)
+        for v in self.inputs + self.states + self.constants:
             seen.setdefault(v.dim, None)
         for p in self.params:
             for d in p.shape:
@@ -297,10 +315,41 @@ def _read(path: str, root, sha256: str) -> Spec:
     if not states:
         raise SpecError("a cell needs at least one state: without one it is not recurrent", r.where(top["state"][1]))
 
+    step = None
+    if "step" in top:
+        t = r.scalar(top["step"][1], "'step' (the name of the step index)")
+        step = Declared(declare(t, "step index"), "", t.where)
+
+    constants = []
+    for k, v in (r.mapping(top["constants"][1], "'constants'") if "constants" in top else []):
+        n = declare(k, "constant")
+        fields = {}
+        for fk, fv in r.mapping(v, f"constant {n!r}"):
+            if fk.value not in CONSTANT_KEYS:
+                raise SpecError(f"unknown field {fk.value!r} of constant {n!r}; a constant has {', '.join(CONSTANT_KEYS)}", fk.where)
+            fields[fk.value] = fv
+        for needed in CONSTANT_KEYS:
+            if needed not in fields:
+                raise SpecError(f"constant {n!r} has no {needed}", r.where(v))
+        shape = r.sequence(fields["shape"], f"the shape of constant {n!r}")
+        if len(shape) != 1:
+            raise SpecError(f"constant {n!r} must be a vector [dim]", r.where(fields["shape"]))
+        dim = _check_dim(r.scalar(shape[0], f"the dim of constant {n!r}"))
+        constants.append(Constant(n, dim, r.scalar(fields["value"], f"the value of constant {n!r}"), k.where))
+
+    extra_dims = ()
+    if "dims" in top:
+        # sizes that no shape uses, only formulas (constants, masks, inits)
+        extra_dims = tuple(_check_dim(r.scalar(d, "a dim")) for d in r.sequence(top["dims"][1], "'dims'"))
+
+    constraints = ()
+    if "constraints" in top:
+        constraints = tuple(r.scalar(c, "a constraint") for c in r.sequence(top["constraints"][1], "'constraints'"))
+
     params = []
     for k, v in r.mapping(top["params"][1], "'params'"):
         n = declare(k, "param")
-        init = None
+        init = mask = None
         if isinstance(v, yaml.MappingNode):
             fields = {}
             for fk, fv in r.mapping(v, f"param {n!r}"):
@@ -312,12 +361,16 @@ def _read(path: str, root, sha256: str) -> Spec:
             shape_node = fields["shape"]
             if "init" in fields:
                 init = r.scalar(fields["init"], f"the init of param {n!r}")
+            if "mask" in fields:
+                mask = r.scalar(fields["mask"], f"the mask of param {n!r}")
         else:
             shape_node = v
         shape = tuple(_check_dim(r.scalar(d, f"a dim of param {n!r}")) for d in r.sequence(shape_node, f"the shape of param {n!r}"))
         if len(shape) not in (1, 2):
             raise SpecError(f"param {n!r} must be a vector [dim] or a matrix [rows, cols], not {len(shape)}-dimensional", r.where(shape_node))
-        params.append(Param(n, shape, init, k.where))
+        if mask is not None and len(shape) != 2:
+            raise SpecError(f"only a matrix can have a mask, and {n!r} is a vector", mask.where)
+        params.append(Param(n, shape, init, k.where, mask))
 
     equations = []
     for k, v in r.mapping(top["equations"][1], "'equations'"):
@@ -331,8 +384,16 @@ def _read(path: str, root, sha256: str) -> Spec:
         target = r.scalar(v, f"the update of state {k.value!r}")
         updates.append(Update(k.value, target.value, k.where, target.start))
 
+    out_node = top["output"][1]
+    if isinstance(out_node, yaml.SequenceNode):
+        outputs = tuple(r.scalar(o, "an output") for o in r.sequence(out_node, "'output'"))
+        if not outputs:
+            raise SpecError("'output' names no equation", r.where(out_node))
+    else:
+        outputs = (r.scalar(out_node, "'output' (an equation, or a list of them)"),)
+
     dim_names = set()
-    for d in [x.dim for x in inputs + states] + [d for p in params for d in p.shape]:
+    for d in [x.dim for x in inputs + states + tuple(constants)] + [d for p in params for d in p.shape] + list(extra_dims):
         dim_names.add(d)
     for d in sorted(dim_names):
         if d in used:
@@ -349,9 +410,13 @@ def _read(path: str, root, sha256: str) -> Spec:
         params=tuple(params),
         equations=tuple(equations),
         updates=tuple(updates),
-        output=text("output"),
+        outputs=outputs,
         sha256=sha256,
         name_where=name_text.start,
+        constraints=constraints,
+        extra_dims=extra_dims,
+        step=step,
+        constants=tuple(constants),
     )
 
 

@@ -107,7 +107,7 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _w_b_z, 
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _loop_backward(_T, _B, _n_hidden, _seq_h, _all_n, _all_z, _dcarry_h, _dy, _d_h, _d_z, _dG_x, _dG__v0, _acc_b_n, _W__v0, _dgemm__v0, _all_r, _dG_h, _acc_b_z, _acc_b_r, _W_h, _dgemm_h):
+def _loop_backward(_T, _B, _n_hidden, _seq_h, _all_n, _all_z, _dcarry_h, _dseq_h, _dy_h_new, _d_h, _d_z, _dG_x, _dG__v0, _acc_b_n, _W__v0, _dgemm__v0, _all_r, _dG_h, _acc_b_z, _acc_b_r, _W_h, _dgemm_h):
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
             for _j in range(_n_hidden):
@@ -115,7 +115,7 @@ def _loop_backward(_T, _B, _n_hidden, _seq_h, _all_n, _all_z, _dcarry_h, _dy, _d
                 n = _all_n[_t, _b, _j]
                 z = _all_z[_t, _b, _j]
                 _c0 = 1.0 - n**2
-                d_h_new = _dcarry_h[_b, _j] + _dy[_t, _b, _j]
+                d_h_new = _dcarry_h[_b, _j] + _dseq_h[_t, _b, _j] + _dy_h_new[_t, _b, _j]
                 d_n = d_h_new*(1.0 - z)
                 _d_h[_b, _j] = d_h_new*z
                 _d_z[_b, _j] = d_h_new*(h - n)
@@ -151,7 +151,9 @@ class Cell(runtime.CellBase):
     DIMS = ['input', 'hidden']
     INPUTS = [('x', 'input')]
     STATES = [('h', 'hidden')]
-    OUTPUT = ('h_new', 'hidden')
+    OUTPUTS = [('h_new', 'hidden')]
+    CONSTRAINTS = []
+    CONSTANTS = []
     PARAMS = [('W_r', ('hidden', 'input')), ('W_z', ('hidden', 'input')), ('W_n', ('hidden', 'input')), ('U_r', ('hidden', 'hidden')), ('U_z', ('hidden', 'hidden')), ('U_n', ('hidden', 'hidden')), ('b_r', ('hidden',)), ('b_z', ('hidden',)), ('b_n', ('hidden',))]
     TAPE = ['_seq_h', '_all_r', '_all_z', '_all__v0', '_all_n', '_W_x', '_W_h', '_W__v0']
 
@@ -169,6 +171,12 @@ class Cell(runtime.CellBase):
             ('b_z', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
             ('b_n', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
         )
+
+    def _fixed(self):
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        _constants, _masks = {}, {}
+        return _constants, _masks
 
     def _forward(self, inputs, state):
         _dtype = self.dtype
@@ -196,12 +204,12 @@ class Cell(runtime.CellBase):
         _seq_h[0] = state['h']
         _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 3*_n_hidden)
         _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _w_b_z, _all_r, _all_z, _all__v0, _WT__v0, _G__v0, _w_b_n, _all_n)
-        _y = _seq_h[1:]
+        _y = {'h_new': _seq_h[1:]}
         _final = {'h': _seq_h[_T].copy()}
         _tape = {'_seq_h': _seq_h, '_all_r': _all_r, '_all_z': _all_z, '_all__v0': _all__v0, '_all_n': _all_n, '_W_x': _W_x, '_W_h': _W_h, '_W__v0': _W__v0}
         return _y, _final, _tape
 
-    def _backward(self, tape, dy, dstate):
+    def _backward(self, tape, dy, dstate, dseq):
         _dtype = self.dtype
         _params = tape.params
         _T, _B = tape.T, tape.B
@@ -220,7 +228,7 @@ class Cell(runtime.CellBase):
         _W_x = tape.arrays['_W_x']
         _W_h = tape.arrays['_W_h']
         _W__v0 = tape.arrays['_W__v0']
-        _dy = dy
+        _dy_h_new = dy['h_new']
         _dG_x = np.empty((_T, _B, 3*_n_hidden), _dtype)
         _dG_h = np.empty((_T, _B, 2*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)
@@ -233,7 +241,8 @@ class Cell(runtime.CellBase):
         _acc_b_n = np.zeros((_n_hidden,), np.float64)
         _dcarry_h = np.empty((_B, _n_hidden), _dtype)
         _dcarry_h[...] = dstate['h']
-        _loop_backward(_T, _B, _n_hidden, _seq_h, _all_n, _all_z, _dcarry_h, _dy, _d_h, _d_z, _dG_x, _dG__v0, _acc_b_n, _W__v0, _dgemm__v0, _all_r, _dG_h, _acc_b_z, _acc_b_r, _W_h, _dgemm_h)
+        _dseq_h = dseq['h']
+        _loop_backward(_T, _B, _n_hidden, _seq_h, _all_n, _all_z, _dcarry_h, _dseq_h, _dy_h_new, _d_h, _d_z, _dG_x, _dG__v0, _acc_b_n, _W__v0, _dgemm__v0, _all_r, _dG_h, _acc_b_z, _acc_b_r, _W_h, _dgemm_h)
         _dW_h = np.dot(_dG_h.reshape(_R, 2*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
         _dW__v0 = np.dot(_dG__v0.reshape(_R, _n_hidden).T, _all__v0.reshape(_R, _n_hidden))
         _dgemm_x = np.dot(_dG_x.reshape(_R, 3*_n_hidden), _W_x).reshape(_T, _B, _n_input)

@@ -128,7 +128,7 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_g, 
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _loop_backward(_T, _B, _n_hidden, _seq_c, _all_f, _all_g, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _dcarry_h, _dy, _dcarry_c, _dG_x, _dG_h, _acc_b_o, _acc_p_o, _d_c, _acc_b_g, _acc_b_f, _acc_p_f, _acc_b_i, _acc_p_i, _W_h, _dgemm_h):
+def _loop_backward(_T, _B, _n_hidden, _seq_c, _all_f, _all_g, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _dcarry_h, _dseq_h, _dy_h_new, _dcarry_c, _dseq_c, _dG_x, _dG_h, _acc_b_o, _acc_p_o, _d_c, _acc_b_g, _acc_b_f, _acc_p_f, _acc_b_i, _acc_p_i, _W_h, _dgemm_h):
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
             for _j in range(_n_hidden):
@@ -146,9 +146,9 @@ def _loop_backward(_T, _B, _n_hidden, _seq_c, _all_f, _all_g, _all_i, _all_o, _w
                 _c2 = 1.0 - g**2
                 _c3 = o*(1.0 - o)
                 _c4 = math.tanh(c_new)
-                d_h_new = _dcarry_h[_b, _j] + _dy[_t, _b, _j]
+                d_h_new = _dcarry_h[_b, _j] + _dseq_h[_t, _b, _j] + _dy_h_new[_t, _b, _j]
                 d_o = _c4*d_h_new
-                d_c_new = _dcarry_c[_b, _j] + _c3*d_o*p_o + d_h_new*o*(1.0 - _c4**2)
+                d_c_new = _dcarry_c[_b, _j] + _dseq_c[_t, _b, _j] + _c3*d_o*p_o + d_h_new*o*(1.0 - _c4**2)
                 d_g = d_c_new*i
                 d_f = c*d_c_new
                 d_i = d_c_new*g
@@ -180,7 +180,9 @@ class Cell(runtime.CellBase):
     DIMS = ['input', 'hidden']
     INPUTS = [('x', 'input')]
     STATES = [('h', 'hidden'), ('c', 'hidden')]
-    OUTPUT = ('h_new', 'hidden')
+    OUTPUTS = [('h_new', 'hidden')]
+    CONSTRAINTS = []
+    CONSTANTS = []
     PARAMS = [('W_i', ('hidden', 'input')), ('W_f', ('hidden', 'input')), ('W_g', ('hidden', 'input')), ('W_o', ('hidden', 'input')), ('U_i', ('hidden', 'hidden')), ('U_f', ('hidden', 'hidden')), ('U_g', ('hidden', 'hidden')), ('U_o', ('hidden', 'hidden')), ('p_i', ('hidden',)), ('p_f', ('hidden',)), ('p_o', ('hidden',)), ('b_i', ('hidden',)), ('b_f', ('hidden',)), ('b_g', ('hidden',)), ('b_o', ('hidden',))]
     TAPE = ['_seq_h', '_seq_c', '_all_i', '_all_f', '_all_g', '_all_o', '_W_x', '_W_h']
 
@@ -204,6 +206,12 @@ class Cell(runtime.CellBase):
             ('b_g', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
             ('b_o', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
         )
+
+    def _fixed(self):
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        _constants, _masks = {}, {}
+        return _constants, _masks
 
     def _forward(self, inputs, state):
         _dtype = self.dtype
@@ -234,12 +242,12 @@ class Cell(runtime.CellBase):
         _seq_c[0] = state['c']
         _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 4*_n_hidden)
         _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_g, _w_b_i, _w_b_o, _seq_c, _w_p_f, _w_p_i, _w_p_o, _all_i, _all_f, _all_g, _all_o)
-        _y = _seq_h[1:]
+        _y = {'h_new': _seq_h[1:]}
         _final = {'h': _seq_h[_T].copy(), 'c': _seq_c[_T].copy()}
         _tape = {'_seq_h': _seq_h, '_seq_c': _seq_c, '_all_i': _all_i, '_all_f': _all_f, '_all_g': _all_g, '_all_o': _all_o, '_W_x': _W_x, '_W_h': _W_h}
         return _y, _final, _tape
 
-    def _backward(self, tape, dy, dstate):
+    def _backward(self, tape, dy, dstate, dseq):
         _dtype = self.dtype
         _params = tape.params
         _T, _B = tape.T, tape.B
@@ -262,7 +270,7 @@ class Cell(runtime.CellBase):
         _all_o = tape.arrays['_all_o']
         _W_x = tape.arrays['_W_x']
         _W_h = tape.arrays['_W_h']
-        _dy = dy
+        _dy_h_new = dy['h_new']
         _dG_x = np.empty((_T, _B, 4*_n_hidden), _dtype)
         _dG_h = np.empty((_T, _B, 4*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)
@@ -277,8 +285,10 @@ class Cell(runtime.CellBase):
         _dcarry_h = np.empty((_B, _n_hidden), _dtype)
         _dcarry_c = np.empty((_B, _n_hidden), _dtype)
         _dcarry_h[...] = dstate['h']
+        _dseq_h = dseq['h']
         _dcarry_c[...] = dstate['c']
-        _loop_backward(_T, _B, _n_hidden, _seq_c, _all_f, _all_g, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _dcarry_h, _dy, _dcarry_c, _dG_x, _dG_h, _acc_b_o, _acc_p_o, _d_c, _acc_b_g, _acc_b_f, _acc_p_f, _acc_b_i, _acc_p_i, _W_h, _dgemm_h)
+        _dseq_c = dseq['c']
+        _loop_backward(_T, _B, _n_hidden, _seq_c, _all_f, _all_g, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _dcarry_h, _dseq_h, _dy_h_new, _dcarry_c, _dseq_c, _dG_x, _dG_h, _acc_b_o, _acc_p_o, _d_c, _acc_b_g, _acc_b_f, _acc_p_f, _acc_b_i, _acc_p_i, _W_h, _dgemm_h)
         _dW_h = np.dot(_dG_h.reshape(_R, 4*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
         _dgemm_x = np.dot(_dG_x.reshape(_R, 4*_n_hidden), _W_x).reshape(_T, _B, _n_input)
         _dW_x = np.dot(_dG_x.reshape(_R, 4*_n_hidden).T, _in_x.reshape(_R, _n_input))

@@ -57,13 +57,13 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b):
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _loop_backward(_T, _B, _n_hidden, _seq_h, _dcarry_h, _dy, _dG_x, _dG_h, _acc_b, _W_h, _dgemm_h):
+def _loop_backward(_T, _B, _n_hidden, _seq_h, _dcarry_h, _dseq_h, _dy_h_new, _dG_x, _dG_h, _acc_b, _W_h, _dgemm_h):
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
             for _j in range(_n_hidden):
                 h_new = _seq_h[_t + 1, _b, _j]
                 _c0 = 1.0 - h_new**2
-                d_h_new = _dcarry_h[_b, _j] + _dy[_t, _b, _j]
+                d_h_new = _dcarry_h[_b, _j] + _dseq_h[_t, _b, _j] + _dy_h_new[_t, _b, _j]
                 _dG_x[_t, _b, _j] = _c0*d_h_new
                 _dG_h[_t, _b, _j] = _c0*d_h_new
                 _acc_b[_j] += _c0*d_h_new
@@ -78,7 +78,9 @@ class Cell(runtime.CellBase):
     DIMS = ['input', 'hidden']
     INPUTS = [('x', 'input')]
     STATES = [('h', 'hidden')]
-    OUTPUT = ('h_new', 'hidden')
+    OUTPUTS = [('h_new', 'hidden')]
+    CONSTRAINTS = []
+    CONSTANTS = []
     PARAMS = [('W', ('hidden', 'input')), ('U', ('hidden', 'hidden')), ('b', ('hidden',))]
     TAPE = ['_seq_h', '_W_x', '_W_h']
 
@@ -90,6 +92,12 @@ class Cell(runtime.CellBase):
             ('U', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
             ('b', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
         )
+
+    def _fixed(self):
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        _constants, _masks = {}, {}
+        return _constants, _masks
 
     def _forward(self, inputs, state):
         _dtype = self.dtype
@@ -108,12 +116,12 @@ class Cell(runtime.CellBase):
         _seq_h[0] = state['h']
         _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, _n_hidden)
         _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b)
-        _y = _seq_h[1:]
+        _y = {'h_new': _seq_h[1:]}
         _final = {'h': _seq_h[_T].copy()}
         _tape = {'_seq_h': _seq_h, '_W_x': _W_x, '_W_h': _W_h}
         return _y, _final, _tape
 
-    def _backward(self, tape, dy, dstate):
+    def _backward(self, tape, dy, dstate, dseq):
         _dtype = self.dtype
         _params = tape.params
         _T, _B = tape.T, tape.B
@@ -125,14 +133,15 @@ class Cell(runtime.CellBase):
         _seq_h = tape.arrays['_seq_h']
         _W_x = tape.arrays['_W_x']
         _W_h = tape.arrays['_W_h']
-        _dy = dy
+        _dy_h_new = dy['h_new']
         _dG_x = np.empty((_T, _B, _n_hidden), _dtype)
         _dG_h = np.empty((_T, _B, _n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)
         _acc_b = np.zeros((_n_hidden,), np.float64)
         _dcarry_h = np.empty((_B, _n_hidden), _dtype)
         _dcarry_h[...] = dstate['h']
-        _loop_backward(_T, _B, _n_hidden, _seq_h, _dcarry_h, _dy, _dG_x, _dG_h, _acc_b, _W_h, _dgemm_h)
+        _dseq_h = dseq['h']
+        _loop_backward(_T, _B, _n_hidden, _seq_h, _dcarry_h, _dseq_h, _dy_h_new, _dG_x, _dG_h, _acc_b, _W_h, _dgemm_h)
         _dW_h = np.dot(_dG_h.reshape(_R, _n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
         _dgemm_x = np.dot(_dG_x.reshape(_R, _n_hidden), _W_x).reshape(_T, _B, _n_input)
         _dW_x = np.dot(_dG_x.reshape(_R, _n_hidden).T, _in_x.reshape(_R, _n_input))

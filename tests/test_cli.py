@@ -37,7 +37,7 @@ def test_bad_spec_exits_2_with_one_line_and_writes_nothing(tmp_path):
     r = run("build", RNN, str(bad), "-o", str(out))
     assert r.returncode == 2
     line = bad.read_text().splitlines().index("  h_new: tanhh(W @ x + U @ h + b)") + 1
-    assert r.stderr == f"{bad}:{line}:10: error: unknown function 'tanhh'; known: abs, exp, log, max, min, relu, sigmoid, softplus, sqrt, tanh\n"
+    assert r.stderr == f"{bad}:{line}:10: error: unknown function 'tanhh'; known: abs, exp, log, max, min, relu, sigmoid, softplus, sqrt, tanh, where\n"
     assert "Traceback" not in r.stderr and r.stdout == ""
     # the good spec beside it was not written either
     assert sorted(os.listdir(out)) == ["rnn.py"]
@@ -60,3 +60,20 @@ def test_check_fails_with_exit_1_when_the_tolerance_is_not_met():
     r = run("check", RNN, "--tol", "0")
     assert r.returncode == 1
     assert "rnn: FAILED" in r.stdout
+
+
+def test_readme_catalog_is_current():
+    specs = sorted(os.path.join("specs", f) for f in os.listdir(os.path.join(ROOT, "specs")) if f.endswith(".yaml"))
+    r = run("catalog", *specs, "--check")
+    assert r.returncode == 0, r.stderr
+
+
+def test_catalog_check_notices_a_stale_table(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n<!-- catalog:start (cellspec catalog writes this table) -->\nold\n<!-- catalog:end -->\n")
+    r = run("catalog", RNN, "--readme", str(readme), "--check")
+    assert r.returncode == 1 and "stale" in r.stderr
+    r = run("catalog", RNN, "--readme", str(readme))
+    assert r.returncode == 0
+    assert "| [`rnn`](specs/rnn.yaml) | Elman RNN with tanh" in readme.read_text()
+    assert run("catalog", RNN, "--readme", str(readme), "--check").returncode == 0

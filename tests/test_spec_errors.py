@@ -128,7 +128,8 @@ CASES = [
      f"4:1: error: unknown section 'input'; a spec has {SECTIONS}"),
     ("inputs-not-mapping", edit(("inputs: {x: input}", "inputs: [x]")), "4:9: error: 'inputs' must be a mapping"),
     ("update-not-mapping", edit(("update: {h: h_new}", "update: [h_new]")), "13:9: error: 'update' must be a mapping"),
-    ("output-list", edit(("output: h_new", "output: [h_new]")), "14:9: error: 'output' must be a single value, not a list"),
+    ("output-empty-list", edit(("output: h_new", "output: []")), "14:9: error: 'output' names no equation"),
+    ("output-twice", edit(("output: h_new", "output: [h_new, h_new]")), "14:17: error: 'h_new' is already an output"),
     ("summary-mapping", edit(("summary: Elman RNN with tanh, in the layout of PyTorch's nn.RNN", "summary: {a: b}")),
      "2:10: error: 'summary' must be a single value, not a mapping"),
     ("no-inputs", edit(("inputs: {x: input}", "inputs: {}")), "4:9: error: a cell needs at least one input"),
@@ -203,7 +204,7 @@ CASES = [
     ("param-key-list", edit(("  b: [hidden]", "  [b]: [hidden]")),
      "10:3: error: a key of 'params' must be a single value, not a list"),
     ("param-unknown-field", edit(("  b: [hidden]", "  b:\n    shape: [hidden]\n    std: 1")),
-     "12:5: error: unknown field 'std' of param 'b'; a param has shape, init"),
+     "12:5: error: unknown field 'std' of param 'b'; a param has shape, init, mask"),
     ("param-no-shape", edit(("  b: [hidden]", "  b:\n    init: zeros")), "11:5: error: param 'b' has no shape"),
     ("init-unknown", edit(("  b: [hidden]", "  b:\n    shape: [hidden]\n    init: glorot")),
      f"12:11: error: the init of param 'b' must be one of {INITS}"),
@@ -229,7 +230,7 @@ CASES = [
      "11:41: error: unknown name 'c'"),
     ("undeclared-vector-param", edit((EQ, "  h_new: tanh(W @ x + U @ h + b + c)")), "12:35: error: unknown name 'c'"),
     ("unknown-function", edit((EQ, "  h_new: tanh(W @ x + U @ h + b) + foo(x)")),
-     "12:36: error: unknown function 'foo'; known: abs, exp, log, max, min, relu, sigmoid, softplus, sqrt, tanh"),
+     "12:36: error: unknown function 'foo'; known: abs, exp, log, max, min, relu, sigmoid, softplus, sqrt, tanh, where"),
     ("used-before-definition", edit((EQ, "  h_new: tanh(W @ x + U @ h + b) * g\n  g: sigmoid(h)")),
      "12:36: error: 'g' is used before its equation (line 13); equations are in order, and a state name means its value at t-1"),
     ("used-before-in-product", edit((EQ, "  h_new: tanh(W @ x + U @ g + b)\n  g: sigmoid(h)")),
@@ -292,9 +293,9 @@ CASES = [
      "13:20: error: 'x' is not a state; the states are h"),
     ("update-dim-mismatch", edit(("state: {h: hidden}", "state: {h: hidden, c: cells}"), ("update: {h: h_new}", "update: {h: h_new, c: h_new}")),
      "13:23: error: state 'c' is [cells] but 'h_new' is [hidden]"),
-    ("output-state", edit(("output: h_new", "output: h")), "14:9: error: the output must name an equation, and 'h' is not one"),
-    ("output-param", edit(("output: h_new", "output: W")), "14:9: error: the output must name an equation, and 'W' is not one"),
-    ("output-product", edit(("output: h_new", "output: _p0")), "14:9: error: the output must name an equation, and '_p0' is not one"),
+    ("output-state", edit(("output: h_new", "output: h")), "14:9: error: an output must name an equation, and 'h' is not one"),
+    ("output-param", edit(("output: h_new", "output: W")), "14:9: error: an output must name an equation, and 'W' is not one"),
+    ("output-product", edit(("output: h_new", "output: _p0")), "14:9: error: an output must name an equation, and '_p0' is not one"),
     # --- unused ----------------------------------------------------------------------------
     ("unused-vector-param", edit(("  b: [hidden]", "  b: [hidden]\n  c: [hidden]")), "11:3: error: param 'c' is never used"),
     ("unused-matrix-param", edit(("  b: [hidden]", "  b: [hidden]\n  V: [hidden, input]")), "11:3: error: param 'V' is never used"),
@@ -348,7 +349,7 @@ def test_source_bytes_are_used_instead_of_the_file(tmp_path):
     path = str(tmp_path / "never-written.yaml")
     with pytest.raises(SpecError) as info:
         compile_spec(path, edit(("output: h_new", "output: h")).encode())
-    assert str(info.value) == f"{path}:14:9: error: the output must name an equation, and 'h' is not one"
+    assert str(info.value) == f"{path}:14:9: error: an output must name an equation, and 'h' is not one"
 
 
 def test_not_utf8(tmp_path):

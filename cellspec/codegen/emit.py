@@ -19,7 +19,7 @@ from ..autodiff import backward_equations
 from ..ir import Elementwise, Product, symbol
 from ..ops import helper_source
 from ..schedule import LOOP, PRE, Access, Array, Group, Schedule
-from .printer import NumbaPrinter
+from .printer import IndexPrinter, NumbaPrinter
 
 KERNEL_DECORATOR = '@nb.njit(cache=True, error_model="numpy")'
 HELPER_DECORATOR = "@nb.njit(cache=True, inline=\"always\")"
@@ -82,6 +82,8 @@ class Kernel(Writer):
         return array
 
     def at(self, acc: Access) -> str:
+        if acc.index == "step":
+            return "_t"
         self.use(acc.array)
         self.dims.update(acc.offset)
         j = f"_j + {size(acc.offset)}" if acc.offset else "_j"
@@ -263,8 +265,13 @@ class Emitter:
             w.line(f"_n_{d} = self.dims[{d!r}]")
 
     def stacked(self, w: Writer, g: Group) -> None:
-        weights = ", ".join(f"_params[{n!r}]" for n in g.weights)
-        w.line(f"_W_{g.name} = np.concatenate(({weights},))" if len(g.weights) > 1 else f"_W_{g.name} = _params[{g.weights[0]!r}]")
+        def weight(n: str) -> str:
+            if self.cell.matrices[n].mask is not None:
+                return f"_params[{n!r}] * self.masks[{n!r}]"
+            return f"_params[{n!r}]"
+
+        weights = ", ".join(weight(n) for n in g.weights)
+        w.line(f"_W_{g.name} = np.concatenate(({weights},))" if len(g.weights) > 1 else f"_W_{g.name} = {weight(g.weights[0])}")
         if g.region == LOOP:
             w.line(f"_WT_{g.name} = np.ascontiguousarray(_W_{g.name}.T)")
 
@@ -291,6 +298,8 @@ class Emitter:
         self.dims_prologue(w)
         for p in cell.vectors:
             w.line(f"_w_{p} = _params[{p!r}]")
+        for c in cell.constants:
+            w.line(f"_w_{c} = self.constants[{c!r}]")
         for g in s.groups.values():
             self.stacked(w, g)
         pre_g = {f"_G_{g.name}" for g in s.groups.values() if g.region == PRE}
@@ -303,9 +312,11 @@ class Emitter:
             if ph.index in pre_f:
                 self.call(w, pre_f[ph.index])
         self.call(w, loop_f)
-        out = s.read_fwd[cell.output]
-        y = f"{out.array}[1:]" if out.index == "next" else out.array
-        w.line(f"_y = {y}")
+        outputs = []
+        for name in cell.outputs:
+            out = s.read_fwd[name]
+            outputs.append(f"{name!r}: {out.array}[1:]" if out.index == "next" else f"{name!r}: {out.array}")
+        w.line("_y = {" + ", ".join(outputs) + "}")
         w.line("_final = {" + ", ".join(f"{st!r}: _seq_{st}[_T].copy()" for st in cell.states) + "}")
         saved = [*s.tape, *(f"_W_{g.name}" for g in s.groups.values())]
         w.line("_tape = {" + ", ".join(f"{a!r}: {a}" for a in saved) + "}")
@@ -324,13 +335,17 @@ class Emitter:
             w.line(f"_in_{x} = tape.inputs[{x!r}]")
         for p in cell.vectors:
             w.line(f"_w_{p} = _params[{p!r}]")
+        for c in cell.constants:
+            w.line(f"_w_{c} = self.constants[{c!r}]")
         for a in [*s.tape, *(f"_W_{g.name}" for g in s.groups.values())]:
             w.line(f"{a} = tape.arrays[{a!r}]")
-        w.line("_dy = dy")
+        for name in cell.outputs:
+            w.line(f"_dy_{name} = dy[{name!r}]")
         pre_dgemm = {f"_dgemm_{g.name}" for g in s.groups.values() if g.region == PRE}
         self.alloc(w, s.backward_arrays, pre_dgemm)
         for st in cell.states:
             w.line(f"_dcarry_{st}[...] = dstate[{st!r}]")
+            w.line(f"_dseq_{st} = dseq[{st!r}]")
         self.call(w, loop_b)
         grads: dict[str, list[str]] = {}
 
@@ -356,6 +371,9 @@ class Emitter:
             else:
                 blocks = grads[p.name]
                 total = blocks[0] + ".copy()" if len(blocks) == 1 else " + ".join(blocks)
+                if p.mask is not None:
+                    # a masked weight's gradient is zero where the mask is
+                    total = f"({' + '.join(blocks)}) * self.masks[{p.name!r}]"
                 w.line(f"_dparams[{p.name!r}] = {total}")
         w.line("_dinputs = {}")
         for x, dim in cell.inputs.items():
@@ -382,6 +400,23 @@ class Emitter:
         w.line(")")
         return w.text()
 
+    def fixed(self) -> str:
+        """The body of `_fixed`: constants and masks, computed once per cell from the sizes."""
+        w = Writer()
+        cell = self.cell
+        self.dims_prologue(w)
+        printer = IndexPrinter()
+        w.line("_constants, _masks = {}, {}")
+        for c in cell.constants.values():
+            w.line(f"_i = np.arange(_n_{c.dim})")
+            w.line(f"_constants[{c.name!r}] = np.broadcast_to({printer.doprint(c.value)}, (_n_{c.dim},))")
+        for m in cell.matrices.values():
+            if m.mask is not None:
+                w.line(f"_i, _j = np.arange(_n_{m.rows})[:, None], np.arange(_n_{m.cols})[None, :]")
+                w.line(f"_masks[{m.name!r}] = np.broadcast_to({printer.doprint(m.mask)}, (_n_{m.rows}, _n_{m.cols}))")
+        w.line("return _constants, _masks")
+        return w.text()
+
     # --- the module ---------------------------------------------------------------------------
 
     def module(self) -> str:
@@ -404,8 +439,11 @@ class Emitter:
             "sha256": cell.sha256,
             "version": __version__,
             "equations": [f"{n} = {e}" for n, e in cell.equations_text],
-            "updates": [f"{st}[t] = {n}" for st, n in cell.updates.items()],
-            "output": cell.output,
+            "updates": [f"{st}[t] = {n}" for st, n in cell.updates.items()] + [f"y[t] = {o}" if len(cell.outputs) == 1 else f"y_{o}[t] = {o}" for o in cell.outputs],
+            "outputs": [(o, cell.dim_of(o)) for o in cell.outputs],
+            "constraints": list(cell.constraints),
+            "constants": [(c.name, c.dim) for c in cell.constants.values()],
+            "fixed": self.fixed(),
             "backward": backward_equations(cell, s.backward),
             "schedule": self.schedule_summary(),
             "shapes": self.shapes(),
@@ -416,7 +454,6 @@ class Emitter:
             "dims": list(cell.dims),
             "inputs": [(x, d) for x, d in cell.inputs.items()],
             "states": [(x, d) for x, d in cell.states.items()],
-            "output_dim": cell.dim_of(cell.output),
             "params": [(p.name, (p.rows, p.cols) if p.name in cell.matrices else (p.dim,)) for p in cell.params],
             "tape": [*s.tape, *(f"_W_{g.name}" for g in s.groups.values())],
             "param_inits": inits,
@@ -428,7 +465,7 @@ class Emitter:
     def shapes(self) -> list[str]:
         cell = self.cell
         lines = [f"input {x}: [T,B,{d}]" for x, d in cell.inputs.items()]
-        lines.append(f"output {cell.output}: [T,B,{cell.dim_of(cell.output)}]")
+        lines += [f"output {o}: [T,B,{cell.dim_of(o)}]" for o in cell.outputs]
         lines += [f"state {st}: [B,{d}]" for st, d in cell.states.items()]
         for p in cell.params:
             shape = f"{p.rows},{p.cols}" if p.name in cell.matrices else p.dim

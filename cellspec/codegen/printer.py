@@ -71,3 +71,47 @@ class NumbaPrinter(PythonCodePrinter):
 
 def print_expr(expr: sympy.Expr, printer: NumbaPrinter | None = None) -> str:
     return (printer or NumbaPrinter()).doprint(expr)
+
+
+class IndexPrinter(PythonCodePrinter):
+    """Print formulas of unit indices and dims (constants, masks) as NumPy code over index arrays:
+    `i` is `_i`, `j` is `_j`, a dim `hidden` is `_n_hidden`."""
+
+    def __init__(self):
+        super().__init__({"strict": True, "fully_qualified_modules": True})
+
+    def _print_Symbol(self, expr):
+        return f"_{expr.name}" if expr.name in ("i", "j") else f"_n_{expr.name}"
+
+    def _print_Integer(self, expr):
+        return str(int(expr))
+
+    def _print_Rational(self, expr):
+        return repr(float(expr))
+
+    def _print_Float(self, expr):
+        return repr(float(expr))
+
+    def _print_floor(self, expr):
+        return f"np.floor({self._print(expr.args[0])})"
+
+    def _print_Mod(self, expr):
+        return f"np.mod({self._print(expr.args[0])}, {self._print(expr.args[1])})"
+
+    def _print_Min(self, expr):
+        return self._fold("np.minimum", expr.args)
+
+    def _print_Max(self, expr):
+        return self._fold("np.maximum", expr.args)
+
+    def _fold(self, fn: str, args) -> str:
+        out = self._print(args[0])
+        for a in args[1:]:
+            out = f"{fn}({out}, {self._print(a)})"
+        return out
+
+    def _print_And(self, expr):
+        return "(" + " & ".join(self._print(a) for a in expr.args) + ")"
+
+    def _print_Or(self, expr):
+        return "(" + " | ".join(self._print(a) for a in expr.args) + ")"

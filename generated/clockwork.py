@@ -1,0 +1,180 @@
+"""clockwork: Clockwork RNN, hidden units in modules with periods 1, 2, 4, ... that update only when t mod period == 0
+
+Generated from specs/clockwork.yaml (sha256 20df78eb9cfe772501028235183ea30bd373442cf8b719ba1cf6687d03a09857) by cellspec 0.1.0.
+Do not edit: change the spec and run `cellspec build`.
+
+Source: Koutník, Greff, Gomez & Schmidhuber 2014, "A Clockwork RNN", ICML, eqs. (1)-(3): modules sorted by increasing period T_i = 2^(i-1); module i updates at step t only when t mod T_i == 0 and otherwise keeps its value; W_H is block upper-triangular, so each module reads itself and the slower modules, never the faster ones. Here t counts from 0, so every module updates at the first step, and the module of unit u is u*modules//hidden (equal modules when modules divides hidden). The paper's output layer is left to the user (y is the hidden state).
+
+Forward, one step (on the right, a state's name means its value at t-1):
+    h_run = tanh(W @ x + U @ h + b)
+    h_new = where(t % period == 0, h_run, h)
+    h[t] = h_new
+    y[t] = h_new
+
+Backward, one step, derived by cellspec (d_v is the gradient of the loss with respect to v;
+param gradients add up over all steps and sequences):
+    d_h_new = d_h[t+1] + dy[t]
+    d_h_run = d_h_new*(Piecewise((1, Eq(Mod(t, period), 0)), (0, True)))
+    d(U @ h) = d_h_run*(1 - h_run**2)
+    d(W @ x) = d_h_run*(1 - h_run**2)
+    d_x = W^T @ d(W @ x)
+    d_h[t] = U^T @ d(U @ h) + d_h_new*(Piecewise((0, Eq(Mod(t, period), 0)), (1, True)))
+    d_W += d(W @ x) x^T
+    d_U += d(U @ h) h^T
+    d_b += d_h_run*(1 - h_run**2)
+
+Schedule:
+    before the time loop, over all T*B rows: [W] @ x  (one matrix product)
+    in the time loop, per step: [U] @ h  (one matrix product)
+    in the time loop, per step: h_run, h_new  (fused elementwise loop)
+
+Shapes, T steps of B sequences:
+    input x: [T,B,input]
+    output h_new: [T,B,hidden]
+    state h: [B,hidden]
+    param W: [hidden,input], init uniform(1/sqrt(hidden))
+    param U: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param b: [hidden], init uniform(1/sqrt(hidden))
+"""
+
+import math
+
+import numba as nb
+import numpy as np
+
+from cellspec import runtime
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period, _all_h_run):
+    for _t in range(_T):
+        np.dot(_seq_h[_t], _WT_h, _G_h)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _p0 = _G_x[_t, _b, _j]
+                _p1 = _G_h[_b, _j]
+                b = _w_b[_j]
+                h = _seq_h[_t, _b, _j]
+                period = _w_period[_j]
+                t = _t
+                h_run = math.tanh(_p0 + _p1 + b)
+                h_new = ((h_run) if (t % period == 0.0) else (h))
+                _all_h_run[_t, _b, _j] = h_run
+                _seq_h[_t + 1, _b, _j] = h_new
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _loop_backward(_T, _B, _n_hidden, _all_h_run, _w_period, _dcarry_h, _dseq_h, _dy_h_new, _d_h, _dG_x, _dG_h, _acc_b, _W_h, _dgemm_h):
+    for _t in range(_T - 1, -1, -1):
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                h_run = _all_h_run[_t, _b, _j]
+                period = _w_period[_j]
+                t = _t
+                _c0 = 1.0 - h_run**2
+                _c1 = (t % period == 0.0)
+                d_h_new = _dcarry_h[_b, _j] + _dseq_h[_t, _b, _j] + _dy_h_new[_t, _b, _j]
+                d_h_run = d_h_new*((1.0) if _c1 else (0.0))
+                _d_h[_b, _j] = d_h_new*((0.0) if _c1 else (1.0))
+                _dG_x[_t, _b, _j] = _c0*d_h_run
+                _dG_h[_t, _b, _j] = _c0*d_h_run
+                _acc_b[_j] += _c0*d_h_run
+        np.dot(_dG_h[_t], _W_h, _dgemm_h)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j]
+
+
+class Cell(runtime.CellBase):
+    NAME = 'clockwork'
+    DIMS = ['modules', 'input', 'hidden']
+    INPUTS = [('x', 'input')]
+    STATES = [('h', 'hidden')]
+    OUTPUTS = [('h_new', 'hidden')]
+    CONSTRAINTS = []
+    CONSTANTS = [('period', 'hidden')]
+    PARAMS = [('W', ('hidden', 'input')), ('U', ('hidden', 'hidden')), ('b', ('hidden',))]
+    TAPE = ['_seq_h', '_all_h_run', '_W_x', '_W_h']
+
+    def _param_inits(self):
+        _n_modules = self.dims['modules']
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        return (
+            ('W', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('U', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+        )
+
+    def _fixed(self):
+        _n_modules = self.dims['modules']
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        _constants, _masks = {}, {}
+        _i = np.arange(_n_hidden)
+        _constants['period'] = np.broadcast_to(2**np.floor(_i*_n_modules/_n_hidden), (_n_hidden,))
+        _i, _j = np.arange(_n_hidden)[:, None], np.arange(_n_hidden)[None, :]
+        _masks['U'] = np.broadcast_to((np.floor(_j*_n_modules/_n_hidden) >= np.floor(_i*_n_modules/_n_hidden)), (_n_hidden, _n_hidden))
+        return _constants, _masks
+
+    def _forward(self, inputs, state):
+        _dtype = self.dtype
+        _params = self.params
+        _in_x = inputs['x']
+        _T, _B = _in_x.shape[0], _in_x.shape[1]
+        _R = _T * _B
+        _n_modules = self.dims['modules']
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        _w_b = _params['b']
+        _w_period = self.constants['period']
+        _W_x = _params['W']
+        _W_h = _params['U'] * self.masks['U']
+        _WT_h = np.ascontiguousarray(_W_h.T)
+        _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
+        _G_h = np.empty((_B, _n_hidden), _dtype)
+        _all_h_run = np.empty((_T, _B, _n_hidden), _dtype)
+        _seq_h[0] = state['h']
+        _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, _n_hidden)
+        _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period, _all_h_run)
+        _y = {'h_new': _seq_h[1:]}
+        _final = {'h': _seq_h[_T].copy()}
+        _tape = {'_seq_h': _seq_h, '_all_h_run': _all_h_run, '_W_x': _W_x, '_W_h': _W_h}
+        return _y, _final, _tape
+
+    def _backward(self, tape, dy, dstate, dseq):
+        _dtype = self.dtype
+        _params = tape.params
+        _T, _B = tape.T, tape.B
+        _R = _T * _B
+        _n_modules = self.dims['modules']
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        _in_x = tape.inputs['x']
+        _w_b = _params['b']
+        _w_period = self.constants['period']
+        _seq_h = tape.arrays['_seq_h']
+        _all_h_run = tape.arrays['_all_h_run']
+        _W_x = tape.arrays['_W_x']
+        _W_h = tape.arrays['_W_h']
+        _dy_h_new = dy['h_new']
+        _dG_x = np.empty((_T, _B, _n_hidden), _dtype)
+        _dG_h = np.empty((_T, _B, _n_hidden), _dtype)
+        _dgemm_h = np.empty((_B, _n_hidden), _dtype)
+        _d_h = np.empty((_B, _n_hidden), _dtype)
+        _acc_b = np.zeros((_n_hidden,), np.float64)
+        _dcarry_h = np.empty((_B, _n_hidden), _dtype)
+        _dcarry_h[...] = dstate['h']
+        _dseq_h = dseq['h']
+        _loop_backward(_T, _B, _n_hidden, _all_h_run, _w_period, _dcarry_h, _dseq_h, _dy_h_new, _d_h, _dG_x, _dG_h, _acc_b, _W_h, _dgemm_h)
+        _dW_h = np.dot(_dG_h.reshape(_R, _n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
+        _dgemm_x = np.dot(_dG_x.reshape(_R, _n_hidden), _W_x).reshape(_T, _B, _n_input)
+        _dW_x = np.dot(_dG_x.reshape(_R, _n_hidden).T, _in_x.reshape(_R, _n_input))
+        _dparams = {}
+        _dparams['W'] = _dW_x[0:_n_hidden].copy()
+        _dparams['U'] = (_dW_h[0:_n_hidden]) * self.masks['U']
+        _dparams['b'] = _acc_b.astype(_dtype)
+        _dinputs = {}
+        _dinputs['x'] = _dgemm_x
+        _dstate = {'h': _dcarry_h}
+        return _dinputs, _dparams, _dstate

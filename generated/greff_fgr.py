@@ -1,0 +1,431 @@
+"""greff_fgr: Greff et al.'s LSTM variant FGR, full gate recurrence (nine gate-to-gate recurrent matrices)
+
+Generated from specs/greff_fgr.yaml (sha256 f646d44e7fbc4a2bd35c461d3c368b8fa9d32aaca403feccd162469faf04605e) by cellspec 0.1.0.
+Do not edit: change the spec and run `cellspec build`.
+
+Source: Greff, Srivastava, Koutnik, Steunebrink & Schmidhuber 2017, "LSTM: A search space odyssey", IEEE TNNLS 28(10), arXiv 1503.04069, Section III, variant FGR (full gate recurrence, after the original 1997 LSTM): the vanilla LSTM of Section II whose gate pre-activations each add the previous step's gate activations, in the paper's names i_bar += R_ii i[t-1] + R_fi f[t-1] + R_oi o[t-1], f_bar += R_if i[t-1] + R_ff f[t-1] + R_of o[t-1], o_bar += R_io i[t-1] + R_fo f[t-1] + R_oo o[t-1] (R_ab carries gate a at t-1 into gate b), so i, f and o are states (zero unless given). The additions are inside the sigmoids and leave V's peepholes as they are: input and forget gates on c[t-1], the output gate on the new c[t]. g = h = tanh. The paper's block output y[t-1] is the state h here.
+
+Forward, one step (on the right, a state's name means its value at t-1):
+    z = tanh(W_z @ x + R_z @ h + b_z)
+    i_new = sigmoid(W_i @ x + R_i @ h + p_i*c + b_i + R_ii @ i + R_fi @ f + R_oi @ o)
+    f_new = sigmoid(W_f @ x + R_f @ h + p_f*c + b_f + R_if @ i + R_ff @ f + R_of @ o)
+    c_new = z*i_new + c*f_new
+    o_new = sigmoid(W_o @ x + R_o @ h + p_o*c_new + b_o + R_io @ i + R_fo @ f + R_oo @ o)
+    y = tanh(c_new)*o_new
+    h[t] = y
+    c[t] = c_new
+    i[t] = i_new
+    f[t] = f_new
+    o[t] = o_new
+    y[t] = y
+
+Backward, one step, derived by cellspec (d_v is the gradient of the loss with respect to v;
+param gradients add up over all steps and sequences):
+    d_y = d_h[t+1] + dy[t]
+    d_o_new = d_o[t+1] + d_y*(tanh(c_new))
+    d(R_oo @ o) = d_o_new*(o_new*(1 - o_new))
+    d(R_fo @ f) = d_o_new*(o_new*(1 - o_new))
+    d(R_io @ i) = d_o_new*(o_new*(1 - o_new))
+    d(R_o @ h) = d_o_new*(o_new*(1 - o_new))
+    d(W_o @ x) = d_o_new*(o_new*(1 - o_new))
+    d_c_new = d_c[t+1] + d_o_new*(o_new*p_o*(1 - o_new)) + d_y*(o_new*(1 - tanh(c_new)**2))
+    d_f_new = d_f[t+1] + d_c_new*(c)
+    d(R_of @ o) = d_f_new*(f_new*(1 - f_new))
+    d(R_ff @ f) = d_f_new*(f_new*(1 - f_new))
+    d(R_if @ i) = d_f_new*(f_new*(1 - f_new))
+    d(R_f @ h) = d_f_new*(f_new*(1 - f_new))
+    d(W_f @ x) = d_f_new*(f_new*(1 - f_new))
+    d_i_new = d_i[t+1] + d_c_new*(z)
+    d(R_oi @ o) = d_i_new*(i_new*(1 - i_new))
+    d(R_fi @ f) = d_i_new*(i_new*(1 - i_new))
+    d(R_ii @ i) = d_i_new*(i_new*(1 - i_new))
+    d(R_i @ h) = d_i_new*(i_new*(1 - i_new))
+    d(W_i @ x) = d_i_new*(i_new*(1 - i_new))
+    d_z = d_c_new*(i_new)
+    d(R_z @ h) = d_z*(1 - z**2)
+    d(W_z @ x) = d_z*(1 - z**2)
+    d_x = W_z^T @ d(W_z @ x) + W_i^T @ d(W_i @ x) + W_f^T @ d(W_f @ x) + W_o^T @ d(W_o @ x)
+    d_o[t] = R_oi^T @ d(R_oi @ o) + R_of^T @ d(R_of @ o) + R_oo^T @ d(R_oo @ o)
+    d_f[t] = R_fi^T @ d(R_fi @ f) + R_ff^T @ d(R_ff @ f) + R_fo^T @ d(R_fo @ f)
+    d_i[t] = R_ii^T @ d(R_ii @ i) + R_if^T @ d(R_if @ i) + R_io^T @ d(R_io @ i)
+    d_c[t] = d_i_new*(i_new*p_i*(1 - i_new)) + d_f_new*(f_new*p_f*(1 - f_new)) + d_c_new*(f_new)
+    d_h[t] = R_z^T @ d(R_z @ h) + R_i^T @ d(R_i @ h) + R_f^T @ d(R_f @ h) + R_o^T @ d(R_o @ h)
+    d_W_z += d(W_z @ x) x^T
+    d_W_i += d(W_i @ x) x^T
+    d_W_f += d(W_f @ x) x^T
+    d_W_o += d(W_o @ x) x^T
+    d_R_z += d(R_z @ h) h^T
+    d_R_i += d(R_i @ h) h^T
+    d_R_f += d(R_f @ h) h^T
+    d_R_o += d(R_o @ h) h^T
+    d_p_i += d_i_new*(c*i_new*(1 - i_new))
+    d_p_f += d_f_new*(c*f_new*(1 - f_new))
+    d_p_o += d_o_new*(c_new*o_new*(1 - o_new))
+    d_b_z += d_z*(1 - z**2)
+    d_b_i += d_i_new*(i_new*(1 - i_new))
+    d_b_f += d_f_new*(f_new*(1 - f_new))
+    d_b_o += d_o_new*(o_new*(1 - o_new))
+    d_R_ii += d(R_ii @ i) i^T
+    d_R_fi += d(R_fi @ f) f^T
+    d_R_oi += d(R_oi @ o) o^T
+    d_R_if += d(R_if @ i) i^T
+    d_R_ff += d(R_ff @ f) f^T
+    d_R_of += d(R_of @ o) o^T
+    d_R_io += d(R_io @ i) i^T
+    d_R_fo += d(R_fo @ f) f^T
+    d_R_oo += d(R_oo @ o) o^T
+
+Schedule:
+    before the time loop, over all T*B rows: [W_z; W_i; W_f; W_o] @ x  (one matrix product)
+    in the time loop, per step: [R_z; R_i; R_f; R_o] @ h  (one matrix product)
+    in the time loop, per step: [R_ii; R_if; R_io] @ i  (one matrix product)
+    in the time loop, per step: [R_fi; R_ff; R_fo] @ f  (one matrix product)
+    in the time loop, per step: [R_oi; R_of; R_oo] @ o  (one matrix product)
+    in the time loop, per step: z, i_new, f_new, c_new, o_new, y  (fused elementwise loop)
+
+Shapes, T steps of B sequences:
+    input x: [T,B,input]
+    output y: [T,B,hidden]
+    state h: [B,hidden]
+    state c: [B,hidden]
+    state i: [B,hidden]
+    state f: [B,hidden]
+    state o: [B,hidden]
+    param W_z: [hidden,input], init uniform(1/sqrt(hidden))
+    param W_i: [hidden,input], init uniform(1/sqrt(hidden))
+    param W_f: [hidden,input], init uniform(1/sqrt(hidden))
+    param W_o: [hidden,input], init uniform(1/sqrt(hidden))
+    param R_z: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param R_i: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param R_f: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param R_o: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param p_i: [hidden], init uniform(1/sqrt(hidden))
+    param p_f: [hidden], init uniform(1/sqrt(hidden))
+    param p_o: [hidden], init uniform(1/sqrt(hidden))
+    param b_z: [hidden], init uniform(1/sqrt(hidden))
+    param b_i: [hidden], init uniform(1/sqrt(hidden))
+    param b_f: [hidden], init uniform(1/sqrt(hidden))
+    param b_o: [hidden], init uniform(1/sqrt(hidden))
+    param R_ii: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param R_fi: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param R_oi: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param R_if: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param R_ff: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param R_of: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param R_io: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param R_fo: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param R_oo: [hidden,hidden], init uniform(1/sqrt(hidden))
+"""
+
+import math
+
+import numba as nb
+import numpy as np
+
+from cellspec import runtime
+
+
+@nb.njit(cache=True, inline="always")
+def sigmoid(x):
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _seq_f, _WT_f, _G_f, _seq_o, _WT_o, _G_o, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o, _all_z):
+    for _t in range(_T):
+        np.dot(_seq_h[_t], _WT_h, _G_h)
+        np.dot(_seq_i[_t], _WT_i, _G_i)
+        np.dot(_seq_f[_t], _WT_f, _G_f)
+        np.dot(_seq_o[_t], _WT_o, _G_o)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _p0 = _G_x[_t, _b, _j]
+                _p1 = _G_h[_b, _j]
+                _p10 = _G_f[_b, _j + _n_hidden]
+                _p11 = _G_o[_b, _j + _n_hidden]
+                _p12 = _G_x[_t, _b, _j + 3*_n_hidden]
+                _p13 = _G_h[_b, _j + 3*_n_hidden]
+                _p14 = _G_i[_b, _j + 2*_n_hidden]
+                _p15 = _G_f[_b, _j + 2*_n_hidden]
+                _p16 = _G_o[_b, _j + 2*_n_hidden]
+                _p2 = _G_x[_t, _b, _j + _n_hidden]
+                _p3 = _G_h[_b, _j + _n_hidden]
+                _p4 = _G_i[_b, _j]
+                _p5 = _G_f[_b, _j]
+                _p6 = _G_o[_b, _j]
+                _p7 = _G_x[_t, _b, _j + 2*_n_hidden]
+                _p8 = _G_h[_b, _j + 2*_n_hidden]
+                _p9 = _G_i[_b, _j + _n_hidden]
+                b_f = _w_b_f[_j]
+                b_i = _w_b_i[_j]
+                b_o = _w_b_o[_j]
+                b_z = _w_b_z[_j]
+                c = _seq_c[_t, _b, _j]
+                p_f = _w_p_f[_j]
+                p_i = _w_p_i[_j]
+                p_o = _w_p_o[_j]
+                z = math.tanh(_p0 + _p1 + b_z)
+                i_new = sigmoid(_p2 + _p3 + _p4 + _p5 + _p6 + b_i + c*p_i)
+                f_new = sigmoid(_p10 + _p11 + _p7 + _p8 + _p9 + b_f + c*p_f)
+                c_new = c*f_new + i_new*z
+                o_new = sigmoid(_p12 + _p13 + _p14 + _p15 + _p16 + b_o + c_new*p_o)
+                y = o_new*math.tanh(c_new)
+                _all_z[_t, _b, _j] = z
+                _seq_i[_t + 1, _b, _j] = i_new
+                _seq_f[_t + 1, _b, _j] = f_new
+                _seq_c[_t + 1, _b, _j] = c_new
+                _seq_o[_t + 1, _b, _j] = o_new
+                _seq_h[_t + 1, _b, _j] = y
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _loop_backward(_T, _B, _n_hidden, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dseq_h, _dy_y, _dcarry_o, _dseq_o, _dcarry_c, _dseq_c, _dcarry_f, _dseq_f, _dcarry_i, _dseq_i, _dG_x, _dG_h, _dG_i, _dG_f, _dG_o, _acc_b_o, _acc_p_o, _d_c, _acc_b_f, _acc_p_f, _acc_b_i, _acc_p_i, _acc_b_z, _W_h, _dgemm_h, _W_i, _dgemm_i, _W_f, _dgemm_f, _W_o, _dgemm_o):
+    for _t in range(_T - 1, -1, -1):
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                c = _seq_c[_t, _b, _j]
+                c_new = _seq_c[_t + 1, _b, _j]
+                f_new = _seq_f[_t + 1, _b, _j]
+                i_new = _seq_i[_t + 1, _b, _j]
+                o_new = _seq_o[_t + 1, _b, _j]
+                p_f = _w_p_f[_j]
+                p_i = _w_p_i[_j]
+                p_o = _w_p_o[_j]
+                z = _all_z[_t, _b, _j]
+                _c0 = 1.0 - z**2
+                _c1 = i_new*(1.0 - i_new)
+                _c2 = f_new*(1.0 - f_new)
+                _c3 = o_new*(1.0 - o_new)
+                _c4 = math.tanh(c_new)
+                d_y = _dcarry_h[_b, _j] + _dseq_h[_t, _b, _j] + _dy_y[_t, _b, _j]
+                d_o_new = _dcarry_o[_b, _j] + _dseq_o[_t, _b, _j] + _c4*d_y
+                d_c_new = _dcarry_c[_b, _j] + _dseq_c[_t, _b, _j] + _c3*d_o_new*p_o + d_y*o_new*(1.0 - _c4**2)
+                d_f_new = _dcarry_f[_b, _j] + _dseq_f[_t, _b, _j] + c*d_c_new
+                d_i_new = _dcarry_i[_b, _j] + _dseq_i[_t, _b, _j] + d_c_new*z
+                d_z = d_c_new*i_new
+                _dG_x[_t, _b, _j + 3*_n_hidden] = _c3*d_o_new
+                _dG_h[_t, _b, _j + 3*_n_hidden] = _c3*d_o_new
+                _dG_i[_t, _b, _j + 2*_n_hidden] = _c3*d_o_new
+                _dG_f[_t, _b, _j + 2*_n_hidden] = _c3*d_o_new
+                _dG_o[_t, _b, _j + 2*_n_hidden] = _c3*d_o_new
+                _acc_b_o[_j] += _c3*d_o_new
+                _acc_p_o[_j] += _c3*c_new*d_o_new
+                _d_c[_b, _j] = _c1*d_i_new*p_i + _c2*d_f_new*p_f + d_c_new*f_new
+                _dG_f[_t, _b, _j + _n_hidden] = _c2*d_f_new
+                _dG_o[_t, _b, _j + _n_hidden] = _c2*d_f_new
+                _dG_x[_t, _b, _j + 2*_n_hidden] = _c2*d_f_new
+                _dG_h[_t, _b, _j + 2*_n_hidden] = _c2*d_f_new
+                _dG_i[_t, _b, _j + _n_hidden] = _c2*d_f_new
+                _acc_b_f[_j] += _c2*d_f_new
+                _acc_p_f[_j] += _c2*c*d_f_new
+                _dG_x[_t, _b, _j + _n_hidden] = _c1*d_i_new
+                _dG_h[_t, _b, _j + _n_hidden] = _c1*d_i_new
+                _dG_i[_t, _b, _j] = _c1*d_i_new
+                _dG_f[_t, _b, _j] = _c1*d_i_new
+                _dG_o[_t, _b, _j] = _c1*d_i_new
+                _acc_b_i[_j] += _c1*d_i_new
+                _acc_p_i[_j] += _c1*c*d_i_new
+                _dG_x[_t, _b, _j] = _c0*d_z
+                _dG_h[_t, _b, _j] = _c0*d_z
+                _acc_b_z[_j] += _c0*d_z
+        np.dot(_dG_h[_t], _W_h, _dgemm_h)
+        np.dot(_dG_i[_t], _W_i, _dgemm_i)
+        np.dot(_dG_f[_t], _W_f, _dgemm_f)
+        np.dot(_dG_o[_t], _W_o, _dgemm_o)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _dcarry_h[_b, _j] = _dgemm_h[_b, _j]
+                _dcarry_c[_b, _j] = _d_c[_b, _j]
+                _dcarry_i[_b, _j] = _dgemm_i[_b, _j]
+                _dcarry_f[_b, _j] = _dgemm_f[_b, _j]
+                _dcarry_o[_b, _j] = _dgemm_o[_b, _j]
+
+
+class Cell(runtime.CellBase):
+    NAME = 'greff_fgr'
+    DIMS = ['input', 'hidden']
+    INPUTS = [('x', 'input')]
+    STATES = [('h', 'hidden'), ('c', 'hidden'), ('i', 'hidden'), ('f', 'hidden'), ('o', 'hidden')]
+    OUTPUTS = [('y', 'hidden')]
+    CONSTRAINTS = []
+    CONSTANTS = []
+    PARAMS = [('W_z', ('hidden', 'input')), ('W_i', ('hidden', 'input')), ('W_f', ('hidden', 'input')), ('W_o', ('hidden', 'input')), ('R_z', ('hidden', 'hidden')), ('R_i', ('hidden', 'hidden')), ('R_f', ('hidden', 'hidden')), ('R_o', ('hidden', 'hidden')), ('p_i', ('hidden',)), ('p_f', ('hidden',)), ('p_o', ('hidden',)), ('b_z', ('hidden',)), ('b_i', ('hidden',)), ('b_f', ('hidden',)), ('b_o', ('hidden',)), ('R_ii', ('hidden', 'hidden')), ('R_fi', ('hidden', 'hidden')), ('R_oi', ('hidden', 'hidden')), ('R_if', ('hidden', 'hidden')), ('R_ff', ('hidden', 'hidden')), ('R_of', ('hidden', 'hidden')), ('R_io', ('hidden', 'hidden')), ('R_fo', ('hidden', 'hidden')), ('R_oo', ('hidden', 'hidden'))]
+    TAPE = ['_seq_h', '_seq_c', '_seq_i', '_seq_f', '_seq_o', '_all_z', '_W_x', '_W_h', '_W_i', '_W_f', '_W_o']
+
+    def _param_inits(self):
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        return (
+            ('W_z', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('W_i', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('W_f', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('W_o', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('R_z', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('R_i', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('R_f', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('R_o', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('p_i', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('p_f', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('p_o', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_z', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_i', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_f', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_o', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('R_ii', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('R_fi', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('R_oi', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('R_if', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('R_ff', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('R_of', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('R_io', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('R_fo', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('R_oo', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+        )
+
+    def _fixed(self):
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        _constants, _masks = {}, {}
+        return _constants, _masks
+
+    def _forward(self, inputs, state):
+        _dtype = self.dtype
+        _params = self.params
+        _in_x = inputs['x']
+        _T, _B = _in_x.shape[0], _in_x.shape[1]
+        _R = _T * _B
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        _w_p_i = _params['p_i']
+        _w_p_f = _params['p_f']
+        _w_p_o = _params['p_o']
+        _w_b_z = _params['b_z']
+        _w_b_i = _params['b_i']
+        _w_b_f = _params['b_f']
+        _w_b_o = _params['b_o']
+        _W_x = np.concatenate((_params['W_z'], _params['W_i'], _params['W_f'], _params['W_o'],))
+        _W_h = np.concatenate((_params['R_z'], _params['R_i'], _params['R_f'], _params['R_o'],))
+        _WT_h = np.ascontiguousarray(_W_h.T)
+        _W_i = np.concatenate((_params['R_ii'], _params['R_if'], _params['R_io'],))
+        _WT_i = np.ascontiguousarray(_W_i.T)
+        _W_f = np.concatenate((_params['R_fi'], _params['R_ff'], _params['R_fo'],))
+        _WT_f = np.ascontiguousarray(_W_f.T)
+        _W_o = np.concatenate((_params['R_oi'], _params['R_of'], _params['R_oo'],))
+        _WT_o = np.ascontiguousarray(_W_o.T)
+        _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
+        _seq_c = np.empty((_T + 1, _B, _n_hidden), _dtype)
+        _seq_i = np.empty((_T + 1, _B, _n_hidden), _dtype)
+        _seq_f = np.empty((_T + 1, _B, _n_hidden), _dtype)
+        _seq_o = np.empty((_T + 1, _B, _n_hidden), _dtype)
+        _G_h = np.empty((_B, 4*_n_hidden), _dtype)
+        _G_i = np.empty((_B, 3*_n_hidden), _dtype)
+        _G_f = np.empty((_B, 3*_n_hidden), _dtype)
+        _G_o = np.empty((_B, 3*_n_hidden), _dtype)
+        _all_z = np.empty((_T, _B, _n_hidden), _dtype)
+        _seq_h[0] = state['h']
+        _seq_c[0] = state['c']
+        _seq_i[0] = state['i']
+        _seq_f[0] = state['f']
+        _seq_o[0] = state['o']
+        _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 4*_n_hidden)
+        _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _seq_f, _WT_f, _G_f, _seq_o, _WT_o, _G_o, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o, _all_z)
+        _y = {'y': _seq_h[1:]}
+        _final = {'h': _seq_h[_T].copy(), 'c': _seq_c[_T].copy(), 'i': _seq_i[_T].copy(), 'f': _seq_f[_T].copy(), 'o': _seq_o[_T].copy()}
+        _tape = {'_seq_h': _seq_h, '_seq_c': _seq_c, '_seq_i': _seq_i, '_seq_f': _seq_f, '_seq_o': _seq_o, '_all_z': _all_z, '_W_x': _W_x, '_W_h': _W_h, '_W_i': _W_i, '_W_f': _W_f, '_W_o': _W_o}
+        return _y, _final, _tape
+
+    def _backward(self, tape, dy, dstate, dseq):
+        _dtype = self.dtype
+        _params = tape.params
+        _T, _B = tape.T, tape.B
+        _R = _T * _B
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        _in_x = tape.inputs['x']
+        _w_p_i = _params['p_i']
+        _w_p_f = _params['p_f']
+        _w_p_o = _params['p_o']
+        _w_b_z = _params['b_z']
+        _w_b_i = _params['b_i']
+        _w_b_f = _params['b_f']
+        _w_b_o = _params['b_o']
+        _seq_h = tape.arrays['_seq_h']
+        _seq_c = tape.arrays['_seq_c']
+        _seq_i = tape.arrays['_seq_i']
+        _seq_f = tape.arrays['_seq_f']
+        _seq_o = tape.arrays['_seq_o']
+        _all_z = tape.arrays['_all_z']
+        _W_x = tape.arrays['_W_x']
+        _W_h = tape.arrays['_W_h']
+        _W_i = tape.arrays['_W_i']
+        _W_f = tape.arrays['_W_f']
+        _W_o = tape.arrays['_W_o']
+        _dy_y = dy['y']
+        _dG_x = np.empty((_T, _B, 4*_n_hidden), _dtype)
+        _dG_h = np.empty((_T, _B, 4*_n_hidden), _dtype)
+        _dgemm_h = np.empty((_B, _n_hidden), _dtype)
+        _dG_i = np.empty((_T, _B, 3*_n_hidden), _dtype)
+        _dgemm_i = np.empty((_B, _n_hidden), _dtype)
+        _dG_f = np.empty((_T, _B, 3*_n_hidden), _dtype)
+        _dgemm_f = np.empty((_B, _n_hidden), _dtype)
+        _dG_o = np.empty((_T, _B, 3*_n_hidden), _dtype)
+        _dgemm_o = np.empty((_B, _n_hidden), _dtype)
+        _d_c = np.empty((_B, _n_hidden), _dtype)
+        _acc_p_i = np.zeros((_n_hidden,), np.float64)
+        _acc_p_f = np.zeros((_n_hidden,), np.float64)
+        _acc_p_o = np.zeros((_n_hidden,), np.float64)
+        _acc_b_z = np.zeros((_n_hidden,), np.float64)
+        _acc_b_i = np.zeros((_n_hidden,), np.float64)
+        _acc_b_f = np.zeros((_n_hidden,), np.float64)
+        _acc_b_o = np.zeros((_n_hidden,), np.float64)
+        _dcarry_h = np.empty((_B, _n_hidden), _dtype)
+        _dcarry_c = np.empty((_B, _n_hidden), _dtype)
+        _dcarry_i = np.empty((_B, _n_hidden), _dtype)
+        _dcarry_f = np.empty((_B, _n_hidden), _dtype)
+        _dcarry_o = np.empty((_B, _n_hidden), _dtype)
+        _dcarry_h[...] = dstate['h']
+        _dseq_h = dseq['h']
+        _dcarry_c[...] = dstate['c']
+        _dseq_c = dseq['c']
+        _dcarry_i[...] = dstate['i']
+        _dseq_i = dseq['i']
+        _dcarry_f[...] = dstate['f']
+        _dseq_f = dseq['f']
+        _dcarry_o[...] = dstate['o']
+        _dseq_o = dseq['o']
+        _loop_backward(_T, _B, _n_hidden, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dseq_h, _dy_y, _dcarry_o, _dseq_o, _dcarry_c, _dseq_c, _dcarry_f, _dseq_f, _dcarry_i, _dseq_i, _dG_x, _dG_h, _dG_i, _dG_f, _dG_o, _acc_b_o, _acc_p_o, _d_c, _acc_b_f, _acc_p_f, _acc_b_i, _acc_p_i, _acc_b_z, _W_h, _dgemm_h, _W_i, _dgemm_i, _W_f, _dgemm_f, _W_o, _dgemm_o)
+        _dW_h = np.dot(_dG_h.reshape(_R, 4*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
+        _dW_i = np.dot(_dG_i.reshape(_R, 3*_n_hidden).T, _seq_i[:-1].reshape(_R, _n_hidden))
+        _dW_f = np.dot(_dG_f.reshape(_R, 3*_n_hidden).T, _seq_f[:-1].reshape(_R, _n_hidden))
+        _dW_o = np.dot(_dG_o.reshape(_R, 3*_n_hidden).T, _seq_o[:-1].reshape(_R, _n_hidden))
+        _dgemm_x = np.dot(_dG_x.reshape(_R, 4*_n_hidden), _W_x).reshape(_T, _B, _n_input)
+        _dW_x = np.dot(_dG_x.reshape(_R, 4*_n_hidden).T, _in_x.reshape(_R, _n_input))
+        _dparams = {}
+        _dparams['W_z'] = _dW_x[0:_n_hidden].copy()
+        _dparams['W_i'] = _dW_x[_n_hidden:2*_n_hidden].copy()
+        _dparams['W_f'] = _dW_x[2*_n_hidden:3*_n_hidden].copy()
+        _dparams['W_o'] = _dW_x[3*_n_hidden:4*_n_hidden].copy()
+        _dparams['R_z'] = _dW_h[0:_n_hidden].copy()
+        _dparams['R_i'] = _dW_h[_n_hidden:2*_n_hidden].copy()
+        _dparams['R_f'] = _dW_h[2*_n_hidden:3*_n_hidden].copy()
+        _dparams['R_o'] = _dW_h[3*_n_hidden:4*_n_hidden].copy()
+        _dparams['p_i'] = _acc_p_i.astype(_dtype)
+        _dparams['p_f'] = _acc_p_f.astype(_dtype)
+        _dparams['p_o'] = _acc_p_o.astype(_dtype)
+        _dparams['b_z'] = _acc_b_z.astype(_dtype)
+        _dparams['b_i'] = _acc_b_i.astype(_dtype)
+        _dparams['b_f'] = _acc_b_f.astype(_dtype)
+        _dparams['b_o'] = _acc_b_o.astype(_dtype)
+        _dparams['R_ii'] = _dW_i[0:_n_hidden].copy()
+        _dparams['R_fi'] = _dW_f[0:_n_hidden].copy()
+        _dparams['R_oi'] = _dW_o[0:_n_hidden].copy()
+        _dparams['R_if'] = _dW_i[_n_hidden:2*_n_hidden].copy()
+        _dparams['R_ff'] = _dW_f[_n_hidden:2*_n_hidden].copy()
+        _dparams['R_of'] = _dW_o[_n_hidden:2*_n_hidden].copy()
+        _dparams['R_io'] = _dW_i[2*_n_hidden:3*_n_hidden].copy()
+        _dparams['R_fo'] = _dW_f[2*_n_hidden:3*_n_hidden].copy()
+        _dparams['R_oo'] = _dW_o[2*_n_hidden:3*_n_hidden].copy()
+        _dinputs = {}
+        _dinputs['x'] = _dgemm_x
+        _dstate = {'h': _dcarry_h, 'c': _dcarry_c, 'i': _dcarry_i, 'f': _dcarry_f, 'o': _dcarry_o}
+        return _dinputs, _dparams, _dstate

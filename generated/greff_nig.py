@@ -1,0 +1,272 @@
+"""greff_nig: Greff et al.'s LSTM variant NIG, no input gate (i = 1)
+
+Generated from specs/greff_nig.yaml (sha256 3004b1eb2e80d289159a5474def3a6e6a6057556bf7625c474b6a8dfa9cc82e6) by cellspec 0.1.0.
+Do not edit: change the spec and run `cellspec build`.
+
+Source: Greff, Srivastava, Koutnik, Steunebrink & Schmidhuber 2017, "LSTM: A search space odyssey", IEEE TNNLS 28(10), arXiv 1503.04069, Section III, variant NIG (no input gate): the vanilla LSTM of Section II with i = 1, so c = z + c[t-1]*f; the input gate's W_i, R_i, p_i and b_i go with it. Everything else as in V: peepholes (forget gate on c[t-1], output gate on c[t]), g = h = tanh. The paper's block output y[t-1] is the state h here.
+
+Forward, one step (on the right, a state's name means its value at t-1):
+    z = tanh(W_z @ x + R_z @ h + b_z)
+    f = sigmoid(W_f @ x + R_f @ h + p_f*c + b_f)
+    c_new = z + c*f
+    o = sigmoid(W_o @ x + R_o @ h + p_o*c_new + b_o)
+    y = tanh(c_new)*o
+    h[t] = y
+    c[t] = c_new
+    y[t] = y
+
+Backward, one step, derived by cellspec (d_v is the gradient of the loss with respect to v;
+param gradients add up over all steps and sequences):
+    d_y = d_h[t+1] + dy[t]
+    d_o = d_y*(tanh(c_new))
+    d(R_o @ h) = d_o*(o*(1 - o))
+    d(W_o @ x) = d_o*(o*(1 - o))
+    d_c_new = d_c[t+1] + d_o*(o*p_o*(1 - o)) + d_y*(o*(1 - tanh(c_new)**2))
+    d_f = d_c_new*(c)
+    d(R_f @ h) = d_f*(f*(1 - f))
+    d(W_f @ x) = d_f*(f*(1 - f))
+    d_z = d_c_new*(1)
+    d(R_z @ h) = d_z*(1 - z**2)
+    d(W_z @ x) = d_z*(1 - z**2)
+    d_x = W_z^T @ d(W_z @ x) + W_f^T @ d(W_f @ x) + W_o^T @ d(W_o @ x)
+    d_c[t] = d_f*(f*p_f*(1 - f)) + d_c_new*(f)
+    d_h[t] = R_z^T @ d(R_z @ h) + R_f^T @ d(R_f @ h) + R_o^T @ d(R_o @ h)
+    d_W_z += d(W_z @ x) x^T
+    d_W_f += d(W_f @ x) x^T
+    d_W_o += d(W_o @ x) x^T
+    d_R_z += d(R_z @ h) h^T
+    d_R_f += d(R_f @ h) h^T
+    d_R_o += d(R_o @ h) h^T
+    d_p_f += d_f*(c*f*(1 - f))
+    d_p_o += d_o*(c_new*o*(1 - o))
+    d_b_z += d_z*(1 - z**2)
+    d_b_f += d_f*(f*(1 - f))
+    d_b_o += d_o*(o*(1 - o))
+
+Schedule:
+    before the time loop, over all T*B rows: [W_z; W_f; W_o] @ x  (one matrix product)
+    in the time loop, per step: [R_z; R_f; R_o] @ h  (one matrix product)
+    in the time loop, per step: z, f, c_new, o, y  (fused elementwise loop)
+
+Shapes, T steps of B sequences:
+    input x: [T,B,input]
+    output y: [T,B,hidden]
+    state h: [B,hidden]
+    state c: [B,hidden]
+    param W_z: [hidden,input], init uniform(1/sqrt(hidden))
+    param W_f: [hidden,input], init uniform(1/sqrt(hidden))
+    param W_o: [hidden,input], init uniform(1/sqrt(hidden))
+    param R_z: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param R_f: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param R_o: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param p_f: [hidden], init uniform(1/sqrt(hidden))
+    param p_o: [hidden], init uniform(1/sqrt(hidden))
+    param b_z: [hidden], init uniform(1/sqrt(hidden))
+    param b_f: [hidden], init uniform(1/sqrt(hidden))
+    param b_o: [hidden], init uniform(1/sqrt(hidden))
+"""
+
+import math
+
+import numba as nb
+import numpy as np
+
+from cellspec import runtime
+
+
+@nb.njit(cache=True, inline="always")
+def sigmoid(x):
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_o, _all_z, _all_f, _all_o):
+    for _t in range(_T):
+        np.dot(_seq_h[_t], _WT_h, _G_h)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _p0 = _G_x[_t, _b, _j]
+                _p1 = _G_h[_b, _j]
+                _p2 = _G_x[_t, _b, _j + _n_hidden]
+                _p3 = _G_h[_b, _j + _n_hidden]
+                _p4 = _G_x[_t, _b, _j + 2*_n_hidden]
+                _p5 = _G_h[_b, _j + 2*_n_hidden]
+                b_f = _w_b_f[_j]
+                b_o = _w_b_o[_j]
+                b_z = _w_b_z[_j]
+                c = _seq_c[_t, _b, _j]
+                p_f = _w_p_f[_j]
+                p_o = _w_p_o[_j]
+                z = math.tanh(_p0 + _p1 + b_z)
+                f = sigmoid(_p2 + _p3 + b_f + c*p_f)
+                c_new = c*f + z
+                o = sigmoid(_p4 + _p5 + b_o + c_new*p_o)
+                y = o*math.tanh(c_new)
+                _all_z[_t, _b, _j] = z
+                _all_f[_t, _b, _j] = f
+                _seq_c[_t + 1, _b, _j] = c_new
+                _all_o[_t, _b, _j] = o
+                _seq_h[_t + 1, _b, _j] = y
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _loop_backward(_T, _B, _n_hidden, _seq_c, _all_f, _all_o, _w_p_f, _w_p_o, _all_z, _dcarry_h, _dseq_h, _dy_y, _dcarry_c, _dseq_c, _dG_x, _dG_h, _acc_b_o, _acc_p_o, _d_c, _acc_b_f, _acc_p_f, _acc_b_z, _W_h, _dgemm_h):
+    for _t in range(_T - 1, -1, -1):
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                c = _seq_c[_t, _b, _j]
+                c_new = _seq_c[_t + 1, _b, _j]
+                f = _all_f[_t, _b, _j]
+                o = _all_o[_t, _b, _j]
+                p_f = _w_p_f[_j]
+                p_o = _w_p_o[_j]
+                z = _all_z[_t, _b, _j]
+                _c0 = 1.0 - z**2
+                _c1 = f*(1.0 - f)
+                _c2 = o*(1.0 - o)
+                _c3 = math.tanh(c_new)
+                d_y = _dcarry_h[_b, _j] + _dseq_h[_t, _b, _j] + _dy_y[_t, _b, _j]
+                d_o = _c3*d_y
+                d_c_new = _dcarry_c[_b, _j] + _dseq_c[_t, _b, _j] + _c2*d_o*p_o + d_y*o*(1.0 - _c3**2)
+                d_f = c*d_c_new
+                d_z = d_c_new
+                _dG_x[_t, _b, _j + 2*_n_hidden] = _c2*d_o
+                _dG_h[_t, _b, _j + 2*_n_hidden] = _c2*d_o
+                _acc_b_o[_j] += _c2*d_o
+                _acc_p_o[_j] += _c2*c_new*d_o
+                _d_c[_b, _j] = _c1*d_f*p_f + d_c_new*f
+                _dG_x[_t, _b, _j + _n_hidden] = _c1*d_f
+                _dG_h[_t, _b, _j + _n_hidden] = _c1*d_f
+                _acc_b_f[_j] += _c1*d_f
+                _acc_p_f[_j] += _c1*c*d_f
+                _dG_x[_t, _b, _j] = _c0*d_z
+                _dG_h[_t, _b, _j] = _c0*d_z
+                _acc_b_z[_j] += _c0*d_z
+        np.dot(_dG_h[_t], _W_h, _dgemm_h)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _dcarry_h[_b, _j] = _dgemm_h[_b, _j]
+                _dcarry_c[_b, _j] = _d_c[_b, _j]
+
+
+class Cell(runtime.CellBase):
+    NAME = 'greff_nig'
+    DIMS = ['input', 'hidden']
+    INPUTS = [('x', 'input')]
+    STATES = [('h', 'hidden'), ('c', 'hidden')]
+    OUTPUTS = [('y', 'hidden')]
+    CONSTRAINTS = []
+    CONSTANTS = []
+    PARAMS = [('W_z', ('hidden', 'input')), ('W_f', ('hidden', 'input')), ('W_o', ('hidden', 'input')), ('R_z', ('hidden', 'hidden')), ('R_f', ('hidden', 'hidden')), ('R_o', ('hidden', 'hidden')), ('p_f', ('hidden',)), ('p_o', ('hidden',)), ('b_z', ('hidden',)), ('b_f', ('hidden',)), ('b_o', ('hidden',))]
+    TAPE = ['_seq_h', '_seq_c', '_all_z', '_all_f', '_all_o', '_W_x', '_W_h']
+
+    def _param_inits(self):
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        return (
+            ('W_z', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('W_f', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('W_o', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('R_z', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('R_f', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('R_o', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('p_f', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('p_o', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_z', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_f', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_o', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+        )
+
+    def _fixed(self):
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        _constants, _masks = {}, {}
+        return _constants, _masks
+
+    def _forward(self, inputs, state):
+        _dtype = self.dtype
+        _params = self.params
+        _in_x = inputs['x']
+        _T, _B = _in_x.shape[0], _in_x.shape[1]
+        _R = _T * _B
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        _w_p_f = _params['p_f']
+        _w_p_o = _params['p_o']
+        _w_b_z = _params['b_z']
+        _w_b_f = _params['b_f']
+        _w_b_o = _params['b_o']
+        _W_x = np.concatenate((_params['W_z'], _params['W_f'], _params['W_o'],))
+        _W_h = np.concatenate((_params['R_z'], _params['R_f'], _params['R_o'],))
+        _WT_h = np.ascontiguousarray(_W_h.T)
+        _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
+        _seq_c = np.empty((_T + 1, _B, _n_hidden), _dtype)
+        _G_h = np.empty((_B, 3*_n_hidden), _dtype)
+        _all_z = np.empty((_T, _B, _n_hidden), _dtype)
+        _all_f = np.empty((_T, _B, _n_hidden), _dtype)
+        _all_o = np.empty((_T, _B, _n_hidden), _dtype)
+        _seq_h[0] = state['h']
+        _seq_c[0] = state['c']
+        _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 3*_n_hidden)
+        _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_o, _all_z, _all_f, _all_o)
+        _y = {'y': _seq_h[1:]}
+        _final = {'h': _seq_h[_T].copy(), 'c': _seq_c[_T].copy()}
+        _tape = {'_seq_h': _seq_h, '_seq_c': _seq_c, '_all_z': _all_z, '_all_f': _all_f, '_all_o': _all_o, '_W_x': _W_x, '_W_h': _W_h}
+        return _y, _final, _tape
+
+    def _backward(self, tape, dy, dstate, dseq):
+        _dtype = self.dtype
+        _params = tape.params
+        _T, _B = tape.T, tape.B
+        _R = _T * _B
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        _in_x = tape.inputs['x']
+        _w_p_f = _params['p_f']
+        _w_p_o = _params['p_o']
+        _w_b_z = _params['b_z']
+        _w_b_f = _params['b_f']
+        _w_b_o = _params['b_o']
+        _seq_h = tape.arrays['_seq_h']
+        _seq_c = tape.arrays['_seq_c']
+        _all_z = tape.arrays['_all_z']
+        _all_f = tape.arrays['_all_f']
+        _all_o = tape.arrays['_all_o']
+        _W_x = tape.arrays['_W_x']
+        _W_h = tape.arrays['_W_h']
+        _dy_y = dy['y']
+        _dG_x = np.empty((_T, _B, 3*_n_hidden), _dtype)
+        _dG_h = np.empty((_T, _B, 3*_n_hidden), _dtype)
+        _dgemm_h = np.empty((_B, _n_hidden), _dtype)
+        _d_c = np.empty((_B, _n_hidden), _dtype)
+        _acc_p_f = np.zeros((_n_hidden,), np.float64)
+        _acc_p_o = np.zeros((_n_hidden,), np.float64)
+        _acc_b_z = np.zeros((_n_hidden,), np.float64)
+        _acc_b_f = np.zeros((_n_hidden,), np.float64)
+        _acc_b_o = np.zeros((_n_hidden,), np.float64)
+        _dcarry_h = np.empty((_B, _n_hidden), _dtype)
+        _dcarry_c = np.empty((_B, _n_hidden), _dtype)
+        _dcarry_h[...] = dstate['h']
+        _dseq_h = dseq['h']
+        _dcarry_c[...] = dstate['c']
+        _dseq_c = dseq['c']
+        _loop_backward(_T, _B, _n_hidden, _seq_c, _all_f, _all_o, _w_p_f, _w_p_o, _all_z, _dcarry_h, _dseq_h, _dy_y, _dcarry_c, _dseq_c, _dG_x, _dG_h, _acc_b_o, _acc_p_o, _d_c, _acc_b_f, _acc_p_f, _acc_b_z, _W_h, _dgemm_h)
+        _dW_h = np.dot(_dG_h.reshape(_R, 3*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
+        _dgemm_x = np.dot(_dG_x.reshape(_R, 3*_n_hidden), _W_x).reshape(_T, _B, _n_input)
+        _dW_x = np.dot(_dG_x.reshape(_R, 3*_n_hidden).T, _in_x.reshape(_R, _n_input))
+        _dparams = {}
+        _dparams['W_z'] = _dW_x[0:_n_hidden].copy()
+        _dparams['W_f'] = _dW_x[_n_hidden:2*_n_hidden].copy()
+        _dparams['W_o'] = _dW_x[2*_n_hidden:3*_n_hidden].copy()
+        _dparams['R_z'] = _dW_h[0:_n_hidden].copy()
+        _dparams['R_f'] = _dW_h[_n_hidden:2*_n_hidden].copy()
+        _dparams['R_o'] = _dW_h[2*_n_hidden:3*_n_hidden].copy()
+        _dparams['p_f'] = _acc_p_f.astype(_dtype)
+        _dparams['p_o'] = _acc_p_o.astype(_dtype)
+        _dparams['b_z'] = _acc_b_z.astype(_dtype)
+        _dparams['b_f'] = _acc_b_f.astype(_dtype)
+        _dparams['b_o'] = _acc_b_o.astype(_dtype)
+        _dinputs = {}
+        _dinputs['x'] = _dgemm_x
+        _dstate = {'h': _dcarry_h, 'c': _dcarry_c}
+        return _dinputs, _dparams, _dstate

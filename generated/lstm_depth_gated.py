@@ -1,0 +1,368 @@
+"""lstm_depth_gated: Depth-gated LSTM layer, whose memory cell takes a gated share of the cell of the layer below at the same step
+
+Generated from specs/lstm_depth_gated.yaml (sha256 a15872be6c8677ac7db0e51ecbabf8f1b806093806454ceb7e0de8c8c3e03ffd) by cellspec 0.1.0.
+Do not edit: change the spec and run `cellspec build`.
+
+Source: Yao, Cohn, Vylomova, Duh & Dyer 2015, "Depth-Gated LSTM", arXiv:1508.03790, eqs. (1)-(7): an LSTM with diagonal peepholes (input and forget gates see c[t-1], the output gate the new c) and a depth gate d = sigmoid(b_d + W_xd x + w_cd*c[t-1] + w_ld*c_low[t]) that adds d*c_low[t] to the new memory cell, where c_low[t] is the memory cell of the layer below at the same step and x is that layer's output. Stack it with cellspec.stack.Stack, linking c_low to the lower layer's state c.
+
+Forward, one step (on the right, a state's name means its value at t-1):
+    i = sigmoid(W_i @ x + U_i @ h + p_i*c + b_i)
+    f = sigmoid(W_f @ x + U_f @ h + p_f*c + b_f)
+    d = sigmoid(W_d @ x + w_cd*c + w_ld*c_low + b_d)
+    c_new = d*c_low + f*c + i*tanh(W_c @ x + U_c @ h + b_c)
+    o = sigmoid(W_o @ x + U_o @ h + p_o*c_new + b_o)
+    h_new = o*tanh(c_new)
+    h[t] = h_new
+    c[t] = c_new
+    y[t] = h_new
+
+Backward, one step, derived by cellspec (d_v is the gradient of the loss with respect to v;
+param gradients add up over all steps and sequences):
+    d_h_new = d_h[t+1] + dy[t]
+    d_o = d_h_new*(tanh(c_new))
+    d(U_o @ h) = d_o*(o*(1 - o))
+    d(W_o @ x) = d_o*(o*(1 - o))
+    d_c_new = d_c[t+1] + d_o*(o*p_o*(1 - o)) + d_h_new*(o*(1 - tanh(c_new)**2))
+    d(U_c @ h) = d_c_new*(i*(1 - tanh((U_c @ h) + (W_c @ x) + b_c)**2))
+    d(W_c @ x) = d_c_new*(i*(1 - tanh((U_c @ h) + (W_c @ x) + b_c)**2))
+    d_d = d_c_new*(c_low)
+    d(W_d @ x) = d_d*(d*(1 - d))
+    d_f = d_c_new*(c)
+    d(U_f @ h) = d_f*(f*(1 - f))
+    d(W_f @ x) = d_f*(f*(1 - f))
+    d_i = d_c_new*(tanh((U_c @ h) + (W_c @ x) + b_c))
+    d(U_i @ h) = d_i*(i*(1 - i))
+    d(W_i @ x) = d_i*(i*(1 - i))
+    d_c_low = d_d*(d*w_ld*(1 - d)) + d_c_new*(d)
+    d_x = W_i^T @ d(W_i @ x) + W_f^T @ d(W_f @ x) + W_d^T @ d(W_d @ x) + W_c^T @ d(W_c @ x) + W_o^T @ d(W_o @ x)
+    d_c[t] = d_i*(i*p_i*(1 - i)) + d_f*(f*p_f*(1 - f)) + d_d*(d*w_cd*(1 - d)) + d_c_new*(f)
+    d_h[t] = U_i^T @ d(U_i @ h) + U_f^T @ d(U_f @ h) + U_c^T @ d(U_c @ h) + U_o^T @ d(U_o @ h)
+    d_W_i += d(W_i @ x) x^T
+    d_W_f += d(W_f @ x) x^T
+    d_W_c += d(W_c @ x) x^T
+    d_W_o += d(W_o @ x) x^T
+    d_W_d += d(W_d @ x) x^T
+    d_U_i += d(U_i @ h) h^T
+    d_U_f += d(U_f @ h) h^T
+    d_U_c += d(U_c @ h) h^T
+    d_U_o += d(U_o @ h) h^T
+    d_p_i += d_i*(c*i*(1 - i))
+    d_p_f += d_f*(c*f*(1 - f))
+    d_p_o += d_o*(c_new*o*(1 - o))
+    d_w_cd += d_d*(c*d*(1 - d))
+    d_w_ld += d_d*(c_low*d*(1 - d))
+    d_b_i += d_i*(i*(1 - i))
+    d_b_f += d_f*(f*(1 - f))
+    d_b_c += d_c_new*(i*(1 - tanh((U_c @ h) + (W_c @ x) + b_c)**2))
+    d_b_o += d_o*(o*(1 - o))
+    d_b_d += d_d*(d*(1 - d))
+
+Schedule:
+    before the time loop, over all T*B rows: [W_i; W_f; W_d; W_c; W_o] @ x  (one matrix product)
+    in the time loop, per step: [U_i; U_f; U_c; U_o] @ h  (one matrix product)
+    in the time loop, per step: i, f, d, c_new, o, h_new  (fused elementwise loop)
+
+Shapes, T steps of B sequences:
+    input x: [T,B,input]
+    input c_low: [T,B,hidden]
+    output h_new: [T,B,hidden]
+    state h: [B,hidden]
+    state c: [B,hidden]
+    param W_i: [hidden,input], init uniform(1/sqrt(hidden))
+    param W_f: [hidden,input], init uniform(1/sqrt(hidden))
+    param W_c: [hidden,input], init uniform(1/sqrt(hidden))
+    param W_o: [hidden,input], init uniform(1/sqrt(hidden))
+    param W_d: [hidden,input], init uniform(1/sqrt(hidden))
+    param U_i: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param U_f: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param U_c: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param U_o: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param p_i: [hidden], init uniform(1/sqrt(hidden))
+    param p_f: [hidden], init uniform(1/sqrt(hidden))
+    param p_o: [hidden], init uniform(1/sqrt(hidden))
+    param w_cd: [hidden], init uniform(1/sqrt(hidden))
+    param w_ld: [hidden], init uniform(1/sqrt(hidden))
+    param b_i: [hidden], init uniform(1/sqrt(hidden))
+    param b_f: [hidden], init uniform(1/sqrt(hidden))
+    param b_c: [hidden], init uniform(1/sqrt(hidden))
+    param b_o: [hidden], init uniform(1/sqrt(hidden))
+    param b_d: [hidden], init uniform(1/sqrt(hidden))
+"""
+
+import math
+
+import numba as nb
+import numpy as np
+
+from cellspec import runtime
+
+
+@nb.njit(cache=True, inline="always")
+def sigmoid(x):
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_c, _w_b_d, _w_b_f, _w_b_i, _w_b_o, _seq_c, _in_c_low, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _all_i, _all_f, _all_d, _all_o, _all__p6):
+    for _t in range(_T):
+        np.dot(_seq_h[_t], _WT_h, _G_h)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _p0 = _G_x[_t, _b, _j]
+                _p1 = _G_h[_b, _j]
+                _p2 = _G_x[_t, _b, _j + _n_hidden]
+                _p3 = _G_h[_b, _j + _n_hidden]
+                _p4 = _G_x[_t, _b, _j + 2*_n_hidden]
+                _p5 = _G_x[_t, _b, _j + 3*_n_hidden]
+                _p6 = _G_h[_b, _j + 2*_n_hidden]
+                _p7 = _G_x[_t, _b, _j + 4*_n_hidden]
+                _p8 = _G_h[_b, _j + 3*_n_hidden]
+                b_c = _w_b_c[_j]
+                b_d = _w_b_d[_j]
+                b_f = _w_b_f[_j]
+                b_i = _w_b_i[_j]
+                b_o = _w_b_o[_j]
+                c = _seq_c[_t, _b, _j]
+                c_low = _in_c_low[_t, _b, _j]
+                p_f = _w_p_f[_j]
+                p_i = _w_p_i[_j]
+                p_o = _w_p_o[_j]
+                w_cd = _w_w_cd[_j]
+                w_ld = _w_w_ld[_j]
+                i = sigmoid(_p0 + _p1 + b_i + c*p_i)
+                f = sigmoid(_p2 + _p3 + b_f + c*p_f)
+                d = sigmoid(_p4 + b_d + c*w_cd + c_low*w_ld)
+                c_new = c*f + c_low*d + i*math.tanh(_p5 + _p6 + b_c)
+                o = sigmoid(_p7 + _p8 + b_o + c_new*p_o)
+                h_new = o*math.tanh(c_new)
+                _all_i[_t, _b, _j] = i
+                _all_f[_t, _b, _j] = f
+                _all_d[_t, _b, _j] = d
+                _seq_c[_t + 1, _b, _j] = c_new
+                _all_o[_t, _b, _j] = o
+                _seq_h[_t + 1, _b, _j] = h_new
+                _all__p6[_t, _b, _j] = _p6
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _loop_backward(_T, _B, _n_hidden, _G_x, _all__p6, _w_b_c, _seq_c, _in_c_low, _all_d, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _dcarry_h, _dseq_h, _dy_h_new, _dcarry_c, _dseq_c, _dG_x, _dG_h, _acc_b_o, _acc_p_o, _acc_b_c, _d_c, _d_c_low, _acc_b_d, _acc_w_cd, _acc_w_ld, _acc_b_f, _acc_p_f, _acc_b_i, _acc_p_i, _W_h, _dgemm_h):
+    for _t in range(_T - 1, -1, -1):
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _p5 = _G_x[_t, _b, _j + 3*_n_hidden]
+                _p6 = _all__p6[_t, _b, _j]
+                b_c = _w_b_c[_j]
+                c = _seq_c[_t, _b, _j]
+                c_low = _in_c_low[_t, _b, _j]
+                c_new = _seq_c[_t + 1, _b, _j]
+                d = _all_d[_t, _b, _j]
+                f = _all_f[_t, _b, _j]
+                i = _all_i[_t, _b, _j]
+                o = _all_o[_t, _b, _j]
+                p_f = _w_p_f[_j]
+                p_i = _w_p_i[_j]
+                p_o = _w_p_o[_j]
+                w_cd = _w_w_cd[_j]
+                w_ld = _w_w_ld[_j]
+                _c0 = i*(1.0 - i)
+                _c1 = f*(1.0 - f)
+                _c2 = d*(1.0 - d)
+                _c3 = math.tanh(_p5 + _p6 + b_c)
+                _c4 = i*(1.0 - _c3**2)
+                _c5 = o*(1.0 - o)
+                _c6 = math.tanh(c_new)
+                d_h_new = _dcarry_h[_b, _j] + _dseq_h[_t, _b, _j] + _dy_h_new[_t, _b, _j]
+                d_o = _c6*d_h_new
+                d_c_new = _dcarry_c[_b, _j] + _dseq_c[_t, _b, _j] + _c5*d_o*p_o + d_h_new*o*(1.0 - _c6**2)
+                d_d = c_low*d_c_new
+                d_f = c*d_c_new
+                d_i = _c3*d_c_new
+                _dG_x[_t, _b, _j + 4*_n_hidden] = _c5*d_o
+                _dG_h[_t, _b, _j + 3*_n_hidden] = _c5*d_o
+                _acc_b_o[_j] += _c5*d_o
+                _acc_p_o[_j] += _c5*c_new*d_o
+                _dG_x[_t, _b, _j + 3*_n_hidden] = _c4*d_c_new
+                _dG_h[_t, _b, _j + 2*_n_hidden] = _c4*d_c_new
+                _acc_b_c[_j] += _c4*d_c_new
+                _d_c[_b, _j] = _c0*d_i*p_i + _c1*d_f*p_f + _c2*d_d*w_cd + d_c_new*f
+                _d_c_low[_t, _b, _j] = _c2*d_d*w_ld + d*d_c_new
+                _dG_x[_t, _b, _j + 2*_n_hidden] = _c2*d_d
+                _acc_b_d[_j] += _c2*d_d
+                _acc_w_cd[_j] += _c2*c*d_d
+                _acc_w_ld[_j] += _c2*c_low*d_d
+                _dG_x[_t, _b, _j + _n_hidden] = _c1*d_f
+                _dG_h[_t, _b, _j + _n_hidden] = _c1*d_f
+                _acc_b_f[_j] += _c1*d_f
+                _acc_p_f[_j] += _c1*c*d_f
+                _dG_x[_t, _b, _j] = _c0*d_i
+                _dG_h[_t, _b, _j] = _c0*d_i
+                _acc_b_i[_j] += _c0*d_i
+                _acc_p_i[_j] += _c0*c*d_i
+        np.dot(_dG_h[_t], _W_h, _dgemm_h)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _dcarry_h[_b, _j] = _dgemm_h[_b, _j]
+                _dcarry_c[_b, _j] = _d_c[_b, _j]
+
+
+class Cell(runtime.CellBase):
+    NAME = 'lstm_depth_gated'
+    DIMS = ['input', 'hidden']
+    INPUTS = [('x', 'input'), ('c_low', 'hidden')]
+    STATES = [('h', 'hidden'), ('c', 'hidden')]
+    OUTPUTS = [('h_new', 'hidden')]
+    CONSTRAINTS = []
+    CONSTANTS = []
+    PARAMS = [('W_i', ('hidden', 'input')), ('W_f', ('hidden', 'input')), ('W_c', ('hidden', 'input')), ('W_o', ('hidden', 'input')), ('W_d', ('hidden', 'input')), ('U_i', ('hidden', 'hidden')), ('U_f', ('hidden', 'hidden')), ('U_c', ('hidden', 'hidden')), ('U_o', ('hidden', 'hidden')), ('p_i', ('hidden',)), ('p_f', ('hidden',)), ('p_o', ('hidden',)), ('w_cd', ('hidden',)), ('w_ld', ('hidden',)), ('b_i', ('hidden',)), ('b_f', ('hidden',)), ('b_c', ('hidden',)), ('b_o', ('hidden',)), ('b_d', ('hidden',))]
+    TAPE = ['_seq_h', '_seq_c', '_G_x', '_all__p6', '_all_i', '_all_f', '_all_d', '_all_o', '_W_x', '_W_h']
+
+    def _param_inits(self):
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        return (
+            ('W_i', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('W_f', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('W_c', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('W_o', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('W_d', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('U_i', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('U_f', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('U_c', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('U_o', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('p_i', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('p_f', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('p_o', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('w_cd', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('w_ld', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_i', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_f', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_c', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_o', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_d', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+        )
+
+    def _fixed(self):
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        _constants, _masks = {}, {}
+        return _constants, _masks
+
+    def _forward(self, inputs, state):
+        _dtype = self.dtype
+        _params = self.params
+        _in_x = inputs['x']
+        _in_c_low = inputs['c_low']
+        _T, _B = _in_x.shape[0], _in_x.shape[1]
+        _R = _T * _B
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        _w_p_i = _params['p_i']
+        _w_p_f = _params['p_f']
+        _w_p_o = _params['p_o']
+        _w_w_cd = _params['w_cd']
+        _w_w_ld = _params['w_ld']
+        _w_b_i = _params['b_i']
+        _w_b_f = _params['b_f']
+        _w_b_c = _params['b_c']
+        _w_b_o = _params['b_o']
+        _w_b_d = _params['b_d']
+        _W_x = np.concatenate((_params['W_i'], _params['W_f'], _params['W_d'], _params['W_c'], _params['W_o'],))
+        _W_h = np.concatenate((_params['U_i'], _params['U_f'], _params['U_c'], _params['U_o'],))
+        _WT_h = np.ascontiguousarray(_W_h.T)
+        _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
+        _seq_c = np.empty((_T + 1, _B, _n_hidden), _dtype)
+        _G_h = np.empty((_B, 4*_n_hidden), _dtype)
+        _all__p6 = np.empty((_T, _B, _n_hidden), _dtype)
+        _all_i = np.empty((_T, _B, _n_hidden), _dtype)
+        _all_f = np.empty((_T, _B, _n_hidden), _dtype)
+        _all_d = np.empty((_T, _B, _n_hidden), _dtype)
+        _all_o = np.empty((_T, _B, _n_hidden), _dtype)
+        _seq_h[0] = state['h']
+        _seq_c[0] = state['c']
+        _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 5*_n_hidden)
+        _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_c, _w_b_d, _w_b_f, _w_b_i, _w_b_o, _seq_c, _in_c_low, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _all_i, _all_f, _all_d, _all_o, _all__p6)
+        _y = {'h_new': _seq_h[1:]}
+        _final = {'h': _seq_h[_T].copy(), 'c': _seq_c[_T].copy()}
+        _tape = {'_seq_h': _seq_h, '_seq_c': _seq_c, '_G_x': _G_x, '_all__p6': _all__p6, '_all_i': _all_i, '_all_f': _all_f, '_all_d': _all_d, '_all_o': _all_o, '_W_x': _W_x, '_W_h': _W_h}
+        return _y, _final, _tape
+
+    def _backward(self, tape, dy, dstate, dseq):
+        _dtype = self.dtype
+        _params = tape.params
+        _T, _B = tape.T, tape.B
+        _R = _T * _B
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        _in_x = tape.inputs['x']
+        _in_c_low = tape.inputs['c_low']
+        _w_p_i = _params['p_i']
+        _w_p_f = _params['p_f']
+        _w_p_o = _params['p_o']
+        _w_w_cd = _params['w_cd']
+        _w_w_ld = _params['w_ld']
+        _w_b_i = _params['b_i']
+        _w_b_f = _params['b_f']
+        _w_b_c = _params['b_c']
+        _w_b_o = _params['b_o']
+        _w_b_d = _params['b_d']
+        _seq_h = tape.arrays['_seq_h']
+        _seq_c = tape.arrays['_seq_c']
+        _G_x = tape.arrays['_G_x']
+        _all__p6 = tape.arrays['_all__p6']
+        _all_i = tape.arrays['_all_i']
+        _all_f = tape.arrays['_all_f']
+        _all_d = tape.arrays['_all_d']
+        _all_o = tape.arrays['_all_o']
+        _W_x = tape.arrays['_W_x']
+        _W_h = tape.arrays['_W_h']
+        _dy_h_new = dy['h_new']
+        _dG_x = np.empty((_T, _B, 5*_n_hidden), _dtype)
+        _dG_h = np.empty((_T, _B, 4*_n_hidden), _dtype)
+        _dgemm_h = np.empty((_B, _n_hidden), _dtype)
+        _d_c_low = np.empty((_T, _B, _n_hidden), _dtype)
+        _d_c = np.empty((_B, _n_hidden), _dtype)
+        _acc_p_i = np.zeros((_n_hidden,), np.float64)
+        _acc_p_f = np.zeros((_n_hidden,), np.float64)
+        _acc_p_o = np.zeros((_n_hidden,), np.float64)
+        _acc_w_cd = np.zeros((_n_hidden,), np.float64)
+        _acc_w_ld = np.zeros((_n_hidden,), np.float64)
+        _acc_b_i = np.zeros((_n_hidden,), np.float64)
+        _acc_b_f = np.zeros((_n_hidden,), np.float64)
+        _acc_b_c = np.zeros((_n_hidden,), np.float64)
+        _acc_b_o = np.zeros((_n_hidden,), np.float64)
+        _acc_b_d = np.zeros((_n_hidden,), np.float64)
+        _dcarry_h = np.empty((_B, _n_hidden), _dtype)
+        _dcarry_c = np.empty((_B, _n_hidden), _dtype)
+        _dcarry_h[...] = dstate['h']
+        _dseq_h = dseq['h']
+        _dcarry_c[...] = dstate['c']
+        _dseq_c = dseq['c']
+        _loop_backward(_T, _B, _n_hidden, _G_x, _all__p6, _w_b_c, _seq_c, _in_c_low, _all_d, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _dcarry_h, _dseq_h, _dy_h_new, _dcarry_c, _dseq_c, _dG_x, _dG_h, _acc_b_o, _acc_p_o, _acc_b_c, _d_c, _d_c_low, _acc_b_d, _acc_w_cd, _acc_w_ld, _acc_b_f, _acc_p_f, _acc_b_i, _acc_p_i, _W_h, _dgemm_h)
+        _dW_h = np.dot(_dG_h.reshape(_R, 4*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
+        _dgemm_x = np.dot(_dG_x.reshape(_R, 5*_n_hidden), _W_x).reshape(_T, _B, _n_input)
+        _dW_x = np.dot(_dG_x.reshape(_R, 5*_n_hidden).T, _in_x.reshape(_R, _n_input))
+        _dparams = {}
+        _dparams['W_i'] = _dW_x[0:_n_hidden].copy()
+        _dparams['W_f'] = _dW_x[_n_hidden:2*_n_hidden].copy()
+        _dparams['W_c'] = _dW_x[3*_n_hidden:4*_n_hidden].copy()
+        _dparams['W_o'] = _dW_x[4*_n_hidden:5*_n_hidden].copy()
+        _dparams['W_d'] = _dW_x[2*_n_hidden:3*_n_hidden].copy()
+        _dparams['U_i'] = _dW_h[0:_n_hidden].copy()
+        _dparams['U_f'] = _dW_h[_n_hidden:2*_n_hidden].copy()
+        _dparams['U_c'] = _dW_h[2*_n_hidden:3*_n_hidden].copy()
+        _dparams['U_o'] = _dW_h[3*_n_hidden:4*_n_hidden].copy()
+        _dparams['p_i'] = _acc_p_i.astype(_dtype)
+        _dparams['p_f'] = _acc_p_f.astype(_dtype)
+        _dparams['p_o'] = _acc_p_o.astype(_dtype)
+        _dparams['w_cd'] = _acc_w_cd.astype(_dtype)
+        _dparams['w_ld'] = _acc_w_ld.astype(_dtype)
+        _dparams['b_i'] = _acc_b_i.astype(_dtype)
+        _dparams['b_f'] = _acc_b_f.astype(_dtype)
+        _dparams['b_c'] = _acc_b_c.astype(_dtype)
+        _dparams['b_o'] = _acc_b_o.astype(_dtype)
+        _dparams['b_d'] = _acc_b_d.astype(_dtype)
+        _dinputs = {}
+        _dinputs['x'] = _dgemm_x
+        _dinputs['c_low'] = _d_c_low
+        _dstate = {'h': _dcarry_h, 'c': _dcarry_c}
+        return _dinputs, _dparams, _dstate

@@ -1,0 +1,284 @@
+"""lstm_fb1: LSTM with forget gate, its forget-gate bias initialised to 1 (LSTM-b), nn.LSTM layout
+
+Generated from specs/lstm_fb1.yaml (sha256 3ccab1c5063864862d75db867d917206016fa0ad8b82eebdeb24448edbb28acb) by cellspec 0.1.0.
+Do not edit: change the spec and run `cellspec build`.
+
+Source: Jozefowicz, Zaremba & Sutskever 2015, "An empirical exploration of recurrent network architectures", ICML (PMLR 37), section 2.2 and "LSTM-b" of their tables: the LSTM with b_f initialised to 1. Equations as specs/lstm.yaml (Hochreiter & Schmidhuber 1997; Gers et al. 2000). The paper names the tanh candidate i and the sigmoid input gate j (here g and i), and prints the output gate as o = tanh(...); this spec keeps the usual sigmoid output gate of Gers et al. and nn.LSTM, since the paper's point is only the forget-gate bias.
+
+Forward, one step (on the right, a state's name means its value at t-1):
+    i = sigmoid(W_i @ x + U_i @ h + b_i)
+    f = sigmoid(W_f @ x + U_f @ h + b_f)
+    g = tanh(W_g @ x + U_g @ h + b_g)
+    o = sigmoid(W_o @ x + U_o @ h + b_o)
+    c_new = f*c + i*g
+    h_new = o*tanh(c_new)
+    h[t] = h_new
+    c[t] = c_new
+    y[t] = h_new
+
+Backward, one step, derived by cellspec (d_v is the gradient of the loss with respect to v;
+param gradients add up over all steps and sequences):
+    d_h_new = d_h[t+1] + dy[t]
+    d_c_new = d_c[t+1] + d_h_new*(o*(1 - tanh(c_new)**2))
+    d_o = d_h_new*(tanh(c_new))
+    d(U_o @ h) = d_o*(o*(1 - o))
+    d(W_o @ x) = d_o*(o*(1 - o))
+    d_g = d_c_new*(i)
+    d(U_g @ h) = d_g*(1 - g**2)
+    d(W_g @ x) = d_g*(1 - g**2)
+    d_f = d_c_new*(c)
+    d(U_f @ h) = d_f*(f*(1 - f))
+    d(W_f @ x) = d_f*(f*(1 - f))
+    d_i = d_c_new*(g)
+    d(U_i @ h) = d_i*(i*(1 - i))
+    d(W_i @ x) = d_i*(i*(1 - i))
+    d_x = W_i^T @ d(W_i @ x) + W_f^T @ d(W_f @ x) + W_g^T @ d(W_g @ x) + W_o^T @ d(W_o @ x)
+    d_c[t] = d_c_new*(f)
+    d_h[t] = U_i^T @ d(U_i @ h) + U_f^T @ d(U_f @ h) + U_g^T @ d(U_g @ h) + U_o^T @ d(U_o @ h)
+    d_W_i += d(W_i @ x) x^T
+    d_W_f += d(W_f @ x) x^T
+    d_W_g += d(W_g @ x) x^T
+    d_W_o += d(W_o @ x) x^T
+    d_U_i += d(U_i @ h) h^T
+    d_U_f += d(U_f @ h) h^T
+    d_U_g += d(U_g @ h) h^T
+    d_U_o += d(U_o @ h) h^T
+    d_b_i += d_i*(i*(1 - i))
+    d_b_f += d_f*(f*(1 - f))
+    d_b_g += d_g*(1 - g**2)
+    d_b_o += d_o*(o*(1 - o))
+
+Schedule:
+    before the time loop, over all T*B rows: [W_i; W_f; W_g; W_o] @ x  (one matrix product)
+    in the time loop, per step: [U_i; U_f; U_g; U_o] @ h  (one matrix product)
+    in the time loop, per step: i, f, g, o, c_new, h_new  (fused elementwise loop)
+
+Shapes, T steps of B sequences:
+    input x: [T,B,input]
+    output h_new: [T,B,hidden]
+    state h: [B,hidden]
+    state c: [B,hidden]
+    param W_i: [hidden,input], init uniform(1/sqrt(hidden))
+    param W_f: [hidden,input], init uniform(1/sqrt(hidden))
+    param W_g: [hidden,input], init uniform(1/sqrt(hidden))
+    param W_o: [hidden,input], init uniform(1/sqrt(hidden))
+    param U_i: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param U_f: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param U_g: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param U_o: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param b_i: [hidden], init uniform(1/sqrt(hidden))
+    param b_f: [hidden], init ones
+    param b_g: [hidden], init uniform(1/sqrt(hidden))
+    param b_o: [hidden], init uniform(1/sqrt(hidden))
+"""
+
+import math
+
+import numba as nb
+import numpy as np
+
+from cellspec import runtime
+
+
+@nb.njit(cache=True, inline="always")
+def sigmoid(x):
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_g, _w_b_i, _w_b_o, _seq_c, _all_i, _all_f, _all_g, _all_o):
+    for _t in range(_T):
+        np.dot(_seq_h[_t], _WT_h, _G_h)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _p0 = _G_x[_t, _b, _j]
+                _p1 = _G_h[_b, _j]
+                _p2 = _G_x[_t, _b, _j + _n_hidden]
+                _p3 = _G_h[_b, _j + _n_hidden]
+                _p4 = _G_x[_t, _b, _j + 2*_n_hidden]
+                _p5 = _G_h[_b, _j + 2*_n_hidden]
+                _p6 = _G_x[_t, _b, _j + 3*_n_hidden]
+                _p7 = _G_h[_b, _j + 3*_n_hidden]
+                b_f = _w_b_f[_j]
+                b_g = _w_b_g[_j]
+                b_i = _w_b_i[_j]
+                b_o = _w_b_o[_j]
+                c = _seq_c[_t, _b, _j]
+                i = sigmoid(_p0 + _p1 + b_i)
+                f = sigmoid(_p2 + _p3 + b_f)
+                g = math.tanh(_p4 + _p5 + b_g)
+                o = sigmoid(_p6 + _p7 + b_o)
+                c_new = c*f + g*i
+                h_new = o*math.tanh(c_new)
+                _all_i[_t, _b, _j] = i
+                _all_f[_t, _b, _j] = f
+                _all_g[_t, _b, _j] = g
+                _all_o[_t, _b, _j] = o
+                _seq_c[_t + 1, _b, _j] = c_new
+                _seq_h[_t + 1, _b, _j] = h_new
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _loop_backward(_T, _B, _n_hidden, _seq_c, _all_f, _all_g, _all_i, _all_o, _dcarry_h, _dseq_h, _dy_h_new, _dcarry_c, _dseq_c, _d_c, _dG_x, _dG_h, _acc_b_o, _acc_b_g, _acc_b_f, _acc_b_i, _W_h, _dgemm_h):
+    for _t in range(_T - 1, -1, -1):
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                c = _seq_c[_t, _b, _j]
+                c_new = _seq_c[_t + 1, _b, _j]
+                f = _all_f[_t, _b, _j]
+                g = _all_g[_t, _b, _j]
+                i = _all_i[_t, _b, _j]
+                o = _all_o[_t, _b, _j]
+                _c0 = i*(1.0 - i)
+                _c1 = f*(1.0 - f)
+                _c2 = 1.0 - g**2
+                _c3 = o*(1.0 - o)
+                _c4 = math.tanh(c_new)
+                d_h_new = _dcarry_h[_b, _j] + _dseq_h[_t, _b, _j] + _dy_h_new[_t, _b, _j]
+                d_c_new = _dcarry_c[_b, _j] + _dseq_c[_t, _b, _j] + d_h_new*o*(1.0 - _c4**2)
+                d_o = _c4*d_h_new
+                d_g = d_c_new*i
+                d_f = c*d_c_new
+                d_i = d_c_new*g
+                _d_c[_b, _j] = d_c_new*f
+                _dG_x[_t, _b, _j + 3*_n_hidden] = _c3*d_o
+                _dG_h[_t, _b, _j + 3*_n_hidden] = _c3*d_o
+                _acc_b_o[_j] += _c3*d_o
+                _dG_x[_t, _b, _j + 2*_n_hidden] = _c2*d_g
+                _dG_h[_t, _b, _j + 2*_n_hidden] = _c2*d_g
+                _acc_b_g[_j] += _c2*d_g
+                _dG_x[_t, _b, _j + _n_hidden] = _c1*d_f
+                _dG_h[_t, _b, _j + _n_hidden] = _c1*d_f
+                _acc_b_f[_j] += _c1*d_f
+                _dG_x[_t, _b, _j] = _c0*d_i
+                _dG_h[_t, _b, _j] = _c0*d_i
+                _acc_b_i[_j] += _c0*d_i
+        np.dot(_dG_h[_t], _W_h, _dgemm_h)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _dcarry_h[_b, _j] = _dgemm_h[_b, _j]
+                _dcarry_c[_b, _j] = _d_c[_b, _j]
+
+
+class Cell(runtime.CellBase):
+    NAME = 'lstm_fb1'
+    DIMS = ['input', 'hidden']
+    INPUTS = [('x', 'input')]
+    STATES = [('h', 'hidden'), ('c', 'hidden')]
+    OUTPUTS = [('h_new', 'hidden')]
+    CONSTRAINTS = []
+    CONSTANTS = []
+    PARAMS = [('W_i', ('hidden', 'input')), ('W_f', ('hidden', 'input')), ('W_g', ('hidden', 'input')), ('W_o', ('hidden', 'input')), ('U_i', ('hidden', 'hidden')), ('U_f', ('hidden', 'hidden')), ('U_g', ('hidden', 'hidden')), ('U_o', ('hidden', 'hidden')), ('b_i', ('hidden',)), ('b_f', ('hidden',)), ('b_g', ('hidden',)), ('b_o', ('hidden',))]
+    TAPE = ['_seq_h', '_seq_c', '_all_i', '_all_f', '_all_g', '_all_o', '_W_x', '_W_h']
+
+    def _param_inits(self):
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        return (
+            ('W_i', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('W_f', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('W_g', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('W_o', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('U_i', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('U_f', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('U_g', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('U_o', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_i', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_f', (_n_hidden,), 'ones', ()),
+            ('b_g', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_o', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+        )
+
+    def _fixed(self):
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        _constants, _masks = {}, {}
+        return _constants, _masks
+
+    def _forward(self, inputs, state):
+        _dtype = self.dtype
+        _params = self.params
+        _in_x = inputs['x']
+        _T, _B = _in_x.shape[0], _in_x.shape[1]
+        _R = _T * _B
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        _w_b_i = _params['b_i']
+        _w_b_f = _params['b_f']
+        _w_b_g = _params['b_g']
+        _w_b_o = _params['b_o']
+        _W_x = np.concatenate((_params['W_i'], _params['W_f'], _params['W_g'], _params['W_o'],))
+        _W_h = np.concatenate((_params['U_i'], _params['U_f'], _params['U_g'], _params['U_o'],))
+        _WT_h = np.ascontiguousarray(_W_h.T)
+        _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
+        _seq_c = np.empty((_T + 1, _B, _n_hidden), _dtype)
+        _G_h = np.empty((_B, 4*_n_hidden), _dtype)
+        _all_i = np.empty((_T, _B, _n_hidden), _dtype)
+        _all_f = np.empty((_T, _B, _n_hidden), _dtype)
+        _all_g = np.empty((_T, _B, _n_hidden), _dtype)
+        _all_o = np.empty((_T, _B, _n_hidden), _dtype)
+        _seq_h[0] = state['h']
+        _seq_c[0] = state['c']
+        _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 4*_n_hidden)
+        _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_g, _w_b_i, _w_b_o, _seq_c, _all_i, _all_f, _all_g, _all_o)
+        _y = {'h_new': _seq_h[1:]}
+        _final = {'h': _seq_h[_T].copy(), 'c': _seq_c[_T].copy()}
+        _tape = {'_seq_h': _seq_h, '_seq_c': _seq_c, '_all_i': _all_i, '_all_f': _all_f, '_all_g': _all_g, '_all_o': _all_o, '_W_x': _W_x, '_W_h': _W_h}
+        return _y, _final, _tape
+
+    def _backward(self, tape, dy, dstate, dseq):
+        _dtype = self.dtype
+        _params = tape.params
+        _T, _B = tape.T, tape.B
+        _R = _T * _B
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        _in_x = tape.inputs['x']
+        _w_b_i = _params['b_i']
+        _w_b_f = _params['b_f']
+        _w_b_g = _params['b_g']
+        _w_b_o = _params['b_o']
+        _seq_h = tape.arrays['_seq_h']
+        _seq_c = tape.arrays['_seq_c']
+        _all_i = tape.arrays['_all_i']
+        _all_f = tape.arrays['_all_f']
+        _all_g = tape.arrays['_all_g']
+        _all_o = tape.arrays['_all_o']
+        _W_x = tape.arrays['_W_x']
+        _W_h = tape.arrays['_W_h']
+        _dy_h_new = dy['h_new']
+        _dG_x = np.empty((_T, _B, 4*_n_hidden), _dtype)
+        _dG_h = np.empty((_T, _B, 4*_n_hidden), _dtype)
+        _dgemm_h = np.empty((_B, _n_hidden), _dtype)
+        _d_c = np.empty((_B, _n_hidden), _dtype)
+        _acc_b_i = np.zeros((_n_hidden,), np.float64)
+        _acc_b_f = np.zeros((_n_hidden,), np.float64)
+        _acc_b_g = np.zeros((_n_hidden,), np.float64)
+        _acc_b_o = np.zeros((_n_hidden,), np.float64)
+        _dcarry_h = np.empty((_B, _n_hidden), _dtype)
+        _dcarry_c = np.empty((_B, _n_hidden), _dtype)
+        _dcarry_h[...] = dstate['h']
+        _dseq_h = dseq['h']
+        _dcarry_c[...] = dstate['c']
+        _dseq_c = dseq['c']
+        _loop_backward(_T, _B, _n_hidden, _seq_c, _all_f, _all_g, _all_i, _all_o, _dcarry_h, _dseq_h, _dy_h_new, _dcarry_c, _dseq_c, _d_c, _dG_x, _dG_h, _acc_b_o, _acc_b_g, _acc_b_f, _acc_b_i, _W_h, _dgemm_h)
+        _dW_h = np.dot(_dG_h.reshape(_R, 4*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
+        _dgemm_x = np.dot(_dG_x.reshape(_R, 4*_n_hidden), _W_x).reshape(_T, _B, _n_input)
+        _dW_x = np.dot(_dG_x.reshape(_R, 4*_n_hidden).T, _in_x.reshape(_R, _n_input))
+        _dparams = {}
+        _dparams['W_i'] = _dW_x[0:_n_hidden].copy()
+        _dparams['W_f'] = _dW_x[_n_hidden:2*_n_hidden].copy()
+        _dparams['W_g'] = _dW_x[2*_n_hidden:3*_n_hidden].copy()
+        _dparams['W_o'] = _dW_x[3*_n_hidden:4*_n_hidden].copy()
+        _dparams['U_i'] = _dW_h[0:_n_hidden].copy()
+        _dparams['U_f'] = _dW_h[_n_hidden:2*_n_hidden].copy()
+        _dparams['U_g'] = _dW_h[2*_n_hidden:3*_n_hidden].copy()
+        _dparams['U_o'] = _dW_h[3*_n_hidden:4*_n_hidden].copy()
+        _dparams['b_i'] = _acc_b_i.astype(_dtype)
+        _dparams['b_f'] = _acc_b_f.astype(_dtype)
+        _dparams['b_g'] = _acc_b_g.astype(_dtype)
+        _dparams['b_o'] = _acc_b_o.astype(_dtype)
+        _dinputs = {}
+        _dinputs['x'] = _dgemm_x
+        _dstate = {'h': _dcarry_h, 'c': _dcarry_c}
+        return _dinputs, _dparams, _dstate

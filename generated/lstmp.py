@@ -1,0 +1,319 @@
+"""lstmp: LSTM with a recurrent projection layer (LSTMP), in the layout of PyTorch's nn.LSTM(proj_size=...)
+
+Generated from specs/lstmp.yaml (sha256 13f5275e4452c85c37180e4cfef3ed9c1da052c6ca72308fd389e857d97316ab) by cellspec 0.1.0.
+Do not edit: change the spec and run `cellspec build`.
+
+Source: Sak, Senior & Beaufays 2014, "Long short-term memory recurrent neural network architectures for large scale acoustic modeling", INTERSPEECH (arXiv:1402.1128): r_t = W_rm m_t, and r_t, not m_t, is fed back to the gates. This spec follows PyTorch's nn.LSTM with proj_size > 0 (documentation of torch.nn.LSTM): h_t = W_hr (o_t * tanh(c_t)), without the peepholes (W_ic, W_fc, W_oc) of Sak et al.'s LSTMP and without their non-recurrent projection p_t and output layer y_t.
+
+Forward, one step (on the right, a state's name means its value at t-1):
+    i = sigmoid(W_i @ x + U_i @ h + b_i)
+    f = sigmoid(W_f @ x + U_f @ h + b_f)
+    g = tanh(W_g @ x + U_g @ h + b_g)
+    o = sigmoid(W_o @ x + U_o @ h + b_o)
+    c_new = f*c + i*g
+    m = o*tanh(c_new)
+    h_new = P @ m
+    h[t] = h_new
+    c[t] = c_new
+    y[t] = h_new
+
+Backward, one step, derived by cellspec (d_v is the gradient of the loss with respect to v;
+param gradients add up over all steps and sequences):
+    d_h_new = d_h[t+1] + dy[t]
+    d(P @ m) = d_h_new*(1)
+    d_m = P^T @ d(P @ m)
+    d_c_new = d_c[t+1] + d_m*(o*(1 - tanh(c_new)**2))
+    d_o = d_m*(tanh(c_new))
+    d(U_o @ h) = d_o*(o*(1 - o))
+    d(W_o @ x) = d_o*(o*(1 - o))
+    d_g = d_c_new*(i)
+    d(U_g @ h) = d_g*(1 - g**2)
+    d(W_g @ x) = d_g*(1 - g**2)
+    d_f = d_c_new*(c)
+    d(U_f @ h) = d_f*(f*(1 - f))
+    d(W_f @ x) = d_f*(f*(1 - f))
+    d_i = d_c_new*(g)
+    d(U_i @ h) = d_i*(i*(1 - i))
+    d(W_i @ x) = d_i*(i*(1 - i))
+    d_x = W_i^T @ d(W_i @ x) + W_f^T @ d(W_f @ x) + W_g^T @ d(W_g @ x) + W_o^T @ d(W_o @ x)
+    d_c[t] = d_c_new*(f)
+    d_h[t] = U_i^T @ d(U_i @ h) + U_f^T @ d(U_f @ h) + U_g^T @ d(U_g @ h) + U_o^T @ d(U_o @ h)
+    d_W_i += d(W_i @ x) x^T
+    d_W_f += d(W_f @ x) x^T
+    d_W_g += d(W_g @ x) x^T
+    d_W_o += d(W_o @ x) x^T
+    d_U_i += d(U_i @ h) h^T
+    d_U_f += d(U_f @ h) h^T
+    d_U_g += d(U_g @ h) h^T
+    d_U_o += d(U_o @ h) h^T
+    d_b_i += d_i*(i*(1 - i))
+    d_b_f += d_f*(f*(1 - f))
+    d_b_g += d_g*(1 - g**2)
+    d_b_o += d_o*(o*(1 - o))
+    d_P += d(P @ m) m^T
+
+Schedule:
+    before the time loop, over all T*B rows: [W_i; W_f; W_g; W_o] @ x  (one matrix product)
+    in the time loop, per step: [U_i; U_f; U_g; U_o] @ h  (one matrix product)
+    in the time loop, per step: i, f, g, o, c_new, m  (fused elementwise loop)
+    in the time loop, per step: [P] @ m  (one matrix product)
+    in the time loop, per step: h_new  (fused elementwise loop)
+
+Shapes, T steps of B sequences:
+    input x: [T,B,input]
+    output h_new: [T,B,proj]
+    state h: [B,proj]
+    state c: [B,hidden]
+    param W_i: [hidden,input], init uniform(1/sqrt(hidden))
+    param W_f: [hidden,input], init uniform(1/sqrt(hidden))
+    param W_g: [hidden,input], init uniform(1/sqrt(hidden))
+    param W_o: [hidden,input], init uniform(1/sqrt(hidden))
+    param U_i: [hidden,proj], init uniform(1/sqrt(hidden))
+    param U_f: [hidden,proj], init uniform(1/sqrt(hidden))
+    param U_g: [hidden,proj], init uniform(1/sqrt(hidden))
+    param U_o: [hidden,proj], init uniform(1/sqrt(hidden))
+    param b_i: [hidden], init uniform(1/sqrt(hidden))
+    param b_f: [hidden], init uniform(1/sqrt(hidden))
+    param b_g: [hidden], init uniform(1/sqrt(hidden))
+    param b_o: [hidden], init uniform(1/sqrt(hidden))
+    param P: [proj,hidden], init uniform(1/sqrt(hidden))
+"""
+
+import math
+
+import numba as nb
+import numpy as np
+
+from cellspec import runtime
+
+
+@nb.njit(cache=True, inline="always")
+def sigmoid(x):
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _loop_forward(_T, _B, _n_proj, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_g, _w_b_i, _w_b_o, _seq_c, _all_i, _all_f, _all_g, _all_o, _all_m, _WT_m, _G_m):
+    for _t in range(_T):
+        np.dot(_seq_h[_t], _WT_h, _G_h)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _p0 = _G_x[_t, _b, _j]
+                _p1 = _G_h[_b, _j]
+                _p2 = _G_x[_t, _b, _j + _n_hidden]
+                _p3 = _G_h[_b, _j + _n_hidden]
+                _p4 = _G_x[_t, _b, _j + 2*_n_hidden]
+                _p5 = _G_h[_b, _j + 2*_n_hidden]
+                _p6 = _G_x[_t, _b, _j + 3*_n_hidden]
+                _p7 = _G_h[_b, _j + 3*_n_hidden]
+                b_f = _w_b_f[_j]
+                b_g = _w_b_g[_j]
+                b_i = _w_b_i[_j]
+                b_o = _w_b_o[_j]
+                c = _seq_c[_t, _b, _j]
+                i = sigmoid(_p0 + _p1 + b_i)
+                f = sigmoid(_p2 + _p3 + b_f)
+                g = math.tanh(_p4 + _p5 + b_g)
+                o = sigmoid(_p6 + _p7 + b_o)
+                c_new = c*f + g*i
+                m = o*math.tanh(c_new)
+                _all_i[_t, _b, _j] = i
+                _all_f[_t, _b, _j] = f
+                _all_g[_t, _b, _j] = g
+                _all_o[_t, _b, _j] = o
+                _seq_c[_t + 1, _b, _j] = c_new
+                _all_m[_t, _b, _j] = m
+        np.dot(_all_m[_t], _WT_m, _G_m)
+        for _b in range(_B):
+            for _j in range(_n_proj):
+                _p8 = _G_m[_b, _j]
+                h_new = _p8
+                _seq_h[_t + 1, _b, _j] = h_new
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _loop_backward(_T, _B, _n_proj, _n_hidden, _dcarry_h, _dseq_h, _dy_h_new, _dG_m, _W_m, _dgemm_m, _seq_c, _all_f, _all_g, _all_i, _all_o, _dcarry_c, _dseq_c, _d_c, _dG_x, _dG_h, _acc_b_o, _acc_b_g, _acc_b_f, _acc_b_i, _W_h, _dgemm_h):
+    for _t in range(_T - 1, -1, -1):
+        for _b in range(_B):
+            for _j in range(_n_proj):
+                d_h_new = _dcarry_h[_b, _j] + _dseq_h[_t, _b, _j] + _dy_h_new[_t, _b, _j]
+                _dG_m[_t, _b, _j] = d_h_new
+        np.dot(_dG_m[_t], _W_m, _dgemm_m)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                c = _seq_c[_t, _b, _j]
+                c_new = _seq_c[_t + 1, _b, _j]
+                f = _all_f[_t, _b, _j]
+                g = _all_g[_t, _b, _j]
+                i = _all_i[_t, _b, _j]
+                o = _all_o[_t, _b, _j]
+                _c0 = i*(1.0 - i)
+                _c1 = f*(1.0 - f)
+                _c2 = 1.0 - g**2
+                _c3 = o*(1.0 - o)
+                _c4 = math.tanh(c_new)
+                d_m = _dgemm_m[_b, _j]
+                d_c_new = _dcarry_c[_b, _j] + _dseq_c[_t, _b, _j] + d_m*o*(1.0 - _c4**2)
+                d_o = _c4*d_m
+                d_g = d_c_new*i
+                d_f = c*d_c_new
+                d_i = d_c_new*g
+                _d_c[_b, _j] = d_c_new*f
+                _dG_x[_t, _b, _j + 3*_n_hidden] = _c3*d_o
+                _dG_h[_t, _b, _j + 3*_n_hidden] = _c3*d_o
+                _acc_b_o[_j] += _c3*d_o
+                _dG_x[_t, _b, _j + 2*_n_hidden] = _c2*d_g
+                _dG_h[_t, _b, _j + 2*_n_hidden] = _c2*d_g
+                _acc_b_g[_j] += _c2*d_g
+                _dG_x[_t, _b, _j + _n_hidden] = _c1*d_f
+                _dG_h[_t, _b, _j + _n_hidden] = _c1*d_f
+                _acc_b_f[_j] += _c1*d_f
+                _dG_x[_t, _b, _j] = _c0*d_i
+                _dG_h[_t, _b, _j] = _c0*d_i
+                _acc_b_i[_j] += _c0*d_i
+        np.dot(_dG_h[_t], _W_h, _dgemm_h)
+        for _b in range(_B):
+            for _j in range(_n_proj):
+                _dcarry_h[_b, _j] = _dgemm_h[_b, _j]
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _dcarry_c[_b, _j] = _d_c[_b, _j]
+
+
+class Cell(runtime.CellBase):
+    NAME = 'lstmp'
+    DIMS = ['input', 'proj', 'hidden']
+    INPUTS = [('x', 'input')]
+    STATES = [('h', 'proj'), ('c', 'hidden')]
+    OUTPUTS = [('h_new', 'proj')]
+    CONSTRAINTS = []
+    CONSTANTS = []
+    PARAMS = [('W_i', ('hidden', 'input')), ('W_f', ('hidden', 'input')), ('W_g', ('hidden', 'input')), ('W_o', ('hidden', 'input')), ('U_i', ('hidden', 'proj')), ('U_f', ('hidden', 'proj')), ('U_g', ('hidden', 'proj')), ('U_o', ('hidden', 'proj')), ('b_i', ('hidden',)), ('b_f', ('hidden',)), ('b_g', ('hidden',)), ('b_o', ('hidden',)), ('P', ('proj', 'hidden'))]
+    TAPE = ['_seq_h', '_seq_c', '_all_i', '_all_f', '_all_g', '_all_o', '_all_m', '_W_x', '_W_h', '_W_m']
+
+    def _param_inits(self):
+        _n_input = self.dims['input']
+        _n_proj = self.dims['proj']
+        _n_hidden = self.dims['hidden']
+        return (
+            ('W_i', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('W_f', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('W_g', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('W_o', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('U_i', (_n_hidden, _n_proj,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('U_f', (_n_hidden, _n_proj,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('U_g', (_n_hidden, _n_proj,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('U_o', (_n_hidden, _n_proj,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_i', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_f', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_g', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_o', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('P', (_n_proj, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+        )
+
+    def _fixed(self):
+        _n_input = self.dims['input']
+        _n_proj = self.dims['proj']
+        _n_hidden = self.dims['hidden']
+        _constants, _masks = {}, {}
+        return _constants, _masks
+
+    def _forward(self, inputs, state):
+        _dtype = self.dtype
+        _params = self.params
+        _in_x = inputs['x']
+        _T, _B = _in_x.shape[0], _in_x.shape[1]
+        _R = _T * _B
+        _n_input = self.dims['input']
+        _n_proj = self.dims['proj']
+        _n_hidden = self.dims['hidden']
+        _w_b_i = _params['b_i']
+        _w_b_f = _params['b_f']
+        _w_b_g = _params['b_g']
+        _w_b_o = _params['b_o']
+        _W_x = np.concatenate((_params['W_i'], _params['W_f'], _params['W_g'], _params['W_o'],))
+        _W_h = np.concatenate((_params['U_i'], _params['U_f'], _params['U_g'], _params['U_o'],))
+        _WT_h = np.ascontiguousarray(_W_h.T)
+        _W_m = _params['P']
+        _WT_m = np.ascontiguousarray(_W_m.T)
+        _seq_h = np.empty((_T + 1, _B, _n_proj), _dtype)
+        _seq_c = np.empty((_T + 1, _B, _n_hidden), _dtype)
+        _G_h = np.empty((_B, 4*_n_hidden), _dtype)
+        _G_m = np.empty((_B, _n_proj), _dtype)
+        _all_i = np.empty((_T, _B, _n_hidden), _dtype)
+        _all_f = np.empty((_T, _B, _n_hidden), _dtype)
+        _all_g = np.empty((_T, _B, _n_hidden), _dtype)
+        _all_o = np.empty((_T, _B, _n_hidden), _dtype)
+        _all_m = np.empty((_T, _B, _n_hidden), _dtype)
+        _seq_h[0] = state['h']
+        _seq_c[0] = state['c']
+        _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 4*_n_hidden)
+        _loop_forward(_T, _B, _n_proj, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_g, _w_b_i, _w_b_o, _seq_c, _all_i, _all_f, _all_g, _all_o, _all_m, _WT_m, _G_m)
+        _y = {'h_new': _seq_h[1:]}
+        _final = {'h': _seq_h[_T].copy(), 'c': _seq_c[_T].copy()}
+        _tape = {'_seq_h': _seq_h, '_seq_c': _seq_c, '_all_i': _all_i, '_all_f': _all_f, '_all_g': _all_g, '_all_o': _all_o, '_all_m': _all_m, '_W_x': _W_x, '_W_h': _W_h, '_W_m': _W_m}
+        return _y, _final, _tape
+
+    def _backward(self, tape, dy, dstate, dseq):
+        _dtype = self.dtype
+        _params = tape.params
+        _T, _B = tape.T, tape.B
+        _R = _T * _B
+        _n_input = self.dims['input']
+        _n_proj = self.dims['proj']
+        _n_hidden = self.dims['hidden']
+        _in_x = tape.inputs['x']
+        _w_b_i = _params['b_i']
+        _w_b_f = _params['b_f']
+        _w_b_g = _params['b_g']
+        _w_b_o = _params['b_o']
+        _seq_h = tape.arrays['_seq_h']
+        _seq_c = tape.arrays['_seq_c']
+        _all_i = tape.arrays['_all_i']
+        _all_f = tape.arrays['_all_f']
+        _all_g = tape.arrays['_all_g']
+        _all_o = tape.arrays['_all_o']
+        _all_m = tape.arrays['_all_m']
+        _W_x = tape.arrays['_W_x']
+        _W_h = tape.arrays['_W_h']
+        _W_m = tape.arrays['_W_m']
+        _dy_h_new = dy['h_new']
+        _dG_x = np.empty((_T, _B, 4*_n_hidden), _dtype)
+        _dG_h = np.empty((_T, _B, 4*_n_hidden), _dtype)
+        _dgemm_h = np.empty((_B, _n_proj), _dtype)
+        _dG_m = np.empty((_T, _B, _n_proj), _dtype)
+        _dgemm_m = np.empty((_B, _n_hidden), _dtype)
+        _d_c = np.empty((_B, _n_hidden), _dtype)
+        _acc_b_i = np.zeros((_n_hidden,), np.float64)
+        _acc_b_f = np.zeros((_n_hidden,), np.float64)
+        _acc_b_g = np.zeros((_n_hidden,), np.float64)
+        _acc_b_o = np.zeros((_n_hidden,), np.float64)
+        _dcarry_h = np.empty((_B, _n_proj), _dtype)
+        _dcarry_c = np.empty((_B, _n_hidden), _dtype)
+        _dcarry_h[...] = dstate['h']
+        _dseq_h = dseq['h']
+        _dcarry_c[...] = dstate['c']
+        _dseq_c = dseq['c']
+        _loop_backward(_T, _B, _n_proj, _n_hidden, _dcarry_h, _dseq_h, _dy_h_new, _dG_m, _W_m, _dgemm_m, _seq_c, _all_f, _all_g, _all_i, _all_o, _dcarry_c, _dseq_c, _d_c, _dG_x, _dG_h, _acc_b_o, _acc_b_g, _acc_b_f, _acc_b_i, _W_h, _dgemm_h)
+        _dW_h = np.dot(_dG_h.reshape(_R, 4*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_proj))
+        _dW_m = np.dot(_dG_m.reshape(_R, _n_proj).T, _all_m.reshape(_R, _n_hidden))
+        _dgemm_x = np.dot(_dG_x.reshape(_R, 4*_n_hidden), _W_x).reshape(_T, _B, _n_input)
+        _dW_x = np.dot(_dG_x.reshape(_R, 4*_n_hidden).T, _in_x.reshape(_R, _n_input))
+        _dparams = {}
+        _dparams['W_i'] = _dW_x[0:_n_hidden].copy()
+        _dparams['W_f'] = _dW_x[_n_hidden:2*_n_hidden].copy()
+        _dparams['W_g'] = _dW_x[2*_n_hidden:3*_n_hidden].copy()
+        _dparams['W_o'] = _dW_x[3*_n_hidden:4*_n_hidden].copy()
+        _dparams['U_i'] = _dW_h[0:_n_hidden].copy()
+        _dparams['U_f'] = _dW_h[_n_hidden:2*_n_hidden].copy()
+        _dparams['U_g'] = _dW_h[2*_n_hidden:3*_n_hidden].copy()
+        _dparams['U_o'] = _dW_h[3*_n_hidden:4*_n_hidden].copy()
+        _dparams['b_i'] = _acc_b_i.astype(_dtype)
+        _dparams['b_f'] = _acc_b_f.astype(_dtype)
+        _dparams['b_g'] = _acc_b_g.astype(_dtype)
+        _dparams['b_o'] = _acc_b_o.astype(_dtype)
+        _dparams['P'] = _dW_m[0:_n_proj].copy()
+        _dinputs = {}
+        _dinputs['x'] = _dgemm_x
+        _dstate = {'h': _dcarry_h, 'c': _dcarry_c}
+        return _dinputs, _dparams, _dstate

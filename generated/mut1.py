@@ -1,0 +1,270 @@
+"""mut1: MUT1, the best of the three GRU-like cells found by architecture search; needs input == hidden
+
+Generated from specs/mut1.yaml (sha256 113d5f6d441f0a42c89c5dbddc70fc8c95077c334761802d41d9e57be8557881) by cellspec 0.1.0.
+Do not edit: change the spec and run `cellspec build`.
+
+Source: Jozefowicz, Zaremba & Sutskever 2015, "An empirical exploration of recurrent network architectures", ICML (PMLR 37), section 3, MUT1: z = sigm(W_xz x_t + b_z), r = sigm(W_xr x_t + W_hr h_t + b_r), h_{t+1} = tanh(W_hh (r*h_t) + tanh(x_t) + b_h)*z + h_t*(1 - z). x_t enters elementwise, so input == hidden. Some ports (RecurrentLayers.jl) write tanh(W_xh x_t) to drop that constraint; this spec keeps the paper's tanh(x_t). z weights the new candidate.
+
+Forward, one step (on the right, a state's name means its value at t-1):
+    z = sigmoid(W_z @ x + b_z)
+    r = sigmoid(W_r @ x + U_r @ h + b_r)
+    n = tanh(U_n @ (r*h) + tanh(x) + b_n)
+    h_new = n*z + h*(1 - z)
+    h[t] = h_new
+    y[t] = h_new
+
+Backward, one step, derived by cellspec (d_v is the gradient of the loss with respect to v;
+param gradients add up over all steps and sequences):
+    d_h_new = d_h[t+1] + dy[t]
+    d_n = d_h_new*(z)
+    d(U_n @ (h*r)) = d_n*(1 - n**2)
+    d(h*r) = U_n^T @ d(U_n @ (h*r))
+    d_r = d(h*r)*(h)
+    d(U_r @ h) = d_r*(r*(1 - r))
+    d(W_r @ x) = d_r*(r*(1 - r))
+    d_z = d_h_new*(-h + n)
+    d(W_z @ x) = d_z*(z*(1 - z))
+    d_x = W_z^T @ d(W_z @ x) + W_r^T @ d(W_r @ x) + d_n*((1 - n**2)*(1 - tanh(x)**2))
+    d_h[t] = U_r^T @ d(U_r @ h) + d(h*r)*(r) + d_h_new*(1 - z)
+    d_W_z += d(W_z @ x) x^T
+    d_W_r += d(W_r @ x) x^T
+    d_U_r += d(U_r @ h) h^T
+    d_U_n += d(U_n @ (h*r)) (h*r)^T
+    d_b_z += d_z*(z*(1 - z))
+    d_b_r += d_r*(r*(1 - r))
+    d_b_n += d_n*(1 - n**2)
+
+Schedule:
+    before the time loop, over all T*B rows: [W_z; W_r] @ x  (one matrix product)
+    before the time loop, over all T*B rows: z  (fused elementwise loop)
+    in the time loop, per step: [U_r] @ h  (one matrix product)
+    in the time loop, per step: r, _v0  (fused elementwise loop)
+    in the time loop, per step: [U_n] @ _v0  (one matrix product)
+    in the time loop, per step: n, h_new  (fused elementwise loop)
+
+Shapes, T steps of B sequences:
+    input x: [T,B,input]
+    output h_new: [T,B,hidden]
+    state h: [B,hidden]
+    param W_z: [hidden,input], init uniform(1/sqrt(hidden))
+    param W_r: [hidden,input], init uniform(1/sqrt(hidden))
+    param U_r: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param U_n: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param b_z: [hidden], init uniform(1/sqrt(hidden))
+    param b_r: [hidden], init uniform(1/sqrt(hidden))
+    param b_n: [hidden], init uniform(1/sqrt(hidden))
+"""
+
+import math
+
+import numba as nb
+import numpy as np
+
+from cellspec import runtime
+
+
+@nb.njit(cache=True, inline="always")
+def sigmoid(x):
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _pre_forward_1(_T, _B, _n_hidden, _G_x, _w_b_z, _all_z):
+    for _t in range(_T):
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _p0 = _G_x[_t, _b, _j]
+                b_z = _w_b_z[_j]
+                z = sigmoid(_p0 + b_z)
+                _all_z[_t, _b, _j] = z
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all_r, _all__v0, _WT__v0, _G__v0, _w_b_n, _in_x, _all_z, _all_n):
+    for _t in range(_T):
+        np.dot(_seq_h[_t], _WT_h, _G_h)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _p1 = _G_x[_t, _b, _j + _n_hidden]
+                _p2 = _G_h[_b, _j]
+                b_r = _w_b_r[_j]
+                h = _seq_h[_t, _b, _j]
+                r = sigmoid(_p1 + _p2 + b_r)
+                _v0 = h*r
+                _all_r[_t, _b, _j] = r
+                _all__v0[_t, _b, _j] = _v0
+        np.dot(_all__v0[_t], _WT__v0, _G__v0)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _p3 = _G__v0[_b, _j]
+                b_n = _w_b_n[_j]
+                h = _seq_h[_t, _b, _j]
+                x = _in_x[_t, _b, _j]
+                z = _all_z[_t, _b, _j]
+                n = math.tanh(_p3 + b_n + math.tanh(x))
+                h_new = h*(1.0 - z) + n*z
+                _all_n[_t, _b, _j] = n
+                _seq_h[_t + 1, _b, _j] = h_new
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _loop_backward(_T, _B, _n_hidden, _seq_h, _all_n, _in_x, _all_z, _dcarry_h, _dseq_h, _dy_h_new, _d_h, _d_z, _dG__v0, _acc_b_n, _d_x, _W__v0, _dgemm__v0, _all_r, _dG_x, _dG_h, _acc_b_r, _W_h, _dgemm_h):
+    for _t in range(_T - 1, -1, -1):
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                h = _seq_h[_t, _b, _j]
+                n = _all_n[_t, _b, _j]
+                x = _in_x[_t, _b, _j]
+                z = _all_z[_t, _b, _j]
+                _c0 = 1.0 - n**2
+                d_h_new = _dcarry_h[_b, _j] + _dseq_h[_t, _b, _j] + _dy_h_new[_t, _b, _j]
+                d_n = d_h_new*z
+                _d_h[_b, _j] = d_h_new*(1.0 - z)
+                _d_z[_t, _b, _j] = d_h_new*(-h + n)
+                _dG__v0[_t, _b, _j] = _c0*d_n
+                _acc_b_n[_j] += _c0*d_n
+                _d_x[_t, _b, _j] = _c0*d_n*(1.0 - math.tanh(x)**2)
+        np.dot(_dG__v0[_t], _W__v0, _dgemm__v0)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                h = _seq_h[_t, _b, _j]
+                r = _all_r[_t, _b, _j]
+                _c1 = r*(1.0 - r)
+                d__v0 = _dgemm__v0[_b, _j]
+                d_r = d__v0*h
+                _d_h[_b, _j] += d__v0*r
+                _dG_x[_t, _b, _j + _n_hidden] = _c1*d_r
+                _dG_h[_t, _b, _j] = _c1*d_r
+                _acc_b_r[_j] += _c1*d_r
+        np.dot(_dG_h[_t], _W_h, _dgemm_h)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j]
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _pre_backward_1(_T, _B, _n_hidden, _all_z, _d_z, _dG_x, _acc_b_z):
+    for _t in range(_T):
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                z = _all_z[_t, _b, _j]
+                _c0 = z*(1.0 - z)
+                d_z = _d_z[_t, _b, _j]
+                _dG_x[_t, _b, _j] = _c0*d_z
+                _acc_b_z[_j] += _c0*d_z
+
+
+class Cell(runtime.CellBase):
+    NAME = 'mut1'
+    DIMS = ['input', 'hidden']
+    INPUTS = [('x', 'input')]
+    STATES = [('h', 'hidden')]
+    OUTPUTS = [('h_new', 'hidden')]
+    CONSTRAINTS = [('input', 'hidden')]
+    CONSTANTS = []
+    PARAMS = [('W_z', ('hidden', 'input')), ('W_r', ('hidden', 'input')), ('U_r', ('hidden', 'hidden')), ('U_n', ('hidden', 'hidden')), ('b_z', ('hidden',)), ('b_r', ('hidden',)), ('b_n', ('hidden',))]
+    TAPE = ['_seq_h', '_all_z', '_all_r', '_all__v0', '_all_n', '_W_x', '_W_h', '_W__v0']
+
+    def _param_inits(self):
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        return (
+            ('W_z', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('W_r', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('U_r', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('U_n', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_z', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_r', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b_n', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+        )
+
+    def _fixed(self):
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        _constants, _masks = {}, {}
+        return _constants, _masks
+
+    def _forward(self, inputs, state):
+        _dtype = self.dtype
+        _params = self.params
+        _in_x = inputs['x']
+        _T, _B = _in_x.shape[0], _in_x.shape[1]
+        _R = _T * _B
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        _w_b_z = _params['b_z']
+        _w_b_r = _params['b_r']
+        _w_b_n = _params['b_n']
+        _W_x = np.concatenate((_params['W_z'], _params['W_r'],))
+        _W_h = _params['U_r']
+        _WT_h = np.ascontiguousarray(_W_h.T)
+        _W__v0 = _params['U_n']
+        _WT__v0 = np.ascontiguousarray(_W__v0.T)
+        _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
+        _G_h = np.empty((_B, _n_hidden), _dtype)
+        _G__v0 = np.empty((_B, _n_hidden), _dtype)
+        _all_z = np.empty((_T, _B, _n_hidden), _dtype)
+        _all_r = np.empty((_T, _B, _n_hidden), _dtype)
+        _all__v0 = np.empty((_T, _B, _n_hidden), _dtype)
+        _all_n = np.empty((_T, _B, _n_hidden), _dtype)
+        _seq_h[0] = state['h']
+        _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 2*_n_hidden)
+        _pre_forward_1(_T, _B, _n_hidden, _G_x, _w_b_z, _all_z)
+        _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all_r, _all__v0, _WT__v0, _G__v0, _w_b_n, _in_x, _all_z, _all_n)
+        _y = {'h_new': _seq_h[1:]}
+        _final = {'h': _seq_h[_T].copy()}
+        _tape = {'_seq_h': _seq_h, '_all_z': _all_z, '_all_r': _all_r, '_all__v0': _all__v0, '_all_n': _all_n, '_W_x': _W_x, '_W_h': _W_h, '_W__v0': _W__v0}
+        return _y, _final, _tape
+
+    def _backward(self, tape, dy, dstate, dseq):
+        _dtype = self.dtype
+        _params = tape.params
+        _T, _B = tape.T, tape.B
+        _R = _T * _B
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        _in_x = tape.inputs['x']
+        _w_b_z = _params['b_z']
+        _w_b_r = _params['b_r']
+        _w_b_n = _params['b_n']
+        _seq_h = tape.arrays['_seq_h']
+        _all_z = tape.arrays['_all_z']
+        _all_r = tape.arrays['_all_r']
+        _all__v0 = tape.arrays['_all__v0']
+        _all_n = tape.arrays['_all_n']
+        _W_x = tape.arrays['_W_x']
+        _W_h = tape.arrays['_W_h']
+        _W__v0 = tape.arrays['_W__v0']
+        _dy_h_new = dy['h_new']
+        _dG_x = np.empty((_T, _B, 2*_n_hidden), _dtype)
+        _dG_h = np.empty((_T, _B, _n_hidden), _dtype)
+        _dgemm_h = np.empty((_B, _n_hidden), _dtype)
+        _dG__v0 = np.empty((_T, _B, _n_hidden), _dtype)
+        _dgemm__v0 = np.empty((_B, _n_hidden), _dtype)
+        _d_x = np.empty((_T, _B, _n_input), _dtype)
+        _d_h = np.empty((_B, _n_hidden), _dtype)
+        _d_z = np.empty((_T, _B, _n_hidden), _dtype)
+        _acc_b_z = np.zeros((_n_hidden,), np.float64)
+        _acc_b_r = np.zeros((_n_hidden,), np.float64)
+        _acc_b_n = np.zeros((_n_hidden,), np.float64)
+        _dcarry_h = np.empty((_B, _n_hidden), _dtype)
+        _dcarry_h[...] = dstate['h']
+        _dseq_h = dseq['h']
+        _loop_backward(_T, _B, _n_hidden, _seq_h, _all_n, _in_x, _all_z, _dcarry_h, _dseq_h, _dy_h_new, _d_h, _d_z, _dG__v0, _acc_b_n, _d_x, _W__v0, _dgemm__v0, _all_r, _dG_x, _dG_h, _acc_b_r, _W_h, _dgemm_h)
+        _dW_h = np.dot(_dG_h.reshape(_R, _n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
+        _dW__v0 = np.dot(_dG__v0.reshape(_R, _n_hidden).T, _all__v0.reshape(_R, _n_hidden))
+        _pre_backward_1(_T, _B, _n_hidden, _all_z, _d_z, _dG_x, _acc_b_z)
+        _dgemm_x = np.dot(_dG_x.reshape(_R, 2*_n_hidden), _W_x).reshape(_T, _B, _n_input)
+        _dW_x = np.dot(_dG_x.reshape(_R, 2*_n_hidden).T, _in_x.reshape(_R, _n_input))
+        _dparams = {}
+        _dparams['W_z'] = _dW_x[0:_n_hidden].copy()
+        _dparams['W_r'] = _dW_x[_n_hidden:2*_n_hidden].copy()
+        _dparams['U_r'] = _dW_h[0:_n_hidden].copy()
+        _dparams['U_n'] = _dW__v0[0:_n_hidden].copy()
+        _dparams['b_z'] = _acc_b_z.astype(_dtype)
+        _dparams['b_r'] = _acc_b_r.astype(_dtype)
+        _dparams['b_n'] = _acc_b_n.astype(_dtype)
+        _dinputs = {}
+        _dinputs['x'] = _d_x + _dgemm_x
+        _dstate = {'h': _dcarry_h}
+        return _dinputs, _dparams, _dstate

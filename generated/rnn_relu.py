@@ -1,0 +1,171 @@
+"""rnn_relu: Elman RNN with relu, in the layout of PyTorch's nn.RNN(nonlinearity='relu')
+
+Generated from specs/rnn_relu.yaml (sha256 a9dc036d6df34be1508398a784e148db42e14f8a24067200a593e1f48bf7ed59) by cellspec 0.1.0.
+Do not edit: change the spec and run `cellspec build`.
+
+Source: Elman 1990, "Finding structure in time", Cognitive Science 14(2), with relu in place of the squashing function as in PyTorch's nn.RNN(nonlinearity='relu'): h_t = relu(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh) (PyTorch documentation, torch.nn.RNN)
+
+Forward, one step (on the right, a state's name means its value at t-1):
+    h_new = relu(W @ x + U @ h + b)
+    h[t] = h_new
+    y[t] = h_new
+
+Backward, one step, derived by cellspec (d_v is the gradient of the loss with respect to v;
+param gradients add up over all steps and sequences):
+    d_h_new = d_h[t+1] + dy[t]
+    d(U @ h) = d_h_new*(step((U @ h) + (W @ x) + b))
+    d(W @ x) = d_h_new*(step((U @ h) + (W @ x) + b))
+    d_x = W^T @ d(W @ x)
+    d_h[t] = U^T @ d(U @ h)
+    d_W += d(W @ x) x^T
+    d_U += d(U @ h) h^T
+    d_b += d_h_new*(step((U @ h) + (W @ x) + b))
+
+Schedule:
+    before the time loop, over all T*B rows: [W] @ x  (one matrix product)
+    in the time loop, per step: [U] @ h  (one matrix product)
+    in the time loop, per step: h_new  (fused elementwise loop)
+
+Shapes, T steps of B sequences:
+    input x: [T,B,input]
+    output h_new: [T,B,hidden]
+    state h: [B,hidden]
+    param W: [hidden,input], init uniform(1/sqrt(hidden))
+    param U: [hidden,hidden], init uniform(1/sqrt(hidden))
+    param b: [hidden], init uniform(1/sqrt(hidden))
+"""
+
+import math
+
+import numba as nb
+import numpy as np
+
+from cellspec import runtime
+
+
+@nb.njit(cache=True, inline="always")
+def relu(x):
+    return max(x, 0.0)
+
+
+@nb.njit(cache=True, inline="always")
+def step(x):
+    return 1.0 if x > 0.0 else 0.0
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _all__p1):
+    for _t in range(_T):
+        np.dot(_seq_h[_t], _WT_h, _G_h)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _p0 = _G_x[_t, _b, _j]
+                _p1 = _G_h[_b, _j]
+                b = _w_b[_j]
+                h_new = relu(_p0 + _p1 + b)
+                _seq_h[_t + 1, _b, _j] = h_new
+                _all__p1[_t, _b, _j] = _p1
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _loop_backward(_T, _B, _n_hidden, _G_x, _all__p1, _w_b, _dcarry_h, _dseq_h, _dy_h_new, _dG_x, _dG_h, _acc_b, _W_h, _dgemm_h):
+    for _t in range(_T - 1, -1, -1):
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _p0 = _G_x[_t, _b, _j]
+                _p1 = _all__p1[_t, _b, _j]
+                b = _w_b[_j]
+                _c0 = step(_p0 + _p1 + b)
+                d_h_new = _dcarry_h[_b, _j] + _dseq_h[_t, _b, _j] + _dy_h_new[_t, _b, _j]
+                _dG_x[_t, _b, _j] = _c0*d_h_new
+                _dG_h[_t, _b, _j] = _c0*d_h_new
+                _acc_b[_j] += _c0*d_h_new
+        np.dot(_dG_h[_t], _W_h, _dgemm_h)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _dcarry_h[_b, _j] = _dgemm_h[_b, _j]
+
+
+class Cell(runtime.CellBase):
+    NAME = 'rnn_relu'
+    DIMS = ['input', 'hidden']
+    INPUTS = [('x', 'input')]
+    STATES = [('h', 'hidden')]
+    OUTPUTS = [('h_new', 'hidden')]
+    CONSTRAINTS = []
+    CONSTANTS = []
+    PARAMS = [('W', ('hidden', 'input')), ('U', ('hidden', 'hidden')), ('b', ('hidden',))]
+    TAPE = ['_seq_h', '_G_x', '_all__p1', '_W_x', '_W_h']
+
+    def _param_inits(self):
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        return (
+            ('W', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('U', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+            ('b', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
+        )
+
+    def _fixed(self):
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        _constants, _masks = {}, {}
+        return _constants, _masks
+
+    def _forward(self, inputs, state):
+        _dtype = self.dtype
+        _params = self.params
+        _in_x = inputs['x']
+        _T, _B = _in_x.shape[0], _in_x.shape[1]
+        _R = _T * _B
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        _w_b = _params['b']
+        _W_x = _params['W']
+        _W_h = _params['U']
+        _WT_h = np.ascontiguousarray(_W_h.T)
+        _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
+        _G_h = np.empty((_B, _n_hidden), _dtype)
+        _all__p1 = np.empty((_T, _B, _n_hidden), _dtype)
+        _seq_h[0] = state['h']
+        _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, _n_hidden)
+        _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _all__p1)
+        _y = {'h_new': _seq_h[1:]}
+        _final = {'h': _seq_h[_T].copy()}
+        _tape = {'_seq_h': _seq_h, '_G_x': _G_x, '_all__p1': _all__p1, '_W_x': _W_x, '_W_h': _W_h}
+        return _y, _final, _tape
+
+    def _backward(self, tape, dy, dstate, dseq):
+        _dtype = self.dtype
+        _params = tape.params
+        _T, _B = tape.T, tape.B
+        _R = _T * _B
+        _n_input = self.dims['input']
+        _n_hidden = self.dims['hidden']
+        _in_x = tape.inputs['x']
+        _w_b = _params['b']
+        _seq_h = tape.arrays['_seq_h']
+        _G_x = tape.arrays['_G_x']
+        _all__p1 = tape.arrays['_all__p1']
+        _W_x = tape.arrays['_W_x']
+        _W_h = tape.arrays['_W_h']
+        _dy_h_new = dy['h_new']
+        _dG_x = np.empty((_T, _B, _n_hidden), _dtype)
+        _dG_h = np.empty((_T, _B, _n_hidden), _dtype)
+        _dgemm_h = np.empty((_B, _n_hidden), _dtype)
+        _acc_b = np.zeros((_n_hidden,), np.float64)
+        _dcarry_h = np.empty((_B, _n_hidden), _dtype)
+        _dcarry_h[...] = dstate['h']
+        _dseq_h = dseq['h']
+        _loop_backward(_T, _B, _n_hidden, _G_x, _all__p1, _w_b, _dcarry_h, _dseq_h, _dy_h_new, _dG_x, _dG_h, _acc_b, _W_h, _dgemm_h)
+        _dW_h = np.dot(_dG_h.reshape(_R, _n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
+        _dgemm_x = np.dot(_dG_x.reshape(_R, _n_hidden), _W_x).reshape(_T, _B, _n_input)
+        _dW_x = np.dot(_dG_x.reshape(_R, _n_hidden).T, _in_x.reshape(_R, _n_input))
+        _dparams = {}
+        _dparams['W'] = _dW_x[0:_n_hidden].copy()
+        _dparams['U'] = _dW_h[0:_n_hidden].copy()
+        _dparams['b'] = _acc_b.astype(_dtype)
+        _dinputs = {}
+        _dinputs['x'] = _dgemm_x
+        _dstate = {'h': _dcarry_h}
+        return _dinputs, _dparams, _dstate
