@@ -117,6 +117,41 @@ def cmd_catalog(args) -> int:
     return EXIT_OK
 
 
+def cmd_bench(args) -> int:
+    from .bench import SIZES, bench_cell, markdown, write_results
+    from .blas import BACKEND, set_threads
+    from .build import write_atomic
+
+    sizes = args.sizes.split(",")
+    unknown = [s for s in sizes if s not in SIZES]
+    if unknown:
+        print(f"error: unknown size {', '.join(unknown)}; sizes: {', '.join(SIZES)}", file=sys.stderr)
+        return EXIT_BAD_SPEC
+    try:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    except ImportError:
+        print("note: PyTorch is not installed (pip install -e \".[bench]\"): its peers are n/a", file=sys.stderr)
+    set_threads(args.threads)
+    built = _compile_all(args.specs)
+    if built is None:
+        return EXIT_BAD_SPEC
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="cellspec-bench-") as folder:
+        for b in built:
+            path = os.path.join(folder, f"{b.cell.name}.py")
+            write_atomic(path, b.source)
+            module = _import_file(path, f"cellspec_bench_{b.cell.name}")
+            for size in sizes:
+                row = bench_cell(b.cell.name, module, b.schedule, size, args.rounds, set(args.peers.split(",")))
+                rows.append(row)
+                print(markdown([row]).splitlines()[-1], flush=True)
+    json_path, md_path = write_results(rows, args.out, args.threads)
+    print(f"BLAS: {BACKEND}; wrote {json_path} and {md_path}")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cellspec", description="Compile recurrent cells declared as equations into Numba forward and backward passes.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -136,6 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--readme", default="README.md", metavar="FILE")
     t.add_argument("--check", action="store_true", help="exit 1 if the table is not current, write nothing")
     t.set_defaults(run=cmd_catalog)
+    k = sub.add_parser("bench", help="time cells against PyTorch, TorchScript and the GEMM floor")
+    k.add_argument("specs", nargs="+", metavar="SPEC")
+    k.add_argument("--sizes", default="S1,S2,S3,S4,S5", help="comma-separated: S1..S5 or tiny (default S1,S2,S3,S4,S5)")
+    k.add_argument("--threads", type=int, default=2, help="BLAS and PyTorch threads (default 2)")
+    k.add_argument("--rounds", type=int, default=7, help="interleaved rounds; medians are reported (default 7)")
+    k.add_argument("--peers", default="torch,torchscript", help="comma-separated peers (default torch,torchscript)")
+    k.add_argument("--out", default="bench", metavar="DIR", help="where results.json and results.md go (default bench/)")
+    k.set_defaults(run=cmd_bench)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

@@ -84,48 +84,14 @@ class Op:
 
     `build` makes the SymPy expression from the arguments; `numeric` evaluates it on Python
     floats, for constant arguments (it raises OverflowError or ValueError where the result is not
-    a finite real); `helper` is the Numba source of a function of the same name that the
-    generated module defines when it calls it (None when the printer spells the op with `math`
-    or a builtin)."""
+    a finite real). Kernels call the function of the same name in `cellspec.fastmath`, or a
+    builtin (`abs`, `math.sqrt`)."""
 
     name: str
     arity: int
     build: object
     numeric: object
-    helper: str | None = None
     doc: str = ""
-
-
-_HELPERS = {
-    "sigmoid": (
-        "def sigmoid(x):\n"
-        "    return 1.0 / (1.0 + math.exp(-x))\n"
-    ),
-    "softplus": (
-        "def softplus(x):\n"
-        "    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))\n"
-    ),
-    "relu": (
-        "def relu(x):\n"
-        "    return max(x, 0.0)\n"
-    ),
-    "step": (
-        "def step(x):\n"
-        "    return 1.0 if x > 0.0 else 0.0\n"
-    ),
-    "sign": (
-        "def sign(x):\n"
-        "    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)\n"
-    ),
-    "maximum": (
-        "def maximum(a, b):\n"
-        "    return a if a >= b else b\n"
-    ),
-    "minimum": (
-        "def minimum(a, b):\n"
-        "    return a if a <= b else b\n"
-    ),
-}
 
 
 def _sigmoid(v: float) -> float:
@@ -136,32 +102,30 @@ def _sigmoid(v: float) -> float:
 OPS: dict[str, Op] = {
     op.name: op
     for op in (
-        Op("sigmoid", 1, sigmoid, _sigmoid, _HELPERS["sigmoid"], "logistic sigmoid"),
-        Op("tanh", 1, sympy.tanh, math.tanh, None, "hyperbolic tangent"),
-        Op("relu", 1, relu, lambda v: max(v, 0.0), _HELPERS["relu"], "max(x, 0)"),
-        Op("exp", 1, sympy.exp, math.exp, None, "exponential"),
-        Op("log", 1, sympy.log, math.log, None, "natural logarithm"),
-        Op("softplus", 1, softplus, lambda v: max(v, 0.0) + math.log1p(math.exp(-abs(v))), _HELPERS["softplus"], "log(1 + exp(x))"),
-        Op("abs", 1, sympy.Abs, abs, None, "absolute value"),
-        Op("sqrt", 1, sympy.sqrt, math.sqrt, None, "square root"),
-        Op("max", 2, maximum, max, _HELPERS["maximum"], "elementwise maximum"),
-        Op("min", 2, minimum, min, _HELPERS["minimum"], "elementwise minimum"),
+        Op("sigmoid", 1, sigmoid, _sigmoid, "logistic sigmoid"),
+        Op("tanh", 1, sympy.tanh, math.tanh, "hyperbolic tangent"),
+        Op("relu", 1, relu, lambda v: max(v, 0.0), "max(x, 0)"),
+        Op("exp", 1, sympy.exp, math.exp, "exponential"),
+        Op("log", 1, sympy.log, math.log, "natural logarithm"),
+        Op("softplus", 1, softplus, lambda v: max(v, 0.0) + math.log1p(math.exp(-abs(v))), "log(1 + exp(x))"),
+        Op("abs", 1, sympy.Abs, abs, "absolute value"),
+        Op("sqrt", 1, sympy.sqrt, math.sqrt, "square root"),
+        Op("max", 2, maximum, max, "elementwise maximum"),
+        Op("min", 2, minimum, min, "elementwise minimum"),
     )
 }
 
-# Functions that appear only in derived expressions, never in specs, but need a Numba helper.
-DERIVED_HELPERS = {"step": _HELPERS["step"], "sign": _HELPERS["sign"]}
-
-# Helpers by the SymPy class the printer meets, for the generated module's preamble.
-HELPER_BY_CLASS = {
+# The function of `cellspec.fastmath` that kernels call for each SymPy class, including those
+# that appear only in derivatives (step, sign).
+KERNEL_FUNCTION = {
     sigmoid: "sigmoid",
     softplus: "softplus",
     relu: "relu",
     step: "step",
     maximum: "maximum",
     minimum: "minimum",
+    sympy.tanh: "tanh",
+    sympy.exp: "exp",
+    sympy.log: "log",
+    sympy.sign: "sign",
 }
-
-
-def helper_source(name: str) -> str:
-    return _HELPERS[name]

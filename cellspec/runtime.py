@@ -202,18 +202,21 @@ class CellBase:
                 raise ShapeError(f"dy must be a dict with the keys {', '.join(sorted(names))}")
             dy = {n: _check_array(f"dy {n!r}", dy[n], (tape.T, tape.B, self._size(d)), self.dtype, f"[T,B,{d}]") for n, d in self.OUTPUTS}
         dstate = self._checked_states(dstate, tape.B, "dstate")
-        dseq = dict(dseq or {})
+        dseq = {k: v for k, v in (dseq or {}).items() if v is not None}
         unknown = set(dseq) - {n for n, _ in self.STATES}
         if unknown:
             raise ShapeError(f"dseq has keys that are no state: {', '.join(sorted(unknown))}")
+        given = bool(dseq)
         for name, dim in self.STATES:
             shape = (tape.T, tape.B, self._size(dim))
-            if dseq.get(name) is None:
-                # a zero-strided view: no memory, and the kernel reads zeros from one cache line
-                dseq[name] = np.broadcast_to(np.zeros(1, self.dtype), shape)
-            else:
+            if name in dseq:
                 dseq[name] = _check_array(f"dseq {name!r}", dseq[name], shape, self.dtype, f"[T,B,{dim}]")
-        dinputs, dparams, dstate0 = self._backward(tape, dy, dstate, dseq)
+            elif given:
+                dseq[name] = np.zeros(shape, self.dtype)
+            else:
+                # never read: the kernel takes its no-dseq path
+                dseq[name] = np.zeros((1, 1, 1), self.dtype)
+        dinputs, dparams, dstate0 = self._backward(tape, dy, dstate, dseq, given)
         dx = dinputs[self.INPUTS[0][0]] if len(self.INPUTS) == 1 else dinputs
         return dx, dparams, dstate0
 

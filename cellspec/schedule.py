@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import sympy
+
 from .autodiff import Backward
 from .ir import Cell, Elementwise, Product
 
@@ -106,6 +108,12 @@ class Schedule:
     sinks: dict[str, list[Access]]           # gradient arriving at a node from outside the step
     users_outside: dict[str, bool]           # node has elementwise users in another phase
     order: list[tuple[str, int]]             # backward order of elementwise phases (region, index)
+    # gradients that equal others, computed once: a product whose gradient is another product's
+    # (LSTM: d(W_i @ x) = d(U_i @ h)), the gradient array of a group that is another group's, and
+    # a vector param whose gradient is a product's summed over all rows (a bias)
+    alias: dict[str, str] = field(default_factory=dict)
+    dG_of: dict[str, str] = field(default_factory=dict)
+    bias_of: dict[str, str] = field(default_factory=dict)
 
 
 def _depends_on_state(cell: Cell) -> dict[str, bool]:
@@ -239,10 +247,12 @@ def make_schedule(cell: Cell, backward: Backward) -> Schedule:
     def per_step(name: str) -> bool:
         return name in cell.states or (name in cell.nodes and region[name] == LOOP)
 
+    alias, dG_of, bias_of = _shared_gradients(cell, backward, groups, users)
     for g in groups.values():
-        backward_arrays.append(Array(f"_dG_{g.name}", ("T", "B", g.rows)))
+        if dG_of[g.name] == f"_dG_{g.name}":
+            backward_arrays.append(Array(f"_dG_{g.name}", ("T", "B", g.rows)))
         for p in g.products:
-            adjoint[p] = Access(f"_dG_{g.name}", "tbj", g.offset(p))
+            adjoint[p] = Access(dG_of[g.name], "tbj", g.offset(p))
         shape = ("B", (g.operand_dim,)) if g.region == LOOP else ("T", "B", (g.operand_dim,))
         backward_arrays.append(Array(f"_dgemm_{g.operand}", shape))
         gemm_adjoint[g.operand] = Access(f"_dgemm_{g.operand}", "bj" if g.region == LOOP else "tbj")
@@ -261,12 +271,12 @@ def make_schedule(cell: Cell, backward: Backward) -> Schedule:
                 adjoint[name] = Access(f"_d_{name}", "tbj")
                 backward_arrays.append(Array(f"_d_{name}", ("T", "B", (dim,))))
     for p, v in cell.vectors.items():
+        if p in bias_of:
+            continue
         adjoint[p] = Access(f"_acc_{p}", "j")
         backward_arrays.append(Array(f"_acc_{p}", ((v.dim,),), kind="acc", zero=True))
     for s, n in cell.updates.items():
         sinks.setdefault(n, []).append(Access(f"_dcarry_{s}", "bj"))
-        # gradient arriving at the state's value after each step (from a layer that reads it)
-        sinks[n].append(Access(f"_dseq_{s}", "tbj"))
         backward_arrays.append(Array(f"_dcarry_{s}", ("B", (cell.states[s],))))
     for out in cell.outputs:
         sinks.setdefault(out, []).append(Access(f"_dy_{out}", "tbj"))
@@ -291,7 +301,48 @@ def make_schedule(cell: Cell, backward: Backward) -> Schedule:
         sinks=sinks,
         users_outside=users_outside,
         order=order,
+        alias=alias,
+        dG_of=dG_of,
+        bias_of=bias_of,
     )
+
+
+def _shared_gradients(cell: Cell, backward: Backward, groups: dict[str, Group], users: dict[str, list[str]]):
+    """Find gradients that are equal by construction: two values read by the same nodes with the
+    same partial derivatives receive the same gradient. Products and vector params get gradient
+    only that way, so an equal signature proves equal gradients."""
+
+    def signature(name: str):
+        terms = []
+        for u in users.get(name, []):
+            if (u, name) in backward.partials:
+                terms.append((u, sympy.srepr(backward.partials[(u, name)])))
+        return (cell.dim_of(name), tuple(sorted(terms)))
+
+    product_sig = {p: signature(p) for g in groups.values() for p in g.products}
+    first: dict[tuple, str] = {}
+    alias: dict[str, str] = {}
+    for g in groups.values():
+        for p in g.products:
+            first.setdefault(product_sig[p], p)
+    dG_of: dict[str, str] = {}
+    for g in groups.values():
+        dG_of[g.name] = f"_dG_{g.name}"
+        for other in groups.values():
+            if other is g:
+                break
+            if dG_of[other.name] != f"_dG_{other.name}" or other.rows != g.rows:
+                continue
+            if all(product_sig[a] == product_sig[b] for a, b in zip(g.products, other.products)):
+                dG_of[g.name] = f"_dG_{other.name}"
+                alias.update(dict(zip(g.products, other.products)))
+                break
+    bias_of = {}
+    for v in cell.vectors:
+        sig = signature(v)
+        if sig[1] and sig in first:
+            bias_of[v] = alias.get(first[sig], first[sig])
+    return alias, dG_of, bias_of
 
 
 def _add(items: list[str], item: str) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import yaml
 
 from .errors import Location, SpecError
-from .ops import DERIVED_HELPERS, OPS
+from .ops import KERNEL_FUNCTION, OPS
 
 MAX_SPEC_BYTES = 1 << 20
 
@@ -29,8 +29,8 @@ RESERVED = (
     | frozenset(keyword.softkwlist)
     | frozenset(dir(builtins))
     | frozenset(OPS)
-    | frozenset(DERIVED_HELPERS)
-    | frozenset({"np", "nb", "numba", "numpy", "math", "self", "runtime", "Cell", "where"})
+    | frozenset(KERNEL_FUNCTION.values())
+    | frozenset({"np", "nb", "numba", "numpy", "math", "self", "runtime", "fastmath", "blas", "matmul", "Cell", "where"})
 )
 
 TOP_LEVEL_KEYS = ("name", "summary", "cite", "dims", "constraints", "inputs", "state", "step", "constants", "params", "equations", "update", "output")

@@ -123,20 +123,18 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
+from cellspec.blas import matmul
+from cellspec.fastmath import sigmoid, tanh
 
 
-@nb.njit(cache=True, inline="always")
-def sigmoid(x):
-    return 1.0 / (1.0 + math.exp(-x))
-
-
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _seq_f, _WT_f, _G_f, _seq_o, _WT_o, _G_o, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o, _all_z):
+    _F = _seq_h.dtype.type
     for _t in range(_T):
-        np.dot(_seq_h[_t], _WT_h, _G_h)
-        np.dot(_seq_i[_t], _WT_i, _G_i)
-        np.dot(_seq_f[_t], _WT_f, _G_f)
-        np.dot(_seq_o[_t], _WT_o, _G_o)
+        matmul(_seq_h[_t], _WT_h, _G_h)
+        matmul(_seq_i[_t], _WT_i, _G_i)
+        matmul(_seq_f[_t], _WT_f, _G_f)
+        matmul(_seq_o[_t], _WT_o, _G_o)
         for _b in range(_B):
             for _j in range(_n_hidden):
                 _p0 = _G_x[_t, _b, _j]
@@ -164,12 +162,12 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _
                 p_f = _w_p_f[_j]
                 p_i = _w_p_i[_j]
                 p_o = _w_p_o[_j]
-                z = math.tanh(_p0 + _p1 + b_z)
+                z = tanh(_p0 + _p1 + b_z)
                 i_new = sigmoid(_p2 + _p3 + _p4 + _p5 + _p6 + b_i + c*p_i)
                 f_new = sigmoid(_p10 + _p11 + _p7 + _p8 + _p9 + b_f + c*p_f)
                 c_new = c*f_new + i_new*z
                 o_new = sigmoid(_p12 + _p13 + _p14 + _p15 + _p16 + b_o + c_new*p_o)
-                y = o_new*math.tanh(c_new)
+                y = o_new*tanh(c_new)
                 _all_z[_t, _b, _j] = z
                 _seq_i[_t + 1, _b, _j] = i_new
                 _seq_f[_t + 1, _b, _j] = f_new
@@ -178,8 +176,9 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _
                 _seq_h[_t + 1, _b, _j] = y
 
 
-@nb.njit(cache=True, error_model="numpy")
-def _loop_backward(_T, _B, _n_hidden, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dseq_h, _dy_y, _dcarry_o, _dseq_o, _dcarry_c, _dseq_c, _dcarry_f, _dseq_f, _dcarry_i, _dseq_i, _dG_x, _dG_h, _dG_i, _dG_f, _dG_o, _acc_b_o, _acc_p_o, _d_c, _acc_b_f, _acc_p_f, _acc_b_i, _acc_p_i, _acc_b_z, _W_h, _dgemm_h, _W_i, _dgemm_i, _W_f, _dgemm_f, _W_o, _dgemm_o):
+@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_o, _dcarry_c, _dcarry_f, _dcarry_i, _dG_x, _dG_i, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _W_i, _dgemm_i, _W_f, _dgemm_f, _W_o, _dgemm_o, _dseq_h, _dseq_c, _dseq_i, _dseq_f, _dseq_o):
+    _F = _seq_c.dtype.type
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
             for _j in range(_n_hidden):
@@ -192,53 +191,48 @@ def _loop_backward(_T, _B, _n_hidden, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_f, _w
                 p_i = _w_p_i[_j]
                 p_o = _w_p_o[_j]
                 z = _all_z[_t, _b, _j]
-                _c0 = 1.0 - z**2
-                _c1 = i_new*(1.0 - i_new)
-                _c2 = f_new*(1.0 - f_new)
-                _c3 = o_new*(1.0 - o_new)
-                _c4 = math.tanh(c_new)
-                d_y = _dcarry_h[_b, _j] + _dseq_h[_t, _b, _j] + _dy_y[_t, _b, _j]
-                d_o_new = _dcarry_o[_b, _j] + _dseq_o[_t, _b, _j] + _c4*d_y
-                d_c_new = _dcarry_c[_b, _j] + _dseq_c[_t, _b, _j] + _c3*d_o_new*p_o + d_y*o_new*(1.0 - _c4**2)
-                d_f_new = _dcarry_f[_b, _j] + _dseq_f[_t, _b, _j] + c*d_c_new
-                d_i_new = _dcarry_i[_b, _j] + _dseq_i[_t, _b, _j] + d_c_new*z
+                _c0 = _F(1.0) - z**2
+                _c1 = i_new*(_F(1.0) - i_new)
+                _c2 = f_new*(_F(1.0) - f_new)
+                _c3 = o_new*(_F(1.0) - o_new)
+                _c4 = tanh(c_new)
+                d_y = _dcarry_h[_b, _j] + _dy_y[_t, _b, _j]
+                d_o_new = _dcarry_o[_b, _j] + _c4*d_y
+                d_c_new = _dcarry_c[_b, _j] + _c3*d_o_new*p_o + d_y*o_new*(_F(1.0) - _c4**2)
+                d_f_new = _dcarry_f[_b, _j] + c*d_c_new
+                d_i_new = _dcarry_i[_b, _j] + d_c_new*z
                 d_z = d_c_new*i_new
                 _dG_x[_t, _b, _j + 3*_n_hidden] = _c3*d_o_new
-                _dG_h[_t, _b, _j + 3*_n_hidden] = _c3*d_o_new
                 _dG_i[_t, _b, _j + 2*_n_hidden] = _c3*d_o_new
-                _dG_f[_t, _b, _j + 2*_n_hidden] = _c3*d_o_new
-                _dG_o[_t, _b, _j + 2*_n_hidden] = _c3*d_o_new
-                _acc_b_o[_j] += _c3*d_o_new
                 _acc_p_o[_j] += _c3*c_new*d_o_new
                 _d_c[_b, _j] = _c1*d_i_new*p_i + _c2*d_f_new*p_f + d_c_new*f_new
-                _dG_f[_t, _b, _j + _n_hidden] = _c2*d_f_new
-                _dG_o[_t, _b, _j + _n_hidden] = _c2*d_f_new
                 _dG_x[_t, _b, _j + 2*_n_hidden] = _c2*d_f_new
-                _dG_h[_t, _b, _j + 2*_n_hidden] = _c2*d_f_new
                 _dG_i[_t, _b, _j + _n_hidden] = _c2*d_f_new
-                _acc_b_f[_j] += _c2*d_f_new
                 _acc_p_f[_j] += _c2*c*d_f_new
                 _dG_x[_t, _b, _j + _n_hidden] = _c1*d_i_new
-                _dG_h[_t, _b, _j + _n_hidden] = _c1*d_i_new
                 _dG_i[_t, _b, _j] = _c1*d_i_new
-                _dG_f[_t, _b, _j] = _c1*d_i_new
-                _dG_o[_t, _b, _j] = _c1*d_i_new
-                _acc_b_i[_j] += _c1*d_i_new
                 _acc_p_i[_j] += _c1*c*d_i_new
                 _dG_x[_t, _b, _j] = _c0*d_z
-                _dG_h[_t, _b, _j] = _c0*d_z
-                _acc_b_z[_j] += _c0*d_z
-        np.dot(_dG_h[_t], _W_h, _dgemm_h)
-        np.dot(_dG_i[_t], _W_i, _dgemm_i)
-        np.dot(_dG_f[_t], _W_f, _dgemm_f)
-        np.dot(_dG_o[_t], _W_o, _dgemm_o)
-        for _b in range(_B):
-            for _j in range(_n_hidden):
-                _dcarry_h[_b, _j] = _dgemm_h[_b, _j]
-                _dcarry_c[_b, _j] = _d_c[_b, _j]
-                _dcarry_i[_b, _j] = _dgemm_i[_b, _j]
-                _dcarry_f[_b, _j] = _dgemm_f[_b, _j]
-                _dcarry_o[_b, _j] = _dgemm_o[_b, _j]
+        matmul(_dG_x[_t], _W_h, _dgemm_h)
+        matmul(_dG_i[_t], _W_i, _dgemm_i)
+        matmul(_dG_i[_t], _W_f, _dgemm_f)
+        matmul(_dG_i[_t], _W_o, _dgemm_o)
+        if _has_dseq and _t > 0:
+            for _b in range(_B):
+                for _j in range(_n_hidden):
+                    _dcarry_h[_b, _j] = _dgemm_h[_b, _j] + _dseq_h[_t - 1, _b, _j]
+                    _dcarry_c[_b, _j] = _d_c[_b, _j] + _dseq_c[_t - 1, _b, _j]
+                    _dcarry_i[_b, _j] = _dgemm_i[_b, _j] + _dseq_i[_t - 1, _b, _j]
+                    _dcarry_f[_b, _j] = _dgemm_f[_b, _j] + _dseq_f[_t - 1, _b, _j]
+                    _dcarry_o[_b, _j] = _dgemm_o[_b, _j] + _dseq_o[_t - 1, _b, _j]
+        else:
+            for _b in range(_B):
+                for _j in range(_n_hidden):
+                    _dcarry_h[_b, _j] = _dgemm_h[_b, _j]
+                    _dcarry_c[_b, _j] = _d_c[_b, _j]
+                    _dcarry_i[_b, _j] = _dgemm_i[_b, _j]
+                    _dcarry_f[_b, _j] = _dgemm_f[_b, _j]
+                    _dcarry_o[_b, _j] = _dgemm_o[_b, _j]
 
 
 class Cell(runtime.CellBase):
@@ -334,7 +328,7 @@ class Cell(runtime.CellBase):
         _tape = {'_seq_h': _seq_h, '_seq_c': _seq_c, '_seq_i': _seq_i, '_seq_f': _seq_f, '_seq_o': _seq_o, '_all_z': _all_z, '_W_x': _W_x, '_W_h': _W_h, '_W_i': _W_i, '_W_f': _W_f, '_W_o': _W_o}
         return _y, _final, _tape
 
-    def _backward(self, tape, dy, dstate, dseq):
+    def _backward(self, tape, dy, dstate, dseq, dseq_given):
         _dtype = self.dtype
         _params = tape.params
         _T, _B = tape.T, tape.B
@@ -362,22 +356,15 @@ class Cell(runtime.CellBase):
         _W_o = tape.arrays['_W_o']
         _dy_y = dy['y']
         _dG_x = np.empty((_T, _B, 4*_n_hidden), _dtype)
-        _dG_h = np.empty((_T, _B, 4*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)
         _dG_i = np.empty((_T, _B, 3*_n_hidden), _dtype)
         _dgemm_i = np.empty((_B, _n_hidden), _dtype)
-        _dG_f = np.empty((_T, _B, 3*_n_hidden), _dtype)
         _dgemm_f = np.empty((_B, _n_hidden), _dtype)
-        _dG_o = np.empty((_T, _B, 3*_n_hidden), _dtype)
         _dgemm_o = np.empty((_B, _n_hidden), _dtype)
         _d_c = np.empty((_B, _n_hidden), _dtype)
         _acc_p_i = np.zeros((_n_hidden,), np.float64)
         _acc_p_f = np.zeros((_n_hidden,), np.float64)
         _acc_p_o = np.zeros((_n_hidden,), np.float64)
-        _acc_b_z = np.zeros((_n_hidden,), np.float64)
-        _acc_b_i = np.zeros((_n_hidden,), np.float64)
-        _acc_b_f = np.zeros((_n_hidden,), np.float64)
-        _acc_b_o = np.zeros((_n_hidden,), np.float64)
         _dcarry_h = np.empty((_B, _n_hidden), _dtype)
         _dcarry_c = np.empty((_B, _n_hidden), _dtype)
         _dcarry_i = np.empty((_B, _n_hidden), _dtype)
@@ -393,11 +380,18 @@ class Cell(runtime.CellBase):
         _dseq_f = dseq['f']
         _dcarry_o[...] = dstate['o']
         _dseq_o = dseq['o']
-        _loop_backward(_T, _B, _n_hidden, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dseq_h, _dy_y, _dcarry_o, _dseq_o, _dcarry_c, _dseq_c, _dcarry_f, _dseq_f, _dcarry_i, _dseq_i, _dG_x, _dG_h, _dG_i, _dG_f, _dG_o, _acc_b_o, _acc_p_o, _d_c, _acc_b_f, _acc_p_f, _acc_b_i, _acc_p_i, _acc_b_z, _W_h, _dgemm_h, _W_i, _dgemm_i, _W_f, _dgemm_f, _W_o, _dgemm_o)
-        _dW_h = np.dot(_dG_h.reshape(_R, 4*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
+        _has_dseq = dseq_given
+        if _has_dseq:
+            _dcarry_h += _dseq_h[_T - 1]
+            _dcarry_c += _dseq_c[_T - 1]
+            _dcarry_i += _dseq_i[_T - 1]
+            _dcarry_f += _dseq_f[_T - 1]
+            _dcarry_o += _dseq_o[_T - 1]
+        _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_o, _dcarry_c, _dcarry_f, _dcarry_i, _dG_x, _dG_i, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _W_i, _dgemm_i, _W_f, _dgemm_f, _W_o, _dgemm_o, _dseq_h, _dseq_c, _dseq_i, _dseq_f, _dseq_o)
+        _dW_h = np.dot(_dG_x.reshape(_R, 4*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
         _dW_i = np.dot(_dG_i.reshape(_R, 3*_n_hidden).T, _seq_i[:-1].reshape(_R, _n_hidden))
-        _dW_f = np.dot(_dG_f.reshape(_R, 3*_n_hidden).T, _seq_f[:-1].reshape(_R, _n_hidden))
-        _dW_o = np.dot(_dG_o.reshape(_R, 3*_n_hidden).T, _seq_o[:-1].reshape(_R, _n_hidden))
+        _dW_f = np.dot(_dG_i.reshape(_R, 3*_n_hidden).T, _seq_f[:-1].reshape(_R, _n_hidden))
+        _dW_o = np.dot(_dG_i.reshape(_R, 3*_n_hidden).T, _seq_o[:-1].reshape(_R, _n_hidden))
         _dgemm_x = np.dot(_dG_x.reshape(_R, 4*_n_hidden), _W_x).reshape(_T, _B, _n_input)
         _dW_x = np.dot(_dG_x.reshape(_R, 4*_n_hidden).T, _in_x.reshape(_R, _n_input))
         _dparams = {}
@@ -412,10 +406,10 @@ class Cell(runtime.CellBase):
         _dparams['p_i'] = _acc_p_i.astype(_dtype)
         _dparams['p_f'] = _acc_p_f.astype(_dtype)
         _dparams['p_o'] = _acc_p_o.astype(_dtype)
-        _dparams['b_z'] = _acc_b_z.astype(_dtype)
-        _dparams['b_i'] = _acc_b_i.astype(_dtype)
-        _dparams['b_f'] = _acc_b_f.astype(_dtype)
-        _dparams['b_o'] = _acc_b_o.astype(_dtype)
+        _dparams['b_z'] = _dG_x.reshape(_R, 4*_n_hidden)[:, 0:_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
+        _dparams['b_i'] = _dG_x.reshape(_R, 4*_n_hidden)[:, _n_hidden:2*_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
+        _dparams['b_f'] = _dG_x.reshape(_R, 4*_n_hidden)[:, 2*_n_hidden:3*_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
+        _dparams['b_o'] = _dG_x.reshape(_R, 4*_n_hidden)[:, 3*_n_hidden:4*_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
         _dparams['R_ii'] = _dW_i[0:_n_hidden].copy()
         _dparams['R_fi'] = _dW_f[0:_n_hidden].copy()
         _dparams['R_oi'] = _dW_o[0:_n_hidden].copy()

@@ -84,17 +84,15 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
+from cellspec.blas import matmul
+from cellspec.fastmath import sigmoid, tanh
 
 
-@nb.njit(cache=True, inline="always")
-def sigmoid(x):
-    return 1.0 / (1.0 + math.exp(-x))
-
-
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o, _all_z, _all_i, _all_f, _all_o):
+    _F = _seq_h.dtype.type
     for _t in range(_T):
-        np.dot(_seq_h[_t], _WT_h, _G_h)
+        matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
             for _j in range(_n_hidden):
                 _p0 = _G_x[_t, _b, _j]
@@ -118,7 +116,7 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, 
                 f = sigmoid(_p4 + _p5 + b_f + c*p_f)
                 c_new = c*f + i*z
                 o = sigmoid(_p6 + _p7 + b_o + c_new*p_o)
-                y = o*math.tanh(c_new)
+                y = o*tanh(c_new)
                 _all_z[_t, _b, _j] = z
                 _all_i[_t, _b, _j] = i
                 _all_f[_t, _b, _j] = f
@@ -127,8 +125,9 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, 
                 _seq_h[_t + 1, _b, _j] = y
 
 
-@nb.njit(cache=True, error_model="numpy")
-def _loop_backward(_T, _B, _n_hidden, _seq_c, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dseq_h, _dy_y, _dcarry_c, _dseq_c, _dG_x, _dG_h, _acc_b_o, _acc_p_o, _d_c, _acc_b_f, _acc_p_f, _acc_b_i, _acc_p_i, _acc_b_z, _W_h, _dgemm_h):
+@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_c, _dG_x, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _dseq_h, _dseq_c):
+    _F = _seq_c.dtype.type
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
             for _j in range(_n_hidden):
@@ -141,37 +140,35 @@ def _loop_backward(_T, _B, _n_hidden, _seq_c, _all_f, _all_i, _all_o, _w_p_f, _w
                 p_i = _w_p_i[_j]
                 p_o = _w_p_o[_j]
                 z = _all_z[_t, _b, _j]
-                _c0 = i*(1.0 - i)
-                _c1 = f*(1.0 - f)
-                _c2 = o*(1.0 - o)
-                _c3 = math.tanh(c_new)
-                d_y = _dcarry_h[_b, _j] + _dseq_h[_t, _b, _j] + _dy_y[_t, _b, _j]
+                _c0 = i*(_F(1.0) - i)
+                _c1 = f*(_F(1.0) - f)
+                _c2 = o*(_F(1.0) - o)
+                _c3 = tanh(c_new)
+                d_y = _dcarry_h[_b, _j] + _dy_y[_t, _b, _j]
                 d_o = _c3*d_y
-                d_c_new = _dcarry_c[_b, _j] + _dseq_c[_t, _b, _j] + _c2*d_o*p_o + d_y*o*(1.0 - _c3**2)
+                d_c_new = _dcarry_c[_b, _j] + _c2*d_o*p_o + d_y*o*(_F(1.0) - _c3**2)
                 d_f = c*d_c_new
                 d_i = d_c_new*z
                 d_z = d_c_new*i
                 _dG_x[_t, _b, _j + 3*_n_hidden] = _c2*d_o
-                _dG_h[_t, _b, _j + 3*_n_hidden] = _c2*d_o
-                _acc_b_o[_j] += _c2*d_o
                 _acc_p_o[_j] += _c2*c_new*d_o
                 _d_c[_b, _j] = _c0*d_i*p_i + _c1*d_f*p_f + d_c_new*f
                 _dG_x[_t, _b, _j + 2*_n_hidden] = _c1*d_f
-                _dG_h[_t, _b, _j + 2*_n_hidden] = _c1*d_f
-                _acc_b_f[_j] += _c1*d_f
                 _acc_p_f[_j] += _c1*c*d_f
                 _dG_x[_t, _b, _j + _n_hidden] = _c0*d_i
-                _dG_h[_t, _b, _j + _n_hidden] = _c0*d_i
-                _acc_b_i[_j] += _c0*d_i
                 _acc_p_i[_j] += _c0*c*d_i
                 _dG_x[_t, _b, _j] = d_z
-                _dG_h[_t, _b, _j] = d_z
-                _acc_b_z[_j] += d_z
-        np.dot(_dG_h[_t], _W_h, _dgemm_h)
-        for _b in range(_B):
-            for _j in range(_n_hidden):
-                _dcarry_h[_b, _j] = _dgemm_h[_b, _j]
-                _dcarry_c[_b, _j] = _d_c[_b, _j]
+        matmul(_dG_x[_t], _W_h, _dgemm_h)
+        if _has_dseq and _t > 0:
+            for _b in range(_B):
+                for _j in range(_n_hidden):
+                    _dcarry_h[_b, _j] = _dgemm_h[_b, _j] + _dseq_h[_t - 1, _b, _j]
+                    _dcarry_c[_b, _j] = _d_c[_b, _j] + _dseq_c[_t - 1, _b, _j]
+        else:
+            for _b in range(_B):
+                for _j in range(_n_hidden):
+                    _dcarry_h[_b, _j] = _dgemm_h[_b, _j]
+                    _dcarry_c[_b, _j] = _d_c[_b, _j]
 
 
 class Cell(runtime.CellBase):
@@ -246,7 +243,7 @@ class Cell(runtime.CellBase):
         _tape = {'_seq_h': _seq_h, '_seq_c': _seq_c, '_all_z': _all_z, '_all_i': _all_i, '_all_f': _all_f, '_all_o': _all_o, '_W_x': _W_x, '_W_h': _W_h}
         return _y, _final, _tape
 
-    def _backward(self, tape, dy, dstate, dseq):
+    def _backward(self, tape, dy, dstate, dseq, dseq_given):
         _dtype = self.dtype
         _params = tape.params
         _T, _B = tape.T, tape.B
@@ -271,24 +268,23 @@ class Cell(runtime.CellBase):
         _W_h = tape.arrays['_W_h']
         _dy_y = dy['y']
         _dG_x = np.empty((_T, _B, 4*_n_hidden), _dtype)
-        _dG_h = np.empty((_T, _B, 4*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)
         _d_c = np.empty((_B, _n_hidden), _dtype)
         _acc_p_i = np.zeros((_n_hidden,), np.float64)
         _acc_p_f = np.zeros((_n_hidden,), np.float64)
         _acc_p_o = np.zeros((_n_hidden,), np.float64)
-        _acc_b_z = np.zeros((_n_hidden,), np.float64)
-        _acc_b_i = np.zeros((_n_hidden,), np.float64)
-        _acc_b_f = np.zeros((_n_hidden,), np.float64)
-        _acc_b_o = np.zeros((_n_hidden,), np.float64)
         _dcarry_h = np.empty((_B, _n_hidden), _dtype)
         _dcarry_c = np.empty((_B, _n_hidden), _dtype)
         _dcarry_h[...] = dstate['h']
         _dseq_h = dseq['h']
         _dcarry_c[...] = dstate['c']
         _dseq_c = dseq['c']
-        _loop_backward(_T, _B, _n_hidden, _seq_c, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dseq_h, _dy_y, _dcarry_c, _dseq_c, _dG_x, _dG_h, _acc_b_o, _acc_p_o, _d_c, _acc_b_f, _acc_p_f, _acc_b_i, _acc_p_i, _acc_b_z, _W_h, _dgemm_h)
-        _dW_h = np.dot(_dG_h.reshape(_R, 4*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
+        _has_dseq = dseq_given
+        if _has_dseq:
+            _dcarry_h += _dseq_h[_T - 1]
+            _dcarry_c += _dseq_c[_T - 1]
+        _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_c, _dG_x, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _dseq_h, _dseq_c)
+        _dW_h = np.dot(_dG_x.reshape(_R, 4*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
         _dgemm_x = np.dot(_dG_x.reshape(_R, 4*_n_hidden), _W_x).reshape(_T, _B, _n_input)
         _dW_x = np.dot(_dG_x.reshape(_R, 4*_n_hidden).T, _in_x.reshape(_R, _n_input))
         _dparams = {}
@@ -303,10 +299,10 @@ class Cell(runtime.CellBase):
         _dparams['p_i'] = _acc_p_i.astype(_dtype)
         _dparams['p_f'] = _acc_p_f.astype(_dtype)
         _dparams['p_o'] = _acc_p_o.astype(_dtype)
-        _dparams['b_z'] = _acc_b_z.astype(_dtype)
-        _dparams['b_i'] = _acc_b_i.astype(_dtype)
-        _dparams['b_f'] = _acc_b_f.astype(_dtype)
-        _dparams['b_o'] = _acc_b_o.astype(_dtype)
+        _dparams['b_z'] = _dG_x.reshape(_R, 4*_n_hidden)[:, 0:_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
+        _dparams['b_i'] = _dG_x.reshape(_R, 4*_n_hidden)[:, _n_hidden:2*_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
+        _dparams['b_f'] = _dG_x.reshape(_R, 4*_n_hidden)[:, 2*_n_hidden:3*_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
+        _dparams['b_o'] = _dG_x.reshape(_R, 4*_n_hidden)[:, 3*_n_hidden:4*_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
         _dinputs = {}
         _dinputs['x'] = _dgemm_x
         _dstate = {'h': _dcarry_h, 'c': _dcarry_c}

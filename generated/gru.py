@@ -65,17 +65,15 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
+from cellspec.blas import matmul
+from cellspec.fastmath import sigmoid, tanh
 
 
-@nb.njit(cache=True, inline="always")
-def sigmoid(x):
-    return 1.0 / (1.0 + math.exp(-x))
-
-
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, _w_b_n, _w_b_r, _w_b_z, _all_r, _all_z, _all_n, _all__p5):
+    _F = _seq_h.dtype.type
     for _t in range(_T):
-        np.dot(_seq_h[_t], _WT_h, _G_h)
+        matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
             for _j in range(_n_hidden):
                 _p0 = _G_x[_t, _b, _j]
@@ -91,8 +89,8 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, _w_b_n,
                 h = _seq_h[_t, _b, _j]
                 r = sigmoid(_p0 + _p1 + b_r)
                 z = sigmoid(_p2 + _p3 + b_z)
-                n = math.tanh(_p4 + b_n + r*(_p5 + b_hn))
-                h_new = h*z + n*(1.0 - z)
+                n = tanh(_p4 + b_n + r*(_p5 + b_hn))
+                h_new = h*z + n*(_F(1.0) - z)
                 _all_r[_t, _b, _j] = r
                 _all_z[_t, _b, _j] = z
                 _all_n[_t, _b, _j] = n
@@ -100,8 +98,9 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, _w_b_n,
                 _all__p5[_t, _b, _j] = _p5
 
 
-@nb.njit(cache=True, error_model="numpy")
-def _loop_backward(_T, _B, _n_hidden, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dseq_h, _dy_h_new, _d_h, _dG_x, _dG_h, _acc_b_hn, _acc_b_n, _acc_b_z, _acc_b_r, _W_h, _dgemm_h):
+@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+def _loop_backward(_T, _B, _n_hidden, _has_dseq, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG_x, _dG_h, _W_h, _dgemm_h, _dseq_h):
+    _F = _all__p5.dtype.type
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
             for _j in range(_n_hidden):
@@ -111,30 +110,31 @@ def _loop_backward(_T, _B, _n_hidden, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r,
                 n = _all_n[_t, _b, _j]
                 r = _all_r[_t, _b, _j]
                 z = _all_z[_t, _b, _j]
-                _c0 = r*(1.0 - r)
-                _c1 = 1.0 - z
+                _c0 = r*(_F(1.0) - r)
+                _c1 = _F(1.0) - z
                 _c2 = _c1*z
-                _c3 = 1.0 - n**2
+                _c3 = _F(1.0) - n**2
                 _c4 = _c3*r
-                d_h_new = _dcarry_h[_b, _j] + _dseq_h[_t, _b, _j] + _dy_h_new[_t, _b, _j]
+                d_h_new = _dcarry_h[_b, _j] + _dy_h_new[_t, _b, _j]
                 d_n = _c1*d_h_new
                 d_z = d_h_new*(h - n)
                 d_r = _c3*d_n*(_p5 + b_hn)
                 _d_h[_b, _j] = d_h_new*z
                 _dG_x[_t, _b, _j + 2*_n_hidden] = _c3*d_n
                 _dG_h[_t, _b, _j + 2*_n_hidden] = _c4*d_n
-                _acc_b_hn[_j] += _c4*d_n
-                _acc_b_n[_j] += _c3*d_n
                 _dG_x[_t, _b, _j + _n_hidden] = _c2*d_z
                 _dG_h[_t, _b, _j + _n_hidden] = _c2*d_z
-                _acc_b_z[_j] += _c2*d_z
                 _dG_x[_t, _b, _j] = _c0*d_r
                 _dG_h[_t, _b, _j] = _c0*d_r
-                _acc_b_r[_j] += _c0*d_r
-        np.dot(_dG_h[_t], _W_h, _dgemm_h)
-        for _b in range(_B):
-            for _j in range(_n_hidden):
-                _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j]
+        matmul(_dG_h[_t], _W_h, _dgemm_h)
+        if _has_dseq and _t > 0:
+            for _b in range(_B):
+                for _j in range(_n_hidden):
+                    _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j] + _dseq_h[_t - 1, _b, _j]
+        else:
+            for _b in range(_B):
+                for _j in range(_n_hidden):
+                    _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j]
 
 
 class Cell(runtime.CellBase):
@@ -199,7 +199,7 @@ class Cell(runtime.CellBase):
         _tape = {'_seq_h': _seq_h, '_all__p5': _all__p5, '_all_r': _all_r, '_all_z': _all_z, '_all_n': _all_n, '_W_x': _W_x, '_W_h': _W_h}
         return _y, _final, _tape
 
-    def _backward(self, tape, dy, dstate, dseq):
+    def _backward(self, tape, dy, dstate, dseq, dseq_given):
         _dtype = self.dtype
         _params = tape.params
         _T, _B = tape.T, tape.B
@@ -223,14 +223,13 @@ class Cell(runtime.CellBase):
         _dG_h = np.empty((_T, _B, 3*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)
         _d_h = np.empty((_B, _n_hidden), _dtype)
-        _acc_b_r = np.zeros((_n_hidden,), np.float64)
-        _acc_b_z = np.zeros((_n_hidden,), np.float64)
-        _acc_b_n = np.zeros((_n_hidden,), np.float64)
-        _acc_b_hn = np.zeros((_n_hidden,), np.float64)
         _dcarry_h = np.empty((_B, _n_hidden), _dtype)
         _dcarry_h[...] = dstate['h']
         _dseq_h = dseq['h']
-        _loop_backward(_T, _B, _n_hidden, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dseq_h, _dy_h_new, _d_h, _dG_x, _dG_h, _acc_b_hn, _acc_b_n, _acc_b_z, _acc_b_r, _W_h, _dgemm_h)
+        _has_dseq = dseq_given
+        if _has_dseq:
+            _dcarry_h += _dseq_h[_T - 1]
+        _loop_backward(_T, _B, _n_hidden, _has_dseq, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG_x, _dG_h, _W_h, _dgemm_h, _dseq_h)
         _dW_h = np.dot(_dG_h.reshape(_R, 3*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
         _dgemm_x = np.dot(_dG_x.reshape(_R, 3*_n_hidden), _W_x).reshape(_T, _B, _n_input)
         _dW_x = np.dot(_dG_x.reshape(_R, 3*_n_hidden).T, _in_x.reshape(_R, _n_input))
@@ -241,10 +240,10 @@ class Cell(runtime.CellBase):
         _dparams['U_r'] = _dW_h[0:_n_hidden].copy()
         _dparams['U_z'] = _dW_h[_n_hidden:2*_n_hidden].copy()
         _dparams['U_n'] = _dW_h[2*_n_hidden:3*_n_hidden].copy()
-        _dparams['b_r'] = _acc_b_r.astype(_dtype)
-        _dparams['b_z'] = _acc_b_z.astype(_dtype)
-        _dparams['b_n'] = _acc_b_n.astype(_dtype)
-        _dparams['b_hn'] = _acc_b_hn.astype(_dtype)
+        _dparams['b_r'] = _dG_x.reshape(_R, 3*_n_hidden)[:, 0:_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
+        _dparams['b_z'] = _dG_x.reshape(_R, 3*_n_hidden)[:, _n_hidden:2*_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
+        _dparams['b_n'] = _dG_x.reshape(_R, 3*_n_hidden)[:, 2*_n_hidden:3*_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
+        _dparams['b_hn'] = _dG_h.reshape(_R, 3*_n_hidden)[:, 2*_n_hidden:3*_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
         _dinputs = {}
         _dinputs['x'] = _dgemm_x
         _dstate = {'h': _dcarry_h}

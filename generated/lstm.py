@@ -78,17 +78,15 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
+from cellspec.blas import matmul
+from cellspec.fastmath import sigmoid, tanh
 
 
-@nb.njit(cache=True, inline="always")
-def sigmoid(x):
-    return 1.0 / (1.0 + math.exp(-x))
-
-
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_g, _w_b_i, _w_b_o, _seq_c, _all_i, _all_f, _all_g, _all_o):
+    _F = _seq_h.dtype.type
     for _t in range(_T):
-        np.dot(_seq_h[_t], _WT_h, _G_h)
+        matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
             for _j in range(_n_hidden):
                 _p0 = _G_x[_t, _b, _j]
@@ -106,10 +104,10 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_g, 
                 c = _seq_c[_t, _b, _j]
                 i = sigmoid(_p0 + _p1 + b_i)
                 f = sigmoid(_p2 + _p3 + b_f)
-                g = math.tanh(_p4 + _p5 + b_g)
+                g = tanh(_p4 + _p5 + b_g)
                 o = sigmoid(_p6 + _p7 + b_o)
                 c_new = c*f + g*i
-                h_new = o*math.tanh(c_new)
+                h_new = o*tanh(c_new)
                 _all_i[_t, _b, _j] = i
                 _all_f[_t, _b, _j] = f
                 _all_g[_t, _b, _j] = g
@@ -118,8 +116,9 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_g, 
                 _seq_h[_t + 1, _b, _j] = h_new
 
 
-@nb.njit(cache=True, error_model="numpy")
-def _loop_backward(_T, _B, _n_hidden, _seq_c, _all_f, _all_g, _all_i, _all_o, _dcarry_h, _dseq_h, _dy_h_new, _dcarry_c, _dseq_c, _d_c, _dG_x, _dG_h, _acc_b_o, _acc_b_g, _acc_b_f, _acc_b_i, _W_h, _dgemm_h):
+@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _all_f, _all_g, _all_i, _all_o, _dcarry_h, _dy_h_new, _dcarry_c, _d_c, _dG_x, _W_h, _dgemm_h, _dseq_h, _dseq_c):
+    _F = _seq_c.dtype.type
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
             for _j in range(_n_hidden):
@@ -129,35 +128,33 @@ def _loop_backward(_T, _B, _n_hidden, _seq_c, _all_f, _all_g, _all_i, _all_o, _d
                 g = _all_g[_t, _b, _j]
                 i = _all_i[_t, _b, _j]
                 o = _all_o[_t, _b, _j]
-                _c0 = i*(1.0 - i)
-                _c1 = f*(1.0 - f)
-                _c2 = 1.0 - g**2
-                _c3 = o*(1.0 - o)
-                _c4 = math.tanh(c_new)
-                d_h_new = _dcarry_h[_b, _j] + _dseq_h[_t, _b, _j] + _dy_h_new[_t, _b, _j]
-                d_c_new = _dcarry_c[_b, _j] + _dseq_c[_t, _b, _j] + d_h_new*o*(1.0 - _c4**2)
+                _c0 = i*(_F(1.0) - i)
+                _c1 = f*(_F(1.0) - f)
+                _c2 = _F(1.0) - g**2
+                _c3 = o*(_F(1.0) - o)
+                _c4 = tanh(c_new)
+                d_h_new = _dcarry_h[_b, _j] + _dy_h_new[_t, _b, _j]
+                d_c_new = _dcarry_c[_b, _j] + d_h_new*o*(_F(1.0) - _c4**2)
                 d_o = _c4*d_h_new
                 d_g = d_c_new*i
                 d_f = c*d_c_new
                 d_i = d_c_new*g
                 _d_c[_b, _j] = d_c_new*f
                 _dG_x[_t, _b, _j + 3*_n_hidden] = _c3*d_o
-                _dG_h[_t, _b, _j + 3*_n_hidden] = _c3*d_o
-                _acc_b_o[_j] += _c3*d_o
                 _dG_x[_t, _b, _j + 2*_n_hidden] = _c2*d_g
-                _dG_h[_t, _b, _j + 2*_n_hidden] = _c2*d_g
-                _acc_b_g[_j] += _c2*d_g
                 _dG_x[_t, _b, _j + _n_hidden] = _c1*d_f
-                _dG_h[_t, _b, _j + _n_hidden] = _c1*d_f
-                _acc_b_f[_j] += _c1*d_f
                 _dG_x[_t, _b, _j] = _c0*d_i
-                _dG_h[_t, _b, _j] = _c0*d_i
-                _acc_b_i[_j] += _c0*d_i
-        np.dot(_dG_h[_t], _W_h, _dgemm_h)
-        for _b in range(_B):
-            for _j in range(_n_hidden):
-                _dcarry_h[_b, _j] = _dgemm_h[_b, _j]
-                _dcarry_c[_b, _j] = _d_c[_b, _j]
+        matmul(_dG_x[_t], _W_h, _dgemm_h)
+        if _has_dseq and _t > 0:
+            for _b in range(_B):
+                for _j in range(_n_hidden):
+                    _dcarry_h[_b, _j] = _dgemm_h[_b, _j] + _dseq_h[_t - 1, _b, _j]
+                    _dcarry_c[_b, _j] = _d_c[_b, _j] + _dseq_c[_t - 1, _b, _j]
+        else:
+            for _b in range(_B):
+                for _j in range(_n_hidden):
+                    _dcarry_h[_b, _j] = _dgemm_h[_b, _j]
+                    _dcarry_c[_b, _j] = _d_c[_b, _j]
 
 
 class Cell(runtime.CellBase):
@@ -226,7 +223,7 @@ class Cell(runtime.CellBase):
         _tape = {'_seq_h': _seq_h, '_seq_c': _seq_c, '_all_i': _all_i, '_all_f': _all_f, '_all_g': _all_g, '_all_o': _all_o, '_W_x': _W_x, '_W_h': _W_h}
         return _y, _final, _tape
 
-    def _backward(self, tape, dy, dstate, dseq):
+    def _backward(self, tape, dy, dstate, dseq, dseq_given):
         _dtype = self.dtype
         _params = tape.params
         _T, _B = tape.T, tape.B
@@ -248,21 +245,20 @@ class Cell(runtime.CellBase):
         _W_h = tape.arrays['_W_h']
         _dy_h_new = dy['h_new']
         _dG_x = np.empty((_T, _B, 4*_n_hidden), _dtype)
-        _dG_h = np.empty((_T, _B, 4*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)
         _d_c = np.empty((_B, _n_hidden), _dtype)
-        _acc_b_i = np.zeros((_n_hidden,), np.float64)
-        _acc_b_f = np.zeros((_n_hidden,), np.float64)
-        _acc_b_g = np.zeros((_n_hidden,), np.float64)
-        _acc_b_o = np.zeros((_n_hidden,), np.float64)
         _dcarry_h = np.empty((_B, _n_hidden), _dtype)
         _dcarry_c = np.empty((_B, _n_hidden), _dtype)
         _dcarry_h[...] = dstate['h']
         _dseq_h = dseq['h']
         _dcarry_c[...] = dstate['c']
         _dseq_c = dseq['c']
-        _loop_backward(_T, _B, _n_hidden, _seq_c, _all_f, _all_g, _all_i, _all_o, _dcarry_h, _dseq_h, _dy_h_new, _dcarry_c, _dseq_c, _d_c, _dG_x, _dG_h, _acc_b_o, _acc_b_g, _acc_b_f, _acc_b_i, _W_h, _dgemm_h)
-        _dW_h = np.dot(_dG_h.reshape(_R, 4*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
+        _has_dseq = dseq_given
+        if _has_dseq:
+            _dcarry_h += _dseq_h[_T - 1]
+            _dcarry_c += _dseq_c[_T - 1]
+        _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _all_f, _all_g, _all_i, _all_o, _dcarry_h, _dy_h_new, _dcarry_c, _d_c, _dG_x, _W_h, _dgemm_h, _dseq_h, _dseq_c)
+        _dW_h = np.dot(_dG_x.reshape(_R, 4*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
         _dgemm_x = np.dot(_dG_x.reshape(_R, 4*_n_hidden), _W_x).reshape(_T, _B, _n_input)
         _dW_x = np.dot(_dG_x.reshape(_R, 4*_n_hidden).T, _in_x.reshape(_R, _n_input))
         _dparams = {}
@@ -274,10 +270,10 @@ class Cell(runtime.CellBase):
         _dparams['U_f'] = _dW_h[_n_hidden:2*_n_hidden].copy()
         _dparams['U_g'] = _dW_h[2*_n_hidden:3*_n_hidden].copy()
         _dparams['U_o'] = _dW_h[3*_n_hidden:4*_n_hidden].copy()
-        _dparams['b_i'] = _acc_b_i.astype(_dtype)
-        _dparams['b_f'] = _acc_b_f.astype(_dtype)
-        _dparams['b_g'] = _acc_b_g.astype(_dtype)
-        _dparams['b_o'] = _acc_b_o.astype(_dtype)
+        _dparams['b_i'] = _dG_x.reshape(_R, 4*_n_hidden)[:, 0:_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
+        _dparams['b_f'] = _dG_x.reshape(_R, 4*_n_hidden)[:, _n_hidden:2*_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
+        _dparams['b_g'] = _dG_x.reshape(_R, 4*_n_hidden)[:, 2*_n_hidden:3*_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
+        _dparams['b_o'] = _dG_x.reshape(_R, 4*_n_hidden)[:, 3*_n_hidden:4*_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
         _dinputs = {}
         _dinputs['x'] = _dgemm_x
         _dstate = {'h': _dcarry_h, 'c': _dcarry_c}

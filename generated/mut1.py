@@ -61,15 +61,13 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
+from cellspec.blas import matmul
+from cellspec.fastmath import sigmoid, tanh
 
 
-@nb.njit(cache=True, inline="always")
-def sigmoid(x):
-    return 1.0 / (1.0 + math.exp(-x))
-
-
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _pre_forward_1(_T, _B, _n_hidden, _G_x, _w_b_z, _all_z):
+    _F = _G_x.dtype.type
     for _t in range(_T):
         for _b in range(_B):
             for _j in range(_n_hidden):
@@ -79,10 +77,11 @@ def _pre_forward_1(_T, _B, _n_hidden, _G_x, _w_b_z, _all_z):
                 _all_z[_t, _b, _j] = z
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all_r, _all__v0, _WT__v0, _G__v0, _w_b_n, _in_x, _all_z, _all_n):
+    _F = _seq_h.dtype.type
     for _t in range(_T):
-        np.dot(_seq_h[_t], _WT_h, _G_h)
+        matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
             for _j in range(_n_hidden):
                 _p1 = _G_x[_t, _b, _j + _n_hidden]
@@ -93,7 +92,7 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all_r, 
                 _v0 = h*r
                 _all_r[_t, _b, _j] = r
                 _all__v0[_t, _b, _j] = _v0
-        np.dot(_all__v0[_t], _WT__v0, _G__v0)
+        matmul(_all__v0[_t], _WT__v0, _G__v0)
         for _b in range(_B):
             for _j in range(_n_hidden):
                 _p3 = _G__v0[_b, _j]
@@ -101,14 +100,15 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all_r, 
                 h = _seq_h[_t, _b, _j]
                 x = _in_x[_t, _b, _j]
                 z = _all_z[_t, _b, _j]
-                n = math.tanh(_p3 + b_n + math.tanh(x))
-                h_new = h*(1.0 - z) + n*z
+                n = tanh(_p3 + b_n + tanh(x))
+                h_new = h*(_F(1.0) - z) + n*z
                 _all_n[_t, _b, _j] = n
                 _seq_h[_t + 1, _b, _j] = h_new
 
 
-@nb.njit(cache=True, error_model="numpy")
-def _loop_backward(_T, _B, _n_hidden, _seq_h, _all_n, _in_x, _all_z, _dcarry_h, _dseq_h, _dy_h_new, _d_h, _d_z, _dG__v0, _acc_b_n, _d_x, _W__v0, _dgemm__v0, _all_r, _dG_x, _dG_h, _acc_b_r, _W_h, _dgemm_h):
+@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_h, _all_n, _in_x, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG__v0, _d_x, _W__v0, _dgemm__v0, _all_r, _dG_x, _dG_h, _W_h, _dgemm_h, _dseq_h):
+    _F = _seq_h.dtype.type
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
             for _j in range(_n_hidden):
@@ -116,42 +116,45 @@ def _loop_backward(_T, _B, _n_hidden, _seq_h, _all_n, _in_x, _all_z, _dcarry_h, 
                 n = _all_n[_t, _b, _j]
                 x = _in_x[_t, _b, _j]
                 z = _all_z[_t, _b, _j]
-                _c0 = 1.0 - n**2
-                d_h_new = _dcarry_h[_b, _j] + _dseq_h[_t, _b, _j] + _dy_h_new[_t, _b, _j]
+                _c0 = _F(1.0) - n**2
+                d_h_new = _dcarry_h[_b, _j] + _dy_h_new[_t, _b, _j]
                 d_n = d_h_new*z
-                _d_h[_b, _j] = d_h_new*(1.0 - z)
+                _d_h[_b, _j] = d_h_new*(_F(1.0) - z)
                 _d_z[_t, _b, _j] = d_h_new*(-h + n)
                 _dG__v0[_t, _b, _j] = _c0*d_n
-                _acc_b_n[_j] += _c0*d_n
-                _d_x[_t, _b, _j] = _c0*d_n*(1.0 - math.tanh(x)**2)
-        np.dot(_dG__v0[_t], _W__v0, _dgemm__v0)
+                _d_x[_t, _b, _j] = _c0*d_n*(_F(1.0) - tanh(x)**2)
+        matmul(_dG__v0[_t], _W__v0, _dgemm__v0)
         for _b in range(_B):
             for _j in range(_n_hidden):
                 h = _seq_h[_t, _b, _j]
                 r = _all_r[_t, _b, _j]
-                _c1 = r*(1.0 - r)
+                _c1 = r*(_F(1.0) - r)
                 d__v0 = _dgemm__v0[_b, _j]
                 d_r = d__v0*h
                 _d_h[_b, _j] += d__v0*r
                 _dG_x[_t, _b, _j + _n_hidden] = _c1*d_r
                 _dG_h[_t, _b, _j] = _c1*d_r
-                _acc_b_r[_j] += _c1*d_r
-        np.dot(_dG_h[_t], _W_h, _dgemm_h)
-        for _b in range(_B):
-            for _j in range(_n_hidden):
-                _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j]
+        matmul(_dG_h[_t], _W_h, _dgemm_h)
+        if _has_dseq and _t > 0:
+            for _b in range(_B):
+                for _j in range(_n_hidden):
+                    _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j] + _dseq_h[_t - 1, _b, _j]
+        else:
+            for _b in range(_B):
+                for _j in range(_n_hidden):
+                    _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j]
 
 
-@nb.njit(cache=True, error_model="numpy")
-def _pre_backward_1(_T, _B, _n_hidden, _all_z, _d_z, _dG_x, _acc_b_z):
+@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+def _pre_backward_1(_T, _B, _n_hidden, _all_z, _d_z, _dG_x):
+    _F = _all_z.dtype.type
     for _t in range(_T):
         for _b in range(_B):
             for _j in range(_n_hidden):
                 z = _all_z[_t, _b, _j]
-                _c0 = z*(1.0 - z)
+                _c0 = z*(_F(1.0) - z)
                 d_z = _d_z[_t, _b, _j]
                 _dG_x[_t, _b, _j] = _c0*d_z
-                _acc_b_z[_j] += _c0*d_z
 
 
 class Cell(runtime.CellBase):
@@ -216,7 +219,7 @@ class Cell(runtime.CellBase):
         _tape = {'_seq_h': _seq_h, '_all_z': _all_z, '_all_r': _all_r, '_all__v0': _all__v0, '_all_n': _all_n, '_W_x': _W_x, '_W_h': _W_h, '_W__v0': _W__v0}
         return _y, _final, _tape
 
-    def _backward(self, tape, dy, dstate, dseq):
+    def _backward(self, tape, dy, dstate, dseq, dseq_given):
         _dtype = self.dtype
         _params = tape.params
         _T, _B = tape.T, tape.B
@@ -244,16 +247,16 @@ class Cell(runtime.CellBase):
         _d_x = np.empty((_T, _B, _n_input), _dtype)
         _d_h = np.empty((_B, _n_hidden), _dtype)
         _d_z = np.empty((_T, _B, _n_hidden), _dtype)
-        _acc_b_z = np.zeros((_n_hidden,), np.float64)
-        _acc_b_r = np.zeros((_n_hidden,), np.float64)
-        _acc_b_n = np.zeros((_n_hidden,), np.float64)
         _dcarry_h = np.empty((_B, _n_hidden), _dtype)
         _dcarry_h[...] = dstate['h']
         _dseq_h = dseq['h']
-        _loop_backward(_T, _B, _n_hidden, _seq_h, _all_n, _in_x, _all_z, _dcarry_h, _dseq_h, _dy_h_new, _d_h, _d_z, _dG__v0, _acc_b_n, _d_x, _W__v0, _dgemm__v0, _all_r, _dG_x, _dG_h, _acc_b_r, _W_h, _dgemm_h)
+        _has_dseq = dseq_given
+        if _has_dseq:
+            _dcarry_h += _dseq_h[_T - 1]
+        _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_h, _all_n, _in_x, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG__v0, _d_x, _W__v0, _dgemm__v0, _all_r, _dG_x, _dG_h, _W_h, _dgemm_h, _dseq_h)
         _dW_h = np.dot(_dG_h.reshape(_R, _n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
         _dW__v0 = np.dot(_dG__v0.reshape(_R, _n_hidden).T, _all__v0.reshape(_R, _n_hidden))
-        _pre_backward_1(_T, _B, _n_hidden, _all_z, _d_z, _dG_x, _acc_b_z)
+        _pre_backward_1(_T, _B, _n_hidden, _all_z, _d_z, _dG_x)
         _dgemm_x = np.dot(_dG_x.reshape(_R, 2*_n_hidden), _W_x).reshape(_T, _B, _n_input)
         _dW_x = np.dot(_dG_x.reshape(_R, 2*_n_hidden).T, _in_x.reshape(_R, _n_input))
         _dparams = {}
@@ -261,9 +264,9 @@ class Cell(runtime.CellBase):
         _dparams['W_r'] = _dW_x[_n_hidden:2*_n_hidden].copy()
         _dparams['U_r'] = _dW_h[0:_n_hidden].copy()
         _dparams['U_n'] = _dW__v0[0:_n_hidden].copy()
-        _dparams['b_z'] = _acc_b_z.astype(_dtype)
-        _dparams['b_r'] = _acc_b_r.astype(_dtype)
-        _dparams['b_n'] = _acc_b_n.astype(_dtype)
+        _dparams['b_z'] = _dG_x.reshape(_R, 2*_n_hidden)[:, 0:_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
+        _dparams['b_r'] = _dG_x.reshape(_R, 2*_n_hidden)[:, _n_hidden:2*_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
+        _dparams['b_n'] = _dG__v0.reshape(_R, _n_hidden)[:, 0:_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
         _dinputs = {}
         _dinputs['x'] = _d_x + _dgemm_x
         _dstate = {'h': _dcarry_h}

@@ -68,31 +68,29 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
+from cellspec.blas import matmul
+from cellspec.fastmath import sigmoid, tanh
 
 
-@nb.njit(cache=True, inline="always")
-def sigmoid(x):
-    return 1.0 / (1.0 + math.exp(-x))
-
-
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all__v0, _all_r, _all__v1, _WT__v0, _G__v0, _WT__v1, _G__v1, _w_b_n, _w_b_z, _all_z, _all_n):
+    _F = _seq_h.dtype.type
     for _t in range(_T):
-        np.dot(_seq_h[_t], _WT_h, _G_h)
+        matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
             for _j in range(_n_hidden):
                 _p2 = _G_x[_t, _b, _j + _n_hidden]
                 _p3 = _G_h[_b, _j]
                 b_r = _w_b_r[_j]
                 h = _seq_h[_t, _b, _j]
-                _v0 = math.tanh(h)
+                _v0 = tanh(h)
                 r = sigmoid(_p2 + _p3 + b_r)
                 _v1 = h*r
                 _all__v0[_t, _b, _j] = _v0
                 _all_r[_t, _b, _j] = r
                 _all__v1[_t, _b, _j] = _v1
-        np.dot(_all__v0[_t], _WT__v0, _G__v0)
-        np.dot(_all__v1[_t], _WT__v1, _G__v1)
+        matmul(_all__v0[_t], _WT__v0, _G__v0)
+        matmul(_all__v1[_t], _WT__v1, _G__v1)
         for _b in range(_B):
             for _j in range(_n_hidden):
                 _p0 = _G_x[_t, _b, _j]
@@ -103,53 +101,56 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all__v0
                 b_z = _w_b_z[_j]
                 h = _seq_h[_t, _b, _j]
                 z = sigmoid(_p0 + _p1 + b_z)
-                n = math.tanh(_p4 + _p5 + b_n)
-                h_new = h*(1.0 - z) + n*z
+                n = tanh(_p4 + _p5 + b_n)
+                h_new = h*(_F(1.0) - z) + n*z
                 _all_z[_t, _b, _j] = z
                 _all_n[_t, _b, _j] = n
                 _seq_h[_t + 1, _b, _j] = h_new
 
 
-@nb.njit(cache=True, error_model="numpy")
-def _loop_backward(_T, _B, _n_hidden, _seq_h, _all_n, _all_z, _dcarry_h, _dseq_h, _dy_h_new, _d_h, _dG__v1, _dG_x, _acc_b_n, _dG__v0, _acc_b_z, _W__v0, _dgemm__v0, _W__v1, _dgemm__v1, _all__v0, _all_r, _dG_h, _acc_b_r, _W_h, _dgemm_h):
+@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG__v1, _dG_x, _dG__v0, _W__v0, _dgemm__v0, _W__v1, _dgemm__v1, _all__v0, _all_r, _dG_h, _W_h, _dgemm_h, _dseq_h):
+    _F = _seq_h.dtype.type
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
             for _j in range(_n_hidden):
                 h = _seq_h[_t, _b, _j]
                 n = _all_n[_t, _b, _j]
                 z = _all_z[_t, _b, _j]
-                _c0 = 1.0 - z
+                _c0 = _F(1.0) - z
                 _c1 = _c0*z
-                _c2 = 1.0 - n**2
-                d_h_new = _dcarry_h[_b, _j] + _dseq_h[_t, _b, _j] + _dy_h_new[_t, _b, _j]
+                _c2 = _F(1.0) - n**2
+                d_h_new = _dcarry_h[_b, _j] + _dy_h_new[_t, _b, _j]
                 d_n = d_h_new*z
                 d_z = d_h_new*(-h + n)
                 _d_h[_b, _j] = _c0*d_h_new
                 _dG__v1[_t, _b, _j] = _c2*d_n
                 _dG_x[_t, _b, _j + 2*_n_hidden] = _c2*d_n
-                _acc_b_n[_j] += _c2*d_n
                 _dG_x[_t, _b, _j] = _c1*d_z
                 _dG__v0[_t, _b, _j] = _c1*d_z
-                _acc_b_z[_j] += _c1*d_z
-        np.dot(_dG__v0[_t], _W__v0, _dgemm__v0)
-        np.dot(_dG__v1[_t], _W__v1, _dgemm__v1)
+        matmul(_dG__v0[_t], _W__v0, _dgemm__v0)
+        matmul(_dG__v1[_t], _W__v1, _dgemm__v1)
         for _b in range(_B):
             for _j in range(_n_hidden):
                 _v0 = _all__v0[_t, _b, _j]
                 h = _seq_h[_t, _b, _j]
                 r = _all_r[_t, _b, _j]
-                _c3 = r*(1.0 - r)
+                _c3 = r*(_F(1.0) - r)
                 d__v1 = _dgemm__v1[_b, _j]
                 d_r = d__v1*h
                 d__v0 = _dgemm__v0[_b, _j]
-                _d_h[_b, _j] += d__v0*(1.0 - _v0**2) + d__v1*r
+                _d_h[_b, _j] += d__v0*(_F(1.0) - _v0**2) + d__v1*r
                 _dG_x[_t, _b, _j + _n_hidden] = _c3*d_r
                 _dG_h[_t, _b, _j] = _c3*d_r
-                _acc_b_r[_j] += _c3*d_r
-        np.dot(_dG_h[_t], _W_h, _dgemm_h)
-        for _b in range(_B):
-            for _j in range(_n_hidden):
-                _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j]
+        matmul(_dG_h[_t], _W_h, _dgemm_h)
+        if _has_dseq and _t > 0:
+            for _b in range(_B):
+                for _j in range(_n_hidden):
+                    _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j] + _dseq_h[_t - 1, _b, _j]
+        else:
+            for _b in range(_B):
+                for _j in range(_n_hidden):
+                    _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j]
 
 
 class Cell(runtime.CellBase):
@@ -219,7 +220,7 @@ class Cell(runtime.CellBase):
         _tape = {'_seq_h': _seq_h, '_all__v0': _all__v0, '_all_z': _all_z, '_all_r': _all_r, '_all__v1': _all__v1, '_all_n': _all_n, '_W_x': _W_x, '_W__v0': _W__v0, '_W_h': _W_h, '_W__v1': _W__v1}
         return _y, _final, _tape
 
-    def _backward(self, tape, dy, dstate, dseq):
+    def _backward(self, tape, dy, dstate, dseq, dseq_given):
         _dtype = self.dtype
         _params = tape.params
         _T, _B = tape.T, tape.B
@@ -249,13 +250,13 @@ class Cell(runtime.CellBase):
         _dG__v1 = np.empty((_T, _B, _n_hidden), _dtype)
         _dgemm__v1 = np.empty((_B, _n_hidden), _dtype)
         _d_h = np.empty((_B, _n_hidden), _dtype)
-        _acc_b_z = np.zeros((_n_hidden,), np.float64)
-        _acc_b_r = np.zeros((_n_hidden,), np.float64)
-        _acc_b_n = np.zeros((_n_hidden,), np.float64)
         _dcarry_h = np.empty((_B, _n_hidden), _dtype)
         _dcarry_h[...] = dstate['h']
         _dseq_h = dseq['h']
-        _loop_backward(_T, _B, _n_hidden, _seq_h, _all_n, _all_z, _dcarry_h, _dseq_h, _dy_h_new, _d_h, _dG__v1, _dG_x, _acc_b_n, _dG__v0, _acc_b_z, _W__v0, _dgemm__v0, _W__v1, _dgemm__v1, _all__v0, _all_r, _dG_h, _acc_b_r, _W_h, _dgemm_h)
+        _has_dseq = dseq_given
+        if _has_dseq:
+            _dcarry_h += _dseq_h[_T - 1]
+        _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG__v1, _dG_x, _dG__v0, _W__v0, _dgemm__v0, _W__v1, _dgemm__v1, _all__v0, _all_r, _dG_h, _W_h, _dgemm_h, _dseq_h)
         _dW__v0 = np.dot(_dG__v0.reshape(_R, _n_hidden).T, _all__v0.reshape(_R, _n_hidden))
         _dW_h = np.dot(_dG_h.reshape(_R, _n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
         _dW__v1 = np.dot(_dG__v1.reshape(_R, _n_hidden).T, _all__v1.reshape(_R, _n_hidden))
@@ -268,9 +269,9 @@ class Cell(runtime.CellBase):
         _dparams['U_z'] = _dW__v0[0:_n_hidden].copy()
         _dparams['U_r'] = _dW_h[0:_n_hidden].copy()
         _dparams['U_n'] = _dW__v1[0:_n_hidden].copy()
-        _dparams['b_z'] = _acc_b_z.astype(_dtype)
-        _dparams['b_r'] = _acc_b_r.astype(_dtype)
-        _dparams['b_n'] = _acc_b_n.astype(_dtype)
+        _dparams['b_z'] = _dG_x.reshape(_R, 3*_n_hidden)[:, 0:_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
+        _dparams['b_r'] = _dG_x.reshape(_R, 3*_n_hidden)[:, _n_hidden:2*_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
+        _dparams['b_n'] = _dG_x.reshape(_R, 3*_n_hidden)[:, 2*_n_hidden:3*_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
         _dinputs = {}
         _dinputs['x'] = _dgemm_x
         _dstate = {'h': _dcarry_h}

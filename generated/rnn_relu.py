@@ -41,22 +41,15 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
+from cellspec.blas import matmul
+from cellspec.fastmath import relu, step
 
 
-@nb.njit(cache=True, inline="always")
-def relu(x):
-    return max(x, 0.0)
-
-
-@nb.njit(cache=True, inline="always")
-def step(x):
-    return 1.0 if x > 0.0 else 0.0
-
-
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _all__p1):
+    _F = _seq_h.dtype.type
     for _t in range(_T):
-        np.dot(_seq_h[_t], _WT_h, _G_h)
+        matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
             for _j in range(_n_hidden):
                 _p0 = _G_x[_t, _b, _j]
@@ -67,8 +60,9 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _all__p1):
                 _all__p1[_t, _b, _j] = _p1
 
 
-@nb.njit(cache=True, error_model="numpy")
-def _loop_backward(_T, _B, _n_hidden, _G_x, _all__p1, _w_b, _dcarry_h, _dseq_h, _dy_h_new, _dG_x, _dG_h, _acc_b, _W_h, _dgemm_h):
+@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+def _loop_backward(_T, _B, _n_hidden, _has_dseq, _G_x, _all__p1, _w_b, _dcarry_h, _dy_h_new, _dG_x, _W_h, _dgemm_h, _dseq_h):
+    _F = _G_x.dtype.type
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
             for _j in range(_n_hidden):
@@ -76,14 +70,17 @@ def _loop_backward(_T, _B, _n_hidden, _G_x, _all__p1, _w_b, _dcarry_h, _dseq_h, 
                 _p1 = _all__p1[_t, _b, _j]
                 b = _w_b[_j]
                 _c0 = step(_p0 + _p1 + b)
-                d_h_new = _dcarry_h[_b, _j] + _dseq_h[_t, _b, _j] + _dy_h_new[_t, _b, _j]
+                d_h_new = _dcarry_h[_b, _j] + _dy_h_new[_t, _b, _j]
                 _dG_x[_t, _b, _j] = _c0*d_h_new
-                _dG_h[_t, _b, _j] = _c0*d_h_new
-                _acc_b[_j] += _c0*d_h_new
-        np.dot(_dG_h[_t], _W_h, _dgemm_h)
-        for _b in range(_B):
-            for _j in range(_n_hidden):
-                _dcarry_h[_b, _j] = _dgemm_h[_b, _j]
+        matmul(_dG_x[_t], _W_h, _dgemm_h)
+        if _has_dseq and _t > 0:
+            for _b in range(_B):
+                for _j in range(_n_hidden):
+                    _dcarry_h[_b, _j] = _dgemm_h[_b, _j] + _dseq_h[_t - 1, _b, _j]
+        else:
+            for _b in range(_B):
+                for _j in range(_n_hidden):
+                    _dcarry_h[_b, _j] = _dgemm_h[_b, _j]
 
 
 class Cell(runtime.CellBase):
@@ -135,7 +132,7 @@ class Cell(runtime.CellBase):
         _tape = {'_seq_h': _seq_h, '_G_x': _G_x, '_all__p1': _all__p1, '_W_x': _W_x, '_W_h': _W_h}
         return _y, _final, _tape
 
-    def _backward(self, tape, dy, dstate, dseq):
+    def _backward(self, tape, dy, dstate, dseq, dseq_given):
         _dtype = self.dtype
         _params = tape.params
         _T, _B = tape.T, tape.B
@@ -151,20 +148,21 @@ class Cell(runtime.CellBase):
         _W_h = tape.arrays['_W_h']
         _dy_h_new = dy['h_new']
         _dG_x = np.empty((_T, _B, _n_hidden), _dtype)
-        _dG_h = np.empty((_T, _B, _n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)
-        _acc_b = np.zeros((_n_hidden,), np.float64)
         _dcarry_h = np.empty((_B, _n_hidden), _dtype)
         _dcarry_h[...] = dstate['h']
         _dseq_h = dseq['h']
-        _loop_backward(_T, _B, _n_hidden, _G_x, _all__p1, _w_b, _dcarry_h, _dseq_h, _dy_h_new, _dG_x, _dG_h, _acc_b, _W_h, _dgemm_h)
-        _dW_h = np.dot(_dG_h.reshape(_R, _n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
+        _has_dseq = dseq_given
+        if _has_dseq:
+            _dcarry_h += _dseq_h[_T - 1]
+        _loop_backward(_T, _B, _n_hidden, _has_dseq, _G_x, _all__p1, _w_b, _dcarry_h, _dy_h_new, _dG_x, _W_h, _dgemm_h, _dseq_h)
+        _dW_h = np.dot(_dG_x.reshape(_R, _n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
         _dgemm_x = np.dot(_dG_x.reshape(_R, _n_hidden), _W_x).reshape(_T, _B, _n_input)
         _dW_x = np.dot(_dG_x.reshape(_R, _n_hidden).T, _in_x.reshape(_R, _n_input))
         _dparams = {}
         _dparams['W'] = _dW_x[0:_n_hidden].copy()
         _dparams['U'] = _dW_h[0:_n_hidden].copy()
-        _dparams['b'] = _acc_b.astype(_dtype)
+        _dparams['b'] = _dG_x.reshape(_R, _n_hidden)[:, 0:_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
         _dinputs = {}
         _dinputs['x'] = _dgemm_x
         _dstate = {'h': _dcarry_h}

@@ -1,5 +1,6 @@
 """The `cellspec` command as a user meets it."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -77,3 +78,14 @@ def test_catalog_check_notices_a_stale_table(tmp_path):
     assert r.returncode == 0
     assert "| [`rnn`](specs/rnn.yaml) | Elman RNN with tanh" in readme.read_text()
     assert run("catalog", RNN, "--readme", str(readme), "--check").returncode == 0
+
+
+def test_bench_smoke_run_writes_its_tables(tmp_path):
+    # a smoke run only: benchmarks are not tests, and no time is asserted
+    r = run("bench", RNN, "--sizes", "tiny", "--rounds", "1", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    data = json.loads((tmp_path / "results.json").read_text())
+    (row,) = data["rows"]
+    assert row["spec"] == "rnn" and row["size"] == "tiny"
+    assert {"cellspec", "floor", "torch", "torchscript"} <= set(row["times"])
+    assert "| rnn | tiny | 5,2,4,4 |" in (tmp_path / "results.md").read_text()

@@ -28,8 +28,8 @@ def test_gradcheck_detects_a_wrong_gradient(monkeypatch):
     module = generated("lstm")
     real = module.Cell._backward
 
-    def broken(self, tape, dy, dstate, dseq):
-        dx, dparams, ds = real(self, tape, dy, dstate, dseq)
+    def broken(self, tape, dy, dstate, dseq, dseq_given):
+        dx, dparams, ds = real(self, tape, dy, dstate, dseq, dseq_given)
         dparams["b_f"] = dparams["b_f"] * 1.01
         return dx, dparams, ds
 

@@ -38,13 +38,14 @@ def test_input_products_hoisted_and_recurrent_products_fused(name, hoisted, recu
     assert [g.weights for g in loop[0].groups] == recurrent
     assert len(loop) == 1
     forward = kernel_source(b.source, "_loop_forward")
-    assert forward.count("np.dot(") == 1
+    assert forward.count("matmul(") == 1
     # one fused elementwise loop per step
     assert forward.count("for _j in range(") == 1
     backward = kernel_source(b.source, "_loop_backward")
     # in the loop, only d_h = d_G @ U; weight and input gradients are products after it
-    assert backward.count("np.dot(") == 1
-    assert "np.dot(_dG_h.reshape(_R" in b.source and "np.dot(_dG_x.reshape(_R" in b.source
+    assert backward.count("matmul(") == 1
+    dG_h = b.schedule.dG_of["h"]
+    assert f"np.dot({dG_h}.reshape(_R" in b.source and "np.dot(_dG_x.reshape(_R" in b.source
 
 
 def test_cho_gru_needs_a_second_product_per_step():
@@ -53,7 +54,7 @@ def test_cho_gru_needs_a_second_product_per_step():
     assert [g.weights for g in loop[0].groups] == [("U_r", "U_z")]
     assert [g.weights for g in loop[1].groups] == [("U_n",)]
     assert b.schedule.groups["_v0"].operand == "_v0"
-    assert kernel_source(b.source, "_loop_forward").count("np.dot(") == 2
+    assert kernel_source(b.source, "_loop_forward").count("matmul(") == 2
 
 
 def test_saved_values_are_what_the_derivatives_read():
@@ -70,3 +71,15 @@ def test_sigmoid_derivative_is_written_from_its_output():
     backward = kernel_source(built("lstm").source, "_loop_backward")
     # the backward pass recomputes no gate: no exp, no sigmoid
     assert "exp" not in backward and "sigmoid" not in backward
+
+
+def test_equal_gradients_are_computed_once():
+    # in an LSTM d(W_i @ x) = d(U_i @ h) = d(b_i): one gradient array, biases summed from it
+    s = built("lstm").schedule
+    assert s.dG_of == {"x": "_dG_x", "h": "_dG_x"}
+    assert s.bias_of == {"b_i": "_p0", "b_f": "_p2", "b_g": "_p4", "b_o": "_p6"}
+    assert "_acc_" not in built("lstm").source
+    # in a GRU the candidate's products differ (r multiplies U_n @ h + b_hn): two arrays
+    g = built("gru").schedule
+    assert g.dG_of == {"x": "_dG_x", "h": "_dG_h"}
+    assert g.bias_of["b_hn"] == "_p5"

@@ -17,12 +17,11 @@ import sympy
 from .. import __version__
 from ..autodiff import backward_equations
 from ..ir import Elementwise, Product, symbol
-from ..ops import helper_source
 from ..schedule import LOOP, PRE, Access, Array, Group, Schedule
 from .printer import IndexPrinter, NumbaPrinter
 
-KERNEL_DECORATOR = '@nb.njit(cache=True, error_model="numpy")'
-HELPER_DECORATOR = "@nb.njit(cache=True, inline=\"always\")"
+# no nnan/ninf: the kernels must keep NaN and inf as IEEE has them
+KERNEL_DECORATOR = '@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})'
 
 
 class Writer:
@@ -100,11 +99,14 @@ class Kernel(Writer):
 
     def source(self, all_dims: tuple[str, ...]) -> str:
         dims = [d for d in all_dims if d in self.dims]
-        params = ["_T", "_B", *(f"_n_{d}" for d in dims), *self.arrays]
+        flags = ["_has_dseq"] if any(a.startswith("_dseq_") for a in self.arrays) else []
+        params = ["_T", "_B", *(f"_n_{d}" for d in dims), *flags, *self.arrays]
         self.params = params
         head = f"def {self.name}({', '.join(params)}):"
-        body = "\n".join("    " + ln if ln else "" for ln in self.lines)
-        return f"{head}\n{body}\n"
+        # the kernel's float type, for its constants: float64 accumulators excepted
+        typed_by = next(a for a in self.arrays if not a.startswith("_acc_"))
+        body = [f"    _F = {typed_by}.dtype.type"] + ["    " + ln if ln else "" for ln in self.lines]
+        return head + "\n" + "\n".join(body) + "\n"
 
 
 class Emitter:
@@ -163,6 +165,9 @@ class Emitter:
                 targets: dict[str, sympy.Expr] = {}
                 for u in reversed(nodes):
                     for a in cell.nodes[u].args:
+                        # a gradient equal to another's is written once; a bias's is summed later
+                        if a in s.alias or a in s.bias_of:
+                            continue
                         if a not in local and (u, a) in partial:
                             targets[a] = targets.get(a, sympy.S.Zero) + symbol(f"d_{u}") * partial[(u, a)]
                 for a, contribution in targets.items():
@@ -180,7 +185,7 @@ class Emitter:
         with k.block("for _t in range(_T):"):
             for ph in s.phases[LOOP]:
                 for g in ph.groups:
-                    k.line(f"np.dot({k.rows(s.read_fwd[g.operand])}, {k.use('_WT_' + g.name)}, {k.use('_G_' + g.name)})")
+                    k.line(f"matmul({k.rows(s.read_fwd[g.operand])}, {k.use('_WT_' + g.name)}, {k.use('_G_' + g.name)})")
                 for dim, nodes in self.loops(ph):
                     self.forward_loop(k, LOOP, ph.groups, dim, nodes)
         return k
@@ -194,21 +199,28 @@ class Emitter:
                     if nodes:
                         self.backward_loop(k, LOOP, dim, nodes)
                 for g in ph.groups:
-                    k.line(f"np.dot({k.use('_dG_' + g.name)}[_t], {k.use('_W_' + g.name)}, {k.rows(s.gemm_adjoint[g.operand])})")
+                    k.line(f"matmul({k.use(s.dG_of[g.name])}[_t], {k.use('_W_' + g.name)}, {k.rows(s.gemm_adjoint[g.operand])})")
+            # the gradient carried into step t-1: what this step gave the previous state, plus
+            # what another layer reading the state after step t-1 gives it (dseq), if any
             by_dim: dict[str, list[str]] = {}
             for st, dim in cell.states.items():
                 by_dim.setdefault(dim, []).append(st)
-            for dim, states in by_dim.items():
-                k.dims.add(dim)
-                with k.block("for _b in range(_B):"):
-                    with k.block(f"for _j in range(_n_{dim}):"):
-                        for st in states:
-                            parts = []
-                            if s.users_outside.get(st):
-                                parts.append(k.at(s.adjoint[st]))
-                            if st in s.gemm_adjoint:
-                                parts.append(k.at(s.gemm_adjoint[st]))
-                            k.line(f"{k.at(Access('_dcarry_' + st, 'bj'))} = {join_terms(parts)}")
+            for with_dseq in (True, False):
+                header = "if _has_dseq and _t > 0:" if with_dseq else "else:"
+                with k.block(header):
+                    for dim, states in by_dim.items():
+                        k.dims.add(dim)
+                        with k.block("for _b in range(_B):"):
+                            with k.block(f"for _j in range(_n_{dim}):"):
+                                for st in states:
+                                    parts = []
+                                    if s.users_outside.get(st):
+                                        parts.append(k.at(s.adjoint[st]))
+                                    if st in s.gemm_adjoint:
+                                        parts.append(k.at(s.gemm_adjoint[st]))
+                                    if with_dseq:
+                                        parts.append(f"{k.use('_dseq_' + st)}[_t - 1, _b, _j]")
+                                    k.line(f"{k.at(Access('_dcarry_' + st, 'bj'))} = {join_terms(parts)}")
         return k
 
     def pre_forward(self, index: int) -> Kernel | None:
@@ -346,11 +358,15 @@ class Emitter:
         for st in cell.states:
             w.line(f"_dcarry_{st}[...] = dstate[{st!r}]")
             w.line(f"_dseq_{st} = dseq[{st!r}]")
+        w.line("_has_dseq = dseq_given")
+        with w.block("if _has_dseq:"):
+            for st in cell.states:
+                w.line(f"_dcarry_{st} += _dseq_{st}[_T - 1]")
         self.call(w, loop_b)
         grads: dict[str, list[str]] = {}
 
         def weight_grads(g: Group) -> None:
-            w.line(f"_dW_{g.name} = np.dot(_dG_{g.name}.reshape(_R, {size(g.rows)}).T, {self.operand_all(g)})")
+            w.line(f"_dW_{g.name} = np.dot({s.dG_of[g.name]}.reshape(_R, {size(g.rows)}).T, {self.operand_all(g)})")
             for i, (p, wname) in enumerate(zip(g.products, g.weights)):
                 lo, hi = size(g.rows[:i]), size(g.rows[: i + 1])
                 grads.setdefault(wname, []).append(f"_dW_{g.name}[{lo}:{hi}]")
@@ -362,11 +378,17 @@ class Emitter:
             if ph.index in pre_b:
                 self.call(w, pre_b[ph.index])
             for g in ph.groups:
-                w.line(f"_dgemm_{g.name} = np.dot(_dG_{g.name}.reshape(_R, {size(g.rows)}), _W_{g.name}).reshape(_T, _B, {size((g.operand_dim,))})")
+                w.line(f"_dgemm_{g.name} = np.dot({s.dG_of[g.name]}.reshape(_R, {size(g.rows)}), _W_{g.name}).reshape(_T, _B, {size((g.operand_dim,))})")
                 weight_grads(g)
         w.line("_dparams = {}")
         for p in cell.params:
-            if p.name in cell.vectors:
+            if p.name in s.bias_of:
+                product = s.bias_of[p.name]
+                g = s.group_of[product]
+                lo, hi = size(g.offset(product)), size(g.offset(product) + (cell.nodes[product].dim,))
+                # summed over all rows in float64, in one pass after the loop
+                w.line(f"_dparams[{p.name!r}] = {s.dG_of[g.name]}.reshape(_R, {size(g.rows)})[:, {lo}:{hi}].sum(axis=0, dtype=np.float64).astype(_dtype)")
+            elif p.name in cell.vectors:
                 w.line(f"_dparams[{p.name!r}] = _acc_{p.name}.astype(_dtype)")
             else:
                 blocks = grads[p.name]
@@ -394,7 +416,7 @@ class Emitter:
         for p in self.cell.params:
             shape = (p.rows, p.cols) if p.name in self.cell.matrices else (p.dim,)
             dims = {sym: symbol(f"_n_{sym.name}") for a in p.init.args for sym in a.free_symbols}
-            args = ", ".join(self.printer.doprint(a.xreplace(dims)) for a in p.init.args)
+            args = ", ".join(NumbaPrinter(typed=False).doprint(a.xreplace(dims)) for a in p.init.args)
             shape_code = ", ".join(f"_n_{d}" for d in shape)
             w.line(f"    ({p.name!r}, ({shape_code},), {p.init.kind!r}, ({args}{',' if len(p.init.args) == 1 else ''})),")
         w.line(")")
@@ -430,7 +452,7 @@ class Emitter:
         forward = self.forward_body(pre_f, loop_f)
         backward = self.backward_body(pre_b, loop_b)
         inits = self.param_inits()
-        helpers = [helper_source(h) for h in sorted(self.printer.helpers)]
+        functions = sorted(self.printer.functions)
         context = {
             "name": cell.name,
             "summary": cell.summary,
@@ -447,10 +469,9 @@ class Emitter:
             "backward": backward_equations(cell, s.backward),
             "schedule": self.schedule_summary(),
             "shapes": self.shapes(),
-            "helpers": helpers,
+            "functions": functions,
             "kernels": kernel_sources,
             "kernel_decorator": KERNEL_DECORATOR,
-            "helper_decorator": HELPER_DECORATOR,
             "dims": list(cell.dims),
             "inputs": [(x, d) for x, d in cell.inputs.items()],
             "states": [(x, d) for x, d in cell.states.items()],

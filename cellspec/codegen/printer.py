@@ -1,5 +1,5 @@
-"""Print SymPy expressions as Numba-friendly Python: math functions, float literals, powers as
-products, and the cell ops as calls of helpers the generated module defines."""
+"""Print SymPy expressions as Numba-friendly Python: the cell's functions as calls of
+`cellspec.fastmath`, numbers in the kernel's own float type, integer powers kept as powers."""
 
 from __future__ import annotations
 
@@ -7,51 +7,57 @@ import sympy
 from sympy.printing import precedence
 from sympy.printing.pycode import PythonCodePrinter
 
-from ..ops import HELPER_BY_CLASS
+from ..ops import KERNEL_FUNCTION
 
 
 class NumbaPrinter(PythonCodePrinter):
-    """`doprint` spells an expression for a Numba kernel; `helpers` records the cell-op helper
-    functions it called, so the module defines exactly those."""
+    """`doprint` spells an expression for a Numba kernel; `functions` records the
+    `cellspec.fastmath` functions it called, so the module imports exactly those.
 
-    def __init__(self):
+    With `typed` (the default), a number is written `_F(0.5)`, where the kernel binds `_F` to its
+    arrays' float type: a bare literal is float64 to Numba and would turn a float32 kernel's
+    arithmetic into float64."""
+
+    def __init__(self, typed: bool = True):
         super().__init__({"strict": True, "fully_qualified_modules": True})
-        self.helpers: set[str] = set()
+        self.functions: set[str] = set()
+        self.typed = typed
+
+    def _number(self, text: str) -> str:
+        return f"_F({text})" if self.typed else text
 
     def _print_Function(self, expr):
-        name = HELPER_BY_CLASS.get(type(expr))
+        name = KERNEL_FUNCTION.get(type(expr))
         if name is None:
             return super()._print_Function(expr)
-        self.helpers.add(name)
+        self.functions.add(name)
         return f"{name}({', '.join(self._print(a) for a in expr.args)})"
+
+    _print_tanh = _print_exp = _print_log = _print_sign = _print_Function
 
     def _print_Abs(self, expr):
         return f"abs({self._print(expr.args[0])})"
 
-    def _print_sign(self, expr):
-        self.helpers.add("sign")
-        return f"sign({self._print(expr.args[0])})"
-
     def _print_Integer(self, expr):
-        return f"{int(expr)}.0"
+        return self._number(f"{int(expr)}.0")
 
     def _print_Rational(self, expr):
-        return repr(float(expr))
+        return self._number(repr(float(expr)))
 
     def _print_Float(self, expr):
-        return repr(float(expr))
+        return self._number(repr(float(expr)))
 
     def _print_Half(self, expr):
-        return "0.5"
+        return self._number("0.5")
 
     def _print_One(self, expr):
-        return "1.0"
+        return self._number("1.0")
 
     def _print_NegativeOne(self, expr):
-        return "-1.0"
+        return self._number("-1.0")
 
     def _print_Zero(self, expr):
-        return "0.0"
+        return self._number("0.0")
 
     def _print_Pow(self, expr, rational=False):
         # Integer powers stay `x**2`: Numba lowers a constant integer exponent to multiplications,
@@ -60,12 +66,13 @@ class NumbaPrinter(PythonCodePrinter):
         if exp == sympy.S.Half:
             return f"math.sqrt({self._print(base)})"
         if exp == -sympy.S.Half:
-            return f"1.0/math.sqrt({self._print(base)})"
+            return f"{self._number('1.0')}/math.sqrt({self._print(base)})"
         if exp.is_Integer:
             b = self.parenthesize(base, precedence.PRECEDENCE["Pow"], strict=True)
             if exp > 0:
                 return f"{b}**{int(exp)}"
-            return f"1.0/{b}" if exp == -1 else f"1.0/{b}**{-int(exp)}"
+            one = self._number("1.0")
+            return f"{one}/{b}" if exp == -1 else f"{one}/{b}**{-int(exp)}"
         return super()._print_Pow(expr, rational=rational)
 
 

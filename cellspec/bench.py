@@ -1,0 +1,304 @@
+"""`cellspec bench`: the generated cell against its peers, side by side in one process.
+
+Peers, all float32 on the CPU, forward and backward over the whole sequence:
+
+* PyTorch's fused `nn.RNN` / `nn.LSTM` / `nn.GRU`, for the specs that are those cells;
+* a TorchScript loop over the same equations, printed from the cell's IR: what a researcher
+  writes today for a custom cell, the fair peer for every spec;
+* the floor: the cell's matrix products alone (the hoisted product, one product per step each
+  way, and the weight and input gradients), with numpy's BLAS.
+
+Runs are interleaved (every peer once per round) and the median of the rounds is reported. PyTorch is
+optional (`pip install -e ".[bench]"`); a peer that is missing is reported as n/a. A JAX peer is
+not there yet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import sympy
+from sympy.printing.pycode import PythonCodePrinter
+
+from .ir import Cell, Elementwise, Product
+from .ops import maximum, minimum, relu, sigmoid, softplus, step
+
+SIZES = {
+    "S1": (100, 32, 128, 128),
+    "S2": (100, 64, 256, 256),
+    "S3": (50, 16, 512, 512),
+    "S4": (1000, 1, 32, 64),
+    "S5": (200, 128, 64, 64),
+    "tiny": (5, 2, 4, 4),
+}
+
+# specs that are PyTorch's fused cells, parameter for parameter (checked by the parity tests)
+TORCH_NATIVE = {"rnn": "RNN", "rnn_relu": "RNN", "lstm": "LSTM", "gru": "GRU"}
+
+
+def dim_sizes(cell_module, input_size: int, hidden: int) -> dict[str, int]:
+    """Sizes for a cell's dims from a benchmark's I and H: `input` is I, a dim named `proj` is
+    H/2, `modules` is 4, every other dim is H; constraints make dims equal."""
+    sizes = {}
+    for d in cell_module.Cell.DIMS:
+        sizes[d] = input_size if d == "input" else max(1, hidden // 2) if d == "proj" else 4 if d == "modules" else hidden
+    for a, b in cell_module.Cell.CONSTRAINTS:
+        sizes[a] = sizes[b]
+    return sizes
+
+
+class _TorchPrinter(PythonCodePrinter):
+    """SymPy as TorchScript tensor code."""
+
+    _functions = {
+        sigmoid: "torch.sigmoid",
+        relu: "torch.relu",
+        softplus: "torch.nn.functional.softplus",
+        sympy.tanh: "torch.tanh",
+        sympy.exp: "torch.exp",
+        sympy.log: "torch.log",
+        sympy.Abs: "torch.abs",
+    }
+
+    def __init__(self):
+        super().__init__({"strict": True, "fully_qualified_modules": True})
+
+    def _print_Function(self, expr):
+        fn = self._functions.get(type(expr))
+        if fn is not None:
+            return f"{fn}({self._print(expr.args[0])})"
+        if isinstance(expr, (maximum, minimum)):
+            name = "torch.maximum" if isinstance(expr, maximum) else "torch.minimum"
+            return f"{name}({self._print(expr.args[0])}, {self._print(expr.args[1])})"
+        if isinstance(expr, step):
+            return f"({self._print(expr.args[0])} > 0).to(torch.float32)"
+        raise NotImplementedError(type(expr).__name__)
+
+    _print_tanh = _print_exp = _print_log = _print_Abs = _print_Function
+
+    def _print_Pow(self, expr, rational=False):
+        base, exp = expr.args
+        if exp == sympy.S.Half:
+            return f"torch.sqrt({self._print(base)})"
+        return f"torch.pow({self._print(base)}, {float(exp)!r})"
+
+    def _print_Integer(self, expr):
+        return f"{int(expr)}.0"
+
+    def _print_Rational(self, expr):
+        return repr(float(expr))
+
+    def _print_Float(self, expr):
+        return repr(float(expr))
+
+    def _print_Piecewise(self, expr):
+        (a, cond), (b, _) = expr.args
+        return f"torch.where({self._print(cond)}, {self._print(a)}, {self._print(b)})"
+
+
+def torchscript_source(cell: Cell) -> str | None:
+    """A TorchScript function `loop(inputs..., states..., params...) -> (outputs..., finals...)`
+    that runs the cell's equations one step at a time, products as `v @ W.t()`. None for a cell
+    this printer cannot express (the step index, constants)."""
+    if cell.step or cell.constants:
+        return None
+    printer = _TorchPrinter()
+    args = [f"in_{x}: torch.Tensor" for x in cell.inputs] + [f"init_{s}: torch.Tensor" for s in cell.states]
+    args += [f"{p.name}: torch.Tensor" for p in cell.params]
+    lines = [f"def loop({', '.join(args)}):"]
+    for s in cell.states:
+        lines.append(f"    {s} = init_{s}")
+    for o in cell.outputs:
+        lines.append(f"    ys_{o} = []")
+    first = next(iter(cell.inputs))
+    lines.append(f"    for t in range(in_{first}.shape[0]):")
+    for x in cell.inputs:
+        lines.append(f"        {x} = in_{x}[t]")
+    for n in cell.nodes.values():
+        if isinstance(n, Product):
+            lines.append(f"        {n.name} = {n.operand} @ {n.weight}.t()")
+        elif isinstance(n, Elementwise):
+            lines.append(f"        {n.name} = {printer.doprint(n.expr)}")
+    for o in cell.outputs:
+        lines.append(f"        ys_{o}.append({o})")
+    for s, n in cell.updates.items():
+        lines.append(f"        {s} = {n}")
+    results = [f"torch.stack(ys_{o})" for o in cell.outputs] + list(cell.states)
+    lines.append(f"    return {', '.join(results)}")
+    return "\n".join(lines) + "\n"
+
+
+def _median_ms(times: list[float]) -> float:
+    return statistics.median(times) * 1e3
+
+
+@dataclass
+class Row:
+    spec: str
+    size: str
+    shape: tuple
+    times: dict[str, float]          # peer -> median ms, forward + backward
+    forward: dict[str, float]        # peer -> median ms, forward alone (inference)
+    tape_bytes_per_step: float
+
+
+def bench_cell(name: str, cell_module, schedule, size: str, rounds: int, peers: set[str]) -> Row:
+    cell_ir = schedule.cell
+    T, B, I, H = SIZES[size]
+    sizes = dim_sizes(cell_module, I, H)
+    cell = cell_module.Cell(dtype="float32", seed=0, **sizes)
+    rng = np.random.default_rng(0)
+    xs = {n: rng.normal(size=(T, B, sizes[d])).astype(np.float32) for n, d in cell.INPUTS}
+    x = xs if len(xs) > 1 else next(iter(xs.values()))
+    dys = {n: np.ones((T, B, sizes[d]), np.float32) for n, d in cell.OUTPUTS}
+    dy = dys if len(dys) > 1 else next(iter(dys.values()))
+
+    runs: dict[str, object] = {}
+    fwd_runs: dict[str, object] = {}
+
+    def ours():
+        _, _, tape = cell.forward(x)
+        cell.backward(tape, dy)
+
+    runs["cellspec"] = ours
+    fwd_runs["cellspec"] = lambda: cell.forward(x)
+    runs["floor"] = _floor(schedule, sizes, T, B)
+
+    if "torch" in peers or "torchscript" in peers:
+        try:
+            import torch
+        except ImportError:
+            torch = None
+        if torch is not None:
+            if "torch" in peers and name in TORCH_NATIVE:
+                native = getattr(torch.nn, TORCH_NATIVE[name])(I, H, nonlinearity="relu") if name == "rnn_relu" else getattr(torch.nn, TORCH_NATIVE[name])(I, H)
+                xt = torch.tensor(next(iter(xs.values())), requires_grad=True)
+
+                def torch_native():
+                    y, _ = native(xt)
+                    y.backward(torch.ones_like(y))
+
+                def torch_native_forward():
+                    with torch.no_grad():
+                        native(xt)
+
+                runs["torch"] = torch_native
+                fwd_runs["torch"] = torch_native_forward
+            source = torchscript_source(cell_ir) if "torchscript" in peers else None
+            if source is not None:
+                fn = torch.jit.CompilationUnit(source).loop
+                targs = [torch.tensor(xs[n], requires_grad=True) for n in cell_ir.inputs]
+                targs += [torch.zeros((B, sizes[cell_ir.states[s]]), requires_grad=True) for s in cell_ir.states]
+                targs += [torch.tensor(cell.params[p.name], requires_grad=True) for p in cell_ir.params]
+
+                def scripted():
+                    out = fn(*targs)
+                    loss = sum(o.sum() for o in out[: len(cell_ir.outputs)])
+                    loss.backward()
+
+                runs["torchscript"] = scripted
+    for f in list(runs.values()) + list(fwd_runs.values()):
+        f()  # compile and warm up
+    times = {k: [] for k in runs}
+    ftimes = {k: [] for k in fwd_runs}
+    for _ in range(rounds):
+        for k, f in runs.items():
+            t0 = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t0)
+        for k, f in fwd_runs.items():
+            t0 = time.perf_counter()
+            f()
+            ftimes[k].append(time.perf_counter() - t0)
+    _, _, tape = cell.forward(x)
+    per_step = sum(a.nbytes for k, a in tape.arrays.items() if not k.startswith("_W_")) / (T * B)
+    return Row(name, size, (T, B, I, H), {k: _median_ms(v) for k, v in times.items()}, {k: _median_ms(v) for k, v in ftimes.items()}, per_step)
+
+
+def _floor(schedule, sizes: dict[str, int], T: int, B: int):
+    """The cell's matrix products alone, shaped as the generated code runs them: a hoisted group
+    as one product over all T*B rows, a loop group as one product per step, and the gradients
+    of weights and hoisted operands as products over all rows."""
+    from .blas import matmul
+
+    rng = np.random.default_rng(1)
+    R = T * B
+    work = []
+    for g in schedule.groups.values():
+        width = sum(sizes[d] for d in g.rows)
+        n = sizes[g.operand_dim]
+        W = rng.normal(size=(width, n)).astype(np.float32)
+        WT = np.ascontiguousarray(W.T)
+        v = rng.normal(size=(R, n)).astype(np.float32)
+        d = rng.normal(size=(R, width)).astype(np.float32)
+        work.append((g.region, W, WT, v, d))
+
+    def run():
+        for region, W, WT, v, d in work:
+            if region == "pre":
+                np.dot(v, WT)
+                np.dot(d, W)
+            else:
+                out = np.empty((B, WT.shape[1]), np.float32)
+                back = np.empty((B, W.shape[1]), np.float32)
+                for t in range(T):
+                    matmul(v[t * B:(t + 1) * B], WT, out)
+                    matmul(d[t * B:(t + 1) * B], W, back)
+            np.dot(d.T, v)
+
+    return run
+
+
+def markdown(rows: list[Row]) -> str:
+    peers = [p for p in ("torch", "torchscript") if any(p in r.times for r in rows)]
+    head = "| spec | size | T,B,I,H | cellspec ms | floor ms | vs floor | " + " | ".join(f"{p} ms | vs {p}" for p in peers) + " | forward: cellspec / torch | tape bytes per step and sequence |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        ours = r.times["cellspec"]
+        cells = [r.spec, r.size, ",".join(map(str, r.shape)), f"{ours:.1f}", f"{r.times['floor']:.1f}", f"{ours / r.times['floor']:.2f}"]
+        for p in peers:
+            if p in r.times:
+                cells += [f"{r.times[p]:.1f}", f"{ours / r.times[p]:.2f}"]
+            else:
+                cells += ["n/a", "n/a"]
+        fwd = f"{r.forward['cellspec'] / r.forward['torch']:.2f}" if "torch" in r.forward else "n/a"
+        cells += [fwd, f"{r.tape_bytes_per_step:.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def environment(threads: int) -> dict:
+    info = {"machine": platform.machine(), "processor": platform.processor(), "cores": os.cpu_count(), "threads": threads, "python": platform.python_version(), "numpy": np.__version__}
+    try:
+        import numba
+
+        info["numba"] = numba.__version__
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+    except ImportError:
+        pass
+    return info
+
+
+def write_results(rows: list[Row], out: str, threads: int) -> tuple[str, str]:
+    os.makedirs(out, exist_ok=True)
+    json_path = os.path.join(out, "results.json")
+    md_path = os.path.join(out, "results.md")
+    data = {"environment": environment(threads), "rows": [r.__dict__ for r in rows]}
+    with open(json_path, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+    with open(md_path, "w") as f:
+        f.write("Float32, forward and backward over the whole sequence, median of interleaved rounds, in ms; "
+                "`vs X` is cellspec's time over X's (below 1: cellspec is faster).\n\n")
+        f.write(markdown(rows))
+    return json_path, md_path
