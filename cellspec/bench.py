@@ -8,7 +8,8 @@ Peers, all float32 on the CPU, forward and backward over the whole sequence:
 * the floor: the cell's matrix products alone (the hoisted product, one product per step each
   way, and the weight and input gradients), with numpy's BLAS.
 
-Runs are interleaved (every peer once per round) and the median of the rounds is reported. PyTorch is
+Runs are interleaved (every peer once per round, with a pause before each so that the previous
+peer's spinning BLAS threads are parked) and the median of the rounds is reported. PyTorch is
 optional (`pip install -e ".[bench]"`); a peer that is missing is reported as n/a. A JAX peer is
 not there yet.
 """
@@ -148,7 +149,7 @@ class Row:
     tape_bytes_per_step: float
 
 
-def bench_cell(name: str, cell_module, schedule, size: str, rounds: int, peers: set[str]) -> Row:
+def bench_cell(name: str, cell_module, schedule, size: str, rounds: int, peers: set[str], pause: float = 0.2) -> Row:
     cell_ir = schedule.cell
     T, B, I, H = SIZES[size]
     sizes = dim_sizes(cell_module, I, H)
@@ -208,14 +209,14 @@ def bench_cell(name: str, cell_module, schedule, size: str, rounds: int, peers: 
     times = {k: [] for k in runs}
     ftimes = {k: [] for k in fwd_runs}
     for _ in range(rounds):
-        for k, f in runs.items():
-            t0 = time.perf_counter()
-            f()
-            times[k].append(time.perf_counter() - t0)
-        for k, f in fwd_runs.items():
-            t0 = time.perf_counter()
-            f()
-            ftimes[k].append(time.perf_counter() - t0)
+        for timing, todo in ((times, runs), (ftimes, fwd_runs)):
+            for k, f in todo.items():
+                # let the previous peer's BLAS and OpenMP threads stop spinning first: on two
+                # cores a spinning pool steals the next peer's core
+                time.sleep(pause)
+                t0 = time.perf_counter()
+                f()
+                timing[k].append(time.perf_counter() - t0)
     _, _, tape = cell.forward(x)
     per_step = sum(a.nbytes for k, a in tape.arrays.items() if not k.startswith("_W_")) / (T * B)
     return Row(name, size, (T, B, I, H), {k: _median_ms(v) for k, v in times.items()}, {k: _median_ms(v) for k, v in ftimes.items()}, per_step)

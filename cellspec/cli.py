@@ -144,7 +144,7 @@ def cmd_bench(args) -> int:
             write_atomic(path, b.source)
             module = _import_file(path, f"cellspec_bench_{b.cell.name}")
             for size in sizes:
-                row = bench_cell(b.cell.name, module, b.schedule, size, args.rounds, set(args.peers.split(",")))
+                row = bench_cell(b.cell.name, module, b.schedule, size, args.rounds, set(args.peers.split(",")), args.pause)
                 rows.append(row)
                 print(markdown([row]).splitlines()[-1], flush=True)
     json_path, md_path = write_results(rows, args.out, args.threads)
@@ -178,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--rounds", type=int, default=7, help="interleaved rounds; medians are reported (default 7)")
     k.add_argument("--peers", default="torch,torchscript", help="comma-separated peers (default torch,torchscript)")
     k.add_argument("--out", default="bench", metavar="DIR", help="where results.json and results.md go (default bench/)")
+    k.add_argument("--pause", type=float, default=0.2, help="seconds of rest before each timed run, so spinning BLAS threads park (default 0.2)")
     k.set_defaults(run=cmd_bench)
     args = parser.parse_args(argv)
     try:

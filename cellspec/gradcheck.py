@@ -49,8 +49,12 @@ def gradcheck(module, sizes: dict[str, int] | None = None, T: int = 4, B: int = 
     return result
 
 
-def check_model(model, x, state: dict, rng: np.random.Generator, eps: float = 1e-6) -> CheckResult:
-    """Check any model with `params`, `forward(x, state)` and `backward(tape, dy, dstate)`."""
+def check_model(model, x, state: dict, rng: np.random.Generator, eps: float = 1e-6, directions: int | None = None) -> CheckResult:
+    """Check any model with `params`, `forward(x, state)` and `backward(tape, dy, dstate)`.
+
+    By default every entry is perturbed. With `directions`, each array is instead perturbed
+    along that many random directions and the directional derivative compared: far fewer
+    forward passes, and a wrong gradient still shows unless it is orthogonal to every direction."""
     y, final, tape = model.forward(x, state)
     w_y = {k: rng.normal(size=v.shape) for k, v in y.items()} if isinstance(y, dict) else rng.normal(size=y.shape)
     w_s = {k: rng.normal(size=v.shape) for k, v in final.items()}
@@ -69,6 +73,24 @@ def check_model(model, x, state: dict, rng: np.random.Generator, eps: float = 1e
     targets += [(f"state {k}", state[k], dstate[k]) for k in state]
     errors = {}
     for label, array, analytic in targets:
+        if directions:
+            worst = 0.0
+            for _ in range(directions):
+                v = rng.normal(size=array.shape)
+                old = array.copy()
+                array += eps * v
+                up = loss()
+                array[...] = old - eps * v
+                down = loss()
+                array[...] = old
+                numeric_d = (up - down) / (2 * eps)
+                analytic_d = float(np.sum(np.asarray(analytic) * v))
+                # relative to the largest directional derivative the gradient allows (|g|*|v|):
+                # a direction nearly orthogonal to g has a tiny derivative, all rounding
+                scale = max(float(np.linalg.norm(analytic) * np.linalg.norm(v)), abs(numeric_d), 1e-12)
+                worst = max(worst, abs(numeric_d - analytic_d) / scale)
+            errors[label] = worst
+            continue
         numeric = np.zeros_like(array)
         flat = array.reshape(-1)
         for i in range(flat.size):

@@ -16,7 +16,15 @@ import math
 import sympy
 
 
-class sigmoid(sympy.Function):
+class _RealFunction(sympy.Function):
+    """A function that is real wherever its arguments are, so that SymPy differentiates, e.g.,
+    abs(sigmoid(x)) as a real function, without re() and im()."""
+
+    def _eval_is_real(self):
+        return True if all(a.is_real for a in self.args) else None
+
+
+class sigmoid(_RealFunction):
     """The logistic function 1/(1+exp(-x))."""
 
     nargs = 1
@@ -31,7 +39,7 @@ class sigmoid(sympy.Function):
         return None
 
 
-class softplus(sympy.Function):
+class softplus(_RealFunction):
     """log(1+exp(x)), computed without overflow."""
 
     nargs = 1
@@ -40,7 +48,7 @@ class softplus(sympy.Function):
         return sigmoid(self.args[0])
 
 
-class step(sympy.Function):
+class step(_RealFunction):
     """1 where x > 0, else 0: the derivative of relu, with relu'(0) = 0 as PyTorch has it."""
 
     nargs = 1
@@ -49,7 +57,7 @@ class step(sympy.Function):
         return sympy.S.Zero
 
 
-class relu(sympy.Function):
+class relu(_RealFunction):
     """max(x, 0)."""
 
     nargs = 1
@@ -58,7 +66,7 @@ class relu(sympy.Function):
         return step(self.args[0])
 
 
-class maximum(sympy.Function):
+class maximum(_RealFunction):
     """The larger of two values; at a tie the gradient goes to the first."""
 
     nargs = 2
@@ -68,7 +76,7 @@ class maximum(sympy.Function):
         return 1 - step(b - a) if argindex == 1 else step(b - a)
 
 
-class minimum(sympy.Function):
+class minimum(_RealFunction):
     """The smaller of two values; at a tie the gradient goes to the first."""
 
     nargs = 2

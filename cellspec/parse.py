@@ -250,6 +250,8 @@ class EquationParser(_Parser):
         self.what = f"equation {name!r}"
         self.symbols = symbols
         self.dims = dims if dims is not None else {}
+        # every declared name the text mentions, even where SymPy cancels it (h - h)
+        self.referenced: set[str] = set()
         self.matrices = matrices
         self.on_product = on_product
 
@@ -258,6 +260,7 @@ class EquationParser(_Parser):
         if name in self.matrices:
             raise self.fail(f"matrix {name!r} can only be the left operand of '@'", node)
         if name in self.symbols:
+            self.referenced.add(name)
             return self.symbols[name]
         if name in OPS:
             raise self.fail(f"function {name!r} must be called", node)
@@ -492,9 +495,14 @@ def parse_constraint(text: Text, dims: set[str]) -> tuple[str, str]:
     return a, b
 
 
-def parse_equation(text: Text, name: str, symbols: dict[str, sympy.Symbol], matrices: set[str], on_product: ProductMaker, dims: dict[sympy.Symbol, str] | None = None) -> sympy.Expr:
-    """`dims` gives each symbol's dim, so that mixing dims is refused where it is written."""
-    return EquationParser(text, name, symbols, matrices, on_product, dims).parse()
+def parse_equation(text: Text, name: str, symbols: dict[str, sympy.Symbol], matrices: set[str], on_product: ProductMaker, dims: dict[sympy.Symbol, str] | None = None, referenced: set[str] | None = None) -> sympy.Expr:
+    """`dims` gives each symbol's dim, so that mixing dims is refused where it is written;
+    `referenced`, if given, receives every declared name the text mentions."""
+    parser = EquationParser(text, name, symbols, matrices, on_product, dims)
+    expr = parser.parse()
+    if referenced is not None:
+        referenced.update(parser.referenced)
+    return expr
 
 
 def parse_init(text: Text, param: str, dims: dict[str, sympy.Symbol]) -> tuple[str, tuple[sympy.Expr, ...]]:

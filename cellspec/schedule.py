@@ -130,8 +130,10 @@ def make_schedule(cell: Cell, backward: Backward) -> Schedule:
     sinks_names = set(cell.updates.values()) | set(cell.outputs)
     region: dict[str, str] = {}
     for n in cell.nodes.values():
-        # outputs and updates are produced in the loop even when they need no state
-        region[n.name] = LOOP if dep[n.name] or n.name in sinks_names else PRE
+        # outputs and updates are produced in the loop even when they need no state, and so is
+        # everything that reads them
+        reads_loop = any(region.get(a) == LOOP for a in n.args)
+        region[n.name] = LOOP if dep[n.name] or n.name in sinks_names or reads_loop else PRE
 
     # phase of each value: 0 = available before the region's first phase
     avail: dict[str, int] = {n: 0 for n in [*cell.inputs, *cell.states, *cell.vectors, *cell.leaves]}

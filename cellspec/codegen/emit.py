@@ -261,7 +261,22 @@ class Emitter:
     def call(self, w: Writer, k: Kernel) -> None:
         w.line(f"{k.name}({', '.join(k.params)})")
 
+    def never_written(self) -> set[str]:
+        """Gradient arrays that some value owns but no kernel writes, because every partial
+        derivative into it is zero (a product read only inside a where() condition): they must
+        start at zero, not as uninitialised memory."""
+        s = self.s
+        owners = [p for g in s.groups.values() for p in g.products if p not in s.alias and p not in s.bias_of]
+        owners += [n for n, outside in s.users_outside.items() if outside]
+        out = set()
+        for name in owners:
+            acc = s.adjoint[name]
+            if (acc.array, acc.offset) not in self.assigned:
+                out.add(acc.array)
+        return out
+
     def alloc(self, w: Writer, arrays: list[Array], skip: set[str]) -> None:
+        zero = self.never_written()
         for a in arrays:
             if a.name in skip:
                 continue
@@ -269,7 +284,7 @@ class Emitter:
             for entry in a.shape:
                 shape.append({"T": "_T", "T+1": "_T + 1", "B": "_B"}.get(entry) if isinstance(entry, str) else size(entry))
             dtype = "np.float64" if a.kind == "acc" else "_dtype"
-            fn = "np.zeros" if a.zero else "np.empty"
+            fn = "np.zeros" if a.zero or a.name in zero else "np.empty"
             w.line(f"{a.name} = {fn}(({', '.join(shape)}{',' if len(shape) == 1 else ''}), {dtype})")
 
     def dims_prologue(self, w: Writer) -> None:
@@ -391,7 +406,11 @@ class Emitter:
             elif p.name in cell.vectors:
                 w.line(f"_dparams[{p.name!r}] = _acc_{p.name}.astype(_dtype)")
             else:
-                blocks = grads[p.name]
+                blocks = grads.get(p.name)
+                if not blocks:
+                    # the weight's products cancelled out (W @ x - W @ x): no gradient
+                    w.line(f"_dparams[{p.name!r}] = np.zeros_like(_params[{p.name!r}])")
+                    continue
                 total = blocks[0] + ".copy()" if len(blocks) == 1 else " + ".join(blocks)
                 if p.mask is not None:
                     # a masked weight's gradient is zero where the mask is
@@ -404,7 +423,7 @@ class Emitter:
                 parts.append(f"_d_{x}")
             if x in s.gemm_adjoint:
                 parts.append(f"_dgemm_{x}")
-            w.line(f"_dinputs[{x!r}] = {join_terms(parts)}")
+            w.line(f"_dinputs[{x!r}] = {join_terms(parts) if parts else f'np.zeros_like(_in_{x})'}")
         w.line("_dstate = {" + ", ".join(f"{st!r}: _dcarry_{st}" for st in cell.states) + "}")
         w.line("return _dinputs, _dparams, _dstate")
         return w.text()

@@ -1,0 +1,180 @@
+"""A plain NumPy interpreter of the IR: the oracle for tests.
+
+It runs a cell one step at a time straight from its IR, with none of the schedule (no hoisting,
+no fusion, no shared gradients), and backpropagates through time with the partial derivatives
+that `autodiff` derived. Checking it against finite differences checks the derivation; checking
+the generated code against it checks the schedule and the emitted kernels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy
+
+from .autodiff import Backward
+from .ir import Cell, Elementwise, Product
+from .ops import maximum, minimum, relu, sigmoid, softplus, step
+
+
+def _sigmoid(v):
+    e = np.exp(-np.abs(v))
+    return np.where(v >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+_FUNCTIONS = {
+    sigmoid: _sigmoid,
+    softplus: lambda v: np.maximum(v, 0.0) + np.log1p(np.exp(-np.abs(v))),
+    relu: lambda v: np.maximum(v, 0.0),
+    step: lambda v: (v > 0).astype(float),
+    maximum: lambda a, b: np.where(a >= b, a, b),
+    minimum: lambda a, b: np.where(a <= b, a, b),
+    sympy.tanh: np.tanh,
+    sympy.exp: np.exp,
+    sympy.log: np.log,
+    sympy.Abs: np.abs,
+    sympy.sign: np.sign,
+}
+
+_RELATIONS = {
+    sympy.StrictGreaterThan: np.greater,
+    sympy.GreaterThan: np.greater_equal,
+    sympy.StrictLessThan: np.less,
+    sympy.LessThan: np.less_equal,
+    sympy.Equality: np.equal,
+    sympy.Unequality: np.not_equal,
+}
+
+
+def evaluate(expr: sympy.Expr, env: dict[str, np.ndarray]):
+    """The value of a SymPy expression of the IR, with numpy arrays for its symbols."""
+    if expr.is_Symbol:
+        return env[expr.name]
+    if expr.is_Number:
+        return float(expr)
+    lazy = isinstance(expr, (sympy.Piecewise, sympy.And, sympy.Or, sympy.Not, sympy.ITE)) or expr in (sympy.true, sympy.false)
+    args = None if lazy else [evaluate(a, env) for a in expr.args]
+    if expr.is_Add:
+        return sum(args[1:], args[0])
+    if expr.is_Mul:
+        out = args[0]
+        for a in args[1:]:
+            out = out * a
+        return out
+    if expr.is_Pow:
+        return np.power(args[0], args[1])
+    if isinstance(expr, sympy.Mod):
+        return np.mod(args[0], args[1])
+    if isinstance(expr, sympy.Piecewise):
+        # the first piece whose condition holds
+        out = evaluate(expr.args[-1][0], env)
+        for value, cond in reversed(expr.args[:-1]):
+            out = np.where(evaluate(cond, env), evaluate(value, env), out)
+        return out
+    if expr is sympy.true or expr is sympy.false:
+        return bool(expr)
+    if isinstance(expr, (sympy.And, sympy.Or)):
+        parts = [evaluate(a, env) for a in expr.args]
+        combine = np.logical_and if isinstance(expr, sympy.And) else np.logical_or
+        out = parts[0]
+        for p in parts[1:]:
+            out = combine(out, p)
+        return out
+    if isinstance(expr, sympy.Not):
+        return np.logical_not(evaluate(expr.args[0], env))
+    if isinstance(expr, sympy.ITE):
+        cond, a, b = expr.args
+        return np.where(evaluate(cond, env), evaluate(a, env), evaluate(b, env))
+    if type(expr) in _RELATIONS:
+        return _RELATIONS[type(expr)](args[0], args[1])
+    fn = _FUNCTIONS.get(type(expr))
+    if fn is None:
+        raise NotImplementedError(f"no reference for {type(expr).__name__}")
+    return fn(*args)
+
+
+class Reference:
+    """`forward` and `backward` with the generated Cell's API (dicts of float64 arrays), for a
+    cell's IR and its derivative."""
+
+    def __init__(self, cell: Cell, backward: Backward, sizes: dict[str, int], params: dict[str, np.ndarray], constants: dict[str, np.ndarray] | None = None, masks: dict[str, np.ndarray] | None = None):
+        self.cell = cell
+        self.bw = backward
+        self.sizes = sizes
+        self.params = params
+        self.constants = constants or {}
+        self.masks = masks or {}
+
+    def _weight(self, name: str) -> np.ndarray:
+        w = self.params[name]
+        return w * self.masks[name] if name in self.masks else w
+
+    def _step(self, t: int, xs: dict, state: dict) -> dict:
+        cell = self.cell
+        env = {**{k: v[t] for k, v in xs.items()}, **state, **self.constants}
+        env.update({k: v for k, v in self.params.items() if k in cell.vectors})
+        if cell.step:
+            env[cell.step] = float(t)
+        for n in cell.nodes.values():
+            if isinstance(n, Product):
+                env[n.name] = env[n.operand] @ self._weight(n.weight).T
+            else:
+                value = evaluate(n.expr, env)
+                env[n.name] = np.broadcast_to(value, (next(iter(xs.values())).shape[1], self.sizes[n.dim])).astype(float)
+        return env
+
+    def forward(self, x, state=None):
+        cell = self.cell
+        xs = x if isinstance(x, dict) else {next(iter(cell.inputs)): x}
+        T, B = next(iter(xs.values())).shape[:2]
+        state = dict(state) if state else {s: np.zeros((B, self.sizes[d])) for s, d in cell.states.items()}
+        envs, ys = [], {o: [] for o in cell.outputs}
+        for t in range(T):
+            env = self._step(t, xs, state)
+            envs.append(env)
+            for o in cell.outputs:
+                ys[o].append(env[o])
+            state = {s: env[n] for s, n in cell.updates.items()}
+        y = {o: np.stack(v) for o, v in ys.items()}
+        return (y if len(y) > 1 else next(iter(y.values()))), state, (xs, envs)
+
+    def backward(self, tape, dy, dstate=None):
+        cell, bw = self.cell, self.bw
+        xs, envs = tape
+        dys = dy if isinstance(dy, dict) else {cell.outputs[0]: dy}
+        T = len(envs)
+        carry = {s: (dstate[s] if dstate else np.zeros_like(envs[-1][n])) for s, n in cell.updates.items()}
+        dparams = {k: np.zeros_like(v) for k, v in self.params.items()}
+        dxs = {k: np.zeros_like(v) for k, v in xs.items()}
+        for t in range(T - 1, -1, -1):
+            env = envs[t]
+            d = {}
+
+            def add(name, value):
+                d[name] = d[name] + value if name in d else value
+
+            for s, n in cell.updates.items():
+                add(n, carry[s])
+            for o in cell.outputs:
+                add(o, dys[o][t])
+            for n in reversed(list(cell.nodes.values())):
+                if n.name not in d:
+                    continue
+                g = d[n.name]
+                if isinstance(n, Product):
+                    W = self._weight(n.weight)
+                    add(n.operand, g @ W)
+                    dW = g.T @ env[n.operand]
+                    dparams[n.weight] += dW * self.masks[n.weight] if n.weight in self.masks else dW
+                    continue
+                for a in n.args:
+                    if (n.name, a) in bw.partials:
+                        add(a, g * evaluate(bw.partials[(n.name, a)], env))
+            for k in dxs:
+                if k in d:
+                    dxs[k][t] = d[k]
+            for k in cell.vectors:
+                if k in d:
+                    dparams[k] += np.asarray(d[k]).sum(axis=0)
+            carry = {s: d.get(s, np.zeros_like(carry[s])) for s in cell.states}
+        dx = dxs if len(dxs) > 1 else next(iter(dxs.values()))
+        return dx, dparams, carry
