@@ -220,7 +220,3 @@ class CellBase:
         dx = dinputs[self.INPUTS[0][0]] if len(self.INPUTS) == 1 else dinputs
         return dx, dparams, dstate0
 
-    @property
-    def num_params(self) -> int:
-        return sum(int(np.prod([self._size(d) for d in dims])) for _, dims in self.PARAMS)
-

@@ -107,7 +107,6 @@ class Schedule:
     gemm_adjoint: dict[str, Access]          # where d_operand = d_P @ W lands, per operand
     sinks: dict[str, list[Access]]           # gradient arriving at a node from outside the step
     users_outside: dict[str, bool]           # node has elementwise users in another phase
-    order: list[tuple[str, int]]             # backward order of elementwise phases (region, index)
     # gradients that equal others, computed once: a product whose gradient is another product's
     # (LSTM: d(W_i @ x) = d(U_i @ h)), the gradient array of a group that is another group's, and
     # a vector param whose gradient is a product's summed over all rows (a bias)
@@ -283,8 +282,6 @@ def make_schedule(cell: Cell, backward: Backward) -> Schedule:
     for out in cell.outputs:
         sinks.setdefault(out, []).append(Access(f"_dy_{out}", "tbj"))
 
-    order = [(LOOP, ph.index) for ph in reversed(phases[LOOP])] + [(PRE, ph.index) for ph in reversed(phases[PRE])]
-
     return Schedule(
         cell=cell,
         backward=backward,
@@ -302,7 +299,6 @@ def make_schedule(cell: Cell, backward: Backward) -> Schedule:
         gemm_adjoint=gemm_adjoint,
         sinks=sinks,
         users_outside=users_outside,
-        order=order,
         alias=alias,
         dG_of=dG_of,
         bias_of=bias_of,

@@ -117,7 +117,6 @@ class Spec:
     updates: tuple[Update, ...]
     outputs: tuple[Text, ...]
     sha256: str
-    name_where: Location
     constraints: tuple[Text, ...] = ()
     extra_dims: tuple[str, ...] = ()
     step: Declared | None = None
@@ -412,7 +411,6 @@ def _read(path: str, root, sha256: str) -> Spec:
         updates=tuple(updates),
         outputs=outputs,
         sha256=sha256,
-        name_where=name_text.start,
         constraints=constraints,
         extra_dims=extra_dims,
         step=step,

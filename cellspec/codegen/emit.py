@@ -119,7 +119,7 @@ class Emitter:
 
     # --- elementwise loops --------------------------------------------------------------------
 
-    def forward_loop(self, k: Kernel, region: str, phase_groups: list[Group], dim: str, nodes: list[str]) -> None:
+    def forward_loop(self, k: Kernel, phase_groups: list[Group], dim: str, nodes: list[str]) -> None:
         s, cell = self.s, self.cell
         local = set(nodes)
         products = [p for g in phase_groups for p in g.products if p in s.stores and cell.nodes[p].dim == dim]
@@ -135,7 +135,7 @@ class Emitter:
                     for acc in s.stores.get(n, []):
                         k.line(f"{k.at(acc)} = {n}")
 
-    def backward_loop(self, k: Kernel, region: str, dim: str, nodes: list[str]) -> None:
+    def backward_loop(self, k: Kernel, dim: str, nodes: list[str]) -> None:
         s, cell, bw = self.s, self.cell, self.s.backward
         local = set(nodes)
         pairs = [(u, a) for u in nodes for a in cell.nodes[u].args if (u, a) in bw.partials]
@@ -187,7 +187,7 @@ class Emitter:
                 for g in ph.groups:
                     k.line(f"matmul({k.rows(s.read_fwd[g.operand])}, {k.use('_WT_' + g.name)}, {k.use('_G_' + g.name)})")
                 for dim, nodes in self.loops(ph):
-                    self.forward_loop(k, LOOP, ph.groups, dim, nodes)
+                    self.forward_loop(k, ph.groups, dim, nodes)
         return k
 
     def loop_backward(self) -> Kernel:
@@ -197,7 +197,7 @@ class Emitter:
             for ph in reversed(s.phases[LOOP]):
                 for dim, nodes in self.loops(ph):
                     if nodes:
-                        self.backward_loop(k, LOOP, dim, nodes)
+                        self.backward_loop(k, dim, nodes)
                 for g in ph.groups:
                     k.line(f"matmul({k.use(s.dG_of[g.name])}[_t], {k.use('_W_' + g.name)}, {k.rows(s.gemm_adjoint[g.operand])})")
             # the gradient carried into step t-1: what this step gave the previous state, plus
@@ -230,7 +230,7 @@ class Emitter:
         k = Kernel(f"_pre_forward_{index}", self.printer)
         with k.block("for _t in range(_T):"):
             for dim, nodes in self.loops(ph):
-                self.forward_loop(k, PRE, ph.groups, dim, nodes)
+                self.forward_loop(k, ph.groups, dim, nodes)
         return k
 
     def pre_backward(self, index: int) -> Kernel | None:
@@ -241,7 +241,7 @@ class Emitter:
         with k.block("for _t in range(_T):"):
             for dim, nodes in self.loops(ph):
                 if nodes:
-                    self.backward_loop(k, PRE, dim, nodes)
+                    self.backward_loop(k, dim, nodes)
         return k
 
     def loops(self, ph) -> list[tuple[str, list[str]]]:
