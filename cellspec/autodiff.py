@@ -66,7 +66,7 @@ def backward_equations(cell: Cell, bw: Backward) -> list[str]:
     for state, node in cell.updates.items():
         sinks.setdefault(node, []).append(f"d_{state}[t+1]")
     for out in cell.outputs:
-        sinks.setdefault(out, []).append(f"dy[t]" if len(cell.outputs) == 1 else f"dy_{out}[t]")
+        sinks.setdefault(out, []).append("dy[t]" if len(cell.outputs) == 1 else f"dy_{out}[t]")
     lines = []
     for name in reversed([*cell.states, *cell.inputs, *cell.nodes]):
         terms = list(sinks.get(name, []))

@@ -139,8 +139,14 @@ def load(path: str):
     name = f"cellspec_cache_{key}_{os.path.splitext(os.path.basename(module_path))[0]}"
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, module_path)
-    module = importlib.util.module_from_spec(spec)
+    module = import_file(module_path, name)
     sys.modules[name] = module
+    return module
+
+
+def import_file(path: str, name: str):
+    """Import the generated module at `path` under `name`, without touching sys.path."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 import tempfile
@@ -54,15 +53,8 @@ def cmd_build(args) -> int:
     return EXIT_OK
 
 
-def _import_file(path: str, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def cmd_check(args) -> int:
-    from .build import write_atomic
+    from .build import import_file, write_atomic
     from .gradcheck import gradcheck
 
     built = _compile_all(args.specs)
@@ -73,7 +65,7 @@ def cmd_check(args) -> int:
         for b in built:
             path = os.path.join(folder, f"{b.cell.name}.py")
             write_atomic(path, b.source)
-            module = _import_file(path, f"cellspec_check_{b.cell.name}")
+            module = import_file(path, f"cellspec_check_{b.cell.name}")
             result = gradcheck(module, T=args.steps)
             worst = max(result.errors, key=result.errors.get)
             ok = result.passed(args.tol)
@@ -120,7 +112,7 @@ def cmd_catalog(args) -> int:
 def cmd_bench(args) -> int:
     from .bench import SIZES, bench_cell, markdown, write_results
     from .blas import BACKEND, set_threads
-    from .build import write_atomic
+    from .build import import_file, write_atomic
 
     sizes = args.sizes.split(",")
     unknown = [s for s in sizes if s not in SIZES]
@@ -142,7 +134,7 @@ def cmd_bench(args) -> int:
         for b in built:
             path = os.path.join(folder, f"{b.cell.name}.py")
             write_atomic(path, b.source)
-            module = _import_file(path, f"cellspec_bench_{b.cell.name}")
+            module = import_file(path, f"cellspec_bench_{b.cell.name}")
             for size in sizes:
                 row = bench_cell(b.cell.name, module, b.schedule, size, args.rounds, set(args.peers.split(",")), args.pause)
                 rows.append(row)

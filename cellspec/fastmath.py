@@ -18,19 +18,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from llvmlite import binding as llvm
 from llvmlite import ir
-from numba import types
-from numba import njit
+from numba import njit, types
 from numba.extending import intrinsic, overload
 
 _F32 = np.float32
-
-# LLVM hoists the vectoriser's runtime alias checks out of the batch loop; when a kernel stores
-# into several column blocks of one array (the stacked gate gradients), the hoisted check always
-# fails and the scalar loop runs. Without hoisting, the checks pass per row and the vector loop
-# runs. This applies to every function Numba compiles after this import.
-#llvm.set_option("", "--hoist-runtime-checks=false")
 
 
 @intrinsic

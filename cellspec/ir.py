@@ -14,7 +14,7 @@ import sympy
 
 from .errors import Location, SpecError
 from .parse import parse_constraint, parse_equation, parse_index_formula, parse_init
-from .spec import Spec, Text
+from .spec import Spec
 
 
 def symbol(name: str) -> sympy.Symbol:

@@ -12,7 +12,7 @@ import numpy as np
 import sympy
 
 from .autodiff import Backward
-from .ir import Cell, Elementwise, Product
+from .ir import Cell, Product
 from .ops import maximum, minimum, relu, sigmoid, softplus, step
 
 

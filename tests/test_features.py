@@ -2,13 +2,12 @@
 inputs, values hoisted in several phases, products of expressions, outputs that are not state,
 output dims of their own, and every op."""
 
-import importlib.util
 import textwrap
 
 import numpy as np
 import pytest
 
-from cellspec.build import compile_spec
+from cellspec.build import compile_spec, import_file
 from cellspec.gradcheck import gradcheck
 
 SPECS = {
@@ -97,10 +96,7 @@ def _module(name, tmp_path):
     built = compile_spec(str(path))
     target = tmp_path / f"{name}.py"
     target.write_text(built.source)
-    spec = importlib.util.spec_from_file_location(f"features_{name}", target)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return built, module
+    return built, import_file(str(target), f"features_{name}")
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))

@@ -2,21 +2,20 @@
 comparisons, the step index, constants, weight masks, dim constraints, several outputs. Each
 feature is checked where it is parsed, refused where it is misused, and run end to end."""
 
-import importlib.util
 import textwrap
 
 import numpy as np
 import pytest
 import sympy
 
-from cellspec.build import compile_spec
+from cellspec.build import compile_spec, import_file
 from cellspec.errors import Location, SpecError
 from cellspec.gradcheck import gradcheck
 from cellspec.ir import symbol
 from cellspec.parse import parse_equation, parse_index_formula
 from cellspec.spec import Text
 
-from test_spec_errors import BASE, EQ, edit
+from test_spec_errors import EQ, edit
 
 x, h, t, p = (symbol(n) for n in "xhtp")
 
@@ -99,10 +98,7 @@ def build(tmp_path, text, name="cell"):
     built = compile_spec(str(path))
     target = tmp_path / f"{name}.py"
     target.write_text(built.source)
-    spec = importlib.util.spec_from_file_location(f"language_{name}", target)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return import_file(str(target), f"language_{name}")
 
 
 def test_constraint_lets_input_and_hidden_mix_and_cell_checks_sizes(tmp_path):

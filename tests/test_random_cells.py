@@ -12,7 +12,6 @@ Set CELLSPEC_RANDOM_CELLS / CELLSPEC_COMPILED_CELLS for more. Hypothesis is dera
 run tries the same cells.
 """
 
-import importlib.util
 import os
 import textwrap
 from pathlib import Path
@@ -22,7 +21,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from cellspec.autodiff import differentiate
-from cellspec.build import compile_spec
+from cellspec.build import compile_spec, import_file
 from cellspec.errors import SpecError
 from cellspec.gradcheck import check_model
 from cellspec.reference import Reference
@@ -161,9 +160,7 @@ def test_random_cells_compile_and_equal_the_reference(tmp_path, text):
     built = build(tmp_path, text)
     target = Path(built.cell.path).parent / "random_cell.py"
     target.write_text(built.source)
-    spec = importlib.util.spec_from_file_location(f"random_cell_{abs(hash(text))}", target)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = import_file(str(target), f"random_cell_{abs(hash(text))}")
     ref, rng = reference_for(built, 1)
     cell = module.Cell(dtype="float64", **SIZES)
     cell.params = {k: v.copy() for k, v in ref.params.items()}

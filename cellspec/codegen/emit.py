@@ -16,7 +16,7 @@ import sympy
 
 from .. import __version__
 from ..autodiff import backward_equations
-from ..ir import Elementwise, Product, symbol
+from ..ir import symbol
 from ..schedule import LOOP, PRE, Access, Array, Group, Schedule
 from .printer import IndexPrinter, NumbaPrinter
 
