@@ -15,6 +15,7 @@ import sympy
 from . import __version__
 from .autodiff import differentiate
 from .codegen.emit import emit_module
+from .codegen.verify import verify_module
 from .ir import Cell, Elementwise, Product
 from .schedule import Schedule, make_schedule
 from .spec import load_spec
@@ -75,8 +76,8 @@ def compile_spec(path: str, source: bytes | None = None) -> Built:
     cell = build_ir(spec)
     schedule = make_schedule(cell, differentiate(cell))
     code = emit_module(schedule)
-    # the emitted module must be valid Python whatever the spec held
-    compile(code, f"<{cell.name}>", "exec", dont_inherit=True)
+    # whatever the spec held, the module must be valid Python of exactly the expected shape
+    verify_module(code, cell.name)
     return Built(cell, schedule, code)
 
 

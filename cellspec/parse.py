@@ -47,7 +47,10 @@ _DESCRIBE = {
     ast.Slice: "slices",
 }
 
-_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.MatMult: "@", ast.Mod: "%", ast.FloorDiv: "//"}
+_BINOPS = {
+    ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.MatMult: "@", ast.Mod: "%",
+    ast.FloorDiv: "//", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^", ast.LShift: "<<", ast.RShift: ">>",
+}
 def _is_condition(value) -> bool:
     # sympy's Symbol is a Boolean too, so test for the condition classes themselves
     return isinstance(value, (sympy.core.relational.Relational, sympy.And, sympy.Or, sympy.Not, sympy.logic.boolalg.BooleanAtom))
@@ -106,13 +109,17 @@ class _Parser:
             where = self.position(e.lineno or 1, max((e.offset or 1) - 1, 0))
             raise SpecError(f"invalid syntax in {self.what}: {message}", where) from None
         except (RecursionError, MemoryError, ValueError):
-            raise SpecError(f"{self.what} is nested too deeply", self.text.start) from None
+            # Python's own parser gave up on the depth before our walk could count it
+            raise SpecError(self.too_deep(), self.text.start) from None
         return self.visit(tree.body, 0)
+
+    def too_deep(self) -> str:
+        return f"{self.what} is nested more than {MAX_DEPTH} deep (a chain of + or * counts too): split it into several equations"
 
     def visit(self, node, depth: int):
         self.nodes += 1
         if depth > MAX_DEPTH:
-            raise self.fail(f"{self.what} is nested more than {MAX_DEPTH} deep (a chain of + or * counts too): split it into several equations", node)
+            raise self.fail(self.too_deep(), node)
         if self.nodes > MAX_NODES:
             raise self.fail(f"{self.what} has more than {MAX_NODES} parts", node)
         method = getattr(self, "visit_" + type(node).__name__, None)
@@ -142,7 +149,7 @@ class _Parser:
     def visit_Constant(self, node, depth):
         v = node.value
         if isinstance(v, bool) or not isinstance(v, (int, float)):
-            kind = "string" if isinstance(v, (str, bytes)) else type(v).__name__
+            kind = {str: "string", bytes: "string", bool: "boolean", type(None): "None", type(...): "ellipsis"}.get(type(v), type(v).__name__)
             raise self.fail(f"{kind} constants are not allowed in {self.what}; only numbers", node)
         if abs(v) > MAX_CONSTANT:
             raise self.fail(f"constant {v!r} is too large", node)
@@ -387,7 +394,7 @@ class InitParser(_Parser):
         try:
             return super().parse()
         except RecursionError:
-            raise SpecError(f"{self.what} is nested too deeply", self.text.start) from None
+            raise SpecError(self.too_deep(), self.text.start) from None
 
     def visit(self, node, depth):
         if depth == 0 and not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in INITS):

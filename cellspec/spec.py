@@ -2,8 +2,9 @@
 
 The YAML is composed into nodes, never constructed into Python objects, so no tag can run code and
 YAML 1.1's implicit typing (`off` -> False) never touches a value: every scalar stays the text the
-author wrote. Duplicate keys, anchors and aliases are refused. Names are checked here; what the
-equations mean is checked by `ir`.
+author wrote. A name that YAML 1.1 would read as a boolean or null (`off`, `yes`, `null`) must be
+quoted, so that the file means the same to every YAML tool. Duplicate keys, anchors and aliases are
+refused. Names are checked here; what the equations mean is checked by `ir`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from .ops import KERNEL_FUNCTION, OPS
 MAX_SPEC_BYTES = 1 << 20
 
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+
+# Plain scalars that YAML 1.1 (PyYAML's resolver) reads as booleans or null.
+_YAML11_BOOL = re.compile(r"(yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)\Z")
+_YAML11_NULL = re.compile(r"(null|Null|NULL)\Z")
 
 # Names the generated code itself uses at module or kernel level; user names may not shadow them.
 RESERVED = (
@@ -49,6 +54,7 @@ class Text:
     where: Location
     start: Location
     spots: tuple[tuple[int, int], ...] | None = None
+    plain: bool = False  # written without quotes, so YAML 1.1 tools would type it
 
     def at(self, index: int) -> Location:
         """The location of character `index` (0-based) of the value."""
@@ -191,7 +197,7 @@ class _Reader:
         spots = _spots(node)
         if spots:
             start = Location(where.path, *spots[0])
-        return Text(node.value, where, start, spots)
+        return Text(node.value, where, start, spots, plain=node.style is None)
 
 
 def _spots(node) -> tuple[tuple[int, int], ...] | None:
@@ -228,6 +234,9 @@ def _check_name(text: Text, what: str, code_name: bool = True) -> str:
     """A name must be an ASCII identifier; a `code_name` also appears in generated code, so it
     may not shadow what that code uses."""
     name = text.value
+    if text.plain and (_YAML11_BOOL.match(name) or _YAML11_NULL.match(name)):
+        kind = "a boolean" if _YAML11_BOOL.match(name) else "null"
+        raise SpecError(f"{what} {name!r} is read as {kind} by YAML 1.1 tools such as PyYAML: quote it, '{name}', to use it as a name", text.start)
     bad = next((i for i, ch in enumerate(name) if not ch.isascii()), None)
     if bad is not None:
         raise SpecError(f"{what} {name!r} has a non-ASCII character {name[bad]!r}; names are ASCII identifiers", text.start.shifted(0, bad + 1))
