@@ -5,13 +5,13 @@ Peers, all float32 on the CPU, forward and backward over the whole sequence:
 * PyTorch's fused `nn.RNN` / `nn.LSTM` / `nn.GRU`, for the specs that are those cells;
 * a TorchScript loop over the same equations, printed from the cell's IR: what a researcher
   writes today for a custom cell, the fair peer for every spec;
+* JAX: `lax.scan` over the same IR with `value_and_grad`, jitted (see `jax_peer`);
 * the floor: the cell's matrix products alone (the hoisted product, one product per step each
   way, and the weight and input gradients), with numpy's BLAS.
 
 Runs are interleaved (every peer once per round, with a pause before each so that the previous
-peer's spinning BLAS threads are parked) and the median of the rounds is reported. PyTorch is
-optional (`pip install -e ".[bench]"`); a peer that is missing is reported as n/a. A JAX peer is
-not there yet.
+peer's spinning BLAS threads are parked) and the median of the rounds is reported. PyTorch and
+JAX are optional (`pip install -e ".[bench]"`); a peer that is missing is reported as n/a.
 """
 
 from __future__ import annotations
@@ -147,11 +147,13 @@ class Row:
     times: dict[str, float]          # peer -> median ms, forward + backward
     forward: dict[str, float]        # peer -> median ms, forward alone (inference)
     tape_bytes_per_step: float
+    memory: dict[str, float] | None = None  # peer -> peak MiB one forward+backward adds
 
 
-def bench_cell(name: str, cell_module, schedule, size: str, rounds: int, peers: set[str], pause: float = 0.2) -> Row:
+def _peers(name: str, cell_module, schedule, shape: tuple, peers: set[str]):
+    """The callables to time, warmed up: {peer: forward+backward} and {peer: forward alone}."""
     cell_ir = schedule.cell
-    T, B, I, H = SIZES[size]
+    T, B, I, H = shape
     sizes = dim_sizes(cell_module, I, H)
     cell = cell_module.Cell(dtype="float32", seed=0, **sizes)
     rng = np.random.default_rng(0)
@@ -204,8 +206,18 @@ def bench_cell(name: str, cell_module, schedule, size: str, rounds: int, peers: 
                     loss.backward()
 
                 runs["torchscript"] = scripted
+    if "jax" in peers:
+        jax_run = jax_peer(cell_ir, cell, xs, sizes)
+        if jax_run is not None:
+            runs["jax"] = jax_run
     for f in list(runs.values()) + list(fwd_runs.values()):
-        f()  # compile and warm up
+        f()  # compile and warm up: Numba and XLA compile on the first call, TorchScript's
+        f()  # profiling executor optimises on the second
+    return runs, fwd_runs
+
+
+def _time_rounds(runs: dict, fwd_runs: dict, rounds: int, pause: float):
+    """Medians in ms of interleaved rounds: every peer once per round."""
     times = {k: [] for k in runs}
     ftimes = {k: [] for k in fwd_runs}
     for _ in range(rounds):
@@ -217,9 +229,192 @@ def bench_cell(name: str, cell_module, schedule, size: str, rounds: int, peers: 
                 t0 = time.perf_counter()
                 f()
                 timing[k].append(time.perf_counter() - t0)
-    _, _, tape = cell.forward(x)
+    return {k: _median_ms(v) for k, v in times.items()}, {k: _median_ms(v) for k, v in ftimes.items()}
+
+
+def bench_cell(name: str, cell_module, schedule, size: str, rounds: int, peers: set[str], pause: float = 0.2) -> Row:
+    T, B, I, H = SIZES[size]
+    runs, fwd_runs = _peers(name, cell_module, schedule, (T, B, I, H), peers)
+    times, ftimes = _time_rounds(runs, fwd_runs, rounds, pause)
+    cell = cell_module.Cell(dtype="float32", seed=0, **dim_sizes(cell_module, I, H))
+    rng = np.random.default_rng(0)
+    xs = {n: rng.normal(size=(T, B, cell.dims[d])).astype(np.float32) for n, d in cell.INPUTS}
+    _, _, tape = cell.forward(xs if len(xs) > 1 else next(iter(xs.values())))
     per_step = sum(a.nbytes for k, a in tape.arrays.items() if not k.startswith("_W_")) / (T * B)
-    return Row(name, size, (T, B, I, H), {k: _median_ms(v) for k, v in times.items()}, {k: _median_ms(v) for k, v in ftimes.items()}, per_step)
+    return Row(name, size, (T, B, I, H), times, ftimes, per_step)
+
+
+def _rss_kb(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"no {field} in /proc/self/status")
+
+
+def memory_child(argv: list[str]) -> None:
+    """In a fresh process: one forward+backward of `which` (cellspec's module at a path, or
+    PyTorch's native cell), printing the peak resident memory it added, in MiB, as JSON. The
+    peak is the kernel's VmHWM, reset just before the run (write 5 to /proc/self/clear_refs).
+    The warm-up (Numba's compile, oneDNN's first primitives) runs at another, tiny shape, so that
+    no buffer of the measured shape is already resident when the measurement starts."""
+    which, path, name, threads = argv[0], argv[1], argv[2], int(argv[3])
+    shape = tuple(map(int, argv[4:8]))
+    rng = np.random.default_rng(0)
+    if which == "cellspec":
+        from .blas import set_threads
+        from .build import import_file
+
+        set_threads(threads)
+        module = import_file(path, f"cellspec_memory_{name}")
+
+        def prepare(T, B, I, H):
+            cell = module.Cell(dtype="float32", seed=0, **dim_sizes(module, I, H))
+            xs = {n: rng.normal(size=(T, B, cell.dims[d])).astype(np.float32) for n, d in cell.INPUTS}
+            x = xs if len(xs) > 1 else next(iter(xs.values()))
+            dys = {n: np.ones((T, B, cell.dims[d]), np.float32) for n, d in cell.OUTPUTS}
+            dy = dys if len(dys) > 1 else next(iter(dys.values()))
+
+            def run():
+                _, _, tape = cell.forward(x)
+                cell.backward(tape, dy)
+
+            return run
+    else:
+        import torch
+
+        torch.set_num_threads(threads)
+
+        def prepare(T, B, I, H):
+            native = getattr(torch.nn, TORCH_NATIVE[name])(I, H)
+            xt = torch.tensor(rng.normal(size=(T, B, I)).astype(np.float32), requires_grad=True)
+
+            def run():
+                y, _ = native(xt)
+                y.backward(torch.ones_like(y))
+
+            return run
+    prepare(3, 2, 4, 4)()
+    run = prepare(*shape)  # the inputs, weights and dy are resident before the baseline
+    import gc
+
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    base = _rss_kb("VmRSS")
+    run()
+    print(json.dumps({"peak_mib": (_rss_kb("VmHWM") - base) / 1024}))
+
+
+def peak_memory(which: str, module_path: str, name: str, shape: tuple, threads: int) -> float | None:
+    """Peak memory in MiB that one forward+backward adds, measured in a fresh process (see
+    `memory_child`); None where it cannot be measured (no /proc, no PyTorch)."""
+    import subprocess
+    import sys
+
+    args = [which, module_path, name, str(threads), *map(str, shape)]
+    code = "import sys; from cellspec.bench import memory_child; memory_child(sys.argv[1:])"
+    run = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    if run.returncode != 0:
+        print(f"note: the memory of {which} {name} was not measured: {(run.stderr.strip().splitlines() or ['?'])[-1]}")
+        return None
+    return json.loads(run.stdout.strip().splitlines()[-1])["peak_mib"]
+
+
+SCALING_T = (25, 50, 100, 200, 400, 800)
+SCALING_H = (32, 64, 128, 256, 512)
+
+
+def scaling(name: str, cell_module, schedule, rounds: int, pause: float) -> dict:
+    """Forward+backward time against T (B=32, I=H=128) and against H (T=100, B=32, I=H), for
+    cellspec and PyTorch's native cell where there is one: {"T": [...], "H": [...]} of
+    (value, {peer: ms})."""
+    out = {"T": [], "H": []}
+    for axis, values in (("T", SCALING_T), ("H", SCALING_H)):
+        for v in values:
+            shape = (v, 32, 128, 128) if axis == "T" else (100, 32, v, v)
+            runs, _ = _peers(name, cell_module, schedule, shape, {"torch"})
+            runs = {k: f for k, f in runs.items() if k in ("cellspec", "torch")}
+            times, _ = _time_rounds(runs, {}, rounds, pause)
+            out[axis].append((v, times))
+    return out
+
+
+def plot_scaling(results: dict[str, dict], path: str) -> str:
+    """Two log-log panels, time against T and against H, a line per cell and peer."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    for ax, axis, label in ((axes[0], "T", "T (steps); B=32, I=H=128"), (axes[1], "H", "H (= I); T=100, B=32")):
+        for name, data in results.items():
+            points = data[axis]
+            xs = [v for v, _ in points]
+            for peer, style in (("cellspec", "o-"), ("torch", "s--")):
+                ys = [t[peer] for _, t in points if peer in t]
+                if len(ys) == len(xs):
+                    who = "cellspec" if peer == "cellspec" else f"PyTorch nn.{TORCH_NATIVE.get(name, '?')}"
+                    ax.plot(xs, ys, style, label=f"{name}: {who}")
+        if axis == "T":
+            first = next(iter(results.values()))["T"]
+            x0, t0 = first[0][0], first[0][1]["cellspec"]
+            ax.plot([x0, SCALING_T[-1]], [t0, t0 * SCALING_T[-1] / x0], ":", color="gray", label="linear in T")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("forward + backward, ms (float32)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("cellspec against PyTorch's fused CPU cells")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def jax_peer(cell_ir: Cell, cell, xs: dict[str, np.ndarray], sizes: dict[str, int]):
+    """JAX's `lax.scan` over the cell's IR, jitted, with `value_and_grad` of the sum of the outputs
+    (so dy = 1, as for the other peers) with respect to the params and inputs. The step walks the
+    same IR nodes as the NumPy reference interpreter, with jax.numpy: no source is printed or
+    executed. None if JAX is not installed."""
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return None
+    from .reference import run_nodes
+
+    B = next(iter(xs.values())).shape[1]
+    params = {k: jnp.asarray(v) for k, v in cell.params.items()}
+    masks = {k: jnp.asarray(v) for k, v in cell.masks.items()}
+    constants = {k: jnp.asarray(v) for k, v in cell.constants.items()}
+    inputs = {k: jnp.asarray(v) for k, v in xs.items()}
+    state0 = {s: jnp.zeros((B, sizes[d]), jnp.float32) for s, d in cell_ir.states.items()}
+
+    def loss(params, inputs):
+        def weight(name):
+            return params[name] * masks[name] if name in masks else params[name]
+
+        def step(carry, x_t):
+            state, t = carry
+            env = {**x_t, **state, **constants, **{k: v for k, v in params.items() if k in cell_ir.vectors}}
+            if cell_ir.step:
+                env[cell_ir.step] = t
+            env = run_nodes(cell_ir, env, weight, B, sizes, jnp, jnp.float32)
+            total = sum(env[o].sum() for o in cell_ir.outputs)
+            return ({s: env[n] for s, n in cell_ir.updates.items()}, t + 1.0), total
+
+        _, totals = jax.lax.scan(step, (state0, jnp.float32(0.0)), inputs)
+        return totals.sum()
+
+    grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+
+    def run():
+        jax.block_until_ready(grad(params, inputs))
+
+    return run
 
 
 def _floor(schedule, sizes: dict[str, int], T: int, B: int):
@@ -257,7 +452,7 @@ def _floor(schedule, sizes: dict[str, int], T: int, B: int):
 
 
 def markdown(rows: list[Row]) -> str:
-    peers = [p for p in ("torch", "torchscript") if any(p in r.times for r in rows)]
+    peers = [p for p in ("torch", "torchscript", "jax") if any(p in r.times for r in rows)]
     head = "| spec | size | T,B,I,H | cellspec ms | floor ms | vs floor | " + " | ".join(f"{p} ms | vs {p}" for p in peers) + " | forward: cellspec / torch | tape bytes per step and sequence |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
@@ -271,6 +466,14 @@ def markdown(rows: list[Row]) -> str:
         fwd = f"{r.forward['cellspec'] / r.forward['torch']:.2f}" if "torch" in r.forward else "n/a"
         cells += [fwd, f"{r.tape_bytes_per_step:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
+    measured = [r for r in rows if r.memory]
+    if measured:
+        lines += ["", "Peak memory that one forward+backward adds (MiB, resident, in a fresh process):", "",
+                  "| spec | size | cellspec MiB | torch MiB | cellspec / torch |", "|---|---|---|---|---|"]
+        for r in measured:
+            ours, theirs = r.memory.get("cellspec"), r.memory.get("torch")
+            ratio = f"{ours / theirs:.2f}" if ours is not None and theirs else "n/a"
+            lines.append(f"| {r.spec} | {r.size} | {'n/a' if ours is None else f'{ours:.1f}'} | {'n/a' if theirs is None else f'{theirs:.1f}'} | {ratio} |")
     return "\n".join(lines) + "\n"
 
 
@@ -286,6 +489,12 @@ def environment(threads: int) -> dict:
         import torch
 
         info["torch"] = torch.__version__
+    except ImportError:
+        pass
+    try:
+        import jax
+
+        info["jax"] = jax.__version__
     except ImportError:
         pass
     return info

@@ -140,14 +140,19 @@ def load(path: str):
     name = f"cellspec_cache_{key}_{os.path.splitext(os.path.basename(module_path))[0]}"
     if name in sys.modules:
         return sys.modules[name]
-    module = import_file(module_path, name)
-    sys.modules[name] = module
-    return module
+    return import_file(module_path, name)
 
 
 def import_file(path: str, name: str):
-    """Import the generated module at `path` under `name`, without touching sys.path."""
+    """Import the generated module at `path` under `name`, without touching sys.path. The module
+    is registered in sys.modules first, as `import` does: Numba's cache records the module of each
+    kernel and, in a later process, loads the cached kernel only if that module can be found."""
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
     return module

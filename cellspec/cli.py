@@ -110,7 +110,7 @@ def cmd_catalog(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import SIZES, bench_cell, markdown, write_results
+    from .bench import SIZES, TORCH_NATIVE, bench_cell, markdown, peak_memory, plot_scaling, scaling, write_results
     from .blas import BACKEND, set_threads
     from .build import import_file, write_atomic
 
@@ -119,6 +119,9 @@ def cmd_bench(args) -> int:
     if unknown:
         print(f"error: unknown size {', '.join(unknown)}; sizes: {', '.join(SIZES)}", file=sys.stderr)
         return EXIT_BAD_SPEC
+    if "jax" in args.peers.split(",") and "XLA_FLAGS" not in os.environ:
+        # XLA's CPU client sizes its thread pool from this at import; by default it takes every core
+        os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count=1 --xla_cpu_multi_thread_eigen={'true' if args.threads > 1 else 'false'} intra_op_parallelism_threads={args.threads}"
     try:
         import torch
 
@@ -129,7 +132,8 @@ def cmd_bench(args) -> int:
     built = _compile_all(args.specs)
     if built is None:
         return EXIT_BAD_SPEC
-    rows = []
+    rows, curves = [], {}
+    memory_sizes = set(args.memory.split(",")) if args.memory else set()
     with tempfile.TemporaryDirectory(prefix="cellspec-bench-") as folder:
         for b in built:
             path = os.path.join(folder, f"{b.cell.name}.py")
@@ -137,10 +141,22 @@ def cmd_bench(args) -> int:
             module = import_file(path, f"cellspec_bench_{b.cell.name}")
             for size in sizes:
                 row = bench_cell(b.cell.name, module, b.schedule, size, args.rounds, set(args.peers.split(",")), args.pause)
+                if size in memory_sizes:
+                    row.memory = {"cellspec": peak_memory("cellspec", path, b.cell.name, SIZES[size], args.threads)}
+                    if b.cell.name in TORCH_NATIVE:
+                        row.memory["torch"] = peak_memory("torch", path, b.cell.name, SIZES[size], args.threads)
                 rows.append(row)
-                print(markdown([row]).splitlines()[-1], flush=True)
+                print(markdown([row]).splitlines()[2], flush=True)
+            if args.scaling and b.cell.name in TORCH_NATIVE:
+                curves[b.cell.name] = scaling(b.cell.name, module, b.schedule, max(3, args.rounds // 2), args.pause)
     json_path, md_path = write_results(rows, args.out, args.threads)
     print(f"BLAS: {BACKEND}; wrote {json_path} and {md_path}")
+    if curves:
+        import json
+
+        with open(os.path.join(args.out, "scaling.json"), "w") as f:
+            json.dump(curves, f, indent=1)
+        print(f"wrote {plot_scaling(curves, os.path.join(args.out, 'scaling.png'))}")
     return EXIT_OK
 
 
@@ -168,9 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--sizes", default="S1,S2,S3,S4,S5", help="comma-separated: S1..S5 or tiny (default S1,S2,S3,S4,S5)")
     k.add_argument("--threads", type=int, default=2, help="BLAS and PyTorch threads (default 2)")
     k.add_argument("--rounds", type=int, default=7, help="interleaved rounds; medians are reported (default 7)")
-    k.add_argument("--peers", default="torch,torchscript", help="comma-separated peers (default torch,torchscript)")
+    k.add_argument("--peers", default="torch,torchscript,jax", help="comma-separated peers (default torch,torchscript,jax)")
     k.add_argument("--out", default="bench", metavar="DIR", help="where results.json and results.md go (default bench/)")
     k.add_argument("--pause", type=float, default=0.2, help="seconds of rest before each timed run, so spinning BLAS threads park (default 0.2)")
+    k.add_argument("--memory", default="S2", metavar="SIZES", help="sizes at which to measure peak memory against PyTorch, each in a fresh process (default S2; '' for none)")
+    k.add_argument("--scaling", action="store_true", help="also time cells with a PyTorch twin against T and H, and plot scaling.png")
     k.set_defaults(run=cmd_bench)
     args = parser.parse_args(argv)
     try:

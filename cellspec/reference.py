@@ -16,43 +16,48 @@ from .ir import Cell, Product
 from .ops import maximum, minimum, relu, sigmoid, softplus, step
 
 
-def _sigmoid(v):
-    e = np.exp(-np.abs(v))
-    return np.where(v >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+def _functions(xp) -> dict:
+    """The IR's functions with the array namespace `xp` (numpy, or jax.numpy for the bench's JAX
+    peer), each in its stable form."""
 
+    def sigmoid_(v):
+        e = xp.exp(-xp.abs(v))
+        return xp.where(v >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
-_FUNCTIONS = {
-    sigmoid: _sigmoid,
-    softplus: lambda v: np.maximum(v, 0.0) + np.log1p(np.exp(-np.abs(v))),
-    relu: lambda v: np.maximum(v, 0.0),
-    step: lambda v: (v > 0).astype(float),
-    maximum: lambda a, b: np.where(a >= b, a, b),
-    minimum: lambda a, b: np.where(a <= b, a, b),
-    sympy.tanh: np.tanh,
-    sympy.exp: np.exp,
-    sympy.log: np.log,
-    sympy.Abs: np.abs,
-    sympy.sign: np.sign,
-}
+    return {
+        sigmoid: sigmoid_,
+        softplus: lambda v: xp.maximum(v, 0.0) + xp.log1p(xp.exp(-xp.abs(v))),
+        relu: lambda v: xp.maximum(v, 0.0),
+        step: lambda v: xp.where(v > 0, 1.0, 0.0),
+        maximum: lambda a, b: xp.where(a >= b, a, b),
+        minimum: lambda a, b: xp.where(a <= b, a, b),
+        sympy.tanh: xp.tanh,
+        sympy.exp: xp.exp,
+        sympy.log: xp.log,
+        sympy.Abs: xp.abs,
+        sympy.sign: xp.sign,
+    }
+
 
 _RELATIONS = {
-    sympy.StrictGreaterThan: np.greater,
-    sympy.GreaterThan: np.greater_equal,
-    sympy.StrictLessThan: np.less,
-    sympy.LessThan: np.less_equal,
-    sympy.Equality: np.equal,
-    sympy.Unequality: np.not_equal,
+    sympy.StrictGreaterThan: "greater",
+    sympy.GreaterThan: "greater_equal",
+    sympy.StrictLessThan: "less",
+    sympy.LessThan: "less_equal",
+    sympy.Equality: "equal",
+    sympy.Unequality: "not_equal",
 }
+_TABLES: dict[str, dict] = {}
 
 
-def evaluate(expr: sympy.Expr, env: dict[str, np.ndarray]):
-    """The value of a SymPy expression of the IR, with numpy arrays for its symbols."""
+def evaluate(expr: sympy.Expr, env: dict, xp=np):
+    """The value of a SymPy expression of the IR, with arrays of the namespace `xp` for its symbols."""
     if expr.is_Symbol:
         return env[expr.name]
     if expr.is_Number:
         return float(expr)
     lazy = isinstance(expr, (sympy.Piecewise, sympy.And, sympy.Or, sympy.Not, sympy.ITE)) or expr in (sympy.true, sympy.false)
-    args = None if lazy else [evaluate(a, env) for a in expr.args]
+    args = None if lazy else [evaluate(a, env, xp) for a in expr.args]
     if expr.is_Add:
         return sum(args[1:], args[0])
     if expr.is_Mul:
@@ -61,35 +66,50 @@ def evaluate(expr: sympy.Expr, env: dict[str, np.ndarray]):
             out = out * a
         return out
     if expr.is_Pow:
-        return np.power(args[0], args[1])
+        return xp.power(args[0], args[1])
     if isinstance(expr, sympy.Mod):
-        return np.mod(args[0], args[1])
+        return xp.mod(args[0], args[1])
     if isinstance(expr, sympy.Piecewise):
         # the first piece whose condition holds
-        out = evaluate(expr.args[-1][0], env)
+        out = evaluate(expr.args[-1][0], env, xp)
         for value, cond in reversed(expr.args[:-1]):
-            out = np.where(evaluate(cond, env), evaluate(value, env), out)
+            out = xp.where(evaluate(cond, env, xp), evaluate(value, env, xp), out)
         return out
     if expr is sympy.true or expr is sympy.false:
         return bool(expr)
     if isinstance(expr, (sympy.And, sympy.Or)):
-        parts = [evaluate(a, env) for a in expr.args]
-        combine = np.logical_and if isinstance(expr, sympy.And) else np.logical_or
+        parts = [evaluate(a, env, xp) for a in expr.args]
+        combine = xp.logical_and if isinstance(expr, sympy.And) else xp.logical_or
         out = parts[0]
         for p in parts[1:]:
             out = combine(out, p)
         return out
     if isinstance(expr, sympy.Not):
-        return np.logical_not(evaluate(expr.args[0], env))
+        return xp.logical_not(evaluate(expr.args[0], env, xp))
     if isinstance(expr, sympy.ITE):
         cond, a, b = expr.args
-        return np.where(evaluate(cond, env), evaluate(a, env), evaluate(b, env))
+        return xp.where(evaluate(cond, env, xp), evaluate(a, env, xp), evaluate(b, env, xp))
     if type(expr) in _RELATIONS:
-        return _RELATIONS[type(expr)](args[0], args[1])
-    fn = _FUNCTIONS.get(type(expr))
+        return getattr(xp, _RELATIONS[type(expr)])(args[0], args[1])
+    table = _TABLES.get(xp.__name__)
+    if table is None:
+        table = _TABLES[xp.__name__] = _functions(xp)
+    fn = table.get(type(expr))
     if fn is None:
         raise NotImplementedError(f"no reference for {type(expr).__name__}")
     return fn(*args)
+
+
+def run_nodes(cell: Cell, env: dict, weight, batch: int, sizes: dict[str, int], xp=np, dtype=float) -> dict:
+    """One step of the cell: every node of the IR in order, added to `env` (which holds the
+    step's inputs, the states at t-1, the vector params and constants). `weight(name)` gives a
+    matrix param as it multiplies (masked)."""
+    for n in cell.nodes.values():
+        if isinstance(n, Product):
+            env[n.name] = env[n.operand] @ weight(n.weight).T
+        else:
+            env[n.name] = xp.broadcast_to(evaluate(n.expr, env, xp), (batch, sizes[n.dim])).astype(dtype)
+    return env
 
 
 class Reference:
@@ -114,13 +134,7 @@ class Reference:
         env.update({k: v for k, v in self.params.items() if k in cell.vectors})
         if cell.step:
             env[cell.step] = float(t)
-        for n in cell.nodes.values():
-            if isinstance(n, Product):
-                env[n.name] = env[n.operand] @ self._weight(n.weight).T
-            else:
-                value = evaluate(n.expr, env)
-                env[n.name] = np.broadcast_to(value, (next(iter(xs.values())).shape[1], self.sizes[n.dim])).astype(float)
-        return env
+        return run_nodes(cell, env, self._weight, next(iter(xs.values())).shape[1], self.sizes)
 
     def forward(self, x, state=None):
         cell = self.cell

@@ -83,3 +83,27 @@ def test_load_builds_into_a_cache_keyed_by_the_spec(tmp_path, monkeypatch):
     assert second is not first
     assert "sigmoid" in second.__doc__
     assert len(os.listdir(tmp_path / "cache")) == 2
+
+
+def test_a_second_process_loads_the_kernels_from_numbas_cache(tmp_path):
+    """A module imported with import_file compiles once; a new process importing it again (under
+    the same name) loads every kernel from Numba's cache instead of compiling."""
+    spec = tmp_path / "cached.yaml"
+    with open(os.path.join(ROOT, "specs", "rnn.yaml")) as f:
+        spec.write_text(f.read().replace("name: rnn", "name: cached"))
+    write_atomic(str(tmp_path / "cached.py"), compile_spec(str(spec)).source)
+    child = (
+        "import sys, numpy as np\n"
+        "from cellspec.build import import_file\n"
+        "m = import_file(sys.argv[1], 'cellspec_test_cached')\n"
+        "cell = m.Cell(dtype='float32', seed=0, input=3, hidden=4)\n"
+        "y, _, tape = cell.forward(np.ones((2, 1, 3), np.float32))\n"
+        "cell.backward(tape, np.ones_like(y))\n"
+        "hits = sum(sum(f.stats.cache_hits.values()) for f in (m._loop_forward, m._loop_backward))\n"
+        "misses = sum(sum(f.stats.cache_misses.values()) for f in (m._loop_forward, m._loop_backward))\n"
+        "print(hits, misses)\n"
+    )
+    runs = [subprocess.run([sys.executable, "-c", child, str(tmp_path / "cached.py")], capture_output=True, text=True, cwd=ROOT) for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[1].stderr
+    assert runs[0].stdout.split() == ["0", "2"]  # compiled both kernels
+    assert runs[1].stdout.split() == ["2", "0"]  # loaded both from the cache

@@ -97,7 +97,8 @@ def test_float64_is_exact_libm_or_stable_form(name):
     if name == "log":
         x = np.abs(x) + 1e-3
     got = run(name, x)
-    want = FUNCTIONS[name][1](x)
+    with np.errstate(over="ignore"):  # exp(1e4) is inf, as libm's is
+        want = FUNCTIONS[name][1](x)
     assert np.all(np.isfinite(got)) or name == "exp"
     finite = np.isfinite(want)
     # libm and NumPy agree to a few ulp

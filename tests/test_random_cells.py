@@ -6,7 +6,7 @@ or two states, products whose operand is any vector expression, every function a
 Each is built, and
 * its derivative is checked against finite differences through the NumPy reference interpreter
   (RANDOM_CELLS of them, 200 by default);
-* the generated, Numba-compiled module of some (COMPILED_CELLS, 12 by default, shallower) is run
+* the generated, Numba-compiled module of some (COMPILED_CELLS, 40 by default, shallower) is run
   forward and backward and compared with the interpreter.
 Set CELLSPEC_RANDOM_CELLS / CELLSPEC_COMPILED_CELLS for more. Hypothesis is derandomized, so every
 run tries the same cells.
@@ -27,9 +27,9 @@ from cellspec.gradcheck import check_model
 from cellspec.reference import Reference
 
 RANDOM_CELLS = int(os.environ.get("CELLSPEC_RANDOM_CELLS", "200"))
-# each compiled cell costs a Numba compile of its two kernels, 2-20 s: 12 keep the suite within
-# its few minutes in CI; set more to run more
-COMPILED_CELLS = int(os.environ.get("CELLSPEC_COMPILED_CELLS", "12"))
+# each compiled cell costs a Numba compile of its two kernels, about 2 s: the 40 take 80-100 s
+# here; set more to run more
+COMPILED_CELLS = int(os.environ.get("CELLSPEC_COMPILED_CELLS", "40"))
 SIZES = {"input": 2, "hidden": 3}
 
 
