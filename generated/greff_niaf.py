@@ -287,6 +287,7 @@ class Cell(runtime.CellBase):
         _dW_h = np.dot(_dG_x.reshape(_R, 4*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
         _dgemm_x = np.dot(_dG_x.reshape(_R, 4*_n_hidden), _W_x).reshape(_T, _B, _n_input)
         _dW_x = np.dot(_dG_x.reshape(_R, 4*_n_hidden).T, _in_x.reshape(_R, _n_input))
+        _dbias_x = _dG_x.reshape(_R, 4*_n_hidden).sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W_z'] = _dW_x[0:_n_hidden].copy()
         _dparams['W_i'] = _dW_x[_n_hidden:2*_n_hidden].copy()
@@ -299,10 +300,10 @@ class Cell(runtime.CellBase):
         _dparams['p_i'] = _acc_p_i.astype(_dtype)
         _dparams['p_f'] = _acc_p_f.astype(_dtype)
         _dparams['p_o'] = _acc_p_o.astype(_dtype)
-        _dparams['b_z'] = _dG_x.reshape(_R, 4*_n_hidden)[:, 0:_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
-        _dparams['b_i'] = _dG_x.reshape(_R, 4*_n_hidden)[:, _n_hidden:2*_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
-        _dparams['b_f'] = _dG_x.reshape(_R, 4*_n_hidden)[:, 2*_n_hidden:3*_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
-        _dparams['b_o'] = _dG_x.reshape(_R, 4*_n_hidden)[:, 3*_n_hidden:4*_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
+        _dparams['b_z'] = _dbias_x[0:_n_hidden].astype(_dtype)
+        _dparams['b_i'] = _dbias_x[_n_hidden:2*_n_hidden].astype(_dtype)
+        _dparams['b_f'] = _dbias_x[2*_n_hidden:3*_n_hidden].astype(_dtype)
+        _dparams['b_o'] = _dbias_x[3*_n_hidden:4*_n_hidden].astype(_dtype)
         _dinputs = {}
         _dinputs['x'] = _dgemm_x
         _dstate = {'h': _dcarry_h, 'c': _dcarry_c}

@@ -261,6 +261,7 @@ class Cell(runtime.CellBase):
         _dW_h = np.dot(_dG_x.reshape(_R, 4*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
         _dgemm_x = np.dot(_dG_x.reshape(_R, 4*_n_hidden), _W_x).reshape(_T, _B, _n_input)
         _dW_x = np.dot(_dG_x.reshape(_R, 4*_n_hidden).T, _in_x.reshape(_R, _n_input))
+        _dbias_x = _dG_x.reshape(_R, 4*_n_hidden).sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W_i'] = _dW_x[0:_n_hidden].copy()
         _dparams['W_f'] = _dW_x[_n_hidden:2*_n_hidden].copy()
@@ -270,10 +271,10 @@ class Cell(runtime.CellBase):
         _dparams['U_f'] = _dW_h[_n_hidden:2*_n_hidden].copy()
         _dparams['U_g'] = _dW_h[2*_n_hidden:3*_n_hidden].copy()
         _dparams['U_o'] = _dW_h[3*_n_hidden:4*_n_hidden].copy()
-        _dparams['b_i'] = _dG_x.reshape(_R, 4*_n_hidden)[:, 0:_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
-        _dparams['b_f'] = _dG_x.reshape(_R, 4*_n_hidden)[:, _n_hidden:2*_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
-        _dparams['b_g'] = _dG_x.reshape(_R, 4*_n_hidden)[:, 2*_n_hidden:3*_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
-        _dparams['b_o'] = _dG_x.reshape(_R, 4*_n_hidden)[:, 3*_n_hidden:4*_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
+        _dparams['b_i'] = _dbias_x[0:_n_hidden].astype(_dtype)
+        _dparams['b_f'] = _dbias_x[_n_hidden:2*_n_hidden].astype(_dtype)
+        _dparams['b_g'] = _dbias_x[2*_n_hidden:3*_n_hidden].astype(_dtype)
+        _dparams['b_o'] = _dbias_x[3*_n_hidden:4*_n_hidden].astype(_dtype)
         _dinputs = {}
         _dinputs['x'] = _dgemm_x
         _dstate = {'h': _dcarry_h, 'c': _dcarry_c}

@@ -153,10 +153,11 @@ class Cell(runtime.CellBase):
         _dW_h = np.dot(_dG_x.reshape(_R, _n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
         _dgemm_x = np.dot(_dG_x.reshape(_R, _n_hidden), _W_x).reshape(_T, _B, _n_input)
         _dW_x = np.dot(_dG_x.reshape(_R, _n_hidden).T, _in_x.reshape(_R, _n_input))
+        _dbias_x = _dG_x.reshape(_R, _n_hidden).sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W'] = _dW_x[0:_n_hidden].copy()
         _dparams['U'] = _dW_h[0:_n_hidden].copy()
-        _dparams['b'] = _dG_x.reshape(_R, _n_hidden)[:, 0:_n_hidden].sum(axis=0, dtype=np.float64).astype(_dtype)
+        _dparams['b'] = _dbias_x[0:_n_hidden].astype(_dtype)
         _dinputs = {}
         _dinputs['x'] = _dgemm_x
         _dstate = {'h': _dcarry_h}
