@@ -258,15 +258,17 @@ def memory_child(argv: list[str]) -> None:
     peak is the kernel's VmHWM, reset just before the run (write 5 to /proc/self/clear_refs).
     The warm-up (Numba's compile, oneDNN's first primitives) runs at another, tiny shape, so that
     no buffer of the measured shape is already resident when the measurement starts."""
-    which, path, name, threads = argv[0], argv[1], argv[2], int(argv[3])
-    shape = tuple(map(int, argv[4:8]))
+    which, path, name, module_name, threads = argv[0], argv[1], argv[2], argv[3], int(argv[4])
+    shape = tuple(map(int, argv[5:9]))
     rng = np.random.default_rng(0)
     if which == "cellspec":
         from .blas import set_threads
         from .build import import_file
 
         set_threads(threads)
-        module = import_file(path, f"cellspec_memory_{name}")
+        # under the parent's module name: Numba's cache ties a kernel to the module it was
+        # compiled in, and loads it in another process only under that name
+        module = import_file(path, module_name)
 
         def prepare(T, B, I, H):
             cell = module.Cell(dtype="float32", seed=0, **dim_sizes(module, I, H))
@@ -306,13 +308,14 @@ def memory_child(argv: list[str]) -> None:
     print(json.dumps({"peak_mib": (_rss_kb("VmHWM") - base) / 1024}))
 
 
-def peak_memory(which: str, module_path: str, name: str, shape: tuple, threads: int) -> float | None:
+def peak_memory(which: str, module, name: str, shape: tuple, threads: int) -> float | None:
     """Peak memory in MiB that one forward+backward adds, measured in a fresh process (see
-    `memory_child`); None where it cannot be measured (no /proc, no PyTorch)."""
+    `memory_child`); None where it cannot be measured (no /proc, no PyTorch). `module` is the
+    generated module, imported."""
     import subprocess
     import sys
 
-    args = [which, module_path, name, str(threads), *map(str, shape)]
+    args = [which, module.__file__, name, module.__name__, str(threads), *map(str, shape)]
     code = "import sys; from cellspec.bench import memory_child; memory_child(sys.argv[1:])"
     run = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
     if run.returncode != 0:
@@ -346,6 +349,7 @@ def plot_scaling(results: dict[str, dict], path: str) -> str:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     for ax, axis, label in ((axes[0], "T", "T (steps); B=32, I=H=128"), (axes[1], "H", "H (= I); T=100, B=32")):
@@ -363,6 +367,9 @@ def plot_scaling(results: dict[str, dict], path: str) -> str:
             ax.plot([x0, SCALING_T[-1]], [t0, t0 * SCALING_T[-1] / x0], ":", color="gray", label="linear in T")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xticks(SCALING_T if axis == "T" else SCALING_H)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel(label)
         ax.set_ylabel("forward + backward, ms (float32)")
         ax.grid(True, which="both", alpha=0.3)

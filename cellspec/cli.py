@@ -142,9 +142,9 @@ def cmd_bench(args) -> int:
             for size in sizes:
                 row = bench_cell(b.cell.name, module, b.schedule, size, args.rounds, set(args.peers.split(",")), args.pause)
                 if size in memory_sizes:
-                    row.memory = {"cellspec": peak_memory("cellspec", path, b.cell.name, SIZES[size], args.threads)}
+                    row.memory = {"cellspec": peak_memory("cellspec", module, b.cell.name, SIZES[size], args.threads)}
                     if b.cell.name in TORCH_NATIVE:
-                        row.memory["torch"] = peak_memory("torch", path, b.cell.name, SIZES[size], args.threads)
+                        row.memory["torch"] = peak_memory("torch", module, b.cell.name, SIZES[size], args.threads)
                 rows.append(row)
                 print(markdown([row]).splitlines()[2], flush=True)
             if args.scaling and b.cell.name in TORCH_NATIVE:

@@ -246,7 +246,7 @@ class Cell(runtime.CellBase):
         _dgemm_x = np.dot(_dG_x.reshape(_R, 2*_n_hidden), _W_x).reshape(_T, _B, _n_input)
         _dW_x = np.dot(_dG_x.reshape(_R, 2*_n_hidden).T, _in_x.reshape(_R, _n_input))
         _dbias_x = _dG_x.reshape(_R, 2*_n_hidden).sum(axis=0, dtype=np.float64)
-        _dbias_h = _dG_h.reshape(_R, 2*_n_hidden).sum(axis=0, dtype=np.float64)
+        _dbias_h = _dG_h.reshape(_R, 2*_n_hidden)[:, _n_hidden:2*_n_hidden].sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W_z'] = _dW_x[0:_n_hidden].copy()
         _dparams['W_n'] = _dW_x[_n_hidden:2*_n_hidden].copy()
@@ -254,7 +254,7 @@ class Cell(runtime.CellBase):
         _dparams['U_r'] = _dW_h[_n_hidden:2*_n_hidden].copy()
         _dparams['U_n'] = _dW__v0[0:_n_hidden].copy()
         _dparams['b_z'] = _dbias_x[0:_n_hidden].astype(_dtype)
-        _dparams['b_r'] = _dbias_h[_n_hidden:2*_n_hidden].astype(_dtype)
+        _dparams['b_r'] = _dbias_h[0:_n_hidden].astype(_dtype)
         _dparams['b_n'] = _dbias_x[_n_hidden:2*_n_hidden].astype(_dtype)
         _dinputs = {}
         _dinputs['x'] = _d_x + _dgemm_x

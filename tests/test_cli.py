@@ -1,5 +1,6 @@
 """The `cellspec` command as a user meets it."""
 
+import importlib.util
 import json
 import os
 import shutil
@@ -82,10 +83,27 @@ def test_catalog_check_notices_a_stale_table(tmp_path):
 
 def test_bench_smoke_run_writes_its_tables(tmp_path):
     # a smoke run only: benchmarks are not tests, and no time is asserted
-    r = run("bench", RNN, "--sizes", "tiny", "--rounds", "1", "--out", str(tmp_path))
+    r = run("bench", RNN, "--sizes", "tiny", "--rounds", "1", "--memory", "tiny", "--out", str(tmp_path))
     assert r.returncode == 0, r.stderr
     data = json.loads((tmp_path / "results.json").read_text())
     (row,) = data["rows"]
     assert row["spec"] == "rnn" and row["size"] == "tiny"
     assert {"cellspec", "floor", "torch", "torchscript"} <= set(row["times"])
-    assert "| rnn | tiny | 5,2,4,4 |" in (tmp_path / "results.md").read_text()
+    # JAX is in the bench extra, not the test extra: its peer runs where it is installed
+    assert ("jax" in row["times"]) == (importlib.util.find_spec("jax") is not None)
+    # the peak memory of each, measured in a fresh process; a tiny run may add nothing measurable
+    assert set(row["memory"]) == {"cellspec", "torch"} and all(m >= 0 for m in row["memory"].values())
+    md = (tmp_path / "results.md").read_text()
+    assert "| rnn | tiny | 5,2,4,4 |" in md and "Peak memory" in md
+
+
+def test_scaling_figure_is_a_png(tmp_path):
+    from cellspec.bench import SCALING_H, SCALING_T, plot_scaling
+
+    curves = {"lstm": {
+        "T": [(t, {"cellspec": 0.1 * t, "torch": 0.12 * t}) for t in SCALING_T],
+        "H": [(h, {"cellspec": 1e-3 * h * h, "torch": 2e-3 * h * h}) for h in SCALING_H],
+    }}
+    path = plot_scaling(curves, str(tmp_path / "scaling.png"))
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -396,21 +396,29 @@ class Emitter:
                 w.line(f"_dgemm_{g.name} = np.dot({s.dG_of[g.name]}.reshape(_R, {size(g.rows)}), _W_{g.name}).reshape(_T, _B, {size((g.operand_dim,))})")
                 weight_grads(g)
         # a bias whose gradient is a block of a product group's gradient: all rows of that
-        # gradient summed in float64, in one contiguous pass per group (a pass per bias over a
-        # strided column block was three times slower), then cut into the biases
-        summed = []
+        # gradient summed in float64, in one pass per group (a pass per bias over a
+        # strided column block was three times slower), then cut into the biases; a group sums
+        # only the span of columns its biases cover
+        def block(product):
+            g = s.group_of[product]
+            return g, len(g.offset(product)), len(g.offset(product)) + 1
+
+        spans: dict[str, tuple[int, int]] = {}
         for p in cell.params:
             if p.name in s.bias_of:
-                g = s.group_of[s.bias_of[p.name]]
-                if g.name not in summed:
-                    summed.append(g.name)
-                    w.line(f"_dbias_{g.name} = {s.dG_of[g.name]}.reshape(_R, {size(g.rows)}).sum(axis=0, dtype=np.float64)")
+                g, first, last = block(s.bias_of[p.name])
+                lo, hi = spans.get(g.name, (first, last))
+                spans[g.name] = (min(lo, first), max(hi, last))
+        for name, (first, last) in spans.items():
+            g = s.groups[name]
+            cols = "" if (first, last) == (0, len(g.rows)) else f"[:, {size(g.rows[:first])}:{size(g.rows[:last])}]"
+            w.line(f"_dbias_{name} = {s.dG_of[name]}.reshape(_R, {size(g.rows)}){cols}.sum(axis=0, dtype=np.float64)")
         w.line("_dparams = {}")
         for p in cell.params:
             if p.name in s.bias_of:
-                product = s.bias_of[p.name]
-                g = s.group_of[product]
-                lo, hi = size(g.offset(product)), size(g.offset(product) + (cell.nodes[product].dim,))
+                g, k, _ = block(s.bias_of[p.name])
+                first = spans[g.name][0]
+                lo, hi = size(g.rows[first:k]), size(g.rows[first : k + 1])
                 w.line(f"_dparams[{p.name!r}] = _dbias_{g.name}[{lo}:{hi}].astype(_dtype)")
             elif p.name in cell.vectors:
                 w.line(f"_dparams[{p.name!r}] = _acc_{p.name}.astype(_dtype)")
