@@ -63,7 +63,9 @@ class relu(_RealFunction):
     nargs = 1
 
     def fdiff(self, argindex=1):
-        return step(self.args[0])
+        # step(relu(x)) = step(x) everywhere, relu'(0) = 0 included; written in relu's own value
+        # so that the backward pass reads the saved output, not the pre-activation
+        return step(self)
 
 
 class maximum(_RealFunction):

@@ -13,13 +13,13 @@ Forward, one step (on the right, a state's name means its value at t-1):
 Backward, one step, derived by cellspec (d_v is the gradient of the loss with respect to v;
 param gradients add up over all steps and sequences):
     d_h_new = d_h[t+1] + dy[t]
-    d(U @ h) = d_h_new*(step((U @ h) + (W @ x) + b))
-    d(W @ x) = d_h_new*(step((U @ h) + (W @ x) + b))
+    d(U @ h) = d_h_new*(step(h_new))
+    d(W @ x) = d_h_new*(step(h_new))
     d_x = W^T @ d(W @ x)
     d_h[t] = U^T @ d(U @ h)
     d_W += d(W @ x) x^T
     d_U += d(U @ h) h^T
-    d_b += d_h_new*(step((U @ h) + (W @ x) + b))
+    d_b += d_h_new*(step(h_new))
 
 Schedule:
     before the time loop, over all T*B rows: [W] @ x  (one matrix product)
@@ -46,7 +46,7 @@ from cellspec.fastmath import relu, step
 
 
 @nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _all__p1):
+def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b):
     _F = _seq_h.dtype.type
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
@@ -57,19 +57,16 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _all__p1):
                 b = _w_b[_j]
                 h_new = relu(_p0 + _p1 + b)
                 _seq_h[_t + 1, _b, _j] = h_new
-                _all__p1[_t, _b, _j] = _p1
 
 
 @nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward(_T, _B, _n_hidden, _has_dseq, _G_x, _all__p1, _w_b, _dcarry_h, _dy_h_new, _dG_x, _W_h, _dgemm_h, _dseq_h):
-    _F = _G_x.dtype.type
+def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_h, _dcarry_h, _dy_h_new, _dG_x, _W_h, _dgemm_h, _dseq_h):
+    _F = _seq_h.dtype.type
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
             for _j in range(_n_hidden):
-                _p0 = _G_x[_t, _b, _j]
-                _p1 = _all__p1[_t, _b, _j]
-                b = _w_b[_j]
-                _c0 = step(_p0 + _p1 + b)
+                h_new = _seq_h[_t + 1, _b, _j]
+                _c0 = step(h_new)
                 d_h_new = _dcarry_h[_b, _j] + _dy_h_new[_t, _b, _j]
                 _dG_x[_t, _b, _j] = _c0*d_h_new
         matmul(_dG_x[_t], _W_h, _dgemm_h)
@@ -92,7 +89,7 @@ class Cell(runtime.CellBase):
     CONSTRAINTS = []
     CONSTANTS = []
     PARAMS = [('W', ('hidden', 'input')), ('U', ('hidden', 'hidden')), ('b', ('hidden',))]
-    TAPE = ['_seq_h', '_G_x', '_all__p1', '_W_x', '_W_h']
+    TAPE = ['_seq_h', '_W_x', '_W_h']
 
     def _param_inits(self):
         _n_input = self.dims['input']
@@ -123,13 +120,12 @@ class Cell(runtime.CellBase):
         _WT_h = np.ascontiguousarray(_W_h.T)
         _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _G_h = np.empty((_B, _n_hidden), _dtype)
-        _all__p1 = np.empty((_T, _B, _n_hidden), _dtype)
         _seq_h[0] = state['h']
         _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, _n_hidden)
-        _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _all__p1)
+        _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b)
         _y = {'h_new': _seq_h[1:]}
         _final = {'h': _seq_h[_T].copy()}
-        _tape = {'_seq_h': _seq_h, '_G_x': _G_x, '_all__p1': _all__p1, '_W_x': _W_x, '_W_h': _W_h}
+        _tape = {'_seq_h': _seq_h, '_W_x': _W_x, '_W_h': _W_h}
         return _y, _final, _tape
 
     def _backward(self, tape, dy, dstate, dseq, dseq_given):
@@ -142,8 +138,6 @@ class Cell(runtime.CellBase):
         _in_x = tape.inputs['x']
         _w_b = _params['b']
         _seq_h = tape.arrays['_seq_h']
-        _G_x = tape.arrays['_G_x']
-        _all__p1 = tape.arrays['_all__p1']
         _W_x = tape.arrays['_W_x']
         _W_h = tape.arrays['_W_h']
         _dy_h_new = dy['h_new']
@@ -155,7 +149,7 @@ class Cell(runtime.CellBase):
         _has_dseq = dseq_given
         if _has_dseq:
             _dcarry_h += _dseq_h[_T - 1]
-        _loop_backward(_T, _B, _n_hidden, _has_dseq, _G_x, _all__p1, _w_b, _dcarry_h, _dy_h_new, _dG_x, _W_h, _dgemm_h, _dseq_h)
+        _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_h, _dcarry_h, _dy_h_new, _dG_x, _W_h, _dgemm_h, _dseq_h)
         _dW_h = np.dot(_dG_x.reshape(_R, _n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
         _dgemm_x = np.dot(_dG_x.reshape(_R, _n_hidden), _W_x).reshape(_T, _B, _n_input)
         _dW_x = np.dot(_dG_x.reshape(_R, _n_hidden).T, _in_x.reshape(_R, _n_input))

@@ -101,6 +101,15 @@ def test_tape_keeps_only_what_backward_reads():
     assert sorted(tape.arrays) == sorted(["_seq_h", "_seq_c", "_all_i", "_all_f", "_all_g", "_all_o", "_W_x", "_W_h"])
 
 
+def test_relu_derivative_reads_the_saved_output():
+    # relu' = step(relu(x)): the backward pass reads h, not the pre-activations W @ x and U @ h
+    from conftest import generated
+
+    relu_cell = generated("rnn_relu").Cell(input=3, hidden=4, seed=0)
+    _, _, tape = relu_cell.forward(np.zeros((5, 2, 3)))
+    assert sorted(k for k in tape.arrays if not k.startswith("_W_")) == ["_seq_h"]
+
+
 def test_gru_layout_and_extra_bias():
     c = gru.Cell(input=3, hidden=4, seed=0)
     assert list(c.params)[-1] == "b_hn"
