@@ -150,27 +150,50 @@ class Row:
     memory: dict[str, float] | None = None  # peer -> peak MiB one forward+backward adds
 
 
+def _ours(cell_module, shape: tuple):
+    """The generated cell in float32 at a benchmark's shape, with its inputs (seeded) and dy = 1:
+    (cell, inputs by name, forward+backward, forward alone)."""
+    T, B, I, H = shape
+    cell = cell_module.Cell(dtype="float32", seed=0, **dim_sizes(cell_module, I, H))
+    rng = np.random.default_rng(0)
+    xs = {n: rng.normal(size=(T, B, cell.dims[d])).astype(np.float32) for n, d in cell.INPUTS}
+    x = xs if len(xs) > 1 else next(iter(xs.values()))
+    dys = {n: np.ones((T, B, cell.dims[d]), np.float32) for n, d in cell.OUTPUTS}
+    dy = dys if len(dys) > 1 else next(iter(dys.values()))
+
+    def both():
+        _, _, tape = cell.forward(x)
+        cell.backward(tape, dy)
+
+    return cell, xs, both, lambda: cell.forward(x)
+
+
+def _torch_native(torch, name: str, shape: tuple):
+    """PyTorch's fused twin of a spec and its input: (forward+backward with dy = 1, forward alone)."""
+    T, B, I, H = shape
+    kind = getattr(torch.nn, TORCH_NATIVE[name])
+    native = kind(I, H, nonlinearity="relu") if name == "rnn_relu" else kind(I, H)
+    xt = torch.tensor(np.random.default_rng(0).normal(size=(T, B, I)).astype(np.float32), requires_grad=True)
+
+    def both():
+        y, _ = native(xt)
+        y.backward(torch.ones_like(y))
+
+    def forward():
+        with torch.no_grad():
+            native(xt)
+
+    return both, forward
+
+
 def _peers(name: str, cell_module, schedule, shape: tuple, peers: set[str]):
     """The callables to time, warmed up: {peer: forward+backward} and {peer: forward alone}."""
     cell_ir = schedule.cell
     T, B, I, H = shape
-    sizes = dim_sizes(cell_module, I, H)
-    cell = cell_module.Cell(dtype="float32", seed=0, **sizes)
-    rng = np.random.default_rng(0)
-    xs = {n: rng.normal(size=(T, B, sizes[d])).astype(np.float32) for n, d in cell.INPUTS}
-    x = xs if len(xs) > 1 else next(iter(xs.values()))
-    dys = {n: np.ones((T, B, sizes[d]), np.float32) for n, d in cell.OUTPUTS}
-    dy = dys if len(dys) > 1 else next(iter(dys.values()))
-
-    runs: dict[str, object] = {}
-    fwd_runs: dict[str, object] = {}
-
-    def ours():
-        _, _, tape = cell.forward(x)
-        cell.backward(tape, dy)
-
-    runs["cellspec"] = ours
-    fwd_runs["cellspec"] = lambda: cell.forward(x)
+    cell, xs, both, forward = _ours(cell_module, shape)
+    sizes = cell.dims
+    runs: dict[str, object] = {"cellspec": both}
+    fwd_runs: dict[str, object] = {"cellspec": forward}
     runs["floor"] = _floor(schedule, sizes, T, B)
 
     if "torch" in peers or "torchscript" in peers:
@@ -180,19 +203,7 @@ def _peers(name: str, cell_module, schedule, shape: tuple, peers: set[str]):
             torch = None
         if torch is not None:
             if "torch" in peers and name in TORCH_NATIVE:
-                native = getattr(torch.nn, TORCH_NATIVE[name])(I, H, nonlinearity="relu") if name == "rnn_relu" else getattr(torch.nn, TORCH_NATIVE[name])(I, H)
-                xt = torch.tensor(next(iter(xs.values())), requires_grad=True)
-
-                def torch_native():
-                    y, _ = native(xt)
-                    y.backward(torch.ones_like(y))
-
-                def torch_native_forward():
-                    with torch.no_grad():
-                        native(xt)
-
-                runs["torch"] = torch_native
-                fwd_runs["torch"] = torch_native_forward
+                runs["torch"], fwd_runs["torch"] = _torch_native(torch, name, shape)
             source = torchscript_source(cell_ir) if "torchscript" in peers else None
             if source is not None:
                 fn = torch.jit.CompilationUnit(source).loop
@@ -236,9 +247,7 @@ def bench_cell(name: str, cell_module, schedule, size: str, rounds: int, peers: 
     T, B, I, H = SIZES[size]
     runs, fwd_runs = _peers(name, cell_module, schedule, (T, B, I, H), peers)
     times, ftimes = _time_rounds(runs, fwd_runs, rounds, pause)
-    cell = cell_module.Cell(dtype="float32", seed=0, **dim_sizes(cell_module, I, H))
-    rng = np.random.default_rng(0)
-    xs = {n: rng.normal(size=(T, B, cell.dims[d])).astype(np.float32) for n, d in cell.INPUTS}
+    cell, xs, _, _ = _ours(cell_module, (T, B, I, H))
     _, _, tape = cell.forward(xs if len(xs) > 1 else next(iter(xs.values())))
     per_step = sum(a.nbytes for k, a in tape.arrays.items() if not k.startswith("_W_")) / (T * B)
     return Row(name, size, (T, B, I, H), times, ftimes, per_step)
@@ -260,7 +269,6 @@ def memory_child(argv: list[str]) -> None:
     no buffer of the measured shape is already resident when the measurement starts."""
     which, path, name, module_name, threads = argv[0], argv[1], argv[2], argv[3], int(argv[4])
     shape = tuple(map(int, argv[5:9]))
-    rng = np.random.default_rng(0)
     if which == "cellspec":
         from .blas import set_threads
         from .build import import_file
@@ -270,32 +278,15 @@ def memory_child(argv: list[str]) -> None:
         # compiled in, and loads it in another process only under that name
         module = import_file(path, module_name)
 
-        def prepare(T, B, I, H):
-            cell = module.Cell(dtype="float32", seed=0, **dim_sizes(module, I, H))
-            xs = {n: rng.normal(size=(T, B, cell.dims[d])).astype(np.float32) for n, d in cell.INPUTS}
-            x = xs if len(xs) > 1 else next(iter(xs.values()))
-            dys = {n: np.ones((T, B, cell.dims[d]), np.float32) for n, d in cell.OUTPUTS}
-            dy = dys if len(dys) > 1 else next(iter(dys.values()))
-
-            def run():
-                _, _, tape = cell.forward(x)
-                cell.backward(tape, dy)
-
-            return run
+        def prepare(*shape):
+            return _ours(module, shape)[2]
     else:
         import torch
 
         torch.set_num_threads(threads)
 
-        def prepare(T, B, I, H):
-            native = getattr(torch.nn, TORCH_NATIVE[name])(I, H)
-            xt = torch.tensor(rng.normal(size=(T, B, I)).astype(np.float32), requires_grad=True)
-
-            def run():
-                y, _ = native(xt)
-                y.backward(torch.ones_like(y))
-
-            return run
+        def prepare(*shape):
+            return _torch_native(torch, name, shape)[0]
     prepare(3, 2, 4, 4)()
     run = prepare(*shape)  # the inputs, weights and dy are resident before the baseline
     import gc
