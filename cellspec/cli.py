@@ -119,9 +119,10 @@ def cmd_bench(args) -> int:
     if unknown:
         print(f"error: unknown size {', '.join(unknown)}; sizes: {', '.join(SIZES)}", file=sys.stderr)
         return EXIT_BAD_SPEC
-    if "jax" in args.peers.split(",") and "XLA_FLAGS" not in os.environ:
-        # XLA's CPU client sizes its thread pool from this at import; by default it takes every core
-        os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count=1 --xla_cpu_multi_thread_eigen={'true' if args.threads > 1 else 'false'} intra_op_parallelism_threads={args.threads}"
+    if "jax" in args.peers.split(",") and args.threads == 1 and "XLA_FLAGS" not in os.environ:
+        # XLA's CPU client reads this at import; it has no thread-count flag, and by default it
+        # uses every core (the 2 of the machines the README's figures come from)
+        os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"
     try:
         import torch
 
