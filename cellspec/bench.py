@@ -187,9 +187,10 @@ def _torch_native(torch, name: str, shape: tuple):
 
 
 def _peers(name: str, cell_module, schedule, shape: tuple, peers: set[str]):
-    """The callables to time, warmed up: {peer: forward+backward} and {peer: forward alone}."""
+    """The callables to time, warmed up: {peer: forward+backward}, {peer: forward alone}, and our
+    cell with its inputs."""
     cell_ir = schedule.cell
-    T, B, I, H = shape
+    T, B = shape[:2]
     cell, xs, both, forward = _ours(cell_module, shape)
     sizes = cell.dims
     runs: dict[str, object] = {"cellspec": both}
@@ -224,7 +225,7 @@ def _peers(name: str, cell_module, schedule, shape: tuple, peers: set[str]):
     for f in list(runs.values()) + list(fwd_runs.values()):
         f()  # compile and warm up: Numba and XLA compile on the first call, TorchScript's
         f()  # profiling executor optimises on the second
-    return runs, fwd_runs
+    return runs, fwd_runs, cell, xs
 
 
 def _time_rounds(runs: dict, fwd_runs: dict, rounds: int, pause: float):
@@ -245,9 +246,8 @@ def _time_rounds(runs: dict, fwd_runs: dict, rounds: int, pause: float):
 
 def bench_cell(name: str, cell_module, schedule, size: str, rounds: int, peers: set[str], pause: float = 0.2) -> Row:
     T, B, I, H = SIZES[size]
-    runs, fwd_runs = _peers(name, cell_module, schedule, (T, B, I, H), peers)
+    runs, fwd_runs, cell, xs = _peers(name, cell_module, schedule, (T, B, I, H), peers)
     times, ftimes = _time_rounds(runs, fwd_runs, rounds, pause)
-    cell, xs, _, _ = _ours(cell_module, (T, B, I, H))
     _, _, tape = cell.forward(xs if len(xs) > 1 else next(iter(xs.values())))
     per_step = sum(a.nbytes for k, a in tape.arrays.items() if not k.startswith("_W_")) / (T * B)
     return Row(name, size, (T, B, I, H), times, ftimes, per_step)
@@ -327,7 +327,7 @@ def scaling(name: str, cell_module, schedule, rounds: int, pause: float) -> dict
     for axis, values in (("T", SCALING_T), ("H", SCALING_H)):
         for v in values:
             shape = (v, 32, 128, 128) if axis == "T" else (100, 32, v, v)
-            runs, _ = _peers(name, cell_module, schedule, shape, {"torch"})
+            runs = _peers(name, cell_module, schedule, shape, {"torch"})[0]
             runs = {k: f for k, f in runs.items() if k in ("cellspec", "torch")}
             times, _ = _time_rounds(runs, {}, rounds, pause)
             out[axis].append((v, times))

@@ -263,7 +263,8 @@ def build_ir(spec: Spec) -> Cell:
         # compiler-made names (_p0, _v0) are not visible to specs
         visible = {k: v for k, v in b.symbols.items() if not k.startswith("_")}
         try:
-            expr = parse_equation(eq.expr, eq.name, visible, set(b.matrices), b.product, b.dims_of, b.used)
+            expr = parse_equation(eq.expr, eq.name, visible, set(b.matrices), b.product, b.dims_of, b.used,
+                                  no_gradient={n for n in (*constants, step) if n is not None})
         except SpecError as e:
             later = _later_name(e, defined_later)
             if later is not None:

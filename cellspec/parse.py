@@ -70,6 +70,10 @@ class _Parser:
     # exponents must be numbers, except in index formulas (2**(i // 4))
     symbolic_exponent = False
 
+    # the symbols '%' may take outside a where() condition; None: any (index formulas, and
+    # equations parsed on their own, without an IR)
+    mod_operands: set | None = None
+
     def __init__(self, text: Text):
         self.text = text
         self.source = text.value
@@ -187,6 +191,10 @@ class _Parser:
         elif op in (ast.Div, ast.Mod, ast.FloorDiv):
             if b.is_zero:
                 raise self.fail("division by zero", node)
+            if op is ast.Mod and self.mod_operands is not None and self.conditions <= 0 and not (a.free_symbols | b.free_symbols) <= self.mod_operands:
+                # a % b jumps: SymPy leaves its derivative unevaluated, and so would the kernels;
+                # in a where() condition nothing is differentiated, so there it takes anything
+                raise self.fail("'%' takes only the step, constants and numbers: it has no derivative", node)
             out = a / b if op is ast.Div else sympy.Mod(a, b) if op is ast.Mod else sympy.floor(a / b)
         else:
             if not b.is_number and not self.symbolic_exponent:
@@ -252,9 +260,10 @@ class EquationParser(_Parser):
 
     binops = frozenset({ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.MatMult, ast.Mod})
 
-    def __init__(self, text: Text, name: str, symbols: dict[str, sympy.Symbol], matrices: set[str], on_product: ProductMaker, dims: dict[sympy.Symbol, str] | None = None):
+    def __init__(self, text: Text, name: str, symbols: dict[str, sympy.Symbol], matrices: set[str], on_product: ProductMaker, dims: dict[sympy.Symbol, str] | None = None, no_gradient: set[str] | None = None):
         super().__init__(text)
         self.what = f"equation {name!r}"
+        self.mod_operands = None if no_gradient is None else {symbols[n] for n in no_gradient if n in symbols}
         self.symbols = symbols
         self.dims = dims if dims is not None else {}
         # every declared name the text mentions, even where SymPy cancels it (h - h)
@@ -502,10 +511,11 @@ def parse_constraint(text: Text, dims: set[str]) -> tuple[str, str]:
     return a, b
 
 
-def parse_equation(text: Text, name: str, symbols: dict[str, sympy.Symbol], matrices: set[str], on_product: ProductMaker, dims: dict[sympy.Symbol, str] | None = None, referenced: set[str] | None = None) -> sympy.Expr:
+def parse_equation(text: Text, name: str, symbols: dict[str, sympy.Symbol], matrices: set[str], on_product: ProductMaker, dims: dict[sympy.Symbol, str] | None = None, referenced: set[str] | None = None, no_gradient: set[str] | None = None) -> sympy.Expr:
     """`dims` gives each symbol's dim, so that mixing dims is refused where it is written;
-    `referenced`, if given, receives every declared name the text mentions."""
-    parser = EquationParser(text, name, symbols, matrices, on_product, dims)
+    `referenced`, if given, receives every declared name the text mentions; `no_gradient` names
+    the values that carry no gradient (constants, the step), the only ones '%' may take."""
+    parser = EquationParser(text, name, symbols, matrices, on_product, dims, no_gradient)
     expr = parser.parse()
     if referenced is not None:
         referenced.update(parser.referenced)

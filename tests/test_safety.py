@@ -104,7 +104,7 @@ PAYLOADS = [
     f'\\"""; __import__("os").system("touch {MARKER}"); """',
     f"x\rimport os; os.system('touch {MARKER}')\r",
     f"x\u2028import os\u2029os.system('touch {MARKER}')",
-    f"x\x0c\nimport os\n",
+    "x\x0c\nimport os\n",
     "{{ 7*7 }}{% import 'os' as os %}{# #}",
     f"__import__('os').system('touch {MARKER}')",
     f"x) + __import__('os').system('touch {MARKER}'",

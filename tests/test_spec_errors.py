@@ -175,3 +175,11 @@ def test_a_quoted_yaml11_word_is_a_name(tmp_path):
     path.write_text(edit(("state: {h: hidden}", "state: {'off': hidden}"), (EQ, "  h_new: tanh(W @ x + U @ off + b)"), ("update: {h: h_new}", "update: {'off': h_new}")))
     built = compile_spec(str(path))
     assert set(built.cell.updates) == {"off"}
+
+
+def test_modulo_of_a_state_is_allowed_in_a_where_condition(tmp_path):
+    # '%' has no derivative, so it is refused on values with a gradient (tests/bad_specs/
+    # modulo-of-a-state.yaml), but a condition is never differentiated
+    path = tmp_path / "cell.yaml"
+    path.write_text(edit((EQ, "  h_new: where(h % 2 > 1, tanh(W @ x + U @ h + b), h)")))
+    assert "Mod" in str(compile_spec(str(path)).cell.nodes["h_new"].expr)

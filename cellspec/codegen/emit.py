@@ -400,15 +400,16 @@ class Emitter:
         # strided column block was three times slower), then cut into the biases; a group sums
         # only the span of columns its biases cover
         def block(product):
+            """The group of a product and the product's place in it."""
             g = s.group_of[product]
-            return g, len(g.offset(product)), len(g.offset(product)) + 1
+            return g, g.products.index(product)
 
         spans: dict[str, tuple[int, int]] = {}
         for p in cell.params:
             if p.name in s.bias_of:
-                g, first, last = block(s.bias_of[p.name])
-                lo, hi = spans.get(g.name, (first, last))
-                spans[g.name] = (min(lo, first), max(hi, last))
+                g, k = block(s.bias_of[p.name])
+                lo, hi = spans.get(g.name, (k, k + 1))
+                spans[g.name] = (min(lo, k), max(hi, k + 1))
         for name, (first, last) in spans.items():
             g = s.groups[name]
             cols = "" if (first, last) == (0, len(g.rows)) else f"[:, {size(g.rows[:first])}:{size(g.rows[:last])}]"
@@ -416,7 +417,7 @@ class Emitter:
         w.line("_dparams = {}")
         for p in cell.params:
             if p.name in s.bias_of:
-                g, k, _ = block(s.bias_of[p.name])
+                g, k = block(s.bias_of[p.name])
                 first = spans[g.name][0]
                 lo, hi = size(g.rows[first:k]), size(g.rows[first : k + 1])
                 w.line(f"_dparams[{p.name!r}] = _dbias_{g.name}[{lo}:{hi}].astype(_dtype)")
