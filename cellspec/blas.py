@@ -39,12 +39,13 @@ def _load_numpy_openblas():
             if all(hasattr(lib, n) for n in names.values()):
                 for k, n in names.items():
                     llvm.add_symbol(f"cellspec_cblas_{k}", ctypes.cast(getattr(lib, n), ctypes.c_void_p).value)
-                threads = getattr(lib, f"scipy_openblas_set_num_threads{suffix}", None)
-                return int_type, threads
-    return None, None
+                setter = getattr(lib, f"scipy_openblas_set_num_threads{suffix}", None)
+                getter = getattr(lib, f"scipy_openblas_get_num_threads{suffix}", None)
+                return int_type, setter, getter
+    return None, None, None
 
 
-_INT, _SET_THREADS = _load_numpy_openblas()
+_INT, _SET_THREADS, _GET_THREADS = _load_numpy_openblas()
 BACKEND = "numpy's OpenBLAS (CBLAS)" if _INT is not None else "numba np.dot (SciPy's BLAS)"
 
 
@@ -52,6 +53,15 @@ def set_threads(n: int) -> None:
     """Set the threads of numpy's OpenBLAS, which the kernels share."""
     if _SET_THREADS is not None:
         _SET_THREADS(ctypes.c_int(n) if _INT == types.int32 else ctypes.c_int64(n))
+
+
+def threads() -> int:
+    """The threads of numpy's OpenBLAS; 1 where they cannot be set (SciPy's BLAS fallback, whose
+    threads `set_threads` does not reach: no batch-parallel calls there)."""
+    if _GET_THREADS is None or _SET_THREADS is None:
+        return 1
+    _GET_THREADS.restype = ctypes.c_int
+    return int(_GET_THREADS())
 
 
 def matmul(a, b, out):

@@ -1,9 +1,32 @@
 """What generated modules import: the Cell base class, the checks that stand between user arrays
-and the kernels, and parameter initialisation. Imports only numpy, never the compiler."""
+and the kernels, parameter initialisation, and the batch-parallel driver. Imports numpy and
+`cellspec.blas` (for BLAS's thread count), never the compiler.
+
+Batch parallelism: the sequences of a batch are independent, so a call can run as chunks of the
+batch, one per thread, each a whole forward (or backward) pass of its rows with numpy's BLAS
+single-threaded, instead of one pass that splits every small per-step product across the cores
+and leaves the elementwise work on one. It pays where that elementwise work is heavy; a call is
+split when (see `CellBase.batch_chunks`):
+
+* there are `blas.threads()` > 1 threads (or `cell.threads` says so);
+* each chunk gets at least `MIN_ROWS` rows: with fewer, a per-step product is bound by streaming
+  the recurrent weights, and splitting its columns across cores (BLAS's threads) is what pays;
+* the cell evaluates at least `MIN_TRANSCENDENTALS` exp/log/tanh/sigmoid/softplus per step and
+  batch row for each value of its widest state (the generated TRANSCENDENTALS): with fewer (an
+  Elman RNN has one), a call is bound by memory traffic, which a chunked call adds to (it cuts
+  the inputs and joins the outputs).
+
+A chunked call's results equal an unchunked call's up to the order of float additions in the
+parameter gradients (each chunk sums its own rows, then the chunks are added).
+"""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
+
+from . import blas
 
 DTYPES = ("float32", "float64")
 
@@ -12,24 +35,74 @@ class ShapeError(ValueError):
     """An array handed to a cell has the wrong shape, dtype or type; nothing ran."""
 
 
+# when a call runs as parallel chunks of its batch (see the module docstring)
+MIN_ROWS = 16
+MIN_TRANSCENDENTALS = 2
+
+
 class Tape:
     """What the forward pass saved for the backward pass of one call.
 
-    `arrays` holds only what the derived backward pass reads (see the generated module's TAPE)."""
+    `arrays` holds only what the derived backward pass reads (see the generated module's TAPE).
+    A batch-parallel call keeps one tape per chunk in `parts`, as (batch slice, tape), and no
+    arrays of its own."""
 
-    __slots__ = ("cell", "T", "B", "inputs", "params", "arrays")
+    __slots__ = ("cell", "T", "B", "inputs", "params", "arrays", "parts")
 
-    def __init__(self, cell, T, B, inputs, params, arrays):
+    def __init__(self, cell, T, B, inputs, params, arrays, parts=()):
         self.cell = cell
         self.T = T
         self.B = B
         self.inputs = inputs
         self.params = params
         self.arrays = arrays
+        self.parts = list(parts)
+
+    def pieces(self) -> list[Tape]:
+        """The tapes that hold arrays: this one, or its chunks' in batch order."""
+        return [t for _, t in self.parts] if self.parts else [self]
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in self.arrays.values())
+        return sum(a.nbytes for t in self.pieces() for a in t.arrays.values())
+
+    def sequence(self, state: str) -> np.ndarray:
+        """A state after every step, [T,B,dim], from the tape (no copy unless batch-parallel)."""
+        parts = [t.arrays[f"_seq_{state}"][1:] for t in self.pieces()]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
+
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _pool(n: int) -> ThreadPoolExecutor:
+    """A pool of at least n threads, kept for later calls."""
+    global _POOL
+    if _POOL is None or _POOL[0] < n:
+        _POOL = (n, ThreadPoolExecutor(n, thread_name_prefix="cellspec"))
+    return _POOL[1]
+
+
+def _chunks(B: int, n: int) -> list[slice]:
+    """n nearly equal, contiguous slices of range(B)."""
+    edges = [B * i // n for i in range(n + 1)]
+    return [slice(a, b) for a, b in zip(edges, edges[1:])]
+
+
+def _cut(arrays: dict, sl: slice, axis: int) -> dict:
+    """The batch slice sl of each array (batch on `axis`), C-contiguous for the kernels."""
+    return {k: np.ascontiguousarray(v[:, sl] if axis == 1 else v[sl]) for k, v in arrays.items()}
+
+
+def _on_threads(fn, args: list) -> list:
+    """fn(*a) for each a in args, on as many threads, with numpy's BLAS single-threaded (each
+    thread is a core's worth of work already) and restored afterwards."""
+    before = blas.threads()
+    blas.set_threads(1)
+    try:
+        return list(_pool(len(args)).map(lambda a: fn(*a), args))
+    finally:
+        blas.set_threads(before)
 
 
 def _check_array(what: str, a, shape: tuple[int, ...], dtype: np.dtype, names: str) -> np.ndarray:
@@ -80,6 +153,10 @@ class CellBase:
     CONSTANTS: list = []
     PARAMS: list = []
     TAPE: list = []
+    TRANSCENDENTALS: list = []
+
+    # the most chunks a batch-parallel call may run as; None: as many as numpy's BLAS has threads
+    threads: int | None = None
 
     def __init__(self, dtype: str = "float64", seed: int | None = None, **dims: int):
         # a dim that a constraint ties to a given one may be left out
@@ -174,14 +251,47 @@ class CellBase:
         inputs, T, B = self._checked_inputs(x)
         state = self._checked_states(state, B, "state")
         params = self._checked_params()
+        chunks = self.batch_chunks(B)
         saved, self.params = self.params, params
         try:
-            y, final, arrays = self._forward(inputs, state)
+            if len(chunks) == 1:
+                y, final, arrays = self._forward(inputs, state)
+                tape = Tape(self, T, B, inputs, params, arrays)
+            else:
+                y, final, tape = self._forward_chunks(chunks, inputs, state, params, T, B)
         finally:
             self.params = saved
         if len(self.OUTPUTS) == 1:
             y = y[self.OUTPUTS[0][0]]
-        return y, final, Tape(self, T, B, inputs, params, arrays)
+        return y, final, tape
+
+    def batch_chunks(self, B: int) -> list[slice]:
+        """The batch slices a call with B rows runs as, in parallel (see the module docstring)."""
+        n = self.threads if self.threads is not None else blas.threads()
+        n = min(n, B // MIN_ROWS)
+        work = sum(count * self.dims[d] for d, count in self.TRANSCENDENTALS)
+        widest = max((self.dims[d] for _, d in self.STATES), default=1)
+        if work < MIN_TRANSCENDENTALS * widest:
+            n = 1
+        return _chunks(B, n) if n > 1 else [slice(0, B)]
+
+    def _forward_chunks(self, chunks, inputs, state, params, T, B):
+        # each thread cuts its own chunk out of the inputs and copies its outputs into the whole
+        # batch's arrays: the copies run in parallel too
+        y = {n: np.empty((T, B, self._size(d)), self.dtype) for n, d in self.OUTPUTS}
+        final = {n: np.empty((B, self._size(d)), self.dtype) for n, d in self.STATES}
+
+        def run(sl):
+            part_in = _cut(inputs, sl, 1)
+            ys, fin, arrays = self._forward(part_in, _cut(state, sl, 0))
+            for k, v in ys.items():
+                y[k][:, sl] = v
+            for k, v in fin.items():
+                final[k][sl] = v
+            return Tape(self, T, sl.stop - sl.start, part_in, params, arrays)
+
+        parts = _on_threads(run, [(sl,) for sl in chunks])
+        return y, final, Tape(self, T, B, inputs, params, {}, list(zip(chunks, parts)))
 
     def backward(self, tape: Tape, dy, dstate=None, dseq=None):
         """Backpropagate through the whole sequence of `tape`.
@@ -216,7 +326,29 @@ class CellBase:
             else:
                 # never read: the kernel takes its no-dseq path
                 dseq[name] = np.zeros((1, 1, 1), self.dtype)
-        dinputs, dparams, dstate0 = self._backward(tape, dy, dstate, dseq, given)
+        if not tape.parts:
+            dinputs, dparams, dstate0 = self._backward(tape, dy, dstate, dseq, given)
+        else:
+            dinputs, dparams, dstate0 = self._backward_chunks(tape, dy, dstate, dseq, given)
         dx = dinputs[self.INPUTS[0][0]] if len(self.INPUTS) == 1 else dinputs
         return dx, dparams, dstate0
+
+    def _backward_chunks(self, tape: Tape, dy, dstate, dseq, given):
+        T, B = tape.T, tape.B
+        dinputs = {n: np.empty((T, B, self._size(d)), self.dtype) for n, d in self.INPUTS}
+        dstate0 = {n: np.empty((B, self._size(d)), self.dtype) for n, d in self.STATES}
+
+        def run(sl, part):
+            # without dseq the kernels never read it: every chunk gets the same placeholder
+            dseq_part = _cut(dseq, sl, 1) if given else dseq
+            dx, dp, ds = self._backward(part, _cut(dy, sl, 1), _cut(dstate, sl, 0), dseq_part, given)
+            for k, v in dx.items():
+                dinputs[k][:, sl] = v
+            for k, v in ds.items():
+                dstate0[k][sl] = v
+            return dp
+
+        grads = _on_threads(run, tape.parts)
+        dparams = {k: sum(g[k] for g in grads[1:]) + grads[0][k] for k in grads[0]}
+        return dinputs, dparams, dstate0
 

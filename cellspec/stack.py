@@ -103,7 +103,7 @@ class Stack:
                     if kind == "output":
                         inputs[name] = below_y[source] if isinstance(below_y, dict) else below_y
                     else:
-                        inputs[name] = lower_tape.arrays[f"_seq_{source}"][1:]
+                        inputs[name] = lower_tape.sequence(source)
             y, final, tape = layer.forward(inputs, states[k])
             tapes.append(tape)
             fed.append(inputs)

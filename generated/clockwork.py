@@ -47,7 +47,7 @@ from cellspec.blas import matmul
 from cellspec.fastmath import tanh
 
 
-@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period, _all_h_run):
     _F = _seq_h.dtype.type
     for _t in range(_T):
@@ -66,7 +66,7 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period,
                 _seq_h[_t + 1, _b, _j] = h_new
 
 
-@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_backward(_T, _B, _n_hidden, _has_dseq, _all_h_run, _w_period, _dcarry_h, _dy_h_new, _d_h, _dG_x, _W_h, _dgemm_h, _dseq_h):
     _F = _all_h_run.dtype.type
     for _t in range(_T - 1, -1, -1):
@@ -102,6 +102,7 @@ class Cell(runtime.CellBase):
     CONSTANTS = [('period', 'hidden')]
     PARAMS = [('W', ('hidden', 'input')), ('U', ('hidden', 'hidden')), ('b', ('hidden',))]
     TAPE = ['_seq_h', '_all_h_run', '_W_x', '_W_h']
+    TRANSCENDENTALS = [('hidden', 1)]
 
     def _param_inits(self):
         _n_modules = self.dims['modules']

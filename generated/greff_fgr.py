@@ -127,7 +127,7 @@ from cellspec.blas import matmul
 from cellspec.fastmath import sigmoid, tanh
 
 
-@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _seq_f, _WT_f, _G_f, _seq_o, _WT_o, _G_o, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o, _all_z):
     _F = _seq_h.dtype.type
     for _t in range(_T):
@@ -176,7 +176,7 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _
                 _seq_h[_t + 1, _b, _j] = y
 
 
-@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_o, _dcarry_c, _dcarry_f, _dcarry_i, _dG_x, _dG_i, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _W_i, _dgemm_i, _W_f, _dgemm_f, _W_o, _dgemm_o, _dseq_h, _dseq_c, _dseq_i, _dseq_f, _dseq_o):
     _F = _seq_c.dtype.type
     for _t in range(_T - 1, -1, -1):
@@ -245,6 +245,7 @@ class Cell(runtime.CellBase):
     CONSTANTS = []
     PARAMS = [('W_z', ('hidden', 'input')), ('W_i', ('hidden', 'input')), ('W_f', ('hidden', 'input')), ('W_o', ('hidden', 'input')), ('R_z', ('hidden', 'hidden')), ('R_i', ('hidden', 'hidden')), ('R_f', ('hidden', 'hidden')), ('R_o', ('hidden', 'hidden')), ('p_i', ('hidden',)), ('p_f', ('hidden',)), ('p_o', ('hidden',)), ('b_z', ('hidden',)), ('b_i', ('hidden',)), ('b_f', ('hidden',)), ('b_o', ('hidden',)), ('R_ii', ('hidden', 'hidden')), ('R_fi', ('hidden', 'hidden')), ('R_oi', ('hidden', 'hidden')), ('R_if', ('hidden', 'hidden')), ('R_ff', ('hidden', 'hidden')), ('R_of', ('hidden', 'hidden')), ('R_io', ('hidden', 'hidden')), ('R_fo', ('hidden', 'hidden')), ('R_oo', ('hidden', 'hidden'))]
     TAPE = ['_seq_h', '_seq_c', '_seq_i', '_seq_f', '_seq_o', '_all_z', '_W_x', '_W_h', '_W_i', '_W_f', '_W_o']
+    TRANSCENDENTALS = [('hidden', 5)]
 
     def _param_inits(self):
         _n_input = self.dims['input']

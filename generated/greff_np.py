@@ -82,7 +82,7 @@ from cellspec.blas import matmul
 from cellspec.fastmath import sigmoid, tanh
 
 
-@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _all_z, _all_i, _all_f, _all_o):
     _F = _seq_h.dtype.type
     for _t in range(_T):
@@ -116,7 +116,7 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, 
                 _seq_h[_t + 1, _b, _j] = y
 
 
-@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _all_f, _all_i, _all_o, _all_z, _dcarry_h, _dy_y, _dcarry_c, _dG_x, _d_c, _W_h, _dgemm_h, _dseq_h, _dseq_c):
     _F = _seq_c.dtype.type
     for _t in range(_T - 1, -1, -1):
@@ -167,6 +167,7 @@ class Cell(runtime.CellBase):
     CONSTANTS = []
     PARAMS = [('W_z', ('hidden', 'input')), ('W_i', ('hidden', 'input')), ('W_f', ('hidden', 'input')), ('W_o', ('hidden', 'input')), ('R_z', ('hidden', 'hidden')), ('R_i', ('hidden', 'hidden')), ('R_f', ('hidden', 'hidden')), ('R_o', ('hidden', 'hidden')), ('b_z', ('hidden',)), ('b_i', ('hidden',)), ('b_f', ('hidden',)), ('b_o', ('hidden',))]
     TAPE = ['_seq_h', '_seq_c', '_all_z', '_all_i', '_all_f', '_all_o', '_W_x', '_W_h']
+    TRANSCENDENTALS = [('hidden', 5)]
 
     def _param_inits(self):
         _n_input = self.dims['input']

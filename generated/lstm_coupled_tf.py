@@ -72,7 +72,7 @@ from cellspec.blas import matmul
 from cellspec.fastmath import sigmoid, tanh
 
 
-@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_g, _w_b_o, _seq_c, _all_f, _all_g, _all_o):
     _F = _seq_h.dtype.type
     for _t in range(_T):
@@ -101,7 +101,7 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_g, 
                 _seq_h[_t + 1, _b, _j] = h_new
 
 
-@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _all_f, _all_g, _all_o, _dcarry_h, _dy_h_new, _dcarry_c, _d_c, _dG_x, _W_h, _dgemm_h, _dseq_h, _dseq_c):
     _F = _seq_c.dtype.type
     for _t in range(_T - 1, -1, -1):
@@ -149,6 +149,7 @@ class Cell(runtime.CellBase):
     CONSTANTS = []
     PARAMS = [('W_f', ('hidden', 'input')), ('W_g', ('hidden', 'input')), ('W_o', ('hidden', 'input')), ('U_f', ('hidden', 'hidden')), ('U_g', ('hidden', 'hidden')), ('U_o', ('hidden', 'hidden')), ('b_f', ('hidden',)), ('b_g', ('hidden',)), ('b_o', ('hidden',))]
     TAPE = ['_seq_h', '_seq_c', '_all_f', '_all_g', '_all_o', '_W_x', '_W_h']
+    TRANSCENDENTALS = [('hidden', 4)]
 
     def _param_inits(self):
         _n_input = self.dims['input']

@@ -99,7 +99,7 @@ from cellspec.blas import matmul
 from cellspec.fastmath import sigmoid, tanh
 
 
-@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_c, _w_b_d, _w_b_f, _w_b_i, _w_b_o, _seq_c, _in_c_low, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _all_i, _all_f, _all_d, _all_o, _all__p6):
     _F = _seq_h.dtype.type
     for _t in range(_T):
@@ -142,7 +142,7 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_c, _w_b_d, 
                 _all__p6[_t, _b, _j] = _p6
 
 
-@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_backward(_T, _B, _n_hidden, _has_dseq, _G_x, _all__p6, _w_b_c, _seq_c, _in_c_low, _all_d, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _dcarry_h, _dy_h_new, _dcarry_c, _dG_x, _dG_h, _acc_p_o, _d_c, _d_c_low, _acc_w_cd, _acc_w_ld, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _dseq_h, _dseq_c):
     _F = _G_x.dtype.type
     for _t in range(_T - 1, -1, -1):
@@ -215,6 +215,7 @@ class Cell(runtime.CellBase):
     CONSTANTS = []
     PARAMS = [('W_i', ('hidden', 'input')), ('W_f', ('hidden', 'input')), ('W_c', ('hidden', 'input')), ('W_o', ('hidden', 'input')), ('W_d', ('hidden', 'input')), ('U_i', ('hidden', 'hidden')), ('U_f', ('hidden', 'hidden')), ('U_c', ('hidden', 'hidden')), ('U_o', ('hidden', 'hidden')), ('p_i', ('hidden',)), ('p_f', ('hidden',)), ('p_o', ('hidden',)), ('w_cd', ('hidden',)), ('w_ld', ('hidden',)), ('b_i', ('hidden',)), ('b_f', ('hidden',)), ('b_c', ('hidden',)), ('b_o', ('hidden',)), ('b_d', ('hidden',))]
     TAPE = ['_seq_h', '_seq_c', '_G_x', '_all__p6', '_all_i', '_all_f', '_all_d', '_all_o', '_W_x', '_W_h']
+    TRANSCENDENTALS = [('hidden', 6)]
 
     def _param_inits(self):
         _n_input = self.dims['input']

@@ -88,7 +88,7 @@ from cellspec.blas import matmul
 from cellspec.fastmath import sigmoid, tanh
 
 
-@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_g, _w_b_i, _w_b_o, _seq_c, _w_p_f, _w_p_i, _w_p_o, _all_i, _all_f, _all_g, _all_o):
     _F = _seq_h.dtype.type
     for _t in range(_T):
@@ -125,7 +125,7 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_g, 
                 _seq_h[_t + 1, _b, _j] = h_new
 
 
-@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _all_f, _all_g, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _dcarry_h, _dy_h_new, _dcarry_c, _dG_x, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _dseq_h, _dseq_c):
     _F = _seq_c.dtype.type
     for _t in range(_T - 1, -1, -1):
@@ -182,6 +182,7 @@ class Cell(runtime.CellBase):
     CONSTANTS = []
     PARAMS = [('W_i', ('hidden', 'input')), ('W_f', ('hidden', 'input')), ('W_g', ('hidden', 'input')), ('W_o', ('hidden', 'input')), ('U_i', ('hidden', 'hidden')), ('U_f', ('hidden', 'hidden')), ('U_g', ('hidden', 'hidden')), ('U_o', ('hidden', 'hidden')), ('p_i', ('hidden',)), ('p_f', ('hidden',)), ('p_o', ('hidden',)), ('b_i', ('hidden',)), ('b_f', ('hidden',)), ('b_g', ('hidden',)), ('b_o', ('hidden',))]
     TAPE = ['_seq_h', '_seq_c', '_all_i', '_all_f', '_all_g', '_all_o', '_W_x', '_W_h']
+    TRANSCENDENTALS = [('hidden', 5)]
 
     def _param_inits(self):
         _n_input = self.dims['input']

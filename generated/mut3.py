@@ -72,7 +72,7 @@ from cellspec.blas import matmul
 from cellspec.fastmath import sigmoid, tanh
 
 
-@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all__v0, _all_r, _all__v1, _WT__v0, _G__v0, _WT__v1, _G__v1, _w_b_n, _w_b_z, _all_z, _all_n):
     _F = _seq_h.dtype.type
     for _t in range(_T):
@@ -108,7 +108,7 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all__v0
                 _seq_h[_t + 1, _b, _j] = h_new
 
 
-@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG__v1, _dG_x, _dG__v0, _W__v0, _dgemm__v0, _W__v1, _dgemm__v1, _all__v0, _all_r, _dG_h, _W_h, _dgemm_h, _dseq_h):
     _F = _seq_h.dtype.type
     for _t in range(_T - 1, -1, -1):
@@ -163,6 +163,7 @@ class Cell(runtime.CellBase):
     CONSTANTS = []
     PARAMS = [('W_z', ('hidden', 'input')), ('W_r', ('hidden', 'input')), ('W_n', ('hidden', 'input')), ('U_z', ('hidden', 'hidden')), ('U_r', ('hidden', 'hidden')), ('U_n', ('hidden', 'hidden')), ('b_z', ('hidden',)), ('b_r', ('hidden',)), ('b_n', ('hidden',))]
     TAPE = ['_seq_h', '_all__v0', '_all_z', '_all_r', '_all__v1', '_all_n', '_W_x', '_W__v0', '_W_h', '_W__v1']
+    TRANSCENDENTALS = [('hidden', 4)]
 
     def _param_inits(self):
         _n_input = self.dims['input']

@@ -45,7 +45,7 @@ from cellspec.blas import matmul
 from cellspec.fastmath import relu, step
 
 
-@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b):
     _F = _seq_h.dtype.type
     for _t in range(_T):
@@ -59,7 +59,7 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b):
                 _seq_h[_t + 1, _b, _j] = h_new
 
 
-@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_h, _dcarry_h, _dy_h_new, _dG_x, _W_h, _dgemm_h, _dseq_h):
     _F = _seq_h.dtype.type
     for _t in range(_T - 1, -1, -1):
@@ -90,6 +90,7 @@ class Cell(runtime.CellBase):
     CONSTANTS = []
     PARAMS = [('W', ('hidden', 'input')), ('U', ('hidden', 'hidden')), ('b', ('hidden',))]
     TAPE = ['_seq_h', '_W_x', '_W_h']
+    TRANSCENDENTALS = []
 
     def _param_inits(self):
         _n_input = self.dims['input']

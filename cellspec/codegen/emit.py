@@ -16,12 +16,13 @@ import sympy
 
 from .. import __version__
 from ..autodiff import backward_equations
-from ..ir import symbol
+from ..ir import Elementwise, symbol
+from ..ops import sigmoid, softplus
 from ..schedule import LOOP, PRE, Access, Array, Group, Schedule
 from .printer import IndexPrinter, NumbaPrinter
 
 # no nnan/ninf: the kernels must keep NaN and inf as IEEE has them
-KERNEL_DECORATOR = '@nb.njit(cache=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})'
+KERNEL_DECORATOR = '@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})'
 
 
 class Writer:
@@ -514,11 +515,24 @@ class Emitter:
             "states": [(x, d) for x, d in cell.states.items()],
             "params": [(p.name, (p.rows, p.cols) if p.name in cell.matrices else (p.dim,)) for p in cell.params],
             "tape": [*s.tape, *(f"_W_{g.name}" for g in s.groups.values())],
+            "transcendentals": self.transcendentals(),
             "param_inits": inits,
             "forward_body": forward,
             "backward_body": backward,
         }
         return render(context)
+
+    def transcendentals(self) -> list[tuple[str, int]]:
+        """The forward pass's evaluations of exp, log, tanh, sigmoid and softplus per step and
+        batch row, by dim: the runtime's measure of a cell's elementwise work."""
+        heavy = (sigmoid, softplus, sympy.tanh, sympy.exp, sympy.log)
+        counts: dict[str, int] = {}
+        for node in self.cell.nodes.values():
+            if isinstance(node, Elementwise):
+                n = sum(1 for e in sympy.preorder_traversal(node.expr) if isinstance(e, heavy))
+                if n:
+                    counts[node.dim] = counts.get(node.dim, 0) + n
+        return sorted(counts.items())
 
     def shapes(self) -> list[str]:
         cell = self.cell

@@ -1,0 +1,137 @@
+"""Batch-parallel calls (see `cellspec.runtime`): a call whose batch runs as chunks on threads
+gives what one pass gives, for every cell of the catalog and for stacks; the rule that decides
+when to split; numpy's BLAS threads as they were afterwards."""
+
+import glob
+import os
+
+import numpy as np
+import pytest
+
+from cellspec import blas, runtime
+from cellspec.stack import Stack
+
+from conftest import ROOT, generated
+
+CATALOG = sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(ROOT, "specs", "*.yaml")))
+
+# float64, the same rows through the same kernels: only the order of additions differs (BLAS may
+# block a chunk's rows differently, and each chunk sums its own rows of a parameter gradient)
+TOL = dict(rtol=1e-12, atol=1e-12)
+
+
+@pytest.fixture
+def split_everything(monkeypatch):
+    """Let any cell split any batch, down to one row a chunk, so that small tests reach the
+    chunked path; the rule itself is tested below."""
+    monkeypatch.setattr(runtime, "MIN_ROWS", 1)
+    monkeypatch.setattr(runtime, "MIN_TRANSCENDENTALS", 0)
+
+
+def sizes(module):
+    return {d: 4 if d == "modules" else 3 if d == "proj" else 5 for d in module.Cell.DIMS}
+
+
+def run(cell, xs, state, dy, dstate, dseq):
+    y, final, tape = cell.forward(xs, state)
+    dx, dparams, dstate0 = cell.backward(tape, dy, dstate, dseq)
+    return y, final, dx, dparams, dstate0, tape
+
+
+def assert_same(a, b):
+    if isinstance(a, dict):
+        assert set(a) == set(b)
+        for k in a:
+            np.testing.assert_allclose(a[k], b[k], **TOL, err_msg=k)
+    else:
+        np.testing.assert_allclose(a, b, **TOL)
+
+
+@pytest.mark.parametrize("name", CATALOG)
+def test_chunked_call_equals_one_pass(name, split_everything):
+    module = generated(name)
+    cell = module.Cell(seed=0, **sizes(module))
+    rng = np.random.default_rng(1)
+    T, B = 4, 7
+    xs = {n: rng.normal(size=(T, B, cell.dims[d])) for n, d in cell.INPUTS}
+    state = {n: rng.normal(size=(B, cell.dims[d])) for n, d in cell.STATES}
+    dstate = {n: rng.normal(size=(B, cell.dims[d])) for n, d in cell.STATES}
+    dseq = {n: rng.normal(size=(T, B, cell.dims[d])) for n, d in cell.STATES}
+    dys = {n: rng.normal(size=(T, B, cell.dims[d])) for n, d in cell.OUTPUTS}
+    x = xs if len(xs) > 1 else next(iter(xs.values()))
+    dy = dys if len(dys) > 1 else next(iter(dys.values()))
+
+    cell.threads = 1
+    assert len(cell.batch_chunks(B)) == 1
+    whole = run(cell, x, state, dy, dstate, dseq)
+    cell.threads = 3  # uneven chunks: rows 0-1, 2-3, 4-6
+    assert [(s.start, s.stop) for s in cell.batch_chunks(B)] == [(0, 2), (2, 4), (4, 7)]
+    split = run(cell, x, state, dy, dstate, dseq)
+    assert not whole[5].parts and len(split[5].parts) == 3
+    for a, b in zip(whole[:5], split[:5]):
+        assert_same(a, b)
+    # without dseq too: the kernels take their other path
+    assert_same(cell.backward(split[5], dy, dstate)[1], cell.backward(whole[5], dy, dstate)[1])
+    # the tape of a chunked call holds the same arrays, cut by rows (and a copy of the stacked
+    # weights per chunk)
+    for st in cell.STATES:
+        np.testing.assert_array_equal(split[5].sequence(st[0]), whole[5].sequence(st[0]))
+
+
+def test_chunked_stack_equals_one_pass(split_everything):
+    """A depth-gated stack reads the memory cell of the layer below (dseq on the way back)."""
+    peephole, depth_gated = generated("lstm_peephole"), generated("lstm_depth_gated")
+
+    def stack(threads):
+        layers = [peephole.Cell(input=3, hidden=4, seed=0), depth_gated.Cell(input=4, hidden=4, seed=1)]
+        for layer in layers:
+            layer.threads = threads
+        return Stack(layers, links=[{}, {"c_low": "c"}])
+
+    rng = np.random.default_rng(2)
+    x, dy = rng.normal(size=(5, 6, 3)), rng.normal(size=(5, 6, 4))
+    out = []
+    for threads in (1, 2):
+        s = stack(threads)
+        y, final, tape = s.forward(x)
+        out.append((y, final, *s.backward(tape, dy)))
+    for a, b in zip(*out):
+        assert_same(a, b)
+
+
+def test_the_rule_splits_only_heavy_cells_with_enough_rows():
+    lstm = generated("lstm").Cell(input=8, hidden=8)
+    rnn = generated("rnn").Cell(input=8, hidden=8)
+    lstm.threads = rnn.threads = 2
+    assert len(lstm.batch_chunks(2 * runtime.MIN_ROWS)) == 2
+    assert len(lstm.batch_chunks(2 * runtime.MIN_ROWS - 1)) == 1  # a chunk would have too few rows
+    # an Elman RNN evaluates one tanh per value of its state: memory-bound, never split
+    assert generated("rnn").Cell.TRANSCENDENTALS == [("hidden", 1)]
+    assert len(rnn.batch_chunks(64)) == 1
+    lstm.threads = 1
+    assert len(lstm.batch_chunks(64)) == 1
+    lstm.threads = 3
+    assert len(lstm.batch_chunks(100)) == 3
+
+
+def test_chunks_run_with_single_threaded_blas_which_is_restored_after(split_everything):
+    before = blas.threads()
+    blas.set_threads(2)
+    try:
+        settable = blas.threads() == 2  # not under SciPy's BLAS fallback, which has no setter
+        cell = generated("lstm").Cell(input=3, hidden=4, seed=0, dtype="float32")
+        cell.threads = 2
+        seen = []
+        forward = cell._forward
+
+        def spy(inputs, state):
+            seen.append(blas.threads())
+            return forward(inputs, state)
+
+        cell._forward = spy
+        y, _, tape = cell.forward(np.ones((3, 4, 3), np.float32))
+        cell.backward(tape, np.ones_like(y))
+        assert len(tape.parts) == 2 and seen == [1, 1]
+        assert blas.threads() == (2 if settable else 1)
+    finally:
+        blas.set_threads(before)
