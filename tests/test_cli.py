@@ -89,12 +89,13 @@ def test_bench_smoke_run_writes_its_tables(tmp_path):
     (row,) = data["rows"]
     assert row["spec"] == "rnn" and row["size"] == "tiny"
     assert {"cellspec", "floor", "torch", "torchscript"} <= set(row["times"])
+    assert set(row["forward"]) == {"cellspec", "floor", "torch"}
     # JAX is in the bench extra, not the test extra: its peer runs where it is installed
     assert ("jax" in row["times"]) == (importlib.util.find_spec("jax") is not None)
     # the peak memory of each, measured in a fresh process; a tiny run may add nothing measurable
     assert set(row["memory"]) == {"cellspec", "torch"} and all(m >= 0 for m in row["memory"].values())
     md = (tmp_path / "results.md").read_text()
-    assert "| rnn | tiny | 5,2,4,4 |" in md and "Peak memory" in md
+    assert "| rnn | tiny | 5,2,4,4 |" in md and "Peak memory" in md and "Forward alone" in md
 
 
 def test_scaling_figure_is_a_png(tmp_path):
