@@ -7,7 +7,8 @@ Peers, all float32 on the CPU, forward and backward over the whole sequence:
   writes today for a custom cell, the fair peer for every spec;
 * JAX: `lax.scan` over the same IR with `value_and_grad`, jitted (see `jax_peer`);
 * the floor: the cell's matrix products alone (the hoisted product, one product per step each
-  way, and the weight and input gradients), with numpy's BLAS.
+  way, and the weight and input gradients), with numpy's BLAS, cut into the same batch chunks
+  on threads as the cell's call (see `cellspec.runtime`).
 
 Runs are interleaved (every peer once per round, with a pause before each so that the previous
 peer's spinning BLAS threads are parked) and the median of the rounds is reported. PyTorch and
@@ -195,7 +196,7 @@ def _peers(name: str, cell_module, schedule, shape: tuple, peers: set[str]):
     sizes = cell.dims
     runs: dict[str, object] = {"cellspec": both}
     fwd_runs: dict[str, object] = {"cellspec": forward}
-    runs["floor"], fwd_runs["floor"] = _floor(schedule, sizes, T, B)
+    runs["floor"], fwd_runs["floor"] = _floor(schedule, sizes, T, cell.batch_chunks(B))
 
     if "torch" in peers or "torchscript" in peers:
         try:
@@ -415,42 +416,51 @@ def jax_peer(cell_ir: Cell, cell, xs: dict[str, np.ndarray], sizes: dict[str, in
     return run
 
 
-def _floor(schedule, sizes: dict[str, int], T: int, B: int):
-    """The cell's matrix products alone, as one pass over the whole batch runs them with numpy's
-    BLAS on its threads: a hoisted group as one product over all T*B rows, a loop group as one
-    product per step, and the gradients of weights and hoisted operands as products over all
-    rows. Returns (forward and backward, forward alone)."""
+def _floor(schedule, sizes: dict[str, int], T: int, chunks: list[slice]):
+    """The cell's matrix products alone, run as the generated call runs them: a hoisted group as
+    one product over all T*B rows, a loop group as one product per step, and the gradients of
+    weights and hoisted operands as products over all rows; for a batch-parallel call, those of
+    each chunk of the batch on a thread of its own with single-threaded BLAS. Returns (forward
+    and backward, forward alone)."""
     from .blas import matmul
+    from .runtime import _on_threads
 
-    rng = np.random.default_rng(1)
-    R = T * B
-    work = []
-    for g in schedule.groups.values():
-        width = sum(sizes[d] for d in g.rows)
-        n = sizes[g.operand_dim]
-        W = rng.normal(size=(width, n)).astype(np.float32)
-        WT = np.ascontiguousarray(W.T)
-        v = rng.normal(size=(R, n)).astype(np.float32)
-        d = rng.normal(size=(R, width)).astype(np.float32)
-        work.append((g.region, W, WT, v, d))
+    def products(B: int, seed: int):
+        rng = np.random.default_rng(seed)
+        R = T * B
+        work = []
+        for g in schedule.groups.values():
+            width = sum(sizes[d] for d in g.rows)
+            n = sizes[g.operand_dim]
+            W = rng.normal(size=(width, n)).astype(np.float32)
+            WT = np.ascontiguousarray(W.T)
+            v = rng.normal(size=(R, n)).astype(np.float32)
+            d = rng.normal(size=(R, width)).astype(np.float32)
+            work.append((g.region, W, WT, v, d))
 
-    def run(backward: bool = True):
-        for region, W, WT, v, d in work:
-            if region == "pre":
-                np.dot(v, WT)
-                if backward:
-                    np.dot(d, W)
-            else:
-                out = np.empty((B, WT.shape[1]), np.float32)
-                back = np.empty((B, W.shape[1]), np.float32)
-                for t in range(T):
-                    matmul(v[t * B:(t + 1) * B], WT, out)
+        def run(backward: bool):
+            for region, W, WT, v, d in work:
+                if region == "pre":
+                    np.dot(v, WT)
                     if backward:
-                        matmul(d[t * B:(t + 1) * B], W, back)
-            if backward:
-                np.dot(d.T, v)
+                        np.dot(d, W)
+                else:
+                    out = np.empty((B, WT.shape[1]), np.float32)
+                    back = np.empty((B, W.shape[1]), np.float32)
+                    for t in range(T):
+                        matmul(v[t * B:(t + 1) * B], WT, out)
+                        if backward:
+                            matmul(d[t * B:(t + 1) * B], W, back)
+                if backward:
+                    np.dot(d.T, v)
 
-    return run, lambda: run(backward=False)
+        return run
+
+    parts = [products(sl.stop - sl.start, 1 + i) for i, sl in enumerate(chunks)]
+    if len(parts) == 1:
+        return lambda: parts[0](True), lambda: parts[0](False)
+    return (lambda: _on_threads(lambda p: p(True), [(p,) for p in parts]),
+            lambda: _on_threads(lambda p: p(False), [(p,) for p in parts]))
 
 
 def markdown(rows: list[Row]) -> str:
