@@ -16,8 +16,10 @@ split when (see `CellBase.batch_chunks`):
   Elman RNN has one), a call is bound by memory traffic, which a chunked call adds to (it cuts
   the inputs and joins the outputs).
 
-A chunked call's results equal an unchunked call's up to the order of float additions in the
-parameter gradients (each chunk sums its own rows, then the chunks are added).
+A chunked call's results equal an unchunked call's up to rounding: BLAS may block a chunk's rows
+differently, and each chunk sums its own rows of a parameter gradient before the chunks are
+added. A chunked call costs memory a one-pass call does not: each chunk's copy of its inputs (kept
+in its tape) and of the stacked weights, and the joined outputs beside the chunks' own.
 """
 
 from __future__ import annotations
