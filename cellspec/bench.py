@@ -153,7 +153,7 @@ class Row:
 
 def _ours(cell_module, shape: tuple):
     """The generated cell in float32 at a benchmark's shape, with its inputs (seeded) and dy = 1:
-    (cell, inputs by name, forward+backward, forward alone)."""
+    (cell, inputs by name, forward+backward, forward alone for inference, with no tape)."""
     T, B, I, H = shape
     cell = cell_module.Cell(dtype="float32", seed=0, **dim_sizes(cell_module, I, H))
     rng = np.random.default_rng(0)
@@ -166,7 +166,7 @@ def _ours(cell_module, shape: tuple):
         _, _, tape = cell.forward(x)
         cell.backward(tape, dy)
 
-    return cell, xs, both, lambda: cell.forward(x)
+    return cell, xs, both, lambda: cell.forward(x, tape=False)
 
 
 def _torch_native(torch, name: str, shape: tuple):

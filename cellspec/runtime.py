@@ -243,13 +243,14 @@ class CellBase:
 
     # --- the API ------------------------------------------------------------------------------
 
-    def forward(self, x, state=None):
+    def forward(self, x, state=None, tape: bool = True):
         """Run the cell over a sequence.
 
         x: [T,B,input] (a dict name -> array when the cell has several inputs);
-        state: dict state name -> [B,dim], or None for zeros.
+        state: dict state name -> [B,dim], or None for zeros; tape: False for inference, which
+        saves nothing for a backward pass and skips the stores only that pass reads.
         Returns y [T,B,out] (a dict output name -> array when the spec has several outputs),
-        the final state (dict), and the tape for `backward`."""
+        the final state (dict), and the tape for `backward` (None without one)."""
         inputs, T, B = self._checked_inputs(x)
         state = self._checked_states(state, B, "state")
         params = self._checked_params()
@@ -257,15 +258,15 @@ class CellBase:
         saved, self.params = self.params, params
         try:
             if len(chunks) == 1:
-                y, final, arrays = self._forward(inputs, state)
-                tape = Tape(self, T, B, inputs, params, arrays)
+                y, final, arrays = self._forward(inputs, state, tape)
+                record = Tape(self, T, B, inputs, params, arrays) if tape else None
             else:
-                y, final, tape = self._forward_chunks(chunks, inputs, state, params, T, B)
+                y, final, record = self._forward_chunks(chunks, inputs, state, params, T, B, tape)
         finally:
             self.params = saved
         if len(self.OUTPUTS) == 1:
             y = y[self.OUTPUTS[0][0]]
-        return y, final, tape
+        return y, final, record
 
     def batch_chunks(self, B: int) -> list[slice]:
         """The batch slices a call with B rows runs as, in parallel (see the module docstring)."""
@@ -277,7 +278,7 @@ class CellBase:
             n = 1
         return _chunks(B, n) if n > 1 else [slice(0, B)]
 
-    def _forward_chunks(self, chunks, inputs, state, params, T, B):
+    def _forward_chunks(self, chunks, inputs, state, params, T, B, tape: bool):
         # each thread cuts its own chunk out of the inputs and copies its outputs into the whole
         # batch's arrays: the copies run in parallel too
         y = {n: np.empty((T, B, self._size(d)), self.dtype) for n, d in self.OUTPUTS}
@@ -285,15 +286,15 @@ class CellBase:
 
         def run(sl):
             part_in = _cut(inputs, sl, 1)
-            ys, fin, arrays = self._forward(part_in, _cut(state, sl, 0))
+            ys, fin, arrays = self._forward(part_in, _cut(state, sl, 0), tape)
             for k, v in ys.items():
                 y[k][:, sl] = v
             for k, v in fin.items():
                 final[k][sl] = v
-            return Tape(self, T, sl.stop - sl.start, part_in, params, arrays)
+            return Tape(self, T, sl.stop - sl.start, part_in, params, arrays) if tape else None
 
         parts = _on_threads(run, [(sl,) for sl in chunks])
-        return y, final, Tape(self, T, B, inputs, params, {}, list(zip(chunks, parts)))
+        return y, final, Tape(self, T, B, inputs, params, {}, list(zip(chunks, parts))) if tape else None
 
     def backward(self, tape: Tape, dy, dstate=None, dseq=None):
         """Backpropagate through the whole sequence of `tape`.

@@ -67,6 +67,24 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period,
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period):
+    _F = _seq_h.dtype.type
+    for _t in range(_T):
+        matmul(_seq_h[_t], _WT_h, _G_h)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _p0 = _G_x[_t, _b, _j]
+                _p1 = _G_h[_b, _j]
+                b = _w_b[_j]
+                h = _seq_h[_t, _b, _j]
+                period = _w_period[_j]
+                t = _t
+                h_run = tanh(_p0 + _p1 + b)
+                h_new = ((h_run) if (t % period == _F(0.0)) else (h))
+                _seq_h[_t + 1, _b, _j] = h_new
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_backward(_T, _B, _n_hidden, _has_dseq, _all_h_run, _w_period, _dcarry_h, _dy_h_new, _d_h, _dG_x, _W_h, _dgemm_h, _dseq_h):
     _F = _all_h_run.dtype.type
     for _t in range(_T - 1, -1, -1):
@@ -125,7 +143,7 @@ class Cell(runtime.CellBase):
         _masks['U'] = np.broadcast_to((np.floor(_j*_n_modules/_n_hidden) >= np.floor(_i*_n_modules/_n_hidden)), (_n_hidden, _n_hidden))
         return _constants, _masks
 
-    def _forward(self, inputs, state):
+    def _forward(self, inputs, state, tape):
         _dtype = self.dtype
         _params = self.params
         _in_x = inputs['x']
@@ -144,10 +162,13 @@ class Cell(runtime.CellBase):
         _all_h_run = np.empty((_T, _B, _n_hidden), _dtype)
         _seq_h[0] = state['h']
         _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, _n_hidden)
-        _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period, _all_h_run)
+        if tape:
+            _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period, _all_h_run)
+        else:
+            _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period)
         _y = {'h_new': _seq_h[1:]}
         _final = {'h': _seq_h[_T].copy()}
-        _tape = {'_seq_h': _seq_h, '_all_h_run': _all_h_run, '_W_x': _W_x, '_W_h': _W_h}
+        _tape = {'_seq_h': _seq_h, '_all_h_run': _all_h_run, '_W_x': _W_x, '_W_h': _W_h} if tape else None
         return _y, _final, _tape
 
     def _backward(self, tape, dy, dstate, dseq, dseq_given):

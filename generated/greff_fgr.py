@@ -177,6 +177,54 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _seq_f, _WT_f, _G_f, _seq_o, _WT_o, _G_o, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o):
+    _F = _seq_h.dtype.type
+    for _t in range(_T):
+        matmul(_seq_h[_t], _WT_h, _G_h)
+        matmul(_seq_i[_t], _WT_i, _G_i)
+        matmul(_seq_f[_t], _WT_f, _G_f)
+        matmul(_seq_o[_t], _WT_o, _G_o)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _p0 = _G_x[_t, _b, _j]
+                _p1 = _G_h[_b, _j]
+                _p10 = _G_f[_b, _j + _n_hidden]
+                _p11 = _G_o[_b, _j + _n_hidden]
+                _p12 = _G_x[_t, _b, _j + 3*_n_hidden]
+                _p13 = _G_h[_b, _j + 3*_n_hidden]
+                _p14 = _G_i[_b, _j + 2*_n_hidden]
+                _p15 = _G_f[_b, _j + 2*_n_hidden]
+                _p16 = _G_o[_b, _j + 2*_n_hidden]
+                _p2 = _G_x[_t, _b, _j + _n_hidden]
+                _p3 = _G_h[_b, _j + _n_hidden]
+                _p4 = _G_i[_b, _j]
+                _p5 = _G_f[_b, _j]
+                _p6 = _G_o[_b, _j]
+                _p7 = _G_x[_t, _b, _j + 2*_n_hidden]
+                _p8 = _G_h[_b, _j + 2*_n_hidden]
+                _p9 = _G_i[_b, _j + _n_hidden]
+                b_f = _w_b_f[_j]
+                b_i = _w_b_i[_j]
+                b_o = _w_b_o[_j]
+                b_z = _w_b_z[_j]
+                c = _seq_c[_t, _b, _j]
+                p_f = _w_p_f[_j]
+                p_i = _w_p_i[_j]
+                p_o = _w_p_o[_j]
+                z = tanh(_p0 + _p1 + b_z)
+                i_new = sigmoid(_p2 + _p3 + _p4 + _p5 + _p6 + b_i + c*p_i)
+                f_new = sigmoid(_p10 + _p11 + _p7 + _p8 + _p9 + b_f + c*p_f)
+                c_new = c*f_new + i_new*z
+                o_new = sigmoid(_p12 + _p13 + _p14 + _p15 + _p16 + b_o + c_new*p_o)
+                y = o_new*tanh(c_new)
+                _seq_i[_t + 1, _b, _j] = i_new
+                _seq_f[_t + 1, _b, _j] = f_new
+                _seq_c[_t + 1, _b, _j] = c_new
+                _seq_o[_t + 1, _b, _j] = o_new
+                _seq_h[_t + 1, _b, _j] = y
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_o, _dcarry_c, _dcarry_f, _dcarry_i, _dG_x, _dG_i, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _W_i, _dgemm_i, _W_f, _dgemm_f, _W_o, _dgemm_o, _dseq_h, _dseq_c, _dseq_i, _dseq_f, _dseq_o):
     _F = _seq_c.dtype.type
     for _t in range(_T - 1, -1, -1):
@@ -283,7 +331,7 @@ class Cell(runtime.CellBase):
         _constants, _masks = {}, {}
         return _constants, _masks
 
-    def _forward(self, inputs, state):
+    def _forward(self, inputs, state, tape):
         _dtype = self.dtype
         _params = self.params
         _in_x = inputs['x']
@@ -323,10 +371,13 @@ class Cell(runtime.CellBase):
         _seq_f[0] = state['f']
         _seq_o[0] = state['o']
         _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 4*_n_hidden)
-        _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _seq_f, _WT_f, _G_f, _seq_o, _WT_o, _G_o, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o, _all_z)
+        if tape:
+            _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _seq_f, _WT_f, _G_f, _seq_o, _WT_o, _G_o, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o, _all_z)
+        else:
+            _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _seq_f, _WT_f, _G_f, _seq_o, _WT_o, _G_o, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o)
         _y = {'y': _seq_h[1:]}
         _final = {'h': _seq_h[_T].copy(), 'c': _seq_c[_T].copy(), 'i': _seq_i[_T].copy(), 'f': _seq_f[_T].copy(), 'o': _seq_o[_T].copy()}
-        _tape = {'_seq_h': _seq_h, '_seq_c': _seq_c, '_seq_i': _seq_i, '_seq_f': _seq_f, '_seq_o': _seq_o, '_all_z': _all_z, '_W_x': _W_x, '_W_h': _W_h, '_W_i': _W_i, '_W_f': _W_f, '_W_o': _W_o}
+        _tape = {'_seq_h': _seq_h, '_seq_c': _seq_c, '_seq_i': _seq_i, '_seq_f': _seq_f, '_seq_o': _seq_o, '_all_z': _all_z, '_W_x': _W_x, '_W_h': _W_h, '_W_i': _W_i, '_W_f': _W_f, '_W_o': _W_o} if tape else None
         return _y, _final, _tape
 
     def _backward(self, tape, dy, dstate, dseq, dseq_given):

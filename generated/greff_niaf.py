@@ -126,6 +126,39 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, 
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o):
+    _F = _seq_h.dtype.type
+    for _t in range(_T):
+        matmul(_seq_h[_t], _WT_h, _G_h)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _p0 = _G_x[_t, _b, _j]
+                _p1 = _G_h[_b, _j]
+                _p2 = _G_x[_t, _b, _j + _n_hidden]
+                _p3 = _G_h[_b, _j + _n_hidden]
+                _p4 = _G_x[_t, _b, _j + 2*_n_hidden]
+                _p5 = _G_h[_b, _j + 2*_n_hidden]
+                _p6 = _G_x[_t, _b, _j + 3*_n_hidden]
+                _p7 = _G_h[_b, _j + 3*_n_hidden]
+                b_f = _w_b_f[_j]
+                b_i = _w_b_i[_j]
+                b_o = _w_b_o[_j]
+                b_z = _w_b_z[_j]
+                c = _seq_c[_t, _b, _j]
+                p_f = _w_p_f[_j]
+                p_i = _w_p_i[_j]
+                p_o = _w_p_o[_j]
+                z = _p0 + _p1 + b_z
+                i = sigmoid(_p2 + _p3 + b_i + c*p_i)
+                f = sigmoid(_p4 + _p5 + b_f + c*p_f)
+                c_new = c*f + i*z
+                o = sigmoid(_p6 + _p7 + b_o + c_new*p_o)
+                y = o*tanh(c_new)
+                _seq_c[_t + 1, _b, _j] = c_new
+                _seq_h[_t + 1, _b, _j] = y
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_c, _dG_x, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _dseq_h, _dseq_c):
     _F = _seq_c.dtype.type
     for _t in range(_T - 1, -1, -1):
@@ -210,7 +243,7 @@ class Cell(runtime.CellBase):
         _constants, _masks = {}, {}
         return _constants, _masks
 
-    def _forward(self, inputs, state):
+    def _forward(self, inputs, state, tape):
         _dtype = self.dtype
         _params = self.params
         _in_x = inputs['x']
@@ -238,10 +271,13 @@ class Cell(runtime.CellBase):
         _seq_h[0] = state['h']
         _seq_c[0] = state['c']
         _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 4*_n_hidden)
-        _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o, _all_z, _all_i, _all_f, _all_o)
+        if tape:
+            _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o, _all_z, _all_i, _all_f, _all_o)
+        else:
+            _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o)
         _y = {'y': _seq_h[1:]}
         _final = {'h': _seq_h[_T].copy(), 'c': _seq_c[_T].copy()}
-        _tape = {'_seq_h': _seq_h, '_seq_c': _seq_c, '_all_z': _all_z, '_all_i': _all_i, '_all_f': _all_f, '_all_o': _all_o, '_W_x': _W_x, '_W_h': _W_h}
+        _tape = {'_seq_h': _seq_h, '_seq_c': _seq_c, '_all_z': _all_z, '_all_i': _all_i, '_all_f': _all_f, '_all_o': _all_o, '_W_x': _W_x, '_W_h': _W_h} if tape else None
         return _y, _final, _tape
 
     def _backward(self, tape, dy, dstate, dseq, dseq_given):

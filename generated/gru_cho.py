@@ -105,6 +105,38 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _w_b_z, 
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _w_b_z, _all_z, _all__v0, _WT__v0, _G__v0, _w_b_n):
+    _F = _seq_h.dtype.type
+    for _t in range(_T):
+        matmul(_seq_h[_t], _WT_h, _G_h)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _p0 = _G_x[_t, _b, _j]
+                _p1 = _G_h[_b, _j]
+                _p2 = _G_x[_t, _b, _j + _n_hidden]
+                _p3 = _G_h[_b, _j + _n_hidden]
+                b_r = _w_b_r[_j]
+                b_z = _w_b_z[_j]
+                h = _seq_h[_t, _b, _j]
+                r = sigmoid(_p0 + _p1 + b_r)
+                z = sigmoid(_p2 + _p3 + b_z)
+                _v0 = h*r
+                _all_z[_t, _b, _j] = z
+                _all__v0[_t, _b, _j] = _v0
+        matmul(_all__v0[_t], _WT__v0, _G__v0)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _p4 = _G_x[_t, _b, _j + 2*_n_hidden]
+                _p5 = _G__v0[_b, _j]
+                b_n = _w_b_n[_j]
+                h = _seq_h[_t, _b, _j]
+                z = _all_z[_t, _b, _j]
+                n = tanh(_p4 + _p5 + b_n)
+                h_new = h*z + n*(_F(1.0) - z)
+                _seq_h[_t + 1, _b, _j] = h_new
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG_x, _dG__v0, _W__v0, _dgemm__v0, _all_r, _dG_h, _W_h, _dgemm_h, _dseq_h):
     _F = _seq_h.dtype.type
     for _t in range(_T - 1, -1, -1):
@@ -180,7 +212,7 @@ class Cell(runtime.CellBase):
         _constants, _masks = {}, {}
         return _constants, _masks
 
-    def _forward(self, inputs, state):
+    def _forward(self, inputs, state, tape):
         _dtype = self.dtype
         _params = self.params
         _in_x = inputs['x']
@@ -205,10 +237,13 @@ class Cell(runtime.CellBase):
         _all_n = np.empty((_T, _B, _n_hidden), _dtype)
         _seq_h[0] = state['h']
         _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 3*_n_hidden)
-        _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _w_b_z, _all_r, _all_z, _all__v0, _WT__v0, _G__v0, _w_b_n, _all_n)
+        if tape:
+            _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _w_b_z, _all_r, _all_z, _all__v0, _WT__v0, _G__v0, _w_b_n, _all_n)
+        else:
+            _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _w_b_z, _all_z, _all__v0, _WT__v0, _G__v0, _w_b_n)
         _y = {'h_new': _seq_h[1:]}
         _final = {'h': _seq_h[_T].copy()}
-        _tape = {'_seq_h': _seq_h, '_all_r': _all_r, '_all_z': _all_z, '_all__v0': _all__v0, '_all_n': _all_n, '_W_x': _W_x, '_W_h': _W_h, '_W__v0': _W__v0}
+        _tape = {'_seq_h': _seq_h, '_all_r': _all_r, '_all_z': _all_z, '_all__v0': _all__v0, '_all_n': _all_n, '_W_x': _W_x, '_W_h': _W_h, '_W__v0': _W__v0} if tape else None
         return _y, _final, _tape
 
     def _backward(self, tape, dy, dstate, dseq, dseq_given):

@@ -102,6 +102,38 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _w_b_z, 
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _w_b_z, _in_x, _all_z, _all__v0, _WT__v0, _G__v0, _w_b_n):
+    _F = _seq_h.dtype.type
+    for _t in range(_T):
+        matmul(_seq_h[_t], _WT_h, _G_h)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _p0 = _G_x[_t, _b, _j]
+                _p1 = _G_h[_b, _j]
+                _p2 = _G_h[_b, _j + _n_hidden]
+                b_r = _w_b_r[_j]
+                b_z = _w_b_z[_j]
+                h = _seq_h[_t, _b, _j]
+                x = _in_x[_t, _b, _j]
+                z = sigmoid(_p0 + _p1 + b_z)
+                r = sigmoid(_p2 + b_r + x)
+                _v0 = h*r
+                _all_z[_t, _b, _j] = z
+                _all__v0[_t, _b, _j] = _v0
+        matmul(_all__v0[_t], _WT__v0, _G__v0)
+        for _b in range(_B):
+            for _j in range(_n_hidden):
+                _p3 = _G__v0[_b, _j]
+                _p4 = _G_x[_t, _b, _j + _n_hidden]
+                b_n = _w_b_n[_j]
+                h = _seq_h[_t, _b, _j]
+                z = _all_z[_t, _b, _j]
+                n = tanh(_p3 + _p4 + b_n)
+                h_new = h*(_F(1.0) - z) + n*z
+                _seq_h[_t + 1, _b, _j] = h_new
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG__v0, _dG_x, _W__v0, _dgemm__v0, _all_r, _dG_h, _d_x, _W_h, _dgemm_h, _dseq_h):
     _F = _seq_h.dtype.type
     for _t in range(_T - 1, -1, -1):
@@ -176,7 +208,7 @@ class Cell(runtime.CellBase):
         _constants, _masks = {}, {}
         return _constants, _masks
 
-    def _forward(self, inputs, state):
+    def _forward(self, inputs, state, tape):
         _dtype = self.dtype
         _params = self.params
         _in_x = inputs['x']
@@ -201,10 +233,13 @@ class Cell(runtime.CellBase):
         _all_n = np.empty((_T, _B, _n_hidden), _dtype)
         _seq_h[0] = state['h']
         _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 2*_n_hidden)
-        _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _w_b_z, _in_x, _all_z, _all_r, _all__v0, _WT__v0, _G__v0, _w_b_n, _all_n)
+        if tape:
+            _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _w_b_z, _in_x, _all_z, _all_r, _all__v0, _WT__v0, _G__v0, _w_b_n, _all_n)
+        else:
+            _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _w_b_z, _in_x, _all_z, _all__v0, _WT__v0, _G__v0, _w_b_n)
         _y = {'h_new': _seq_h[1:]}
         _final = {'h': _seq_h[_T].copy()}
-        _tape = {'_seq_h': _seq_h, '_all_z': _all_z, '_all_r': _all_r, '_all__v0': _all__v0, '_all_n': _all_n, '_W_x': _W_x, '_W_h': _W_h, '_W__v0': _W__v0}
+        _tape = {'_seq_h': _seq_h, '_all_z': _all_z, '_all_r': _all_r, '_all__v0': _all__v0, '_all_n': _all_n, '_W_x': _W_x, '_W_h': _W_h, '_W__v0': _W__v0} if tape else None
         return _y, _final, _tape
 
     def _backward(self, tape, dy, dstate, dseq, dseq_given):

@@ -107,7 +107,7 @@ class Cell(runtime.CellBase):
         _constants, _masks = {}, {}
         return _constants, _masks
 
-    def _forward(self, inputs, state):
+    def _forward(self, inputs, state, tape):
         _dtype = self.dtype
         _params = self.params
         _in_x = inputs['x']
@@ -126,7 +126,7 @@ class Cell(runtime.CellBase):
         _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b)
         _y = {'h_new': _seq_h[1:]}
         _final = {'h': _seq_h[_T].copy()}
-        _tape = {'_seq_h': _seq_h, '_W_x': _W_x, '_W_h': _W_h}
+        _tape = {'_seq_h': _seq_h, '_W_x': _W_x, '_W_h': _W_h} if tape else None
         return _y, _final, _tape
 
     def _backward(self, tape, dy, dstate, dseq, dseq_given):

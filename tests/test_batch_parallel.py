@@ -70,6 +70,11 @@ def test_chunked_call_equals_one_pass(name, split_everything):
     assert not whole[5].parts and len(split[5].parts) == 3
     for a, b in zip(whole[:5], split[:5]):
         assert_same(a, b)
+    # inference, chunked
+    y_i, final_i, none = cell.forward(x, state, tape=False)
+    assert none is None
+    assert_same(y_i, whole[0])
+    assert_same(final_i, whole[1])
     # without dseq too: the kernels take their other path
     assert_same(cell.backward(split[5], dy, dstate)[1], cell.backward(whole[5], dy, dstate)[1])
     # the tape of a chunked call holds the same arrays, cut by rows (and a copy of the stacked
@@ -124,9 +129,9 @@ def test_chunks_run_with_single_threaded_blas_which_is_restored_after(split_ever
         seen = []
         forward = cell._forward
 
-        def spy(inputs, state):
+        def spy(inputs, state, tape):
             seen.append(blas.threads())
-            return forward(inputs, state)
+            return forward(inputs, state, tape)
 
         cell._forward = spy
         y, _, tape = cell.forward(np.ones((3, 4, 3), np.float32))

@@ -117,6 +117,9 @@ class Emitter:
         self.printer = NumbaPrinter()
         self.kernels: list[Kernel] = []
         self.assigned: set[tuple[str, tuple[str, ...]]] = set()
+        # arrays the forward pass reads, and the stores an inference pass skips (see module())
+        self.forward_reads: set[str] = set()
+        self.skip_stores: set[str] = set()
 
     # --- elementwise loops --------------------------------------------------------------------
 
@@ -129,12 +132,14 @@ class Emitter:
         with k.block("for _b in range(_B):"):
             with k.block(f"for _j in range(_n_{dim}):"):
                 for a in needed:
+                    self.forward_reads.add(s.read_fwd[a].array)
                     k.line(f"{a} = {k.at(s.read_fwd[a])}")
                 for n in nodes:
                     k.line(f"{n} = {k.expr(cell.nodes[n].expr)}")
                 for n in [*nodes, *products]:
                     for acc in s.stores.get(n, []):
-                        k.line(f"{k.at(acc)} = {n}")
+                        if acc.array not in self.skip_stores:
+                            k.line(f"{k.at(acc)} = {n}")
 
     def backward_loop(self, k: Kernel, dim: str, nodes: list[str]) -> None:
         s, cell, bw = self.s, self.cell, self.s.backward
@@ -180,12 +185,13 @@ class Emitter:
 
     # --- kernels ------------------------------------------------------------------------------
 
-    def loop_forward(self) -> Kernel:
+    def loop_forward(self, name: str = "_loop_forward") -> Kernel:
         s = self.s
-        k = Kernel("_loop_forward", self.printer)
+        k = Kernel(name, self.printer)
         with k.block("for _t in range(_T):"):
             for ph in s.phases[LOOP]:
                 for g in ph.groups:
+                    self.forward_reads.add(s.read_fwd[g.operand].array)
                     k.line(f"matmul({k.rows(s.read_fwd[g.operand])}, {k.use('_WT_' + g.name)}, {k.use('_G_' + g.name)})")
                 for dim, nodes in self.loops(ph):
                     self.forward_loop(k, ph.groups, dim, nodes)
@@ -224,11 +230,11 @@ class Emitter:
                                     k.line(f"{k.at(Access('_dcarry_' + st, 'bj'))} = {join_terms(parts)}")
         return k
 
-    def pre_forward(self, index: int) -> Kernel | None:
+    def pre_forward(self, index: int, name: str = "_pre_forward") -> Kernel | None:
         ph = self.s.phases[PRE][index - 1]
         if not ph.nodes:
             return None
-        k = Kernel(f"_pre_forward_{index}", self.printer)
+        k = Kernel(f"{name}_{index}", self.printer)
         with k.block("for _t in range(_T):"):
             for dim, nodes in self.loops(ph):
                 self.forward_loop(k, ph.groups, dim, nodes)
@@ -313,7 +319,19 @@ class Emitter:
             arr = f"{arr}[:-1]"
         return f"{arr}.reshape(_R, {g.operand_dim and size((g.operand_dim,))})"
 
-    def forward_body(self, pre_f: dict[int, Kernel], loop_f: Kernel) -> str:
+    def call_forward(self, w: Writer, k: Kernel, infer: dict[str, Kernel]) -> None:
+        """Call a forward kernel, or its inference twin (no tape stores) when there is one and
+        the caller asked for no tape."""
+        twin = infer.get(k.name)
+        if twin is None:
+            self.call(w, k)
+            return
+        with w.block("if tape:"):
+            self.call(w, k)
+        with w.block("else:"):
+            self.call(w, twin)
+
+    def forward_body(self, pre_f: dict[int, Kernel], loop_f: Kernel, infer: dict[str, Kernel]) -> str:
         s, cell = self.s, self.cell
         w = Writer()
         w.line("_dtype = self.dtype")
@@ -338,8 +356,8 @@ class Emitter:
             for g in ph.groups:
                 w.line(f"_G_{g.name} = np.dot({self.operand_all(g)}, _W_{g.name}.T).reshape(_T, _B, {size(g.rows)})")
             if ph.index in pre_f:
-                self.call(w, pre_f[ph.index])
-        self.call(w, loop_f)
+                self.call_forward(w, pre_f[ph.index], infer)
+        self.call_forward(w, loop_f, infer)
         outputs = []
         for name in cell.outputs:
             out = s.read_fwd[name]
@@ -347,7 +365,7 @@ class Emitter:
         w.line("_y = {" + ", ".join(outputs) + "}")
         w.line("_final = {" + ", ".join(f"{st!r}: _seq_{st}[_T].copy()" for st in cell.states) + "}")
         saved = [*s.tape, *(f"_W_{g.name}" for g in s.groups.values())]
-        w.line("_tape = {" + ", ".join(f"{a!r}: {a}" for a in saved) + "}")
+        w.line("_tape = {" + ", ".join(f"{a!r}: {a}" for a in saved) + "} if tape else None")
         w.line("return _y, _final, _tape")
         return w.text()
 
@@ -483,11 +501,26 @@ class Emitter:
         s, cell = self.s, self.cell
         pre_f = {ph.index: k for ph in s.phases[PRE] if (k := self.pre_forward(ph.index))}
         loop_f = self.loop_forward()
+        # an inference pass (forward with tape=False) runs twins of the forward kernels that
+        # skip the stores only the backward pass reads: of the tape, all but the states and
+        # what the forward pass itself reads on
+        for g in s.groups.values():
+            if g.region == PRE:
+                self.forward_reads.add(s.read_fwd[g.operand].array)
+        kept = self.forward_reads | {s.read_fwd[o].array for o in cell.outputs}
+        self.skip_stores = {a for a in s.tape if a not in kept and not a.startswith("_seq_")}
+        infer: dict[str, Kernel] = {}
+        if self.skip_stores:
+            twins = [(k, self.pre_forward(i, "_pre_infer")) for i, k in pre_f.items()]
+            twins.append((loop_f, self.loop_forward("_loop_infer")))
+            # a kernel that stores nothing of the tape-only arrays needs no twin
+            infer = {k.name: twin for k, twin in twins if any(a in self.skip_stores for a in k.arrays)}
+        self.skip_stores = set()
         loop_b = self.loop_backward()
         pre_b = {ph.index: k for ph in reversed(s.phases[PRE]) if (k := self.pre_backward(ph.index))}
-        kernels = [*pre_f.values(), loop_f, loop_b, *pre_b.values()]
+        kernels = [*pre_f.values(), loop_f, *infer.values(), loop_b, *pre_b.values()]
         kernel_sources = [k.source(cell.dims) for k in kernels]
-        forward = self.forward_body(pre_f, loop_f)
+        forward = self.forward_body(pre_f, loop_f, infer)
         backward = self.backward_body(pre_b, loop_b)
         inits = self.param_inits()
         functions = sorted(self.printer.functions)
