@@ -46,6 +46,8 @@ def _load_numpy_openblas():
 
 
 _INT, _SET_THREADS, _GET_THREADS = _load_numpy_openblas()
+if _GET_THREADS is not None:
+    _GET_THREADS.restype = ctypes.c_int
 BACKEND = "numpy's OpenBLAS (CBLAS)" if _INT is not None else "numba np.dot (SciPy's BLAS)"
 
 
@@ -60,7 +62,6 @@ def threads() -> int:
     threads `set_threads` does not reach: no batch-parallel calls there)."""
     if _GET_THREADS is None or _SET_THREADS is None:
         return 1
-    _GET_THREADS.restype = ctypes.c_int
     return int(_GET_THREADS())
 
 

@@ -117,13 +117,13 @@ class Emitter:
         self.printer = NumbaPrinter()
         self.kernels: list[Kernel] = []
         self.assigned: set[tuple[str, tuple[str, ...]]] = set()
-        # arrays the forward pass reads, and the stores an inference pass skips (see module())
+        # the arrays the forward kernels read (see module())
         self.forward_reads: set[str] = set()
-        self.skip_stores: set[str] = set()
 
     # --- elementwise loops --------------------------------------------------------------------
 
-    def forward_loop(self, k: Kernel, phase_groups: list[Group], dim: str, nodes: list[str]) -> None:
+    def forward_loop(self, k: Kernel, phase_groups: list[Group], dim: str, nodes: list[str], skip: frozenset[str]) -> None:
+        """One fused loop of a forward phase; stores into the arrays of `skip` are left out."""
         s, cell = self.s, self.cell
         local = set(nodes)
         products = [p for g in phase_groups for p in g.products if p in s.stores and cell.nodes[p].dim == dim]
@@ -138,7 +138,7 @@ class Emitter:
                     k.line(f"{n} = {k.expr(cell.nodes[n].expr)}")
                 for n in [*nodes, *products]:
                     for acc in s.stores.get(n, []):
-                        if acc.array not in self.skip_stores:
+                        if acc.array not in skip:
                             k.line(f"{k.at(acc)} = {n}")
 
     def backward_loop(self, k: Kernel, dim: str, nodes: list[str]) -> None:
@@ -185,7 +185,7 @@ class Emitter:
 
     # --- kernels ------------------------------------------------------------------------------
 
-    def loop_forward(self, name: str = "_loop_forward") -> Kernel:
+    def loop_forward(self, name: str = "_loop_forward", skip: frozenset[str] = frozenset()) -> Kernel:
         s = self.s
         k = Kernel(name, self.printer)
         with k.block("for _t in range(_T):"):
@@ -194,7 +194,7 @@ class Emitter:
                     self.forward_reads.add(s.read_fwd[g.operand].array)
                     k.line(f"matmul({k.rows(s.read_fwd[g.operand])}, {k.use('_WT_' + g.name)}, {k.use('_G_' + g.name)})")
                 for dim, nodes in self.loops(ph):
-                    self.forward_loop(k, ph.groups, dim, nodes)
+                    self.forward_loop(k, ph.groups, dim, nodes, skip)
         return k
 
     def loop_backward(self) -> Kernel:
@@ -230,14 +230,14 @@ class Emitter:
                                     k.line(f"{k.at(Access('_dcarry_' + st, 'bj'))} = {join_terms(parts)}")
         return k
 
-    def pre_forward(self, index: int, name: str = "_pre_forward") -> Kernel | None:
+    def pre_forward(self, index: int, name: str = "_pre_forward", skip: frozenset[str] = frozenset()) -> Kernel | None:
         ph = self.s.phases[PRE][index - 1]
         if not ph.nodes:
             return None
         k = Kernel(f"{name}_{index}", self.printer)
         with k.block("for _t in range(_T):"):
             for dim, nodes in self.loops(ph):
-                self.forward_loop(k, ph.groups, dim, nodes)
+                self.forward_loop(k, ph.groups, dim, nodes, skip)
         return k
 
     def pre_backward(self, index: int) -> Kernel | None:
@@ -508,14 +508,13 @@ class Emitter:
             if g.region == PRE:
                 self.forward_reads.add(s.read_fwd[g.operand].array)
         kept = self.forward_reads | {s.read_fwd[o].array for o in cell.outputs}
-        self.skip_stores = {a for a in s.tape if a not in kept and not a.startswith("_seq_")}
+        skip = frozenset(a for a in s.tape if a not in kept and not a.startswith("_seq_"))
         infer: dict[str, Kernel] = {}
-        if self.skip_stores:
-            twins = [(k, self.pre_forward(i, "_pre_infer")) for i, k in pre_f.items()]
-            twins.append((loop_f, self.loop_forward("_loop_infer")))
+        if skip:
+            twins = [(k, self.pre_forward(i, "_pre_infer", skip)) for i, k in pre_f.items()]
+            twins.append((loop_f, self.loop_forward("_loop_infer", skip)))
             # a kernel that stores nothing of the tape-only arrays needs no twin
-            infer = {k.name: twin for k, twin in twins if any(a in self.skip_stores for a in k.arrays)}
-        self.skip_stores = set()
+            infer = {k.name: twin for k, twin in twins if any(a in skip for a in k.arrays)}
         loop_b = self.loop_backward()
         pre_b = {ph.index: k for ph in reversed(s.phases[PRE]) if (k := self.pre_backward(ph.index))}
         kernels = [*pre_f.values(), loop_f, *infer.values(), loop_b, *pre_b.values()]
