@@ -352,6 +352,6 @@ class CellBase:
             return dp
 
         grads = _on_threads(run, tape.parts)
-        dparams = {k: sum(g[k] for g in grads[1:]) + grads[0][k] for k in grads[0]}
+        dparams = {k: sum((g[k] for g in grads[1:]), grads[0][k]) for k in grads[0]}
         return dinputs, dparams, dstate0
 

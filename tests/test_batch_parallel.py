@@ -2,18 +2,13 @@
 gives what one pass gives, for every cell of the catalog and for stacks; the rule that decides
 when to split; numpy's BLAS threads as they were afterwards."""
 
-import glob
-import os
-
 import numpy as np
 import pytest
 
 from cellspec import blas, runtime
 from cellspec.stack import Stack
 
-from conftest import ROOT, generated
-
-CATALOG = sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(ROOT, "specs", "*.yaml")))
+from conftest import SPEC_NAMES, generated, small_dims
 
 # float64, the same rows through the same kernels: only the order of additions differs (BLAS may
 # block a chunk's rows differently, and each chunk sums its own rows of a parameter gradient)
@@ -26,10 +21,6 @@ def split_everything(monkeypatch):
     chunked path; the rule itself is tested below."""
     monkeypatch.setattr(runtime, "MIN_ROWS", 1)
     monkeypatch.setattr(runtime, "MIN_TRANSCENDENTALS", 0)
-
-
-def sizes(module):
-    return {d: 4 if d == "modules" else 3 if d == "proj" else 5 for d in module.Cell.DIMS}
 
 
 def run(cell, xs, state, dy, dstate, dseq):
@@ -47,10 +38,10 @@ def assert_same(a, b):
         np.testing.assert_allclose(a, b, **TOL)
 
 
-@pytest.mark.parametrize("name", CATALOG)
+@pytest.mark.parametrize("name", SPEC_NAMES)
 def test_chunked_call_equals_one_pass(name, split_everything):
     module = generated(name)
-    cell = module.Cell(seed=0, **sizes(module))
+    cell = module.Cell(seed=0, **small_dims(module))
     rng = np.random.default_rng(1)
     T, B = 4, 7
     xs = {n: rng.normal(size=(T, B, cell.dims[d])) for n, d in cell.INPUTS}
