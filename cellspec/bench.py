@@ -148,6 +148,7 @@ class Row:
     times: dict[str, float]          # peer -> median ms, forward + backward
     forward: dict[str, float]        # peer -> median ms, forward alone (inference)
     tape_bytes_per_step: float
+    steal: float = 0.0                # mean share of CPU time the host stole in the rounds kept
     memory: dict[str, float] | None = None  # peer -> peak MiB one forward+backward adds
 
 
@@ -229,12 +230,61 @@ def _peers(name: str, cell_module, schedule, shape: tuple, peers: set[str]):
     return runs, fwd_runs, cell, xs
 
 
-def _time_rounds(runs: dict, fwd_runs: dict, rounds: int, pause: float):
-    """Medians in ms of interleaved rounds: every peer once per round."""
-    times = {k: [] for k in runs}
-    ftimes = {k: [] for k in fwd_runs}
-    for _ in range(rounds):
-        for timing, todo in ((times, runs), (ftimes, fwd_runs)):
+def host_steal() -> tuple[int, int] | None:
+    """(steal, total) jiffies of all CPUs since boot, from /proc/stat: steal is the time the
+    hypervisor gave this machine's CPUs to other guests. None where there is no /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    if len(fields) < 9 or fields[0] != "cpu":
+        return None
+    # user nice system idle iowait irq softirq steal (guest time is counted in user already)
+    values = [int(v) for v in fields[1:9]]
+    return values[7], sum(values)
+
+
+def steal_share(before, after) -> float:
+    """The share of CPU time stolen between two `host_steal()` readings (0 without /proc)."""
+    if before is None or after is None or after[1] <= before[1]:
+        return 0.0
+    return (after[0] - before[0]) / (after[1] - before[1])
+
+
+@dataclass
+class Quiet:
+    """How the timing deals with a shared host. A round during which the hypervisor stole more
+    than `max_steal` of the CPUs' time is thrown away and run again, after waiting for a quiet
+    second, for at most `patience` seconds of waiting over the whole bench run; once that is
+    spent, rounds are kept as they come. The table reports the steal of the rounds kept."""
+
+    max_steal: float = 0.02
+    patience: float = 900.0
+    waited: float = 0.0
+    spoiled: int = 0
+
+    def wait(self) -> None:
+        """Sleep until a second passes with little stolen, or the patience is spent."""
+        while self.waited < self.patience:
+            before = host_steal()
+            time.sleep(1.0)
+            self.waited += 1.0
+            if steal_share(before, host_steal()) <= self.max_steal:
+                return
+
+
+def _time_rounds(runs: dict, fwd_runs: dict, rounds: int, pause: float, quiet: Quiet | None = None):
+    """Medians in ms of interleaved rounds, every peer once per round, and the mean share of CPU
+    time the host stole during the rounds kept (see `Quiet`)."""
+    quiet = quiet or Quiet(patience=0.0)
+    kept, retry = [], False
+    while len(kept) < rounds:
+        if retry:
+            quiet.wait()
+        start = host_steal()
+        sample = ({k: [] for k in runs}, {k: [] for k in fwd_runs})
+        for timing, todo in zip(sample, (runs, fwd_runs)):
             for k, f in todo.items():
                 # let the previous peer's BLAS and OpenMP threads stop spinning first: on two
                 # cores a spinning pool steals the next peer's core
@@ -242,16 +292,24 @@ def _time_rounds(runs: dict, fwd_runs: dict, rounds: int, pause: float):
                 t0 = time.perf_counter()
                 f()
                 timing[k].append(time.perf_counter() - t0)
-    return {k: _median_ms(v) for k, v in times.items()}, {k: _median_ms(v) for k, v in ftimes.items()}
+        stolen = steal_share(start, host_steal())
+        # every retry spends at least a second of patience: once it is spent, rounds are kept
+        retry = stolen > quiet.max_steal and quiet.waited < quiet.patience
+        if retry:
+            quiet.spoiled += 1
+        else:
+            kept.append((stolen, sample))
+    medians = tuple({k: _median_ms([s[i][k][0] for _, s in kept]) for k in todo} for i, todo in enumerate((runs, fwd_runs)))
+    return medians[0], medians[1], statistics.fmean(stolen for stolen, _ in kept)
 
 
-def bench_cell(name: str, cell_module, schedule, size: str, rounds: int, peers: set[str], pause: float = 0.2) -> Row:
+def bench_cell(name: str, cell_module, schedule, size: str, rounds: int, peers: set[str], pause: float = 0.2, quiet: Quiet | None = None) -> Row:
     T, B, I, H = SIZES[size]
     runs, fwd_runs, cell, xs = _peers(name, cell_module, schedule, (T, B, I, H), peers)
-    times, ftimes = _time_rounds(runs, fwd_runs, rounds, pause)
+    times, ftimes, stolen = _time_rounds(runs, fwd_runs, rounds, pause, quiet)
     _, _, tape = cell.forward(xs if len(xs) > 1 else next(iter(xs.values())))
     per_step = sum(a.nbytes for t in tape.pieces() for k, a in t.arrays.items() if not k.startswith("_W_")) / (T * B)
-    return Row(name, size, (T, B, I, H), times, ftimes, per_step)
+    return Row(name, size, (T, B, I, H), times, ftimes, per_step, stolen)
 
 
 def _rss_kb(field: str) -> int:
@@ -320,7 +378,7 @@ SCALING_T = (25, 50, 100, 200, 400, 800)
 SCALING_H = (32, 64, 128, 256, 512)
 
 
-def scaling(name: str, cell_module, schedule, rounds: int, pause: float) -> dict:
+def scaling(name: str, cell_module, schedule, rounds: int, pause: float, quiet: Quiet | None = None) -> dict:
     """Forward+backward time against T (B=32, I=H=128) and against H (T=100, B=32, I=H), for
     cellspec and PyTorch's native cell where there is one: {"T": [...], "H": [...]} of
     (value, {peer: ms})."""
@@ -330,7 +388,7 @@ def scaling(name: str, cell_module, schedule, rounds: int, pause: float) -> dict
             shape = (v, 32, 128, 128) if axis == "T" else (100, 32, v, v)
             runs = _peers(name, cell_module, schedule, shape, {"torch"})[0]
             runs = {k: f for k, f in runs.items() if k in ("cellspec", "torch")}
-            times, _ = _time_rounds(runs, {}, rounds, pause)
+            times, _, _ = _time_rounds(runs, {}, rounds, pause, quiet)
             out[axis].append((v, times))
     return out
 
@@ -465,7 +523,7 @@ def _floor(schedule, sizes: dict[str, int], T: int, chunks: list[slice]):
 
 def markdown(rows: list[Row]) -> str:
     peers = [p for p in ("torch", "torchscript", "jax") if any(p in r.times for r in rows)]
-    head = "| spec | size | T,B,I,H | cellspec ms | floor ms | vs floor | " + " | ".join(f"{p} ms | vs {p}" for p in peers) + " | floor / torch | tape bytes per step and sequence |"
+    head = "| spec | size | T,B,I,H | cellspec ms | floor ms | vs floor | " + " | ".join(f"{p} ms | vs {p}" for p in peers) + " | floor / torch | tape bytes per step and sequence | host steal % |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         ours = r.times["cellspec"]
@@ -476,7 +534,7 @@ def markdown(rows: list[Row]) -> str:
             else:
                 cells += ["n/a", "n/a"]
         bound = f"{r.times['floor'] / r.times['torch']:.2f}" if "torch" in r.times else "n/a"
-        cells += [bound, f"{r.tape_bytes_per_step:.0f}"]
+        cells += [bound, f"{r.tape_bytes_per_step:.0f}", f"{100 * r.steal:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     native = [r for r in rows if "torch" in r.forward]
     if native:
@@ -528,6 +586,8 @@ def write_results(rows: list[Row], out: str, threads: int) -> tuple[str, str]:
         json.dump(data, f, indent=1, sort_keys=True)
     with open(md_path, "w") as f:
         f.write("Float32, forward and backward over the whole sequence, median of interleaved rounds, in ms; "
-                "`vs X` is cellspec's time over X's (below 1: cellspec is faster).\n\n")
+                "`vs X` is cellspec's time over X's (below 1: cellspec is faster); `host steal`: the share of "
+                "CPU time the hypervisor gave other guests during the rounds kept (a round with more than "
+                "the bench's --max-steal is run again, see `cellspec.bench.Quiet`).\n\n")
         f.write(markdown(rows))
     return json_path, md_path

@@ -110,7 +110,7 @@ def cmd_catalog(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import SIZES, TORCH_NATIVE, bench_cell, markdown, peak_memory, plot_scaling, scaling, write_results
+    from .bench import SIZES, TORCH_NATIVE, Quiet, bench_cell, markdown, peak_memory, plot_scaling, scaling, write_results
     from .blas import BACKEND, set_threads
     from .build import import_file, write_atomic
 
@@ -134,6 +134,7 @@ def cmd_bench(args) -> int:
     if built is None:
         return EXIT_BAD_SPEC
     rows, curves = [], {}
+    quiet = Quiet(max_steal=args.max_steal / 100, patience=args.patience)
     memory_sizes = set(args.memory.split(",")) if args.memory else set()
     with tempfile.TemporaryDirectory(prefix="cellspec-bench-") as folder:
         for b in built:
@@ -141,7 +142,7 @@ def cmd_bench(args) -> int:
             write_atomic(path, b.source)
             module = import_file(path, f"cellspec_bench_{b.cell.name}")
             for size in sizes:
-                row = bench_cell(b.cell.name, module, b.schedule, size, args.rounds, set(args.peers.split(",")), args.pause)
+                row = bench_cell(b.cell.name, module, b.schedule, size, args.rounds, set(args.peers.split(",")), args.pause, quiet)
                 if size in memory_sizes:
                     row.memory = {"cellspec": peak_memory("cellspec", module, b.cell.name, SIZES[size], args.threads)}
                     if b.cell.name in TORCH_NATIVE:
@@ -149,9 +150,11 @@ def cmd_bench(args) -> int:
                 rows.append(row)
                 print(markdown([row]).splitlines()[2], flush=True)
             if args.scaling and b.cell.name in TORCH_NATIVE:
-                curves[b.cell.name] = scaling(b.cell.name, module, b.schedule, max(3, args.rounds // 2), args.pause)
+                curves[b.cell.name] = scaling(b.cell.name, module, b.schedule, max(3, args.rounds // 2), args.pause, quiet)
     json_path, md_path = write_results(rows, args.out, args.threads)
     print(f"BLAS: {BACKEND}; wrote {json_path} and {md_path}")
+    if quiet.spoiled:
+        print(f"host steal: {quiet.spoiled} rounds run again, {quiet.waited:.0f} s waited for a quiet host")
     if curves:
         import json
 
@@ -189,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--out", default="bench", metavar="DIR", help="where results.json and results.md go (default bench/)")
     k.add_argument("--pause", type=float, default=0.2, help="seconds of rest before each timed run, so spinning BLAS threads park (default 0.2)")
     k.add_argument("--memory", default="S2", metavar="SIZES", help="sizes at which to measure peak memory against PyTorch, each in a fresh process (default S2; '' for none)")
+    k.add_argument("--max-steal", type=float, default=2.0, metavar="PCT", help="run a round again when the host stole more than PCT%% of the CPUs' time during it (default 2)")
+    k.add_argument("--patience", type=float, default=900.0, metavar="S", help="the most seconds to wait in all for a quiet host before keeping rounds as they come (default 900)")
     k.add_argument("--scaling", action="store_true", help="also time cells with a PyTorch twin against T and H, and plot scaling.png")
     k.set_defaults(run=cmd_bench)
     args = parser.parse_args(argv)
