@@ -17,7 +17,7 @@ from .autodiff import differentiate
 from .codegen.emit import emit_module
 from .codegen.verify import verify_module
 from .ir import Cell, Elementwise, Product
-from .schedule import Schedule, make_schedule
+from .schedule import Schedule, make_schedule, saved_per_step, tape_formula
 from .spec import load_spec
 
 
@@ -36,24 +36,9 @@ class Built:
         params = ", ".join(f"{p.name}[{p.rows},{p.cols}]" if p.name in cell.matrices else f"{p.name}[{p.dim}]" for p in cell.params)
         lines.append(f"  params: {params}")
         saved = saved_per_step(cell, s)
-        counts = {d: sum(1 for _, x in saved if x == d) for _, d in saved}
-        total = " + ".join(f"{c}*{d}" if c > 1 else d for d, c in counts.items())
-        lines.append(f"  saved per step and sequence: {', '.join(n for n, _ in saved)} ({total} values)")
+        lines.append(f"  saved per step and sequence: {', '.join(n for n, _ in saved)} ({tape_formula(saved)} values)")
         lines.append(f"  FLOPs per step and sequence: {flops(cell)}")
         return lines
-
-
-def saved_per_step(cell: Cell, s: Schedule) -> list[tuple[str, str]]:
-    """(value, dim) for each value the tape keeps per step: what the backward pass reads."""
-    out = []
-    for array in s.tape:
-        role, _, name = array[1:].partition("_")
-        if role == "G":
-            group = s.groups[name]
-            out += [(cell.label(p), d) for p, d in zip(group.products, group.rows)]
-        else:
-            out.append((cell.label(name), cell.dim_of(name)))
-    return out
 
 
 def flops(cell: Cell) -> str:

@@ -1,5 +1,6 @@
 """The catalog table of the README, generated from the specs: name, what it is, source,
-parameters as a formula of the dims, and the spec-language features it needs."""
+parameters and the tape's values per step as formulas of the dims, and the spec-language
+features it needs."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import re
 
 import sympy
 
+from .autodiff import differentiate
 from .ir import Cell, Elementwise, Product
+from .schedule import make_schedule, saved_per_step, tape_formula
 
 START, END = "<!-- catalog:start (cellspec catalog writes this table) -->", "<!-- catalog:end -->"
 
@@ -52,11 +55,17 @@ def needs(cell: Cell) -> list[str]:
     return out
 
 
+def tape_values(cell: Cell) -> str:
+    """The values the tape keeps per step and sequence (what the derived backward pass reads),
+    as a formula of the dims; times the dtype's size, the tape's bytes per step and sequence."""
+    return tape_formula(saved_per_step(cell, make_schedule(cell, differentiate(cell))))
+
+
 def table(cells: list[tuple[str, Cell]]) -> str:
-    lines = ["| spec | cell | source | parameters | needs |", "|---|---|---|---|---|"]
+    lines = ["| spec | cell | source | parameters | tape per step and sequence | needs |", "|---|---|---|---|---|---|"]
     for path, cell in sorted(cells, key=lambda c: c[1].name):
         summary = cell.summary.replace("|", "\\|")
-        lines.append(f"| [`{cell.name}`](specs/{os.path.basename(path)}) | {summary} | {short_cite(cell.cite)} | {param_formula(cell)} | {', '.join(needs(cell)) or '-'} |")
+        lines.append(f"| [`{cell.name}`](specs/{os.path.basename(path)}) | {summary} | {short_cite(cell.cite)} | {param_formula(cell)} | {tape_values(cell)} | {', '.join(needs(cell)) or '-'} |")
     return "\n".join(lines) + "\n"
 
 

@@ -346,3 +346,24 @@ def _shared_gradients(cell: Cell, backward: Backward, groups: dict[str, Group], 
 def _add(items: list[str], item: str) -> None:
     if item not in items:
         items.append(item)
+
+
+def saved_per_step(cell: Cell, s: Schedule) -> list[tuple[str, str]]:
+    """(value, dim) for each value the tape keeps per step: what the backward pass reads."""
+    out = []
+    for array in s.tape:
+        role, _, name = array[1:].partition("_")
+        if role == "G":
+            group = s.groups[name]
+            out += [(cell.label(p), d) for p, d in zip(group.products, group.rows)]
+        else:
+            out.append((cell.label(name), cell.dim_of(name)))
+    return out
+
+
+def tape_formula(saved: list[tuple[str, str]]) -> str:
+    """The number of values of `saved_per_step` as a formula of the dims: "6*hidden"."""
+    counts: dict[str, int] = {}
+    for _, d in saved:
+        counts[d] = counts.get(d, 0) + 1
+    return " + ".join(f"{c}*{d}" if c > 1 else d for d, c in counts.items())

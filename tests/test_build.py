@@ -107,3 +107,33 @@ def test_a_second_process_loads_the_kernels_from_numbas_cache(tmp_path):
     assert [r.returncode for r in runs] == [0, 0], runs[1].stderr
     assert runs[0].stdout.split() == ["0", "2"]  # compiled both kernels
     assert runs[1].stdout.split() == ["2", "0"]  # loaded both from the cache
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: os.path.basename(p)[:-5])
+def test_the_catalogs_tape_formula_is_what_the_tape_holds(path):
+    # the README's "tape per step and sequence" column, checked against a real tape: one more
+    # step adds that many values per sequence (the stacked weights saved beside it do not grow)
+    import numpy as np
+
+    from cellspec.catalog import tape_values
+    from conftest import generated, small_dims
+
+    built = compile_spec(path)
+    module = generated(built.cell.name)
+    dims = small_dims(module)
+    cell = module.Cell(dtype="float32", seed=0, **dims)
+    cell.threads = 1
+    B = 3
+
+    def tape_bytes(T):
+        rng = np.random.default_rng(0)
+        x = {n: rng.normal(size=(T, B, cell.dims[d])).astype(np.float32) for n, d in cell.INPUTS}
+        _, _, tape = cell.forward(x if len(x) > 1 else next(iter(x.values())))
+        return sum(a.nbytes for k, a in tape.arrays.items() if not k.startswith("_W_"))
+
+    # the formula is a sum of terms "count*dim" or "dim"
+    per_step = 0
+    for term in tape_values(built.cell).split(" + "):
+        count, _, dim = term.rpartition("*")
+        per_step += int(count or 1) * cell.dims[dim]
+    assert tape_bytes(5) - tape_bytes(4) == 4 * B * per_step
