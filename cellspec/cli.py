@@ -134,7 +134,7 @@ def cmd_bench(args) -> int:
     if built is None:
         return EXIT_BAD_SPEC
     rows, curves = [], {}
-    quiet = Quiet(max_steal=args.max_steal / 100, patience=args.patience)
+    quiet = Quiet(max_others=args.max_others / 100, patience=args.patience)
     memory_sizes = set(args.memory.split(",")) if args.memory else set()
     with tempfile.TemporaryDirectory(prefix="cellspec-bench-") as folder:
         for b in built:
@@ -154,7 +154,7 @@ def cmd_bench(args) -> int:
     json_path, md_path = write_results(rows, args.out, args.threads)
     print(f"BLAS: {BACKEND}; wrote {json_path} and {md_path}")
     if quiet.spoiled:
-        print(f"host steal: {quiet.spoiled} rounds run again, {quiet.waited:.0f} s waited for a quiet host")
+        print(f"{quiet.spoiled} rounds run again, {quiet.waited:.0f} s waited for quiet CPUs (others' share above --max-others)")
     if curves:
         import json
 
@@ -192,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--out", default="bench", metavar="DIR", help="where results.json and results.md go (default bench/)")
     k.add_argument("--pause", type=float, default=0.2, help="seconds of rest before each timed run, so spinning BLAS threads park (default 0.2)")
     k.add_argument("--memory", default="S2", metavar="SIZES", help="sizes at which to measure peak memory against PyTorch, each in a fresh process (default S2; '' for none)")
-    k.add_argument("--max-steal", type=float, default=2.0, metavar="PCT", help="run a round again when the host stole more than PCT%% of the CPUs' time during it (default 2)")
-    k.add_argument("--patience", type=float, default=900.0, metavar="S", help="the most seconds to wait in all for a quiet host before keeping rounds as they come (default 900)")
+    k.add_argument("--max-others", type=float, default=3.0, metavar="PCT", help="run a round again when other guests of the host (steal) or other processes took more than PCT%% of the CPUs' time during it (default 3)")
+    k.add_argument("--patience", type=float, default=900.0, metavar="S", help="the most seconds to wait in all for quiet CPUs before keeping rounds as they come (default 900)")
     k.add_argument("--scaling", action="store_true", help="also time cells with a PyTorch twin against T and H, and plot scaling.png")
     k.set_defaults(run=cmd_bench)
     args = parser.parse_args(argv)
