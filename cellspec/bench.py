@@ -8,7 +8,10 @@ Peers, all float32 on the CPU, forward and backward over the whole sequence:
 * JAX: `lax.scan` over the same IR with `value_and_grad`, jitted (see `jax_peer`);
 * the floor: the cell's matrix products alone (the hoisted product, one product per step each
   way, and the weight and input gradients), with numpy's BLAS, cut into the same batch chunks
-  on threads as the cell's call (see `cellspec.runtime`).
+  on threads as the cell's call (see `cellspec.runtime`);
+* where PyTorch has the cell, the same products in one pass through `torch.mm` (MKL in PyTorch's
+  x86 CPU builds): what the products cost in the BLAS of PyTorch's fused cells, so that
+  `torch.mm floor / torch` says how much of a gap to PyTorch is the GEMM's.
 
 Runs are interleaved (every peer once per round, with a pause before each so that the previous
 peer's spinning BLAS threads are parked) and the median of the rounds is reported. PyTorch and
@@ -207,6 +210,7 @@ def _peers(name: str, cell_module, schedule, shape: tuple, peers: set[str]):
         if torch is not None:
             if "torch" in peers and name in TORCH_NATIVE:
                 runs["torch"], fwd_runs["torch"] = _torch_native(torch, name, shape)
+                runs["floor_torch"], fwd_runs["floor_torch"] = _floor_torch(torch, schedule, sizes, T, B)
             source = torchscript_source(cell_ir) if "torchscript" in peers else None
             if source is not None:
                 fn = torch.jit.CompilationUnit(source).loop
@@ -482,56 +486,89 @@ def jax_peer(cell_ir: Cell, cell, xs: dict[str, np.ndarray], sizes: dict[str, in
     return run
 
 
+class _Numpy:
+    """The floor's products in numpy, with the cell's own per-step product."""
+
+    def __init__(self):
+        from .blas import matmul
+
+        self.mm = matmul
+        self.dot = np.dot
+        self.array = np.ascontiguousarray
+        self.empty = lambda shape: np.empty(shape, np.float32)
+
+
+class _Torch:
+    """The floor's products in PyTorch's own GEMM (MKL in its x86 CPU builds)."""
+
+    def __init__(self, torch):
+        self.mm = lambda a, b, out: torch.mm(a, b, out=out)
+        self.dot = torch.mm
+        self.array = lambda a: torch.from_numpy(np.ascontiguousarray(a))
+        self.empty = lambda shape: torch.empty(shape)
+
+
+def _products(schedule, sizes: dict[str, int], T: int, B: int, seed: int, lib):
+    """The cell's matrix products over T steps of B rows in `lib`: a hoisted group as one product
+    over all T*B rows, a loop group as one product per step, and the gradients of weights and
+    hoisted operands as products over all rows. Returns run(backward)."""
+    rng = np.random.default_rng(seed)
+    R = T * B
+    work = []
+    for g in schedule.groups.values():
+        width = sum(sizes[d] for d in g.rows)
+        n = sizes[g.operand_dim]
+        W = rng.normal(size=(width, n)).astype(np.float32)
+        v = rng.normal(size=(R, n)).astype(np.float32)
+        d = rng.normal(size=(R, width)).astype(np.float32)
+        work.append((g.region, lib.array(W), lib.array(W.T), lib.array(v), lib.array(d)))
+
+    def run(backward: bool):
+        for region, W, WT, v, d in work:
+            if region == "pre":
+                lib.dot(v, WT)
+                if backward:
+                    lib.dot(d, W)
+            else:
+                out = lib.empty((B, WT.shape[1]))
+                back = lib.empty((B, W.shape[1]))
+                for t in range(T):
+                    lib.mm(v[t * B:(t + 1) * B], WT, out)
+                    if backward:
+                        lib.mm(d[t * B:(t + 1) * B], W, back)
+            if backward:
+                lib.dot(d.T, v)
+
+    return run
+
+
 def _floor(schedule, sizes: dict[str, int], T: int, chunks: list[slice]):
-    """The cell's matrix products alone, run as the generated call runs them: a hoisted group as
-    one product over all T*B rows, a loop group as one product per step, and the gradients of
-    weights and hoisted operands as products over all rows; for a batch-parallel call, those of
-    each chunk of the batch on a thread of its own with single-threaded BLAS. Returns (forward
-    and backward, forward alone)."""
-    from .blas import matmul
+    """The cell's matrix products alone (see `_products`), run as the generated call runs them:
+    for a batch-parallel call, those of each chunk of the batch on a thread of its own with
+    single-threaded BLAS. Returns (forward and backward, forward alone)."""
     from .runtime import _on_threads
 
-    def products(B: int, seed: int):
-        rng = np.random.default_rng(seed)
-        R = T * B
-        work = []
-        for g in schedule.groups.values():
-            width = sum(sizes[d] for d in g.rows)
-            n = sizes[g.operand_dim]
-            W = rng.normal(size=(width, n)).astype(np.float32)
-            WT = np.ascontiguousarray(W.T)
-            v = rng.normal(size=(R, n)).astype(np.float32)
-            d = rng.normal(size=(R, width)).astype(np.float32)
-            work.append((g.region, W, WT, v, d))
-
-        def run(backward: bool):
-            for region, W, WT, v, d in work:
-                if region == "pre":
-                    np.dot(v, WT)
-                    if backward:
-                        np.dot(d, W)
-                else:
-                    out = np.empty((B, WT.shape[1]), np.float32)
-                    back = np.empty((B, W.shape[1]), np.float32)
-                    for t in range(T):
-                        matmul(v[t * B:(t + 1) * B], WT, out)
-                        if backward:
-                            matmul(d[t * B:(t + 1) * B], W, back)
-                if backward:
-                    np.dot(d.T, v)
-
-        return run
-
-    parts = [products(sl.stop - sl.start, 1 + i) for i, sl in enumerate(chunks)]
+    parts = [_products(schedule, sizes, T, sl.stop - sl.start, 1 + i, _Numpy()) for i, sl in enumerate(chunks)]
     if len(parts) == 1:
         return lambda: parts[0](True), lambda: parts[0](False)
     return (lambda: _on_threads(lambda p: p(True), [(p,) for p in parts]),
             lambda: _on_threads(lambda p: p(False), [(p,) for p in parts]))
 
 
+def _floor_torch(torch, schedule, sizes: dict[str, int], T: int, B: int):
+    """The same products in one pass through PyTorch's GEMM on its threads: what the products
+    would cost with the BLAS that PyTorch's fused cells use. (forward and backward, forward.)"""
+    run = _products(schedule, sizes, T, B, 1, _Torch(torch))
+    return lambda: run(True), lambda: run(False)
+
+
+def _ratio(times: dict[str, float], a: str, b: str) -> str:
+    return f"{times[a] / times[b]:.2f}" if a in times and b in times else "n/a"
+
+
 def markdown(rows: list[Row]) -> str:
     peers = [p for p in ("torch", "torchscript", "jax") if any(p in r.times for r in rows)]
-    head = "| spec | size | T,B,I,H | cellspec ms | floor ms | vs floor | " + " | ".join(f"{p} ms | vs {p}" for p in peers) + " | floor / torch | tape bytes per step and sequence | others' CPU % |"
+    head = "| spec | size | T,B,I,H | cellspec ms | floor ms | vs floor | " + " | ".join(f"{p} ms | vs {p}" for p in peers) + " | floor / torch | torch.mm floor / torch | tape bytes per step and sequence | others' CPU % |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         ours = r.times["cellspec"]
@@ -541,16 +578,15 @@ def markdown(rows: list[Row]) -> str:
                 cells += [f"{r.times[p]:.1f}", f"{ours / r.times[p]:.2f}"]
             else:
                 cells += ["n/a", "n/a"]
-        bound = f"{r.times['floor'] / r.times['torch']:.2f}" if "torch" in r.times else "n/a"
-        cells += [bound, f"{r.tape_bytes_per_step:.0f}", f"{100 * r.others:.1f}"]
+        cells += [_ratio(r.times, "floor", "torch"), _ratio(r.times, "floor_torch", "torch"), f"{r.tape_bytes_per_step:.0f}", f"{100 * r.others:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     native = [r for r in rows if "torch" in r.forward]
     if native:
         lines += ["", "Forward alone (inference), where PyTorch has the cell (ms; floor: the forward's products alone):", "",
-                  "| spec | size | cellspec ms | floor ms | torch ms | vs torch | floor / torch |", "|---|---|---|---|---|---|---|"]
+                  "| spec | size | cellspec ms | floor ms | torch ms | vs torch | floor / torch | torch.mm floor / torch |", "|---|---|---|---|---|---|---|---|"]
         for r in native:
             f = r.forward
-            lines.append(f"| {r.spec} | {r.size} | {f['cellspec']:.1f} | {f['floor']:.1f} | {f['torch']:.1f} | {f['cellspec'] / f['torch']:.2f} | {f['floor'] / f['torch']:.2f} |")
+            lines.append(f"| {r.spec} | {r.size} | {f['cellspec']:.1f} | {f['floor']:.1f} | {f['torch']:.1f} | {f['cellspec'] / f['torch']:.2f} | {_ratio(f, 'floor', 'torch')} | {_ratio(f, 'floor_torch', 'torch')} |")
     measured = [r for r in rows if r.memory]
     if measured:
         lines += ["", "Peak memory that one forward+backward adds (MiB, resident, in a fresh process):", "",

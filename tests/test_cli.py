@@ -88,14 +88,16 @@ def test_bench_smoke_run_writes_its_tables(tmp_path):
     data = json.loads((tmp_path / "results.json").read_text())
     (row,) = data["rows"]
     assert row["spec"] == "rnn" and row["size"] == "tiny"
-    assert {"cellspec", "floor", "torch", "torchscript"} <= set(row["times"])
-    assert set(row["forward"]) == {"cellspec", "floor", "torch"}
+    # floor_torch: the same products in torch.mm, beside PyTorch's fused twin
+    assert {"cellspec", "floor", "torch", "floor_torch", "torchscript"} <= set(row["times"])
+    assert set(row["forward"]) == {"cellspec", "floor", "torch", "floor_torch"}
     # JAX is in the bench extra, not the test extra: its peer runs where it is installed
     assert ("jax" in row["times"]) == (importlib.util.find_spec("jax") is not None)
     # the peak memory of each, measured in a fresh process; a tiny run may add nothing measurable
     assert set(row["memory"]) == {"cellspec", "torch"} and all(m >= 0 for m in row["memory"].values())
     md = (tmp_path / "results.md").read_text()
     assert "| rnn | tiny | 5,2,4,4 |" in md and "Peak memory" in md and "Forward alone" in md
+    assert "torch.mm floor / torch" in md
 
 
 def test_scaling_figure_is_a_png(tmp_path):
