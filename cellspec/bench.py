@@ -277,7 +277,7 @@ class Quiet:
     spoiled: int = 0
 
     def wait(self) -> None:
-        """Sleep until a second passes with little stolen, or the patience is spent."""
+        """Sleep until a second passes in which others took little, or the patience is spent."""
         while self.waited < self.patience:
             before = cpu_reading()
             time.sleep(1.0)
@@ -304,24 +304,24 @@ def _time_rounds(runs: dict, fwd_runs: dict, rounds: int, pause: float, quiet: Q
                 t0 = time.perf_counter()
                 f()
                 timing[k].append(time.perf_counter() - t0)
-        stolen = others_share(start, cpu_reading())
+        others = others_share(start, cpu_reading())
         # every retry spends at least a second of patience: once it is spent, rounds are kept
-        retry = stolen > quiet.max_others and quiet.waited < quiet.patience
+        retry = others > quiet.max_others and quiet.waited < quiet.patience
         if retry:
             quiet.spoiled += 1
         else:
-            kept.append((stolen, sample))
+            kept.append((others, sample))
     medians = tuple({k: _median_ms([s[i][k][0] for _, s in kept]) for k in todo} for i, todo in enumerate((runs, fwd_runs)))
-    return medians[0], medians[1], statistics.fmean(stolen for stolen, _ in kept)
+    return medians[0], medians[1], statistics.fmean(share for share, _ in kept)
 
 
 def bench_cell(name: str, cell_module, schedule, size: str, rounds: int, peers: set[str], pause: float = 0.2, quiet: Quiet | None = None) -> Row:
     T, B, I, H = SIZES[size]
     runs, fwd_runs, cell, xs = _peers(name, cell_module, schedule, (T, B, I, H), peers)
-    times, ftimes, stolen = _time_rounds(runs, fwd_runs, rounds, pause, quiet)
+    times, ftimes, others = _time_rounds(runs, fwd_runs, rounds, pause, quiet)
     _, _, tape = cell.forward(xs if len(xs) > 1 else next(iter(xs.values())))
     per_step = sum(a.nbytes for t in tape.pieces() for k, a in t.arrays.items() if not k.startswith("_W_")) / (T * B)
-    return Row(name, size, (T, B, I, H), times, ftimes, per_step, stolen)
+    return Row(name, size, (T, B, I, H), times, ftimes, per_step, others)
 
 
 def _rss_kb(field: str) -> int:
