@@ -53,17 +53,22 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period,
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
+            _rt_G_x_0 = _G_x[_t, _b]
+            _rb_G_h_1 = _G_h[_b]
+            _rt_seq_h_2 = _seq_h[_t, _b]
+            _rt_all_h_run_3 = _all_h_run[_t, _b]
+            _rn_seq_h_4 = _seq_h[_t + 1, _b]
             for _j in range(_n_hidden):
-                _p0 = _G_x[_t, _b, _j]
-                _p1 = _G_h[_b, _j]
+                _p0 = _rt_G_x_0[_j]
+                _p1 = _rb_G_h_1[_j]
                 b = _w_b[_j]
-                h = _seq_h[_t, _b, _j]
+                h = _rt_seq_h_2[_j]
                 period = _w_period[_j]
                 t = _t
                 h_run = tanh(_p0 + _p1 + b)
                 h_new = ((h_run) if (t % period == _F(0.0)) else (h))
-                _all_h_run[_t, _b, _j] = h_run
-                _seq_h[_t + 1, _b, _j] = h_new
+                _rt_all_h_run_3[_j] = h_run
+                _rn_seq_h_4[_j] = h_new
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -72,16 +77,20 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period):
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
+            _rt_G_x_0 = _G_x[_t, _b]
+            _rb_G_h_1 = _G_h[_b]
+            _rt_seq_h_2 = _seq_h[_t, _b]
+            _rn_seq_h_3 = _seq_h[_t + 1, _b]
             for _j in range(_n_hidden):
-                _p0 = _G_x[_t, _b, _j]
-                _p1 = _G_h[_b, _j]
+                _p0 = _rt_G_x_0[_j]
+                _p1 = _rb_G_h_1[_j]
                 b = _w_b[_j]
-                h = _seq_h[_t, _b, _j]
+                h = _rt_seq_h_2[_j]
                 period = _w_period[_j]
                 t = _t
                 h_run = tanh(_p0 + _p1 + b)
                 h_new = ((h_run) if (t % period == _F(0.0)) else (h))
-                _seq_h[_t + 1, _b, _j] = h_new
+                _rn_seq_h_3[_j] = h_new
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -89,16 +98,21 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _all_h_run, _w_period, _dcarry_
     _F = _all_h_run.dtype.type
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
+            _rt_all_h_run_0 = _all_h_run[_t, _b]
+            _rb_dcarry_h_1 = _dcarry_h[_b]
+            _rt_dy_h_new_2 = _dy_h_new[_t, _b]
+            _rb_d_h_3 = _d_h[_b]
+            _rt_dG_x_4 = _dG_x[_t, _b]
             for _j in range(_n_hidden):
-                h_run = _all_h_run[_t, _b, _j]
+                h_run = _rt_all_h_run_0[_j]
                 period = _w_period[_j]
                 t = _t
                 _c0 = _F(1.0) - h_run**2
                 _c1 = (t % period == _F(0.0))
-                d_h_new = _dcarry_h[_b, _j] + _dy_h_new[_t, _b, _j]
+                d_h_new = _rb_dcarry_h_1[_j] + _rt_dy_h_new_2[_j]
                 d_h_run = d_h_new*((_F(1.0)) if _c1 else (_F(0.0)))
-                _d_h[_b, _j] = d_h_new*((_F(0.0)) if _c1 else (_F(1.0)))
-                _dG_x[_t, _b, _j] = _c0*d_h_run
+                _rb_d_h_3[_j] = d_h_new*((_F(0.0)) if _c1 else (_F(1.0)))
+                _rt_dG_x_4[_j] = _c0*d_h_run
         matmul(_dG_x[_t], _W_h, _dgemm_h)
         if _has_dseq and _t > 0:
             for _b in range(_B):

@@ -82,17 +82,29 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_i, _w_b_o, 
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
+            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rb_G_h_1 = _G_h[_b, :_n_hidden]
+            _rt_G_x_2 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rb_G_h_3 = _G_h[_b, _n_hidden:2*_n_hidden]
+            _rt_G_x_4 = _G_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rb_G_h_5 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
+            _rt_seq_c_6 = _seq_c[_t, _b]
+            _rt_all_z_7 = _all_z[_t, _b]
+            _rt_all_i_8 = _all_i[_t, _b]
+            _rn_seq_c_9 = _seq_c[_t + 1, _b]
+            _rt_all_o_10 = _all_o[_t, _b]
+            _rn_seq_h_11 = _seq_h[_t + 1, _b]
             for _j in range(_n_hidden):
-                _p0 = _G_x[_t, _b, _j]
-                _p1 = _G_h[_b, _j]
-                _p2 = _G_x[_t, _b, _j + _n_hidden]
-                _p3 = _G_h[_b, _j + _n_hidden]
-                _p4 = _G_x[_t, _b, _j + 2*_n_hidden]
-                _p5 = _G_h[_b, _j + 2*_n_hidden]
+                _p0 = _rt_G_x_0[_j]
+                _p1 = _rb_G_h_1[_j]
+                _p2 = _rt_G_x_2[_j]
+                _p3 = _rb_G_h_3[_j]
+                _p4 = _rt_G_x_4[_j]
+                _p5 = _rb_G_h_5[_j]
                 b_i = _w_b_i[_j]
                 b_o = _w_b_o[_j]
                 b_z = _w_b_z[_j]
-                c = _seq_c[_t, _b, _j]
+                c = _rt_seq_c_6[_j]
                 p_i = _w_p_i[_j]
                 p_o = _w_p_o[_j]
                 z = tanh(_p0 + _p1 + b_z)
@@ -100,11 +112,11 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_i, _w_b_o, 
                 c_new = c*(_F(1.0) - i) + i*z
                 o = sigmoid(_p4 + _p5 + b_o + c_new*p_o)
                 y = o*tanh(c_new)
-                _all_z[_t, _b, _j] = z
-                _all_i[_t, _b, _j] = i
-                _seq_c[_t + 1, _b, _j] = c_new
-                _all_o[_t, _b, _j] = o
-                _seq_h[_t + 1, _b, _j] = y
+                _rt_all_z_7[_j] = z
+                _rt_all_i_8[_j] = i
+                _rn_seq_c_9[_j] = c_new
+                _rt_all_o_10[_j] = o
+                _rn_seq_h_11[_j] = y
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -113,17 +125,26 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_i, _w_b_o, _w
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
+            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rb_G_h_1 = _G_h[_b, :_n_hidden]
+            _rt_G_x_2 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rb_G_h_3 = _G_h[_b, _n_hidden:2*_n_hidden]
+            _rt_G_x_4 = _G_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rb_G_h_5 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
+            _rt_seq_c_6 = _seq_c[_t, _b]
+            _rn_seq_c_7 = _seq_c[_t + 1, _b]
+            _rn_seq_h_8 = _seq_h[_t + 1, _b]
             for _j in range(_n_hidden):
-                _p0 = _G_x[_t, _b, _j]
-                _p1 = _G_h[_b, _j]
-                _p2 = _G_x[_t, _b, _j + _n_hidden]
-                _p3 = _G_h[_b, _j + _n_hidden]
-                _p4 = _G_x[_t, _b, _j + 2*_n_hidden]
-                _p5 = _G_h[_b, _j + 2*_n_hidden]
+                _p0 = _rt_G_x_0[_j]
+                _p1 = _rb_G_h_1[_j]
+                _p2 = _rt_G_x_2[_j]
+                _p3 = _rb_G_h_3[_j]
+                _p4 = _rt_G_x_4[_j]
+                _p5 = _rb_G_h_5[_j]
                 b_i = _w_b_i[_j]
                 b_o = _w_b_o[_j]
                 b_z = _w_b_z[_j]
-                c = _seq_c[_t, _b, _j]
+                c = _rt_seq_c_6[_j]
                 p_i = _w_p_i[_j]
                 p_o = _w_p_o[_j]
                 z = tanh(_p0 + _p1 + b_z)
@@ -131,8 +152,8 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_i, _w_b_o, _w
                 c_new = c*(_F(1.0) - i) + i*z
                 o = sigmoid(_p4 + _p5 + b_o + c_new*p_o)
                 y = o*tanh(c_new)
-                _seq_c[_t + 1, _b, _j] = c_new
-                _seq_h[_t + 1, _b, _j] = y
+                _rn_seq_c_7[_j] = c_new
+                _rn_seq_h_8[_j] = y
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -140,30 +161,42 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _all_i, _all_o, _w_p_i,
     _F = _seq_c.dtype.type
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
+            _rt_seq_c_0 = _seq_c[_t, _b]
+            _rn_seq_c_1 = _seq_c[_t + 1, _b]
+            _rt_all_i_2 = _all_i[_t, _b]
+            _rt_all_o_3 = _all_o[_t, _b]
+            _rt_all_z_4 = _all_z[_t, _b]
+            _rb_dcarry_h_5 = _dcarry_h[_b]
+            _rt_dy_y_6 = _dy_y[_t, _b]
+            _rb_dcarry_c_7 = _dcarry_c[_b]
+            _rt_dG_x_8 = _dG_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rb_d_c_9 = _d_c[_b]
+            _rt_dG_x_10 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_11 = _dG_x[_t, _b, :_n_hidden]
             for _j in range(_n_hidden):
-                c = _seq_c[_t, _b, _j]
-                c_new = _seq_c[_t + 1, _b, _j]
-                i = _all_i[_t, _b, _j]
-                o = _all_o[_t, _b, _j]
+                c = _rt_seq_c_0[_j]
+                c_new = _rn_seq_c_1[_j]
+                i = _rt_all_i_2[_j]
+                o = _rt_all_o_3[_j]
                 p_i = _w_p_i[_j]
                 p_o = _w_p_o[_j]
-                z = _all_z[_t, _b, _j]
+                z = _rt_all_z_4[_j]
                 _c0 = _F(1.0) - z**2
                 _c1 = _F(1.0) - i
                 _c2 = _c1*i
                 _c3 = o*(_F(1.0) - o)
                 _c4 = tanh(c_new)
-                d_y = _dcarry_h[_b, _j] + _dy_y[_t, _b, _j]
+                d_y = _rb_dcarry_h_5[_j] + _rt_dy_y_6[_j]
                 d_o = _c4*d_y
-                d_c_new = _dcarry_c[_b, _j] + _c3*d_o*p_o + d_y*o*(_F(1.0) - _c4**2)
+                d_c_new = _rb_dcarry_c_7[_j] + _c3*d_o*p_o + d_y*o*(_F(1.0) - _c4**2)
                 d_i = d_c_new*(-c + z)
                 d_z = d_c_new*i
-                _dG_x[_t, _b, _j + 2*_n_hidden] = _c3*d_o
+                _rt_dG_x_8[_j] = _c3*d_o
                 _acc_p_o[_j] += _c3*c_new*d_o
-                _d_c[_b, _j] = _c1*d_c_new + _c2*d_i*p_i
-                _dG_x[_t, _b, _j + _n_hidden] = _c2*d_i
+                _rb_d_c_9[_j] = _c1*d_c_new + _c2*d_i*p_i
+                _rt_dG_x_10[_j] = _c2*d_i
                 _acc_p_i[_j] += _c2*c*d_i
-                _dG_x[_t, _b, _j] = _c0*d_z
+                _rt_dG_x_11[_j] = _c0*d_z
         matmul(_dG_x[_t], _W_h, _dgemm_h)
         if _has_dseq and _t > 0:
             for _b in range(_B):

@@ -136,29 +136,53 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _
         matmul(_seq_f[_t], _WT_f, _G_f)
         matmul(_seq_o[_t], _WT_o, _G_o)
         for _b in range(_B):
+            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rb_G_h_1 = _G_h[_b, :_n_hidden]
+            _rb_G_f_2 = _G_f[_b, _n_hidden:2*_n_hidden]
+            _rb_G_o_3 = _G_o[_b, _n_hidden:2*_n_hidden]
+            _rt_G_x_4 = _G_x[_t, _b, 3*_n_hidden:4*_n_hidden]
+            _rb_G_h_5 = _G_h[_b, 3*_n_hidden:4*_n_hidden]
+            _rb_G_i_6 = _G_i[_b, 2*_n_hidden:3*_n_hidden]
+            _rb_G_f_7 = _G_f[_b, 2*_n_hidden:3*_n_hidden]
+            _rb_G_o_8 = _G_o[_b, 2*_n_hidden:3*_n_hidden]
+            _rt_G_x_9 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rb_G_h_10 = _G_h[_b, _n_hidden:2*_n_hidden]
+            _rb_G_i_11 = _G_i[_b, :_n_hidden]
+            _rb_G_f_12 = _G_f[_b, :_n_hidden]
+            _rb_G_o_13 = _G_o[_b, :_n_hidden]
+            _rt_G_x_14 = _G_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rb_G_h_15 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
+            _rb_G_i_16 = _G_i[_b, _n_hidden:2*_n_hidden]
+            _rt_seq_c_17 = _seq_c[_t, _b]
+            _rt_all_z_18 = _all_z[_t, _b]
+            _rn_seq_i_19 = _seq_i[_t + 1, _b]
+            _rn_seq_f_20 = _seq_f[_t + 1, _b]
+            _rn_seq_c_21 = _seq_c[_t + 1, _b]
+            _rn_seq_o_22 = _seq_o[_t + 1, _b]
+            _rn_seq_h_23 = _seq_h[_t + 1, _b]
             for _j in range(_n_hidden):
-                _p0 = _G_x[_t, _b, _j]
-                _p1 = _G_h[_b, _j]
-                _p10 = _G_f[_b, _j + _n_hidden]
-                _p11 = _G_o[_b, _j + _n_hidden]
-                _p12 = _G_x[_t, _b, _j + 3*_n_hidden]
-                _p13 = _G_h[_b, _j + 3*_n_hidden]
-                _p14 = _G_i[_b, _j + 2*_n_hidden]
-                _p15 = _G_f[_b, _j + 2*_n_hidden]
-                _p16 = _G_o[_b, _j + 2*_n_hidden]
-                _p2 = _G_x[_t, _b, _j + _n_hidden]
-                _p3 = _G_h[_b, _j + _n_hidden]
-                _p4 = _G_i[_b, _j]
-                _p5 = _G_f[_b, _j]
-                _p6 = _G_o[_b, _j]
-                _p7 = _G_x[_t, _b, _j + 2*_n_hidden]
-                _p8 = _G_h[_b, _j + 2*_n_hidden]
-                _p9 = _G_i[_b, _j + _n_hidden]
+                _p0 = _rt_G_x_0[_j]
+                _p1 = _rb_G_h_1[_j]
+                _p10 = _rb_G_f_2[_j]
+                _p11 = _rb_G_o_3[_j]
+                _p12 = _rt_G_x_4[_j]
+                _p13 = _rb_G_h_5[_j]
+                _p14 = _rb_G_i_6[_j]
+                _p15 = _rb_G_f_7[_j]
+                _p16 = _rb_G_o_8[_j]
+                _p2 = _rt_G_x_9[_j]
+                _p3 = _rb_G_h_10[_j]
+                _p4 = _rb_G_i_11[_j]
+                _p5 = _rb_G_f_12[_j]
+                _p6 = _rb_G_o_13[_j]
+                _p7 = _rt_G_x_14[_j]
+                _p8 = _rb_G_h_15[_j]
+                _p9 = _rb_G_i_16[_j]
                 b_f = _w_b_f[_j]
                 b_i = _w_b_i[_j]
                 b_o = _w_b_o[_j]
                 b_z = _w_b_z[_j]
-                c = _seq_c[_t, _b, _j]
+                c = _rt_seq_c_17[_j]
                 p_f = _w_p_f[_j]
                 p_i = _w_p_i[_j]
                 p_o = _w_p_o[_j]
@@ -168,12 +192,12 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _
                 c_new = c*f_new + i_new*z
                 o_new = sigmoid(_p12 + _p13 + _p14 + _p15 + _p16 + b_o + c_new*p_o)
                 y = o_new*tanh(c_new)
-                _all_z[_t, _b, _j] = z
-                _seq_i[_t + 1, _b, _j] = i_new
-                _seq_f[_t + 1, _b, _j] = f_new
-                _seq_c[_t + 1, _b, _j] = c_new
-                _seq_o[_t + 1, _b, _j] = o_new
-                _seq_h[_t + 1, _b, _j] = y
+                _rt_all_z_18[_j] = z
+                _rn_seq_i_19[_j] = i_new
+                _rn_seq_f_20[_j] = f_new
+                _rn_seq_c_21[_j] = c_new
+                _rn_seq_o_22[_j] = o_new
+                _rn_seq_h_23[_j] = y
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -185,29 +209,52 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _se
         matmul(_seq_f[_t], _WT_f, _G_f)
         matmul(_seq_o[_t], _WT_o, _G_o)
         for _b in range(_B):
+            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rb_G_h_1 = _G_h[_b, :_n_hidden]
+            _rb_G_f_2 = _G_f[_b, _n_hidden:2*_n_hidden]
+            _rb_G_o_3 = _G_o[_b, _n_hidden:2*_n_hidden]
+            _rt_G_x_4 = _G_x[_t, _b, 3*_n_hidden:4*_n_hidden]
+            _rb_G_h_5 = _G_h[_b, 3*_n_hidden:4*_n_hidden]
+            _rb_G_i_6 = _G_i[_b, 2*_n_hidden:3*_n_hidden]
+            _rb_G_f_7 = _G_f[_b, 2*_n_hidden:3*_n_hidden]
+            _rb_G_o_8 = _G_o[_b, 2*_n_hidden:3*_n_hidden]
+            _rt_G_x_9 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rb_G_h_10 = _G_h[_b, _n_hidden:2*_n_hidden]
+            _rb_G_i_11 = _G_i[_b, :_n_hidden]
+            _rb_G_f_12 = _G_f[_b, :_n_hidden]
+            _rb_G_o_13 = _G_o[_b, :_n_hidden]
+            _rt_G_x_14 = _G_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rb_G_h_15 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
+            _rb_G_i_16 = _G_i[_b, _n_hidden:2*_n_hidden]
+            _rt_seq_c_17 = _seq_c[_t, _b]
+            _rn_seq_i_18 = _seq_i[_t + 1, _b]
+            _rn_seq_f_19 = _seq_f[_t + 1, _b]
+            _rn_seq_c_20 = _seq_c[_t + 1, _b]
+            _rn_seq_o_21 = _seq_o[_t + 1, _b]
+            _rn_seq_h_22 = _seq_h[_t + 1, _b]
             for _j in range(_n_hidden):
-                _p0 = _G_x[_t, _b, _j]
-                _p1 = _G_h[_b, _j]
-                _p10 = _G_f[_b, _j + _n_hidden]
-                _p11 = _G_o[_b, _j + _n_hidden]
-                _p12 = _G_x[_t, _b, _j + 3*_n_hidden]
-                _p13 = _G_h[_b, _j + 3*_n_hidden]
-                _p14 = _G_i[_b, _j + 2*_n_hidden]
-                _p15 = _G_f[_b, _j + 2*_n_hidden]
-                _p16 = _G_o[_b, _j + 2*_n_hidden]
-                _p2 = _G_x[_t, _b, _j + _n_hidden]
-                _p3 = _G_h[_b, _j + _n_hidden]
-                _p4 = _G_i[_b, _j]
-                _p5 = _G_f[_b, _j]
-                _p6 = _G_o[_b, _j]
-                _p7 = _G_x[_t, _b, _j + 2*_n_hidden]
-                _p8 = _G_h[_b, _j + 2*_n_hidden]
-                _p9 = _G_i[_b, _j + _n_hidden]
+                _p0 = _rt_G_x_0[_j]
+                _p1 = _rb_G_h_1[_j]
+                _p10 = _rb_G_f_2[_j]
+                _p11 = _rb_G_o_3[_j]
+                _p12 = _rt_G_x_4[_j]
+                _p13 = _rb_G_h_5[_j]
+                _p14 = _rb_G_i_6[_j]
+                _p15 = _rb_G_f_7[_j]
+                _p16 = _rb_G_o_8[_j]
+                _p2 = _rt_G_x_9[_j]
+                _p3 = _rb_G_h_10[_j]
+                _p4 = _rb_G_i_11[_j]
+                _p5 = _rb_G_f_12[_j]
+                _p6 = _rb_G_o_13[_j]
+                _p7 = _rt_G_x_14[_j]
+                _p8 = _rb_G_h_15[_j]
+                _p9 = _rb_G_i_16[_j]
                 b_f = _w_b_f[_j]
                 b_i = _w_b_i[_j]
                 b_o = _w_b_o[_j]
                 b_z = _w_b_z[_j]
-                c = _seq_c[_t, _b, _j]
+                c = _rt_seq_c_17[_j]
                 p_f = _w_p_f[_j]
                 p_i = _w_p_i[_j]
                 p_o = _w_p_o[_j]
@@ -217,11 +264,11 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _se
                 c_new = c*f_new + i_new*z
                 o_new = sigmoid(_p12 + _p13 + _p14 + _p15 + _p16 + b_o + c_new*p_o)
                 y = o_new*tanh(c_new)
-                _seq_i[_t + 1, _b, _j] = i_new
-                _seq_f[_t + 1, _b, _j] = f_new
-                _seq_c[_t + 1, _b, _j] = c_new
-                _seq_o[_t + 1, _b, _j] = o_new
-                _seq_h[_t + 1, _b, _j] = y
+                _rn_seq_i_18[_j] = i_new
+                _rn_seq_f_19[_j] = f_new
+                _rn_seq_c_20[_j] = c_new
+                _rn_seq_o_21[_j] = o_new
+                _rn_seq_h_22[_j] = y
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -229,38 +276,58 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _seq_f, _seq_i, _seq_o,
     _F = _seq_c.dtype.type
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
+            _rt_seq_c_0 = _seq_c[_t, _b]
+            _rn_seq_c_1 = _seq_c[_t + 1, _b]
+            _rn_seq_f_2 = _seq_f[_t + 1, _b]
+            _rn_seq_i_3 = _seq_i[_t + 1, _b]
+            _rn_seq_o_4 = _seq_o[_t + 1, _b]
+            _rt_all_z_5 = _all_z[_t, _b]
+            _rb_dcarry_h_6 = _dcarry_h[_b]
+            _rt_dy_y_7 = _dy_y[_t, _b]
+            _rb_dcarry_o_8 = _dcarry_o[_b]
+            _rb_dcarry_c_9 = _dcarry_c[_b]
+            _rb_dcarry_f_10 = _dcarry_f[_b]
+            _rb_dcarry_i_11 = _dcarry_i[_b]
+            _rt_dG_x_12 = _dG_x[_t, _b, 3*_n_hidden:4*_n_hidden]
+            _rt_dG_i_13 = _dG_i[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rb_d_c_14 = _d_c[_b]
+            _rt_dG_x_15 = _dG_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_i_16 = _dG_i[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_17 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_dG_i_18 = _dG_i[_t, _b, :_n_hidden]
+            _rt_dG_x_19 = _dG_x[_t, _b, :_n_hidden]
             for _j in range(_n_hidden):
-                c = _seq_c[_t, _b, _j]
-                c_new = _seq_c[_t + 1, _b, _j]
-                f_new = _seq_f[_t + 1, _b, _j]
-                i_new = _seq_i[_t + 1, _b, _j]
-                o_new = _seq_o[_t + 1, _b, _j]
+                c = _rt_seq_c_0[_j]
+                c_new = _rn_seq_c_1[_j]
+                f_new = _rn_seq_f_2[_j]
+                i_new = _rn_seq_i_3[_j]
+                o_new = _rn_seq_o_4[_j]
                 p_f = _w_p_f[_j]
                 p_i = _w_p_i[_j]
                 p_o = _w_p_o[_j]
-                z = _all_z[_t, _b, _j]
+                z = _rt_all_z_5[_j]
                 _c0 = _F(1.0) - z**2
                 _c1 = i_new*(_F(1.0) - i_new)
                 _c2 = f_new*(_F(1.0) - f_new)
                 _c3 = o_new*(_F(1.0) - o_new)
                 _c4 = tanh(c_new)
-                d_y = _dcarry_h[_b, _j] + _dy_y[_t, _b, _j]
-                d_o_new = _dcarry_o[_b, _j] + _c4*d_y
-                d_c_new = _dcarry_c[_b, _j] + _c3*d_o_new*p_o + d_y*o_new*(_F(1.0) - _c4**2)
-                d_f_new = _dcarry_f[_b, _j] + c*d_c_new
-                d_i_new = _dcarry_i[_b, _j] + d_c_new*z
+                d_y = _rb_dcarry_h_6[_j] + _rt_dy_y_7[_j]
+                d_o_new = _rb_dcarry_o_8[_j] + _c4*d_y
+                d_c_new = _rb_dcarry_c_9[_j] + _c3*d_o_new*p_o + d_y*o_new*(_F(1.0) - _c4**2)
+                d_f_new = _rb_dcarry_f_10[_j] + c*d_c_new
+                d_i_new = _rb_dcarry_i_11[_j] + d_c_new*z
                 d_z = d_c_new*i_new
-                _dG_x[_t, _b, _j + 3*_n_hidden] = _c3*d_o_new
-                _dG_i[_t, _b, _j + 2*_n_hidden] = _c3*d_o_new
+                _rt_dG_x_12[_j] = _c3*d_o_new
+                _rt_dG_i_13[_j] = _c3*d_o_new
                 _acc_p_o[_j] += _c3*c_new*d_o_new
-                _d_c[_b, _j] = _c1*d_i_new*p_i + _c2*d_f_new*p_f + d_c_new*f_new
-                _dG_x[_t, _b, _j + 2*_n_hidden] = _c2*d_f_new
-                _dG_i[_t, _b, _j + _n_hidden] = _c2*d_f_new
+                _rb_d_c_14[_j] = _c1*d_i_new*p_i + _c2*d_f_new*p_f + d_c_new*f_new
+                _rt_dG_x_15[_j] = _c2*d_f_new
+                _rt_dG_i_16[_j] = _c2*d_f_new
                 _acc_p_f[_j] += _c2*c*d_f_new
-                _dG_x[_t, _b, _j + _n_hidden] = _c1*d_i_new
-                _dG_i[_t, _b, _j] = _c1*d_i_new
+                _rt_dG_x_17[_j] = _c1*d_i_new
+                _rt_dG_i_18[_j] = _c1*d_i_new
                 _acc_p_i[_j] += _c1*c*d_i_new
-                _dG_x[_t, _b, _j] = _c0*d_z
+                _rt_dG_x_19[_j] = _c0*d_z
         matmul(_dG_x[_t], _W_h, _dgemm_h)
         matmul(_dG_i[_t], _W_i, _dgemm_i)
         matmul(_dG_i[_t], _W_f, _dgemm_f)

@@ -82,17 +82,29 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, 
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
+            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rb_G_h_1 = _G_h[_b, :_n_hidden]
+            _rt_G_x_2 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rb_G_h_3 = _G_h[_b, _n_hidden:2*_n_hidden]
+            _rt_G_x_4 = _G_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rb_G_h_5 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
+            _rt_seq_c_6 = _seq_c[_t, _b]
+            _rt_all_z_7 = _all_z[_t, _b]
+            _rt_all_i_8 = _all_i[_t, _b]
+            _rt_all_f_9 = _all_f[_t, _b]
+            _rn_seq_c_10 = _seq_c[_t + 1, _b]
+            _rn_seq_h_11 = _seq_h[_t + 1, _b]
             for _j in range(_n_hidden):
-                _p0 = _G_x[_t, _b, _j]
-                _p1 = _G_h[_b, _j]
-                _p2 = _G_x[_t, _b, _j + _n_hidden]
-                _p3 = _G_h[_b, _j + _n_hidden]
-                _p4 = _G_x[_t, _b, _j + 2*_n_hidden]
-                _p5 = _G_h[_b, _j + 2*_n_hidden]
+                _p0 = _rt_G_x_0[_j]
+                _p1 = _rb_G_h_1[_j]
+                _p2 = _rt_G_x_2[_j]
+                _p3 = _rb_G_h_3[_j]
+                _p4 = _rt_G_x_4[_j]
+                _p5 = _rb_G_h_5[_j]
                 b_f = _w_b_f[_j]
                 b_i = _w_b_i[_j]
                 b_z = _w_b_z[_j]
-                c = _seq_c[_t, _b, _j]
+                c = _rt_seq_c_6[_j]
                 p_f = _w_p_f[_j]
                 p_i = _w_p_i[_j]
                 z = tanh(_p0 + _p1 + b_z)
@@ -100,11 +112,11 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, 
                 f = sigmoid(_p4 + _p5 + b_f + c*p_f)
                 c_new = c*f + i*z
                 y = tanh(c_new)
-                _all_z[_t, _b, _j] = z
-                _all_i[_t, _b, _j] = i
-                _all_f[_t, _b, _j] = f
-                _seq_c[_t + 1, _b, _j] = c_new
-                _seq_h[_t + 1, _b, _j] = y
+                _rt_all_z_7[_j] = z
+                _rt_all_i_8[_j] = i
+                _rt_all_f_9[_j] = f
+                _rn_seq_c_10[_j] = c_new
+                _rn_seq_h_11[_j] = y
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -113,17 +125,26 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, _w
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
+            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rb_G_h_1 = _G_h[_b, :_n_hidden]
+            _rt_G_x_2 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rb_G_h_3 = _G_h[_b, _n_hidden:2*_n_hidden]
+            _rt_G_x_4 = _G_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rb_G_h_5 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
+            _rt_seq_c_6 = _seq_c[_t, _b]
+            _rn_seq_c_7 = _seq_c[_t + 1, _b]
+            _rn_seq_h_8 = _seq_h[_t + 1, _b]
             for _j in range(_n_hidden):
-                _p0 = _G_x[_t, _b, _j]
-                _p1 = _G_h[_b, _j]
-                _p2 = _G_x[_t, _b, _j + _n_hidden]
-                _p3 = _G_h[_b, _j + _n_hidden]
-                _p4 = _G_x[_t, _b, _j + 2*_n_hidden]
-                _p5 = _G_h[_b, _j + 2*_n_hidden]
+                _p0 = _rt_G_x_0[_j]
+                _p1 = _rb_G_h_1[_j]
+                _p2 = _rt_G_x_2[_j]
+                _p3 = _rb_G_h_3[_j]
+                _p4 = _rt_G_x_4[_j]
+                _p5 = _rb_G_h_5[_j]
                 b_f = _w_b_f[_j]
                 b_i = _w_b_i[_j]
                 b_z = _w_b_z[_j]
-                c = _seq_c[_t, _b, _j]
+                c = _rt_seq_c_6[_j]
                 p_f = _w_p_f[_j]
                 p_i = _w_p_i[_j]
                 z = tanh(_p0 + _p1 + b_z)
@@ -131,8 +152,8 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, _w
                 f = sigmoid(_p4 + _p5 + b_f + c*p_f)
                 c_new = c*f + i*z
                 y = tanh(c_new)
-                _seq_c[_t + 1, _b, _j] = c_new
-                _seq_h[_t + 1, _b, _j] = y
+                _rn_seq_c_7[_j] = c_new
+                _rn_seq_h_8[_j] = y
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -140,28 +161,40 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _all_f, _all_i, _w_p_f,
     _F = _seq_c.dtype.type
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
+            _rt_seq_c_0 = _seq_c[_t, _b]
+            _rt_all_f_1 = _all_f[_t, _b]
+            _rt_all_i_2 = _all_i[_t, _b]
+            _rn_seq_h_3 = _seq_h[_t + 1, _b]
+            _rt_all_z_4 = _all_z[_t, _b]
+            _rb_dcarry_h_5 = _dcarry_h[_b]
+            _rt_dy_y_6 = _dy_y[_t, _b]
+            _rb_dcarry_c_7 = _dcarry_c[_b]
+            _rb_d_c_8 = _d_c[_b]
+            _rt_dG_x_9 = _dG_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_10 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_11 = _dG_x[_t, _b, :_n_hidden]
             for _j in range(_n_hidden):
-                c = _seq_c[_t, _b, _j]
-                f = _all_f[_t, _b, _j]
-                i = _all_i[_t, _b, _j]
+                c = _rt_seq_c_0[_j]
+                f = _rt_all_f_1[_j]
+                i = _rt_all_i_2[_j]
                 p_f = _w_p_f[_j]
                 p_i = _w_p_i[_j]
-                y = _seq_h[_t + 1, _b, _j]
-                z = _all_z[_t, _b, _j]
+                y = _rn_seq_h_3[_j]
+                z = _rt_all_z_4[_j]
                 _c0 = _F(1.0) - z**2
                 _c1 = i*(_F(1.0) - i)
                 _c2 = f*(_F(1.0) - f)
-                d_y = _dcarry_h[_b, _j] + _dy_y[_t, _b, _j]
-                d_c_new = _dcarry_c[_b, _j] + d_y*(_F(1.0) - y**2)
+                d_y = _rb_dcarry_h_5[_j] + _rt_dy_y_6[_j]
+                d_c_new = _rb_dcarry_c_7[_j] + d_y*(_F(1.0) - y**2)
                 d_f = c*d_c_new
                 d_i = d_c_new*z
                 d_z = d_c_new*i
-                _d_c[_b, _j] = _c1*d_i*p_i + _c2*d_f*p_f + d_c_new*f
-                _dG_x[_t, _b, _j + 2*_n_hidden] = _c2*d_f
+                _rb_d_c_8[_j] = _c1*d_i*p_i + _c2*d_f*p_f + d_c_new*f
+                _rt_dG_x_9[_j] = _c2*d_f
                 _acc_p_f[_j] += _c2*c*d_f
-                _dG_x[_t, _b, _j + _n_hidden] = _c1*d_i
+                _rt_dG_x_10[_j] = _c1*d_i
                 _acc_p_i[_j] += _c1*c*d_i
-                _dG_x[_t, _b, _j] = _c0*d_z
+                _rt_dG_x_11[_j] = _c0*d_z
         matmul(_dG_x[_t], _W_h, _dgemm_h)
         if _has_dseq and _t > 0:
             for _b in range(_B):

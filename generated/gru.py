@@ -75,27 +75,39 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, _w_b_n,
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
+            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rb_G_h_1 = _G_h[_b, :_n_hidden]
+            _rt_G_x_2 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rb_G_h_3 = _G_h[_b, _n_hidden:2*_n_hidden]
+            _rt_G_x_4 = _G_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rb_G_h_5 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
+            _rt_seq_h_6 = _seq_h[_t, _b]
+            _rt_all_r_7 = _all_r[_t, _b]
+            _rt_all_z_8 = _all_z[_t, _b]
+            _rt_all_n_9 = _all_n[_t, _b]
+            _rn_seq_h_10 = _seq_h[_t + 1, _b]
+            _rt_all__p5_11 = _all__p5[_t, _b]
             for _j in range(_n_hidden):
-                _p0 = _G_x[_t, _b, _j]
-                _p1 = _G_h[_b, _j]
-                _p2 = _G_x[_t, _b, _j + _n_hidden]
-                _p3 = _G_h[_b, _j + _n_hidden]
-                _p4 = _G_x[_t, _b, _j + 2*_n_hidden]
-                _p5 = _G_h[_b, _j + 2*_n_hidden]
+                _p0 = _rt_G_x_0[_j]
+                _p1 = _rb_G_h_1[_j]
+                _p2 = _rt_G_x_2[_j]
+                _p3 = _rb_G_h_3[_j]
+                _p4 = _rt_G_x_4[_j]
+                _p5 = _rb_G_h_5[_j]
                 b_hn = _w_b_hn[_j]
                 b_n = _w_b_n[_j]
                 b_r = _w_b_r[_j]
                 b_z = _w_b_z[_j]
-                h = _seq_h[_t, _b, _j]
+                h = _rt_seq_h_6[_j]
                 r = sigmoid(_p0 + _p1 + b_r)
                 z = sigmoid(_p2 + _p3 + b_z)
                 n = tanh(_p4 + b_n + r*(_p5 + b_hn))
                 h_new = h*z + n*(_F(1.0) - z)
-                _all_r[_t, _b, _j] = r
-                _all_z[_t, _b, _j] = z
-                _all_n[_t, _b, _j] = n
-                _seq_h[_t + 1, _b, _j] = h_new
-                _all__p5[_t, _b, _j] = _p5
+                _rt_all_r_7[_j] = r
+                _rt_all_z_8[_j] = z
+                _rt_all_n_9[_j] = n
+                _rn_seq_h_10[_j] = h_new
+                _rt_all__p5_11[_j] = _p5
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -104,23 +116,31 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, _w_b_n, _
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
+            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rb_G_h_1 = _G_h[_b, :_n_hidden]
+            _rt_G_x_2 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rb_G_h_3 = _G_h[_b, _n_hidden:2*_n_hidden]
+            _rt_G_x_4 = _G_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rb_G_h_5 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
+            _rt_seq_h_6 = _seq_h[_t, _b]
+            _rn_seq_h_7 = _seq_h[_t + 1, _b]
             for _j in range(_n_hidden):
-                _p0 = _G_x[_t, _b, _j]
-                _p1 = _G_h[_b, _j]
-                _p2 = _G_x[_t, _b, _j + _n_hidden]
-                _p3 = _G_h[_b, _j + _n_hidden]
-                _p4 = _G_x[_t, _b, _j + 2*_n_hidden]
-                _p5 = _G_h[_b, _j + 2*_n_hidden]
+                _p0 = _rt_G_x_0[_j]
+                _p1 = _rb_G_h_1[_j]
+                _p2 = _rt_G_x_2[_j]
+                _p3 = _rb_G_h_3[_j]
+                _p4 = _rt_G_x_4[_j]
+                _p5 = _rb_G_h_5[_j]
                 b_hn = _w_b_hn[_j]
                 b_n = _w_b_n[_j]
                 b_r = _w_b_r[_j]
                 b_z = _w_b_z[_j]
-                h = _seq_h[_t, _b, _j]
+                h = _rt_seq_h_6[_j]
                 r = sigmoid(_p0 + _p1 + b_r)
                 z = sigmoid(_p2 + _p3 + b_z)
                 n = tanh(_p4 + b_n + r*(_p5 + b_hn))
                 h_new = h*z + n*(_F(1.0) - z)
-                _seq_h[_t + 1, _b, _j] = h_new
+                _rn_seq_h_7[_j] = h_new
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -128,29 +148,43 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _all__p5, _w_b_hn, _seq_h, _all
     _F = _all__p5.dtype.type
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
+            _rt_all__p5_0 = _all__p5[_t, _b]
+            _rt_seq_h_1 = _seq_h[_t, _b]
+            _rt_all_n_2 = _all_n[_t, _b]
+            _rt_all_r_3 = _all_r[_t, _b]
+            _rt_all_z_4 = _all_z[_t, _b]
+            _rb_dcarry_h_5 = _dcarry_h[_b]
+            _rt_dy_h_new_6 = _dy_h_new[_t, _b]
+            _rb_d_h_7 = _d_h[_b]
+            _rt_dG_x_8 = _dG_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_h_9 = _dG_h[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_10 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_dG_h_11 = _dG_h[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_12 = _dG_x[_t, _b, :_n_hidden]
+            _rt_dG_h_13 = _dG_h[_t, _b, :_n_hidden]
             for _j in range(_n_hidden):
-                _p5 = _all__p5[_t, _b, _j]
+                _p5 = _rt_all__p5_0[_j]
                 b_hn = _w_b_hn[_j]
-                h = _seq_h[_t, _b, _j]
-                n = _all_n[_t, _b, _j]
-                r = _all_r[_t, _b, _j]
-                z = _all_z[_t, _b, _j]
+                h = _rt_seq_h_1[_j]
+                n = _rt_all_n_2[_j]
+                r = _rt_all_r_3[_j]
+                z = _rt_all_z_4[_j]
                 _c0 = r*(_F(1.0) - r)
                 _c1 = _F(1.0) - z
                 _c2 = _c1*z
                 _c3 = _F(1.0) - n**2
                 _c4 = _c3*r
-                d_h_new = _dcarry_h[_b, _j] + _dy_h_new[_t, _b, _j]
+                d_h_new = _rb_dcarry_h_5[_j] + _rt_dy_h_new_6[_j]
                 d_n = _c1*d_h_new
                 d_z = d_h_new*(h - n)
                 d_r = _c3*d_n*(_p5 + b_hn)
-                _d_h[_b, _j] = d_h_new*z
-                _dG_x[_t, _b, _j + 2*_n_hidden] = _c3*d_n
-                _dG_h[_t, _b, _j + 2*_n_hidden] = _c4*d_n
-                _dG_x[_t, _b, _j + _n_hidden] = _c2*d_z
-                _dG_h[_t, _b, _j + _n_hidden] = _c2*d_z
-                _dG_x[_t, _b, _j] = _c0*d_r
-                _dG_h[_t, _b, _j] = _c0*d_r
+                _rb_d_h_7[_j] = d_h_new*z
+                _rt_dG_x_8[_j] = _c3*d_n
+                _rt_dG_h_9[_j] = _c4*d_n
+                _rt_dG_x_10[_j] = _c2*d_z
+                _rt_dG_h_11[_j] = _c2*d_z
+                _rt_dG_x_12[_j] = _c0*d_r
+                _rt_dG_h_13[_j] = _c0*d_r
         matmul(_dG_h[_t], _W_h, _dgemm_h)
         if _has_dseq and _t > 0:
             for _b in range(_B):

@@ -88,32 +88,47 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_g, 
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
+            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rb_G_h_1 = _G_h[_b, :_n_hidden]
+            _rt_G_x_2 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rb_G_h_3 = _G_h[_b, _n_hidden:2*_n_hidden]
+            _rt_G_x_4 = _G_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rb_G_h_5 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
+            _rt_G_x_6 = _G_x[_t, _b, 3*_n_hidden:4*_n_hidden]
+            _rb_G_h_7 = _G_h[_b, 3*_n_hidden:4*_n_hidden]
+            _rt_seq_c_8 = _seq_c[_t, _b]
+            _rt_all_i_9 = _all_i[_t, _b]
+            _rt_all_f_10 = _all_f[_t, _b]
+            _rt_all_g_11 = _all_g[_t, _b]
+            _rt_all_o_12 = _all_o[_t, _b]
+            _rn_seq_c_13 = _seq_c[_t + 1, _b]
+            _rn_seq_h_14 = _seq_h[_t + 1, _b]
             for _j in range(_n_hidden):
-                _p0 = _G_x[_t, _b, _j]
-                _p1 = _G_h[_b, _j]
-                _p2 = _G_x[_t, _b, _j + _n_hidden]
-                _p3 = _G_h[_b, _j + _n_hidden]
-                _p4 = _G_x[_t, _b, _j + 2*_n_hidden]
-                _p5 = _G_h[_b, _j + 2*_n_hidden]
-                _p6 = _G_x[_t, _b, _j + 3*_n_hidden]
-                _p7 = _G_h[_b, _j + 3*_n_hidden]
+                _p0 = _rt_G_x_0[_j]
+                _p1 = _rb_G_h_1[_j]
+                _p2 = _rt_G_x_2[_j]
+                _p3 = _rb_G_h_3[_j]
+                _p4 = _rt_G_x_4[_j]
+                _p5 = _rb_G_h_5[_j]
+                _p6 = _rt_G_x_6[_j]
+                _p7 = _rb_G_h_7[_j]
                 b_f = _w_b_f[_j]
                 b_g = _w_b_g[_j]
                 b_i = _w_b_i[_j]
                 b_o = _w_b_o[_j]
-                c = _seq_c[_t, _b, _j]
+                c = _rt_seq_c_8[_j]
                 i = sigmoid(_p0 + _p1 + b_i)
                 f = sigmoid(_p2 + _p3 + b_f)
                 g = tanh(_p4 + _p5 + b_g)
                 o = sigmoid(_p6 + _p7 + b_o)
                 c_new = c*f + g*i
                 h_new = o*tanh(c_new)
-                _all_i[_t, _b, _j] = i
-                _all_f[_t, _b, _j] = f
-                _all_g[_t, _b, _j] = g
-                _all_o[_t, _b, _j] = o
-                _seq_c[_t + 1, _b, _j] = c_new
-                _seq_h[_t + 1, _b, _j] = h_new
+                _rt_all_i_9[_j] = i
+                _rt_all_f_10[_j] = f
+                _rt_all_g_11[_j] = g
+                _rt_all_o_12[_j] = o
+                _rn_seq_c_13[_j] = c_new
+                _rn_seq_h_14[_j] = h_new
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -122,28 +137,39 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_g, _w
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
+            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rb_G_h_1 = _G_h[_b, :_n_hidden]
+            _rt_G_x_2 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rb_G_h_3 = _G_h[_b, _n_hidden:2*_n_hidden]
+            _rt_G_x_4 = _G_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rb_G_h_5 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
+            _rt_G_x_6 = _G_x[_t, _b, 3*_n_hidden:4*_n_hidden]
+            _rb_G_h_7 = _G_h[_b, 3*_n_hidden:4*_n_hidden]
+            _rt_seq_c_8 = _seq_c[_t, _b]
+            _rn_seq_c_9 = _seq_c[_t + 1, _b]
+            _rn_seq_h_10 = _seq_h[_t + 1, _b]
             for _j in range(_n_hidden):
-                _p0 = _G_x[_t, _b, _j]
-                _p1 = _G_h[_b, _j]
-                _p2 = _G_x[_t, _b, _j + _n_hidden]
-                _p3 = _G_h[_b, _j + _n_hidden]
-                _p4 = _G_x[_t, _b, _j + 2*_n_hidden]
-                _p5 = _G_h[_b, _j + 2*_n_hidden]
-                _p6 = _G_x[_t, _b, _j + 3*_n_hidden]
-                _p7 = _G_h[_b, _j + 3*_n_hidden]
+                _p0 = _rt_G_x_0[_j]
+                _p1 = _rb_G_h_1[_j]
+                _p2 = _rt_G_x_2[_j]
+                _p3 = _rb_G_h_3[_j]
+                _p4 = _rt_G_x_4[_j]
+                _p5 = _rb_G_h_5[_j]
+                _p6 = _rt_G_x_6[_j]
+                _p7 = _rb_G_h_7[_j]
                 b_f = _w_b_f[_j]
                 b_g = _w_b_g[_j]
                 b_i = _w_b_i[_j]
                 b_o = _w_b_o[_j]
-                c = _seq_c[_t, _b, _j]
+                c = _rt_seq_c_8[_j]
                 i = sigmoid(_p0 + _p1 + b_i)
                 f = sigmoid(_p2 + _p3 + b_f)
                 g = tanh(_p4 + _p5 + b_g)
                 o = sigmoid(_p6 + _p7 + b_o)
                 c_new = c*f + g*i
                 h_new = o*tanh(c_new)
-                _seq_c[_t + 1, _b, _j] = c_new
-                _seq_h[_t + 1, _b, _j] = h_new
+                _rn_seq_c_9[_j] = c_new
+                _rn_seq_h_10[_j] = h_new
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -151,29 +177,43 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _all_f, _all_g, _all_i,
     _F = _seq_c.dtype.type
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
+            _rt_seq_c_0 = _seq_c[_t, _b]
+            _rn_seq_c_1 = _seq_c[_t + 1, _b]
+            _rt_all_f_2 = _all_f[_t, _b]
+            _rt_all_g_3 = _all_g[_t, _b]
+            _rt_all_i_4 = _all_i[_t, _b]
+            _rt_all_o_5 = _all_o[_t, _b]
+            _rb_dcarry_h_6 = _dcarry_h[_b]
+            _rt_dy_h_new_7 = _dy_h_new[_t, _b]
+            _rb_dcarry_c_8 = _dcarry_c[_b]
+            _rb_d_c_9 = _d_c[_b]
+            _rt_dG_x_10 = _dG_x[_t, _b, 3*_n_hidden:4*_n_hidden]
+            _rt_dG_x_11 = _dG_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_12 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_13 = _dG_x[_t, _b, :_n_hidden]
             for _j in range(_n_hidden):
-                c = _seq_c[_t, _b, _j]
-                c_new = _seq_c[_t + 1, _b, _j]
-                f = _all_f[_t, _b, _j]
-                g = _all_g[_t, _b, _j]
-                i = _all_i[_t, _b, _j]
-                o = _all_o[_t, _b, _j]
+                c = _rt_seq_c_0[_j]
+                c_new = _rn_seq_c_1[_j]
+                f = _rt_all_f_2[_j]
+                g = _rt_all_g_3[_j]
+                i = _rt_all_i_4[_j]
+                o = _rt_all_o_5[_j]
                 _c0 = i*(_F(1.0) - i)
                 _c1 = f*(_F(1.0) - f)
                 _c2 = _F(1.0) - g**2
                 _c3 = o*(_F(1.0) - o)
                 _c4 = tanh(c_new)
-                d_h_new = _dcarry_h[_b, _j] + _dy_h_new[_t, _b, _j]
-                d_c_new = _dcarry_c[_b, _j] + d_h_new*o*(_F(1.0) - _c4**2)
+                d_h_new = _rb_dcarry_h_6[_j] + _rt_dy_h_new_7[_j]
+                d_c_new = _rb_dcarry_c_8[_j] + d_h_new*o*(_F(1.0) - _c4**2)
                 d_o = _c4*d_h_new
                 d_g = d_c_new*i
                 d_f = c*d_c_new
                 d_i = d_c_new*g
-                _d_c[_b, _j] = d_c_new*f
-                _dG_x[_t, _b, _j + 3*_n_hidden] = _c3*d_o
-                _dG_x[_t, _b, _j + 2*_n_hidden] = _c2*d_g
-                _dG_x[_t, _b, _j + _n_hidden] = _c1*d_f
-                _dG_x[_t, _b, _j] = _c0*d_i
+                _rb_d_c_9[_j] = d_c_new*f
+                _rt_dG_x_10[_j] = _c3*d_o
+                _rt_dG_x_11[_j] = _c2*d_g
+                _rt_dG_x_12[_j] = _c1*d_f
+                _rt_dG_x_13[_j] = _c0*d_i
         matmul(_dG_x[_t], _W_h, _dgemm_h)
         if _has_dseq and _t > 0:
             for _b in range(_B):

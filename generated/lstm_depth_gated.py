@@ -105,23 +105,41 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_c, _w_b_d, 
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
+            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rb_G_h_1 = _G_h[_b, :_n_hidden]
+            _rt_G_x_2 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rb_G_h_3 = _G_h[_b, _n_hidden:2*_n_hidden]
+            _rt_G_x_4 = _G_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_G_x_5 = _G_x[_t, _b, 3*_n_hidden:4*_n_hidden]
+            _rb_G_h_6 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
+            _rt_G_x_7 = _G_x[_t, _b, 4*_n_hidden:5*_n_hidden]
+            _rb_G_h_8 = _G_h[_b, 3*_n_hidden:4*_n_hidden]
+            _rt_seq_c_9 = _seq_c[_t, _b]
+            _rt_in_c_low_10 = _in_c_low[_t, _b]
+            _rt_all_i_11 = _all_i[_t, _b]
+            _rt_all_f_12 = _all_f[_t, _b]
+            _rt_all_d_13 = _all_d[_t, _b]
+            _rn_seq_c_14 = _seq_c[_t + 1, _b]
+            _rt_all_o_15 = _all_o[_t, _b]
+            _rn_seq_h_16 = _seq_h[_t + 1, _b]
+            _rt_all__p6_17 = _all__p6[_t, _b]
             for _j in range(_n_hidden):
-                _p0 = _G_x[_t, _b, _j]
-                _p1 = _G_h[_b, _j]
-                _p2 = _G_x[_t, _b, _j + _n_hidden]
-                _p3 = _G_h[_b, _j + _n_hidden]
-                _p4 = _G_x[_t, _b, _j + 2*_n_hidden]
-                _p5 = _G_x[_t, _b, _j + 3*_n_hidden]
-                _p6 = _G_h[_b, _j + 2*_n_hidden]
-                _p7 = _G_x[_t, _b, _j + 4*_n_hidden]
-                _p8 = _G_h[_b, _j + 3*_n_hidden]
+                _p0 = _rt_G_x_0[_j]
+                _p1 = _rb_G_h_1[_j]
+                _p2 = _rt_G_x_2[_j]
+                _p3 = _rb_G_h_3[_j]
+                _p4 = _rt_G_x_4[_j]
+                _p5 = _rt_G_x_5[_j]
+                _p6 = _rb_G_h_6[_j]
+                _p7 = _rt_G_x_7[_j]
+                _p8 = _rb_G_h_8[_j]
                 b_c = _w_b_c[_j]
                 b_d = _w_b_d[_j]
                 b_f = _w_b_f[_j]
                 b_i = _w_b_i[_j]
                 b_o = _w_b_o[_j]
-                c = _seq_c[_t, _b, _j]
-                c_low = _in_c_low[_t, _b, _j]
+                c = _rt_seq_c_9[_j]
+                c_low = _rt_in_c_low_10[_j]
                 p_f = _w_p_f[_j]
                 p_i = _w_p_i[_j]
                 p_o = _w_p_o[_j]
@@ -133,13 +151,13 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_c, _w_b_d, 
                 c_new = c*f + c_low*d + i*tanh(_p5 + _p6 + b_c)
                 o = sigmoid(_p7 + _p8 + b_o + c_new*p_o)
                 h_new = o*tanh(c_new)
-                _all_i[_t, _b, _j] = i
-                _all_f[_t, _b, _j] = f
-                _all_d[_t, _b, _j] = d
-                _seq_c[_t + 1, _b, _j] = c_new
-                _all_o[_t, _b, _j] = o
-                _seq_h[_t + 1, _b, _j] = h_new
-                _all__p6[_t, _b, _j] = _p6
+                _rt_all_i_11[_j] = i
+                _rt_all_f_12[_j] = f
+                _rt_all_d_13[_j] = d
+                _rn_seq_c_14[_j] = c_new
+                _rt_all_o_15[_j] = o
+                _rn_seq_h_16[_j] = h_new
+                _rt_all__p6_17[_j] = _p6
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -148,23 +166,36 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_c, _w_b_d, _w
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
+            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rb_G_h_1 = _G_h[_b, :_n_hidden]
+            _rt_G_x_2 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rb_G_h_3 = _G_h[_b, _n_hidden:2*_n_hidden]
+            _rt_G_x_4 = _G_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_G_x_5 = _G_x[_t, _b, 3*_n_hidden:4*_n_hidden]
+            _rb_G_h_6 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
+            _rt_G_x_7 = _G_x[_t, _b, 4*_n_hidden:5*_n_hidden]
+            _rb_G_h_8 = _G_h[_b, 3*_n_hidden:4*_n_hidden]
+            _rt_seq_c_9 = _seq_c[_t, _b]
+            _rt_in_c_low_10 = _in_c_low[_t, _b]
+            _rn_seq_c_11 = _seq_c[_t + 1, _b]
+            _rn_seq_h_12 = _seq_h[_t + 1, _b]
             for _j in range(_n_hidden):
-                _p0 = _G_x[_t, _b, _j]
-                _p1 = _G_h[_b, _j]
-                _p2 = _G_x[_t, _b, _j + _n_hidden]
-                _p3 = _G_h[_b, _j + _n_hidden]
-                _p4 = _G_x[_t, _b, _j + 2*_n_hidden]
-                _p5 = _G_x[_t, _b, _j + 3*_n_hidden]
-                _p6 = _G_h[_b, _j + 2*_n_hidden]
-                _p7 = _G_x[_t, _b, _j + 4*_n_hidden]
-                _p8 = _G_h[_b, _j + 3*_n_hidden]
+                _p0 = _rt_G_x_0[_j]
+                _p1 = _rb_G_h_1[_j]
+                _p2 = _rt_G_x_2[_j]
+                _p3 = _rb_G_h_3[_j]
+                _p4 = _rt_G_x_4[_j]
+                _p5 = _rt_G_x_5[_j]
+                _p6 = _rb_G_h_6[_j]
+                _p7 = _rt_G_x_7[_j]
+                _p8 = _rb_G_h_8[_j]
                 b_c = _w_b_c[_j]
                 b_d = _w_b_d[_j]
                 b_f = _w_b_f[_j]
                 b_i = _w_b_i[_j]
                 b_o = _w_b_o[_j]
-                c = _seq_c[_t, _b, _j]
-                c_low = _in_c_low[_t, _b, _j]
+                c = _rt_seq_c_9[_j]
+                c_low = _rt_in_c_low_10[_j]
                 p_f = _w_p_f[_j]
                 p_i = _w_p_i[_j]
                 p_o = _w_p_o[_j]
@@ -176,8 +207,8 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_c, _w_b_d, _w
                 c_new = c*f + c_low*d + i*tanh(_p5 + _p6 + b_c)
                 o = sigmoid(_p7 + _p8 + b_o + c_new*p_o)
                 h_new = o*tanh(c_new)
-                _seq_c[_t + 1, _b, _j] = c_new
-                _seq_h[_t + 1, _b, _j] = h_new
+                _rn_seq_c_11[_j] = c_new
+                _rn_seq_h_12[_j] = h_new
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -185,17 +216,40 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _G_x, _all__p6, _w_b_c, _seq_c,
     _F = _G_x.dtype.type
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
+            _rt_G_x_0 = _G_x[_t, _b, 3*_n_hidden:4*_n_hidden]
+            _rt_all__p6_1 = _all__p6[_t, _b]
+            _rt_seq_c_2 = _seq_c[_t, _b]
+            _rt_in_c_low_3 = _in_c_low[_t, _b]
+            _rn_seq_c_4 = _seq_c[_t + 1, _b]
+            _rt_all_d_5 = _all_d[_t, _b]
+            _rt_all_f_6 = _all_f[_t, _b]
+            _rt_all_i_7 = _all_i[_t, _b]
+            _rt_all_o_8 = _all_o[_t, _b]
+            _rb_dcarry_h_9 = _dcarry_h[_b]
+            _rt_dy_h_new_10 = _dy_h_new[_t, _b]
+            _rb_dcarry_c_11 = _dcarry_c[_b]
+            _rt_dG_x_12 = _dG_x[_t, _b, 4*_n_hidden:5*_n_hidden]
+            _rt_dG_h_13 = _dG_h[_t, _b, 3*_n_hidden:4*_n_hidden]
+            _rt_dG_x_14 = _dG_x[_t, _b, 3*_n_hidden:4*_n_hidden]
+            _rt_dG_h_15 = _dG_h[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rb_d_c_16 = _d_c[_b]
+            _rt_d_c_low_17 = _d_c_low[_t, _b]
+            _rt_dG_x_18 = _dG_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_19 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_dG_h_20 = _dG_h[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_21 = _dG_x[_t, _b, :_n_hidden]
+            _rt_dG_h_22 = _dG_h[_t, _b, :_n_hidden]
             for _j in range(_n_hidden):
-                _p5 = _G_x[_t, _b, _j + 3*_n_hidden]
-                _p6 = _all__p6[_t, _b, _j]
+                _p5 = _rt_G_x_0[_j]
+                _p6 = _rt_all__p6_1[_j]
                 b_c = _w_b_c[_j]
-                c = _seq_c[_t, _b, _j]
-                c_low = _in_c_low[_t, _b, _j]
-                c_new = _seq_c[_t + 1, _b, _j]
-                d = _all_d[_t, _b, _j]
-                f = _all_f[_t, _b, _j]
-                i = _all_i[_t, _b, _j]
-                o = _all_o[_t, _b, _j]
+                c = _rt_seq_c_2[_j]
+                c_low = _rt_in_c_low_3[_j]
+                c_new = _rn_seq_c_4[_j]
+                d = _rt_all_d_5[_j]
+                f = _rt_all_f_6[_j]
+                i = _rt_all_i_7[_j]
+                o = _rt_all_o_8[_j]
                 p_f = _w_p_f[_j]
                 p_i = _w_p_i[_j]
                 p_o = _w_p_o[_j]
@@ -208,27 +262,27 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _G_x, _all__p6, _w_b_c, _seq_c,
                 _c4 = i*(_F(1.0) - _c3**2)
                 _c5 = o*(_F(1.0) - o)
                 _c6 = tanh(c_new)
-                d_h_new = _dcarry_h[_b, _j] + _dy_h_new[_t, _b, _j]
+                d_h_new = _rb_dcarry_h_9[_j] + _rt_dy_h_new_10[_j]
                 d_o = _c6*d_h_new
-                d_c_new = _dcarry_c[_b, _j] + _c5*d_o*p_o + d_h_new*o*(_F(1.0) - _c6**2)
+                d_c_new = _rb_dcarry_c_11[_j] + _c5*d_o*p_o + d_h_new*o*(_F(1.0) - _c6**2)
                 d_d = c_low*d_c_new
                 d_f = c*d_c_new
                 d_i = _c3*d_c_new
-                _dG_x[_t, _b, _j + 4*_n_hidden] = _c5*d_o
-                _dG_h[_t, _b, _j + 3*_n_hidden] = _c5*d_o
+                _rt_dG_x_12[_j] = _c5*d_o
+                _rt_dG_h_13[_j] = _c5*d_o
                 _acc_p_o[_j] += _c5*c_new*d_o
-                _dG_x[_t, _b, _j + 3*_n_hidden] = _c4*d_c_new
-                _dG_h[_t, _b, _j + 2*_n_hidden] = _c4*d_c_new
-                _d_c[_b, _j] = _c0*d_i*p_i + _c1*d_f*p_f + _c2*d_d*w_cd + d_c_new*f
-                _d_c_low[_t, _b, _j] = _c2*d_d*w_ld + d*d_c_new
-                _dG_x[_t, _b, _j + 2*_n_hidden] = _c2*d_d
+                _rt_dG_x_14[_j] = _c4*d_c_new
+                _rt_dG_h_15[_j] = _c4*d_c_new
+                _rb_d_c_16[_j] = _c0*d_i*p_i + _c1*d_f*p_f + _c2*d_d*w_cd + d_c_new*f
+                _rt_d_c_low_17[_j] = _c2*d_d*w_ld + d*d_c_new
+                _rt_dG_x_18[_j] = _c2*d_d
                 _acc_w_cd[_j] += _c2*c*d_d
                 _acc_w_ld[_j] += _c2*c_low*d_d
-                _dG_x[_t, _b, _j + _n_hidden] = _c1*d_f
-                _dG_h[_t, _b, _j + _n_hidden] = _c1*d_f
+                _rt_dG_x_19[_j] = _c1*d_f
+                _rt_dG_h_20[_j] = _c1*d_f
                 _acc_p_f[_j] += _c1*c*d_f
-                _dG_x[_t, _b, _j] = _c0*d_i
-                _dG_h[_t, _b, _j] = _c0*d_i
+                _rt_dG_x_21[_j] = _c0*d_i
+                _rt_dG_h_22[_j] = _c0*d_i
                 _acc_p_i[_j] += _c0*c*d_i
         matmul(_dG_h[_t], _W_h, _dgemm_h)
         if _has_dseq and _t > 0:

@@ -70,11 +70,13 @@ def _pre_forward_1(_T, _B, _n_hidden, _G_x, _w_b_z, _all_z):
     _F = _G_x.dtype.type
     for _t in range(_T):
         for _b in range(_B):
+            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rt_all_z_1 = _all_z[_t, _b]
             for _j in range(_n_hidden):
-                _p0 = _G_x[_t, _b, _j]
+                _p0 = _rt_G_x_0[_j]
                 b_z = _w_b_z[_j]
                 z = sigmoid(_p0 + b_z)
-                _all_z[_t, _b, _j] = z
+                _rt_all_z_1[_j] = z
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -83,27 +85,38 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all_r, 
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
+            _rt_G_x_0 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rb_G_h_1 = _G_h[_b]
+            _rt_seq_h_2 = _seq_h[_t, _b]
+            _rt_all_r_3 = _all_r[_t, _b]
+            _rt_all__v0_4 = _all__v0[_t, _b]
             for _j in range(_n_hidden):
-                _p1 = _G_x[_t, _b, _j + _n_hidden]
-                _p2 = _G_h[_b, _j]
+                _p1 = _rt_G_x_0[_j]
+                _p2 = _rb_G_h_1[_j]
                 b_r = _w_b_r[_j]
-                h = _seq_h[_t, _b, _j]
+                h = _rt_seq_h_2[_j]
                 r = sigmoid(_p1 + _p2 + b_r)
                 _v0 = h*r
-                _all_r[_t, _b, _j] = r
-                _all__v0[_t, _b, _j] = _v0
+                _rt_all_r_3[_j] = r
+                _rt_all__v0_4[_j] = _v0
         matmul(_all__v0[_t], _WT__v0, _G__v0)
         for _b in range(_B):
+            _rb_G__v0_0 = _G__v0[_b]
+            _rt_seq_h_1 = _seq_h[_t, _b]
+            _rt_in_x_2 = _in_x[_t, _b, :_n_hidden]
+            _rt_all_z_3 = _all_z[_t, _b]
+            _rt_all_n_4 = _all_n[_t, _b]
+            _rn_seq_h_5 = _seq_h[_t + 1, _b]
             for _j in range(_n_hidden):
-                _p3 = _G__v0[_b, _j]
+                _p3 = _rb_G__v0_0[_j]
                 b_n = _w_b_n[_j]
-                h = _seq_h[_t, _b, _j]
-                x = _in_x[_t, _b, _j]
-                z = _all_z[_t, _b, _j]
+                h = _rt_seq_h_1[_j]
+                x = _rt_in_x_2[_j]
+                z = _rt_all_z_3[_j]
                 n = tanh(_p3 + b_n + tanh(x))
                 h_new = h*(_F(1.0) - z) + n*z
-                _all_n[_t, _b, _j] = n
-                _seq_h[_t + 1, _b, _j] = h_new
+                _rt_all_n_4[_j] = n
+                _rn_seq_h_5[_j] = h_new
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -112,25 +125,34 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all__v0, 
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
+            _rt_G_x_0 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rb_G_h_1 = _G_h[_b]
+            _rt_seq_h_2 = _seq_h[_t, _b]
+            _rt_all__v0_3 = _all__v0[_t, _b]
             for _j in range(_n_hidden):
-                _p1 = _G_x[_t, _b, _j + _n_hidden]
-                _p2 = _G_h[_b, _j]
+                _p1 = _rt_G_x_0[_j]
+                _p2 = _rb_G_h_1[_j]
                 b_r = _w_b_r[_j]
-                h = _seq_h[_t, _b, _j]
+                h = _rt_seq_h_2[_j]
                 r = sigmoid(_p1 + _p2 + b_r)
                 _v0 = h*r
-                _all__v0[_t, _b, _j] = _v0
+                _rt_all__v0_3[_j] = _v0
         matmul(_all__v0[_t], _WT__v0, _G__v0)
         for _b in range(_B):
+            _rb_G__v0_0 = _G__v0[_b]
+            _rt_seq_h_1 = _seq_h[_t, _b]
+            _rt_in_x_2 = _in_x[_t, _b, :_n_hidden]
+            _rt_all_z_3 = _all_z[_t, _b]
+            _rn_seq_h_4 = _seq_h[_t + 1, _b]
             for _j in range(_n_hidden):
-                _p3 = _G__v0[_b, _j]
+                _p3 = _rb_G__v0_0[_j]
                 b_n = _w_b_n[_j]
-                h = _seq_h[_t, _b, _j]
-                x = _in_x[_t, _b, _j]
-                z = _all_z[_t, _b, _j]
+                h = _rt_seq_h_1[_j]
+                x = _rt_in_x_2[_j]
+                z = _rt_all_z_3[_j]
                 n = tanh(_p3 + b_n + tanh(x))
                 h_new = h*(_F(1.0) - z) + n*z
-                _seq_h[_t + 1, _b, _j] = h_new
+                _rn_seq_h_4[_j] = h_new
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -138,29 +160,45 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_h, _all_n, _in_x, _all_z, 
     _F = _seq_h.dtype.type
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
+            _rt_seq_h_0 = _seq_h[_t, _b]
+            _rt_all_n_1 = _all_n[_t, _b]
+            _rt_in_x_2 = _in_x[_t, _b, :_n_hidden]
+            _rt_all_z_3 = _all_z[_t, _b]
+            _rb_dcarry_h_4 = _dcarry_h[_b]
+            _rt_dy_h_new_5 = _dy_h_new[_t, _b]
+            _rb_d_h_6 = _d_h[_b]
+            _rt_d_z_7 = _d_z[_t, _b]
+            _rt_dG__v0_8 = _dG__v0[_t, _b]
+            _rt_d_x_9 = _d_x[_t, _b, :_n_hidden]
             for _j in range(_n_hidden):
-                h = _seq_h[_t, _b, _j]
-                n = _all_n[_t, _b, _j]
-                x = _in_x[_t, _b, _j]
-                z = _all_z[_t, _b, _j]
+                h = _rt_seq_h_0[_j]
+                n = _rt_all_n_1[_j]
+                x = _rt_in_x_2[_j]
+                z = _rt_all_z_3[_j]
                 _c0 = _F(1.0) - n**2
-                d_h_new = _dcarry_h[_b, _j] + _dy_h_new[_t, _b, _j]
+                d_h_new = _rb_dcarry_h_4[_j] + _rt_dy_h_new_5[_j]
                 d_n = d_h_new*z
-                _d_h[_b, _j] = d_h_new*(_F(1.0) - z)
-                _d_z[_t, _b, _j] = d_h_new*(-h + n)
-                _dG__v0[_t, _b, _j] = _c0*d_n
-                _d_x[_t, _b, _j] = _c0*d_n*(_F(1.0) - tanh(x)**2)
+                _rb_d_h_6[_j] = d_h_new*(_F(1.0) - z)
+                _rt_d_z_7[_j] = d_h_new*(-h + n)
+                _rt_dG__v0_8[_j] = _c0*d_n
+                _rt_d_x_9[_j] = _c0*d_n*(_F(1.0) - tanh(x)**2)
         matmul(_dG__v0[_t], _W__v0, _dgemm__v0)
         for _b in range(_B):
+            _rt_seq_h_0 = _seq_h[_t, _b]
+            _rt_all_r_1 = _all_r[_t, _b]
+            _rb_dgemm__v0_2 = _dgemm__v0[_b]
+            _rb_d_h_3 = _d_h[_b]
+            _rt_dG_x_4 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_dG_h_5 = _dG_h[_t, _b]
             for _j in range(_n_hidden):
-                h = _seq_h[_t, _b, _j]
-                r = _all_r[_t, _b, _j]
+                h = _rt_seq_h_0[_j]
+                r = _rt_all_r_1[_j]
                 _c1 = r*(_F(1.0) - r)
-                d__v0 = _dgemm__v0[_b, _j]
+                d__v0 = _rb_dgemm__v0_2[_j]
                 d_r = d__v0*h
-                _d_h[_b, _j] += d__v0*r
-                _dG_x[_t, _b, _j + _n_hidden] = _c1*d_r
-                _dG_h[_t, _b, _j] = _c1*d_r
+                _rb_d_h_3[_j] += d__v0*r
+                _rt_dG_x_4[_j] = _c1*d_r
+                _rt_dG_h_5[_j] = _c1*d_r
         matmul(_dG_h[_t], _W_h, _dgemm_h)
         if _has_dseq and _t > 0:
             for _b in range(_B):
@@ -177,11 +215,14 @@ def _pre_backward_1(_T, _B, _n_hidden, _all_z, _d_z, _dG_x):
     _F = _all_z.dtype.type
     for _t in range(_T):
         for _b in range(_B):
+            _rt_all_z_0 = _all_z[_t, _b]
+            _rt_d_z_1 = _d_z[_t, _b]
+            _rt_dG_x_2 = _dG_x[_t, _b, :_n_hidden]
             for _j in range(_n_hidden):
-                z = _all_z[_t, _b, _j]
+                z = _rt_all_z_0[_j]
                 _c0 = z*(_F(1.0) - z)
-                d_z = _d_z[_t, _b, _j]
-                _dG_x[_t, _b, _j] = _c0*d_z
+                d_z = _rt_d_z_1[_j]
+                _rt_dG_x_2[_j] = _c0*d_z
 
 
 class Cell(runtime.CellBase):

@@ -78,34 +78,48 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all__v0
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
+            _rt_G_x_0 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rb_G_h_1 = _G_h[_b]
+            _rt_seq_h_2 = _seq_h[_t, _b]
+            _rt_all__v0_3 = _all__v0[_t, _b]
+            _rt_all_r_4 = _all_r[_t, _b]
+            _rt_all__v1_5 = _all__v1[_t, _b]
             for _j in range(_n_hidden):
-                _p2 = _G_x[_t, _b, _j + _n_hidden]
-                _p3 = _G_h[_b, _j]
+                _p2 = _rt_G_x_0[_j]
+                _p3 = _rb_G_h_1[_j]
                 b_r = _w_b_r[_j]
-                h = _seq_h[_t, _b, _j]
+                h = _rt_seq_h_2[_j]
                 _v0 = tanh(h)
                 r = sigmoid(_p2 + _p3 + b_r)
                 _v1 = h*r
-                _all__v0[_t, _b, _j] = _v0
-                _all_r[_t, _b, _j] = r
-                _all__v1[_t, _b, _j] = _v1
+                _rt_all__v0_3[_j] = _v0
+                _rt_all_r_4[_j] = r
+                _rt_all__v1_5[_j] = _v1
         matmul(_all__v0[_t], _WT__v0, _G__v0)
         matmul(_all__v1[_t], _WT__v1, _G__v1)
         for _b in range(_B):
+            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rb_G__v0_1 = _G__v0[_b]
+            _rb_G__v1_2 = _G__v1[_b]
+            _rt_G_x_3 = _G_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_seq_h_4 = _seq_h[_t, _b]
+            _rt_all_z_5 = _all_z[_t, _b]
+            _rt_all_n_6 = _all_n[_t, _b]
+            _rn_seq_h_7 = _seq_h[_t + 1, _b]
             for _j in range(_n_hidden):
-                _p0 = _G_x[_t, _b, _j]
-                _p1 = _G__v0[_b, _j]
-                _p4 = _G__v1[_b, _j]
-                _p5 = _G_x[_t, _b, _j + 2*_n_hidden]
+                _p0 = _rt_G_x_0[_j]
+                _p1 = _rb_G__v0_1[_j]
+                _p4 = _rb_G__v1_2[_j]
+                _p5 = _rt_G_x_3[_j]
                 b_n = _w_b_n[_j]
                 b_z = _w_b_z[_j]
-                h = _seq_h[_t, _b, _j]
+                h = _rt_seq_h_4[_j]
                 z = sigmoid(_p0 + _p1 + b_z)
                 n = tanh(_p4 + _p5 + b_n)
                 h_new = h*(_F(1.0) - z) + n*z
-                _all_z[_t, _b, _j] = z
-                _all_n[_t, _b, _j] = n
-                _seq_h[_t + 1, _b, _j] = h_new
+                _rt_all_z_5[_j] = z
+                _rt_all_n_6[_j] = n
+                _rn_seq_h_7[_j] = h_new
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -114,31 +128,42 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all__v0, 
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
+            _rt_G_x_0 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rb_G_h_1 = _G_h[_b]
+            _rt_seq_h_2 = _seq_h[_t, _b]
+            _rt_all__v0_3 = _all__v0[_t, _b]
+            _rt_all__v1_4 = _all__v1[_t, _b]
             for _j in range(_n_hidden):
-                _p2 = _G_x[_t, _b, _j + _n_hidden]
-                _p3 = _G_h[_b, _j]
+                _p2 = _rt_G_x_0[_j]
+                _p3 = _rb_G_h_1[_j]
                 b_r = _w_b_r[_j]
-                h = _seq_h[_t, _b, _j]
+                h = _rt_seq_h_2[_j]
                 _v0 = tanh(h)
                 r = sigmoid(_p2 + _p3 + b_r)
                 _v1 = h*r
-                _all__v0[_t, _b, _j] = _v0
-                _all__v1[_t, _b, _j] = _v1
+                _rt_all__v0_3[_j] = _v0
+                _rt_all__v1_4[_j] = _v1
         matmul(_all__v0[_t], _WT__v0, _G__v0)
         matmul(_all__v1[_t], _WT__v1, _G__v1)
         for _b in range(_B):
+            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rb_G__v0_1 = _G__v0[_b]
+            _rb_G__v1_2 = _G__v1[_b]
+            _rt_G_x_3 = _G_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_seq_h_4 = _seq_h[_t, _b]
+            _rn_seq_h_5 = _seq_h[_t + 1, _b]
             for _j in range(_n_hidden):
-                _p0 = _G_x[_t, _b, _j]
-                _p1 = _G__v0[_b, _j]
-                _p4 = _G__v1[_b, _j]
-                _p5 = _G_x[_t, _b, _j + 2*_n_hidden]
+                _p0 = _rt_G_x_0[_j]
+                _p1 = _rb_G__v0_1[_j]
+                _p4 = _rb_G__v1_2[_j]
+                _p5 = _rt_G_x_3[_j]
                 b_n = _w_b_n[_j]
                 b_z = _w_b_z[_j]
-                h = _seq_h[_t, _b, _j]
+                h = _rt_seq_h_4[_j]
                 z = sigmoid(_p0 + _p1 + b_z)
                 n = tanh(_p4 + _p5 + b_n)
                 h_new = h*(_F(1.0) - z) + n*z
-                _seq_h[_t + 1, _b, _j] = h_new
+                _rn_seq_h_5[_j] = h_new
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -146,35 +171,53 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_h, _all_n, _all_z, _dcarry
     _F = _seq_h.dtype.type
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
+            _rt_seq_h_0 = _seq_h[_t, _b]
+            _rt_all_n_1 = _all_n[_t, _b]
+            _rt_all_z_2 = _all_z[_t, _b]
+            _rb_dcarry_h_3 = _dcarry_h[_b]
+            _rt_dy_h_new_4 = _dy_h_new[_t, _b]
+            _rb_d_h_5 = _d_h[_b]
+            _rt_dG__v1_6 = _dG__v1[_t, _b]
+            _rt_dG_x_7 = _dG_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_8 = _dG_x[_t, _b, :_n_hidden]
+            _rt_dG__v0_9 = _dG__v0[_t, _b]
             for _j in range(_n_hidden):
-                h = _seq_h[_t, _b, _j]
-                n = _all_n[_t, _b, _j]
-                z = _all_z[_t, _b, _j]
+                h = _rt_seq_h_0[_j]
+                n = _rt_all_n_1[_j]
+                z = _rt_all_z_2[_j]
                 _c0 = _F(1.0) - z
                 _c1 = _c0*z
                 _c2 = _F(1.0) - n**2
-                d_h_new = _dcarry_h[_b, _j] + _dy_h_new[_t, _b, _j]
+                d_h_new = _rb_dcarry_h_3[_j] + _rt_dy_h_new_4[_j]
                 d_n = d_h_new*z
                 d_z = d_h_new*(-h + n)
-                _d_h[_b, _j] = _c0*d_h_new
-                _dG__v1[_t, _b, _j] = _c2*d_n
-                _dG_x[_t, _b, _j + 2*_n_hidden] = _c2*d_n
-                _dG_x[_t, _b, _j] = _c1*d_z
-                _dG__v0[_t, _b, _j] = _c1*d_z
+                _rb_d_h_5[_j] = _c0*d_h_new
+                _rt_dG__v1_6[_j] = _c2*d_n
+                _rt_dG_x_7[_j] = _c2*d_n
+                _rt_dG_x_8[_j] = _c1*d_z
+                _rt_dG__v0_9[_j] = _c1*d_z
         matmul(_dG__v0[_t], _W__v0, _dgemm__v0)
         matmul(_dG__v1[_t], _W__v1, _dgemm__v1)
         for _b in range(_B):
+            _rt_all__v0_0 = _all__v0[_t, _b]
+            _rt_seq_h_1 = _seq_h[_t, _b]
+            _rt_all_r_2 = _all_r[_t, _b]
+            _rb_dgemm__v1_3 = _dgemm__v1[_b]
+            _rb_dgemm__v0_4 = _dgemm__v0[_b]
+            _rb_d_h_5 = _d_h[_b]
+            _rt_dG_x_6 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_dG_h_7 = _dG_h[_t, _b]
             for _j in range(_n_hidden):
-                _v0 = _all__v0[_t, _b, _j]
-                h = _seq_h[_t, _b, _j]
-                r = _all_r[_t, _b, _j]
+                _v0 = _rt_all__v0_0[_j]
+                h = _rt_seq_h_1[_j]
+                r = _rt_all_r_2[_j]
                 _c3 = r*(_F(1.0) - r)
-                d__v1 = _dgemm__v1[_b, _j]
+                d__v1 = _rb_dgemm__v1_3[_j]
                 d_r = d__v1*h
-                d__v0 = _dgemm__v0[_b, _j]
-                _d_h[_b, _j] += d__v0*(_F(1.0) - _v0**2) + d__v1*r
-                _dG_x[_t, _b, _j + _n_hidden] = _c3*d_r
-                _dG_h[_t, _b, _j] = _c3*d_r
+                d__v0 = _rb_dgemm__v0_4[_j]
+                _rb_d_h_5[_j] += d__v0*(_F(1.0) - _v0**2) + d__v1*r
+                _rt_dG_x_6[_j] = _c3*d_r
+                _rt_dG_h_7[_j] = _c3*d_r
         matmul(_dG_h[_t], _W_h, _dgemm_h)
         if _has_dseq and _t > 0:
             for _b in range(_B):

@@ -51,12 +51,15 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b):
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
+            _rt_G_x_0 = _G_x[_t, _b]
+            _rb_G_h_1 = _G_h[_b]
+            _rn_seq_h_2 = _seq_h[_t + 1, _b]
             for _j in range(_n_hidden):
-                _p0 = _G_x[_t, _b, _j]
-                _p1 = _G_h[_b, _j]
+                _p0 = _rt_G_x_0[_j]
+                _p1 = _rb_G_h_1[_j]
                 b = _w_b[_j]
                 h_new = tanh(_p0 + _p1 + b)
-                _seq_h[_t + 1, _b, _j] = h_new
+                _rn_seq_h_2[_j] = h_new
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -64,11 +67,15 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_h, _dcarry_h, _dy_h_new, _
     _F = _seq_h.dtype.type
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
+            _rn_seq_h_0 = _seq_h[_t + 1, _b]
+            _rb_dcarry_h_1 = _dcarry_h[_b]
+            _rt_dy_h_new_2 = _dy_h_new[_t, _b]
+            _rt_dG_x_3 = _dG_x[_t, _b]
             for _j in range(_n_hidden):
-                h_new = _seq_h[_t + 1, _b, _j]
+                h_new = _rn_seq_h_0[_j]
                 _c0 = _F(1.0) - h_new**2
-                d_h_new = _dcarry_h[_b, _j] + _dy_h_new[_t, _b, _j]
-                _dG_x[_t, _b, _j] = _c0*d_h_new
+                d_h_new = _rb_dcarry_h_1[_j] + _rt_dy_h_new_2[_j]
+                _rt_dG_x_3[_j] = _c0*d_h_new
         matmul(_dG_x[_t], _W_h, _dgemm_h)
         if _has_dseq and _t > 0:
             for _b in range(_B):
