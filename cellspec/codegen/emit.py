@@ -117,7 +117,7 @@ class Kernel(Writer):
         Indexed through the whole array, or through open-ended rows (`_G_x[_t, _b, _n_hidden:]`),
         the LSTM's backward loop, which stores into four column blocks of one array, ran its
         elementwise work 2.5 to 3 times slower (T,B,H 100,16,128: 3.4-3.9 ms against 1.3); a
-        whole forward+backward, with 2 threads, took 0.91-0.97 of its time at S1-S5."""
+        whole forward+backward, with 2 threads, took 0.84-0.97 of its time at S1-S5."""
         self.dims.add(dim)
         self.loop_dim = dim
         with self.block("for _b in range(_B):"):
