@@ -6,12 +6,16 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import cellspec
 from cellspec.build import compile_spec, write_atomic
+from cellspec.catalog import tape_values
+from cellspec.ir import build_ir
+from cellspec.spec import load_spec
 
-from conftest import ROOT, SPECS
+from conftest import ROOT, SPECS, generated, small_dims
 
 
 def _build(out, *extra_env):
@@ -113,13 +117,8 @@ def test_a_second_process_loads_the_kernels_from_numbas_cache(tmp_path):
 def test_the_catalogs_tape_formula_is_what_the_tape_holds(path):
     # the README's "tape per step and sequence" column, checked against a real tape: one more
     # step adds that many values per sequence (the stacked weights saved beside it do not grow)
-    import numpy as np
-
-    from cellspec.catalog import tape_values
-    from conftest import generated, small_dims
-
-    built = compile_spec(path)
-    module = generated(built.cell.name)
+    cell_ir = build_ir(load_spec(path))
+    module = generated(cell_ir.name)
     dims = small_dims(module)
     cell = module.Cell(dtype="float32", seed=0, **dims)
     cell.threads = 1
@@ -133,7 +132,7 @@ def test_the_catalogs_tape_formula_is_what_the_tape_holds(path):
 
     # the formula is a sum of terms "count*dim" or "dim"
     per_step = 0
-    for term in tape_values(built.cell).split(" + "):
+    for term in tape_values(cell_ir).split(" + "):
         count, _, dim = term.rpartition("*")
         per_step += int(count or 1) * cell.dims[dim]
     assert tape_bytes(5) - tape_bytes(4) == 4 * B * per_step
