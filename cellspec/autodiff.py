@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import sympy
 
+from .errors import SpecError
 from .ir import Cell, Elementwise, Product, symbol
+from .ops import unsupported
 
 
 @dataclass(frozen=True)
@@ -40,11 +42,19 @@ def differentiate(cell: Cell) -> Backward:
                 continue
             d = sympy.diff(n.expr, symbol(a) if a != cell.step else sympy.Symbol(a, integer=True, nonnegative=True))
             d = d.xreplace(outputs)
-            if d.is_zero:
+            # a structural zero: asking SymPy's assumptions (d.is_zero) costs more than the rest
+            if d == 0:
                 continue
+            bad = unsupported(d)
+            if bad is not None:
+                raise SpecError(f"cellspec cannot differentiate {_what(n)} with respect to {a!r}: the derivative needs {bad}, which no kernel computes", n.where)
             partials[(n.name, a)] = d
             reads.update(s.name for s in d.free_symbols)
     return Backward(partials, frozenset(reads))
+
+
+def _what(node: Elementwise) -> str:
+    return f"equation {node.name!r}" if node.equation else "this expression"
 
 
 def backward_equations(cell: Cell, bw: Backward) -> list[str]:

@@ -32,7 +32,7 @@ import sympy
 from sympy.printing.pycode import PythonCodePrinter
 
 from .ir import Cell, Elementwise, Product
-from .ops import maximum, minimum, relu, sigmoid, softplus, step
+from .ops import absolute, maximum, minimum, relu, sigmoid, softplus, step
 
 SIZES = {
     "S1": (100, 32, 128, 128),
@@ -68,7 +68,7 @@ class _TorchPrinter(PythonCodePrinter):
         sympy.tanh: "torch.tanh",
         sympy.exp: "torch.exp",
         sympy.log: "torch.log",
-        sympy.Abs: "torch.abs",
+        absolute: "torch.abs",
     }
 
     def __init__(self):
@@ -85,7 +85,7 @@ class _TorchPrinter(PythonCodePrinter):
             return f"({self._print(expr.args[0])} > 0).to(torch.float32)"
         raise NotImplementedError(type(expr).__name__)
 
-    _print_tanh = _print_exp = _print_log = _print_Abs = _print_Function
+    _print_tanh = _print_exp = _print_log = _print_Function
 
     def _print_Pow(self, expr, rational=False):
         base, exp = expr.args

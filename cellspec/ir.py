@@ -13,8 +13,15 @@ from dataclasses import dataclass, field
 import sympy
 
 from .errors import Location, SpecError
+from .ops import unsupported
 from .parse import parse_constraint, parse_equation, parse_index_formula, parse_init
 from .spec import Spec
+
+
+# the most calls nested in one node, and its deepest expression (see _Builder.split)
+MAX_CALL_DEPTH = 3
+MAX_HEIGHT = 12
+MAX_ARGS = 8
 
 
 def symbol(name: str) -> sympy.Symbol:
@@ -45,6 +52,8 @@ class Elementwise:
     dim: str
     args: tuple[str, ...]
     equation: bool = True
+    # where the spec wrote it, for errors found by later stages
+    where: Location | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -152,6 +161,7 @@ class _Builder:
         self.vectors: set[str] = set()
         self.used: set[str] = set()
         self.canon: dict[str, str] = {}
+        self.split_nodes: dict[sympy.Expr, str] = {}
 
     def declare(self, name: str, dim: str) -> None:
         s = symbol(name)
@@ -173,14 +183,17 @@ class _Builder:
             raise SpecError(f"{weight} is [{rows}, {cols}] but its operand is a [{dim}] vector", operand_where)
         if isinstance(operand, sympy.Symbol) and operand.name in self.vectors:
             raise SpecError(f"{weight} @ {operand.name} multiplies two params, a constant: use a vector param instead", operand_where)
-        if isinstance(operand, sympy.Symbol):
+        # an operand that is a product's value gets a node of its own, like any expression: a
+        # group's operand must be a value stored whole, not a column block of another group
+        operand = self.split(operand, operand_where)
+        if isinstance(operand, sympy.Symbol) and not isinstance(self.nodes.get(operand.name), Product):
             operand_name = operand.name
         elif operand in self.operands:
             operand_name = self.operands[operand]
         else:
             operand_name = f"_v{len(self.operands)}"
             self.operands[operand] = operand_name
-            self.add(Elementwise(operand_name, operand, dim, _arg_names(operand), equation=False))
+            self.add(Elementwise(operand_name, operand, dim, _arg_names(operand), equation=False, where=operand_where))
         key = (weight, operand_name)
         if key not in self.products:
             name = f"_p{len(self.products)}"
@@ -188,7 +201,59 @@ class _Builder:
             self.add(Product(name, weight, operand_name, self.canon[rows]))
         return self.symbols[self.products[key]]
 
+    def split(self, expr: sympy.Expr, where: Location) -> sympy.Expr:
+        """Bound the size of every node: a function applied to an argument that already holds
+        MAX_CALL_DEPTH nested calls, or a subexpression MAX_HEIGHT deep, becomes a node of its
+        own, one per distinct subexpression, and a sum or product of more than MAX_ARGS terms
+        is summed or multiplied in nodes of MAX_ARGS terms (a tree of them). SymPy's derivatives, assumptions and printing grow
+        exponentially with nesting (tanh of tanh, 13 deep, did not build in 150 s; 150 deep
+        overflowed the stack in sympy.diff); on small nodes every stage stays linear in the
+        spec's size. The catalog's cells nest at most two calls and four levels, so none splits."""
+        memo: dict[sympy.Basic, tuple[sympy.Basic, int, int]] = {}
+
+        def node_for(e: sympy.Expr) -> sympy.Symbol:
+            name = self.split_nodes.get(e)
+            if name is None:
+                name = self.split_nodes[e] = f"_e{len(self.split_nodes)}"
+                self.add(Elementwise(name, e, self.dim_of(e, where), _arg_names(e), equation=False, where=where))
+            return self.symbols[name]
+
+        def splittable(e) -> bool:
+            return isinstance(e, sympy.Expr) and not e.is_Atom and not e.is_number and e.free_symbols
+
+        def walk(e):
+            """(e with its deep parts replaced, its height, its depth of nested calls)"""
+            if e in memo:
+                return memo[e]
+            if not e.args:
+                memo[e] = (e, 0, 0)
+                return memo[e]
+            parts = [walk(a) for a in e.args]
+            is_call = isinstance(e, sympy.Function)
+            if is_call and max(c for _, _, c in parts) >= MAX_CALL_DEPTH:
+                parts = [(node_for(a), 0, 0) if c and splittable(a) else (a, h, c) for a, h, c in parts]
+            while (e.is_Add or e.is_Mul) and len(parts) > MAX_ARGS:
+                # a wide sum or product: its derivative has a term per pair of arguments
+                chunks = [parts[k : k + MAX_ARGS] for k in range(0, len(parts), MAX_ARGS)]
+                parts = []
+                for chunk in chunks:
+                    part = e.func(*(a for a, _, _ in chunk))
+                    parts.append((node_for(part), 0, 0) if splittable(part) else (part, 1 + max(h for _, h, _ in chunk), max(c for _, _, c in chunk)))
+            args = [a for a, _, _ in parts]
+            out = e.func(*args) if any(a is not b for a, b in zip(args, e.args)) else e
+            result = (out, 1 + max(h for _, h, _ in parts), int(is_call) + max(c for _, _, c in parts))
+            if result[1] >= MAX_HEIGHT and splittable(out):
+                result = (node_for(out), 0, 0)
+            memo[e] = result
+            return result
+
+        return walk(expr)[0]
+
     def add(self, node: Product | Elementwise) -> None:
+        if isinstance(node, Elementwise):
+            bad = unsupported(node.expr)
+            if bad is not None:
+                raise SpecError(f"SymPy makes {bad} of this expression, which no kernel computes", node.where)
         self.nodes[node.name] = node
         self.declare(node.name, node.dim)
         self.used.update(node.args)
@@ -270,10 +335,11 @@ def build_ir(spec: Spec) -> Cell:
             if later is not None:
                 raise SpecError(f"{later!r} is used before its equation (line {defined_later[later].where.line}); equations are in order, and a state name means its value at t-1", e.where) from None
             raise
+        expr = b.split(expr, eq.expr.start)
         dim = b.dim_of(expr, eq.expr.start)
         if dim is None:
             raise SpecError(f"equation {eq.name!r} is a constant; an equation must depend on an input, a state or a param", eq.expr.start)
-        b.add(Elementwise(eq.name, expr, dim, _arg_names(expr)))
+        b.add(Elementwise(eq.name, expr, dim, _arg_names(expr), where=eq.expr.start))
         del defined_later[eq.name]
 
     updates = {}
@@ -320,7 +386,7 @@ def build_ir(spec: Spec) -> Cell:
         states={v.name: v.dim for v in spec.states},
         matrices=matrices,
         vectors=vectors,
-        nodes=b.nodes,
+        nodes=_live(b.nodes, [*updates.values(), *outputs]),
         updates=updates,
         outputs=tuple(outputs),
         constants=constants,
@@ -329,6 +395,19 @@ def build_ir(spec: Spec) -> Cell:
         param_order=tuple(p.name for p in spec.params),
         equations_text=tuple((e.name, " ".join(e.expr.value.split())) for e in spec.equations),
     )
+
+
+def _live(nodes: dict[str, Product | Elementwise], roots: list[str]) -> dict[str, Product | Elementwise]:
+    """The nodes that the outputs and updates depend on, in their order. A node can be dead
+    though its name was written: SymPy cancels `a*0` and `U @ h - U @ h`, and nothing may then
+    compute, store or differentiate it."""
+    live, stack = set(), list(roots)
+    while stack:
+        n = stack.pop()
+        if n in nodes and n not in live:
+            live.add(n)
+            stack.extend(nodes[n].args)
+    return {k: v for k, v in nodes.items() if k in live}
 
 
 def _later_name(error: SpecError, later: dict) -> str | None:

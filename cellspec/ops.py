@@ -68,6 +68,25 @@ class relu(_RealFunction):
         return step(self)
 
 
+class absolute(_RealFunction):
+    """|x|. Every value of a cell is real, so its derivative is sign(x); SymPy's own Abs
+    differentiates an argument it cannot prove real (log(h), a where()) through re() and im(),
+    which no kernel can compute."""
+
+    nargs = 1
+
+    def fdiff(self, argindex=1):
+        return sympy.sign(self.args[0])
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Number:
+            return abs(x)
+        if isinstance(x, absolute):
+            return x
+        return None
+
+
 class maximum(_RealFunction):
     """The larger of two values; at a tie the gradient goes to the first."""
 
@@ -118,7 +137,7 @@ OPS: dict[str, Op] = {
         Op("exp", 1, sympy.exp, math.exp, "exponential"),
         Op("log", 1, sympy.log, math.log, "natural logarithm"),
         Op("softplus", 1, softplus, lambda v: max(v, 0.0) + math.log1p(math.exp(-abs(v))), "log(1 + exp(x))"),
-        Op("abs", 1, sympy.Abs, abs, "absolute value"),
+        Op("abs", 1, absolute, abs, "absolute value"),
         Op("sqrt", 1, sympy.sqrt, math.sqrt, "square root"),
         Op("max", 2, maximum, max, "elementwise maximum"),
         Op("min", 2, minimum, min, "elementwise minimum"),
@@ -139,3 +158,32 @@ KERNEL_FUNCTION = {
     sympy.log: "log",
     sympy.sign: "sign",
 }
+
+# What a kernel can compute besides the functions above: arithmetic, where() and its conditions.
+_STRUCTURE = (
+    sympy.Symbol, sympy.Integer, sympy.Rational, sympy.Float, sympy.Add, sympy.Mul, sympy.Pow, sympy.Mod,
+    sympy.Piecewise, sympy.logic.boolalg.BooleanAtom, sympy.And, sympy.Or, sympy.Not,
+    sympy.core.relational.Relational, absolute,
+)
+
+
+def unsupported(expr: sympy.Basic) -> sympy.Basic | None:
+    """The first part of `expr` that no kernel computes (re(), an unevaluated Derivative, zoo,
+    nan), or None. Every expression the compiler emits passes this first, so a SymPy form that
+    slips past the parser is a located error, never a printer's traceback."""
+    seen = set()
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        if e in seen:
+            continue
+        seen.add(e)
+        if isinstance(e, sympy.Tuple) or (isinstance(e, sympy.Basic) and type(e).__name__ == "ExprCondPair"):
+            stack.extend(e.args)
+            continue
+        if e.is_Number and not e.is_finite:
+            return e
+        if not (isinstance(e, _STRUCTURE) or type(e) in KERNEL_FUNCTION):
+            return e
+        stack.extend(e.args)
+    return None

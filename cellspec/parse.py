@@ -56,6 +56,8 @@ def _is_condition(value) -> bool:
     return isinstance(value, (sympy.core.relational.Relational, sympy.And, sympy.Or, sympy.Not, sympy.logic.boolalg.BooleanAtom))
 
 
+_NOT_FINITE = (sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
+
 _COMPARE = {ast.Lt: sympy.Lt, ast.LtE: sympy.Le, ast.Gt: sympy.Gt, ast.GtE: sympy.Ge, ast.Eq: sympy.Eq, ast.NotEq: sympy.Ne}
 
 
@@ -211,6 +213,9 @@ class _Parser:
                 if isinstance(v, complex):
                     raise self.fail("this constant is not a finite real number", node)
             out = a ** b
+        if op in (ast.Div, ast.Mod, ast.FloorDiv, ast.Pow) and out.has(*_NOT_FINITE):
+            # a zero in one branch of a where(): SymPy divides branch by branch
+            raise self.fail("division by zero in a branch of this expression", node)
         return self.constant(out, node) if out.is_number else self.coefficient(out, node)
 
     def numeric(self, value, node):
@@ -289,7 +294,13 @@ class EquationParser(_Parser):
         if not isinstance(left, ast.Name) or left.id not in self.matrices:
             what = f"{left.id!r}" if isinstance(left, ast.Name) else "an expression"
             raise self.fail(f"the left operand of '@' must be a matrix param, not {what}", left)
-        operand = self.visit(node.right, depth)
+        # the operand is a value the backward pass differentiates, even inside a where()
+        # condition: the rules of a value (no comparisons, '%' only of leaves) hold in it
+        conditions, self.conditions = self.conditions, 0
+        try:
+            operand = self.visit(node.right, depth)
+        finally:
+            self.conditions = conditions
         if operand.is_number:
             raise self.fail("the right operand of '@' must be a vector, not a number", node.right)
         return self.on_product(left.id, self.where(left), operand, self.where(node.right))

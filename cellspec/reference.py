@@ -13,7 +13,7 @@ import sympy
 
 from .autodiff import Backward
 from .ir import Cell, Product
-from .ops import maximum, minimum, relu, sigmoid, softplus, step
+from .ops import absolute, maximum, minimum, relu, sigmoid, softplus, step
 
 
 def _functions(xp) -> dict:
@@ -34,7 +34,7 @@ def _functions(xp) -> dict:
         sympy.tanh: xp.tanh,
         sympy.exp: xp.exp,
         sympy.log: xp.log,
-        sympy.Abs: xp.abs,
+        absolute: xp.abs,
         sympy.sign: xp.sign,
     }
 

@@ -7,10 +7,10 @@ import time
 
 import pytest
 import sympy
-from sympy import Float, Abs, Integer, Rational, exp, log, sqrt, tanh
+from sympy import Float, Integer, Rational, exp, log, sqrt, tanh
 
 from cellspec.errors import Location, SpecError
-from cellspec.ops import maximum, minimum, relu, sigmoid, softplus
+from cellspec.ops import absolute, maximum, minimum, relu, sigmoid, softplus
 from cellspec.parse import MAX_DEPTH, MAX_EXPR_CHARS, parse_equation, parse_init
 from cellspec.spec import Text
 
@@ -151,7 +151,7 @@ def test_ops():
     assert parse("exp(x)") == exp(x)
     assert parse("log(x)") == log(x)
     assert parse("softplus(x)") == softplus(x)
-    assert parse("abs(x)") == Abs(x)
+    assert parse("abs(x)") == absolute(x)
     assert parse("sqrt(x)") == sqrt(x)
     assert parse("max(x, y)") == maximum(x, y)
     assert parse("min(x, 0)") == minimum(x, 0)

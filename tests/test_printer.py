@@ -6,11 +6,11 @@ import math
 
 import pytest
 import sympy
-from sympy import Abs, E, Float, Integer, Rational, exp, log, sign, sqrt, tanh
+from sympy import E, Float, Integer, Rational, exp, log, sign, sqrt, tanh
 
 from cellspec.codegen.printer import NumbaPrinter, print_expr
 from cellspec import fastmath
-from cellspec.ops import KERNEL_FUNCTION, maximum, minimum, relu, sigmoid, softplus, step
+from cellspec.ops import KERNEL_FUNCTION, absolute, maximum, minimum, relu, sigmoid, softplus, step
 
 x, y = (sympy.Symbol(n, real=True) for n in ("x", "y"))
 
@@ -40,7 +40,7 @@ def test_cell_ops():
     assert pr(tanh(x)) == "tanh(x)"
     assert pr(exp(x)) == "exp(x)"
     assert pr(log(x)) == "log(x)"
-    assert pr(Abs(x)) == "abs(x)"
+    assert pr(absolute(x)) == "abs(x)"
     assert pr(relu(x)) == "relu(x)"
     assert pr(softplus(x)) == "softplus(x)"
     assert pr(sqrt(x)) == "math.sqrt(x)"
@@ -161,7 +161,7 @@ def test_helpers_recorded():
 def test_math_functions_are_the_fastmath_ones():
     assert helpers(tanh(x)) == {"tanh"}
     assert helpers(exp(x), log(x), sqrt(x)) == {"exp", "log"}
-    assert helpers(Abs(x)) == set()
+    assert helpers(absolute(x)) == set()
     assert helpers(x**2 + 1 / x, Rational(1, 3) * y) == set()
 
 
