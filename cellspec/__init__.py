@@ -8,8 +8,9 @@ __version__ = "0.1.0"
 
 
 def load(path: str):
-    """Build the spec at `path` into a cache keyed by its hash and cellspec's version, and import
-    the generated module."""
+    """Build the spec at `path` into a cache keyed by the spec's bytes, cellspec's version and the
+    compiler's own sources, and import the generated module once its manifest and the module gate
+    accept it."""
     from .build import load as _load
 
     return _load(path)

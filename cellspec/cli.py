@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import tempfile
@@ -34,21 +35,23 @@ def _compile_all(paths: list[str]):
 
 
 def cmd_build(args) -> int:
-    from .build import ensure_package, write_atomic
+    from .build import OutputError, write_package
 
     start = time.perf_counter()
     built = _compile_all(args.specs)
     if built is None:
         return EXIT_BAD_SPEC
-    ensure_package(args.output)
-    for b in built:
-        target = os.path.join(args.output, f"{b.cell.name}.py")
-        changed = write_atomic(target, b.source)
-        if not args.quiet:
+    try:
+        written = write_package(args.output, {b.cell.name: b.source for b in built})
+    except OutputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_SPEC
+    if not args.quiet:
+        for b in built:
+            target, changed = written[b.cell.name]
             for line in b.report():
                 print(line)
             print(f"  -> {target}{'' if changed else ' (unchanged)'}")
-    if not args.quiet:
         print(f"built {len(built)} cell{'s' if len(built) != 1 else ''} in {time.perf_counter() - start:.2f} s")
     return EXIT_OK
 
@@ -67,13 +70,18 @@ def cmd_check(args) -> int:
             write_atomic(path, b.source)
             module = import_file(path, f"cellspec_check_{b.cell.name}")
             result = gradcheck(module, T=args.steps)
-            worst = max(result.errors, key=result.errors.get)
             ok = result.passed(args.tol)
             sizes = ", ".join(f"{d}={n}" for d, n in result.sizes.items())
-            print(f"{b.cell.name}: {'ok' if ok else 'FAILED'}  worst relative error {result.worst:.2e} ({worst}), float64, T={args.steps}, {sizes}")
+            label = result.worst_label()
+            # a non-finite value is named for what it is, never printed as an error size
+            worst = f"{label}: {result.nonfinite[label]}" if label in result.nonfinite else f"worst relative error {result.worst:.2e} ({label})"
+            print(f"{b.cell.name}: {'ok' if ok else 'FAILED'}  {worst}, float64, T={args.steps}, {sizes}")
             if args.verbose or not ok:
+                for label, why in result.nonfinite.items():
+                    if label not in result.errors:   # outputs and final states: printed first, as the likely cause
+                        print(f"  {label}: {why}")
                 for label, err in result.errors.items():
-                    print(f"  {label}: {err:.2e}")
+                    print(f"  {label}: {result.nonfinite[label] if label in result.nonfinite else f'{err:.2e}'}")
             if not ok:
                 status = EXIT_FAILED
     return status
@@ -92,8 +100,12 @@ def cmd_catalog(args) -> int:
     except SpecError as e:
         print(e, file=sys.stderr)
         return EXIT_BAD_SPEC
-    with open(args.readme, encoding="utf-8") as f:
-        readme = f.read()
+    try:
+        with open(args.readme, encoding="utf-8") as f:
+            readme = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        print(f"{args.readme}: error: cannot read: {getattr(e, 'strerror', None) or e}", file=sys.stderr)
+        return EXIT_BAD_SPEC
     try:
         updated = replace_section(readme, table(cells))
     except ValueError as e:
@@ -104,7 +116,11 @@ def cmd_catalog(args) -> int:
             print(f"{args.readme}: the catalog table is stale: run `cellspec catalog specs/*.yaml`", file=sys.stderr)
             return EXIT_FAILED
         return EXIT_OK
-    write_atomic(args.readme, updated)
+    try:
+        write_atomic(args.readme, updated)
+    except OSError as e:
+        print(f"{args.readme}: error: cannot write: {e.strerror or e}", file=sys.stderr)
+        return EXIT_BAD_SPEC
     print(f"{args.readme}: catalog of {len(cells)} cells")
     return EXIT_OK
 
@@ -164,6 +180,35 @@ def cmd_bench(args) -> int:
     return EXIT_OK
 
 
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not positive")
+    return n
+
+
+def _finite(text: str, positive: bool) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    # `not (...)`, so that NaN, which compares false with everything, is refused as well
+    if not (math.isfinite(x) and (x > 0 if positive else x >= 0)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a {'positive' if positive else 'non-negative'} finite number")
+    return x
+
+
+def _positive_float(text: str) -> float:
+    return _finite(text, positive=True)
+
+
+def _nonnegative_float(text: str) -> float:
+    return _finite(text, positive=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cellspec", description="Compile recurrent cells declared as equations into Numba forward and backward passes.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -174,8 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     b.set_defaults(run=cmd_build)
     c = sub.add_parser("check", help="finite-difference gradient check of each spec, in float64")
     c.add_argument("specs", nargs="+", metavar="SPEC")
-    c.add_argument("--tol", type=float, default=1e-6, help="largest relative error that passes (default 1e-6)")
-    c.add_argument("--steps", type=int, default=4, help="time steps of the check (default 4)")
+    c.add_argument("--tol", type=_positive_float, default=1e-6, help="largest relative error that passes (default 1e-6)")
+    c.add_argument("--steps", type=_positive_int, default=4, help="time steps of the check (default 4)")
     c.add_argument("-v", "--verbose", action="store_true", help="print the error of every array")
     c.set_defaults(run=cmd_check)
     t = sub.add_parser("catalog", help="write the README's catalog table from the specs")
@@ -186,14 +231,14 @@ def main(argv: list[str] | None = None) -> int:
     k = sub.add_parser("bench", help="time cells against PyTorch, TorchScript and the GEMM floor")
     k.add_argument("specs", nargs="+", metavar="SPEC")
     k.add_argument("--sizes", default="S1,S2,S3,S4,S5", help="comma-separated: S1..S5 or tiny (default S1,S2,S3,S4,S5)")
-    k.add_argument("--threads", type=int, default=2, help="BLAS and PyTorch threads (default 2)")
-    k.add_argument("--rounds", type=int, default=7, help="interleaved rounds; medians are reported (default 7)")
+    k.add_argument("--threads", type=_positive_int, default=2, help="BLAS and PyTorch threads (default 2)")
+    k.add_argument("--rounds", type=_positive_int, default=7, help="interleaved rounds; medians are reported (default 7)")
     k.add_argument("--peers", default="torch,torchscript,jax", help="comma-separated peers (default torch,torchscript,jax)")
     k.add_argument("--out", default="bench", metavar="DIR", help="where results.json and results.md go (default bench/)")
-    k.add_argument("--pause", type=float, default=0.2, help="seconds of rest before each timed run, so spinning BLAS threads park (default 0.2)")
+    k.add_argument("--pause", type=_nonnegative_float, default=0.2, help="seconds of rest before each timed run, so spinning BLAS threads park (default 0.2)")
     k.add_argument("--memory", default="S2", metavar="SIZES", help="sizes at which to measure peak memory against PyTorch, each in a fresh process (default S2; '' for none)")
-    k.add_argument("--max-others", type=float, default=3.0, metavar="PCT", help="run a round again when other guests of the host (steal) or other processes took more than PCT%% of the CPUs' time during it (default 3)")
-    k.add_argument("--patience", type=float, default=900.0, metavar="S", help="the most seconds to wait in all for quiet CPUs before keeping rounds as they come (default 900)")
+    k.add_argument("--max-others", type=_nonnegative_float, default=3.0, metavar="PCT", help="run a round again when other guests of the host (steal) or other processes took more than PCT%% of the CPUs' time during it (default 3)")
+    k.add_argument("--patience", type=_nonnegative_float, default=900.0, metavar="S", help="the most seconds to wait in all for quiet CPUs before keeping rounds as they come (default 900)")
     k.add_argument("--scaling", action="store_true", help="also time cells with a PyTorch twin against T and H, and plot scaling.png")
     k.set_defaults(run=cmd_bench)
     args = parser.parse_args(argv)

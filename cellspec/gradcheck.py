@@ -4,23 +4,36 @@ with the same API (a `Stack`).
 The loss is a fixed random linear function of every output and of the final state, so the
 gradients arriving at them are those random weights; every param entry, every input entry and
 every initial-state entry is perturbed both ways and the central difference compared with what
-`backward` returned."""
+`backward` returned.
+
+A NaN or an infinity anywhere (an output, a final state, an analytic or a numerical gradient) is
+a failure of its own, recorded in `CheckResult.nonfinite`: a NaN compares false with everything,
+so it must never reach a `max` or a `<=` as if it were an error size."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
 
 @dataclass
 class CheckResult:
-    worst: float                   # worst relative error over all arrays
-    errors: dict[str, float]       # array label -> relative error
+    worst: float                   # worst relative error over all arrays; inf when any is non-finite
+    errors: dict[str, float]       # array label -> relative error (inf where the label is non-finite)
     sizes: dict[str, int]
+    nonfinite: dict[str, str] = field(default_factory=dict)   # label -> e.g. "gradient is NaN in 4 of 4 entries"
 
     def passed(self, tol: float) -> bool:
-        return self.worst <= tol
+        # written so that a NaN worst or tol fails instead of passing
+        return not self.nonfinite and bool(self.worst <= tol)
+
+    def worst_label(self) -> str:
+        """The first non-finite label, else the label of the largest error."""
+        if self.nonfinite:
+            return next(iter(self.nonfinite))
+        return max(self.errors, key=self.errors.get) if self.errors else ""
 
 
 def default_sizes(module) -> dict[str, int]:
@@ -32,9 +45,28 @@ def default_sizes(module) -> dict[str, int]:
     return sizes
 
 
+def describe_nonfinite(what: str, array) -> str | None:
+    """`"<what> is NaN in 3 of 12 entries"` (or inf, or NaN and inf), None when all are finite."""
+    a = np.asarray(array)
+    if a.dtype.kind not in "fc":
+        return None
+    nan, inf = int(np.count_nonzero(np.isnan(a))), int(np.count_nonzero(np.isinf(a)))
+    if not nan and not inf:
+        return None
+    kinds = " and ".join(k for k, n in (("NaN", nan), ("inf", inf)) if n)
+    return f"{what} is {kinds} in {nan + inf} of {a.size} entries"
+
+
 def _relative(a: np.ndarray, b: np.ndarray) -> float:
+    """Max absolute difference over the larger max magnitude; both arrays must be finite (a
+    difference that overflows gives inf, never NaN)."""
     scale = max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(b), initial=0.0)), 1e-12)
     return float(np.max(np.abs(a - b), initial=0.0)) / scale
+
+
+def _worst(errors) -> float:
+    # NaN counts as inf: max() keeps a NaN only when it comes first
+    return max((e if not math.isnan(e) else math.inf for e in errors), default=0.0)
 
 
 def gradcheck(module, sizes: dict[str, int] | None = None, T: int = 4, B: int = 2, seed: int = 0, eps: float = 1e-6) -> CheckResult:
@@ -58,6 +90,15 @@ def check_model(model, x, state: dict, rng: np.random.Generator, eps: float = 1e
     y, final, tape = model.forward(x, state)
     w_y = {k: rng.normal(size=v.shape) for k, v in y.items()} if isinstance(y, dict) else rng.normal(size=y.shape)
     w_s = {k: rng.normal(size=v.shape) for k, v in final.items()}
+    nonfinite: dict[str, str] = {}
+    # an output that is not finite makes every difference of the loss meaningless: name it first
+    for k, v in (y.items() if isinstance(y, dict) else [(None, y)]):
+        label = "output" if k is None else f"output {k}"
+        if (why := describe_nonfinite("value", v)) is not None:
+            nonfinite[label] = why
+    for k, v in final.items():
+        if (why := describe_nonfinite("value", v)) is not None:
+            nonfinite[f"final state {k}"] = why
 
     def loss() -> float:
         y, final, _ = model.forward(x, state)
@@ -73,8 +114,10 @@ def check_model(model, x, state: dict, rng: np.random.Generator, eps: float = 1e
     targets += [(f"state {k}", state[k], dstate[k]) for k in state]
     errors = {}
     for label, array, analytic in targets:
+        analytic = np.asarray(analytic)
+        problems = [describe_nonfinite("gradient", analytic)]
         if directions:
-            worst = 0.0
+            numeric_ds, analytic_ds, scales = [], [], []
             for _ in range(directions):
                 v = rng.normal(size=array.shape)
                 old = array.copy()
@@ -83,23 +126,32 @@ def check_model(model, x, state: dict, rng: np.random.Generator, eps: float = 1e
                 array[...] = old - eps * v
                 down = loss()
                 array[...] = old
-                numeric_d = (up - down) / (2 * eps)
-                analytic_d = float(np.sum(np.asarray(analytic) * v))
+                numeric_ds.append((up - down) / (2 * eps))
+                analytic_ds.append(float(np.sum(analytic * v)))
                 # relative to the largest directional derivative the gradient allows (|g|*|v|):
                 # a direction nearly orthogonal to g has a tiny derivative, all rounding
-                scale = max(float(np.linalg.norm(analytic) * np.linalg.norm(v)), abs(numeric_d), 1e-12)
-                worst = max(worst, abs(numeric_d - analytic_d) / scale)
-            errors[label] = worst
-            continue
-        numeric = np.zeros_like(array)
-        flat = array.reshape(-1)
-        for i in range(flat.size):
-            old = flat[i]
-            flat[i] = old + eps
-            up = loss()
-            flat[i] = old - eps
-            down = loss()
-            flat[i] = old
-            numeric.reshape(-1)[i] = (up - down) / (2 * eps)
-        errors[label] = _relative(np.asarray(analytic), numeric)
-    return CheckResult(max(errors.values()), errors, {})
+                scales.append(float(np.linalg.norm(analytic) * np.linalg.norm(v)))
+            numeric = np.array(numeric_ds)
+            problems.append(describe_nonfinite("numerical directional derivative", numeric))
+            if not any(problems):
+                # finite inputs, but a norm that overflows could still give inf/inf
+                errors[label] = _worst(abs(n - a) / max(s, abs(n), 1e-12) for n, a, s in zip(numeric_ds, analytic_ds, scales))
+        else:
+            numeric = np.zeros_like(array)
+            flat = array.reshape(-1)
+            for i in range(flat.size):
+                old = flat[i]
+                flat[i] = old + eps
+                up = loss()
+                flat[i] = old - eps
+                down = loss()
+                flat[i] = old
+                numeric.reshape(-1)[i] = (up - down) / (2 * eps)
+            problems.append(describe_nonfinite("numerical gradient", numeric))
+            if not any(problems):
+                errors[label] = _relative(analytic, numeric)
+        if any(problems):
+            nonfinite[label] = "; ".join(p for p in problems if p)
+            errors[label] = math.inf
+    worst = math.inf if nonfinite else _worst(errors.values())
+    return CheckResult(worst, errors, {}, nonfinite)

@@ -1,5 +1,6 @@
 """Builds: generated/ is what specs/ builds, builds are deterministic, modules stand alone, writes
-are atomic and skip unchanged files, and `cellspec.load` caches by spec hash."""
+are atomic, skip unchanged files and keep ordinary modes, and `cellspec.load` caches by spec hash
+(tests/test_cache.py checks what the cache holds before it is imported)."""
 
 import hashlib
 import os
@@ -71,6 +72,23 @@ def test_unchanged_module_is_not_rewritten(tmp_path):
     assert write_atomic(str(target), "x = 2\n")
     assert target.read_text() == "x = 2\n"
     assert [f for f in os.listdir(tmp_path)] == ["m.py"]
+
+
+def test_written_files_get_the_mode_of_an_ordinary_file(tmp_path):
+    # mkstemp makes its file 0600; a module must be readable by whoever may read the folder
+    old = os.umask(0o022)
+    try:
+        assert write_atomic(str(tmp_path / "new.py"), "x = 1\n")
+        (tmp_path / "kept.py").write_text("x = 1\n")
+        os.chmod(tmp_path / "kept.py", 0o640)
+        assert write_atomic(str(tmp_path / "kept.py"), "x = 2\n")
+        (tmp_path / "public.py").write_text("x = 1\n")
+        os.chmod(tmp_path / "public.py", 0o644)
+        assert write_atomic(str(tmp_path / "public.py"), "x = 2\n")
+    finally:
+        os.umask(old)
+    modes = {f: os.stat(tmp_path / f).st_mode & 0o777 for f in os.listdir(tmp_path)}
+    assert modes == {"new.py": 0o644, "kept.py": 0o640, "public.py": 0o644}
 
 
 def test_load_builds_into_a_cache_keyed_by_the_spec(tmp_path, monkeypatch):
