@@ -162,7 +162,7 @@ KERNEL_FUNCTION = {
 # What a kernel can compute besides the functions above: arithmetic, where() and its conditions.
 _STRUCTURE = (
     sympy.Symbol, sympy.Integer, sympy.Rational, sympy.Float, sympy.Add, sympy.Mul, sympy.Pow, sympy.Mod,
-    sympy.Piecewise, sympy.logic.boolalg.BooleanAtom, sympy.And, sympy.Or, sympy.Not,
+    sympy.Piecewise, sympy.ITE, sympy.logic.boolalg.BooleanAtom, sympy.And, sympy.Or, sympy.Not,
     sympy.core.relational.Relational, absolute,
 )
 

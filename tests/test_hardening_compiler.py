@@ -169,3 +169,12 @@ def test_the_catalog_nests_too_little_to_split():
     for path in sorted((Path(__file__).resolve().parent.parent / "specs").glob("*.yaml")):
         cell = build_ir(load_spec(str(path)))
         assert not [n for n in cell.nodes if n.startswith("_e")], path.name
+
+
+def test_a_where_inside_a_where_condition_runs(tmp_path):
+    # SymPy folds a comparison with a where() into ITE conditions, which its Python printer
+    # rewrote into a Piecewise of conditions it cannot build (TypeError: expecting bool)
+    equation = "where(b > where(h > b, where(where(h > 0.1, b, h) > 0, h, b), h), h, b) + tanh(W @ x + U @ h + b)"
+    built, result = build_and_check(tmp_path, spec(equation))
+    assert any(e.has(sympy.ITE) for n in built.cell.nodes.values() for e in [getattr(n, "expr", sympy.S.Zero)])
+    assert result.passed(1e-6), result.errors
