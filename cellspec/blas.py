@@ -13,9 +13,11 @@ Those symbols are internals of the numpy wheel; where they are not found, `matmu
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import glob
 import os
+import threading
 
 import numpy as np
 from llvmlite import binding as llvm
@@ -63,6 +65,34 @@ def threads() -> int:
     if _GET_THREADS is None or _SET_THREADS is None:
         return 1
     return int(_GET_THREADS())
+
+
+# Calls inside `single_threaded()` now, and the thread count the first of them found. The count is
+# global to the process, so overlapping calls (two Python threads, each in a batch-parallel call)
+# share one save and one restore: each saving and restoring its own would let the one that entered
+# second save 1 and restore it last.
+_lock = threading.Lock()
+_single_calls = 0
+_threads_before = 1
+
+
+@contextlib.contextmanager
+def single_threaded():
+    """numpy's OpenBLAS on one thread inside the block, and its thread count as it was once the
+    last block that overlaps this one ends."""
+    global _single_calls, _threads_before
+    with _lock:
+        if _single_calls == 0:
+            _threads_before = threads()
+            set_threads(1)
+        _single_calls += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _single_calls -= 1
+            if _single_calls == 0:
+                set_threads(_threads_before)
 
 
 def matmul(a, b, out):

@@ -18,17 +18,26 @@ split when (see `CellBase.batch_chunks`):
 
 A chunked call's results equal an unchunked call's up to rounding: BLAS may block a chunk's rows
 differently, and each chunk sums its own rows of a parameter gradient before the chunks are
-added. A chunked call costs memory a one-pass call does not: each chunk's copy of its inputs (kept
-in its tape) and of the stacked weights, and the joined outputs beside the chunks' own.
+added. A chunked call costs memory a one-pass call does not: each chunk's copy of the stacked
+weights, and the joined outputs beside the chunks' own.
+
+The tape owns what the backward pass reads. A taped call copies the inputs and the params into it
+and hands out y as a copy of the tape's arrays (the generated pass returns views of them: an
+output that is a state is `_seq_h[1:]`), so that writing to x, to `cell.params` or to y between
+forward and backward cannot change the gradients. The copies are small next to the pass itself
+(the README has the measure), and unlike a read-only tape they ask nothing of the caller.
+`tape.sequence` returns a read-only view of the tape instead of a copy.
 """
 
 from __future__ import annotations
 
+import copy
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import blas
+from . import blas, formula
 
 DTYPES = ("float32", "float64")
 
@@ -69,20 +78,27 @@ class Tape:
         return sum(a.nbytes for t in self.pieces() for a in t.arrays.values())
 
     def sequence(self, state: str) -> np.ndarray:
-        """A state after every step, [T,B,dim], from the tape (no copy unless batch-parallel)."""
+        """A state after every step, [T,B,dim], from the tape (no copy unless batch-parallel).
+        The view is read-only: the backward pass reads the same memory."""
         parts = [t.arrays[f"_seq_{state}"][1:] for t in self.pieces()]
-        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+        if len(parts) > 1:
+            return np.concatenate(parts, axis=1)
+        view = parts[0].view()
+        view.flags.writeable = False
+        return view
 
 
 _POOL: tuple[int, ThreadPoolExecutor] | None = None
+_POOL_LOCK = threading.Lock()  # two threads' calls may ask for a pool at once
 
 
 def _pool(n: int) -> ThreadPoolExecutor:
     """A pool of at least n threads, kept for later calls."""
     global _POOL
-    if _POOL is None or _POOL[0] < n:
-        _POOL = (n, ThreadPoolExecutor(n, thread_name_prefix="cellspec"))
-    return _POOL[1]
+    with _POOL_LOCK:
+        if _POOL is None or _POOL[0] < n:
+            _POOL = (n, ThreadPoolExecutor(n, thread_name_prefix="cellspec"))
+        return _POOL[1]
 
 
 def _chunks(B: int, n: int) -> list[slice]:
@@ -91,34 +107,48 @@ def _chunks(B: int, n: int) -> list[slice]:
     return [slice(a, b) for a, b in zip(edges, edges[1:])]
 
 
-def _cut(arrays: dict, sl: slice, axis: int) -> dict:
-    """The batch slice sl of each array (batch on `axis`), C-contiguous for the kernels."""
-    return {k: np.ascontiguousarray(v[:, sl] if axis == 1 else v[sl]) for k, v in arrays.items()}
+def _cut(arrays: dict, sl: slice, axis: int, own: bool = False) -> dict:
+    """The batch slice sl of each array (batch on `axis`), C-contiguous for the kernels; with
+    `own`, always a copy (a slice of a one-step sequence is contiguous already, so it would
+    otherwise be a view)."""
+    out = {}
+    for k, v in arrays.items():
+        part = v[:, sl] if axis == 1 else v[sl]
+        out[k] = np.array(part, order="C") if own else np.ascontiguousarray(part)
+    return out
 
 
 def _on_threads(fn, args: list) -> list:
     """fn(*a) for each a in args, on as many threads, with numpy's BLAS single-threaded (each
     thread is a core's worth of work already) and restored afterwards."""
-    before = blas.threads()
-    blas.set_threads(1)
-    try:
+    with blas.single_threaded():
         return list(_pool(len(args)).map(lambda a: fn(*a), args))
-    finally:
-        blas.set_threads(before)
 
 
-def _check_array(what: str, a, shape: tuple[int, ...], dtype: np.dtype, names: str) -> np.ndarray:
+def _check_array(what: str, a, shape: tuple[int, ...], dtype: np.dtype, names: str, own: bool = False) -> np.ndarray:
     if not isinstance(a, np.ndarray):
         raise ShapeError(f"{what} must be a numpy array, not {type(a).__name__}")
     if a.dtype != dtype:
         raise ShapeError(f"{what} has dtype {a.dtype}, but this cell is {dtype}: convert it with .astype(np.{dtype})")
     if a.shape != shape:
         raise ShapeError(f"{what} has shape {list(a.shape)}, expected {names} = {list(shape)}")
-    # kernels index raw memory: give them C-contiguous arrays only
-    return np.ascontiguousarray(a)
+    # kernels index raw memory: give them C-contiguous arrays only; `own` for an array the tape
+    # keeps (np.array copies, once, even where ascontiguousarray would not)
+    return np.array(a, order="C") if own else np.ascontiguousarray(a)
 
 
-def _init(rng: np.random.Generator, kind: str, shape: tuple[int, ...], args: tuple[float, ...], dtype) -> np.ndarray:
+def _init(rng: np.random.Generator, kind: str, shape: tuple[int, ...], args: tuple[float, ...], dtype, what: str = "an init") -> np.ndarray:
+    """A param's initial value. The arguments are checked here, at the cell's sizes (the compiler
+    tries only sizes 1 and 1000); `what` names the cell, the param and the sizes in an error."""
+    dtype = np.dtype(dtype)
+    for v in args:
+        if not abs(v) <= float(np.finfo(dtype).max):
+            raise ValueError(f"{what}: the argument {v!r} of {kind}() is not a finite {dtype.name}")
+    if kind in ("normal", "orthogonal") or (kind == "uniform" and len(args) == 1):
+        if args and not args[0] > 0:
+            raise ValueError(f"{what}: {kind}() needs a positive argument, got {args[0]!r}")
+    if kind == "uniform" and len(args) == 2 and not args[0] < args[1]:
+        raise ValueError(f"{what}: uniform(a, b) needs a < b, got a={args[0]!r}, b={args[1]!r}")
     if kind == "zeros":
         out = np.zeros(shape)
     elif kind == "ones":
@@ -127,7 +157,10 @@ def _init(rng: np.random.Generator, kind: str, shape: tuple[int, ...], args: tup
         out = np.full(shape, float(args[0]))
     elif kind == "uniform":
         lo, hi = (-args[0], args[0]) if len(args) == 1 else args
-        out = rng.uniform(lo, hi, size=shape)
+        try:
+            out = rng.uniform(lo, hi, size=shape)
+        except OverflowError:
+            raise ValueError(f"{what}: the range of uniform{tuple(args)} is too wide for float64") from None
     elif kind == "normal":
         out = rng.normal(0.0, args[0], size=shape)
     elif kind == "orthogonal":
@@ -139,7 +172,11 @@ def _init(rng: np.random.Generator, kind: str, shape: tuple[int, ...], args: tup
         out = gain * (q if rows >= cols else q.T)
     else:  # the compiler admits only the kinds above
         raise ValueError(f"unknown init {kind!r}")
-    return np.ascontiguousarray(out, dtype=dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.ascontiguousarray(out, dtype=dtype)
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{what}: {kind}{tuple(args)} gives values that do not fit {dtype.name}")
+    return out
 
 
 class CellBase:
@@ -153,14 +190,18 @@ class CellBase:
     OUTPUTS: list = []
     CONSTRAINTS: list = []
     CONSTANTS: list = []
+    CONSTANT_VALUES: list = []
     PARAMS: list = []
+    MASKS: list = []
+    INITS: list = []
     TAPE: list = []
     TRANSCENDENTALS: list = []
 
     # the most chunks a batch-parallel call may run as; None: as many as numpy's BLAS has threads
     threads: int | None = None
 
-    def __init__(self, dtype: str = "float64", seed: int | None = None, **dims: int):
+    # self is positional-only, so that no dim could collide with it
+    def __init__(self, /, dtype: str = "float64", seed: int | None = None, **dims: int):
         # a dim that a constraint ties to a given one may be left out
         for a, b in self.CONSTRAINTS * 2:
             if a in dims and b not in dims:
@@ -185,13 +226,24 @@ class CellBase:
                 raise ValueError(f"{self.NAME} needs {a} == {b}, got {a}={dims[a]}, {b}={dims[b]}")
         self.dims = {d: int(dims[d]) for d in self.DIMS}
         self.dtype = np.dtype(str(dtype))
-        constants, masks = self._fixed()
-        self.constants = {k: np.ascontiguousarray(v, dtype=self.dtype) for k, v in constants.items()}
-        self.masks = {k: np.ascontiguousarray(v, dtype=self.dtype) for k, v in masks.items()}
+        # constants, masks and init arguments: formula trees, evaluated exactly at these sizes
+        shapes, constant_dims = dict(self.PARAMS), dict(self.CONSTANTS)
+        self.constants = {
+            name: formula.evaluate(tree, self.dims, (constant_dims[name],), self.dtype, f"{self.NAME}: constant {name!r}")
+            for name, tree in self.CONSTANT_VALUES
+        }
+        self.masks = {
+            name: formula.evaluate(tree, self.dims, shapes[name], self.dtype, f"{self.NAME}: the mask of param {name!r}")
+            for name, tree in self.MASKS
+        }
         rng = np.random.default_rng(seed)
         self.params = {}
-        for name, shape, kind, args in self._param_inits():
-            value = _init(rng, kind, shape, args, self.dtype)
+        for name, kind, trees in self.INITS:
+            what = f"{self.NAME}: the init of param {name!r}"
+            args = tuple(float(formula.evaluate(t, self.dims, (), np.float64, what)) for t in trees)
+            at = formula.sizes(trees, self.dims)
+            shape = tuple(self.dims[d] for d in shapes[name])
+            value = _init(rng, kind, shape, args, self.dtype, f"{what} at {at}" if at else what)
             self.params[name] = value * self.masks[name] if name in self.masks else value
 
     def __repr__(self) -> str:
@@ -203,7 +255,7 @@ class CellBase:
     def _size(self, dim: str) -> int:
         return self.dims[dim]
 
-    def _checked_inputs(self, x) -> tuple[dict, int, int]:
+    def _checked_inputs(self, x, tape: bool = False) -> tuple[dict, int, int]:
         if len(self.INPUTS) == 1 and not isinstance(x, dict):
             x = {self.INPUTS[0][0]: x}
         if not isinstance(x, dict) or set(x) != {n for n, _ in self.INPUTS}:
@@ -216,9 +268,13 @@ class CellBase:
         T, B = a.shape[0], a.shape[1]
         if T < 1 or B < 1:
             raise ShapeError(f"input {first!r} has shape {list(a.shape)}: T and B must be at least 1")
+        # a taped one-pass call keeps the inputs for the backward pass: copies, so that writing to
+        # the caller's arrays cannot change the gradients (a chunked call copies its rows as it
+        # cuts them, so copying here too would copy twice)
+        own = tape and len(self.batch_chunks(B)) == 1
         out = {}
         for name, dim in self.INPUTS:
-            out[name] = _check_array(f"input {name!r}", x[name], (T, B, self._size(dim)), self.dtype, f"[T,B,{dim}]")
+            out[name] = _check_array(f"input {name!r}", x[name], (T, B, self._size(dim)), self.dtype, f"[T,B,{dim}]", own)
         return out, T, B
 
     def _checked_states(self, state, B: int, what: str) -> dict:
@@ -232,13 +288,17 @@ class CellBase:
             for name, dim in self.STATES
         }
 
-    def _checked_params(self) -> dict:
+    def _checked_params(self, own: bool = False) -> dict:
+        """cell.params as the kernels take them; with `own` (a taped call), copies for the tape,
+        so that an optimizer step on cell.params before backward cannot change the gradients (the
+        backward pass reads the tape's params, and the generated code keeps some of them in the
+        tape as they are: rnn's U is its `_W_h`)."""
         out = {}
         for name, dims in self.PARAMS:
             if name not in self.params:
                 raise ShapeError(f"param {name!r} is missing from cell.params")
             shape = tuple(self._size(d) for d in dims)
-            out[name] = _check_array(f"param {name!r}", self.params[name], shape, self.dtype, f"[{','.join(dims)}]")
+            out[name] = _check_array(f"param {name!r}", self.params[name], shape, self.dtype, f"[{','.join(dims)}]", own)
         return out
 
     # --- the API ------------------------------------------------------------------------------
@@ -251,19 +311,25 @@ class CellBase:
         saves nothing for a backward pass and skips the stores only that pass reads.
         Returns y [T,B,out] (a dict output name -> array when the spec has several outputs),
         the final state (dict), and the tape for `backward` (None without one)."""
-        inputs, T, B = self._checked_inputs(x)
+        inputs, T, B = self._checked_inputs(x, tape)
         state = self._checked_states(state, B, "state")
-        params = self._checked_params()
+        params = self._checked_params(own=tape)
+        # the generated `_forward` reads self.params: it runs on a shallow copy of the cell that
+        # holds the checked params, so cell.params is never swapped out, not even for a moment in
+        # which another thread's call on this cell would read it
+        runner = copy.copy(self)
+        runner.params = params
         chunks = self.batch_chunks(B)
-        saved, self.params = self.params, params
-        try:
-            if len(chunks) == 1:
-                y, final, arrays = self._forward(inputs, state, tape)
-                record = Tape(self, T, B, inputs, params, arrays) if tape else None
-            else:
-                y, final, record = self._forward_chunks(chunks, inputs, state, params, T, B, tape)
-        finally:
-            self.params = saved
+        if len(chunks) == 1:
+            y, final, arrays = runner._forward(inputs, state, tape)
+            record = None
+            if tape:
+                record = Tape(self, T, B, inputs, params, arrays)
+                # y is a view of the tape (an output that is a state is its `_seq_` array): a copy,
+                # so that writing to y cannot change what the backward pass reads
+                y = {k: v.copy() for k, v in y.items()}
+        else:
+            y, final, record = self._forward_chunks(runner, chunks, inputs, state, params, T, B, tape)
         if len(self.OUTPUTS) == 1:
             y = y[self.OUTPUTS[0][0]]
         return y, final, record
@@ -278,15 +344,16 @@ class CellBase:
             n = 1
         return _chunks(B, n) if n > 1 else [slice(0, B)]
 
-    def _forward_chunks(self, chunks, inputs, state, params, T, B, tape: bool):
+    def _forward_chunks(self, runner, chunks, inputs, state, params, T, B, tape: bool):
         # each thread cuts its own chunk out of the inputs and copies its outputs into the whole
         # batch's arrays: the copies run in parallel too
         y = {n: np.empty((T, B, self._size(d)), self.dtype) for n, d in self.OUTPUTS}
         final = {n: np.empty((B, self._size(d)), self.dtype) for n, d in self.STATES}
 
         def run(sl):
-            part_in = _cut(inputs, sl, 1)
-            ys, fin, arrays = self._forward(part_in, _cut(state, sl, 0), tape)
+            # a taped chunk keeps its rows of the inputs: a copy, never a view of the caller's
+            part_in = _cut(inputs, sl, 1, own=tape)
+            ys, fin, arrays = runner._forward(part_in, _cut(state, sl, 0), tape)
             for k, v in ys.items():
                 y[k][:, sl] = v
             for k, v in fin.items():
@@ -294,7 +361,8 @@ class CellBase:
             return Tape(self, T, sl.stop - sl.start, part_in, params, arrays) if tape else None
 
         parts = _on_threads(run, [(sl,) for sl in chunks])
-        return y, final, Tape(self, T, B, inputs, params, {}, list(zip(chunks, parts))) if tape else None
+        # the chunks' tapes hold the arrays; this one holds none, not even the caller's inputs
+        return y, final, Tape(self, T, B, {}, params, {}, list(zip(chunks, parts))) if tape else None
 
     def backward(self, tape: Tape, dy, dstate=None, dseq=None):
         """Backpropagate through the whole sequence of `tape`.

@@ -22,6 +22,11 @@ from .ops import KERNEL_FUNCTION, OPS
 
 MAX_SPEC_BYTES = 1 << 20
 
+# The cell name is the module's file name, and Numba names its cache files after the module, adding
+# the kernel, its line and the Python version (`rnn._loop_backward-96.py311.nbi`). Linux allows 255
+# bytes a file name: a name of 225 characters already fails at its first call. 64 leaves room.
+MAX_NAME_CHARS = 64
+
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
 # Plain scalars that YAML 1.1 (PyYAML's resolver) reads as booleans or null.
@@ -37,6 +42,13 @@ RESERVED = (
     | frozenset(KERNEL_FUNCTION.values())
     | frozenset({"np", "nb", "numba", "numpy", "math", "self", "runtime", "fastmath", "blas", "matmul", "Cell", "where"})
 )
+
+# Dims that would collide with what the generated code does with them: `Cell(dtype=..., seed=...,
+# **dims)` takes the sizes as keywords beside these (and `self`, refused too, though CellBase takes
+# it positionally), and `i`, `j` are the unit (row) and column index in constant and mask
+# formulas, where a dim of that name would be read as the index.
+_CELL_KEYWORDS = ("dtype", "seed")
+_INDEX_NAMES = ("i", "j")
 
 TOP_LEVEL_KEYS = ("name", "summary", "cite", "dims", "constraints", "inputs", "state", "step", "constants", "params", "equations", "update", "output")
 REQUIRED_KEYS = ("name", "summary", "cite", "inputs", "state", "params", "equations", "update", "output")
@@ -142,22 +154,48 @@ class Spec:
         return tuple(seen)
 
 
+# the characters at which PyYAML counts a new line ("\r\n" counts once)
+_BREAKS = "\r\n\x85\u2028\u2029"
+
+
 def _loc(path: str, mark) -> Location:
     return Location(path, mark.line + 1, mark.column + 1)
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe composer, refusing every anchor where it is written. The nodes it builds do
+    not record their anchors (an alias shows only as a node met twice, an anchor alone not at
+    all), so anchors are refused here, from the events; an alias comes after its anchor, so no
+    alias gets this far."""
+
+    def __init__(self, text: str, path: str):
+        super().__init__(text)
+        self.path = path
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if not isinstance(event, yaml.AliasEvent) and event.anchor is not None:
+            raise SpecError("YAML anchors and aliases are not allowed in a spec", _loc(self.path, event.start_mark))
+        return super().compose_node(parent, index)
+
+
+def _compose(text: str, path: str):
+    """The root node of the one document in text (what yaml.compose does, with `_Loader`)."""
+    loader = _Loader(text, path)
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
 
 
 class _Reader:
     def __init__(self, path: str):
         self.path = path
-        self.seen: set[int] = set()
 
     def where(self, node) -> Location:
         return _loc(self.path, node.start_mark)
 
     def visit(self, node):
-        if id(node) in self.seen:
-            raise SpecError("YAML anchors and aliases are not allowed in a spec", self.where(node))
-        self.seen.add(id(node))
         if node.tag.startswith("!") or (
             node.tag.startswith("tag:yaml.org,2002:")
             and node.tag.rsplit(":", 1)[1] not in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
@@ -201,30 +239,65 @@ class _Reader:
 
 
 def _spots(node) -> tuple[tuple[int, int], ...] | None:
-    """Line up a scalar's non-blank characters with the source text it came from. Returns None
-    when they differ (escapes in quoted scalars), and callers fall back to offsets from the start."""
+    """Line up a scalar's non-blank characters with the source text that wrote them: each at its
+    (line, col), a character written by an escape sequence (`\\"`, `\\n`, `\\xNN`, `\\uNNNN`, ... in
+    double quotes) at its backslash, a quote written `''` (in single quotes) at the first of the
+    two. Line folding and escaped line breaks write only blanks, which no spot records. Returns None
+    when the characters do not line up (a tag before the value), and callers fall back to offsets
+    from the start."""
     start, end = node.start_mark, node.end_mark
     buffer = getattr(start, "buffer", None)
     if buffer is None or start.pointer is None:
         return None
-    first, stop = start.pointer, end.pointer
-    if node.style in ("|", ">"):
-        # the block header (`|`, `>-`, ...) ends its line and is not part of the value
-        while first < stop and buffer[first] != "\n":
-            first += 1
-    elif node.style in ("'", '"'):
-        first, stop = first + 1, stop - 1
+    style, pos, stop = node.style, start.pointer, end.pointer
     line, col = start.line + 1, start.column + 1
+    if style in ("|", ">"):
+        # the block header (`|`, `>-`, ...) ends its line and is not part of the value
+        while pos < stop and buffer[pos] not in _BREAKS:
+            pos += 1
+    elif style in ("'", '"'):
+        if buffer[pos] != style:
+            return None
+        pos, col, stop = pos + 1, col + 1, stop - 1
+    # the character that starts an escape: a backslash in double quotes, `''` in single quotes
+    special = "\\" if style == '"' else "'" if style == "'" else None
+    escapes, codes = yaml.scanner.Scanner.ESCAPE_REPLACEMENTS, yaml.scanner.Scanner.ESCAPE_CODES
     spots, chars = [], []
-    for pos in range(start.pointer, stop):
-        ch = buffer[pos]
-        if ch == "\n":
-            line, col = line + 1, 1
+    while True:
+        at = buffer.find(special, pos, stop) if special else -1
+        # up to the next escape, the source writes itself (a value may be a megabyte long: this
+        # loop is the one that runs over it)
+        for p in range(pos, stop if at < 0 else at):
+            ch = buffer[p]
+            if ch in _BREAKS:
+                # PyYAML's line breaks: \r\n (counted at its \n), \r, \n, NEL, LS, PS
+                if ch != "\r" or buffer[p + 1] != "\n":
+                    line, col = line + 1, 1
+                continue
+            if not ch.isspace():
+                spots.append((line, col))
+                chars.append(ch)
+            col += 1
+        if at < 0:
+            break
+        escaped = buffer[at + 1]
+        if style == "'":
+            ch, width = "'", 2  # `''` writes one quote
+        elif escaped in _BREAKS:
+            # an escaped line break writes nothing; the next run counts the break
+            pos = at + 1
             continue
-        if pos >= first and not ch.isspace():
+        elif escaped in codes:
+            width = 2 + codes[escaped]
+            ch = chr(int(buffer[at + 2 : at + width], 16))
+        elif escaped in escapes:
+            ch, width = escapes[escaped], 2
+        else:  # PyYAML refused the scalar already
+            return None
+        if not ch.isspace():
             spots.append((line, col))
             chars.append(ch)
-        col += 1
+        pos, col = at + width, col + width
     if chars != [ch for ch in node.value if not ch.isspace()]:
         return None
     return tuple(spots)
@@ -269,7 +342,7 @@ def load_spec(path: str, source: bytes | None = None) -> Spec:
         col = len(before) - (before.rfind(b"\n") + 1) + 1
         raise SpecError("spec is not valid UTF-8", Location(path, line, col)) from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = _compose(text, path)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         message = e.problem or e.context or "invalid YAML"
@@ -297,6 +370,11 @@ def _read(path: str, root, sha256: str) -> Spec:
 
     name_text = text("name")
     name = _check_name(name_text, "cell name")
+    if len(name) > MAX_NAME_CHARS:
+        raise SpecError(
+            f"cell name is {len(name)} characters long, over the limit of {MAX_NAME_CHARS}: it names the module file, and Numba's cache files add to it",
+            name_text.start,
+        )
 
     used: dict[str, tuple[str, Location]] = {}
 
@@ -428,5 +506,13 @@ def _read(path: str, root, sha256: str) -> Spec:
 
 
 def _check_dim(t: Text) -> str:
-    # dims appear in generated code only as strings and in `_n_<dim>`, so they may be any identifier
-    return _check_name(t, "dim", code_name=False)
+    # dims appear in generated code only as strings and in `_n_<dim>`, so they may be any
+    # identifier but the few the generated Cell and the index formulas use themselves
+    name = _check_name(t, "dim", code_name=False)
+    if name == "self":
+        raise SpecError("dim 'self' is reserved: the generated Cell's methods use the name; rename it", t.start)
+    if name in _CELL_KEYWORDS:
+        raise SpecError(f"dim {name!r} is reserved: Cell(dtype=..., seed=...) takes it; rename it", t.start)
+    if name in _INDEX_NAMES:
+        raise SpecError(f"dim {name!r} is reserved: 'i' and 'j' are the row and column index in constant and mask formulas", t.start)
+    return name

@@ -64,7 +64,7 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period,
                 b = _w_b[_j]
                 h = _rt_seq_h_2[_j]
                 period = _w_period[_j]
-                t = _t
+                t = _F(_t)
                 h_run = tanh(_p0 + _p1 + b)
                 h_new = ((h_run) if (t % period == _F(0.0)) else (h))
                 _rt_all_h_run_3[_j] = h_run
@@ -87,7 +87,7 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period):
                 b = _w_b[_j]
                 h = _rt_seq_h_2[_j]
                 period = _w_period[_j]
-                t = _t
+                t = _F(_t)
                 h_run = tanh(_p0 + _p1 + b)
                 h_new = ((h_run) if (t % period == _F(0.0)) else (h))
                 _rn_seq_h_3[_j] = h_new
@@ -106,7 +106,7 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _all_h_run, _w_period, _dcarry_
             for _j in range(_n_hidden):
                 h_run = _rt_all_h_run_0[_j]
                 period = _w_period[_j]
-                t = _t
+                t = _F(_t)
                 _c0 = _F(1.0) - h_run**2
                 _c1 = (t % period == _F(0.0))
                 d_h_new = _rb_dcarry_h_1[_j] + _rt_dy_h_new_2[_j]
@@ -132,30 +132,21 @@ class Cell(runtime.CellBase):
     OUTPUTS = [('h_new', 'hidden')]
     CONSTRAINTS = []
     CONSTANTS = [('period', 'hidden')]
+    # formula trees, evaluated exactly at the cell's sizes by cellspec.formula
+    CONSTANT_VALUES = [
+        ('period', ('**', 2, ('//', ('*', ('index', 'i'), ('dim', 'modules')), ('dim', 'hidden')))),
+    ]
     PARAMS = [('W', ('hidden', 'input')), ('U', ('hidden', 'hidden')), ('b', ('hidden',))]
+    MASKS = [
+        ('U', ('>=', ('//', ('*', ('index', 'j'), ('dim', 'modules')), ('dim', 'hidden')), ('//', ('*', ('index', 'i'), ('dim', 'modules')), ('dim', 'hidden')))),
+    ]
+    INITS = [
+        ('W', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('U', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('b', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+    ]
     TAPE = ['_seq_h', '_all_h_run', '_W_x', '_W_h']
     TRANSCENDENTALS = [('hidden', 1)]
-
-    def _param_inits(self):
-        _n_modules = self.dims['modules']
-        _n_input = self.dims['input']
-        _n_hidden = self.dims['hidden']
-        return (
-            ('W', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('U', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('b', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-        )
-
-    def _fixed(self):
-        _n_modules = self.dims['modules']
-        _n_input = self.dims['input']
-        _n_hidden = self.dims['hidden']
-        _constants, _masks = {}, {}
-        _i = np.arange(_n_hidden)
-        _constants['period'] = np.broadcast_to(2**np.floor(_i*_n_modules/_n_hidden), (_n_hidden,))
-        _i, _j = np.arange(_n_hidden)[:, None], np.arange(_n_hidden)[None, :]
-        _masks['U'] = np.broadcast_to((np.floor(_j*_n_modules/_n_hidden) >= np.floor(_i*_n_modules/_n_hidden)), (_n_hidden, _n_hidden))
-        return _constants, _masks
 
     def _forward(self, inputs, state, tape):
         _dtype = self.dtype

@@ -358,45 +358,38 @@ class Cell(runtime.CellBase):
     OUTPUTS = [('y', 'hidden')]
     CONSTRAINTS = []
     CONSTANTS = []
+    # formula trees, evaluated exactly at the cell's sizes by cellspec.formula
+    CONSTANT_VALUES = []
     PARAMS = [('W_z', ('hidden', 'input')), ('W_i', ('hidden', 'input')), ('W_f', ('hidden', 'input')), ('W_o', ('hidden', 'input')), ('R_z', ('hidden', 'hidden')), ('R_i', ('hidden', 'hidden')), ('R_f', ('hidden', 'hidden')), ('R_o', ('hidden', 'hidden')), ('p_i', ('hidden',)), ('p_f', ('hidden',)), ('p_o', ('hidden',)), ('b_z', ('hidden',)), ('b_i', ('hidden',)), ('b_f', ('hidden',)), ('b_o', ('hidden',)), ('R_ii', ('hidden', 'hidden')), ('R_fi', ('hidden', 'hidden')), ('R_oi', ('hidden', 'hidden')), ('R_if', ('hidden', 'hidden')), ('R_ff', ('hidden', 'hidden')), ('R_of', ('hidden', 'hidden')), ('R_io', ('hidden', 'hidden')), ('R_fo', ('hidden', 'hidden')), ('R_oo', ('hidden', 'hidden'))]
+    MASKS = []
+    INITS = [
+        ('W_z', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('W_i', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('W_f', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('W_o', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('R_z', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('R_i', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('R_f', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('R_o', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('p_i', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('p_f', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('p_o', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('b_z', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('b_i', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('b_f', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('b_o', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('R_ii', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('R_fi', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('R_oi', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('R_if', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('R_ff', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('R_of', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('R_io', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('R_fo', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('R_oo', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+    ]
     TAPE = ['_seq_h', '_seq_c', '_seq_i', '_seq_f', '_seq_o', '_all_z', '_W_x', '_W_h', '_W_i', '_W_f', '_W_o']
     TRANSCENDENTALS = [('hidden', 5)]
-
-    def _param_inits(self):
-        _n_input = self.dims['input']
-        _n_hidden = self.dims['hidden']
-        return (
-            ('W_z', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('W_i', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('W_f', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('W_o', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('R_z', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('R_i', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('R_f', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('R_o', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('p_i', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('p_f', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('p_o', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('b_z', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('b_i', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('b_f', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('b_o', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('R_ii', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('R_fi', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('R_oi', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('R_if', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('R_ff', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('R_of', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('R_io', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('R_fo', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('R_oo', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-        )
-
-    def _fixed(self):
-        _n_input = self.dims['input']
-        _n_hidden = self.dims['hidden']
-        _constants, _masks = {}, {}
-        return _constants, _masks
 
     def _forward(self, inputs, state, tape):
         _dtype = self.dtype

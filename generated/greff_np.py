@@ -235,33 +235,26 @@ class Cell(runtime.CellBase):
     OUTPUTS = [('y', 'hidden')]
     CONSTRAINTS = []
     CONSTANTS = []
+    # formula trees, evaluated exactly at the cell's sizes by cellspec.formula
+    CONSTANT_VALUES = []
     PARAMS = [('W_z', ('hidden', 'input')), ('W_i', ('hidden', 'input')), ('W_f', ('hidden', 'input')), ('W_o', ('hidden', 'input')), ('R_z', ('hidden', 'hidden')), ('R_i', ('hidden', 'hidden')), ('R_f', ('hidden', 'hidden')), ('R_o', ('hidden', 'hidden')), ('b_z', ('hidden',)), ('b_i', ('hidden',)), ('b_f', ('hidden',)), ('b_o', ('hidden',))]
+    MASKS = []
+    INITS = [
+        ('W_z', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('W_i', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('W_f', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('W_o', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('R_z', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('R_i', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('R_f', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('R_o', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('b_z', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('b_i', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('b_f', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('b_o', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+    ]
     TAPE = ['_seq_h', '_seq_c', '_all_z', '_all_i', '_all_f', '_all_o', '_W_x', '_W_h']
     TRANSCENDENTALS = [('hidden', 5)]
-
-    def _param_inits(self):
-        _n_input = self.dims['input']
-        _n_hidden = self.dims['hidden']
-        return (
-            ('W_z', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('W_i', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('W_f', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('W_o', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('R_z', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('R_i', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('R_f', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('R_o', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('b_z', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('b_i', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('b_f', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('b_o', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-        )
-
-    def _fixed(self):
-        _n_input = self.dims['input']
-        _n_hidden = self.dims['hidden']
-        _constants, _masks = {}, {}
-        return _constants, _masks
 
     def _forward(self, inputs, state, tape):
         _dtype = self.dtype

@@ -305,40 +305,33 @@ class Cell(runtime.CellBase):
     OUTPUTS = [('h_new', 'hidden')]
     CONSTRAINTS = []
     CONSTANTS = []
+    # formula trees, evaluated exactly at the cell's sizes by cellspec.formula
+    CONSTANT_VALUES = []
     PARAMS = [('W_i', ('hidden', 'input')), ('W_f', ('hidden', 'input')), ('W_c', ('hidden', 'input')), ('W_o', ('hidden', 'input')), ('W_d', ('hidden', 'input')), ('U_i', ('hidden', 'hidden')), ('U_f', ('hidden', 'hidden')), ('U_c', ('hidden', 'hidden')), ('U_o', ('hidden', 'hidden')), ('p_i', ('hidden',)), ('p_f', ('hidden',)), ('p_o', ('hidden',)), ('w_cd', ('hidden',)), ('w_ld', ('hidden',)), ('b_i', ('hidden',)), ('b_f', ('hidden',)), ('b_c', ('hidden',)), ('b_o', ('hidden',)), ('b_d', ('hidden',))]
+    MASKS = []
+    INITS = [
+        ('W_i', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('W_f', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('W_c', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('W_o', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('W_d', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('U_i', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('U_f', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('U_c', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('U_o', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('p_i', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('p_f', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('p_o', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('w_cd', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('w_ld', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('b_i', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('b_f', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('b_c', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('b_o', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('b_d', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+    ]
     TAPE = ['_seq_h', '_seq_c', '_G_x', '_all__p6', '_all_i', '_all_f', '_all_d', '_all_o', '_W_x', '_W_h']
     TRANSCENDENTALS = [('hidden', 6)]
-
-    def _param_inits(self):
-        _n_input = self.dims['input']
-        _n_hidden = self.dims['hidden']
-        return (
-            ('W_i', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('W_f', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('W_c', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('W_o', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('W_d', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('U_i', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('U_f', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('U_c', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('U_o', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('p_i', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('p_f', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('p_o', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('w_cd', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('w_ld', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('b_i', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('b_f', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('b_c', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('b_o', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('b_d', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-        )
-
-    def _fixed(self):
-        _n_input = self.dims['input']
-        _n_hidden = self.dims['hidden']
-        _constants, _masks = {}, {}
-        return _constants, _masks
 
     def _forward(self, inputs, state, tape):
         _dtype = self.dtype

@@ -253,36 +253,29 @@ class Cell(runtime.CellBase):
     OUTPUTS = [('h_new', 'hidden')]
     CONSTRAINTS = []
     CONSTANTS = []
+    # formula trees, evaluated exactly at the cell's sizes by cellspec.formula
+    CONSTANT_VALUES = []
     PARAMS = [('W_i', ('hidden', 'input')), ('W_f', ('hidden', 'input')), ('W_g', ('hidden', 'input')), ('W_o', ('hidden', 'input')), ('U_i', ('hidden', 'hidden')), ('U_f', ('hidden', 'hidden')), ('U_g', ('hidden', 'hidden')), ('U_o', ('hidden', 'hidden')), ('p_i', ('hidden',)), ('p_f', ('hidden',)), ('p_o', ('hidden',)), ('b_i', ('hidden',)), ('b_f', ('hidden',)), ('b_g', ('hidden',)), ('b_o', ('hidden',))]
+    MASKS = []
+    INITS = [
+        ('W_i', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('W_f', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('W_g', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('W_o', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('U_i', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('U_f', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('U_g', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('U_o', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('p_i', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('p_f', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('p_o', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('b_i', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('b_f', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('b_g', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('b_o', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+    ]
     TAPE = ['_seq_h', '_seq_c', '_all_i', '_all_f', '_all_g', '_all_o', '_W_x', '_W_h']
     TRANSCENDENTALS = [('hidden', 5)]
-
-    def _param_inits(self):
-        _n_input = self.dims['input']
-        _n_hidden = self.dims['hidden']
-        return (
-            ('W_i', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('W_f', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('W_g', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('W_o', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('U_i', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('U_f', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('U_g', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('U_o', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('p_i', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('p_f', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('p_o', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('b_i', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('b_f', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('b_g', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('b_o', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-        )
-
-    def _fixed(self):
-        _n_input = self.dims['input']
-        _n_hidden = self.dims['hidden']
-        _constants, _masks = {}, {}
-        return _constants, _masks
 
     def _forward(self, inputs, state, tape):
         _dtype = self.dtype

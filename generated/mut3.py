@@ -237,30 +237,23 @@ class Cell(runtime.CellBase):
     OUTPUTS = [('h_new', 'hidden')]
     CONSTRAINTS = []
     CONSTANTS = []
+    # formula trees, evaluated exactly at the cell's sizes by cellspec.formula
+    CONSTANT_VALUES = []
     PARAMS = [('W_z', ('hidden', 'input')), ('W_r', ('hidden', 'input')), ('W_n', ('hidden', 'input')), ('U_z', ('hidden', 'hidden')), ('U_r', ('hidden', 'hidden')), ('U_n', ('hidden', 'hidden')), ('b_z', ('hidden',)), ('b_r', ('hidden',)), ('b_n', ('hidden',))]
+    MASKS = []
+    INITS = [
+        ('W_z', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('W_r', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('W_n', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('U_z', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('U_r', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('U_n', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('b_z', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('b_r', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('b_n', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+    ]
     TAPE = ['_seq_h', '_all__v0', '_all_z', '_all_r', '_all__v1', '_all_n', '_W_x', '_W__v0', '_W_h', '_W__v1']
     TRANSCENDENTALS = [('hidden', 4)]
-
-    def _param_inits(self):
-        _n_input = self.dims['input']
-        _n_hidden = self.dims['hidden']
-        return (
-            ('W_z', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('W_r', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('W_n', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('U_z', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('U_r', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('U_n', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('b_z', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('b_r', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('b_n', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-        )
-
-    def _fixed(self):
-        _n_input = self.dims['input']
-        _n_hidden = self.dims['hidden']
-        _constants, _masks = {}, {}
-        return _constants, _masks
 
     def _forward(self, inputs, state, tape):
         _dtype = self.dtype

@@ -95,24 +95,17 @@ class Cell(runtime.CellBase):
     OUTPUTS = [('h_new', 'hidden')]
     CONSTRAINTS = []
     CONSTANTS = []
+    # formula trees, evaluated exactly at the cell's sizes by cellspec.formula
+    CONSTANT_VALUES = []
     PARAMS = [('W', ('hidden', 'input')), ('U', ('hidden', 'hidden')), ('b', ('hidden',))]
+    MASKS = []
+    INITS = [
+        ('W', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('U', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+        ('b', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
+    ]
     TAPE = ['_seq_h', '_W_x', '_W_h']
     TRANSCENDENTALS = [('hidden', 1)]
-
-    def _param_inits(self):
-        _n_input = self.dims['input']
-        _n_hidden = self.dims['hidden']
-        return (
-            ('W', (_n_hidden, _n_input,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('U', (_n_hidden, _n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-            ('b', (_n_hidden,), 'uniform', (1.0/math.sqrt(_n_hidden),)),
-        )
-
-    def _fixed(self):
-        _n_input = self.dims['input']
-        _n_hidden = self.dims['hidden']
-        _constants, _masks = {}, {}
-        return _constants, _masks
 
     def _forward(self, inputs, state, tape):
         _dtype = self.dtype

@@ -2,6 +2,8 @@
 gives what one pass gives, for every cell of the catalog and for stacks; the rule that decides
 when to split; numpy's BLAS threads as they were afterwards."""
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -131,3 +133,76 @@ def test_chunks_run_with_single_threaded_blas_which_is_restored_after(split_ever
         assert blas.threads() == (2 if settable else 1)
     finally:
         blas.set_threads(before)
+
+
+def overlapping(work, rounds: int = 40):
+    """work(k) on two Python threads at once, `rounds` times, a barrier lining up each round's
+    starts so that the calls overlap; returns the first exception a thread raised, if any."""
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def loop(k):
+        try:
+            for _ in range(rounds):
+                barrier.wait()
+                work(k)
+        except BaseException as e:  # re-raised on the main thread by the caller
+            errors.append(e)
+            barrier.abort()
+
+    threads = [threading.Thread(target=loop, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors[0] if errors else None
+
+
+def test_overlapping_chunked_calls_restore_blas_threads():
+    """Two threads in batch-parallel calls at once: the one that enters second finds BLAS at one
+    thread already; BLAS must still get its own thread count back once both are done."""
+    before = blas.threads()
+    blas.set_threads(2)
+    try:
+        wanted = blas.threads()  # 2, or 1 under SciPy's BLAS fallback, which has no setter
+        cells = [generated("lstm").Cell(input=3, hidden=4, seed=k, dtype="float32") for k in range(2)]
+        for c in cells:
+            c.threads = 2
+        x = np.ones((3, 2 * runtime.MIN_ROWS, 3), np.float32)
+        assert len(cells[0].batch_chunks(x.shape[1])) == 2
+
+        def work(k):
+            y, _, tape = cells[k].forward(x)
+            cells[k].backward(tape, np.ones_like(y))
+
+        error = overlapping(work)
+        assert error is None, error
+        assert blas.threads() == wanted
+    finally:
+        blas.set_threads(before)
+
+
+def test_one_cell_on_two_threads_keeps_its_params():
+    """`forward` hands the generated pass checked (and copied) params; two threads running one
+    cell must not leave those in place of `cell.params`, nor mix up each other's gradients."""
+    cell = generated("lstm").Cell(input=3, hidden=4, seed=0)
+    cell.threads = 2
+    params = cell.params
+    rng = np.random.default_rng(3)
+    xs = [rng.normal(size=(3, 2 * runtime.MIN_ROWS, 3)) for _ in range(2)]
+    expected = []
+    for x in xs:
+        y, _, tape = cell.forward(x)
+        expected.append(cell.backward(tape, np.ones_like(y))[1])
+    got = [[], []]
+
+    def work(k):
+        y, _, tape = cell.forward(xs[k])
+        got[k].append(cell.backward(tape, np.ones_like(y))[1])
+
+    error = overlapping(work, rounds=20)
+    assert error is None, error
+    assert cell.params is params
+    for k in range(2):
+        for dparams in got[k]:
+            assert_same(dparams, expected[k])

@@ -115,3 +115,14 @@ def test_gru_layout_and_extra_bias():
     assert list(c.params)[-1] == "b_hn"
     y, state, _ = c.forward(np.zeros((2, 1, 3)))
     assert set(state) == {"h"}
+
+
+def test_init_takes_self_positionally_so_no_dim_collides_with_it():
+    # the spec refuses a dim named `self` (tests/bad_specs/dim-reserved-self.yaml); the signature
+    # does not rely on that
+    rnn = generated("rnn")
+
+    class Cell(rnn.Cell):
+        DIMS = [*rnn.Cell.DIMS, "self"]
+
+    assert Cell(input=3, hidden=4, self=2, seed=0).dims == {"input": 3, "hidden": 4, "self": 2}

@@ -183,3 +183,74 @@ def test_modulo_of_a_state_is_allowed_in_a_where_condition(tmp_path):
     path = tmp_path / "cell.yaml"
     path.write_text(edit((EQ, "  h_new: where(h % 2 > 1, tanh(W @ x + U @ h + b), h)")))
     assert "Mod" in str(compile_spec(str(path)).cell.nodes["h_new"].expr)
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        r"\x20\t\u0020\U00000020",  # blanks written as escapes
+        r"\x28 1 \x29 * ",  # characters written as escapes
+        r"1 \/ 1 * ",  # `\/` is `/`
+        r"1  # a \\ comment with \"quotes\" \n * ",  # `\\` and `\"` in a comment, then a line break
+        "1 + \\\n      ",  # an escaped line break, then the next line's indentation
+        "1 +\n      ",  # a folded line break
+        "1 +\n\n      ",  # a blank line: folded into a line break of the value
+    ],
+    ids=["blanks", "parentheses", "slash", "comment", "escaped-break", "folded-break", "blank-line"],
+)
+def test_an_error_after_escapes_in_a_double_quoted_equation_points_at_its_text(tmp_path, before):
+    text = edit((EQ, '  h_new: "tanh(W @ x + U @ h + b) * (' + before + 'unknownname)"'))
+    path, error = compile_error(tmp_path, text)
+    at = text.index("unknownname")
+    line, col = text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
+    assert str(error) == f"{path}:{line}:{col}: error: unknown name 'unknownname'"
+
+
+def test_an_error_after_doubled_quotes_in_a_single_quoted_equation_points_at_its_text(tmp_path):
+    # in single quotes, `''` is one quote (here in a comment, which a blank line ends)
+    text = edit((EQ, "  h_new: 'tanh(W @ x + U @ h + b) * (1  # it''s\n\n      + unknownname)'"))
+    path, error = compile_error(tmp_path, text)
+    at = text.index("unknownname")
+    line, col = text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
+    assert str(error) == f"{path}:{line}:{col}: error: unknown name 'unknownname'"
+
+
+@pytest.mark.parametrize("dim", ["dtype", "seed", "self", "i", "j"])
+def test_a_reserved_dim_is_refused_where_it_is_written(tmp_path, dim):
+    text = edit(("inputs: {x: input}", f"inputs: {{x: {dim}}}"), ("  W: [hidden, input]", f"  W: [hidden, {dim}]"))
+    path, error = compile_error(tmp_path, text)
+    assert (error.where.line, error.where.col) == (4, len("inputs: {x: ") + 1)
+    assert error.message.startswith(f"dim {dim!r} is reserved: ")
+
+
+def test_a_cell_name_longer_than_the_limit_is_refused(tmp_path):
+    from cellspec.spec import MAX_NAME_CHARS
+
+    ok = tmp_path / "ok.yaml"
+    ok.write_text(edit(("name: rnn", "name: " + "r" * MAX_NAME_CHARS)))
+    assert compile_spec(str(ok)).cell.name == "r" * MAX_NAME_CHARS
+    path, error = compile_error(tmp_path, edit(("name: rnn", "name: " + "r" * (MAX_NAME_CHARS + 1))))
+    assert str(error) == (
+        f"{path}:1:7: error: cell name is {MAX_NAME_CHARS + 1} characters long, over the limit of {MAX_NAME_CHARS}: "
+        "it names the module file, and Numba's cache files add to it"
+    )
+
+
+@pytest.mark.parametrize(
+    "old, new, col",
+    [
+        ("state: {h: hidden}", "state: {h: &s hidden}", 12),  # an anchor no alias names
+        ("params:", "params: &p", 9),
+        ("  W: [hidden, input]", "  &w W: [hidden, input]", 3),  # on a key
+    ],
+)
+def test_an_anchor_is_refused_where_it_is_written(tmp_path, old, new, col):
+    path, error = compile_error(tmp_path, edit((old, new)))
+    line = edit((old, new)).splitlines().index(new) + 1
+    assert str(error) == f"{path}:{line}:{col}: error: YAML anchors and aliases are not allowed in a spec"
+
+
+def test_a_control_character_is_invalid_yaml(tmp_path):
+    # PyYAML refuses it while it sets up, before composing anything
+    path, error = compile_error(tmp_path, edit(("name: rnn", "name: r\x00nn")))
+    assert str(error) == f"{path}:1:1: error: invalid YAML"

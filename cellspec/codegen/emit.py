@@ -19,7 +19,7 @@ from ..autodiff import backward_equations
 from ..ir import Elementwise, symbol
 from ..ops import sigmoid, softplus
 from ..schedule import LOOP, PRE, Access, Array, Group, Schedule
-from .printer import IndexPrinter, NumbaPrinter
+from .printer import NumbaPrinter, formula_tree
 
 # no nnan/ninf: the kernels must keep NaN and inf as IEEE has them
 KERNEL_DECORATOR = '@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})'
@@ -92,7 +92,9 @@ class Kernel(Writer):
 
     def at(self, acc: Access) -> str:
         if acc.index == "step":
-            return "_t"
+            # the step index is a number of the kernel's float type, as every other value is:
+            # an integer would not type in the fastmath functions (max(t, 1))
+            return "_F(_t)"
         self.use(acc.array)
         self.dims.update(acc.offset)
         if self.views is not None and acc.index in ROW_VIEWS:
@@ -502,35 +504,20 @@ class Emitter:
         w.line("return _dinputs, _dparams, _dstate")
         return w.text()
 
-    def param_inits(self) -> str:
-        w = Writer()
-        self.dims_prologue(w)
-        w.line("return (")
-        for p in self.cell.params:
-            shape = (p.rows, p.cols) if p.name in self.cell.matrices else (p.dim,)
-            dims = {sym: symbol(f"_n_{sym.name}") for a in p.init.args for sym in a.free_symbols}
-            args = ", ".join(NumbaPrinter(typed=False).doprint(a.xreplace(dims)) for a in p.init.args)
-            shape_code = ", ".join(f"_n_{d}" for d in shape)
-            w.line(f"    ({p.name!r}, ({shape_code},), {p.init.kind!r}, ({args}{',' if len(p.init.args) == 1 else ''})),")
-        w.line(")")
-        return w.text()
+    def param_inits(self) -> list[tuple]:
+        """The INITS table: (param, init kind, its arguments as formula trees), in spec order;
+        the runtime evaluates the arguments at the cell's sizes (`cellspec.formula`)."""
+        return [(p.name, p.init.kind, tuple(formula_tree(a) for a in p.init.args)) for p in self.cell.params]
 
-    def fixed(self) -> str:
-        """The body of `_fixed`: constants and masks, computed once per cell from the sizes."""
-        w = Writer()
+    def fixed(self) -> dict[str, list[tuple]]:
+        """The CONSTANT_VALUES and MASKS tables: each constant's value, a formula of its unit
+        index i, and each mask, a condition of the row i and column j, as formula trees that the
+        runtime evaluates exactly at the cell's sizes."""
         cell = self.cell
-        self.dims_prologue(w)
-        printer = IndexPrinter()
-        w.line("_constants, _masks = {}, {}")
-        for c in cell.constants.values():
-            w.line(f"_i = np.arange(_n_{c.dim})")
-            w.line(f"_constants[{c.name!r}] = np.broadcast_to({printer.doprint(c.value)}, (_n_{c.dim},))")
-        for m in cell.matrices.values():
-            if m.mask is not None:
-                w.line(f"_i, _j = np.arange(_n_{m.rows})[:, None], np.arange(_n_{m.cols})[None, :]")
-                w.line(f"_masks[{m.name!r}] = np.broadcast_to({printer.doprint(m.mask)}, (_n_{m.rows}, _n_{m.cols}))")
-        w.line("return _constants, _masks")
-        return w.text()
+        return {
+            "constant_values": [(c.name, formula_tree(c.value, ("i",))) for c in cell.constants.values()],
+            "masks": [(m.name, formula_tree(m.mask, ("i", "j"))) for m in cell.matrices.values() if m.mask is not None],
+        }
 
     # --- the module ---------------------------------------------------------------------------
 

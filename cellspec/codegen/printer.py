@@ -35,8 +35,14 @@ class NumbaPrinter(PythonCodePrinter):
 
     _print_tanh = _print_exp = _print_log = _print_sign = _print_Function
 
-    def _print_Abs(self, expr):
+    def _print_absolute(self, expr):
         return f"abs({self._print(expr.args[0])})"
+
+    def _print_ITE(self, expr):
+        # SymPy's own rewrites an ITE into a Piecewise of conditions, which it cannot build when
+        # the ITE nests (a where() inside a where() condition)
+        c, a, b = (self._print(e) for e in expr.args)
+        return f"(({a}) if ({c}) else ({b}))"
 
     def _print_Integer(self, expr):
         return self._number(f"{int(expr)}.0")
@@ -80,45 +86,58 @@ def print_expr(expr: sympy.Expr, printer: NumbaPrinter | None = None) -> str:
     return (printer or NumbaPrinter()).doprint(expr)
 
 
-class IndexPrinter(PythonCodePrinter):
-    """Print formulas of unit indices and dims (constants, masks) as NumPy code over index arrays:
-    `i` is `_i`, `j` is `_j`, a dim `hidden` is `_n_hidden`."""
+def formula_tree(expr: sympy.Basic, indices: tuple[str, ...] = ()):
+    """A formula of dims and unit indices (a constant, a mask, an init argument) as the literal
+    tree `cellspec.formula` evaluates exactly, e.g. `j*modules // hidden >= i` ->
+    `('>=', ('//', ('*', ('index', 'j'), ('dim', 'modules')), ('dim', 'hidden')), ('index', 'i'))`.
+    A symbol named in `indices` is a unit index, any other a dim. SymPy's floor(a/b) becomes
+    `('//', numerator, denominator)`, and a product with negative powers `('/', num, den)`."""
 
-    def __init__(self):
-        super().__init__({"strict": True, "fully_qualified_modules": True})
+    def tree(e):
+        if isinstance(e, sympy.Integer):
+            return int(e)
+        if isinstance(e, sympy.Rational):
+            return ("frac", int(e.p), int(e.q))
+        if isinstance(e, sympy.Float):
+            return ("frac", *float(e).as_integer_ratio())
+        if isinstance(e, sympy.Symbol):
+            return ("index", e.name) if e.name in indices else ("dim", e.name)
+        if isinstance(e, sympy.Add):
+            return ("+", *(tree(a) for a in e.args))
+        if isinstance(e, (sympy.Mul, sympy.Pow)):
+            num, den = [], []
+            for f in sympy.Mul.make_args(e):
+                if f.is_Rational:
+                    num += [f.p] if f.p != 1 else []
+                    den += [f.q] if f.q != 1 else []
+                elif f.is_Pow and f.exp.is_Number and f.exp.is_negative:
+                    den.append(sympy.Pow(f.base, -f.exp))
+                elif f.is_Pow and f.exp == sympy.S.Half:
+                    num.append(("sqrt", f.base))
+                elif f.is_Pow:
+                    num.append(("**", f.base, f.exp))
+                else:
+                    num.append(f)
+            top = product(num)
+            return top if not den else ("/", top, product(den))
+        if isinstance(e, (sympy.floor, sympy.ceiling)):
+            n, d = e.args[0].as_numer_denom()
+            if isinstance(e, sympy.floor):
+                return ("//", tree(n), tree(d))
+            return ("*", -1, ("//", tree(-n), tree(d)))
+        if isinstance(e, sympy.Mod):
+            return ("%", tree(e.args[0]), tree(e.args[1]))
+        if isinstance(e, (sympy.Min, sympy.Max)):
+            return ("min" if isinstance(e, sympy.Min) else "max", *(tree(a) for a in e.args))
+        if isinstance(e, sympy.core.relational.Relational):
+            return (e.rel_op, tree(e.lhs), tree(e.rhs))
+        if isinstance(e, (sympy.And, sympy.Or)):
+            return ("and" if isinstance(e, sympy.And) else "or", *(tree(a) for a in e.args))
+        raise TypeError(f"internal error: {type(e).__name__} in the formula {e} has no formula tree")
 
-    def _print_Symbol(self, expr):
-        return f"_{expr.name}" if expr.name in ("i", "j") else f"_n_{expr.name}"
+    def product(factors):
+        """The tree of a product of factors: SymPy expressions, ints, or (op, base[, exp]) parts."""
+        trees = [f if isinstance(f, int) else (f[0], *(tree(a) for a in f[1:])) if isinstance(f, tuple) else tree(f) for f in factors]
+        return 1 if not trees else trees[0] if len(trees) == 1 else ("*", *trees)
 
-    def _print_Integer(self, expr):
-        return str(int(expr))
-
-    def _print_Rational(self, expr):
-        return repr(float(expr))
-
-    def _print_Float(self, expr):
-        return repr(float(expr))
-
-    def _print_floor(self, expr):
-        return f"np.floor({self._print(expr.args[0])})"
-
-    def _print_Mod(self, expr):
-        return f"np.mod({self._print(expr.args[0])}, {self._print(expr.args[1])})"
-
-    def _print_Min(self, expr):
-        return self._fold("np.minimum", expr.args)
-
-    def _print_Max(self, expr):
-        return self._fold("np.maximum", expr.args)
-
-    def _fold(self, fn: str, args) -> str:
-        out = self._print(args[0])
-        for a in args[1:]:
-            out = f"{fn}({out}, {self._print(a)})"
-        return out
-
-    def _print_And(self, expr):
-        return "(" + " & ".join(self._print(a) for a in expr.args) + ")"
-
-    def _print_Or(self, expr):
-        return "(" + " | ".join(self._print(a) for a in expr.args) + ")"
+    return tree(expr)

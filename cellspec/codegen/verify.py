@@ -3,7 +3,7 @@
 Spec text reaches a generated module only as numbers, identifiers checked by `spec`, and strings
 escaped by the template's filters. This check does not trust that chain: it parses the emitted
 source and refuses anything but the module cellspec means to write (a docstring, a fixed set of
-imports, the kernels, and one `Cell` class of literal tables and four methods), and any name that
+imports, the kernels, and one `Cell` class of literal tables and two methods), and any name that
 could reach Python's machinery (dunders, eval, exec, open, ...). A failure here is a compiler bug,
 never a spec error, so it raises `GeneratedCodeError`.
 """
@@ -16,8 +16,11 @@ import re
 FIXED_IMPORTS = {"import math", "import numba as nb", "import numpy as np", "from cellspec import runtime", "from cellspec.blas import matmul"}
 FASTMATH_IMPORT = re.compile(r"from cellspec\.fastmath import [a-z_]+(, [a-z_]+)*\Z")
 KERNEL = re.compile(r"_(loop_forward|loop_infer|loop_backward|pre_forward_\d+|pre_infer_\d+|pre_backward_\d+)\Z")
-CELL_TABLES = ("NAME", "DIMS", "INPUTS", "STATES", "OUTPUTS", "CONSTRAINTS", "CONSTANTS", "PARAMS", "TAPE", "TRANSCENDENTALS")
-CELL_METHODS = ("_param_inits", "_fixed", "_forward", "_backward")
+CELL_TABLES = (
+    "NAME", "DIMS", "INPUTS", "STATES", "OUTPUTS", "CONSTRAINTS", "CONSTANTS", "CONSTANT_VALUES", "PARAMS", "MASKS", "INITS",
+    "TAPE", "TRANSCENDENTALS",
+)
+CELL_METHODS = ("_forward", "_backward")
 FORBIDDEN_NAMES = frozenset({
     "eval", "exec", "compile", "open", "input", "breakpoint", "globals", "locals", "vars", "getattr", "setattr",
     "delattr", "__import__", "importlib", "os", "sys", "subprocess", "builtins",
