@@ -11,6 +11,6 @@ def load(path: str):
     """Build the spec at `path` into a cache keyed by the spec's bytes, cellspec's version and the
     compiler's own sources, and import the generated module once its manifest and the module gate
     accept it."""
-    from .build import load as _load
+    from .cache import load as _load
 
     return _load(path)

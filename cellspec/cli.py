@@ -35,7 +35,7 @@ def _compile_all(paths: list[str]):
 
 
 def cmd_build(args) -> int:
-    from .build import OutputError, write_package
+    from .files import OutputError, write_package
 
     start = time.perf_counter()
     built = _compile_all(args.specs)
@@ -57,7 +57,8 @@ def cmd_build(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from .build import import_file, write_atomic
+    from .build import import_file
+    from .files import write_atomic
     from .gradcheck import gradcheck
 
     built = _compile_all(args.specs)
@@ -88,7 +89,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_catalog(args) -> int:
-    from .build import write_atomic
+    from .files import write_atomic
     from .catalog import replace_section, table
     from .ir import build_ir
     from .spec import load_spec
@@ -128,7 +129,8 @@ def cmd_catalog(args) -> int:
 def cmd_bench(args) -> int:
     from .bench import SIZES, TORCH_NATIVE, Quiet, bench_cell, markdown, peak_memory, plot_scaling, scaling, write_results
     from .blas import BACKEND, set_threads
-    from .build import import_file, write_atomic
+    from .build import import_file
+    from .files import write_atomic
 
     sizes = args.sizes.split(",")
     unknown = [s for s in sizes if s not in SIZES]

@@ -9,8 +9,9 @@ import sys
 import pytest
 
 import cellspec
-import cellspec.build as build
-from cellspec.build import CacheError, cache_key, compile_spec
+import cellspec.cache as cache
+from cellspec.build import compile_spec
+from cellspec.cache import CacheError, cache_key
 
 from conftest import ROOT
 
@@ -48,7 +49,7 @@ def write_manifest(folder, name, spec_bytes, module_bytes):
     manifest = {
         "cell": name,
         "spec_sha256": hashlib.sha256(spec_bytes).hexdigest(),
-        "compiler_sha256": build.compiler_digest(),
+        "compiler_sha256": cache.compiler_digest(),
         "module_sha256": hashlib.sha256(module_bytes).hexdigest(),
     }
     with open(os.path.join(folder, "manifest.json"), "w") as f:
@@ -68,7 +69,7 @@ def test_an_entry_is_the_module_and_its_manifest(spec):
         assert json.load(f) == {
             "cell": name,
             "spec_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-            "compiler_sha256": build.compiler_digest(),
+            "compiler_sha256": cache.compiler_digest(),
             "module_sha256": hashlib.sha256(source).hexdigest(),
         }
 
@@ -152,7 +153,7 @@ def test_another_compiler_gives_another_key_and_rebuilds(spec, monkeypatch):
     source = path.read_bytes()
     first_key = cache_key(source)
     cellspec.load(str(path))
-    monkeypatch.setattr(build, "compiler_digest", lambda: "0" * 64)
+    monkeypatch.setattr(cache, "compiler_digest", lambda: "0" * 64)
     assert cache_key(source) != first_key
     forget(name)
     cellspec.load(str(path))
@@ -164,8 +165,8 @@ def test_a_manifest_of_another_compiler_is_stale(spec, monkeypatch):
     path, name = spec
     cellspec.load(str(path))
     folder = entry(path)
-    monkeypatch.setattr(build, "cache_key", lambda source: os.path.basename(folder))
-    monkeypatch.setattr(build, "compiler_digest", lambda: "0" * 64)
+    monkeypatch.setattr(cache, "cache_key", lambda source: os.path.basename(folder))
+    monkeypatch.setattr(cache, "compiler_digest", lambda: "0" * 64)
     forget(name)
     cellspec.load(str(path))
     with open(os.path.join(folder, "manifest.json")) as f:
@@ -178,14 +179,14 @@ def test_the_compiler_digest_covers_python_and_templates_only(tmp_path, monkeypa
     (package / "build.py").write_text("x = 1\n")
     (package / "codegen" / "templates" / "cell.py.j2").write_text("{{ x }}\n")
     (package / "notes.txt").write_text("notes\n")
-    monkeypatch.setattr(build, "__file__", str(package / "build.py"))
+    monkeypatch.setattr(cache, "__file__", str(package / "build.py"))
 
     def digest():
-        monkeypatch.setattr(build, "_COMPILER_SHA256", None)
-        return build.compiler_digest()
+        monkeypatch.setattr(cache, "_COMPILER_SHA256", None)
+        return cache.compiler_digest()
 
     first = digest()
-    assert len(first) == 64 and build.compiler_digest() == first
+    assert len(first) == 64 and cache.compiler_digest() == first
     (package / "notes.txt").write_text("other notes\n")
     assert digest() == first
     (package / "codegen" / "templates" / "cell.py.j2").write_text("{{ y }}\n")
@@ -197,9 +198,9 @@ def test_the_compiler_digest_covers_python_and_templates_only(tmp_path, monkeypa
 
 
 def test_the_compiler_digest_is_computed_once_per_process(monkeypatch):
-    build.compiler_digest()
+    cache.compiler_digest()
     monkeypatch.setattr(os, "walk", lambda *a, **k: pytest.fail("walked the package again"))
-    assert len(build.compiler_digest()) == 64
+    assert len(cache.compiler_digest()) == 64
 
 
 def _a_file(tmp_path):
@@ -240,7 +241,7 @@ def test_a_write_the_file_system_refuses_is_a_cache_error(spec, monkeypatch):
     def refuse(path, text):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(build, "write_atomic", refuse)
+    monkeypatch.setattr(cache, "write_atomic", refuse)
     with pytest.raises(CacheError, match=r"^CELLSPEC_CACHE=.*: not a writable directory \(Permission denied\)$"):
         cellspec.load(str(path))
 

@@ -10,7 +10,8 @@ that overflows.
 import numpy as np
 import pytest
 
-from cellspec.build import compile_spec, import_file, write_atomic
+from cellspec.build import compile_spec, import_file
+from cellspec.files import write_atomic
 
 SPEC = """\
 name: extremes

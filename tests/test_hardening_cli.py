@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-import cellspec.build as build
+import cellspec.files
 from cellspec import cli
 from cellspec.gradcheck import check_model
 
@@ -229,14 +229,14 @@ def test_a_write_that_fails_midway_puts_everything_back(tmp_path, monkeypatch, c
         out.mkdir(parents=True)
         (out / "rnn.py").write_text("previous\n")
     before = snapshot(tmp_path)
-    real_write = build.write_atomic
+    real_write = cellspec.files.write_atomic
 
     def write_atomic(path, text):
         if path.endswith("gru.py"):
             raise OSError(28, "No space left on device")
         return real_write(path, text)
 
-    monkeypatch.setattr(build, "write_atomic", write_atomic)
+    monkeypatch.setattr(cellspec.files, "write_atomic", write_atomic)
     assert cli.main(["build", "-q", RNN, GRU, "-o", str(out)]) == 2
     err = capsys.readouterr().err
     assert err == f"error: {out / 'gru.py'}: cannot write (No space left on device); every file was left as it was\n"

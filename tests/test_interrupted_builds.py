@@ -26,7 +26,7 @@ SPECS = [os.path.join(ROOT, "specs", f"{n}.yaml") for n in NAMES]
 CHILD = textwrap.dedent(
     """
     import os, signal, sys, tempfile
-    import cellspec.build as build
+    import cellspec.files as files
     from cellspec import cli
 
     point = sys.argv[1]

@@ -136,7 +136,8 @@ def test_payloads_through_every_field(tmp_path, field):
     """Through every field that reaches the generated file, each payload either gets a located
     SpecError or builds a module of exactly the expected outline (the same top-level names,
     imports and Cell members as the harmless spec), and importing that module runs nothing."""
-    from cellspec.build import import_file, write_atomic
+    from cellspec.build import import_file
+    from cellspec.files import write_atomic
 
     base = tmp_path / "base.yaml"
     base.write_text(_every_field_spec(field, FIELDS[field]))
