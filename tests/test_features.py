@@ -137,4 +137,18 @@ def test_shared_weight_gets_both_gradients(tmp_path):
     x = np.random.default_rng(0).normal(size=(3, 2, 4))
     y, _, tape = cell.forward(x)
     _, dparams, _ = cell.backward(tape, np.ones_like(y))
-    assert dparams["W"].shape == (4, 4)
+    # the same cell with the weight untied (V on the state), V set to W: a shared weight's
+    # gradient is the sum of the two untied ones, not either of them
+    untied_path = tmp_path / "untied.yaml"
+    untied_path.write_text(textwrap.dedent(SPECS["shared"]).replace("name: shared", "name: untied")
+                           .replace("  U: [hidden, hidden]", "  U: [hidden, hidden]\n  V: [hidden, hidden]").replace("W @ h", "V @ h"))
+    built_untied = compile_spec(str(untied_path))
+    (tmp_path / "untied.py").write_text(built_untied.source)
+    untied = import_file(str(tmp_path / "untied.py"), "features_untied").Cell(hidden=4, seed=0)
+    untied.params = {**cell.params, "V": cell.params["W"].copy()}
+    y2, _, tape2 = untied.forward(x)
+    _, dparams2, _ = untied.backward(tape2, np.ones_like(y2))
+    assert np.array_equal(y, y2)
+    assert np.allclose(dparams["W"], dparams2["W"] + dparams2["V"], rtol=1e-12, atol=1e-14)
+    assert np.abs(dparams2["W"]).max() > 1e-3 and np.abs(dparams2["V"]).max() > 1e-3
+    assert np.allclose(dparams["U"], dparams2["U"], rtol=1e-12, atol=1e-14)

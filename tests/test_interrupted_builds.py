@@ -4,7 +4,8 @@ module or the whole new one, never a part, and the next build completes.
 The build runs in a child process that kills itself with SIGKILL (no cleanup, no finally) at a
 chosen point of `write_atomic`: before the temporary file exists, halfway through writing it,
 before fsync, just before the rename, just after the first rename. Then a few builds are killed
-from outside after a delay, wherever they happen to be.
+from outside at a fraction of a measured build's time, wherever they happen to be, each checked to
+have been still running.
 """
 
 import os
@@ -128,12 +129,26 @@ def test_a_build_killed_while_writing(tmp_path, new_sources, point, expected):
     assert assert_whole(out, old, new_sources) == {n: "new" for n in NAMES}
 
 
-@pytest.mark.parametrize("delay", [0.5, 1.0, 1.5, 2.0])
-def test_a_build_killed_from_outside(tmp_path, new_sources, delay):
+@pytest.fixture(scope="module")
+def build_seconds(tmp_path_factory):
+    """How long a whole build of SPECS takes here, so that the kills below land inside one."""
+    out = tmp_path_factory.mktemp("timed")
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "cellspec", "build", "-q", *SPECS, "-o", str(out)], check=True, cwd=ROOT)
+    return time.perf_counter() - start
+
+
+@pytest.mark.parametrize("fraction", [0.15, 0.3, 0.45, 0.6])
+def test_a_build_killed_from_outside(tmp_path, new_sources, build_seconds, fraction):
     out = tmp_path / "out"
     old = previous_build(out)
     child = subprocess.Popen([sys.executable, "-m", "cellspec", "build", "-q", *SPECS, "-o", str(out)], cwd=ROOT)
-    time.sleep(delay)
+    time.sleep(fraction * build_seconds)
+    # the kill must land in a running build: one that had finished would prove nothing
+    assert child.poll() is None, f"the build ended within {fraction * build_seconds:.2f} s"
     child.send_signal(signal.SIGKILL)
-    child.wait()
+    assert child.wait() == -signal.SIGKILL
     assert_whole(out, old, new_sources)
+    # the next build completes over whatever the killed one left
+    subprocess.run([sys.executable, "-m", "cellspec", "build", "-q", *SPECS, "-o", str(out)], check=True, cwd=ROOT)
+    assert assert_whole(out, old, new_sources) == {n: "new" for n in NAMES}
