@@ -178,3 +178,12 @@ def test_a_where_inside_a_where_condition_runs(tmp_path):
     built, result = build_and_check(tmp_path, spec(equation))
     assert any(e.has(sympy.ITE) for n in built.cell.nodes.values() for e in [getattr(n, "expr", sympy.S.Zero)])
     assert result.passed(1e-6), result.errors
+
+
+def test_a_product_read_only_in_a_condition_gives_its_weight_no_nan(tmp_path):
+    # log(k) is NaN at odd units (k = -1); U @ (log(k) % 3) sits only in a where() condition, so
+    # it carries no gradient: its block of dU was 0 @ NaN = NaN, though dU is finite
+    text = spec("tanh(W @ x + U @ h + b) * where(U @ (log(k) % 3) > 0, tanh(log(k)), h)",
+                constants="  k: {shape: [hidden], value: '(-1)**i'}\n")
+    built, result = build_and_check(tmp_path, text)
+    assert result.passed(1e-6), (result.errors, result.nonfinite)

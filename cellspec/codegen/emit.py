@@ -307,6 +307,11 @@ class Emitter:
     def call(self, w: Writer, k: Kernel) -> None:
         w.line(f"{k.name}({', '.join(k.params)})")
 
+    def has_gradient(self, product: str) -> bool:
+        """Whether some kernel writes the gradient of a product (or of the one it aliases)."""
+        acc = self.s.adjoint[self.s.alias.get(product, product)]
+        return (acc.array, acc.offset) in self.assigned
+
     def never_written(self) -> set[str]:
         """Gradient arrays that some value owns but no kernel writes, because every partial
         derivative into it is zero (a product read only inside a where() condition): they must
@@ -439,10 +444,15 @@ class Emitter:
         grads: dict[str, list[str]] = {}
 
         def weight_grads(g: Group) -> None:
+            # a product no partial reaches (one read only in a where() condition) gives its
+            # weight no gradient: not 0 @ operand, which is NaN where the operand is
+            live = [i for i, p in enumerate(g.products) if self.has_gradient(p)]
+            if not live:
+                return
             w.line(f"_dW_{g.name} = np.dot({s.dG_of[g.name]}.reshape(_R, {size(g.rows)}).T, {self.operand_all(g)})")
-            for i, (p, wname) in enumerate(zip(g.products, g.weights)):
+            for i in live:
                 lo, hi = size(g.rows[:i]), size(g.rows[: i + 1])
-                grads.setdefault(wname, []).append(f"_dW_{g.name}[{lo}:{hi}]")
+                grads.setdefault(g.weights[i], []).append(f"_dW_{g.name}[{lo}:{hi}]")
 
         for g in s.groups.values():
             if g.region == LOOP:
