@@ -219,7 +219,8 @@ class _Builder:
             return self.symbols[name]
 
         def splittable(e) -> bool:
-            return isinstance(e, sympy.Expr) and not e.is_Atom and not e.is_number and e.free_symbols
+            # a node is a vector: a part of only the step and numbers stays where it is
+            return isinstance(e, sympy.Expr) and not e.is_Atom and any(s in self.dims_of for s in e.free_symbols)
 
         def walk(e):
             """(e with its deep parts replaced, its height, its depth of nested calls)"""

@@ -187,3 +187,10 @@ def test_a_product_read_only_in_a_condition_gives_its_weight_no_nan(tmp_path):
                 constants="  k: {shape: [hidden], value: '(-1)**i'}\n")
     built, result = build_and_check(tmp_path, text)
     assert result.passed(1e-6), (result.errors, result.nonfinite)
+
+
+def test_a_deep_part_of_only_the_step_stays_inline():
+    # Mod counts as a call: max(where((2 % t) % 2 > 1, 1, 2), h) once split off a node of no
+    # dim (KeyError: None); a node must be a vector
+    built = compile_spec("cell.yaml", spec("tanh(W @ x + U @ h + b) * max(where((2 % t) % 2 > 1, 1, 2), h)", step=True).encode())
+    assert all(n.dim == "hidden" for n in built.cell.nodes.values())
