@@ -32,7 +32,7 @@ import sympy
 from sympy.printing.pycode import PythonCodePrinter
 
 from .ir import Cell, Elementwise, Product
-from .ops import absolute, maximum, minimum, relu, sigmoid, softplus, step
+from .ops import FUNCTIONS
 
 SIZES = {
     "S1": (100, 32, 128, 128),
@@ -61,31 +61,14 @@ def dim_sizes(cell_module, input_size: int, hidden: int) -> dict[str, int]:
 class _TorchPrinter(PythonCodePrinter):
     """SymPy as TorchScript tensor code."""
 
-    _functions = {
-        sigmoid: "torch.sigmoid",
-        relu: "torch.relu",
-        softplus: "torch.nn.functional.softplus",
-        sympy.tanh: "torch.tanh",
-        sympy.exp: "torch.exp",
-        sympy.log: "torch.log",
-        absolute: "torch.abs",
-    }
-
     def __init__(self):
         super().__init__({"strict": True, "fully_qualified_modules": True})
 
     def _print_Function(self, expr):
-        fn = self._functions.get(type(expr))
-        if fn is not None:
-            return f"{fn}({self._print(expr.args[0])})"
-        if isinstance(expr, (maximum, minimum)):
-            name = "torch.maximum" if isinstance(expr, maximum) else "torch.minimum"
-            return f"{name}({self._print(expr.args[0])}, {self._print(expr.args[1])})"
-        if isinstance(expr, step):
-            return f"({self._print(expr.args[0])} > 0).to(torch.float32)"
-        raise NotImplementedError(type(expr).__name__)
-
-    _print_tanh = _print_exp = _print_log = _print_Function
+        row = FUNCTIONS.get(type(expr))
+        if row is None or row.torch is None:
+            raise NotImplementedError(type(expr).__name__)
+        return row.torch.format(*(self._print(a) for a in expr.args))
 
     def _print_Pow(self, expr, rational=False):
         base, exp = expr.args
@@ -105,6 +88,11 @@ class _TorchPrinter(PythonCodePrinter):
     def _print_Piecewise(self, expr):
         (a, cond), (b, _) = expr.args
         return f"torch.where({self._print(cond)}, {self._print(a)}, {self._print(b)})"
+
+
+# SymPy's printer has methods of its own for some of the table's classes (tanh, exp, log, sign)
+for _row in FUNCTIONS.values():
+    setattr(_TorchPrinter, f"_print_{_row.cls.__name__}", _TorchPrinter._print_Function)
 
 
 def torchscript_source(cell: Cell) -> str | None:

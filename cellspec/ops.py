@@ -1,17 +1,19 @@
-"""The op table: every function a spec may call, its SymPy form, its derivative and its Numba spelling.
+"""The op table: every function a spec may call, its SymPy form, its derivative and its spelling in
+kernels, in numpy (the reference and the JAX peer) and in TorchScript (the bench).
 
 Each op keeps its derivative rule next to its definition (SymPy's `fdiff`), written in the stable
 form: sigmoid' = sigmoid*(1-sigmoid), softplus' = sigmoid. SymPy never rewrites these functions into
 exponentials, because they are functions of their own rather than expressions built from `exp`.
-The Numba helpers are source text, emitted into each generated module that calls them, so that a
-generated module stands without the compiler.
+The other tables (the printers', the reference's, the runtime's count of transcendentals) are
+derived from `FUNCTIONS`: adding a function to the language is a class, a row and an op here, and a
+function of `cellspec.fastmath` for kernels to call.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import sympy
 
@@ -108,13 +110,70 @@ class minimum(_RealFunction):
 
 
 @dataclass(frozen=True)
+class Function:
+    """One SymPy function class that kernels compute, with its spelling in every consumer: the
+    one row that the printer, the reference, the bench's TorchScript peer and the runtime's cost
+    measure all read. Its derivative is the class's own (`fdiff`, or SymPy's for tanh, exp, log).
+
+    `kernel` is the name a kernel calls: a function of `cellspec.fastmath`, or with `builtin` a
+    Python builtin that needs no import. `numpy(xp)` gives the function on arrays of the namespace
+    `xp` (numpy for the reference, jax.numpy for the JAX peer), in its stable form. `torch` is a
+    format string of the arguments (`{0}`, `{1}`) in TorchScript, None where that peer cannot
+    express it. `transcendental` marks what counts as heavy elementwise work (exp, log and what
+    is built from them)."""
+
+    cls: type
+    kernel: str
+    numpy: Callable[[object], Callable]
+    torch: str | None
+    transcendental: bool = False
+    builtin: bool = False
+
+
+def _numpy_sigmoid(xp):
+    def sigmoid_(v):
+        e = xp.exp(-xp.abs(v))
+        return xp.where(v >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+    return sigmoid_
+
+
+FUNCTIONS: dict[type, Function] = {
+    f.cls: f
+    for f in (
+        Function(sigmoid, "sigmoid", _numpy_sigmoid, "torch.sigmoid({0})", transcendental=True),
+        Function(sympy.tanh, "tanh", lambda xp: xp.tanh, "torch.tanh({0})", transcendental=True),
+        Function(relu, "relu", lambda xp: lambda v: xp.maximum(v, 0.0), "torch.relu({0})"),
+        Function(sympy.exp, "exp", lambda xp: xp.exp, "torch.exp({0})", transcendental=True),
+        Function(sympy.log, "log", lambda xp: xp.log, "torch.log({0})", transcendental=True),
+        Function(
+            softplus,
+            "softplus",
+            lambda xp: lambda v: xp.maximum(v, 0.0) + xp.log1p(xp.exp(-xp.abs(v))),
+            "torch.nn.functional.softplus({0})",
+            transcendental=True,
+        ),
+        Function(absolute, "abs", lambda xp: xp.abs, "torch.abs({0})", builtin=True),
+        Function(maximum, "maximum", lambda xp: lambda a, b: xp.where(a >= b, a, b), "torch.maximum({0}, {1})"),
+        Function(minimum, "minimum", lambda xp: lambda a, b: xp.where(a <= b, a, b), "torch.minimum({0}, {1})"),
+        # only in derivatives
+        Function(step, "step", lambda xp: lambda v: xp.where(v > 0, 1.0, 0.0), "({0} > 0).to(torch.float32)"),
+        Function(sympy.sign, "sign", lambda xp: xp.sign, "torch.sign({0})"),
+    )
+}
+
+# The function of `cellspec.fastmath` that kernels call for each SymPy class that has one.
+KERNEL_FUNCTION = {f.cls: f.kernel for f in FUNCTIONS.values() if not f.builtin}
+
+
+@dataclass(frozen=True)
 class Op:
     """A function callable from a spec.
 
-    `build` makes the SymPy expression from the arguments; `numeric` evaluates it on Python
-    floats, for constant arguments (it raises OverflowError or ValueError where the result is not
-    a finite real). Kernels call the function of the same name in `cellspec.fastmath`, or a
-    builtin (`abs`, `math.sqrt`)."""
+    `build` makes the SymPy expression from the arguments: a class of `FUNCTIONS`, which holds
+    its spellings, or for sqrt a power that the printers spell themselves. `numeric` evaluates it
+    on Python floats, for constant arguments (it raises OverflowError or ValueError where the
+    result is not a finite real)."""
 
     name: str
     arity: int
@@ -144,26 +203,11 @@ OPS: dict[str, Op] = {
     )
 }
 
-# The function of `cellspec.fastmath` that kernels call for each SymPy class, including those
-# that appear only in derivatives (step, sign).
-KERNEL_FUNCTION = {
-    sigmoid: "sigmoid",
-    softplus: "softplus",
-    relu: "relu",
-    step: "step",
-    maximum: "maximum",
-    minimum: "minimum",
-    sympy.tanh: "tanh",
-    sympy.exp: "exp",
-    sympy.log: "log",
-    sympy.sign: "sign",
-}
-
-# What a kernel can compute besides the functions above: arithmetic, where() and its conditions.
+# What a kernel can compute besides the functions of `FUNCTIONS`: arithmetic, where() and its conditions.
 _STRUCTURE = (
     sympy.Symbol, sympy.Integer, sympy.Rational, sympy.Float, sympy.Add, sympy.Mul, sympy.Pow, sympy.Mod,
     sympy.Piecewise, sympy.ITE, sympy.logic.boolalg.BooleanAtom, sympy.And, sympy.Or, sympy.Not,
-    sympy.core.relational.Relational, absolute,
+    sympy.core.relational.Relational,
 )
 
 
@@ -183,7 +227,7 @@ def unsupported(expr: sympy.Basic) -> sympy.Basic | None:
             continue
         if e.is_Number and not e.is_finite:
             return e
-        if not (isinstance(e, _STRUCTURE) or type(e) in KERNEL_FUNCTION):
+        if not (isinstance(e, _STRUCTURE) or type(e) in FUNCTIONS):
             return e
         stack.extend(e.args)
     return None

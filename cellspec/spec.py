@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import yaml
 
 from .errors import Location, SpecError
-from .ops import KERNEL_FUNCTION, OPS
+from .ops import FUNCTIONS, OPS
 
 MAX_SPEC_BYTES = 1 << 20
 
@@ -39,7 +39,7 @@ RESERVED = (
     | frozenset(keyword.softkwlist)
     | frozenset(dir(builtins))
     | frozenset(OPS)
-    | frozenset(KERNEL_FUNCTION.values())
+    | frozenset(row.kernel for row in FUNCTIONS.values())
     | frozenset({"np", "nb", "numba", "numpy", "math", "self", "runtime", "fastmath", "blas", "matmul", "Cell", "where"})
 )
 

@@ -17,7 +17,7 @@ import sympy
 from .. import __version__
 from ..autodiff import backward_equations
 from ..ir import Elementwise, symbol
-from ..ops import sigmoid, softplus
+from ..ops import FUNCTIONS
 from ..schedule import LOOP, PRE, Access, Array, Group, Schedule
 from .printer import NumbaPrinter, formula_tree
 
@@ -591,7 +591,7 @@ class Emitter:
     def transcendentals(self) -> list[tuple[str, int]]:
         """The forward pass's evaluations of exp, log, tanh, sigmoid and softplus per step and
         batch row, by dim: the runtime's measure of a cell's elementwise work."""
-        heavy = (sigmoid, softplus, sympy.tanh, sympy.exp, sympy.log)
+        heavy = tuple(cls for cls, row in FUNCTIONS.items() if row.transcendental)
         counts: dict[str, int] = {}
         for node in self.cell.nodes.values():
             if isinstance(node, Elementwise):

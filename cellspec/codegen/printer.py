@@ -7,7 +7,7 @@ import sympy
 from sympy.printing import precedence
 from sympy.printing.pycode import PythonCodePrinter
 
-from ..ops import KERNEL_FUNCTION
+from ..ops import FUNCTIONS
 
 
 class NumbaPrinter(PythonCodePrinter):
@@ -27,16 +27,12 @@ class NumbaPrinter(PythonCodePrinter):
         return f"_F({text})" if self.typed else text
 
     def _print_Function(self, expr):
-        name = KERNEL_FUNCTION.get(type(expr))
-        if name is None:
+        row = FUNCTIONS.get(type(expr))
+        if row is None:
             return super()._print_Function(expr)
-        self.functions.add(name)
-        return f"{name}({', '.join(self._print(a) for a in expr.args)})"
-
-    _print_tanh = _print_exp = _print_log = _print_sign = _print_Function
-
-    def _print_absolute(self, expr):
-        return f"abs({self._print(expr.args[0])})"
+        if not row.builtin:
+            self.functions.add(row.kernel)
+        return f"{row.kernel}({', '.join(self._print(a) for a in expr.args)})"
 
     def _print_ITE(self, expr):
         # SymPy's own rewrites an ITE into a Piecewise of conditions, which it cannot build when
@@ -80,6 +76,11 @@ class NumbaPrinter(PythonCodePrinter):
             one = self._number("1.0")
             return f"{one}/{b}" if exp == -1 else f"{one}/{b}**{-int(exp)}"
         return super()._print_Pow(expr, rational=rational)
+
+
+# SymPy's printer has methods of its own for some of the table's classes (tanh, exp, log, sign)
+for _row in FUNCTIONS.values():
+    setattr(NumbaPrinter, f"_print_{_row.cls.__name__}", NumbaPrinter._print_Function)
 
 
 def print_expr(expr: sympy.Expr, printer: NumbaPrinter | None = None) -> str:
