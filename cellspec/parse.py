@@ -14,7 +14,7 @@ import sympy
 
 from .errors import Location, SpecError
 from .ops import OPS
-from .spec import Text
+from .yamltext import Text
 
 MAX_EXPR_CHARS = 10_000
 MAX_DEPTH = 200

@@ -18,7 +18,7 @@ from cellspec.build import compile_spec, import_file
 from cellspec.codegen.printer import formula_tree
 from cellspec.errors import Location
 from cellspec.parse import parse_index_formula
-from cellspec.spec import Text
+from cellspec.yamltext import Text
 
 from conftest import SPEC_NAMES, generated
 

@@ -13,7 +13,7 @@ from cellspec.errors import Location, SpecError
 from cellspec.gradcheck import gradcheck
 from cellspec.ir import symbol
 from cellspec.parse import parse_equation, parse_index_formula
-from cellspec.spec import Text
+from cellspec.yamltext import Text
 
 from test_spec_errors import EQ, edit
 
