@@ -339,6 +339,9 @@ def build_ir(spec: Spec) -> Cell:
         expr = b.split(expr, eq.expr.start)
         dim = b.dim_of(expr, eq.expr.start)
         if dim is None:
+            if step is not None and b.symbols[step] in expr.free_symbols:
+                # a number per step, not a vector: it has no dim to be one of
+                raise SpecError(f"equation {eq.name!r} depends only on the step and numbers; an equation is a vector: use it inside an equation of a vector, or multiply it by one", eq.expr.start)
             raise SpecError(f"equation {eq.name!r} is a constant; an equation must depend on an input, a state or a param", eq.expr.start)
         b.add(Elementwise(eq.name, expr, dim, _arg_names(expr), where=eq.expr.start))
         del defined_later[eq.name]
