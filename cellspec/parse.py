@@ -215,7 +215,9 @@ class _Parser:
             out = a ** b
         if op in (ast.Div, ast.Mod, ast.FloorDiv, ast.Pow) and out.has(*_NOT_FINITE):
             # a zero in one branch of a where(): SymPy divides branch by branch
-            raise self.fail("division by zero in a branch of this expression", node)
+            if op is ast.Pow:
+                raise self.fail("a negative power of zero in a branch of this base", node.left)
+            raise self.fail("division by zero in a branch of this divisor", node.right)
         return self.constant(out, node) if out.is_number else self.coefficient(out, node)
 
     def numeric(self, value, node):

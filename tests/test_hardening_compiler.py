@@ -94,7 +94,7 @@ def located(text: str) -> SpecError:
 def test_a_division_by_a_branch_that_is_zero_is_refused_where_written():
     # SymPy divides branch by branch: zoo, then `zoo >= 0.5` raised TypeError
     e = located(spec("tanh(W @ x + U @ h + b) + where(h / where(h > 0, b - b, b) >= 0.5, 1, b)"))
-    assert e.message == "division by zero in a branch of this expression"
+    assert e.message == "division by zero in a branch of this divisor"
 
 
 def test_a_product_operand_inside_a_condition_keeps_the_rules_of_a_value():
