@@ -205,8 +205,8 @@ class _Builder:
         """Bound the size of every node: a function applied to an argument that already holds
         MAX_CALL_DEPTH nested calls, or a subexpression MAX_HEIGHT deep, becomes a node of its
         own, one per distinct subexpression, and a sum or product of more than MAX_ARGS terms
-        is summed or multiplied in nodes of MAX_ARGS terms (a tree of them). SymPy's derivatives, assumptions and printing grow
-        exponentially with nesting (tanh of tanh, 13 deep, did not build in 150 s; 150 deep
+        is summed or multiplied in nodes of MAX_ARGS terms (a tree of them). SymPy's
+        derivatives, assumptions and printing grow exponentially with nesting (tanh of tanh, 13 deep, did not build in 150 s; 150 deep
         overflowed the stack in sympy.diff); on small nodes every stage stays linear in the
         spec's size. The catalog's cells nest at most two calls and four levels, so none splits."""
         memo: dict[sympy.Basic, tuple[sympy.Basic, int, int]] = {}
@@ -241,7 +241,8 @@ class _Builder:
                     part = e.func(*(a for a, _, _ in chunk))
                     parts.append((node_for(part), 0, 0) if splittable(part) else (part, 1 + max(h for _, h, _ in chunk), max(c for _, _, c in chunk)))
             args = [a for a, _, _ in parts]
-            out = e.func(*args) if any(a is not b for a, b in zip(args, e.args)) else e
+            changed = len(args) != len(e.args) or any(a is not b for a, b in zip(args, e.args))
+            out = e.func(*args) if changed else e
             result = (out, 1 + max(h for _, h, _ in parts), int(is_call) + max(c for _, _, c in parts))
             if result[1] >= MAX_HEIGHT and splittable(out):
                 result = (node_for(out), 0, 0)
