@@ -1,9 +1,12 @@
 import glob
 import importlib
+import itertools
 import os
 import sys
 
 import pytest
+
+from modules import build_module_in
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -26,3 +29,15 @@ def small_dims(module) -> dict[str, int]:
 @pytest.fixture(params=SPEC_NAMES)
 def catalog_module(request):
     return generated(request.param)
+
+
+@pytest.fixture
+def build_module(tmp_path):
+    """build_module(text_or_path, name=None) -> (built, module): the spec compiled and its module
+    imported from a fresh folder under tmp_path (tests/modules.py)."""
+    folders = itertools.count()
+
+    def build(text_or_path, name=None):
+        return build_module_in(tmp_path / f"module{next(folders)}", text_or_path, name)
+
+    return build

@@ -17,7 +17,6 @@ param. Any other exception, or a mismatch, raises AssertionError with the spec's
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import sys
@@ -27,16 +26,17 @@ import traceback
 import numpy as np
 import sympy
 
-from cellspec.build import Built, import_file
+from cellspec.build import Built
 from cellspec.gradcheck import default_sizes
 from cellspec.reference import Reference
+
+from modules import import_built
 
 T, B = 3, 2
 # central differences with eps 1e-5: truncation ~1e-10 and rounding ~1e-11 of the loss's size;
 # a wrong partial is off by its own size
 FD_EPS = 1e-5
 GRADIENT_TOLERANCE = 1e-5
-_COUNTER = itertools.count()
 
 
 class RunFailure(AssertionError):
@@ -270,13 +270,9 @@ def run_built(built: Built, sizes: dict[str, int] | None = None, seed: int = 0, 
     reference. Returns 'ran' (at one size set at least) or 'refused' (Cell() refused every size
     set clearly); raises RunFailure otherwise. `text` is the spec, for the failure message."""
     text = text if text is not None else _spec_text(built)
-    name = f"cellspec_run_built_{next(_COUNTER)}_{built.cell.name}"
     with tempfile.TemporaryDirectory(prefix="cellspec-run-") as folder:
-        path = os.path.join(folder, f"{built.cell.name}.py")
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(built.source)
         try:
-            module = import_file(path, name)
+            module = import_built(folder, built)
         except Exception as e:  # noqa: BLE001
             raise RunFailure("import", _exception(e), text) from e
         outcomes = []
@@ -285,5 +281,5 @@ def run_built(built: Built, sizes: dict[str, int] | None = None, seed: int = 0, 
                 # the gradient check at the first size set that runs
                 outcomes.append(_run_at(module, built, s, seed, text, check="ran" not in outcomes))
         finally:
-            sys.modules.pop(name, None)
+            sys.modules.pop(module.__name__, None)
     return "ran" if "ran" in outcomes else "refused"

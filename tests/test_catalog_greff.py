@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from conftest import generated
+from parity import relative_error
 
 T, B, N_IN, N_HID = 7, 3, 5, 6
 TOL = 1e-12
@@ -207,10 +208,6 @@ PARAMS = {
 }
 
 
-def _rel_err(a, b):
-    return np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300)
-
-
 def _random_state(cell, rng):
     state = {}
     for name, _dim in cell.STATES:
@@ -226,10 +223,10 @@ def _check(name, cell, x, state):
     start = state if state is not None else {n: np.zeros((B, N_HID)) for n, _ in cell.STATES}
     y_ref, final_ref = VARIANTS[name](cell.params, x, start)
     assert y.shape == (T, B, N_HID)
-    assert _rel_err(y, y_ref) < TOL, (name, "y", _rel_err(y, y_ref))
+    assert relative_error(y, y_ref) < TOL, (name, "y", relative_error(y, y_ref))
     assert set(final) == set(final_ref)
     for k in final_ref:
-        assert _rel_err(final[k], final_ref[k]) < TOL, (name, k, _rel_err(final[k], final_ref[k]))
+        assert relative_error(final[k], final_ref[k]) < TOL, (name, k, relative_error(final[k], final_ref[k]))
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))

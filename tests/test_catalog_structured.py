@@ -5,14 +5,11 @@ structured features: the Clockwork RNN (Koutník et al. 2014) and the depth-gate
 import numpy as np
 
 from conftest import generated
+from parity import relative_error
 
 
 def sigmoid(v):
     return 1.0 / (1.0 + np.exp(-v))
-
-
-def relative(a, b):
-    return np.max(np.abs(a - b)) / np.max(np.abs(b))
 
 
 def clockwork_reference(W_I, W_H, b, x, h0, modules):
@@ -47,8 +44,8 @@ def test_clockwork_matches_the_paper():
     h0 = rng.normal(size=(2, 8))
     y, state, _ = cell.forward(x, {"h": h0})
     y_ref, h_ref = clockwork_reference(cell.params["W"], cell.params["U"], cell.params["b"], x, h0, modules=4)
-    assert relative(y, y_ref) < 1e-12
-    assert relative(state["h"], h_ref) < 1e-12
+    assert relative_error(y, y_ref) < 1e-12
+    assert relative_error(state["h"], h_ref) < 1e-12
     # the slowest module (period 8) changes only at t = 0 and t = 8
     assert np.array_equal(y[1:8, :, 6:], np.repeat(y[:1, :, 6:], 7, axis=0))
 
@@ -86,5 +83,5 @@ def test_depth_gated_lstm_matches_the_paper():
     h0, c0 = rng.normal(size=(2, 5)), rng.normal(size=(2, 5))
     y, state, _ = cell.forward({"x": x, "c_low": c_low}, {"h": h0, "c": c0})
     y_ref, h_ref, c_ref = depth_gated_reference(cell.params, x, c_low, h0, c0)
-    assert relative(y, y_ref) < 1e-12
-    assert relative(state["h"], h_ref) < 1e-12 and relative(state["c"], c_ref) < 1e-12
+    assert relative_error(y, y_ref) < 1e-12
+    assert relative_error(state["h"], h_ref) < 1e-12 and relative_error(state["c"], c_ref) < 1e-12

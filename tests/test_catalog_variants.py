@@ -18,6 +18,16 @@ import pytest
 import torch
 
 from conftest import generated
+from parity import (
+    TOL_FLOAT64,
+    TOLERANCES,
+    assert_errors_below,
+    compare_with_torch,
+    copy_torch_weights_to_cell,
+    make_torch_module,
+    relative_error,
+    run_torch,
+)
 
 # PyTorch's CPU LSTM has no oneDNN kernel for proj_size > 0 and says so once; it falls back to its
 # reference implementation, which is what the parity tests want anyway
@@ -180,17 +190,6 @@ CELLS = {
 TOL_REFERENCE = 1e-12
 
 
-def relative_error(ours, ref) -> float:
-    """max |ours - ref| / max |ref|; the reference must not be all zeros."""
-    ours = np.asarray(ours, dtype=np.float64)
-    ref = np.asarray(ref, dtype=np.float64)
-    assert ours.shape == ref.shape, (ours.shape, ref.shape)
-    assert np.all(np.isfinite(ours)), "non-finite values in ours"
-    scale = np.max(np.abs(ref))
-    assert scale > 0, "reference is all zeros: the comparison would be meaningless"
-    return float(np.max(np.abs(ours - ref)) / scale)
-
-
 def forward_errors(name, *, scaled_params, zero_state, T=6, B=3, seed=0):
     ref, sizes, states = CELLS[name]
     cell = generated(name).Cell(seed=seed, dtype="float64", **sizes)
@@ -213,12 +212,6 @@ def forward_errors(name, *, scaled_params, zero_state, T=6, B=3, seed=0):
     for s in states:
         errors[f"final {s}"] = relative_error(final[s], final_ref[s])
     return errors
-
-
-def assert_errors_below(errors: dict[str, float], tol: float) -> None:
-    bad = {k: v for k, v in errors.items() if not v < tol}  # `not <` also catches NaN
-    worst = max(errors, key=errors.get)
-    assert not bad, f"above {tol:g}: {bad}; worst {worst} = {errors[worst]:.3g}"
 
 
 @pytest.mark.parametrize("scaled_params", [False, True], ids=["init-params", "scaled-params"])
@@ -291,20 +284,9 @@ def test_lstmp_initialises_like_torch():
 
 # --- PyTorch parity: lstmp vs nn.LSTM(proj_size=...), rnn_relu vs nn.RNN(nonlinearity='relu') --
 #
-# Both sides get the same weights, inputs, initial states and incoming gradients; PyTorch's side
-# is differentiated by autograd through sum(y * dy) + sum(h_T * dh_T) (+ sum(c_T * dc_T)), which
-# is exactly what cell.backward(tape, dy, dstate) returns. Our biases are b = b_ih + b_hh, so the
-# gradient of each of ours must equal that of both PyTorch biases it stands for.
-
-# float64: the same formulas in double precision, summed in different orders: near machine
-# epsilon (~1e-16) times a modest factor, so 1e-10 leaves a wide margin and still catches any
-# wrong term (errors of order 1e-2 or more).
-TOL_FLOAT64 = 1e-10
-# float32: roundoff of ~6e-8 per operation accumulates through the T-step recurrence and the
-# summed weight gradients, in different orders on each side: 1e-4 bounds it.
-TOL_FLOAT32 = 1e-4
-TOLERANCES = {"float64": TOL_FLOAT64, "float32": TOL_FLOAT32}
-TORCH_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+# The harness and its tolerances are tests/parity.py's, as in tests/test_torch_parity.py. Our
+# biases are b = b_ih + b_hh, so the gradient of each of ours must equal that of both PyTorch
+# biases it stands for.
 
 # our name -> (torch param, gate index) for the stacked torch tensors; biases map to both
 TORCH_MAP = {
@@ -322,100 +304,26 @@ TORCH_STATES = {"lstmp": {"h": "proj", "c": "hidden"}, "rnn_relu": {"h": "hidden
 OUT_DIM = {"lstmp": "proj", "rnn_relu": "hidden"}
 
 
-def make_torch_module(name, dtype, seed):
-    torch.manual_seed(seed)
+def make_module_and_cell(name, dtype, seed):
+    """The torch module, with random weights of scale ~1, and our cell of its sizes."""
     sz = TORCH_SIZES[name]
-    kw = dict(input_size=sz["input"], hidden_size=sz["hidden"], num_layers=1, bias=True, batch_first=False,
-              dtype=TORCH_DTYPES[dtype])
     if name == "lstmp":
-        module = torch.nn.LSTM(proj_size=sz["proj"], **kw)
+        kind, extra = torch.nn.LSTM, {"proj_size": sz["proj"]}
     else:
-        module = torch.nn.RNN(nonlinearity="relu", **kw)
-    # larger than the default 1/sqrt(hidden) so the nonlinearities are exercised away from 0
-    with torch.no_grad():
-        for p in module.parameters():
-            p.uniform_(-0.8, 0.8)
-    return module
+        kind, extra = torch.nn.RNN, {"nonlinearity": "relu"}
+    module = make_torch_module(kind, dtype, seed, input_size=sz["input"], hidden_size=sz["hidden"], **extra)
+    return module, generated(name).Cell(dtype=dtype, seed=seed, **sz)
 
 
-def torch_piece(name, tensor: np.ndarray, k):
-    """Gate k's rows of a stacked torch weight or bias (the whole tensor when k is None)."""
-    return tensor if k is None else np.split(tensor, N_GATES[name], axis=0)[k]
+def state_sizes(name):
+    return {s: TORCH_SIZES[name][d] for s, d in TORCH_STATES[name].items()}
 
 
-def copy_torch_weights_to_cell(name, module, cell):
-    sd = {n: p.detach().numpy() for n, p in module.named_parameters()}
-    assert set(sd) == {t for srcs in TORCH_MAP[name].values() for t, _ in srcs}, sorted(sd)
-    assert set(TORCH_MAP[name]) == set(cell.params)
-    for ours, sources in TORCH_MAP[name].items():
-        value = sum(torch_piece(name, sd[t], k) for t, k in sources)
-        value = np.ascontiguousarray(value, dtype=cell.dtype)
-        assert value.shape == cell.params[ours].shape, (ours, value.shape, cell.params[ours].shape)
-        cell.params[ours] = value
-
-
-def run_torch(name, module, x, state0, dy, dstate, dtype):
-    tdt = TORCH_DTYPES[dtype]
-    states = TORCH_STATES[name]
-    sz = TORCH_SIZES[name]
-    B = x.shape[1]
-    xt = torch.tensor(x, dtype=tdt, requires_grad=True)
-    init = {}
-    for s, d in states.items():
-        value = np.zeros((B, sz[d]), dtype) if state0 is None else state0[s]
-        init[s] = torch.tensor(value[None], dtype=tdt, requires_grad=True)  # [1,B,dim]
-    module.zero_grad(set_to_none=True)
-    if name == "lstmp":
-        y, (hT, cT) = module(xt, (init["h"], init["c"]))
-        final = {"h": hT[0], "c": cT[0]}
-    else:
-        y, hT = module(xt, init["h"])
-        final = {"h": hT[0]}
-    loss = (y * torch.tensor(dy, dtype=tdt)).sum()
-    if dstate is not None:
-        for s in states:
-            loss = loss + (final[s] * torch.tensor(dstate[s], dtype=tdt)).sum()
-    loss.backward()
-    as_np = lambda t: t.detach().numpy().astype(np.float64)  # noqa: E731
-    return {
-        "y": as_np(y),
-        "final": {s: as_np(v) for s, v in final.items()},
-        "dx": as_np(xt.grad),
-        "dstate0": {s: as_np(init[s].grad[0]) for s in states},
-        "dparams": {n: as_np(p.grad) for n, p in module.named_parameters()},
-    }
-
-
-def compare_with_torch(name, dtype, T, B, zero_state=False, zero_dstate=False, seed=0):
-    rng = np.random.default_rng(seed)
-    sz, states = TORCH_SIZES[name], TORCH_STATES[name]
-    module = make_torch_module(name, dtype, seed)
-    cell = generated(name).Cell(dtype=dtype, seed=seed, **sz)
-    copy_torch_weights_to_cell(name, module, cell)
-
-    x = rng.normal(size=(T, B, sz["input"])).astype(dtype)
-    state0 = None if zero_state else {s: rng.normal(size=(B, sz[d])).astype(dtype) for s, d in states.items()}
-    dy = rng.normal(size=(T, B, sz[OUT_DIM[name]])).astype(dtype)
-    dstate = None if zero_dstate else {s: rng.normal(size=(B, sz[d])).astype(dtype) for s, d in states.items()}
-
-    ref = run_torch(name, module, x, state0, dy, dstate, dtype)
-
-    y, final, tape = cell.forward(x.copy(), None if state0 is None else {k: v.copy() for k, v in state0.items()})
-    dx, dparams, dstate0 = cell.backward(tape, dy.copy(), None if dstate is None else {k: v.copy() for k, v in dstate.items()})
-
-    assert y.dtype == np.dtype(dtype) and dx.dtype == np.dtype(dtype)
-    assert set(final) == set(states) and set(dstate0) == set(states)
-    assert set(dparams) == set(cell.params)
-
-    errors = {"y": relative_error(y, ref["y"]), "dx": relative_error(dx, ref["dx"])}
-    for s in states:
-        errors[f"final {s}"] = relative_error(final[s], ref["final"][s])
-        errors[f"d initial {s}"] = relative_error(dstate0[s], ref["dstate0"][s])
-    for p, sources in TORCH_MAP[name].items():
-        assert dparams[p].shape == cell.params[p].shape and dparams[p].dtype == np.dtype(dtype), p
-        for t, k in sources:
-            errors[f"d{p} vs {t}[{k}]"] = relative_error(dparams[p], torch_piece(name, ref["dparams"][t], k))
-    return errors
+def compare(name, dtype, T, B, zero_state=False, zero_dstate=False, seed=0):
+    module, cell = make_module_and_cell(name, dtype, seed)
+    return compare_with_torch(cell, module, TORCH_MAP[name], N_GATES[name], state_sizes(name),
+                              TORCH_SIZES[name][OUT_DIM[name]], dtype, T, B,
+                              zero_state=zero_state, zero_dstate=zero_dstate, seed=seed)
 
 
 TORCH_CELLS = ["lstmp", "rnn_relu"]
@@ -425,21 +333,21 @@ TORCH_CELLS = ["lstmp", "rnn_relu"]
 @pytest.mark.parametrize("name", TORCH_CELLS)
 def test_matches_torch(name, dtype):
     """Random initial states and random gradients at the outputs and the final states."""
-    assert_errors_below(compare_with_torch(name, dtype, T=7, B=3), TOLERANCES[dtype])
+    assert_errors_below(compare(name, dtype, T=7, B=3), TOLERANCES[dtype])
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name", TORCH_CELLS)
 def test_matches_torch_single_step(name, dtype):
     """T=1: the initial state feeds the output directly."""
-    assert_errors_below(compare_with_torch(name, dtype, T=1, B=3, seed=1), TOLERANCES[dtype])
+    assert_errors_below(compare(name, dtype, T=1, B=3, seed=1), TOLERANCES[dtype])
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name", TORCH_CELLS)
 def test_matches_torch_zero_state_and_no_final_gradient(name, dtype):
     """state=None and dstate=None both mean zeros, in forward and in backward."""
-    errors = compare_with_torch(name, dtype, T=5, B=2, zero_state=True, zero_dstate=True, seed=2)
+    errors = compare(name, dtype, T=5, B=2, zero_state=True, zero_dstate=True, seed=2)
     assert_errors_below(errors, TOLERANCES[dtype])
 
 
@@ -449,14 +357,13 @@ def test_torch_parity_detects_a_wrong_weight(name):
     shows up above TOL_FLOAT64."""
     rng = np.random.default_rng(3)
     sz, states = TORCH_SIZES[name], TORCH_STATES[name]
-    module = make_torch_module(name, "float64", 3)
-    cell = generated(name).Cell(dtype="float64", seed=3, **sz)
-    copy_torch_weights_to_cell(name, module, cell)
+    module, cell = make_module_and_cell(name, "float64", 3)
+    copy_torch_weights_to_cell(module, cell, TORCH_MAP[name], N_GATES[name])
     key = "P" if name == "lstmp" else "U"
     cell.params[key] = cell.params[key].copy()
     cell.params[key][0, 0] += 1e-6
     x = rng.normal(size=(4, 2, sz["input"]))
     state0 = {s: rng.normal(size=(2, sz[d])) for s, d in states.items()}
-    ref = run_torch(name, module, x, state0, np.ones((4, 2, sz[OUT_DIM[name]])), None, "float64")
+    ref = run_torch(module, x, state0, np.ones((4, 2, sz[OUT_DIM[name]])), None, state_sizes(name), "float64")
     y, _, _ = cell.forward(x, state0)
     assert relative_error(y, ref["y"]) > TOL_FLOAT64

@@ -10,8 +10,7 @@ that overflows.
 import numpy as np
 import pytest
 
-from cellspec.build import compile_spec, import_file
-from cellspec.files import write_atomic
+from modules import build_module_in
 
 SPEC = """\
 name: extremes
@@ -73,11 +72,8 @@ TOL = {
 
 @pytest.fixture(scope="module")
 def module(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("extremes")
-    (folder / "extremes.yaml").write_text(SPEC)
-    built = compile_spec(str(folder / "extremes.yaml"))
-    write_atomic(str(folder / "extremes.py"), built.source)
-    return import_file(str(folder / "extremes.py"), "cellspec_test_extremes")
+    # module-scoped, so not the function-scoped build_module fixture: its one function instead
+    return build_module_in(tmp_path_factory.mktemp("extremes"), SPEC, "extremes")[1]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -7,7 +7,6 @@ import textwrap
 import numpy as np
 import pytest
 
-from cellspec.build import compile_spec, import_file
 from cellspec.gradcheck import gradcheck
 
 SPECS = {
@@ -90,24 +89,15 @@ SPECS = {
 }
 
 
-def _module(name, tmp_path):
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(textwrap.dedent(SPECS[name]))
-    built = compile_spec(str(path))
-    target = tmp_path / f"{name}.py"
-    target.write_text(built.source)
-    return built, import_file(str(target), f"features_{name}")
-
-
 @pytest.mark.parametrize("name", sorted(SPECS))
-def test_feature_cell_gradients(name, tmp_path):
-    built, module = _module(name, tmp_path)
+def test_feature_cell_gradients(name, build_module):
+    built, module = build_module(SPECS[name], name)
     result = gradcheck(module, T=4, B=2, seed=5)
     assert result.worst < 1e-7, result.errors
 
 
-def test_kitchen_schedule_has_two_hoisted_phases(tmp_path):
-    built, _ = _module("kitchen", tmp_path)
+def test_kitchen_schedule_has_two_hoisted_phases(build_module):
+    built, _ = build_module(SPECS["kitchen"], "kitchen")
     s = built.schedule
     pre = s.phases["pre"]
     assert len(pre) == 2
@@ -120,8 +110,8 @@ def test_kitchen_schedule_has_two_hoisted_phases(tmp_path):
     assert [g.weights for g in loop[1].groups] == [("U",)]
 
 
-def test_projected_output_has_its_own_dim(tmp_path):
-    _, module = _module("projected", tmp_path)
+def test_projected_output_has_its_own_dim(build_module):
+    _, module = build_module(SPECS["projected"], "projected")
     cell = module.Cell(input=3, hidden=5, out=2, seed=0)
     u = cell.params["U"]
     assert np.allclose(u @ u.T, np.eye(5))
@@ -129,8 +119,8 @@ def test_projected_output_has_its_own_dim(tmp_path):
     assert y.shape == (4, 2, 2) and state["h"].shape == (2, 5)
 
 
-def test_shared_weight_gets_both_gradients(tmp_path):
-    built, module = _module("shared", tmp_path)
+def test_shared_weight_gets_both_gradients(build_module):
+    built, module = build_module(SPECS["shared"], "shared")
     # the duplicate sigmoid(U @ h) is one product
     assert sum(1 for n in built.cell.nodes.values() if getattr(n, "weight", None) == "U") == 1
     cell = module.Cell(hidden=4, seed=0)
@@ -139,12 +129,9 @@ def test_shared_weight_gets_both_gradients(tmp_path):
     _, dparams, _ = cell.backward(tape, np.ones_like(y))
     # the same cell with the weight untied (V on the state), V set to W: a shared weight's
     # gradient is the sum of the two untied ones, not either of them
-    untied_path = tmp_path / "untied.yaml"
-    untied_path.write_text(textwrap.dedent(SPECS["shared"]).replace("name: shared", "name: untied")
-                           .replace("  U: [hidden, hidden]", "  U: [hidden, hidden]\n  V: [hidden, hidden]").replace("W @ h", "V @ h"))
-    built_untied = compile_spec(str(untied_path))
-    (tmp_path / "untied.py").write_text(built_untied.source)
-    untied = import_file(str(tmp_path / "untied.py"), "features_untied").Cell(hidden=4, seed=0)
+    untied_text = (textwrap.dedent(SPECS["shared"]).replace("name: shared", "name: untied")
+                   .replace("  U: [hidden, hidden]", "  U: [hidden, hidden]\n  V: [hidden, hidden]").replace("W @ h", "V @ h"))
+    untied = build_module(untied_text, "untied")[1].Cell(hidden=4, seed=0)
     untied.params = {**cell.params, "V": cell.params["W"].copy()}
     y2, _, tape2 = untied.forward(x)
     _, dparams2, _ = untied.backward(tape2, np.ones_like(y2))

@@ -14,7 +14,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cellspec import formula
-from cellspec.build import compile_spec, import_file
 from cellspec.codegen.printer import formula_tree
 from cellspec.errors import Location
 from cellspec.parse import parse_index_formula
@@ -42,20 +41,14 @@ SPEC = """
 DEFAULTS = {"VALUE": "1 + i % 2", "MASK": "i != j", "INIT_U": "uniform(0.1)", "INIT_B": "zeros"}
 
 
-def build(tmp_path, name, **fields):
+def build(build_module, name, **fields):
     """Compile the spec with some fields replaced and import it, from a folder of its own."""
     text = textwrap.dedent(SPEC).replace("NAME", name)
     for key, default in DEFAULTS.items():
         text = text.replace(key, fields.get(key.lower(), default))
     if "modules" in "".join(fields.values()):
         text = text.replace("inputs:", "dims: [modules]\ninputs:")
-    folder = tmp_path / name
-    folder.mkdir()
-    path = folder / f"{name}.yaml"
-    built = compile_spec(str(path), text.encode())
-    target = folder / f"{name}.py"
-    target.write_text(built.source)
-    return import_file(str(target), f"formula_{name}")
+    return build_module(text, name)[1]
 
 
 def cell(module, hidden, dtype="float64", modules=1):
@@ -66,73 +59,73 @@ def cell(module, hidden, dtype="float64", modules=1):
 # --- end to end ---------------------------------------------------------------------------------
 
 
-def test_powers_of_the_index_are_exact_past_int64(tmp_path):
-    scale = cell(build(tmp_path, "pow_i", value="2**i"), hidden=70).constants["scale"]
+def test_powers_of_the_index_are_exact_past_int64(build_module):
+    scale = cell(build(build_module, "pow_i", value="2**i"), hidden=70).constants["scale"]
     assert scale.tolist() == [2.0**k for k in range(70)]
     assert np.all(scale > 0)
 
 
-def test_a_mask_of_huge_powers_keeps_what_python_ints_keep(tmp_path):
-    mask = cell(build(tmp_path, "pow_mask", mask="2**(i*hidden) >= j"), hidden=70).masks["U"]
+def test_a_mask_of_huge_powers_keeps_what_python_ints_keep(build_module):
+    mask = cell(build(build_module, "pow_mask", mask="2**(i*hidden) >= j"), hidden=70).masks["U"]
     expected = sum(2 ** (i * 70) >= j for i in range(70) for j in range(70))
     assert expected == 4832
     assert mask.sum() == expected
 
 
-def test_a_constant_undefined_at_one_size_is_refused_by_name(tmp_path):
-    module = build(tmp_path, "div_const", value="1 // (hidden - 4)")
+def test_a_constant_undefined_at_one_size_is_refused_by_name(build_module):
+    module = build(build_module, "div_const", value="1 // (hidden - 4)")
     with pytest.raises(ValueError, match=r"^div_const: constant 'scale' at hidden=4: division by zero$"):
         cell(module, hidden=4)
     assert cell(module, hidden=5).constants["scale"].tolist() == [1.0] * 5
     assert cell(module, hidden=3).constants["scale"].tolist() == [-1.0] * 3
 
 
-def test_an_init_undefined_at_one_size_is_refused_by_name(tmp_path):
-    module = build(tmp_path, "div_init", init_b="constant((hidden-3)**-1)")
+def test_an_init_undefined_at_one_size_is_refused_by_name(build_module):
+    module = build(build_module, "div_init", init_b="constant((hidden-3)**-1)")
     with pytest.raises(ValueError, match=r"^div_init: the init of param 'b' at hidden=3: division by zero$"):
         cell(module, hidden=3)
     assert cell(module, hidden=5).params["b"].tolist() == [0.5] * 5
 
 
-def test_a_mask_undefined_at_one_size_is_refused_by_name(tmp_path):
-    module = build(tmp_path, "div_mask", mask="i % (hidden - 4) <= j")
+def test_a_mask_undefined_at_one_size_is_refused_by_name(build_module):
+    module = build(build_module, "div_mask", mask="i % (hidden - 4) <= j")
     with pytest.raises(ValueError, match=r"^div_mask: the mask of param 'U' at hidden=4: division by zero$"):
         cell(module, hidden=4)
     assert cell(module, hidden=6).masks["U"].sum() == sum(i % 2 <= j for i in range(6) for j in range(6))
 
 
-def test_negative_powers_are_fractions(tmp_path):
-    module = build(tmp_path, "neg_pow", value="2**(i - hidden)")
+def test_negative_powers_are_fractions(build_module):
+    module = build(build_module, "neg_pow", value="2**(i - hidden)")
     for dtype in ("float32", "float64"):
         scale = cell(module, hidden=8, dtype=dtype).constants["scale"]
         assert scale.tolist() == [2.0 ** (k - 8) for k in range(8)]
 
 
-def test_huge_powers_are_refused_before_they_are_computed(tmp_path):
-    module = build(tmp_path, "huge", value="2**(hidden**3) // 2**(hidden**3 - 1)")
+def test_huge_powers_are_refused_before_they_are_computed(build_module):
+    module = build(build_module, "huge", value="2**(hidden**3) // 2**(hidden**3 - 1)")
     assert cell(module, hidden=12).constants["scale"].tolist() == [2.0] * 12   # 1728 bits: computed
     with pytest.raises(ValueError, match=r"^huge: constant 'scale' at hidden=30: a power is too large to compute exactly \(more than 8192 bits\)$"):
         cell(module, hidden=30)
-    tower = build(tmp_path, "tower", value="modules**(modules**5) % 2")
+    tower = build(build_module, "tower", value="modules**(modules**5) % 2")
     start = time.perf_counter()
     with pytest.raises(ValueError, match="tower: constant 'scale' at hidden=4, modules=1000000: a power is too large"):
         cell(tower, hidden=4, modules=10**6)
     assert time.perf_counter() - start < 1.0
 
 
-def test_floor_division_is_exact_at_large_values(tmp_path):
+def test_floor_division_is_exact_at_large_values(build_module):
     # np.floor((m**3 - 1)/m**3) is 1.0 at m = 10**6: the division rounds to 1 first
-    module = build(tmp_path, "floor_big", value="(i + modules**3 - 1) // modules**3")
+    module = build(build_module, "floor_big", value="(i + modules**3 - 1) // modules**3")
     for m in (10**6, 10**7):   # int64 holds the intermediates of the first, not of the second
         assert cell(module, hidden=4, modules=m).constants["scale"].tolist() == [0.0, 1.0, 1.0, 1.0]
-    blocks = build(tmp_path, "floor_blocks", value="i*modules // hidden", mask="j*modules // hidden >= i*modules // hidden")
+    blocks = build(build_module, "floor_blocks", value="i*modules // hidden", mask="j*modules // hidden >= i*modules // hidden")
     c = cell(blocks, hidden=7, modules=3)
     assert c.constants["scale"].tolist() == [float(i * 3 // 7) for i in range(7)]
     assert c.masks["U"].tolist() == [[float(j * 3 // 7 >= i * 3 // 7) for j in range(7)] for i in range(7)]
 
 
-def test_values_must_fit_the_cells_float_type(tmp_path):
-    module = build(tmp_path, "fits", value="2**i")
+def test_values_must_fit_the_cells_float_type(build_module):
+    module = build(build_module, "fits", value="2**i")
     assert cell(module, hidden=200).constants["scale"][-1] == 2.0**199
     with pytest.raises(ValueError, match=r"^fits: constant 'scale' at hidden=200: at i=128, the value 3.40282e\+38 does not fit float32$"):
         cell(module, hidden=200, dtype="float32")
@@ -149,16 +142,16 @@ def test_values_must_fit_the_cells_float_type(tmp_path):
         ("uniform(0, (hidden - 3)**2)", "uniform(a, b) needs a < b, got a=0.0, b=0.0"),
     ],
 )
-def test_init_arguments_are_checked_at_the_real_sizes(tmp_path, init, message):
-    module = build(tmp_path, "init_args", init_u=init)
+def test_init_arguments_are_checked_at_the_real_sizes(build_module, init, message):
+    module = build(build_module, "init_args", init_u=init)
     with pytest.raises(ValueError, match=r"^init_args: the init of param 'U' at hidden=3: " + message.replace("(", r"\(").replace(")", r"\)") + "$"):
         cell(module, hidden=3)
     assert np.all(np.isfinite(cell(module, hidden=5).params["U"]))
 
 
-def test_init_arguments_must_fit_the_float_type(tmp_path):
+def test_init_arguments_must_fit_the_float_type(build_module):
     # the compiler tries sizes 1 and 1000, where this is 0
-    module = build(tmp_path, "init_big", init_b="constant(((hidden - 1)*(hidden - 1000))**14)")
+    module = build(build_module, "init_big", init_b="constant(((hidden - 1)*(hidden - 1000))**14)")
     assert cell(module, hidden=10).params["b"][0] == float((9 * 990) ** 14)
     with pytest.raises(ValueError, match=r"^init_big: the init of param 'b' at hidden=10: the argument 1.98\d*e\+55 of constant\(\) is not a finite float32$"):
         cell(module, hidden=10, dtype="float32")

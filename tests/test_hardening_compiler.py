@@ -7,11 +7,10 @@ Each compiled case costs a Numba compile of a small module, 2-4 s here."""
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import sympy
 
-from cellspec.build import compile_spec, import_file
+from cellspec.build import compile_spec
 from cellspec.errors import SpecError
 from cellspec.gradcheck import gradcheck
 from cellspec.ir import build_ir
@@ -33,12 +32,9 @@ def spec(equation: str, step: bool = False, params: str = "", equations: str = "
     return text.replace("equations:\n", "equations:\n" + equations)
 
 
-def build_and_check(tmp_path, text: str):
+def build_and_check(build_module, text: str):
     """Build the text, import its module, run the float64 gradient check at small sizes."""
-    built = compile_spec(str(tmp_path / "cell.yaml"), text.encode())
-    path = tmp_path / f"{built.cell.name}.py"
-    path.write_text(built.source)
-    module = import_file(str(path), f"hardening_{tmp_path.name}")
+    built, module = build_module(text)
     return built, gradcheck(module)
 
 
@@ -47,9 +43,9 @@ def build_and_check(tmp_path, text: str):
     ("tanh(V @ (W @ x) + U @ h + b)", "  V: [hidden, hidden]\n"),
     ("tanh(W @ x + U @ (tanh(U @ h) + h) + b)", ""),
 ], ids=["state-product-of-a-product", "input-product-of-a-product", "product-inside-an-operand"])
-def test_a_product_whose_operand_holds_a_product_runs(tmp_path, equation, params):
+def test_a_product_whose_operand_holds_a_product_runs(build_module, equation, params):
     # these built and then raised NameError: name '_G_h' is not defined in backward
-    _, result = build_and_check(tmp_path, spec(equation, params=params))
+    _, result = build_and_check(build_module, spec(equation, params=params))
     assert result.passed(1e-6), result.errors
 
 
@@ -57,15 +53,15 @@ def test_a_product_whose_operand_holds_a_product_runs(tmp_path, equation, params
     "tanh(W @ x + U @ h + b) / max(t, 1)",
     "tanh(W @ x + U @ h + b) * log(1 + t) + min(t, 2) * b",
 ])
-def test_the_step_index_in_float_functions_runs(tmp_path, equation):
+def test_the_step_index_in_float_functions_runs(build_module, equation):
     # max(t, 1) met a Numba TypingError: maximum(int64, float64)
-    _, result = build_and_check(tmp_path, spec(equation, step=True))
+    _, result = build_and_check(build_module, spec(equation, step=True))
     assert result.passed(1e-6), result.errors
 
 
-def test_abs_of_a_value_sympy_cannot_prove_real_differentiates_with_sign(tmp_path):
+def test_abs_of_a_value_sympy_cannot_prove_real_differentiates_with_sign(build_module):
     # SymPy's Abs differentiated log(h) and where() through re() and im(), which crashed the printer
-    built, result = build_and_check(tmp_path, spec("tanh(W @ x + U @ h + b) + 0.1*abs(where(h < b, tanh(h), b))"))
+    built, result = build_and_check(build_module, spec("tanh(W @ x + U @ h + b) + 0.1*abs(where(h < b, tanh(h), b))"))
     assert result.passed(1e-6), result.errors
     partials = built.schedule.backward.partials.values()
     assert all(not e.has(sympy.re, sympy.im) for e in partials)
@@ -75,10 +71,10 @@ def test_abs_of_a_value_sympy_cannot_prove_real_differentiates_with_sign(tmp_pat
     compile_spec("cell.yaml", spec("tanh(W @ x + U @ h + b) + abs(h / (2 % t))", step=True).encode())
 
 
-def test_an_equation_that_cancels_leaves_no_dead_node(tmp_path):
+def test_an_equation_that_cancels_leaves_no_dead_node(build_module):
     # `a` is written (so it counts as used) but cancels: it once left a kernel with no arrays
     text = spec("tanh(W @ x + U @ h + b) + a*0", equations="  a: c0*2\n", constants="  c0: {shape: [hidden], value: 'i'}\n")
-    built, result = build_and_check(tmp_path, text)
+    built, result = build_and_check(build_module, text)
     assert "a" not in built.cell.nodes
     assert result.passed(1e-6), result.errors
 
@@ -154,13 +150,13 @@ def test_wide_sums_and_products_build_quickly(terms):
         assert time.perf_counter() - start < BUILD_BOUND_S
 
 
-def test_deep_nesting_runs_and_checks(tmp_path):
+def test_deep_nesting_runs_and_checks(build_module):
     # tanh alone: through 40 levels that mix in sigmoid the gradient is ~1e-12, below what
     # finite differences resolve
     e = "W @ x + U @ h + b"
     for _ in range(40):
         e = f"tanh({e})"
-    _, result = build_and_check(tmp_path, spec(e))
+    _, result = build_and_check(build_module, spec(e))
     assert result.passed(1e-6), result.errors
 
 
@@ -171,21 +167,21 @@ def test_the_catalog_nests_too_little_to_split():
         assert not [n for n in cell.nodes if n.startswith("_e")], path.name
 
 
-def test_a_where_inside_a_where_condition_runs(tmp_path):
+def test_a_where_inside_a_where_condition_runs(build_module):
     # SymPy folds a comparison with a where() into ITE conditions, which its Python printer
     # rewrote into a Piecewise of conditions it cannot build (TypeError: expecting bool)
     equation = "where(b > where(h > b, where(where(h > 0.1, b, h) > 0, h, b), h), h, b) + tanh(W @ x + U @ h + b)"
-    built, result = build_and_check(tmp_path, spec(equation))
+    built, result = build_and_check(build_module, spec(equation))
     assert any(e.has(sympy.ITE) for n in built.cell.nodes.values() for e in [getattr(n, "expr", sympy.S.Zero)])
     assert result.passed(1e-6), result.errors
 
 
-def test_a_product_read_only_in_a_condition_gives_its_weight_no_nan(tmp_path):
+def test_a_product_read_only_in_a_condition_gives_its_weight_no_nan(build_module):
     # log(k) is NaN at odd units (k = -1); U @ (log(k) % 3) sits only in a where() condition, so
     # it carries no gradient: its block of dU was 0 @ NaN = NaN, though dU is finite
     text = spec("tanh(W @ x + U @ h + b) * where(U @ (log(k) % 3) > 0, tanh(log(k)), h)",
                 constants="  k: {shape: [hidden], value: '(-1)**i'}\n")
-    built, result = build_and_check(tmp_path, text)
+    built, result = build_and_check(build_module, text)
     assert result.passed(1e-6), (result.errors, result.nonfinite)
 
 

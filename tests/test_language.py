@@ -2,13 +2,11 @@
 comparisons, the step index, constants, weight masks, dim constraints, several outputs. Each
 feature is checked where it is parsed, refused where it is misused, and run end to end."""
 
-import textwrap
-
 import numpy as np
 import pytest
 import sympy
 
-from cellspec.build import compile_spec, import_file
+from cellspec.build import compile_spec
 from cellspec.errors import Location, SpecError
 from cellspec.gradcheck import gradcheck
 from cellspec.ir import symbol
@@ -92,17 +90,8 @@ def test_language_errors(tmp_path, edits, expected):
     assert spec_error(edit(*edits), tmp_path) == expected
 
 
-def build(tmp_path, text, name="cell"):
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(textwrap.dedent(text))
-    built = compile_spec(str(path))
-    target = tmp_path / f"{name}.py"
-    target.write_text(built.source)
-    return import_file(str(target), f"language_{name}")
-
-
-def test_constraint_lets_input_and_hidden_mix_and_cell_checks_sizes(tmp_path):
-    module = build(tmp_path, edit(("inputs: {x: input}", "constraints: [input == hidden]\ninputs: {x: input}"), (EQ, EQ + " * x")))
+def test_constraint_lets_input_and_hidden_mix_and_cell_checks_sizes(build_module):
+    _, module = build_module(edit(("inputs: {x: input}", "constraints: [input == hidden]\ninputs: {x: input}"), (EQ, EQ + " * x")))
     assert module.Cell.CONSTRAINTS == [("input", "hidden")]
     with pytest.raises(ValueError, match="needs input == hidden, got input=3, hidden=4"):
         module.Cell(input=3, hidden=4)
@@ -110,8 +99,8 @@ def test_constraint_lets_input_and_hidden_mix_and_cell_checks_sizes(tmp_path):
     assert gradcheck(module, T=3).worst < 1e-7
 
 
-def test_several_outputs_and_a_time_dependent_gate(tmp_path):
-    module = build(tmp_path, """
+def test_several_outputs_and_a_time_dependent_gate(build_module):
+    _, module = build_module("""
         name: two_outputs
         summary: a tanh RNN that writes only on even steps, reading out two values
         cite: none, a test cell

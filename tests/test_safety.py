@@ -10,6 +10,7 @@ from cellspec.build import compile_spec
 from cellspec.errors import SpecError
 
 from conftest import ROOT
+from modules import import_built
 
 FORBIDDEN = {"eval", "exec", "sympify", "parse_expr", "__import__"}
 
@@ -136,9 +137,6 @@ def test_payloads_through_every_field(tmp_path, field):
     """Through every field that reaches the generated file, each payload either gets a located
     SpecError or builds a module of exactly the expected outline (the same top-level names,
     imports and Cell members as the harmless spec), and importing that module runs nothing."""
-    from cellspec.build import import_file
-    from cellspec.files import write_atomic
-
     base = tmp_path / "base.yaml"
     base.write_text(_every_field_spec(field, FIELDS[field]))
     expected = _module_outline(compile_spec(str(base)).source)
@@ -154,9 +152,8 @@ def test_payloads_through_every_field(tmp_path, field):
             continue
         outcomes["built"] += 1
         assert _module_outline(built.source) == expected, payload
-        module_path = tmp_path / f"{built.cell.name}_{k}.py"
-        write_atomic(str(module_path), built.source)
-        module = import_file(str(module_path), f"payload_{field}_{k}")
+        # imported only once its outline is known: not build_module, which imports at once
+        module = import_built(tmp_path / f"module{k}", built)
         assert module.Cell.NAME == built.cell.name
         assert not os.path.exists(MARKER)
     # free text travels as text; every other field is refused for each payload
