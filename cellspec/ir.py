@@ -14,7 +14,8 @@ import sympy
 
 from .errors import Location, SpecError
 from .ops import unsupported
-from .parse import parse_constraint, parse_equation, parse_index_formula, parse_init
+from .parse import parse_equation
+from .parse_sizes import parse_constraint, parse_index_formula, parse_init
 from .spec import Spec
 
 

@@ -1,4 +1,5 @@
-"""Turn one expression string of a spec into SymPy, through Python's `ast` and a whitelist.
+"""Turn one equation of a spec into SymPy, through Python's `ast` and a whitelist. The walk
+(`Parser`) is shared with `parse_sizes`, which parses inits, constants, masks and constraints.
 
 Spec text never reaches `eval`, `exec`, `sympify` or `parse_expr`. Each allowed node has one
 `visit_<Node>` method; any other node is an error that points at it. Names resolve only to what
@@ -51,7 +52,7 @@ _BINOPS = {
     ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.MatMult: "@", ast.Mod: "%",
     ast.FloorDiv: "//", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^", ast.LShift: "<<", ast.RShift: ">>",
 }
-def _is_condition(value) -> bool:
+def is_condition(value) -> bool:
     # sympy's Symbol is a Boolean too, so test for the condition classes themselves
     return isinstance(value, (sympy.core.relational.Relational, sympy.And, sympy.Or, sympy.Not, sympy.logic.boolalg.BooleanAtom))
 
@@ -61,7 +62,7 @@ _NOT_FINITE = (sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
 _COMPARE = {ast.Lt: sympy.Lt, ast.LtE: sympy.Le, ast.Gt: sympy.Gt, ast.GtE: sympy.Ge, ast.Eq: sympy.Eq, ast.NotEq: sympy.Ne}
 
 
-class _Parser:
+class Parser:
     """The shared whitelist walk; subclasses say what names and calls mean, and which operators
     they take."""
 
@@ -222,7 +223,7 @@ class _Parser:
 
     def numeric(self, value, node):
         """Comparisons are conditions, not numbers: refuse arithmetic on them."""
-        if _is_condition(value):
+        if is_condition(value):
             raise self.fail(f"a comparison is a condition, not a number, in {self.what}", node)
         return value
 
@@ -260,7 +261,7 @@ class _Parser:
 ProductMaker = Callable[[str, Location, sympy.Expr, Location], sympy.Symbol]
 
 
-class EquationParser(_Parser):
+class EquationParser(Parser):
     """An equation: elementwise SymPy over declared names; `W @ v` is handed to `on_product`,
     which returns the symbol that stands for the product's value. `where(cond, a, b)` is a
     Piecewise whose condition is one comparison."""
@@ -339,7 +340,7 @@ class EquationParser(_Parser):
         if op is None:
             raise self.fail(f"unknown function {name!r}; known: {', '.join(sorted([*OPS, 'where']))}", node.func)
         if len(node.args) != op.arity:
-            raise self.fail(f"{name}() takes {_count(op.arity)}, got {len(node.args)}", node)
+            raise self.fail(f"{name}() takes {count_args(op.arity)}, got {len(node.args)}", node)
         args = [self.numeric(self.visit(a, depth), a) for a in node.args]
         if len(args) == 2:
             self.check_operands(node.args[1], args[0], args[1])
@@ -355,173 +356,8 @@ class EquationParser(_Parser):
         return op.build(*args)
 
 
-def _count(n: int) -> str:
+def count_args(n: int) -> str:
     return f"{n} argument" if n == 1 else f"{n} arguments"
-
-
-# Initialisers: name -> (min args, max args). Arguments are numbers or formulas of the dims.
-INITS = {
-    "zeros": (0, 0),
-    "ones": (0, 0),
-    "constant": (1, 1),
-    "uniform": (1, 2),
-    "normal": (1, 1),
-    "orthogonal": (0, 1),
-}
-
-
-class InitParser(_Parser):
-    """An init expression: `zeros`, `ones`, `constant(v)`, `uniform(k)` (on [-k, k]),
-    `uniform(a, b)`, `normal(std)`, `orthogonal` or `orthogonal(gain)`; arguments may use the
-    dims' sizes and sqrt, e.g. `uniform(1/sqrt(hidden))`."""
-
-    def __init__(self, text: Text, param: str, dims: dict[str, sympy.Symbol]):
-        super().__init__(text)
-        self.what = f"the init of param {param!r}"
-        self.dims = dims
-        self.kind: str | None = None
-
-    def parse_init(self) -> tuple[str, tuple[sympy.Expr, ...]]:
-        src = self.source.strip()
-        if src in INITS:
-            lo, _ = INITS[src]
-            if lo:
-                raise SpecError(f"init {src!r} needs {_count(lo)}", self.text.start)
-            return src, ()
-        self.kind = None
-        expr = self.parse()
-        if self.kind is None or not isinstance(expr, tuple):
-            raise SpecError(f"{self.what} must be one of {', '.join(INITS)}", self.text.start)
-        kind, args = expr
-        self.check_values(kind, args)
-        return kind, args
-
-    def check_values(self, kind: str, args: tuple[sympy.Expr, ...]) -> None:
-        """Arguments must be finite reals for every size of the dims (tried at 1 and 1000), and
-        bounds and spreads must make sense."""
-        for size in (1, 1000):
-            try:
-                values = [float(a.subs({d: size for d in self.dims.values()})) for a in args]
-            except (TypeError, OverflowError, ValueError):
-                raise SpecError(f"the arguments of {self.what} must be finite real numbers", self.text.start) from None
-            if any(v != v or abs(v) > MAX_CONSTANT for v in values):
-                raise SpecError(f"the arguments of {self.what} must be finite real numbers", self.text.start)
-            if kind in ("normal", "orthogonal") or (kind == "uniform" and len(values) == 1):
-                if values and values[0] <= 0:
-                    raise SpecError(f"{kind}() needs a positive argument in {self.what}", self.text.start)
-            if kind == "uniform" and len(values) == 2 and not values[0] < values[1]:
-                raise SpecError(f"uniform(a, b) needs a < b in {self.what}", self.text.start)
-
-    def parse(self):
-        try:
-            return super().parse()
-        except RecursionError:
-            raise SpecError(self.too_deep(), self.text.start) from None
-
-    def visit(self, node, depth):
-        if depth == 0 and not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in INITS):
-            raise self.fail(f"{self.what} must be one of {', '.join(INITS)}", node)
-        return super().visit(node, depth)
-
-    def visit_Name(self, node, depth):
-        if node.id in self.dims:
-            return self.dims[node.id]
-        raise self.fail(f"unknown name {node.id!r} in {self.what}; it may use the dims: {', '.join(self.dims)}", node)
-
-    def call(self, node, name, depth):
-        if depth == 1 and name in INITS:
-            lo, hi = INITS[name]
-            if not lo <= len(node.args) <= hi:
-                want = _count(lo) if lo == hi else f"{lo} or {_count(hi)}"
-                raise self.fail(f"init {name}() takes {want}, got {len(node.args)}", node)
-            self.kind = name
-            return name, tuple(self.visit(a, depth) for a in node.args)
-        if name == "sqrt":
-            if len(node.args) != 1:
-                raise self.fail(f"sqrt() takes 1 argument, got {len(node.args)}", node)
-            return sympy.sqrt(self.visit(node.args[0], depth))
-        raise self.fail(f"function {name!r} is not allowed in {self.what}; use numbers, dims and sqrt", node.func)
-
-
-class IndexParser(_Parser):
-    """A formula of unit indices and dims, fixed when a cell is instantiated: the value of a
-    constant vector (index `i`), or the mask of a matrix param (row `i`, column `j`), which is a
-    condition. Integer arithmetic: + - * // % ** and min/max; a mask adds comparisons joined by
-    `and` and `or`."""
-
-    binops = frozenset({ast.Add, ast.Sub, ast.Mult, ast.Pow, ast.Mod, ast.FloorDiv})
-    symbolic_exponent = True
-
-    def __init__(self, text: Text, what: str, names: dict[str, sympy.Symbol], condition: bool):
-        super().__init__(text)
-        self.what = what
-        self.names = names
-        self.condition = condition
-        self.conditions = 1 if condition else 0
-
-    def parse(self):
-        out = super().parse()
-        is_condition = _is_condition(out)
-        if self.condition and not is_condition:
-            raise SpecError(f"{self.what} must be a condition, such as i // 4 <= j // 4", self.text.start)
-        if not self.condition and is_condition:
-            raise SpecError(f"{self.what} must be a number, not a condition", self.text.start)
-        return out
-
-    def visit_Name(self, node, depth):
-        if node.id in self.names:
-            return self.names[node.id]
-        raise self.fail(f"unknown name {node.id!r} in {self.what}; it may use {', '.join(self.names)}", node)
-
-    def visit_Compare(self, node, depth):
-        if not self.condition:
-            raise self.fail(f"{self.what} must be a number, not a condition", node)
-        return super().visit_Compare(node, depth)
-
-    def visit_BoolOp(self, node, depth):
-        if not self.condition:
-            raise self.fail(f"'and' and 'or' are not allowed in {self.what}", node)
-        parts = []
-        for v in node.values:
-            part = self.visit(v, depth)
-            if not _is_condition(part):
-                raise self.fail(f"'and' and 'or' join comparisons in {self.what}", v)
-            parts.append(part)
-        return sympy.And(*parts) if isinstance(node.op, ast.And) else sympy.Or(*parts)
-
-    def call(self, node, name, depth):
-        if name in ("min", "max") and len(node.args) == 2:
-            a, b = (self.numeric(self.visit(x, depth), x) for x in node.args)
-            return sympy.Min(a, b) if name == "min" else sympy.Max(a, b)
-        raise self.fail(f"function {name!r} is not allowed in {self.what}; use integer arithmetic, min(a, b) and max(a, b)", node.func)
-
-
-def parse_index_formula(text: Text, what: str, names: dict[str, sympy.Symbol], condition: bool) -> sympy.Expr:
-    return IndexParser(text, what, names, condition).parse()
-
-
-def parse_constraint(text: Text, dims: set[str]) -> tuple[str, str]:
-    """`a == b`, two dim names whose sizes must be equal."""
-    try:
-        tree = ast.parse(text.value.strip(), mode="eval").body
-    except SyntaxError:
-        tree = None
-    ok = (
-        isinstance(tree, ast.Compare)
-        and len(tree.ops) == 1
-        and isinstance(tree.ops[0], ast.Eq)
-        and isinstance(tree.left, ast.Name)
-        and isinstance(tree.comparators[0], ast.Name)
-    )
-    if not ok:
-        raise SpecError("a constraint is written `dim_a == dim_b`", text.start)
-    a, b = tree.left.id, tree.comparators[0].id
-    for name, node in ((a, tree.left), (b, tree.comparators[0])):
-        if name not in dims:
-            raise SpecError(f"unknown dim {name!r} in a constraint; the dims are {', '.join(sorted(dims))}", text.at(node.col_offset))
-    if a == b:
-        raise SpecError("a constraint must name two different dims", text.start)
-    return a, b
 
 
 def parse_equation(text: Text, name: str, symbols: dict[str, sympy.Symbol], matrices: set[str], on_product: ProductMaker, dims: dict[sympy.Symbol, str] | None = None, referenced: set[str] | None = None, no_gradient: set[str] | None = None) -> sympy.Expr:
@@ -533,7 +369,3 @@ def parse_equation(text: Text, name: str, symbols: dict[str, sympy.Symbol], matr
     if referenced is not None:
         referenced.update(parser.referenced)
     return expr
-
-
-def parse_init(text: Text, param: str, dims: dict[str, sympy.Symbol]) -> tuple[str, tuple[sympy.Expr, ...]]:
-    return InitParser(text, param, dims).parse_init()

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from cellspec import formula
 from cellspec.codegen.printer import formula_tree
 from cellspec.errors import Location
-from cellspec.parse import parse_index_formula
+from cellspec.parse_sizes import parse_index_formula
 from cellspec.yamltext import Text
 
 from conftest import SPEC_NAMES, generated

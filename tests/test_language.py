@@ -10,7 +10,8 @@ from cellspec.build import compile_spec
 from cellspec.errors import Location, SpecError
 from cellspec.gradcheck import gradcheck
 from cellspec.ir import symbol
-from cellspec.parse import parse_equation, parse_index_formula
+from cellspec.parse import parse_equation
+from cellspec.parse_sizes import parse_index_formula
 from cellspec.yamltext import Text
 
 from test_spec_errors import EQ, edit

@@ -11,7 +11,8 @@ from sympy import Float, Integer, Rational, exp, log, sqrt, tanh
 
 from cellspec.errors import Location, SpecError
 from cellspec.ops import absolute, maximum, minimum, relu, sigmoid, softplus
-from cellspec.parse import MAX_DEPTH, MAX_EXPR_CHARS, parse_equation, parse_init
+from cellspec.parse import MAX_DEPTH, MAX_EXPR_CHARS, parse_equation
+from cellspec.parse_sizes import parse_init
 from cellspec.spec import Text
 
 x, y, h, b = (sympy.Symbol(n, real=True) for n in ("x", "y", "h", "b"))
