@@ -7,7 +7,7 @@ import pytest
 import sympy
 
 from cellspec import bench, fastmath, ops, reference, spec
-from cellspec.codegen import emit
+from cellspec.codegen import tables
 from cellspec.codegen.printer import NumbaPrinter
 from cellspec.ir import Elementwise
 from cellspec.ops import FUNCTIONS, OPS
@@ -125,11 +125,11 @@ def test_a_function_without_a_row_is_refused_everywhere():
         NumbaPrinter().doprint(_twice(x))
 
 
-def _emitter_of(*exprs):
+def _cell_of(*exprs):
     nodes = {f"n{i}": Elementwise(f"n{i}", e, "hidden", ("x",)) for i, e in enumerate(exprs)}
-    return SimpleNamespace(cell=SimpleNamespace(nodes=nodes))
+    return SimpleNamespace(nodes=nodes)
 
 
 def test_transcendentals_count_the_flagged_rows(fake_row):
-    counted = emit.Emitter.transcendentals(_emitter_of(ops.sigmoid(x) * sympy.tanh(x), _twice(ops.relu(x)) + ops.absolute(x)))
+    counted = tables.transcendentals(_cell_of(ops.sigmoid(x) * sympy.tanh(x), _twice(ops.relu(x)) + ops.absolute(x)))
     assert counted == [("hidden", 3)]

@@ -1,153 +1,24 @@
 """Turn a schedule into the source of a generated module.
 
-Kernels and method bodies are built as lists of lines by small writers here; the Jinja2 template
-only lays them out. Names in the emitted code: a forward value keeps its spec name, its gradient
+Kernels and method bodies are built as lists of lines with the writers of `kernel.py`; the tables
+of the `Cell` and its docstring's summaries come from `tables.py`; the Jinja2 template
+(`render.py`) only lays them out. Names in the emitted code: a forward value keeps its spec name, its gradient
 is `d_<name>`, and everything the compiler adds starts with `_` (arrays `_seq_h`, `_G_x`, loop
 indices `_t _b _j`, sizes `_n_<dim>`), which spec names cannot.
 """
 
 from __future__ import annotations
 
-import os
-from contextlib import contextmanager
-
-import jinja2
 import sympy
 
 from .. import __version__
 from ..autodiff import backward_equations
-from ..ir import Elementwise, symbol
-from ..ops import FUNCTIONS
+from ..ir import symbol
 from ..schedule import LOOP, PRE, Access, Array, Group, Schedule
-from .printer import NumbaPrinter, formula_tree
-
-# no nnan/ninf: the kernels must keep NaN and inf as IEEE has them
-KERNEL_DECORATOR = '@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})'
-
-
-class Writer:
-    """Lines of code with an indentation level managed by `with w.block(header):`."""
-
-    def __init__(self):
-        self.lines: list[str] = []
-        self.level = 0
-
-    def line(self, text: str = "") -> None:
-        self.lines.append("    " * self.level + text if text else "")
-
-    @contextmanager
-    def block(self, header: str):
-        self.line(header)
-        self.level += 1
-        yield
-        self.level -= 1
-
-    def text(self) -> str:
-        return "\n".join(self.lines) + "\n"
-
-
-def size(dims: tuple[str, ...]) -> str:
-    """The size of stacked dims as code: ("hidden", "hidden", "proj") -> "2*_n_hidden + _n_proj"."""
-    counts: dict[str, int] = {}
-    for d in dims:
-        counts[d] = counts.get(d, 0) + 1
-    return " + ".join(f"_n_{d}" if c == 1 else f"{c}*_n_{d}" for d, c in counts.items()) if dims else "0"
-
-
-# an access's row, taken once per batch row: index kind -> (view name prefix, row of the array)
-ROW_VIEWS = {"tbj": ("_rt", "_t, _b"), "next": ("_rn", "_t + 1, _b"), "bj": ("_rb", "_b")}
-
-
-def join_terms(terms: list[str]) -> str:
-    """Sum printed terms, writing `a - b` rather than `a + -b`."""
-    if not terms:
-        return "0.0"
-    out = terms[0]
-    for t in terms[1:]:
-        out += f" - {t[1:]}" if t.startswith("-") else f" + {t}"
-    return out
-
-
-class Kernel(Writer):
-    """An njit function being written: it records the arrays it touches, which become its
-    parameters, in order of first use."""
-
-    def __init__(self, name: str, printer: NumbaPrinter, widths: dict[str, tuple[str, ...]]):
-        super().__init__()
-        self.name = name
-        self.printer = printer
-        # the dims of each allocated array's last axis: a row of one dim needs no slicing
-        self.widths = widths
-        self.arrays: list[str] = []
-        self.dims: set[str] = set()
-        self.temps = 0
-        # the fused loop being written (see rows_loop): its dim, and its views by access, else None
-        self.loop_dim = ""
-        self.views: dict[tuple, tuple[str, str]] | None = None
-
-    def use(self, array: str) -> str:
-        if array not in self.arrays:
-            self.arrays.append(array)
-        return array
-
-    def at(self, acc: Access) -> str:
-        if acc.index == "step":
-            # the step index is a number of the kernel's float type, as every other value is:
-            # an integer would not type in the fastmath functions (max(t, 1))
-            return "_F(_t)"
-        self.use(acc.array)
-        self.dims.update(acc.offset)
-        if self.views is not None and acc.index in ROW_VIEWS:
-            prefix, row = ROW_VIEWS[acc.index]
-            lo, hi = size(acc.offset), size(acc.offset + (self.loop_dim,))
-            if acc.offset:
-                cut = f"{row}, {lo}:{hi}"
-            else:
-                cut = row if self.widths.get(acc.array) == (self.loop_dim,) else f"{row}, :{hi}"
-            name = f"{prefix}{acc.array}_{len(self.views)}"
-            return self.views.setdefault((acc.array, acc.index, acc.offset), (name, f"{acc.array}[{cut}]"))[0] + "[_j]"
-        j = f"_j + {size(acc.offset)}" if acc.offset else "_j"
-        index = {"tbj": f"_t, _b, {j}", "next": f"_t + 1, _b, {j}", "bj": f"_b, {j}", "j": j}[acc.index]
-        return f"{acc.array}[{index}]"
-
-    @contextmanager
-    def rows_loop(self, dim: str):
-        """`for _b: for _j in range(_n_dim):`, every [.., _b, _j + offset] access of the body made
-        through a view taken once per _b, of exactly the loop's length
-        (`_rt_G_x_1 = _G_x[_t, _b, _n_hidden:2*_n_hidden]`, then `_rt_G_x_1[_j]`).
-
-        Indexed through the whole array, or through open-ended rows (`_G_x[_t, _b, _n_hidden:]`),
-        the LSTM's backward loop, which stores into four column blocks of one array, ran its
-        elementwise work 2.5 to 3 times slower (T,B,H 100,16,128: 3.4-3.9 ms against 1.3); a
-        whole forward+backward, with 2 threads, took 0.84-0.97 of its time at S1-S5."""
-        self.dims.add(dim)
-        self.loop_dim = dim
-        with self.block("for _b in range(_B):"):
-            at, self.views = len(self.lines), {}
-            with self.block(f"for _j in range(_n_{dim}):"):
-                yield
-            rows = [f"{'    ' * self.level}{v} = {e}" for v, e in self.views.values()]
-            self.lines[at:at] = rows
-            self.views = None
-
-    def rows(self, acc: Access) -> str:
-        """The [B, n] slice of step t of an array, as a matrix operand."""
-        self.use(acc.array)
-        return {"tbj": f"{acc.array}[_t]", "next": f"{acc.array}[_t + 1]", "bj": acc.array}[acc.index]
-
-    def expr(self, e: sympy.Expr) -> str:
-        return self.printer.doprint(e)
-
-    def source(self, all_dims: tuple[str, ...]) -> str:
-        dims = [d for d in all_dims if d in self.dims]
-        flags = ["_has_dseq"] if any(a.startswith("_dseq_") for a in self.arrays) else []
-        params = ["_T", "_B", *(f"_n_{d}" for d in dims), *flags, *self.arrays]
-        self.params = params
-        head = f"def {self.name}({', '.join(params)}):"
-        # the kernel's float type, for its constants: float64 accumulators excepted
-        typed_by = next(a for a in self.arrays if not a.startswith("_acc_"))
-        body = [f"    _F = {typed_by}.dtype.type"] + ["    " + ln if ln else "" for ln in self.lines]
-        return head + "\n" + "\n".join(body) + "\n"
+from .printer import NumbaPrinter
+from . import tables
+from .kernel import KERNEL_DECORATOR, Kernel, Writer, join_terms, size
+from .render import render, spec_display_path
 
 
 class Emitter:
@@ -514,21 +385,6 @@ class Emitter:
         w.line("return _dinputs, _dparams, _dstate")
         return w.text()
 
-    def param_inits(self) -> list[tuple]:
-        """The INITS table: (param, init kind, its arguments as formula trees), in spec order;
-        the runtime evaluates the arguments at the cell's sizes (`cellspec.formula`)."""
-        return [(p.name, p.init.kind, tuple(formula_tree(a) for a in p.init.args)) for p in self.cell.params]
-
-    def fixed(self) -> dict[str, list[tuple]]:
-        """The CONSTANT_VALUES and MASKS tables: each constant's value, a formula of its unit
-        index i, and each mask, a condition of the row i and column j, as formula trees that the
-        runtime evaluates exactly at the cell's sizes."""
-        cell = self.cell
-        return {
-            "constant_values": [(c.name, formula_tree(c.value, ("i",))) for c in cell.constants.values()],
-            "masks": [(m.name, formula_tree(m.mask, ("i", "j"))) for m in cell.matrices.values() if m.mask is not None],
-        }
-
     # --- the module ---------------------------------------------------------------------------
 
     def module(self) -> str:
@@ -555,7 +411,7 @@ class Emitter:
         kernel_sources = [k.source(cell.dims) for k in kernels]
         forward = self.forward_body(pre_f, loop_f, infer)
         backward = self.backward_body(pre_b, loop_b)
-        inits = self.param_inits()
+        inits = tables.inits(cell)
         functions = sorted(self.printer.functions)
         context = {
             "name": cell.name,
@@ -569,10 +425,10 @@ class Emitter:
             "outputs": [(o, cell.dim_of(o)) for o in cell.outputs],
             "constraints": list(cell.constraints),
             "constants": [(c.name, c.dim) for c in cell.constants.values()],
-            "fixed": self.fixed(),
+            "fixed": tables.fixed(cell),
             "backward": backward_equations(cell, s.backward),
-            "schedule": self.schedule_summary(),
-            "shapes": self.shapes(),
+            "schedule": tables.schedule_summary(s),
+            "shapes": tables.shapes(cell),
             "functions": functions,
             "kernels": kernel_sources,
             "kernel_decorator": KERNEL_DECORATOR,
@@ -581,85 +437,13 @@ class Emitter:
             "states": [(x, d) for x, d in cell.states.items()],
             "params": [(p.name, (p.rows, p.cols) if p.name in cell.matrices else (p.dim,)) for p in cell.params],
             "tape": [*s.tape, *(f"_W_{g.name}" for g in s.groups.values())],
-            "transcendentals": self.transcendentals(),
+            "transcendentals": tables.transcendentals(cell),
             "param_inits": inits,
             "forward_body": forward,
             "backward_body": backward,
         }
         return render(context)
 
-    def transcendentals(self) -> list[tuple[str, int]]:
-        """The forward pass's evaluations of exp, log, tanh, sigmoid and softplus per step and
-        batch row, by dim: the runtime's measure of a cell's elementwise work."""
-        heavy = tuple(cls for cls, row in FUNCTIONS.items() if row.transcendental)
-        counts: dict[str, int] = {}
-        for node in self.cell.nodes.values():
-            if isinstance(node, Elementwise):
-                n = sum(1 for e in sympy.preorder_traversal(node.expr) if isinstance(e, heavy))
-                if n:
-                    counts[node.dim] = counts.get(node.dim, 0) + n
-        return sorted(counts.items())
-
-    def shapes(self) -> list[str]:
-        cell = self.cell
-        lines = [f"input {x}: [T,B,{d}]" for x, d in cell.inputs.items()]
-        lines += [f"output {o}: [T,B,{cell.dim_of(o)}]" for o in cell.outputs]
-        lines += [f"state {st}: [B,{d}]" for st, d in cell.states.items()]
-        for p in cell.params:
-            shape = f"{p.rows},{p.cols}" if p.name in cell.matrices else p.dim
-            args = f"({', '.join(sympy.sstr(a) for a in p.init.args)})" if p.init.args else ""
-            lines.append(f"param {p.name}: [{shape}], init {p.init.kind}{args}")
-        return lines
-
-    def schedule_summary(self) -> list[str]:
-        s = self.s
-        lines = []
-        for r, label in ((PRE, "before the time loop, over all T*B rows"), (LOOP, "in the time loop, per step")):
-            for ph in s.phases[r]:
-                for g in ph.groups:
-                    lines.append(f"{label}: [{'; '.join(g.weights)}] @ {g.operand}  (one matrix product)")
-                if ph.nodes:
-                    lines.append(f"{label}: {', '.join(n for n in ph.nodes)}  (fused elementwise loop)")
-        return lines
-
-
-def spec_display_path(path: str) -> str:
-    """The spec's path as the header shows it: `specs/<file>` for catalog specs, never a path of
-    the machine that built it, so builds anywhere give the same bytes."""
-    parent = os.path.basename(os.path.dirname(os.path.abspath(path)))
-    base = os.path.basename(path)
-    return f"{parent}/{base}" if parent == "specs" else base
-
-
-def docstring_escape(text: str) -> str:
-    """Make text safe inside a triple-quoted docstring: nothing in it can end the string or
-    start an escape, and control characters are spelled out."""
-    out = []
-    for ch in text:
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n" or ch.isprintable():
-            out.append(ch)
-        else:
-            out.append(ch.encode("unicode_escape").decode("ascii"))
-    return "".join(out).replace('"""', '\\"\\"\\"')
-
-
-_ENV = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(os.path.join(os.path.dirname(__file__), "templates")),
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-    autoescape=False,
-)
-_ENV.filters["doc"] = docstring_escape
-_ENV.filters["py"] = repr
-_ENV.filters["body"] = lambda text, n: "\n".join(("    " * n + ln) if ln else "" for ln in text.rstrip("\n").split("\n"))
-
-
-def render(context: dict) -> str:
-    return _ENV.get_template("cell.py.j2").render(**context)
 
 
 def emit_module(sched: Schedule) -> str:

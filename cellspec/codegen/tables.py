@@ -1,0 +1,59 @@
+"""What a generated module says about its cell besides the kernels: the literal tables of its
+`Cell` (init, constant and mask formulas as trees; the transcendental count) and the shapes and
+schedule its docstring lists."""
+
+from __future__ import annotations
+
+import sympy
+
+from ..ir import Cell, Elementwise
+from ..ops import FUNCTIONS
+from ..schedule import LOOP, PRE, Schedule
+from .printer import formula_tree
+
+
+def inits(cell: Cell) -> list[tuple]:
+    """The INITS table: (param, init kind, its arguments as formula trees), in spec order;
+    the runtime evaluates the arguments at the cell's sizes (`cellspec.formula`)."""
+    return [(p.name, p.init.kind, tuple(formula_tree(a) for a in p.init.args)) for p in cell.params]
+
+def fixed(cell: Cell) -> dict[str, list[tuple]]:
+    """The CONSTANT_VALUES and MASKS tables: each constant's value, a formula of its unit
+    index i, and each mask, a condition of the row i and column j, as formula trees that the
+    runtime evaluates exactly at the cell's sizes."""
+    return {
+        "constant_values": [(c.name, formula_tree(c.value, ("i",))) for c in cell.constants.values()],
+        "masks": [(m.name, formula_tree(m.mask, ("i", "j"))) for m in cell.matrices.values() if m.mask is not None],
+    }
+
+def transcendentals(cell: Cell) -> list[tuple[str, int]]:
+    """The forward pass's evaluations of exp, log, tanh, sigmoid and softplus per step and
+    batch row, by dim: the runtime's measure of a cell's elementwise work."""
+    heavy = tuple(cls for cls, row in FUNCTIONS.items() if row.transcendental)
+    counts: dict[str, int] = {}
+    for node in cell.nodes.values():
+        if isinstance(node, Elementwise):
+            n = sum(1 for e in sympy.preorder_traversal(node.expr) if isinstance(e, heavy))
+            if n:
+                counts[node.dim] = counts.get(node.dim, 0) + n
+    return sorted(counts.items())
+
+def shapes(cell: Cell) -> list[str]:
+    lines = [f"input {x}: [T,B,{d}]" for x, d in cell.inputs.items()]
+    lines += [f"output {o}: [T,B,{cell.dim_of(o)}]" for o in cell.outputs]
+    lines += [f"state {st}: [B,{d}]" for st, d in cell.states.items()]
+    for p in cell.params:
+        shape = f"{p.rows},{p.cols}" if p.name in cell.matrices else p.dim
+        args = f"({', '.join(sympy.sstr(a) for a in p.init.args)})" if p.init.args else ""
+        lines.append(f"param {p.name}: [{shape}], init {p.init.kind}{args}")
+    return lines
+
+def schedule_summary(s: Schedule) -> list[str]:
+    lines = []
+    for r, label in ((PRE, "before the time loop, over all T*B rows"), (LOOP, "in the time loop, per step")):
+        for ph in s.phases[r]:
+            for g in ph.groups:
+                lines.append(f"{label}: [{'; '.join(g.weights)}] @ {g.operand}  (one matrix product)")
+            if ph.nodes:
+                lines.append(f"{label}: {', '.join(n for n in ph.nodes)}  (fused elementwise loop)")
+    return lines
