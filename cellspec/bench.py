@@ -5,7 +5,7 @@ Peers, all float32 on the CPU, forward and backward over the whole sequence:
 * PyTorch's fused `nn.RNN` / `nn.LSTM` / `nn.GRU`, for the specs that are those cells;
 * a TorchScript loop over the same equations, printed from the cell's IR: what a researcher
   writes today for a custom cell, the fair peer for every spec;
-* JAX: `lax.scan` over the same IR with `value_and_grad`, jitted (see `jax_peer`);
+* JAX: `lax.scan` over the same IR with `value_and_grad`, jitted (see `bench_peers.jax_peer`);
 * the floor: the cell's matrix products alone (the hoisted product, one product per step each
   way, and the weight and input gradients), with numpy's BLAS, cut into the same batch chunks
   on threads as the cell's call (see `cellspec.runtime`);
@@ -28,11 +28,9 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import sympy
-from sympy.printing.pycode import PythonCodePrinter
 
-from .ir import Cell, Elementwise, Product
-from .ops import FUNCTIONS
+from .bench_floor import floor, floor_torch
+from .bench_peers import jax_peer, torchscript_source
 
 SIZES = {
     "S1": (100, 32, 128, 128),
@@ -56,75 +54,6 @@ def dim_sizes(cell_module, input_size: int, hidden: int) -> dict[str, int]:
     for a, b in cell_module.Cell.CONSTRAINTS:
         sizes[a] = sizes[b]
     return sizes
-
-
-class _TorchPrinter(PythonCodePrinter):
-    """SymPy as TorchScript tensor code."""
-
-    def __init__(self):
-        super().__init__({"strict": True, "fully_qualified_modules": True})
-
-    def _print_Function(self, expr):
-        row = FUNCTIONS.get(type(expr))
-        if row is None or row.torch is None:
-            raise NotImplementedError(type(expr).__name__)
-        return row.torch.format(*(self._print(a) for a in expr.args))
-
-    def _print_Pow(self, expr, rational=False):
-        base, exp = expr.args
-        if exp == sympy.S.Half:
-            return f"torch.sqrt({self._print(base)})"
-        return f"torch.pow({self._print(base)}, {float(exp)!r})"
-
-    def _print_Integer(self, expr):
-        return f"{int(expr)}.0"
-
-    def _print_Rational(self, expr):
-        return repr(float(expr))
-
-    def _print_Float(self, expr):
-        return repr(float(expr))
-
-    def _print_Piecewise(self, expr):
-        (a, cond), (b, _) = expr.args
-        return f"torch.where({self._print(cond)}, {self._print(a)}, {self._print(b)})"
-
-
-# SymPy's printer has methods of its own for some of the table's classes (tanh, exp, log, sign)
-for _row in FUNCTIONS.values():
-    setattr(_TorchPrinter, f"_print_{_row.cls.__name__}", _TorchPrinter._print_Function)
-
-
-def torchscript_source(cell: Cell) -> str | None:
-    """A TorchScript function `loop(inputs..., states..., params...) -> (outputs..., finals...)`
-    that runs the cell's equations one step at a time, products as `v @ W.t()`. None for a cell
-    this printer cannot express (the step index, constants)."""
-    if cell.step or cell.constants:
-        return None
-    printer = _TorchPrinter()
-    args = [f"in_{x}: torch.Tensor" for x in cell.inputs] + [f"init_{s}: torch.Tensor" for s in cell.states]
-    args += [f"{p.name}: torch.Tensor" for p in cell.params]
-    lines = [f"def loop({', '.join(args)}):"]
-    for s in cell.states:
-        lines.append(f"    {s} = init_{s}")
-    for o in cell.outputs:
-        lines.append(f"    ys_{o} = []")
-    first = next(iter(cell.inputs))
-    lines.append(f"    for t in range(in_{first}.shape[0]):")
-    for x in cell.inputs:
-        lines.append(f"        {x} = in_{x}[t]")
-    for n in cell.nodes.values():
-        if isinstance(n, Product):
-            lines.append(f"        {n.name} = {n.operand} @ {n.weight}.t()")
-        elif isinstance(n, Elementwise):
-            lines.append(f"        {n.name} = {printer.doprint(n.expr)}")
-    for o in cell.outputs:
-        lines.append(f"        ys_{o}.append({o})")
-    for s, n in cell.updates.items():
-        lines.append(f"        {s} = {n}")
-    results = [f"torch.stack(ys_{o})" for o in cell.outputs] + list(cell.states)
-    lines.append(f"    return {', '.join(results)}")
-    return "\n".join(lines) + "\n"
 
 
 def _median_ms(times: list[float]) -> float:
@@ -188,7 +117,7 @@ def _peers(name: str, cell_module, schedule, shape: tuple, peers: set[str]):
     sizes = cell.dims
     runs: dict[str, object] = {"cellspec": both}
     fwd_runs: dict[str, object] = {"cellspec": forward}
-    runs["floor"], fwd_runs["floor"] = _floor(schedule, sizes, T, cell.batch_chunks(B))
+    runs["floor"], fwd_runs["floor"] = floor(schedule, sizes, T, cell.batch_chunks(B))
 
     if "torch" in peers or "torchscript" in peers:
         try:
@@ -198,7 +127,7 @@ def _peers(name: str, cell_module, schedule, shape: tuple, peers: set[str]):
         if torch is not None:
             if "torch" in peers and name in TORCH_NATIVE:
                 runs["torch"], fwd_runs["torch"] = _torch_native(torch, name, shape)
-                runs["floor_torch"], fwd_runs["floor_torch"] = _floor_torch(torch, schedule, sizes, T, B)
+                runs["floor_torch"], fwd_runs["floor_torch"] = floor_torch(torch, schedule, sizes, T, B)
             source = torchscript_source(cell_ir) if "torchscript" in peers else None
             if source is not None:
                 fn = torch.jit.CompilationUnit(source).loop
@@ -429,125 +358,6 @@ def plot_scaling(results: dict[str, dict], path: str) -> str:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
-
-
-def jax_peer(cell_ir: Cell, cell, xs: dict[str, np.ndarray], sizes: dict[str, int]):
-    """JAX's `lax.scan` over the cell's IR, jitted, with `value_and_grad` of the sum of the outputs
-    (so dy = 1, as for the other peers) with respect to the params and inputs. The step walks the
-    same IR nodes as the NumPy reference interpreter, with jax.numpy: no source is printed or
-    executed. None if JAX is not installed."""
-    try:
-        import jax
-        import jax.numpy as jnp
-    except ImportError:
-        return None
-    from .reference import run_nodes
-
-    B = next(iter(xs.values())).shape[1]
-    params = {k: jnp.asarray(v) for k, v in cell.params.items()}
-    masks = {k: jnp.asarray(v) for k, v in cell.masks.items()}
-    constants = {k: jnp.asarray(v) for k, v in cell.constants.items()}
-    inputs = {k: jnp.asarray(v) for k, v in xs.items()}
-    state0 = {s: jnp.zeros((B, sizes[d]), jnp.float32) for s, d in cell_ir.states.items()}
-
-    def loss(params, inputs):
-        def weight(name):
-            return params[name] * masks[name] if name in masks else params[name]
-
-        def step(carry, x_t):
-            state, t = carry
-            env = {**x_t, **state, **constants, **{k: v for k, v in params.items() if k in cell_ir.vectors}}
-            if cell_ir.step:
-                env[cell_ir.step] = t
-            env = run_nodes(cell_ir, env, weight, B, sizes, jnp, jnp.float32)
-            total = sum(env[o].sum() for o in cell_ir.outputs)
-            return ({s: env[n] for s, n in cell_ir.updates.items()}, t + 1.0), total
-
-        _, totals = jax.lax.scan(step, (state0, jnp.float32(0.0)), inputs)
-        return totals.sum()
-
-    grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
-
-    def run():
-        jax.block_until_ready(grad(params, inputs))
-
-    return run
-
-
-class _Numpy:
-    """The floor's products in numpy, with the cell's own per-step product."""
-
-    def __init__(self):
-        from .blas import matmul
-
-        self.mm = matmul
-        self.dot = np.dot
-        self.array = np.ascontiguousarray
-        self.empty = lambda shape: np.empty(shape, np.float32)
-
-
-class _Torch:
-    """The floor's products in PyTorch's own GEMM (MKL in its x86 CPU builds)."""
-
-    def __init__(self, torch):
-        self.mm = lambda a, b, out: torch.mm(a, b, out=out)
-        self.dot = torch.mm
-        self.array = lambda a: torch.from_numpy(np.ascontiguousarray(a))
-        self.empty = lambda shape: torch.empty(shape)
-
-
-def _products(schedule, sizes: dict[str, int], T: int, B: int, seed: int, lib):
-    """The cell's matrix products over T steps of B rows in `lib`: a hoisted group as one product
-    over all T*B rows, a loop group as one product per step, and the gradients of weights and
-    hoisted operands as products over all rows. Returns run(backward)."""
-    rng = np.random.default_rng(seed)
-    R = T * B
-    work = []
-    for g in schedule.groups.values():
-        width = sum(sizes[d] for d in g.rows)
-        n = sizes[g.operand_dim]
-        W = rng.normal(size=(width, n)).astype(np.float32)
-        v = rng.normal(size=(R, n)).astype(np.float32)
-        d = rng.normal(size=(R, width)).astype(np.float32)
-        work.append((g.region, lib.array(W), lib.array(W.T), lib.array(v), lib.array(d)))
-
-    def run(backward: bool):
-        for region, W, WT, v, d in work:
-            if region == "pre":
-                lib.dot(v, WT)
-                if backward:
-                    lib.dot(d, W)
-            else:
-                out = lib.empty((B, WT.shape[1]))
-                back = lib.empty((B, W.shape[1]))
-                for t in range(T):
-                    lib.mm(v[t * B:(t + 1) * B], WT, out)
-                    if backward:
-                        lib.mm(d[t * B:(t + 1) * B], W, back)
-            if backward:
-                lib.dot(d.T, v)
-
-    return run
-
-
-def _floor(schedule, sizes: dict[str, int], T: int, chunks: list[slice]):
-    """The cell's matrix products alone (see `_products`), run as the generated call runs them:
-    for a batch-parallel call, those of each chunk of the batch on a thread of its own with
-    single-threaded BLAS. Returns (forward and backward, forward alone)."""
-    from .runtime import _on_threads
-
-    parts = [_products(schedule, sizes, T, sl.stop - sl.start, 1 + i, _Numpy()) for i, sl in enumerate(chunks)]
-    if len(parts) == 1:
-        return lambda: parts[0](True), lambda: parts[0](False)
-    return (lambda: _on_threads(lambda p: p(True), [(p,) for p in parts]),
-            lambda: _on_threads(lambda p: p(False), [(p,) for p in parts]))
-
-
-def _floor_torch(torch, schedule, sizes: dict[str, int], T: int, B: int):
-    """The same products in one pass through PyTorch's GEMM on its threads: what the products
-    would cost with the BLAS that PyTorch's fused cells use. (forward and backward, forward.)"""
-    run = _products(schedule, sizes, T, B, 1, _Torch(torch))
-    return lambda: run(True), lambda: run(False)
 
 
 def _ratio(times: dict[str, float], a: str, b: str) -> str:

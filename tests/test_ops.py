@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import sympy
 
-from cellspec import bench, fastmath, ops, reference, spec
+from cellspec import bench_peers, fastmath, ops, reference, spec
 from cellspec.codegen import tables
 from cellspec.codegen.printer import NumbaPrinter
 from cellspec.ir import Elementwise
@@ -110,7 +110,7 @@ def test_a_new_row_reaches_every_consumer(fake_row):
     printer = NumbaPrinter()
     assert printer.doprint(_twice(x) + 1) == "twice(x) + _F(1.0)"
     assert printer.functions == {"twice"}
-    assert bench._TorchPrinter().doprint(_twice(x)) == "(2.0 * x)"
+    assert bench_peers._TorchPrinter().doprint(_twice(x)) == "(2.0 * x)"
     assert reference.evaluate(_twice(x) + 1, {"x": np.array([1.5])}).tolist() == [4.0]
     assert ops.unsupported(_twice(x)) is None
 
@@ -118,7 +118,7 @@ def test_a_new_row_reaches_every_consumer(fake_row):
 def test_a_function_without_a_row_is_refused_everywhere():
     assert ops.unsupported(_twice(x)) == _twice(x)
     with pytest.raises(NotImplementedError):
-        bench._TorchPrinter().doprint(_twice(x))
+        bench_peers._TorchPrinter().doprint(_twice(x))
     with pytest.raises(NotImplementedError):
         reference.evaluate(_twice(x), {"x": np.array([1.0])})
     with pytest.raises(NotImplementedError):

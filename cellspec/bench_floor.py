@@ -1,0 +1,81 @@
+"""The bench's floor: a cell's matrix products alone, as its call runs them, in numpy's BLAS (the
+cell's own per-step product) or in PyTorch's GEMM; what no schedule over that GEMM can beat."""
+
+from __future__ import annotations
+
+import numpy as np
+
+class _Numpy:
+    """The floor's products in numpy, with the cell's own per-step product."""
+
+    def __init__(self):
+        from .blas import matmul
+
+        self.mm = matmul
+        self.dot = np.dot
+        self.array = np.ascontiguousarray
+        self.empty = lambda shape: np.empty(shape, np.float32)
+
+
+class _Torch:
+    """The floor's products in PyTorch's own GEMM (MKL in its x86 CPU builds)."""
+
+    def __init__(self, torch):
+        self.mm = lambda a, b, out: torch.mm(a, b, out=out)
+        self.dot = torch.mm
+        self.array = lambda a: torch.from_numpy(np.ascontiguousarray(a))
+        self.empty = lambda shape: torch.empty(shape)
+
+
+def _products(schedule, sizes: dict[str, int], T: int, B: int, seed: int, lib):
+    """The cell's matrix products over T steps of B rows in `lib`: a hoisted group as one product
+    over all T*B rows, a loop group as one product per step, and the gradients of weights and
+    hoisted operands as products over all rows. Returns run(backward)."""
+    rng = np.random.default_rng(seed)
+    R = T * B
+    work = []
+    for g in schedule.groups.values():
+        width = sum(sizes[d] for d in g.rows)
+        n = sizes[g.operand_dim]
+        W = rng.normal(size=(width, n)).astype(np.float32)
+        v = rng.normal(size=(R, n)).astype(np.float32)
+        d = rng.normal(size=(R, width)).astype(np.float32)
+        work.append((g.region, lib.array(W), lib.array(W.T), lib.array(v), lib.array(d)))
+
+    def run(backward: bool):
+        for region, W, WT, v, d in work:
+            if region == "pre":
+                lib.dot(v, WT)
+                if backward:
+                    lib.dot(d, W)
+            else:
+                out = lib.empty((B, WT.shape[1]))
+                back = lib.empty((B, W.shape[1]))
+                for t in range(T):
+                    lib.mm(v[t * B:(t + 1) * B], WT, out)
+                    if backward:
+                        lib.mm(d[t * B:(t + 1) * B], W, back)
+            if backward:
+                lib.dot(d.T, v)
+
+    return run
+
+
+def floor(schedule, sizes: dict[str, int], T: int, chunks: list[slice]):
+    """The cell's matrix products alone (see `_products`), run as the generated call runs them:
+    for a batch-parallel call, those of each chunk of the batch on a thread of its own with
+    single-threaded BLAS. Returns (forward and backward, forward alone)."""
+    from .runtime import _on_threads
+
+    parts = [_products(schedule, sizes, T, sl.stop - sl.start, 1 + i, _Numpy()) for i, sl in enumerate(chunks)]
+    if len(parts) == 1:
+        return lambda: parts[0](True), lambda: parts[0](False)
+    return (lambda: _on_threads(lambda p: p(True), [(p,) for p in parts]),
+            lambda: _on_threads(lambda p: p(False), [(p,) for p in parts]))
+
+
+def floor_torch(torch, schedule, sizes: dict[str, int], T: int, B: int):
+    """The same products in one pass through PyTorch's GEMM on its threads: what the products
+    would cost with the BLAS that PyTorch's fused cells use. (forward and backward, forward.)"""
+    run = _products(schedule, sizes, T, B, 1, _Torch(torch))
+    return lambda: run(True), lambda: run(False)
