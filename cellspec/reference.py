@@ -1,9 +1,10 @@
 """A plain NumPy interpreter of the IR: the oracle for tests.
 
 It runs a cell one step at a time straight from its IR, with none of the schedule (no hoisting,
-no fusion, no shared gradients), and backpropagates through time with the partial derivatives
-that `autodiff` derived. Checking it against finite differences checks the derivation; checking
-the generated code against it checks the schedule and the emitted kernels.
+no fusion, no shared gradients), and backpropagates through time by evaluating, term by term, the
+derivative plan that `autodiff` derived: the plan the emitted kernels are placed from. Checking it
+against finite differences checks the derivation; checking the generated code against it checks
+the schedule and the emitted kernels.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
-from .autodiff import Backward
+from .autodiff import Outer, Plan, Sink, Transpose
 from .ir import Cell, Product
 from .ops import FUNCTIONS
 
@@ -99,9 +100,9 @@ class Reference:
     """`forward` and `backward` with the generated Cell's API (dicts of float64 arrays), for a
     cell's IR and its derivative."""
 
-    def __init__(self, cell: Cell, backward: Backward, sizes: dict[str, int], params: dict[str, np.ndarray], constants: dict[str, np.ndarray] | None = None, masks: dict[str, np.ndarray] | None = None):
+    def __init__(self, cell: Cell, plan: Plan, sizes: dict[str, int], params: dict[str, np.ndarray], constants: dict[str, np.ndarray] | None = None, masks: dict[str, np.ndarray] | None = None):
         self.cell = cell
-        self.bw = backward
+        self.plan = plan
         self.sizes = sizes
         self.params = params
         self.constants = constants or {}
@@ -135,7 +136,8 @@ class Reference:
         return (y if len(y) > 1 else next(iter(y.values()))), state, (xs, envs)
 
     def backward(self, tape, dy, dstate=None):
-        cell, bw = self.cell, self.bw
+        """Backpropagation through time by evaluating the derivative plan, term by term."""
+        cell, plan = self.cell, self.plan
         xs, envs = tape
         dys = dy if isinstance(dy, dict) else {cell.outputs[0]: dy}
         T = len(envs)
@@ -146,32 +148,26 @@ class Reference:
             env = envs[t]
             d = {}
 
-            def add(name, value):
-                d[name] = d[name] + value if name in d else value
+            def value(term):
+                if isinstance(term, Sink):
+                    return carry[term.name] if term.kind == "state" else dys[term.name][t]
+                if isinstance(term, Transpose):
+                    return d[term.product] @ self._weight(term.weight)
+                return d[term.user] * evaluate(term.partial, env)
 
-            for s, n in cell.updates.items():
-                add(n, carry[s])
-            for o in cell.outputs:
-                add(o, dys[o][t])
-            for n in reversed(list(cell.nodes.values())):
-                if n.name not in d:
-                    continue
-                g = d[n.name]
-                if isinstance(n, Product):
-                    W = self._weight(n.weight)
-                    add(n.operand, g @ W)
-                    dW = g.T @ env[n.operand]
-                    dparams[n.weight] += dW * self.masks[n.weight] if n.weight in self.masks else dW
-                    continue
-                for a in n.args:
-                    if (n.name, a) in bw.partials:
-                        add(a, g * evaluate(bw.partials[(n.name, a)], env))
+            for a in plan.adjoints:
+                parts = [value(term) for term in a.terms]
+                d[a.value] = sum(parts[1:], parts[0])
+            for g in plan.params:
+                for term in g.terms:
+                    if isinstance(term, Outer):
+                        dW = d[term.product].T @ env[term.operand]
+                        dparams[g.param] += dW * self.masks[g.param] if g.param in self.masks else dW
+                    else:
+                        dparams[g.param] += np.asarray(value(term)).sum(axis=0)
             for k in dxs:
                 if k in d:
                     dxs[k][t] = d[k]
-            for k in cell.vectors:
-                if k in d:
-                    dparams[k] += np.asarray(d[k]).sum(axis=0)
             carry = {s: d.get(s, np.zeros_like(carry[s])) for s in cell.states}
         dx = dxs if len(dxs) > 1 else next(iter(dxs.values()))
         return dx, dparams, carry

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from .autodiff import Backward
+from .autodiff import Chain, Plan, Sink
 from .ir import Cell, Elementwise, Product
 
 PRE, LOOP = "pre", "loop"
@@ -92,7 +92,7 @@ class Array:
 @dataclass
 class Schedule:
     cell: Cell
-    backward: Backward
+    backward: Plan
     region: dict[str, str]
     phases: dict[str, list[Phase]]
     groups: dict[str, Group]                 # by operand
@@ -105,8 +105,8 @@ class Schedule:
     backward_arrays: list[Array]
     adjoint: dict[str, Access]               # where elementwise gradient of a value accumulates
     gemm_adjoint: dict[str, Access]          # where d_operand = d_P @ W lands, per operand
-    sinks: dict[str, list[Access]]           # gradient arriving at a node from outside the step
-    users_outside: dict[str, bool]           # node has elementwise users in another phase
+    sink: dict[Sink, Access]                 # where gradient from outside the step is read
+    users_outside: dict[str, bool]           # value gets gradient from elementwise users in another phase
     # gradients that equal others, computed once: a product whose gradient is another product's
     # (LSTM: d(W_i @ x) = d(U_i @ h)), the gradient array of a group that is another group's, and
     # a vector param whose gradient is a product's summed over all rows (a bias)
@@ -124,7 +124,7 @@ def _depends_on_state(cell: Cell) -> dict[str, bool]:
     return dep
 
 
-def make_schedule(cell: Cell, backward: Backward) -> Schedule:
+def make_schedule(cell: Cell, backward: Plan) -> Schedule:
     dep = _depends_on_state(cell)
     sinks_names = set(cell.updates.values()) | set(cell.outputs)
     region: dict[str, str] = {}
@@ -242,13 +242,13 @@ def make_schedule(cell: Cell, backward: Backward) -> Schedule:
     backward_arrays: list[Array] = []
     adjoint: dict[str, Access] = {}
     gemm_adjoint: dict[str, Access] = {}
-    sinks: dict[str, list[Access]] = {}
+    sink: dict[Sink, Access] = {}
     users_outside: dict[str, bool] = {}
 
     def per_step(name: str) -> bool:
         return name in cell.states or (name in cell.nodes and region[name] == LOOP)
 
-    alias, dG_of, bias_of = _shared_gradients(cell, backward, groups, users)
+    alias, dG_of, bias_of = _shared_gradients(cell, backward, groups)
     for g in groups.values():
         if dG_of[g.name] == f"_dG_{g.name}":
             backward_arrays.append(Array(f"_dG_{g.name}", ("T", "B", g.rows)))
@@ -261,8 +261,9 @@ def make_schedule(cell: Cell, backward: Backward) -> Schedule:
         if name in cell.nodes and isinstance(cell.nodes[name], Product):
             continue
         here = phase_key(name)
-        outside = [u for u in users.get(name, []) if isinstance(cell.nodes[u], Elementwise) and phase_key(u) != here]
-        users_outside[name] = bool(outside)
+        planned = backward.adjoint(name)
+        outside = planned is not None and any(isinstance(t, Chain) and phase_key(t.user) != here for t in planned.terms)
+        users_outside[name] = outside
         if outside:
             dim = cell.dim_of(name)
             if per_step(name):
@@ -276,11 +277,11 @@ def make_schedule(cell: Cell, backward: Backward) -> Schedule:
             continue
         adjoint[p] = Access(f"_acc_{p}", "j")
         backward_arrays.append(Array(f"_acc_{p}", ((v.dim,),), kind="acc", zero=True))
-    for s, n in cell.updates.items():
-        sinks.setdefault(n, []).append(Access(f"_dcarry_{s}", "bj"))
+    for s in cell.updates:
+        sink[Sink("state", s)] = Access(f"_dcarry_{s}", "bj")
         backward_arrays.append(Array(f"_dcarry_{s}", ("B", (cell.states[s],))))
     for out in cell.outputs:
-        sinks.setdefault(out, []).append(Access(f"_dy_{out}", "tbj"))
+        sink[Sink("output", out)] = Access(f"_dy_{out}", "tbj")
 
     return Schedule(
         cell=cell,
@@ -297,7 +298,7 @@ def make_schedule(cell: Cell, backward: Backward) -> Schedule:
         backward_arrays=backward_arrays,
         adjoint=adjoint,
         gemm_adjoint=gemm_adjoint,
-        sinks=sinks,
+        sink=sink,
         users_outside=users_outside,
         alias=alias,
         dG_of=dG_of,
@@ -305,16 +306,16 @@ def make_schedule(cell: Cell, backward: Backward) -> Schedule:
     )
 
 
-def _shared_gradients(cell: Cell, backward: Backward, groups: dict[str, Group], users: dict[str, list[str]]):
+def _shared_gradients(cell: Cell, backward: Plan, groups: dict[str, Group]):
     """Find gradients that are equal by construction: two values read by the same nodes with the
     same partial derivatives receive the same gradient. Products and vector params get gradient
     only that way, so an equal signature proves equal gradients."""
 
     def signature(name: str):
-        terms = []
-        for u in users.get(name, []):
-            if (u, name) in backward.partials:
-                terms.append((u, sympy.srepr(backward.partials[(u, name)])))
+        planned = backward.adjoint(name)
+        if name in cell.vectors:
+            planned = backward.gradient(name)
+        terms = [(t.user, sympy.srepr(t.partial)) for t in (planned.terms if planned else ()) if isinstance(t, Chain)]
         return (cell.dim_of(name), tuple(sorted(terms)))
 
     product_sig = {p: signature(p) for g in groups.values() for p in g.products}

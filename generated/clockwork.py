@@ -12,13 +12,14 @@ Forward, one step (on the right, a state's name means its value at t-1):
     y[t] = h_new
 
 Backward, one step, derived by cellspec (d_v is the gradient of the loss with respect to v;
-param gradients add up over all steps and sequences):
-    d_h_new = d_h[t+1] + dy[t]
+d_h[t] that of state h after step t, so step t starts from d_h[t] and gives d_h[t-1] to the h
+it read; param gradients add up over all steps and sequences):
+    d_h_new = d_h[t] + dy[t]
     d_h_run = d_h_new*(Piecewise((1, Eq(Mod(t, period), 0)), (0, True)))
     d(U @ h) = d_h_run*(1 - h_run**2)
     d(W @ x) = d_h_run*(1 - h_run**2)
     d_x = W^T @ d(W @ x)
-    d_h[t] = U^T @ d(U @ h) + d_h_new*(Piecewise((0, Eq(Mod(t, period), 0)), (1, True)))
+    d_h[t-1] = U^T @ d(U @ h) + d_h_new*(Piecewise((0, Eq(Mod(t, period), 0)), (1, True)))
     d_W += d(W @ x) x^T
     d_U += d(U @ h) h^T
     d_b += d_h_run*(1 - h_run**2)

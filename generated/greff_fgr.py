@@ -20,22 +20,23 @@ Forward, one step (on the right, a state's name means its value at t-1):
     y[t] = y
 
 Backward, one step, derived by cellspec (d_v is the gradient of the loss with respect to v;
-param gradients add up over all steps and sequences):
-    d_y = d_h[t+1] + dy[t]
-    d_o_new = d_o[t+1] + d_y*(tanh(c_new))
+d_h[t] that of state h after step t, so step t starts from d_h[t] and gives d_h[t-1] to the h
+it read; param gradients add up over all steps and sequences):
+    d_y = d_h[t] + dy[t]
+    d_o_new = d_o[t] + d_y*(tanh(c_new))
     d(R_oo @ o) = d_o_new*(o_new*(1 - o_new))
     d(R_fo @ f) = d_o_new*(o_new*(1 - o_new))
     d(R_io @ i) = d_o_new*(o_new*(1 - o_new))
     d(R_o @ h) = d_o_new*(o_new*(1 - o_new))
     d(W_o @ x) = d_o_new*(o_new*(1 - o_new))
-    d_c_new = d_c[t+1] + d_o_new*(o_new*p_o*(1 - o_new)) + d_y*(o_new*(1 - tanh(c_new)**2))
-    d_f_new = d_f[t+1] + d_c_new*(c)
+    d_c_new = d_c[t] + d_o_new*(o_new*p_o*(1 - o_new)) + d_y*(o_new*(1 - tanh(c_new)**2))
+    d_f_new = d_f[t] + d_c_new*(c)
     d(R_of @ o) = d_f_new*(f_new*(1 - f_new))
     d(R_ff @ f) = d_f_new*(f_new*(1 - f_new))
     d(R_if @ i) = d_f_new*(f_new*(1 - f_new))
     d(R_f @ h) = d_f_new*(f_new*(1 - f_new))
     d(W_f @ x) = d_f_new*(f_new*(1 - f_new))
-    d_i_new = d_i[t+1] + d_c_new*(z)
+    d_i_new = d_i[t] + d_c_new*(z)
     d(R_oi @ o) = d_i_new*(i_new*(1 - i_new))
     d(R_fi @ f) = d_i_new*(i_new*(1 - i_new))
     d(R_ii @ i) = d_i_new*(i_new*(1 - i_new))
@@ -45,11 +46,11 @@ param gradients add up over all steps and sequences):
     d(R_z @ h) = d_z*(1 - z**2)
     d(W_z @ x) = d_z*(1 - z**2)
     d_x = W_z^T @ d(W_z @ x) + W_i^T @ d(W_i @ x) + W_f^T @ d(W_f @ x) + W_o^T @ d(W_o @ x)
-    d_o[t] = R_oi^T @ d(R_oi @ o) + R_of^T @ d(R_of @ o) + R_oo^T @ d(R_oo @ o)
-    d_f[t] = R_fi^T @ d(R_fi @ f) + R_ff^T @ d(R_ff @ f) + R_fo^T @ d(R_fo @ f)
-    d_i[t] = R_ii^T @ d(R_ii @ i) + R_if^T @ d(R_if @ i) + R_io^T @ d(R_io @ i)
-    d_c[t] = d_i_new*(i_new*p_i*(1 - i_new)) + d_f_new*(f_new*p_f*(1 - f_new)) + d_c_new*(f_new)
-    d_h[t] = R_z^T @ d(R_z @ h) + R_i^T @ d(R_i @ h) + R_f^T @ d(R_f @ h) + R_o^T @ d(R_o @ h)
+    d_o[t-1] = R_oi^T @ d(R_oi @ o) + R_of^T @ d(R_of @ o) + R_oo^T @ d(R_oo @ o)
+    d_f[t-1] = R_fi^T @ d(R_fi @ f) + R_ff^T @ d(R_ff @ f) + R_fo^T @ d(R_fo @ f)
+    d_i[t-1] = R_ii^T @ d(R_ii @ i) + R_if^T @ d(R_if @ i) + R_io^T @ d(R_io @ i)
+    d_c[t-1] = d_i_new*(i_new*p_i*(1 - i_new)) + d_f_new*(f_new*p_f*(1 - f_new)) + d_c_new*(f_new)
+    d_h[t-1] = R_z^T @ d(R_z @ h) + R_i^T @ d(R_i @ h) + R_f^T @ d(R_f @ h) + R_o^T @ d(R_o @ h)
     d_W_z += d(W_z @ x) x^T
     d_W_i += d(W_i @ x) x^T
     d_W_f += d(W_f @ x) x^T

@@ -17,12 +17,13 @@ Forward, one step (on the right, a state's name means its value at t-1):
     y[t] = y
 
 Backward, one step, derived by cellspec (d_v is the gradient of the loss with respect to v;
-param gradients add up over all steps and sequences):
-    d_y = d_h[t+1] + dy[t]
+d_h[t] that of state h after step t, so step t starts from d_h[t] and gives d_h[t-1] to the h
+it read; param gradients add up over all steps and sequences):
+    d_y = d_h[t] + dy[t]
     d_o = d_y*(tanh(c_new))
     d(R_o @ h) = d_o*(o*(1 - o))
     d(W_o @ x) = d_o*(o*(1 - o))
-    d_c_new = d_c[t+1] + d_y*(o*(1 - tanh(c_new)**2))
+    d_c_new = d_c[t] + d_y*(o*(1 - tanh(c_new)**2))
     d_f = d_c_new*(c)
     d(R_f @ h) = d_f*(f*(1 - f))
     d(W_f @ x) = d_f*(f*(1 - f))
@@ -33,8 +34,8 @@ param gradients add up over all steps and sequences):
     d(R_z @ h) = d_z*(1 - z**2)
     d(W_z @ x) = d_z*(1 - z**2)
     d_x = W_z^T @ d(W_z @ x) + W_i^T @ d(W_i @ x) + W_f^T @ d(W_f @ x) + W_o^T @ d(W_o @ x)
-    d_c[t] = d_c_new*(f)
-    d_h[t] = R_z^T @ d(R_z @ h) + R_i^T @ d(R_i @ h) + R_f^T @ d(R_f @ h) + R_o^T @ d(R_o @ h)
+    d_c[t-1] = d_c_new*(f)
+    d_h[t-1] = R_z^T @ d(R_z @ h) + R_i^T @ d(R_i @ h) + R_f^T @ d(R_f @ h) + R_o^T @ d(R_o @ h)
     d_W_z += d(W_z @ x) x^T
     d_W_i += d(W_i @ x) x^T
     d_W_f += d(W_f @ x) x^T

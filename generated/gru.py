@@ -14,8 +14,9 @@ Forward, one step (on the right, a state's name means its value at t-1):
     y[t] = h_new
 
 Backward, one step, derived by cellspec (d_v is the gradient of the loss with respect to v;
-param gradients add up over all steps and sequences):
-    d_h_new = d_h[t+1] + dy[t]
+d_h[t] that of state h after step t, so step t starts from d_h[t] and gives d_h[t-1] to the h
+it read; param gradients add up over all steps and sequences):
+    d_h_new = d_h[t] + dy[t]
     d_n = d_h_new*(1 - z)
     d(U_n @ h) = d_n*(r*(1 - n**2))
     d(W_n @ x) = d_n*(1 - n**2)
@@ -26,7 +27,7 @@ param gradients add up over all steps and sequences):
     d(U_r @ h) = d_r*(r*(1 - r))
     d(W_r @ x) = d_r*(r*(1 - r))
     d_x = W_r^T @ d(W_r @ x) + W_z^T @ d(W_z @ x) + W_n^T @ d(W_n @ x)
-    d_h[t] = U_r^T @ d(U_r @ h) + U_z^T @ d(U_z @ h) + U_n^T @ d(U_n @ h) + d_h_new*(z)
+    d_h[t-1] = U_r^T @ d(U_r @ h) + U_z^T @ d(U_z @ h) + U_n^T @ d(U_n @ h) + d_h_new*(z)
     d_W_r += d(W_r @ x) x^T
     d_W_z += d(W_z @ x) x^T
     d_W_n += d(W_n @ x) x^T

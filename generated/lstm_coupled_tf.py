@@ -16,9 +16,10 @@ Forward, one step (on the right, a state's name means its value at t-1):
     y[t] = h_new
 
 Backward, one step, derived by cellspec (d_v is the gradient of the loss with respect to v;
-param gradients add up over all steps and sequences):
-    d_h_new = d_h[t+1] + dy[t]
-    d_c_new = d_c[t+1] + d_h_new*(o*(1 - tanh(c_new)**2))
+d_h[t] that of state h after step t, so step t starts from d_h[t] and gives d_h[t-1] to the h
+it read; param gradients add up over all steps and sequences):
+    d_h_new = d_h[t] + dy[t]
+    d_c_new = d_c[t] + d_h_new*(o*(1 - tanh(c_new)**2))
     d_o = d_h_new*(tanh(c_new))
     d(U_o @ h) = d_o*(o*(1 - o))
     d(W_o @ x) = d_o*(o*(1 - o))
@@ -29,8 +30,8 @@ param gradients add up over all steps and sequences):
     d(U_f @ h) = d_f*(f*(1 - f))
     d(W_f @ x) = d_f*(f*(1 - f))
     d_x = W_f^T @ d(W_f @ x) + W_g^T @ d(W_g @ x) + W_o^T @ d(W_o @ x)
-    d_c[t] = d_c_new*(f)
-    d_h[t] = U_f^T @ d(U_f @ h) + U_g^T @ d(U_g @ h) + U_o^T @ d(U_o @ h)
+    d_c[t-1] = d_c_new*(f)
+    d_h[t-1] = U_f^T @ d(U_f @ h) + U_g^T @ d(U_g @ h) + U_o^T @ d(U_o @ h)
     d_W_f += d(W_f @ x) x^T
     d_W_g += d(W_g @ x) x^T
     d_W_o += d(W_o @ x) x^T

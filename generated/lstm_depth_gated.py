@@ -17,12 +17,13 @@ Forward, one step (on the right, a state's name means its value at t-1):
     y[t] = h_new
 
 Backward, one step, derived by cellspec (d_v is the gradient of the loss with respect to v;
-param gradients add up over all steps and sequences):
-    d_h_new = d_h[t+1] + dy[t]
+d_h[t] that of state h after step t, so step t starts from d_h[t] and gives d_h[t-1] to the h
+it read; param gradients add up over all steps and sequences):
+    d_h_new = d_h[t] + dy[t]
     d_o = d_h_new*(tanh(c_new))
     d(U_o @ h) = d_o*(o*(1 - o))
     d(W_o @ x) = d_o*(o*(1 - o))
-    d_c_new = d_c[t+1] + d_o*(o*p_o*(1 - o)) + d_h_new*(o*(1 - tanh(c_new)**2))
+    d_c_new = d_c[t] + d_o*(o*p_o*(1 - o)) + d_h_new*(o*(1 - tanh(c_new)**2))
     d(U_c @ h) = d_c_new*(i*(1 - tanh((U_c @ h) + (W_c @ x) + b_c)**2))
     d(W_c @ x) = d_c_new*(i*(1 - tanh((U_c @ h) + (W_c @ x) + b_c)**2))
     d_d = d_c_new*(c_low)
@@ -35,8 +36,8 @@ param gradients add up over all steps and sequences):
     d(W_i @ x) = d_i*(i*(1 - i))
     d_c_low = d_d*(d*w_ld*(1 - d)) + d_c_new*(d)
     d_x = W_i^T @ d(W_i @ x) + W_f^T @ d(W_f @ x) + W_d^T @ d(W_d @ x) + W_c^T @ d(W_c @ x) + W_o^T @ d(W_o @ x)
-    d_c[t] = d_i*(i*p_i*(1 - i)) + d_f*(f*p_f*(1 - f)) + d_d*(d*w_cd*(1 - d)) + d_c_new*(f)
-    d_h[t] = U_i^T @ d(U_i @ h) + U_f^T @ d(U_f @ h) + U_c^T @ d(U_c @ h) + U_o^T @ d(U_o @ h)
+    d_c[t-1] = d_i*(i*p_i*(1 - i)) + d_f*(f*p_f*(1 - f)) + d_d*(d*w_cd*(1 - d)) + d_c_new*(f)
+    d_h[t-1] = U_i^T @ d(U_i @ h) + U_f^T @ d(U_f @ h) + U_c^T @ d(U_c @ h) + U_o^T @ d(U_o @ h)
     d_W_i += d(W_i @ x) x^T
     d_W_f += d(W_f @ x) x^T
     d_W_c += d(W_c @ x) x^T

@@ -14,8 +14,9 @@ Forward, one step (on the right, a state's name means its value at t-1):
     y[t] = h_new
 
 Backward, one step, derived by cellspec (d_v is the gradient of the loss with respect to v;
-param gradients add up over all steps and sequences):
-    d_h_new = d_h[t+1] + dy[t]
+d_h[t] that of state h after step t, so step t starts from d_h[t] and gives d_h[t-1] to the h
+it read; param gradients add up over all steps and sequences):
+    d_h_new = d_h[t] + dy[t]
     d_n = d_h_new*(z)
     d(U_n @ (h*r)) = d_n*(1 - n**2)
     d(h*r) = U_n^T @ d(U_n @ (h*r))
@@ -25,7 +26,7 @@ param gradients add up over all steps and sequences):
     d_z = d_h_new*(-h + n)
     d(W_z @ x) = d_z*(z*(1 - z))
     d_x = W_z^T @ d(W_z @ x) + W_r^T @ d(W_r @ x) + d_n*((1 - n**2)*(1 - tanh(x)**2))
-    d_h[t] = U_r^T @ d(U_r @ h) + d(h*r)*(r) + d_h_new*(1 - z)
+    d_h[t-1] = U_r^T @ d(U_r @ h) + d(h*r)*(r) + d_h_new*(1 - z)
     d_W_z += d(W_z @ x) x^T
     d_W_r += d(W_r @ x) x^T
     d_U_r += d(U_r @ h) h^T

@@ -11,12 +11,13 @@ Forward, one step (on the right, a state's name means its value at t-1):
     y[t] = h_new
 
 Backward, one step, derived by cellspec (d_v is the gradient of the loss with respect to v;
-param gradients add up over all steps and sequences):
-    d_h_new = d_h[t+1] + dy[t]
+d_h[t] that of state h after step t, so step t starts from d_h[t] and gives d_h[t-1] to the h
+it read; param gradients add up over all steps and sequences):
+    d_h_new = d_h[t] + dy[t]
     d(U @ h) = d_h_new*(step(h_new))
     d(W @ x) = d_h_new*(step(h_new))
     d_x = W^T @ d(W @ x)
-    d_h[t] = U^T @ d(U @ h)
+    d_h[t-1] = U^T @ d(U @ h)
     d_W += d(W @ x) x^T
     d_U += d(U @ h) h^T
     d_b += d_h_new*(step(h_new))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sympy
 
 from .. import __version__
-from ..autodiff import backward_equations
+from ..autodiff import Chain, Outer, Sink, Transpose, backward_equations
 from ..ir import symbol
 from ..schedule import LOOP, PRE, Access, Array, Group, Schedule
 from .printer import NumbaPrinter
@@ -25,6 +25,11 @@ class Emitter:
     def __init__(self, sched: Schedule):
         self.s = sched
         self.cell = sched.cell
+        self.plan = sched.backward
+        # the plan's chain terms by (user, value); every (value, term) of the plan that a kernel
+        # or the orchestration has placed (module() checks that none is left out)
+        self.chains = {(t.user, v): t for v, t in self.plan.terms() if isinstance(t, Chain)}
+        self.placed: set[tuple[str, object]] = set()
         self.printer = NumbaPrinter()
         self.kernels: list[Kernel] = []
         self.assigned: set[tuple[str, tuple[str, ...]]] = set()
@@ -54,11 +59,14 @@ class Emitter:
                         k.line(f"{k.at(acc)} = {n}")
 
     def backward_loop(self, k: Kernel, dim: str, nodes: list[str]) -> None:
-        s, cell, bw = self.s, self.cell, self.s.backward
+        """One fused loop of a backward phase: the adjoint of each node of the loop, from the
+        plan's terms (each placed here or where its array is written), and the terms this loop
+        gives values outside it, added into their arrays."""
+        s, cell = self.s, self.cell
         local = set(nodes)
-        pairs = [(u, a) for u in nodes for a in cell.nodes[u].args if (u, a) in bw.partials]
+        pairs = [(u, a) for u in nodes for a in cell.nodes[u].args if (u, a) in self.chains]
         temps = sympy.numbered_symbols("_c", start=k.temps)
-        replacements, reduced = sympy.cse([bw.partials[p] for p in pairs], symbols=temps)
+        replacements, reduced = sympy.cse([self.chains[p].partial for p in pairs], symbols=temps)
         k.temps += len(replacements)
         partial = dict(zip(pairs, reduced))
         reads = sorted({sym.name for e in reduced for sym in e.free_symbols} | {sym.name for _, e in replacements for sym in e.free_symbols} - {str(t) for t, _ in replacements})
@@ -69,22 +77,34 @@ class Emitter:
             for t, e in replacements:
                 k.line(f"{t} = {k.expr(e)}")
             for n in reversed(nodes):
-                terms = [k.at(acc) for acc in s.sinks.get(n, [])]
-                if s.users_outside.get(n):
-                    terms.append(k.at(s.adjoint[n]))
-                if n in s.gemm_adjoint:
-                    terms.append(k.at(s.gemm_adjoint[n]))
-                inner = sum((symbol(f"d_{u}") * partial[(u, a)] for (u, a) in pairs if a == n), sympy.S.Zero)
+                adjoint = self.plan.adjoint(n)
+                if adjoint is None:
+                    continue
+                sinks, inner, outside, transposed = [], sympy.S.Zero, False, False
+                for term in adjoint.terms:
+                    if isinstance(term, Sink):
+                        sinks.append(k.at(s.sink[term]))
+                        self.placed.add((n, term))
+                    elif isinstance(term, Transpose):
+                        transposed = True      # summed by the group's product (loop_backward)
+                    elif term.user in local:
+                        inner += symbol(f"d_{term.user}") * partial[(term.user, n)]
+                        self.placed.add((n, term))
+                    else:
+                        outside = True         # added into s.adjoint[n] by the user's loop
+                terms = sinks + ([k.at(s.adjoint[n])] if outside else []) + ([k.at(s.gemm_adjoint[n])] if transposed else [])
                 if inner != 0:
                     terms.append(k.expr(inner))
                 k.line(f"d_{n} = {join_terms(terms)}")
             targets: dict[str, sympy.Expr] = {}
             for u in reversed(nodes):
                 for a in cell.nodes[u].args:
-                    # a gradient equal to another's is written once; a bias's is summed later
-                    if a in s.alias or a in s.bias_of:
+                    # a bias's gradient is summed from its product's later (backward_body)
+                    if a in local or (u, a) not in partial or a in s.bias_of:
                         continue
-                    if a not in local and (u, a) in partial:
+                    self.placed.add((a, self.chains[(u, a)]))
+                    # a product whose gradient is proven equal to another's shares its array
+                    if a not in s.alias:
                         targets[a] = targets.get(a, sympy.S.Zero) + symbol(f"d_{u}") * partial[(u, a)]
             for a, contribution in targets.items():
                 acc = s.adjoint[a]
@@ -112,11 +132,11 @@ class Emitter:
         k = Kernel("_loop_backward", self.printer, self.widths)
         with k.block("for _t in range(_T - 1, -1, -1):"):
             for ph in reversed(s.phases[LOOP]):
-                for dim, nodes in self.loops(ph):
-                    if nodes:
-                        self.backward_loop(k, dim, nodes)
+                for dim, nodes in self.reached(ph):
+                    self.backward_loop(k, dim, nodes)
                 for g in ph.groups:
                     k.line(f"matmul({k.use(s.dG_of[g.name])}[_t], {k.use('_W_' + g.name)}, {k.rows(s.gemm_adjoint[g.operand])})")
+                    self.place_transposes(g)
             # the gradient carried into step t-1: what this step gave the previous state, plus
             # what another layer reading the state after step t-1 gives it (dseq), if any
             by_dim: dict[str, list[str]] = {}
@@ -152,14 +172,19 @@ class Emitter:
 
     def pre_backward(self, index: int) -> Kernel | None:
         ph = self.s.phases[PRE][index - 1]
-        if not ph.nodes:
+        loops = self.reached(ph)
+        if not loops:
             return None
         k = Kernel(f"_pre_backward_{index}", self.printer, self.widths)
         with k.block("for _t in range(_T):"):
-            for dim, nodes in self.loops(ph):
-                if nodes:
-                    self.backward_loop(k, dim, nodes)
+            for dim, nodes in loops:
+                self.backward_loop(k, dim, nodes)
         return k
+
+    def reached(self, ph) -> list[tuple[str, list[str]]]:
+        """The phase's fused loops for the backward pass: of the nodes that gradient reaches."""
+        loops = [(dim, [n for n in nodes if self.plan.adjoint(n)]) for dim, nodes in self.loops(ph)]
+        return [(dim, nodes) for dim, nodes in loops if nodes]
 
     def loops(self, ph) -> list[tuple[str, list[str]]]:
         """One fused loop per dim; a dim whose only work is saving a product still gets one."""
@@ -177,6 +202,15 @@ class Emitter:
 
     def call(self, w: Writer, k: Kernel) -> None:
         w.line(f"{k.name}({', '.join(k.params)})")
+
+    def place_transposes(self, g: Group) -> None:
+        """The group's matrix product d_operand = d_G @ W sums the `W^T @ d_p` of its products."""
+        adjoint = self.plan.adjoint(g.operand)
+        self.placed.update((g.operand, t) for t in (adjoint.terms if adjoint else ()) if isinstance(t, Transpose))
+
+    def unplaced(self) -> list[tuple[str, object]]:
+        """The plan's terms that no emitted code computes: none, or the emitter has a bug."""
+        return [vt for vt in self.plan.terms() if vt not in self.placed]
 
     def has_gradient(self, product: str) -> bool:
         """Whether some kernel writes the gradient of a product (or of the one it aliases)."""
@@ -322,6 +356,7 @@ class Emitter:
                 return
             w.line(f"_dW_{g.name} = np.dot({s.dG_of[g.name]}.reshape(_R, {size(g.rows)}).T, {self.operand_all(g)})")
             for i in live:
+                self.placed.add((g.weights[i], Outer(g.products[i], g.operand)))
                 lo, hi = size(g.rows[:i]), size(g.rows[: i + 1])
                 grads.setdefault(g.weights[i], []).append(f"_dW_{g.name}[{lo}:{hi}]")
 
@@ -333,6 +368,7 @@ class Emitter:
                 self.call(w, pre_b[ph.index])
             for g in ph.groups:
                 w.line(f"_dgemm_{g.name} = np.dot({s.dG_of[g.name]}.reshape(_R, {size(g.rows)}), _W_{g.name}).reshape(_T, _B, {size((g.operand_dim,))})")
+                self.place_transposes(g)
                 weight_grads(g)
         # a bias whose gradient is a block of a product group's gradient: all rows of that
         # gradient summed in float64, in one pass per group (a pass per bias over a
@@ -356,6 +392,7 @@ class Emitter:
         w.line("_dparams = {}")
         for p in cell.params:
             if p.name in s.bias_of:
+                self.placed.update((p.name, t) for t in self.plan.gradient(p.name).terms)
                 g, k = block(s.bias_of[p.name])
                 first = spans[g.name][0]
                 lo, hi = size(g.rows[first:k]), size(g.rows[first : k + 1])
@@ -411,6 +448,9 @@ class Emitter:
         kernel_sources = [k.source(cell.dims) for k in kernels]
         forward = self.forward_body(pre_f, loop_f, infer)
         backward = self.backward_body(pre_b, loop_b)
+        missing = self.unplaced()
+        if missing:
+            raise AssertionError(f"cellspec's emitter left out terms of the backward plan of {cell.name}: {missing}")
         inits = tables.inits(cell)
         functions = sorted(self.printer.functions)
         context = {
