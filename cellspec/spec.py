@@ -169,65 +169,95 @@ def load_spec(path: str, source: bytes | None = None) -> Spec:
 
 
 def _read(path: str, root, sha256: str) -> Spec:
+    """The sections in the order they are checked, which is the order their errors are reported:
+    names share one namespace and are declared in this order, and summary and cite are read last."""
     r = Reader(path)
+    top = _sections(r, root)
+    name = _read_name(r, top["name"])
+    used: _Names = {}
+    inputs = _read_vectors(r, top["inputs"], "inputs", "input", used, "a cell needs at least one input")
+    states = _read_vectors(r, top["state"], "state", "state", used, "a cell needs at least one state: without one it is not recurrent")
+    step = _read_step(r, top["step"], used) if "step" in top else None
+    constants = _read_constants(r, top["constants"], used) if "constants" in top else ()
+    extra_dims = _read_dims(r, top["dims"]) if "dims" in top else ()
+    constraints = _read_constraints(r, top["constraints"]) if "constraints" in top else ()
+    params = _read_params(r, top["params"], used)
+    equations = _read_equations(r, top["equations"], used)
+    updates = _read_updates(r, top["update"])
+    outputs = _read_outputs(r, top["output"])
+    _check_dims_are_not_names(inputs + states + constants, params, extra_dims, used)
+    return Spec(path=path, name=name, summary=r.scalar(top["summary"], "'summary'").value, cite=r.scalar(top["cite"], "'cite'").value, inputs=inputs,
+                states=states, params=params, equations=equations, updates=updates, outputs=outputs, sha256=sha256, constraints=constraints,
+                extra_dims=extra_dims, step=step, constants=constants)
+
+
+def _sections(r: Reader, root) -> dict:
+    """The node of each top-level section, every required one present and no other."""
     top = {}
     for key, node in r.mapping(root, "the spec"):
         if key.value not in TOP_LEVEL_KEYS:
             raise SpecError(f"unknown section {key.value!r}; a spec has {', '.join(TOP_LEVEL_KEYS)}", key.where)
-        top[key.value] = (key, node)
+        top[key.value] = node
     for key in REQUIRED_KEYS:
         if key not in top:
             raise SpecError(f"missing section {key!r}", r.where(root))
+    return top
 
-    def text(key: str) -> Text:
-        return r.scalar(top[key][1], f"{key!r}")
 
-    name_text = text("name")
-    name = _check_name(name_text, "cell name")
+def _read_name(r: Reader, node) -> str:
+    text = r.scalar(node, "'name'")
+    name = _check_name(text, "cell name")
     if len(name) > MAX_NAME_CHARS:
-        raise SpecError(
-            f"cell name is {len(name)} characters long, over the limit of {MAX_NAME_CHARS}: it names the module file, and Numba's cache files add to it",
-            name_text.start,
-        )
+        why = "it names the module file, and Numba's cache files add to it"
+        raise SpecError(f"cell name is {len(name)} characters long, over the limit of {MAX_NAME_CHARS}: {why}", text.start)
+    return name
 
-    used: dict[str, tuple[str, Location]] = {}
 
-    def declare(t: Text, what: str) -> str:
-        n = _check_name(t, what)
-        if n in used:
-            prev_what, prev_where = used[n]
-            raise SpecError(f"{what} {n!r} is already declared as {prev_what} at line {prev_where.line}", t.where)
-        used[n] = (what, t.where)
-        return n
+# Each name declared so far (inputs, states, step, constants, params, equations: one namespace): what, where.
+_Names = dict[str, tuple[str, Location]]
 
-    def vectors(key: str, what: str) -> tuple[Declared, ...]:
-        out = []
-        for k, v in r.mapping(top[key][1], f"{key!r}"):
-            n = declare(k, what)
-            dim = r.scalar(v, f"the dim of {what} {n!r}")
-            out.append(Declared(n, _check_dim(dim), k.where))
-        return tuple(out)
 
-    inputs = vectors("inputs", "input")
-    if not inputs:
-        raise SpecError("a cell needs at least one input", r.where(top["inputs"][1]))
-    states = vectors("state", "state")
-    if not states:
-        raise SpecError("a cell needs at least one state: without one it is not recurrent", r.where(top["state"][1]))
+def _declare(t: Text, what: str, used: _Names) -> str:
+    n = _check_name(t, what)
+    if n in used:
+        prev_what, prev_where = used[n]
+        raise SpecError(f"{what} {n!r} is already declared as {prev_what} at line {prev_where.line}", t.where)
+    used[n] = (what, t.where)
+    return n
 
-    step = None
-    if "step" in top:
-        t = r.scalar(top["step"][1], "'step' (the name of the step index)")
-        step = Declared(declare(t, "step index"), "", t.where)
 
+def _read_vectors(r: Reader, node, key: str, what: str, used: _Names, empty: str) -> tuple[Declared, ...]:
+    """The inputs or the states: a mapping of name to dim, not empty."""
+    out = []
+    for k, v in r.mapping(node, f"{key!r}"):
+        n = _declare(k, what, used)
+        dim = r.scalar(v, f"the dim of {what} {n!r}")
+        out.append(Declared(n, _check_dim(dim), k.where))
+    if not out:
+        raise SpecError(empty, r.where(node))
+    return tuple(out)
+
+
+def _read_step(r: Reader, node, used: _Names) -> Declared:
+    t = r.scalar(node, "'step' (the name of the step index)")
+    return Declared(_declare(t, "step index", used), "", t.where)
+
+
+def _fields(r: Reader, node, kind: str, n: str, keys: tuple[str, ...]) -> dict:
+    """The fields of constant or param `n`, each one of `keys`."""
+    fields = {}
+    for fk, fv in r.mapping(node, f"{kind} {n!r}"):
+        if fk.value not in keys:
+            raise SpecError(f"unknown field {fk.value!r} of {kind} {n!r}; a {kind} has {', '.join(keys)}", fk.where)
+        fields[fk.value] = fv
+    return fields
+
+
+def _read_constants(r: Reader, node, used: _Names) -> tuple[Constant, ...]:
     constants = []
-    for k, v in (r.mapping(top["constants"][1], "'constants'") if "constants" in top else []):
-        n = declare(k, "constant")
-        fields = {}
-        for fk, fv in r.mapping(v, f"constant {n!r}"):
-            if fk.value not in CONSTANT_KEYS:
-                raise SpecError(f"unknown field {fk.value!r} of constant {n!r}; a constant has {', '.join(CONSTANT_KEYS)}", fk.where)
-            fields[fk.value] = fv
+    for k, v in r.mapping(node, "'constants'"):
+        n = _declare(k, "constant", used)
+        fields = _fields(r, v, "constant", n, CONSTANT_KEYS)
         for needed in CONSTANT_KEYS:
             if needed not in fields:
                 raise SpecError(f"constant {n!r} has no {needed}", r.where(v))
@@ -236,87 +266,77 @@ def _read(path: str, root, sha256: str) -> Spec:
             raise SpecError(f"constant {n!r} must be a vector [dim]", r.where(fields["shape"]))
         dim = _check_dim(r.scalar(shape[0], f"the dim of constant {n!r}"))
         constants.append(Constant(n, dim, r.scalar(fields["value"], f"the value of constant {n!r}"), k.where))
+    return tuple(constants)
 
-    extra_dims = ()
-    if "dims" in top:
-        # sizes that no shape uses, only formulas (constants, masks, inits)
-        extra_dims = tuple(_check_dim(r.scalar(d, "a dim")) for d in r.sequence(top["dims"][1], "'dims'"))
 
-    constraints = ()
-    if "constraints" in top:
-        constraints = tuple(r.scalar(c, "a constraint") for c in r.sequence(top["constraints"][1], "'constraints'"))
+def _read_dims(r: Reader, node) -> tuple[str, ...]:
+    """Sizes that no shape uses, only formulas (constants, masks, inits)."""
+    return tuple(_check_dim(r.scalar(d, "a dim")) for d in r.sequence(node, "'dims'"))
 
-    params = []
-    for k, v in r.mapping(top["params"][1], "'params'"):
-        n = declare(k, "param")
-        init = mask = None
-        if isinstance(v, yaml.MappingNode):
-            fields = {}
-            for fk, fv in r.mapping(v, f"param {n!r}"):
-                if fk.value not in PARAM_KEYS:
-                    raise SpecError(f"unknown field {fk.value!r} of param {n!r}; a param has {', '.join(PARAM_KEYS)}", fk.where)
-                fields[fk.value] = fv
-            if "shape" not in fields:
-                raise SpecError(f"param {n!r} has no shape", r.where(v))
-            shape_node = fields["shape"]
-            if "init" in fields:
-                init = r.scalar(fields["init"], f"the init of param {n!r}")
-            if "mask" in fields:
-                mask = r.scalar(fields["mask"], f"the mask of param {n!r}")
-        else:
-            shape_node = v
-        shape = tuple(_check_dim(r.scalar(d, f"a dim of param {n!r}")) for d in r.sequence(shape_node, f"the shape of param {n!r}"))
-        if len(shape) not in (1, 2):
-            raise SpecError(f"param {n!r} must be a vector [dim] or a matrix [rows, cols], not {len(shape)}-dimensional", r.where(shape_node))
-        if mask is not None and len(shape) != 2:
-            raise SpecError(f"only a matrix can have a mask, and {n!r} is a vector", mask.where)
-        params.append(Param(n, shape, init, k.where, mask))
 
+def _read_constraints(r: Reader, node) -> tuple[Text, ...]:
+    return tuple(r.scalar(c, "a constraint") for c in r.sequence(node, "'constraints'"))
+
+
+def _read_params(r: Reader, node, used: _Names) -> tuple[Param, ...]:
+    return tuple(_read_param(r, k, _declare(k, "param", used), v) for k, v in r.mapping(node, "'params'"))
+
+
+def _read_param(r: Reader, k: Text, n: str, v) -> Param:
+    """Param `n`: its shape alone, or a mapping of shape, init and mask."""
+    init = mask = None
+    shape_node = v
+    if isinstance(v, yaml.MappingNode):
+        fields = _fields(r, v, "param", n, PARAM_KEYS)
+        if "shape" not in fields:
+            raise SpecError(f"param {n!r} has no shape", r.where(v))
+        shape_node = fields["shape"]
+        if "init" in fields:
+            init = r.scalar(fields["init"], f"the init of param {n!r}")
+        if "mask" in fields:
+            mask = r.scalar(fields["mask"], f"the mask of param {n!r}")
+    shape = tuple(_check_dim(r.scalar(d, f"a dim of param {n!r}")) for d in r.sequence(shape_node, f"the shape of param {n!r}"))
+    if len(shape) not in (1, 2):
+        raise SpecError(f"param {n!r} must be a vector [dim] or a matrix [rows, cols], not {len(shape)}-dimensional", r.where(shape_node))
+    if mask is not None and len(shape) != 2:
+        raise SpecError(f"only a matrix can have a mask, and {n!r} is a vector", mask.where)
+    return Param(n, shape, init, k.where, mask)
+
+
+def _read_equations(r: Reader, node, used: _Names) -> tuple[Equation, ...]:
     equations = []
-    for k, v in r.mapping(top["equations"][1], "'equations'"):
-        n = declare(k, "equation")
+    for k, v in r.mapping(node, "'equations'"):
+        n = _declare(k, "equation", used)
         equations.append(Equation(n, r.scalar(v, f"equation {n!r}"), k.where))
     if not equations:
-        raise SpecError("a cell needs at least one equation", r.where(top["equations"][1]))
+        raise SpecError("a cell needs at least one equation", r.where(node))
+    return tuple(equations)
 
+
+def _read_updates(r: Reader, node) -> tuple[Update, ...]:
     updates = []
-    for k, v in r.mapping(top["update"][1], "'update'"):
+    for k, v in r.mapping(node, "'update'"):
         target = r.scalar(v, f"the update of state {k.value!r}")
         updates.append(Update(k.value, target.value, k.where, target.start))
+    return tuple(updates)
 
-    out_node = top["output"][1]
-    if isinstance(out_node, yaml.SequenceNode):
-        outputs = tuple(r.scalar(o, "an output") for o in r.sequence(out_node, "'output'"))
-        if not outputs:
-            raise SpecError("'output' names no equation", r.where(out_node))
-    else:
-        outputs = (r.scalar(out_node, "'output' (an equation, or a list of them)"),)
 
-    dim_names = set()
-    for d in [x.dim for x in inputs + states + tuple(constants)] + [d for p in params for d in p.shape] + list(extra_dims):
-        dim_names.add(d)
-    for d in sorted(dim_names):
+def _read_outputs(r: Reader, node) -> tuple[Text, ...]:
+    """One equation, or a list of at least one."""
+    if not isinstance(node, yaml.SequenceNode):
+        return (r.scalar(node, "'output' (an equation, or a list of them)"),)
+    outputs = tuple(r.scalar(o, "an output") for o in r.sequence(node, "'output'"))
+    if not outputs:
+        raise SpecError("'output' names no equation", r.where(node))
+    return outputs
+
+
+def _check_dims_are_not_names(vectors: tuple, params: tuple[Param, ...], extra_dims: tuple[str, ...], used: _Names) -> None:
+    dims = {v.dim for v in vectors} | {d for p in params for d in p.shape} | set(extra_dims)
+    for d in sorted(dims):
         if d in used:
             what, where = used[d]
             raise SpecError(f"{d!r} is both a dim and the name of {what} declared at line {where.line}", where)
-
-    return Spec(
-        path=path,
-        name=name,
-        summary=text("summary").value,
-        cite=text("cite").value,
-        inputs=inputs,
-        states=states,
-        params=tuple(params),
-        equations=tuple(equations),
-        updates=tuple(updates),
-        outputs=outputs,
-        sha256=sha256,
-        constraints=constraints,
-        extra_dims=extra_dims,
-        step=step,
-        constants=tuple(constants),
-    )
 
 
 def _check_dim(t: Text) -> str:
