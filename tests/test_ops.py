@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import sympy
 
-from cellspec import bench_peers, fastmath, ops, reference, spec
+from cellspec import fastmath, ops, reference, spec
+from cellspec.bench import peers as bench_peers
 from cellspec.codegen import tables
 from cellspec.codegen.printer import NumbaPrinter
 from cellspec.ir import Elementwise

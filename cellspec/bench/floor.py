@@ -9,7 +9,7 @@ class _Numpy:
     """The floor's products in numpy, with the cell's own per-step product."""
 
     def __init__(self):
-        from .blas import matmul
+        from ..blas import matmul
 
         self.mm = matmul
         self.dot = np.dot
@@ -65,7 +65,7 @@ def floor(schedule, sizes: dict[str, int], T: int, chunks: list[slice]):
     """The cell's matrix products alone (see `_products`), run as the generated call runs them:
     for a batch-parallel call, those of each chunk of the batch on a thread of its own with
     single-threaded BLAS. Returns (forward and backward, forward alone)."""
-    from .runtime import _on_threads
+    from ..runtime import _on_threads
 
     parts = [_products(schedule, sizes, T, sl.stop - sl.start, 1 + i, _Numpy()) for i, sl in enumerate(chunks)]
     if len(parts) == 1:

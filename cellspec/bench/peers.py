@@ -7,8 +7,8 @@ import numpy as np
 import sympy
 from sympy.printing.pycode import PythonCodePrinter
 
-from .ir import Cell, Elementwise, Product
-from .ops import FUNCTIONS
+from ..ir import Cell, Elementwise, Product
+from ..ops import FUNCTIONS
 
 class _TorchPrinter(PythonCodePrinter):
     """SymPy as TorchScript tensor code."""
@@ -89,7 +89,7 @@ def jax_peer(cell_ir: Cell, cell, xs: dict[str, np.ndarray], sizes: dict[str, in
         import jax.numpy as jnp
     except ImportError:
         return None
-    from .reference import run_nodes
+    from ..reference import run_nodes
 
     B = next(iter(xs.values())).shape[1]
     params = {k: jnp.asarray(v) for k, v in cell.params.items()}

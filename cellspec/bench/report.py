@@ -1,0 +1,138 @@
+"""The bench's report: a row of results, the markdown tables, results.json and results.md with
+the environment, and the scaling figure."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from dataclasses import dataclass
+
+import numpy as np
+
+from .cells import SCALING_H, SCALING_T, TORCH_NATIVE
+
+
+@dataclass
+class Row:
+    spec: str
+    size: str
+    shape: tuple
+    times: dict[str, float]          # peer -> median ms, forward + backward
+    forward: dict[str, float]        # peer -> median ms, forward alone (inference)
+    tape_bytes_per_step: float
+    others: float = 0.0               # mean share of the CPUs' time others took in the rounds kept
+    memory: dict[str, float] | None = None  # peer -> peak MiB one forward+backward adds
+
+
+def plot_scaling(results: dict[str, dict], path: str) -> str:
+    """Two log-log panels, time against T and against H, a line per cell and peer."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    for ax, axis, label in ((axes[0], "T", "T (steps); B=32, I=H=128"), (axes[1], "H", "H (= I); T=100, B=32")):
+        for name, data in results.items():
+            points = data[axis]
+            xs = [v for v, _ in points]
+            for peer, style in (("cellspec", "o-"), ("torch", "s--")):
+                ys = [t[peer] for _, t in points if peer in t]
+                if len(ys) == len(xs):
+                    who = "cellspec" if peer == "cellspec" else f"PyTorch nn.{TORCH_NATIVE.get(name, '?')}"
+                    ax.plot(xs, ys, style, label=f"{name}: {who}")
+        if axis == "T":
+            first = next(iter(results.values()))["T"]
+            x0, t0 = first[0][0], first[0][1]["cellspec"]
+            ax.plot([x0, SCALING_T[-1]], [t0, t0 * SCALING_T[-1] / x0], ":", color="gray", label="linear in T")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(SCALING_T if axis == "T" else SCALING_H)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xlabel(label)
+        ax.set_ylabel("forward + backward, ms (float32)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("cellspec against PyTorch's fused CPU cells")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _ratio(times: dict[str, float], a: str, b: str) -> str:
+    return f"{times[a] / times[b]:.2f}" if a in times and b in times else "n/a"
+
+
+def markdown(rows: list[Row]) -> str:
+    peers = [p for p in ("torch", "torchscript", "jax") if any(p in r.times for r in rows)]
+    head = "| spec | size | T,B,I,H | cellspec ms | floor ms | vs floor | " + " | ".join(f"{p} ms | vs {p}" for p in peers) + " | floor / torch | torch.mm floor / torch | tape bytes per step and sequence | others' CPU % |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        ours = r.times["cellspec"]
+        cells = [r.spec, r.size, ",".join(map(str, r.shape)), f"{ours:.1f}", f"{r.times['floor']:.1f}", f"{ours / r.times['floor']:.2f}"]
+        for p in peers:
+            if p in r.times:
+                cells += [f"{r.times[p]:.1f}", f"{ours / r.times[p]:.2f}"]
+            else:
+                cells += ["n/a", "n/a"]
+        cells += [_ratio(r.times, "floor", "torch"), _ratio(r.times, "floor_torch", "torch"), f"{r.tape_bytes_per_step:.0f}", f"{100 * r.others:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    native = [r for r in rows if "torch" in r.forward]
+    if native:
+        lines += ["", "Forward alone (inference), where PyTorch has the cell (ms; floor: the forward's products alone):", "",
+                  "| spec | size | cellspec ms | floor ms | torch ms | vs torch | floor / torch | torch.mm floor / torch |", "|---|---|---|---|---|---|---|---|"]
+        for r in native:
+            f = r.forward
+            lines.append(f"| {r.spec} | {r.size} | {f['cellspec']:.1f} | {f['floor']:.1f} | {f['torch']:.1f} | {f['cellspec'] / f['torch']:.2f} | {_ratio(f, 'floor', 'torch')} | {_ratio(f, 'floor_torch', 'torch')} |")
+    measured = [r for r in rows if r.memory]
+    if measured:
+        lines += ["", "Peak memory that one forward+backward adds (MiB, resident, in a fresh process):", "",
+                  "| spec | size | cellspec MiB | torch MiB | cellspec / torch |", "|---|---|---|---|---|"]
+        for r in measured:
+            ours, theirs = r.memory.get("cellspec"), r.memory.get("torch")
+            ratio = f"{ours / theirs:.2f}" if ours is not None and theirs else "n/a"
+            lines.append(f"| {r.spec} | {r.size} | {'n/a' if ours is None else f'{ours:.1f}'} | {'n/a' if theirs is None else f'{theirs:.1f}'} | {ratio} |")
+    return "\n".join(lines) + "\n"
+
+
+def environment(threads: int) -> dict:
+    info = {"machine": platform.machine(), "processor": platform.processor(), "cores": os.cpu_count(), "threads": threads, "python": platform.python_version(), "numpy": np.__version__}
+    try:
+        import numba
+
+        info["numba"] = numba.__version__
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+    except ImportError:
+        pass
+    try:
+        import jax
+
+        info["jax"] = jax.__version__
+    except ImportError:
+        pass
+    return info
+
+
+def write_results(rows: list[Row], out: str, threads: int) -> tuple[str, str]:
+    os.makedirs(out, exist_ok=True)
+    json_path = os.path.join(out, "results.json")
+    md_path = os.path.join(out, "results.md")
+    data = {"environment": environment(threads), "rows": [r.__dict__ for r in rows]}
+    with open(json_path, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+    with open(md_path, "w") as f:
+        f.write("Float32, forward and backward over the whole sequence, median of interleaved rounds, in ms; "
+                "`vs X` is cellspec's time over X's (below 1: cellspec is faster); `others' CPU`: the share of "
+                "the CPUs' time that other guests of the host (steal) and other processes took during the rounds "
+                "kept (a round with more than the bench's --max-others is run again, see `cellspec.bench.Quiet`).\n\n")
+        f.write(markdown(rows))
+    return json_path, md_path
