@@ -184,7 +184,7 @@ def backward_equations(cell: Cell, plan: Plan) -> list[str]:
     spelled out: d(U @ h) is the gradient of U @ h."""
     # the compiler's own nodes (products, operands, split parts) are spelled out
     label = {n: cell.label(n) for n, node in cell.nodes.items() if not (isinstance(node, Elementwise) and node.equation)}
-    rename = {symbol(k): sympy.Symbol(f"({v})" if " " in v else v) for k, v in label.items()}
+    rename = {symbol(k): sympy.Symbol(f"({v})" if " " in v and not v.startswith("(") else v) for k, v in label.items()}
 
     def grad(name: str) -> str:
         if name not in label:

@@ -38,7 +38,8 @@ def needs(cell: Cell) -> list[str]:
         out.append("states of different dims")
     if cell.constraints:
         out += [f"{a} == {b}" for a, b in cell.constraints]
-    if any(isinstance(n, Product) and n.operand.startswith("_v") for n in cell.nodes.values()):
+    operands = [cell.nodes.get(n.operand) for n in cell.nodes.values() if isinstance(n, Product)]
+    if any(isinstance(o, Elementwise) and not o.equation for o in operands):
         out.append("product of an expression")
     if cell.step:
         out.append("step index")

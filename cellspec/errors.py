@@ -39,3 +39,11 @@ class SpecError(Exception):
             return f"error: {self.message}"
         return f"{self.where!r}: error: {self.message}"
 
+
+class UnknownName(SpecError):
+    """A name that is nothing the spec declared (yet): `name` says which, so that a caller that
+    knows more (an equation defined later) can say more."""
+
+    def __init__(self, name: str, where: Location | None = None):
+        super().__init__(f"unknown name {name!r}", where)
+        self.name = name

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from .errors import Location, SpecError
-from .ops import unsupported
+from .errors import Location, SpecError, UnknownName
+from .ops import FUNCTIONS, reads_own_value, unsupported
 from .parse import parse_equation
 from .parse_sizes import parse_constraint, parse_index_formula, parse_init
 from .spec import Spec
@@ -55,6 +55,9 @@ class Elementwise:
     equation: bool = True
     # where the spec wrote it, for errors found by later stages
     where: Location | None = field(default=None, compare=False)
+    # why the compiler made it: "operand" (of a product), "split" (a part of a node too deep or
+    # too wide), "named" (a part whose value the backward pass reads); "" for an equation
+    made_for: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,14 @@ class Cell:
         if isinstance(node, Product):
             return f"{node.weight} @ {self.label(node.operand)}"
         if isinstance(node, Elementwise) and not node.equation:
-            return f"({sympy.sstr(node.expr)})"
+            # the compiler's nodes inside spelled out too: (tanh((W_c @ x) + (U_c @ h) + b_c))
+            inner = {}
+            for a in node.args:
+                made = self.nodes.get(a)
+                if isinstance(made, Product) or (isinstance(made, Elementwise) and not made.equation):
+                    text = self.label(a)
+                    inner[symbol(a)] = sympy.Symbol(text if text.startswith("(") else f"({text})")
+            return f"({sympy.sstr(node.expr.xreplace(inner))})"
         return name
 
     def users(self) -> dict[str, list[str]]:
@@ -155,6 +165,8 @@ class _Builder:
         self.spec = spec
         self.dims_of: dict[sympy.Symbol, str] = {}
         self.symbols: dict[str, sympy.Symbol] = {}
+        # the names a spec may use: all but the compiler's own nodes (_p0, _v0, _e0)
+        self.visible: dict[str, sympy.Symbol] = {}
         self.nodes: dict[str, Product | Elementwise] = {}
         self.products: dict[tuple[str, str], str] = {}
         self.operands: dict[sympy.Expr, str] = {}
@@ -164,9 +176,11 @@ class _Builder:
         self.canon: dict[str, str] = {}
         self.split_nodes: dict[sympy.Expr, str] = {}
 
-    def declare(self, name: str, dim: str) -> None:
+    def declare(self, name: str, dim: str, visible: bool = True) -> None:
         s = symbol(name)
         self.symbols[name] = s
+        if visible:
+            self.visible[name] = s
         # dims made equal by a constraint compare as one
         self.dims_of[s] = self.canon[dim]
 
@@ -186,7 +200,7 @@ class _Builder:
             raise SpecError(f"{weight} @ {operand.name} multiplies two params, a constant: use a vector param instead", operand_where)
         # an operand that is a product's value gets a node of its own, like any expression: a
         # group's operand must be a value stored whole, not a column block of another group
-        operand = self.split(operand, operand_where)
+        operand = self.name_calls(self.split(operand, operand_where), operand_where)
         if isinstance(operand, sympy.Symbol) and not isinstance(self.nodes.get(operand.name), Product):
             operand_name = operand.name
         elif operand in self.operands:
@@ -194,7 +208,7 @@ class _Builder:
         else:
             operand_name = f"_v{len(self.operands)}"
             self.operands[operand] = operand_name
-            self.add(Elementwise(operand_name, operand, dim, _arg_names(operand), equation=False, where=operand_where))
+            self.add(Elementwise(operand_name, operand, dim, _arg_names(operand), equation=False, where=operand_where, made_for="operand"))
         key = (weight, operand_name)
         if key not in self.products:
             name = f"_p{len(self.products)}"
@@ -211,17 +225,10 @@ class _Builder:
         overflowed the stack in sympy.diff); on small nodes every stage stays linear in the
         spec's size. The catalog's cells nest at most two calls and four levels, so none splits."""
         memo: dict[sympy.Basic, tuple[sympy.Basic, int, int]] = {}
+        splittable = self.splittable
 
         def node_for(e: sympy.Expr) -> sympy.Symbol:
-            name = self.split_nodes.get(e)
-            if name is None:
-                name = self.split_nodes[e] = f"_e{len(self.split_nodes)}"
-                self.add(Elementwise(name, e, self.dim_of(e, where), _arg_names(e), equation=False, where=where))
-            return self.symbols[name]
-
-        def splittable(e) -> bool:
-            # a node is a vector: a part of only the step and numbers stays where it is
-            return isinstance(e, sympy.Expr) and not e.is_Atom and any(s in self.dims_of for s in e.free_symbols)
+            return self.node_for(e, where)
 
         def walk(e):
             """(e with its deep parts replaced, its height, its depth of nested calls)"""
@@ -252,13 +259,75 @@ class _Builder:
 
         return walk(expr)[0]
 
+    def node_for(self, e: sympy.Expr, where: Location, made_for: str = "split") -> sympy.Symbol:
+        """A compiler-made node (`_e0`) for a subexpression, one per distinct subexpression."""
+        name = self.split_nodes.get(e)
+        if name is None:
+            name = self.split_nodes[e] = f"_e{len(self.split_nodes)}"
+            self.add(Elementwise(name, e, self.dim_of(e, where), _arg_names(e), equation=False, where=where, made_for=made_for))
+        return self.symbols[name]
+
+    def splittable(self, e) -> bool:
+        # a node is a vector: a part of only the step and numbers stays where it is
+        return isinstance(e, sympy.Expr) and not e.is_Atom and any(s in self.dims_of for s in e.free_symbols)
+
+    def name_calls(self, expr: sympy.Expr, where: Location) -> sympy.Expr:
+        """Give a node of its own to the parts of an expression whose value its backward pass
+        reads, as if the spec had written each as an equation, so that how a spec is split into
+        equations does not change what the tape keeps:
+
+        * a call whose derivative is written in its own value (tanh, sigmoid, exp, relu:
+          `ops.reads_own_value`) of more than a value: the backward pass reads the call's value,
+          not its argument (the products of every step). A call of a value (tanh(c)) stays,
+          and the backward pass recomputes it, as it does a one-call equation `a: tanh(c)`;
+        * a sum of two or more computed values (`W @ x + U @ h + b`) that is a factor, a power's
+          base or the argument of another call: its derivatives read the sum, one value, rather
+          than each of its terms."""
+
+        def computed(e) -> int:
+            return len({s for s in e.free_symbols if s.name in self.nodes})
+
+        def walk(e, context: str, branch: bool):
+            """context: "top" (the node itself), "sum" (a term, whose derivative is 1), "read"
+            (a part whose value the derivatives read), "other" (a condition, a remainder).
+            `branch`: inside a where()'s branch, whose gradient is its indicator times the
+            where()'s: a call that can be inf gets no node there, since 0 * inf is NaN."""
+            if not e.args:
+                return e
+            own = isinstance(e, sympy.Function) and reads_own_value(type(e))
+            if isinstance(e, sympy.Piecewise):
+                pieces = [(walk(v, "sum", True), walk(c, "other", branch)) for v, c in e.args]
+                same = all(v is a.args[0] and c is a.args[1] for (v, c), a in zip(pieces, e.args))
+                return e if same else e.func(*pieces)
+            if isinstance(e, sympy.ITE):
+                args = (walk(e.args[0], "other", branch), walk(e.args[1], "sum", True), walk(e.args[2], "sum", True))
+                return e if all(a is b for a, b in zip(args, e.args)) else e.func(*args)
+            if e.is_Add:
+                inner = "sum" if context in ("top", "sum") else context
+            elif own:
+                inner = "sum"
+            elif e.is_Mul or e.is_Pow or (isinstance(e, sympy.Function) and type(e) in FUNCTIONS):
+                inner = "read"
+            else:
+                inner = "other"
+            args = [walk(a, inner, branch) for a in e.args]
+            out = e.func(*args) if any(a is not b for a, b in zip(args, e.args)) else e
+            if context in ("sum", "read") and self.splittable(out):
+                if own and not out.args[0].is_Symbol and (FUNCTIONS[type(out)].bounded or not branch):
+                    return self.node_for(out, where, "named")
+                if out.is_Add and context == "read" and computed(out) >= 2:
+                    return self.node_for(out, where, "named")
+            return out
+
+        return walk(expr, "top", False)
+
     def add(self, node: Product | Elementwise) -> None:
         if isinstance(node, Elementwise):
             bad = unsupported(node.expr)
             if bad is not None:
                 raise SpecError(f"SymPy makes {bad} of this expression, which no kernel computes", node.where)
         self.nodes[node.name] = node
-        self.declare(node.name, node.dim)
+        self.declare(node.name, node.dim, visible=isinstance(node, Elementwise) and node.equation)
         self.used.update(node.args)
 
 
@@ -297,7 +366,7 @@ def build_ir(spec: Spec) -> Cell:
     step = None
     if spec.step is not None:
         step = spec.step.name
-        b.symbols[step] = sympy.Symbol(step, integer=True, nonnegative=True)
+        b.symbols[step] = b.visible[step] = sympy.Symbol(step, integer=True, nonnegative=True)
     constants = {}
     for c in spec.constants:
         names = {**dim_symbols, "i": sympy.Symbol("i", integer=True, nonnegative=True)}
@@ -328,17 +397,15 @@ def build_ir(spec: Spec) -> Cell:
 
     defined_later = {e.name: e for e in spec.equations}
     for eq in spec.equations:
-        # compiler-made names (_p0, _v0) are not visible to specs
-        visible = {k: v for k, v in b.symbols.items() if not k.startswith("_")}
         try:
-            expr = parse_equation(eq.expr, eq.name, visible, set(b.matrices), b.product, b.dims_of, b.used,
+            expr = parse_equation(eq.expr, eq.name, dict(b.visible), set(b.matrices), b.product, b.dims_of, b.used,
                                   no_gradient={n for n in (*constants, step) if n is not None})
-        except SpecError as e:
-            later = _later_name(e, defined_later)
+        except UnknownName as e:
+            later = defined_later.get(e.name)
             if later is not None:
-                raise SpecError(f"{later!r} is used before its equation (line {defined_later[later].where.line}); equations are in order, and a state name means its value at t-1", e.where) from None
+                raise SpecError(f"{e.name!r} is used before its equation (line {later.where.line}); equations are in order, and a state name means its value at t-1", e.where) from None
             raise
-        expr = b.split(expr, eq.expr.start)
+        expr = b.name_calls(b.split(expr, eq.expr.start), eq.expr.start)
         dim = b.dim_of(expr, eq.expr.start)
         if dim is None:
             if step is not None and b.symbols[step] in expr.free_symbols:
@@ -415,11 +482,3 @@ def _live(nodes: dict[str, Product | Elementwise], roots: list[str]) -> dict[str
             stack.extend(nodes[n].args)
     return {k: v for k, v in nodes.items() if k in live}
 
-
-def _later_name(error: SpecError, later: dict) -> str | None:
-    msg = error.message
-    if msg.startswith("unknown name "):
-        name = msg[len("unknown name "):].strip("'")
-        if name in later:
-            return name
-    return None

@@ -11,6 +11,7 @@ function of `cellspec.fastmath` for kernels to call.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -120,7 +121,7 @@ class Function:
     `xp` (numpy for the reference, jax.numpy for the JAX peer), in its stable form. `torch` is a
     format string of the arguments (`{0}`, `{1}`) in TorchScript, None where that peer cannot
     express it. `transcendental` marks what counts as heavy elementwise work (exp, log and what
-    is built from them)."""
+    is built from them). `bounded` marks a function finite for every argument (sigmoid, tanh)."""
 
     cls: type
     kernel: str
@@ -128,6 +129,7 @@ class Function:
     torch: str | None
     transcendental: bool = False
     builtin: bool = False
+    bounded: bool = False
 
 
 def _numpy_sigmoid(xp):
@@ -141,8 +143,8 @@ def _numpy_sigmoid(xp):
 FUNCTIONS: dict[type, Function] = {
     f.cls: f
     for f in (
-        Function(sigmoid, "sigmoid", _numpy_sigmoid, "torch.sigmoid({0})", transcendental=True),
-        Function(sympy.tanh, "tanh", lambda xp: xp.tanh, "torch.tanh({0})", transcendental=True),
+        Function(sigmoid, "sigmoid", _numpy_sigmoid, "torch.sigmoid({0})", transcendental=True, bounded=True),
+        Function(sympy.tanh, "tanh", lambda xp: xp.tanh, "torch.tanh({0})", transcendental=True, bounded=True),
         Function(relu, "relu", lambda xp: lambda v: xp.maximum(v, 0.0), "torch.relu({0})"),
         Function(sympy.exp, "exp", lambda xp: xp.exp, "torch.exp({0})", transcendental=True),
         Function(sympy.log, "log", lambda xp: xp.log, "torch.log({0})", transcendental=True),
@@ -209,6 +211,21 @@ _STRUCTURE = (
     sympy.Piecewise, sympy.ITE, sympy.logic.boolalg.BooleanAtom, sympy.And, sympy.Or, sympy.Not,
     sympy.core.relational.Relational,
 )
+
+
+@functools.cache
+def reads_own_value(cls: type) -> bool:
+    """Whether a one-argument function's derivative is written in its own value alone (tanh' =
+    1 - tanh**2, sigmoid, exp, relu): its backward pass needs the call's value, not its argument."""
+    u = sympy.Symbol("u", real=True)
+    try:
+        y = cls(u)
+    except (TypeError, ValueError):
+        return False
+    if y.func is not cls:
+        return False
+    d = sympy.diff(y, u)
+    return d.has(y) and u not in d.xreplace({y: sympy.Symbol("y")}).free_symbols
 
 
 def unsupported(expr: sympy.Basic) -> sympy.Basic | None:

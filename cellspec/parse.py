@@ -13,7 +13,7 @@ from typing import Callable
 
 import sympy
 
-from .errors import Location, SpecError
+from .errors import Location, SpecError, UnknownName
 from .ops import OPS
 from .yamltext import Text
 
@@ -288,12 +288,12 @@ class EquationParser(Parser):
             return self.symbols[name]
         if name in OPS:
             raise self.fail(f"function {name!r} must be called", node)
-        raise self.fail(f"unknown name {name!r}", node)
+        raise UnknownName(name, self.where(node))
 
     def matmul(self, node, depth):
         left = node.left
         if isinstance(left, ast.Name) and left.id not in self.matrices and left.id not in self.symbols and left.id not in OPS:
-            raise self.fail(f"unknown name {left.id!r}", left)
+            raise UnknownName(left.id, self.where(left))
         if not isinstance(left, ast.Name) or left.id not in self.matrices:
             what = f"{left.id!r}" if isinstance(left, ast.Name) else "an expression"
             raise self.fail(f"the left operand of '@' must be a matrix param, not {what}", left)

@@ -77,10 +77,25 @@ class Tape:
     def nbytes(self) -> int:
         return sum(a.nbytes for t in self.pieces() for a in t.arrays.values())
 
+    def saved(self, role: str, value: str) -> str:
+        """The name of the tape's array of a role (see the generated TAPE: "states", "values",
+        "products", "weights") for a value; KeyError if the tape keeps none."""
+        for name, r, v, _ in self.cell.TAPE:
+            if r == role and v == value:
+                return name
+        raise KeyError(f"the tape of {self.cell.NAME} keeps no {role} of {value!r}")
+
+    @property
+    def per_step_nbytes(self) -> int:
+        """The bytes of what the tape keeps per step (all but the stacked weights)."""
+        weights = {name for name, role, _, _ in self.cell.TAPE if role == "weights"}
+        return sum(a.nbytes for t in self.pieces() for k, a in t.arrays.items() if k not in weights)
+
     def sequence(self, state: str) -> np.ndarray:
         """A state after every step, [T,B,dim], from the tape (no copy unless batch-parallel).
         The view is read-only: the backward pass reads the same memory."""
-        parts = [t.arrays[f"_seq_{state}"][1:] for t in self.pieces()]
+        name = self.saved("states", state)
+        parts = [t.arrays[name][1:] for t in self.pieces()]
         if len(parts) > 1:
             return np.concatenate(parts, axis=1)
         view = parts[0].view()

@@ -50,6 +50,23 @@ from cellspec.fastmath import tanh
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period, _all_h_run):
+    """The time loop of the forward pass, saving the tape: every step's products and fused
+    elementwise loops.
+
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
+    _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
+    _WT_h: [hidden,hidden] [U]^T
+    _G_h: [B,hidden] [U] @ h at this step
+    _G_x: [T,B,hidden] [W] @ x at every step
+    _w_b: [hidden] param b
+    _w_period: [hidden] constant period
+    _all_h_run: [T,B,hidden] h_run at every step
+
+    Values the compiler named:
+    _p0 = W @ x
+    _p1 = U @ h
+    """
     _F = _seq_h.dtype.type
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
@@ -74,6 +91,22 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period,
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period):
+    """The time loop of the forward pass, without the stores only the backward pass reads
+    (tape=False): every step's products and fused elementwise loops.
+
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
+    _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
+    _WT_h: [hidden,hidden] [U]^T
+    _G_h: [B,hidden] [U] @ h at this step
+    _G_x: [T,B,hidden] [W] @ x at every step
+    _w_b: [hidden] param b
+    _w_period: [hidden] constant period
+
+    Values the compiler named:
+    _p0 = W @ x
+    _p1 = U @ h
+    """
     _F = _seq_h.dtype.type
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
@@ -96,6 +129,23 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period):
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_backward(_T, _B, _n_hidden, _has_dseq, _all_h_run, _w_period, _dcarry_h, _dy_h_new, _d_h, _dG_x, _W_h, _dgemm_h, _dseq_h):
+    """The time loop of the backward pass, from the last step to the first: each step's fused loops
+    in reverse, the products that carry gradient to the step before, and the gradient carried to
+    the previous states.
+
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
+    _has_dseq: whether a layer above reads the states (then _dseq_* hold its gradient)
+    _all_h_run: [T,B,hidden] h_run at every step
+    _w_period: [hidden] constant period
+    _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
+    _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
+    _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
+    _dG_x: [T,B,hidden] the gradient of [W @ x] = [U @ h] at every step
+    _W_h: [hidden,hidden] [U]
+    _dgemm_h: [B,hidden] the gradient of h through its products, [U]^T @ theirs
+    _dseq_h: [T,B,hidden] the gradient of state h after every step from a layer above that reads it
+    """
     _F = _all_h_run.dtype.type
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
@@ -146,7 +196,7 @@ class Cell(runtime.CellBase):
         ('U', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
         ('b', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
     ]
-    TAPE = ['_seq_h', '_all_h_run', '_W_x', '_W_h']
+    TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_all_h_run', 'values', 'h_run', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[hidden,input]'), ('_W_h', 'weights', 'h', '[hidden,hidden]')]
     TRANSCENDENTALS = [('hidden', 1)]
 
     def _forward(self, inputs, state, tape):

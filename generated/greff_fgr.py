@@ -130,6 +130,53 @@ from cellspec.fastmath import sigmoid, tanh
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _seq_f, _WT_f, _G_f, _seq_o, _WT_o, _G_o, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o, _all_z):
+    """The time loop of the forward pass, saving the tape: every step's products and fused
+    elementwise loops.
+
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
+    _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
+    _WT_h: [hidden,4*hidden] [R_z; R_i; R_f; R_o]^T
+    _G_h: [B,4*hidden] [R_z; R_i; R_f; R_o] @ h at this step
+    _seq_i: [T+1,B,hidden] state i: [0] the initial state, [t+1] after step t
+    _WT_i: [hidden,3*hidden] [R_ii; R_if; R_io]^T
+    _G_i: [B,3*hidden] [R_ii; R_if; R_io] @ i at this step
+    _seq_f: [T+1,B,hidden] state f: [0] the initial state, [t+1] after step t
+    _WT_f: [hidden,3*hidden] [R_fi; R_ff; R_fo]^T
+    _G_f: [B,3*hidden] [R_fi; R_ff; R_fo] @ f at this step
+    _seq_o: [T+1,B,hidden] state o: [0] the initial state, [t+1] after step t
+    _WT_o: [hidden,3*hidden] [R_oi; R_of; R_oo]^T
+    _G_o: [B,3*hidden] [R_oi; R_of; R_oo] @ o at this step
+    _G_x: [T,B,4*hidden] [W_z; W_i; W_f; W_o] @ x at every step
+    _w_b_f: [hidden] param b_f
+    _w_b_i: [hidden] param b_i
+    _w_b_o: [hidden] param b_o
+    _w_b_z: [hidden] param b_z
+    _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
+    _w_p_f: [hidden] param p_f
+    _w_p_i: [hidden] param p_i
+    _w_p_o: [hidden] param p_o
+    _all_z: [T,B,hidden] z at every step
+
+    Values the compiler named:
+    _p0 = W_z @ x
+    _p1 = R_z @ h
+    _p2 = W_i @ x
+    _p3 = R_i @ h
+    _p4 = R_ii @ i
+    _p5 = R_fi @ f
+    _p6 = R_oi @ o
+    _p7 = W_f @ x
+    _p8 = R_f @ h
+    _p9 = R_if @ i
+    _p10 = R_ff @ f
+    _p11 = R_of @ o
+    _p12 = W_o @ x
+    _p13 = R_o @ h
+    _p14 = R_io @ i
+    _p15 = R_fo @ f
+    _p16 = R_oo @ o
+    """
     _F = _seq_h.dtype.type
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
@@ -203,6 +250,52 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _seq_f, _WT_f, _G_f, _seq_o, _WT_o, _G_o, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o):
+    """The time loop of the forward pass, without the stores only the backward pass reads
+    (tape=False): every step's products and fused elementwise loops.
+
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
+    _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
+    _WT_h: [hidden,4*hidden] [R_z; R_i; R_f; R_o]^T
+    _G_h: [B,4*hidden] [R_z; R_i; R_f; R_o] @ h at this step
+    _seq_i: [T+1,B,hidden] state i: [0] the initial state, [t+1] after step t
+    _WT_i: [hidden,3*hidden] [R_ii; R_if; R_io]^T
+    _G_i: [B,3*hidden] [R_ii; R_if; R_io] @ i at this step
+    _seq_f: [T+1,B,hidden] state f: [0] the initial state, [t+1] after step t
+    _WT_f: [hidden,3*hidden] [R_fi; R_ff; R_fo]^T
+    _G_f: [B,3*hidden] [R_fi; R_ff; R_fo] @ f at this step
+    _seq_o: [T+1,B,hidden] state o: [0] the initial state, [t+1] after step t
+    _WT_o: [hidden,3*hidden] [R_oi; R_of; R_oo]^T
+    _G_o: [B,3*hidden] [R_oi; R_of; R_oo] @ o at this step
+    _G_x: [T,B,4*hidden] [W_z; W_i; W_f; W_o] @ x at every step
+    _w_b_f: [hidden] param b_f
+    _w_b_i: [hidden] param b_i
+    _w_b_o: [hidden] param b_o
+    _w_b_z: [hidden] param b_z
+    _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
+    _w_p_f: [hidden] param p_f
+    _w_p_i: [hidden] param p_i
+    _w_p_o: [hidden] param p_o
+
+    Values the compiler named:
+    _p0 = W_z @ x
+    _p1 = R_z @ h
+    _p2 = W_i @ x
+    _p3 = R_i @ h
+    _p4 = R_ii @ i
+    _p5 = R_fi @ f
+    _p6 = R_oi @ o
+    _p7 = W_f @ x
+    _p8 = R_f @ h
+    _p9 = R_if @ i
+    _p10 = R_ff @ f
+    _p11 = R_of @ o
+    _p12 = W_o @ x
+    _p13 = R_o @ h
+    _p14 = R_io @ i
+    _p15 = R_fo @ f
+    _p16 = R_oo @ o
+    """
     _F = _seq_h.dtype.type
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
@@ -274,6 +367,47 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _se
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_o, _dcarry_c, _dcarry_f, _dcarry_i, _dG_x, _dG_i, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _W_i, _dgemm_i, _W_f, _dgemm_f, _W_o, _dgemm_o, _dseq_h, _dseq_c, _dseq_i, _dseq_f, _dseq_o):
+    """The time loop of the backward pass, from the last step to the first: each step's fused loops
+    in reverse, the products that carry gradient to the step before, and the gradient carried to
+    the previous states.
+
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
+    _has_dseq: whether a layer above reads the states (then _dseq_* hold its gradient)
+    _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
+    _seq_f: [T+1,B,hidden] state f: [0] the initial state, [t+1] after step t
+    _seq_i: [T+1,B,hidden] state i: [0] the initial state, [t+1] after step t
+    _seq_o: [T+1,B,hidden] state o: [0] the initial state, [t+1] after step t
+    _w_p_f: [hidden] param p_f
+    _w_p_i: [hidden] param p_i
+    _w_p_o: [hidden] param p_o
+    _all_z: [T,B,hidden] z at every step
+    _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
+    _dy_y: [T,B,hidden] dy: the gradient of output y
+    _dcarry_o: [B,hidden] d_o[t]: the gradient of state o after step t
+    _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
+    _dcarry_f: [B,hidden] d_f[t]: the gradient of state f after step t
+    _dcarry_i: [B,hidden] d_i[t]: the gradient of state i after step t
+    _dG_x: [T,B,4*hidden] the gradient of [W_z @ x; W_i @ x; W_f @ x; W_o @ x] = [R_z @ h; R_i @ h; R_f @ h; R_o @ h] at every step
+    _dG_i: [T,B,3*hidden] the gradient of [R_ii @ i; R_if @ i; R_io @ i] = [R_fi @ f; R_ff @ f; R_fo @ f] = [R_oi @ o; R_of @ o; R_oo @ o] at every step
+    _acc_p_o: [hidden] the gradient of p_o, summed in float64
+    _d_c: [B,hidden] the gradient of c from its users in other fused loops, this step
+    _acc_p_f: [hidden] the gradient of p_f, summed in float64
+    _acc_p_i: [hidden] the gradient of p_i, summed in float64
+    _W_h: [4*hidden,hidden] [R_z; R_i; R_f; R_o]
+    _dgemm_h: [B,hidden] the gradient of h through its products, [R_z; R_i; R_f; R_o]^T @ theirs
+    _W_i: [3*hidden,hidden] [R_ii; R_if; R_io]
+    _dgemm_i: [B,hidden] the gradient of i through its products, [R_ii; R_if; R_io]^T @ theirs
+    _W_f: [3*hidden,hidden] [R_fi; R_ff; R_fo]
+    _dgemm_f: [B,hidden] the gradient of f through its products, [R_fi; R_ff; R_fo]^T @ theirs
+    _W_o: [3*hidden,hidden] [R_oi; R_of; R_oo]
+    _dgemm_o: [B,hidden] the gradient of o through its products, [R_oi; R_of; R_oo]^T @ theirs
+    _dseq_h: [T,B,hidden] the gradient of state h after every step from a layer above that reads it
+    _dseq_c: [T,B,hidden] the gradient of state c after every step from a layer above that reads it
+    _dseq_i: [T,B,hidden] the gradient of state i after every step from a layer above that reads it
+    _dseq_f: [T,B,hidden] the gradient of state f after every step from a layer above that reads it
+    _dseq_o: [T,B,hidden] the gradient of state o after every step from a layer above that reads it
+    """
     _F = _seq_c.dtype.type
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
@@ -389,7 +523,7 @@ class Cell(runtime.CellBase):
         ('R_fo', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
         ('R_oo', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
     ]
-    TAPE = ['_seq_h', '_seq_c', '_seq_i', '_seq_f', '_seq_o', '_all_z', '_W_x', '_W_h', '_W_i', '_W_f', '_W_o']
+    TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_seq_c', 'states', 'c', '[T+1,B,hidden]'), ('_seq_i', 'states', 'i', '[T+1,B,hidden]'), ('_seq_f', 'states', 'f', '[T+1,B,hidden]'), ('_seq_o', 'states', 'o', '[T+1,B,hidden]'), ('_all_z', 'values', 'z', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[4*hidden,input]'), ('_W_h', 'weights', 'h', '[4*hidden,hidden]'), ('_W_i', 'weights', 'i', '[3*hidden,hidden]'), ('_W_f', 'weights', 'f', '[3*hidden,hidden]'), ('_W_o', 'weights', 'o', '[3*hidden,hidden]')]
     TRANSCENDENTALS = [('hidden', 5)]
 
     def _forward(self, inputs, state, tape):

@@ -91,6 +91,38 @@ from cellspec.fastmath import sigmoid, tanh
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o, _all_z, _all_i, _all_f, _all_o):
+    """The time loop of the forward pass, saving the tape: every step's products and fused
+    elementwise loops.
+
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
+    _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
+    _WT_h: [hidden,4*hidden] [R_z; R_i; R_f; R_o]^T
+    _G_h: [B,4*hidden] [R_z; R_i; R_f; R_o] @ h at this step
+    _G_x: [T,B,4*hidden] [W_z; W_i; W_f; W_o] @ x at every step
+    _w_b_f: [hidden] param b_f
+    _w_b_i: [hidden] param b_i
+    _w_b_o: [hidden] param b_o
+    _w_b_z: [hidden] param b_z
+    _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
+    _w_p_f: [hidden] param p_f
+    _w_p_i: [hidden] param p_i
+    _w_p_o: [hidden] param p_o
+    _all_z: [T,B,hidden] z at every step
+    _all_i: [T,B,hidden] i at every step
+    _all_f: [T,B,hidden] f at every step
+    _all_o: [T,B,hidden] o at every step
+
+    Values the compiler named:
+    _p0 = W_z @ x
+    _p1 = R_z @ h
+    _p2 = W_i @ x
+    _p3 = R_i @ h
+    _p4 = W_f @ x
+    _p5 = R_f @ h
+    _p6 = W_o @ x
+    _p7 = R_o @ h
+    """
     _F = _seq_h.dtype.type
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
@@ -143,6 +175,34 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o):
+    """The time loop of the forward pass, without the stores only the backward pass reads
+    (tape=False): every step's products and fused elementwise loops.
+
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
+    _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
+    _WT_h: [hidden,4*hidden] [R_z; R_i; R_f; R_o]^T
+    _G_h: [B,4*hidden] [R_z; R_i; R_f; R_o] @ h at this step
+    _G_x: [T,B,4*hidden] [W_z; W_i; W_f; W_o] @ x at every step
+    _w_b_f: [hidden] param b_f
+    _w_b_i: [hidden] param b_i
+    _w_b_o: [hidden] param b_o
+    _w_b_z: [hidden] param b_z
+    _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
+    _w_p_f: [hidden] param p_f
+    _w_p_i: [hidden] param p_i
+    _w_p_o: [hidden] param p_o
+
+    Values the compiler named:
+    _p0 = W_z @ x
+    _p1 = R_z @ h
+    _p2 = W_i @ x
+    _p3 = R_i @ h
+    _p4 = W_f @ x
+    _p5 = R_f @ h
+    _p6 = W_o @ x
+    _p7 = R_o @ h
+    """
     _F = _seq_h.dtype.type
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
@@ -187,6 +247,34 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, _w
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_c, _dG_x, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _dseq_h, _dseq_c):
+    """The time loop of the backward pass, from the last step to the first: each step's fused loops
+    in reverse, the products that carry gradient to the step before, and the gradient carried to
+    the previous states.
+
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
+    _has_dseq: whether a layer above reads the states (then _dseq_* hold its gradient)
+    _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
+    _all_f: [T,B,hidden] f at every step
+    _all_i: [T,B,hidden] i at every step
+    _all_o: [T,B,hidden] o at every step
+    _w_p_f: [hidden] param p_f
+    _w_p_i: [hidden] param p_i
+    _w_p_o: [hidden] param p_o
+    _all_z: [T,B,hidden] z at every step
+    _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
+    _dy_y: [T,B,hidden] dy: the gradient of output y
+    _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
+    _dG_x: [T,B,4*hidden] the gradient of [W_z @ x; W_i @ x; W_f @ x; W_o @ x] = [R_z @ h; R_i @ h; R_f @ h; R_o @ h] at every step
+    _acc_p_o: [hidden] the gradient of p_o, summed in float64
+    _d_c: [B,hidden] the gradient of c from its users in other fused loops, this step
+    _acc_p_f: [hidden] the gradient of p_f, summed in float64
+    _acc_p_i: [hidden] the gradient of p_i, summed in float64
+    _W_h: [4*hidden,hidden] [R_z; R_i; R_f; R_o]
+    _dgemm_h: [B,hidden] the gradient of h through its products, [R_z; R_i; R_f; R_o]^T @ theirs
+    _dseq_h: [T,B,hidden] the gradient of state h after every step from a layer above that reads it
+    _dseq_c: [T,B,hidden] the gradient of state c after every step from a layer above that reads it
+    """
     _F = _seq_c.dtype.type
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
@@ -275,7 +363,7 @@ class Cell(runtime.CellBase):
         ('b_f', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
         ('b_o', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
     ]
-    TAPE = ['_seq_h', '_seq_c', '_all_z', '_all_i', '_all_f', '_all_o', '_W_x', '_W_h']
+    TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_seq_c', 'states', 'c', '[T+1,B,hidden]'), ('_all_z', 'values', 'z', '[T,B,hidden]'), ('_all_i', 'values', 'i', '[T,B,hidden]'), ('_all_f', 'values', 'f', '[T,B,hidden]'), ('_all_o', 'values', 'o', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[4*hidden,input]'), ('_W_h', 'weights', 'h', '[4*hidden,hidden]')]
     TRANSCENDENTALS = [('hidden', 5)]
 
     def _forward(self, inputs, state, tape):

@@ -72,6 +72,32 @@ from cellspec.fastmath import sigmoid, tanh
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, _w_b_n, _w_b_r, _w_b_z, _all_r, _all_z, _all_n, _all__p5):
+    """The time loop of the forward pass, saving the tape: every step's products and fused
+    elementwise loops.
+
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
+    _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
+    _WT_h: [hidden,3*hidden] [U_r; U_z; U_n]^T
+    _G_h: [B,3*hidden] [U_r; U_z; U_n] @ h at this step
+    _G_x: [T,B,3*hidden] [W_r; W_z; W_n] @ x at every step
+    _w_b_hn: [hidden] param b_hn
+    _w_b_n: [hidden] param b_n
+    _w_b_r: [hidden] param b_r
+    _w_b_z: [hidden] param b_z
+    _all_r: [T,B,hidden] r at every step
+    _all_z: [T,B,hidden] z at every step
+    _all_n: [T,B,hidden] n at every step
+    _all__p5: [T,B,hidden] U_n @ h at every step
+
+    Values the compiler named:
+    _p0 = W_r @ x
+    _p1 = U_r @ h
+    _p2 = W_z @ x
+    _p3 = U_z @ h
+    _p4 = W_n @ x
+    _p5 = U_n @ h
+    """
     _F = _seq_h.dtype.type
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
@@ -113,6 +139,28 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, _w_b_n,
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, _w_b_n, _w_b_r, _w_b_z):
+    """The time loop of the forward pass, without the stores only the backward pass reads
+    (tape=False): every step's products and fused elementwise loops.
+
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
+    _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
+    _WT_h: [hidden,3*hidden] [U_r; U_z; U_n]^T
+    _G_h: [B,3*hidden] [U_r; U_z; U_n] @ h at this step
+    _G_x: [T,B,3*hidden] [W_r; W_z; W_n] @ x at every step
+    _w_b_hn: [hidden] param b_hn
+    _w_b_n: [hidden] param b_n
+    _w_b_r: [hidden] param b_r
+    _w_b_z: [hidden] param b_z
+
+    Values the compiler named:
+    _p0 = W_r @ x
+    _p1 = U_r @ h
+    _p2 = W_z @ x
+    _p3 = U_z @ h
+    _p4 = W_n @ x
+    _p5 = U_n @ h
+    """
     _F = _seq_h.dtype.type
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
@@ -146,6 +194,31 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, _w_b_n, _
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_backward(_T, _B, _n_hidden, _has_dseq, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG_x, _dG_h, _W_h, _dgemm_h, _dseq_h):
+    """The time loop of the backward pass, from the last step to the first: each step's fused loops
+    in reverse, the products that carry gradient to the step before, and the gradient carried to
+    the previous states.
+
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
+    _has_dseq: whether a layer above reads the states (then _dseq_* hold its gradient)
+    _all__p5: [T,B,hidden] U_n @ h at every step
+    _w_b_hn: [hidden] param b_hn
+    _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
+    _all_n: [T,B,hidden] n at every step
+    _all_r: [T,B,hidden] r at every step
+    _all_z: [T,B,hidden] z at every step
+    _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
+    _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
+    _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
+    _dG_x: [T,B,3*hidden] the gradient of [W_r @ x; W_z @ x; W_n @ x] at every step
+    _dG_h: [T,B,3*hidden] the gradient of [U_r @ h; U_z @ h; U_n @ h] at every step
+    _W_h: [3*hidden,hidden] [U_r; U_z; U_n]
+    _dgemm_h: [B,hidden] the gradient of h through its products, [U_r; U_z; U_n]^T @ theirs
+    _dseq_h: [T,B,hidden] the gradient of state h after every step from a layer above that reads it
+
+    Values the compiler named:
+    _p5 = U_n @ h
+    """
     _F = _all__p5.dtype.type
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
@@ -221,7 +294,7 @@ class Cell(runtime.CellBase):
         ('b_n', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
         ('b_hn', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
     ]
-    TAPE = ['_seq_h', '_all__p5', '_all_r', '_all_z', '_all_n', '_W_x', '_W_h']
+    TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_all__p5', 'values', '_p5', '[T,B,hidden]'), ('_all_r', 'values', 'r', '[T,B,hidden]'), ('_all_z', 'values', 'z', '[T,B,hidden]'), ('_all_n', 'values', 'n', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[3*hidden,input]'), ('_W_h', 'weights', 'h', '[3*hidden,hidden]')]
     TRANSCENDENTALS = [('hidden', 3)]
 
     def _forward(self, inputs, state, tape):

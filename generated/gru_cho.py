@@ -42,8 +42,8 @@ it read; param gradients add up over all steps and sequences):
 Schedule:
     before the time loop, over all T*B rows: [W_r; W_z; W_n] @ x  (one matrix product)
     in the time loop, per step: [U_r; U_z] @ h  (one matrix product)
-    in the time loop, per step: r, z, _v0  (fused elementwise loop)
-    in the time loop, per step: [U_n] @ _v0  (one matrix product)
+    in the time loop, per step: r, z, (h*r)  (fused elementwise loop)
+    in the time loop, per step: [U_n] @ (h*r)  (one matrix product)
     in the time loop, per step: n, h_new  (fused elementwise loop)
 
 Shapes, T steps of B sequences:
@@ -73,6 +73,34 @@ from cellspec.fastmath import sigmoid, tanh
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _w_b_z, _all_r, _all_z, _all__v0, _WT__v0, _G__v0, _w_b_n, _all_n):
+    """The time loop of the forward pass, saving the tape: every step's products and fused
+    elementwise loops.
+
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
+    _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
+    _WT_h: [hidden,2*hidden] [U_r; U_z]^T
+    _G_h: [B,2*hidden] [U_r; U_z] @ h at this step
+    _G_x: [T,B,3*hidden] [W_r; W_z; W_n] @ x at every step
+    _w_b_r: [hidden] param b_r
+    _w_b_z: [hidden] param b_z
+    _all_r: [T,B,hidden] r at every step
+    _all_z: [T,B,hidden] z at every step
+    _all__v0: [T,B,hidden] (h*r) at every step
+    _WT__v0: [hidden,hidden] [U_n]^T
+    _G__v0: [B,hidden] [U_n] @ (h*r) at this step
+    _w_b_n: [hidden] param b_n
+    _all_n: [T,B,hidden] n at every step
+
+    Values the compiler named:
+    _p0 = W_r @ x
+    _p1 = U_r @ h
+    _p2 = W_z @ x
+    _p3 = U_z @ h
+    _p4 = W_n @ x
+    _p5 = U_n @ (h*r)
+    _v0 = (h*r)
+    """
     _F = _seq_h.dtype.type
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
@@ -121,6 +149,32 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _w_b_z, 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _w_b_z, _all_z, _all__v0, _WT__v0, _G__v0, _w_b_n):
+    """The time loop of the forward pass, without the stores only the backward pass reads
+    (tape=False): every step's products and fused elementwise loops.
+
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
+    _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
+    _WT_h: [hidden,2*hidden] [U_r; U_z]^T
+    _G_h: [B,2*hidden] [U_r; U_z] @ h at this step
+    _G_x: [T,B,3*hidden] [W_r; W_z; W_n] @ x at every step
+    _w_b_r: [hidden] param b_r
+    _w_b_z: [hidden] param b_z
+    _all_z: [T,B,hidden] z at every step
+    _all__v0: [T,B,hidden] (h*r) at every step
+    _WT__v0: [hidden,hidden] [U_n]^T
+    _G__v0: [B,hidden] [U_n] @ (h*r) at this step
+    _w_b_n: [hidden] param b_n
+
+    Values the compiler named:
+    _p0 = W_r @ x
+    _p1 = U_r @ h
+    _p2 = W_z @ x
+    _p3 = U_z @ h
+    _p4 = W_n @ x
+    _p5 = U_n @ (h*r)
+    _v0 = (h*r)
+    """
     _F = _seq_h.dtype.type
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
@@ -165,6 +219,30 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _w_b_z, _a
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG_x, _dG__v0, _W__v0, _dgemm__v0, _all_r, _dG_h, _W_h, _dgemm_h, _dseq_h):
+    """The time loop of the backward pass, from the last step to the first: each step's fused loops
+    in reverse, the products that carry gradient to the step before, and the gradient carried to
+    the previous states.
+
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
+    _has_dseq: whether a layer above reads the states (then _dseq_* hold its gradient)
+    _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
+    _all_n: [T,B,hidden] n at every step
+    _all_z: [T,B,hidden] z at every step
+    _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
+    _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
+    _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
+    _d_z: [B,hidden] the gradient of z from its users in other fused loops, this step
+    _dG_x: [T,B,3*hidden] the gradient of [W_r @ x; W_z @ x; W_n @ x] at every step
+    _dG__v0: [T,B,hidden] the gradient of [U_n @ (h*r)] at every step
+    _W__v0: [hidden,hidden] [U_n]
+    _dgemm__v0: [B,hidden] the gradient of (h*r) through its products, [U_n]^T @ theirs
+    _all_r: [T,B,hidden] r at every step
+    _dG_h: [T,B,2*hidden] the gradient of [U_r @ h; U_z @ h] at every step
+    _W_h: [2*hidden,hidden] [U_r; U_z]
+    _dgemm_h: [B,hidden] the gradient of h through its products, [U_r; U_z]^T @ theirs
+    _dseq_h: [T,B,hidden] the gradient of state h after every step from a layer above that reads it
+    """
     _F = _seq_h.dtype.type
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
@@ -248,7 +326,7 @@ class Cell(runtime.CellBase):
         ('b_z', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
         ('b_n', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
     ]
-    TAPE = ['_seq_h', '_all_r', '_all_z', '_all__v0', '_all_n', '_W_x', '_W_h', '_W__v0']
+    TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_all_r', 'values', 'r', '[T,B,hidden]'), ('_all_z', 'values', 'z', '[T,B,hidden]'), ('_all__v0', 'values', '_v0', '[T,B,hidden]'), ('_all_n', 'values', 'n', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[3*hidden,input]'), ('_W_h', 'weights', 'h', '[2*hidden,hidden]'), ('_W__v0', 'weights', '_v0', '[hidden,hidden]')]
     TRANSCENDENTALS = [('hidden', 3)]
 
     def _forward(self, inputs, state, tape):

@@ -24,14 +24,15 @@ it read; param gradients add up over all steps and sequences):
     d(U_o @ h) = d_o*(o*(1 - o))
     d(W_o @ x) = d_o*(o*(1 - o))
     d_c_new = d_c[t] + d_o*(o*p_o*(1 - o)) + d_h_new*(o*(1 - tanh(c_new)**2))
-    d(U_c @ h) = d_c_new*(i*(1 - tanh((U_c @ h) + (W_c @ x) + b_c)**2))
-    d(W_c @ x) = d_c_new*(i*(1 - tanh((U_c @ h) + (W_c @ x) + b_c)**2))
+    d(tanh((U_c @ h) + (W_c @ x) + b_c)) = d_c_new*(i)
+    d(U_c @ h) = d(tanh((U_c @ h) + (W_c @ x) + b_c))*(1 - (tanh((U_c @ h) + (W_c @ x) + b_c))**2)
+    d(W_c @ x) = d(tanh((U_c @ h) + (W_c @ x) + b_c))*(1 - (tanh((U_c @ h) + (W_c @ x) + b_c))**2)
     d_d = d_c_new*(c_low)
     d(W_d @ x) = d_d*(d*(1 - d))
     d_f = d_c_new*(c)
     d(U_f @ h) = d_f*(f*(1 - f))
     d(W_f @ x) = d_f*(f*(1 - f))
-    d_i = d_c_new*(tanh((U_c @ h) + (W_c @ x) + b_c))
+    d_i = d_c_new*((tanh((U_c @ h) + (W_c @ x) + b_c)))
     d(U_i @ h) = d_i*(i*(1 - i))
     d(W_i @ x) = d_i*(i*(1 - i))
     d_c_low = d_d*(d*w_ld*(1 - d)) + d_c_new*(d)
@@ -54,14 +55,14 @@ it read; param gradients add up over all steps and sequences):
     d_w_ld += d_d*(c_low*d*(1 - d))
     d_b_i += d_i*(i*(1 - i))
     d_b_f += d_f*(f*(1 - f))
-    d_b_c += d_c_new*(i*(1 - tanh((U_c @ h) + (W_c @ x) + b_c)**2))
+    d_b_c += d(tanh((U_c @ h) + (W_c @ x) + b_c))*(1 - (tanh((U_c @ h) + (W_c @ x) + b_c))**2)
     d_b_o += d_o*(o*(1 - o))
     d_b_d += d_d*(d*(1 - d))
 
 Schedule:
     before the time loop, over all T*B rows: [W_i; W_f; W_d; W_c; W_o] @ x  (one matrix product)
     in the time loop, per step: [U_i; U_f; U_c; U_o] @ h  (one matrix product)
-    in the time loop, per step: i, f, d, c_new, o, h_new  (fused elementwise loop)
+    in the time loop, per step: i, f, d, (tanh((U_c @ h) + (W_c @ x) + b_c)), c_new, o, h_new  (fused elementwise loop)
 
 Shapes, T steps of B sequences:
     input x: [T,B,input]
@@ -101,7 +102,46 @@ from cellspec.fastmath import sigmoid, tanh
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_c, _w_b_d, _w_b_f, _w_b_i, _w_b_o, _seq_c, _in_c_low, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _all_i, _all_f, _all_d, _all_o, _all__p6):
+def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_c, _w_b_d, _w_b_f, _w_b_i, _w_b_o, _seq_c, _in_c_low, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _all_i, _all_f, _all_d, _all__e0, _all_o):
+    """The time loop of the forward pass, saving the tape: every step's products and fused
+    elementwise loops.
+
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
+    _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
+    _WT_h: [hidden,4*hidden] [U_i; U_f; U_c; U_o]^T
+    _G_h: [B,4*hidden] [U_i; U_f; U_c; U_o] @ h at this step
+    _G_x: [T,B,5*hidden] [W_i; W_f; W_d; W_c; W_o] @ x at every step
+    _w_b_c: [hidden] param b_c
+    _w_b_d: [hidden] param b_d
+    _w_b_f: [hidden] param b_f
+    _w_b_i: [hidden] param b_i
+    _w_b_o: [hidden] param b_o
+    _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
+    _in_c_low: [T,B,hidden] input c_low
+    _w_p_f: [hidden] param p_f
+    _w_p_i: [hidden] param p_i
+    _w_p_o: [hidden] param p_o
+    _w_w_cd: [hidden] param w_cd
+    _w_w_ld: [hidden] param w_ld
+    _all_i: [T,B,hidden] i at every step
+    _all_f: [T,B,hidden] f at every step
+    _all_d: [T,B,hidden] d at every step
+    _all__e0: [T,B,hidden] (tanh((U_c @ h) + (W_c @ x) + b_c)) at every step
+    _all_o: [T,B,hidden] o at every step
+
+    Values the compiler named:
+    _e0 = (tanh((U_c @ h) + (W_c @ x) + b_c))
+    _p0 = W_i @ x
+    _p1 = U_i @ h
+    _p2 = W_f @ x
+    _p3 = U_f @ h
+    _p4 = W_d @ x
+    _p5 = W_c @ x
+    _p6 = U_c @ h
+    _p7 = W_o @ x
+    _p8 = U_o @ h
+    """
     _F = _seq_h.dtype.type
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
@@ -120,10 +160,10 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_c, _w_b_d, 
             _rt_all_i_11 = _all_i[_t, _b]
             _rt_all_f_12 = _all_f[_t, _b]
             _rt_all_d_13 = _all_d[_t, _b]
-            _rn_seq_c_14 = _seq_c[_t + 1, _b]
-            _rt_all_o_15 = _all_o[_t, _b]
-            _rn_seq_h_16 = _seq_h[_t + 1, _b]
-            _rt_all__p6_17 = _all__p6[_t, _b]
+            _rt_all__e0_14 = _all__e0[_t, _b]
+            _rn_seq_c_15 = _seq_c[_t + 1, _b]
+            _rt_all_o_16 = _all_o[_t, _b]
+            _rn_seq_h_17 = _seq_h[_t + 1, _b]
             for _j in range(_n_hidden):
                 _p0 = _rt_G_x_0[_j]
                 _p1 = _rb_G_h_1[_j]
@@ -149,20 +189,55 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_c, _w_b_d, 
                 i = sigmoid(_p0 + _p1 + b_i + c*p_i)
                 f = sigmoid(_p2 + _p3 + b_f + c*p_f)
                 d = sigmoid(_p4 + b_d + c*w_cd + c_low*w_ld)
-                c_new = c*f + c_low*d + i*tanh(_p5 + _p6 + b_c)
+                _e0 = tanh(_p5 + _p6 + b_c)
+                c_new = _e0*i + c*f + c_low*d
                 o = sigmoid(_p7 + _p8 + b_o + c_new*p_o)
                 h_new = o*tanh(c_new)
                 _rt_all_i_11[_j] = i
                 _rt_all_f_12[_j] = f
                 _rt_all_d_13[_j] = d
-                _rn_seq_c_14[_j] = c_new
-                _rt_all_o_15[_j] = o
-                _rn_seq_h_16[_j] = h_new
-                _rt_all__p6_17[_j] = _p6
+                _rt_all__e0_14[_j] = _e0
+                _rn_seq_c_15[_j] = c_new
+                _rt_all_o_16[_j] = o
+                _rn_seq_h_17[_j] = h_new
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_c, _w_b_d, _w_b_f, _w_b_i, _w_b_o, _seq_c, _in_c_low, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld):
+    """The time loop of the forward pass, without the stores only the backward pass reads
+    (tape=False): every step's products and fused elementwise loops.
+
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
+    _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
+    _WT_h: [hidden,4*hidden] [U_i; U_f; U_c; U_o]^T
+    _G_h: [B,4*hidden] [U_i; U_f; U_c; U_o] @ h at this step
+    _G_x: [T,B,5*hidden] [W_i; W_f; W_d; W_c; W_o] @ x at every step
+    _w_b_c: [hidden] param b_c
+    _w_b_d: [hidden] param b_d
+    _w_b_f: [hidden] param b_f
+    _w_b_i: [hidden] param b_i
+    _w_b_o: [hidden] param b_o
+    _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
+    _in_c_low: [T,B,hidden] input c_low
+    _w_p_f: [hidden] param p_f
+    _w_p_i: [hidden] param p_i
+    _w_p_o: [hidden] param p_o
+    _w_w_cd: [hidden] param w_cd
+    _w_w_ld: [hidden] param w_ld
+
+    Values the compiler named:
+    _e0 = (tanh((U_c @ h) + (W_c @ x) + b_c))
+    _p0 = W_i @ x
+    _p1 = U_i @ h
+    _p2 = W_f @ x
+    _p3 = U_f @ h
+    _p4 = W_d @ x
+    _p5 = W_c @ x
+    _p6 = U_c @ h
+    _p7 = W_o @ x
+    _p8 = U_o @ h
+    """
     _F = _seq_h.dtype.type
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
@@ -205,7 +280,8 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_c, _w_b_d, _w
                 i = sigmoid(_p0 + _p1 + b_i + c*p_i)
                 f = sigmoid(_p2 + _p3 + b_f + c*p_f)
                 d = sigmoid(_p4 + b_d + c*w_cd + c_low*w_ld)
-                c_new = c*f + c_low*d + i*tanh(_p5 + _p6 + b_c)
+                _e0 = tanh(_p5 + _p6 + b_c)
+                c_new = _e0*i + c*f + c_low*d
                 o = sigmoid(_p7 + _p8 + b_o + c_new*p_o)
                 h_new = o*tanh(c_new)
                 _rn_seq_c_11[_j] = c_new
@@ -213,44 +289,80 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_c, _w_b_d, _w
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward(_T, _B, _n_hidden, _has_dseq, _G_x, _all__p6, _w_b_c, _seq_c, _in_c_low, _all_d, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _dcarry_h, _dy_h_new, _dcarry_c, _dG_x, _dG_h, _acc_p_o, _d_c, _d_c_low, _acc_w_cd, _acc_w_ld, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _dseq_h, _dseq_c):
-    _F = _G_x.dtype.type
+def _loop_backward(_T, _B, _n_hidden, _has_dseq, _all__e0, _seq_c, _in_c_low, _all_d, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _dcarry_h, _dy_h_new, _dcarry_c, _dG_x, _dG_h, _acc_p_o, _d_c, _d_c_low, _acc_w_cd, _acc_w_ld, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _dseq_h, _dseq_c):
+    """The time loop of the backward pass, from the last step to the first: each step's fused loops
+    in reverse, the products that carry gradient to the step before, and the gradient carried to
+    the previous states.
+
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
+    _has_dseq: whether a layer above reads the states (then _dseq_* hold its gradient)
+    _all__e0: [T,B,hidden] (tanh((U_c @ h) + (W_c @ x) + b_c)) at every step
+    _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
+    _in_c_low: [T,B,hidden] input c_low
+    _all_d: [T,B,hidden] d at every step
+    _all_f: [T,B,hidden] f at every step
+    _all_i: [T,B,hidden] i at every step
+    _all_o: [T,B,hidden] o at every step
+    _w_p_f: [hidden] param p_f
+    _w_p_i: [hidden] param p_i
+    _w_p_o: [hidden] param p_o
+    _w_w_cd: [hidden] param w_cd
+    _w_w_ld: [hidden] param w_ld
+    _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
+    _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
+    _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
+    _dG_x: [T,B,5*hidden] the gradient of [W_i @ x; W_f @ x; W_d @ x; W_c @ x; W_o @ x] at every step
+    _dG_h: [T,B,4*hidden] the gradient of [U_i @ h; U_f @ h; U_c @ h; U_o @ h] at every step
+    _acc_p_o: [hidden] the gradient of p_o, summed in float64
+    _d_c: [B,hidden] the gradient of c from its users in other fused loops, this step
+    _d_c_low: [T,B,hidden] the gradient of c_low from its users in other fused loops, every step
+    _acc_w_cd: [hidden] the gradient of w_cd, summed in float64
+    _acc_w_ld: [hidden] the gradient of w_ld, summed in float64
+    _acc_p_f: [hidden] the gradient of p_f, summed in float64
+    _acc_p_i: [hidden] the gradient of p_i, summed in float64
+    _W_h: [4*hidden,hidden] [U_i; U_f; U_c; U_o]
+    _dgemm_h: [B,hidden] the gradient of h through its products, [U_i; U_f; U_c; U_o]^T @ theirs
+    _dseq_h: [T,B,hidden] the gradient of state h after every step from a layer above that reads it
+    _dseq_c: [T,B,hidden] the gradient of state c after every step from a layer above that reads it
+
+    Values the compiler named:
+    _e0 = (tanh((U_c @ h) + (W_c @ x) + b_c))
+    """
+    _F = _all__e0.dtype.type
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
-            _rt_G_x_0 = _G_x[_t, _b, 3*_n_hidden:4*_n_hidden]
-            _rt_all__p6_1 = _all__p6[_t, _b]
-            _rt_seq_c_2 = _seq_c[_t, _b]
-            _rt_in_c_low_3 = _in_c_low[_t, _b]
-            _rn_seq_c_4 = _seq_c[_t + 1, _b]
-            _rt_all_d_5 = _all_d[_t, _b]
-            _rt_all_f_6 = _all_f[_t, _b]
-            _rt_all_i_7 = _all_i[_t, _b]
-            _rt_all_o_8 = _all_o[_t, _b]
-            _rb_dcarry_h_9 = _dcarry_h[_b]
-            _rt_dy_h_new_10 = _dy_h_new[_t, _b]
-            _rb_dcarry_c_11 = _dcarry_c[_b]
-            _rt_dG_x_12 = _dG_x[_t, _b, 4*_n_hidden:5*_n_hidden]
-            _rt_dG_h_13 = _dG_h[_t, _b, 3*_n_hidden:4*_n_hidden]
-            _rt_dG_x_14 = _dG_x[_t, _b, 3*_n_hidden:4*_n_hidden]
-            _rt_dG_h_15 = _dG_h[_t, _b, 2*_n_hidden:3*_n_hidden]
-            _rb_d_c_16 = _d_c[_b]
-            _rt_d_c_low_17 = _d_c_low[_t, _b]
-            _rt_dG_x_18 = _dG_x[_t, _b, 2*_n_hidden:3*_n_hidden]
-            _rt_dG_x_19 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
-            _rt_dG_h_20 = _dG_h[_t, _b, _n_hidden:2*_n_hidden]
-            _rt_dG_x_21 = _dG_x[_t, _b, :_n_hidden]
-            _rt_dG_h_22 = _dG_h[_t, _b, :_n_hidden]
+            _rt_all__e0_0 = _all__e0[_t, _b]
+            _rt_seq_c_1 = _seq_c[_t, _b]
+            _rt_in_c_low_2 = _in_c_low[_t, _b]
+            _rn_seq_c_3 = _seq_c[_t + 1, _b]
+            _rt_all_d_4 = _all_d[_t, _b]
+            _rt_all_f_5 = _all_f[_t, _b]
+            _rt_all_i_6 = _all_i[_t, _b]
+            _rt_all_o_7 = _all_o[_t, _b]
+            _rb_dcarry_h_8 = _dcarry_h[_b]
+            _rt_dy_h_new_9 = _dy_h_new[_t, _b]
+            _rb_dcarry_c_10 = _dcarry_c[_b]
+            _rt_dG_x_11 = _dG_x[_t, _b, 4*_n_hidden:5*_n_hidden]
+            _rt_dG_h_12 = _dG_h[_t, _b, 3*_n_hidden:4*_n_hidden]
+            _rb_d_c_13 = _d_c[_b]
+            _rt_d_c_low_14 = _d_c_low[_t, _b]
+            _rt_dG_x_15 = _dG_x[_t, _b, 3*_n_hidden:4*_n_hidden]
+            _rt_dG_h_16 = _dG_h[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_17 = _dG_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_18 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_dG_h_19 = _dG_h[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_20 = _dG_x[_t, _b, :_n_hidden]
+            _rt_dG_h_21 = _dG_h[_t, _b, :_n_hidden]
             for _j in range(_n_hidden):
-                _p5 = _rt_G_x_0[_j]
-                _p6 = _rt_all__p6_1[_j]
-                b_c = _w_b_c[_j]
-                c = _rt_seq_c_2[_j]
-                c_low = _rt_in_c_low_3[_j]
-                c_new = _rn_seq_c_4[_j]
-                d = _rt_all_d_5[_j]
-                f = _rt_all_f_6[_j]
-                i = _rt_all_i_7[_j]
-                o = _rt_all_o_8[_j]
+                _e0 = _rt_all__e0_0[_j]
+                c = _rt_seq_c_1[_j]
+                c_low = _rt_in_c_low_2[_j]
+                c_new = _rn_seq_c_3[_j]
+                d = _rt_all_d_4[_j]
+                f = _rt_all_f_5[_j]
+                i = _rt_all_i_6[_j]
+                o = _rt_all_o_7[_j]
                 p_f = _w_p_f[_j]
                 p_i = _w_p_i[_j]
                 p_o = _w_p_o[_j]
@@ -259,31 +371,31 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _G_x, _all__p6, _w_b_c, _seq_c,
                 _c0 = i*(_F(1.0) - i)
                 _c1 = f*(_F(1.0) - f)
                 _c2 = d*(_F(1.0) - d)
-                _c3 = tanh(_p5 + _p6 + b_c)
-                _c4 = i*(_F(1.0) - _c3**2)
-                _c5 = o*(_F(1.0) - o)
-                _c6 = tanh(c_new)
-                d_h_new = _rb_dcarry_h_9[_j] + _rt_dy_h_new_10[_j]
-                d_o = _c6*d_h_new
-                d_c_new = _rb_dcarry_c_11[_j] + _c5*d_o*p_o + d_h_new*o*(_F(1.0) - _c6**2)
+                _c3 = _F(1.0) - _e0**2
+                _c4 = o*(_F(1.0) - o)
+                _c5 = tanh(c_new)
+                d_h_new = _rb_dcarry_h_8[_j] + _rt_dy_h_new_9[_j]
+                d_o = _c5*d_h_new
+                d_c_new = _rb_dcarry_c_10[_j] + _c4*d_o*p_o + d_h_new*o*(_F(1.0) - _c5**2)
+                d__e0 = d_c_new*i
                 d_d = c_low*d_c_new
                 d_f = c*d_c_new
-                d_i = _c3*d_c_new
-                _rt_dG_x_12[_j] = _c5*d_o
-                _rt_dG_h_13[_j] = _c5*d_o
-                _acc_p_o[_j] += _c5*c_new*d_o
-                _rt_dG_x_14[_j] = _c4*d_c_new
-                _rt_dG_h_15[_j] = _c4*d_c_new
-                _rb_d_c_16[_j] = _c0*d_i*p_i + _c1*d_f*p_f + _c2*d_d*w_cd + d_c_new*f
-                _rt_d_c_low_17[_j] = _c2*d_d*w_ld + d*d_c_new
-                _rt_dG_x_18[_j] = _c2*d_d
+                d_i = _e0*d_c_new
+                _rt_dG_x_11[_j] = _c4*d_o
+                _rt_dG_h_12[_j] = _c4*d_o
+                _acc_p_o[_j] += _c4*c_new*d_o
+                _rb_d_c_13[_j] = _c0*d_i*p_i + _c1*d_f*p_f + _c2*d_d*w_cd + d_c_new*f
+                _rt_d_c_low_14[_j] = _c2*d_d*w_ld + d*d_c_new
+                _rt_dG_x_15[_j] = _c3*d__e0
+                _rt_dG_h_16[_j] = _c3*d__e0
+                _rt_dG_x_17[_j] = _c2*d_d
                 _acc_w_cd[_j] += _c2*c*d_d
                 _acc_w_ld[_j] += _c2*c_low*d_d
-                _rt_dG_x_19[_j] = _c1*d_f
-                _rt_dG_h_20[_j] = _c1*d_f
+                _rt_dG_x_18[_j] = _c1*d_f
+                _rt_dG_h_19[_j] = _c1*d_f
                 _acc_p_f[_j] += _c1*c*d_f
-                _rt_dG_x_21[_j] = _c0*d_i
-                _rt_dG_h_22[_j] = _c0*d_i
+                _rt_dG_x_20[_j] = _c0*d_i
+                _rt_dG_h_21[_j] = _c0*d_i
                 _acc_p_i[_j] += _c0*c*d_i
         matmul(_dG_h[_t], _W_h, _dgemm_h)
         if _has_dseq and _t > 0:
@@ -331,7 +443,7 @@ class Cell(runtime.CellBase):
         ('b_o', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
         ('b_d', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
     ]
-    TAPE = ['_seq_h', '_seq_c', '_G_x', '_all__p6', '_all_i', '_all_f', '_all_d', '_all_o', '_W_x', '_W_h']
+    TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_seq_c', 'states', 'c', '[T+1,B,hidden]'), ('_all_i', 'values', 'i', '[T,B,hidden]'), ('_all_f', 'values', 'f', '[T,B,hidden]'), ('_all_d', 'values', 'd', '[T,B,hidden]'), ('_all__e0', 'values', '_e0', '[T,B,hidden]'), ('_all_o', 'values', 'o', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[5*hidden,input]'), ('_W_h', 'weights', 'h', '[4*hidden,hidden]')]
     TRANSCENDENTALS = [('hidden', 6)]
 
     def _forward(self, inputs, state, tape):
@@ -359,21 +471,21 @@ class Cell(runtime.CellBase):
         _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _seq_c = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _G_h = np.empty((_B, 4*_n_hidden), _dtype)
-        _all__p6 = np.empty((_T, _B, _n_hidden), _dtype)
         _all_i = np.empty((_T, _B, _n_hidden), _dtype)
         _all_f = np.empty((_T, _B, _n_hidden), _dtype)
         _all_d = np.empty((_T, _B, _n_hidden), _dtype)
+        _all__e0 = np.empty((_T, _B, _n_hidden), _dtype)
         _all_o = np.empty((_T, _B, _n_hidden), _dtype)
         _seq_h[0] = state['h']
         _seq_c[0] = state['c']
         _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 5*_n_hidden)
         if tape:
-            _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_c, _w_b_d, _w_b_f, _w_b_i, _w_b_o, _seq_c, _in_c_low, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _all_i, _all_f, _all_d, _all_o, _all__p6)
+            _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_c, _w_b_d, _w_b_f, _w_b_i, _w_b_o, _seq_c, _in_c_low, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _all_i, _all_f, _all_d, _all__e0, _all_o)
         else:
             _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_c, _w_b_d, _w_b_f, _w_b_i, _w_b_o, _seq_c, _in_c_low, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld)
         _y = {'h_new': _seq_h[1:]}
         _final = {'h': _seq_h[_T].copy(), 'c': _seq_c[_T].copy()}
-        _tape = {'_seq_h': _seq_h, '_seq_c': _seq_c, '_G_x': _G_x, '_all__p6': _all__p6, '_all_i': _all_i, '_all_f': _all_f, '_all_d': _all_d, '_all_o': _all_o, '_W_x': _W_x, '_W_h': _W_h} if tape else None
+        _tape = {'_seq_h': _seq_h, '_seq_c': _seq_c, '_all_i': _all_i, '_all_f': _all_f, '_all_d': _all_d, '_all__e0': _all__e0, '_all_o': _all_o, '_W_x': _W_x, '_W_h': _W_h} if tape else None
         return _y, _final, _tape
 
     def _backward(self, tape, dy, dstate, dseq, dseq_given):
@@ -397,11 +509,10 @@ class Cell(runtime.CellBase):
         _w_b_d = _params['b_d']
         _seq_h = tape.arrays['_seq_h']
         _seq_c = tape.arrays['_seq_c']
-        _G_x = tape.arrays['_G_x']
-        _all__p6 = tape.arrays['_all__p6']
         _all_i = tape.arrays['_all_i']
         _all_f = tape.arrays['_all_f']
         _all_d = tape.arrays['_all_d']
+        _all__e0 = tape.arrays['_all__e0']
         _all_o = tape.arrays['_all_o']
         _W_x = tape.arrays['_W_x']
         _W_h = tape.arrays['_W_h']
@@ -426,7 +537,7 @@ class Cell(runtime.CellBase):
         if _has_dseq:
             _dcarry_h += _dseq_h[_T - 1]
             _dcarry_c += _dseq_c[_T - 1]
-        _loop_backward(_T, _B, _n_hidden, _has_dseq, _G_x, _all__p6, _w_b_c, _seq_c, _in_c_low, _all_d, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _dcarry_h, _dy_h_new, _dcarry_c, _dG_x, _dG_h, _acc_p_o, _d_c, _d_c_low, _acc_w_cd, _acc_w_ld, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _dseq_h, _dseq_c)
+        _loop_backward(_T, _B, _n_hidden, _has_dseq, _all__e0, _seq_c, _in_c_low, _all_d, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _dcarry_h, _dy_h_new, _dcarry_c, _dG_x, _dG_h, _acc_p_o, _d_c, _d_c_low, _acc_w_cd, _acc_w_ld, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _dseq_h, _dseq_c)
         _dW_h = np.dot(_dG_h.reshape(_R, 4*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
         _dgemm_x = np.dot(_dG_x.reshape(_R, 5*_n_hidden), _W_x).reshape(_T, _B, _n_input)
         _dW_x = np.dot(_dG_x.reshape(_R, 5*_n_hidden).T, _in_x.reshape(_R, _n_input))

@@ -43,9 +43,9 @@ it read; param gradients add up over all steps and sequences):
 Schedule:
     before the time loop, over all T*B rows: [W_z; W_r; W_n] @ x  (one matrix product)
     in the time loop, per step: [U_r] @ h  (one matrix product)
-    in the time loop, per step: _v0, r, _v1  (fused elementwise loop)
-    in the time loop, per step: [U_z] @ _v0  (one matrix product)
-    in the time loop, per step: [U_n] @ _v1  (one matrix product)
+    in the time loop, per step: (tanh(h)), r, (h*r)  (fused elementwise loop)
+    in the time loop, per step: [U_z] @ (tanh(h))  (one matrix product)
+    in the time loop, per step: [U_n] @ (h*r)  (one matrix product)
     in the time loop, per step: z, n, h_new  (fused elementwise loop)
 
 Shapes, T steps of B sequences:
@@ -75,6 +75,38 @@ from cellspec.fastmath import sigmoid, tanh
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all__v0, _all_r, _all__v1, _WT__v0, _G__v0, _WT__v1, _G__v1, _w_b_n, _w_b_z, _all_z, _all_n):
+    """The time loop of the forward pass, saving the tape: every step's products and fused
+    elementwise loops.
+
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
+    _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
+    _WT_h: [hidden,hidden] [U_r]^T
+    _G_h: [B,hidden] [U_r] @ h at this step
+    _G_x: [T,B,3*hidden] [W_z; W_r; W_n] @ x at every step
+    _w_b_r: [hidden] param b_r
+    _all__v0: [T,B,hidden] (tanh(h)) at every step
+    _all_r: [T,B,hidden] r at every step
+    _all__v1: [T,B,hidden] (h*r) at every step
+    _WT__v0: [hidden,hidden] [U_z]^T
+    _G__v0: [B,hidden] [U_z] @ (tanh(h)) at this step
+    _WT__v1: [hidden,hidden] [U_n]^T
+    _G__v1: [B,hidden] [U_n] @ (h*r) at this step
+    _w_b_n: [hidden] param b_n
+    _w_b_z: [hidden] param b_z
+    _all_z: [T,B,hidden] z at every step
+    _all_n: [T,B,hidden] n at every step
+
+    Values the compiler named:
+    _p0 = W_z @ x
+    _p1 = U_z @ (tanh(h))
+    _p2 = W_r @ x
+    _p3 = U_r @ h
+    _p4 = U_n @ (h*r)
+    _p5 = W_n @ x
+    _v0 = (tanh(h))
+    _v1 = (h*r)
+    """
     _F = _seq_h.dtype.type
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
@@ -125,6 +157,35 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all__v0
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all__v0, _all__v1, _WT__v0, _G__v0, _WT__v1, _G__v1, _w_b_n, _w_b_z):
+    """The time loop of the forward pass, without the stores only the backward pass reads
+    (tape=False): every step's products and fused elementwise loops.
+
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
+    _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
+    _WT_h: [hidden,hidden] [U_r]^T
+    _G_h: [B,hidden] [U_r] @ h at this step
+    _G_x: [T,B,3*hidden] [W_z; W_r; W_n] @ x at every step
+    _w_b_r: [hidden] param b_r
+    _all__v0: [T,B,hidden] (tanh(h)) at every step
+    _all__v1: [T,B,hidden] (h*r) at every step
+    _WT__v0: [hidden,hidden] [U_z]^T
+    _G__v0: [B,hidden] [U_z] @ (tanh(h)) at this step
+    _WT__v1: [hidden,hidden] [U_n]^T
+    _G__v1: [B,hidden] [U_n] @ (h*r) at this step
+    _w_b_n: [hidden] param b_n
+    _w_b_z: [hidden] param b_z
+
+    Values the compiler named:
+    _p0 = W_z @ x
+    _p1 = U_z @ (tanh(h))
+    _p2 = W_r @ x
+    _p3 = U_r @ h
+    _p4 = U_n @ (h*r)
+    _p5 = W_n @ x
+    _v0 = (tanh(h))
+    _v1 = (h*r)
+    """
     _F = _seq_h.dtype.type
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
@@ -169,6 +230,36 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all__v0, 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
 def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG__v1, _dG_x, _dG__v0, _W__v0, _dgemm__v0, _W__v1, _dgemm__v1, _all__v0, _all_r, _dG_h, _W_h, _dgemm_h, _dseq_h):
+    """The time loop of the backward pass, from the last step to the first: each step's fused loops
+    in reverse, the products that carry gradient to the step before, and the gradient carried to
+    the previous states.
+
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
+    _has_dseq: whether a layer above reads the states (then _dseq_* hold its gradient)
+    _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
+    _all_n: [T,B,hidden] n at every step
+    _all_z: [T,B,hidden] z at every step
+    _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
+    _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
+    _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
+    _dG__v1: [T,B,hidden] the gradient of [U_n @ (h*r)] at every step
+    _dG_x: [T,B,3*hidden] the gradient of [W_z @ x; W_r @ x; W_n @ x] at every step
+    _dG__v0: [T,B,hidden] the gradient of [U_z @ (tanh(h))] at every step
+    _W__v0: [hidden,hidden] [U_z]
+    _dgemm__v0: [B,hidden] the gradient of (tanh(h)) through its products, [U_z]^T @ theirs
+    _W__v1: [hidden,hidden] [U_n]
+    _dgemm__v1: [B,hidden] the gradient of (h*r) through its products, [U_n]^T @ theirs
+    _all__v0: [T,B,hidden] (tanh(h)) at every step
+    _all_r: [T,B,hidden] r at every step
+    _dG_h: [T,B,hidden] the gradient of [U_r @ h] at every step
+    _W_h: [hidden,hidden] [U_r]
+    _dgemm_h: [B,hidden] the gradient of h through its products, [U_r]^T @ theirs
+    _dseq_h: [T,B,hidden] the gradient of state h after every step from a layer above that reads it
+
+    Values the compiler named:
+    _v0 = (tanh(h))
+    """
     _F = _seq_h.dtype.type
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
@@ -253,7 +344,7 @@ class Cell(runtime.CellBase):
         ('b_r', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
         ('b_n', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
     ]
-    TAPE = ['_seq_h', '_all__v0', '_all_z', '_all_r', '_all__v1', '_all_n', '_W_x', '_W__v0', '_W_h', '_W__v1']
+    TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_all__v0', 'values', '_v0', '[T,B,hidden]'), ('_all_z', 'values', 'z', '[T,B,hidden]'), ('_all_r', 'values', 'r', '[T,B,hidden]'), ('_all__v1', 'values', '_v1', '[T,B,hidden]'), ('_all_n', 'values', 'n', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[3*hidden,input]'), ('_W__v0', 'weights', '_v0', '[hidden,hidden]'), ('_W_h', 'weights', 'h', '[hidden,hidden]'), ('_W__v1', 'weights', '_v1', '[hidden,hidden]')]
     TRANSCENDENTALS = [('hidden', 4)]
 
     def _forward(self, inputs, state, tape):

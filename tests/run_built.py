@@ -160,7 +160,7 @@ def _run_at(module, built: Built, sizes: dict[str, int], seed: int, text: str, c
     xs = {n: rng.normal(size=(T, B, sizes[d])) for n, d in cell.INPUTS}
     x = xs if len(xs) > 1 else next(iter(xs.values()))
     state = {n: 0.5 * rng.normal(size=(B, sizes[d])) for n, d in cell.STATES}
-    ref = Reference(cell_ir, built.schedule.backward, sizes, params, constants=cell.constants, masks=cell.masks)
+    ref = Reference(cell_ir, built.schedule.plan, sizes, params, constants=cell.constants, masks=cell.masks)
     try:
         with np.errstate(all="ignore"):
             y, final, tape = cell.forward(x, {k: v.copy() for k, v in state.items()})

@@ -31,7 +31,7 @@ def docstring_backward(module) -> list[str]:
 @pytest.mark.parametrize("name", SPEC_NAMES)
 def test_the_docstring_prints_the_plan(name):
     b = built(name)
-    plan = b.schedule.backward
+    plan = b.schedule.plan
     lines = backward_equations(b.cell, plan)
     assert docstring_backward(generated(name)) == lines
     # one line per adjoint and per param that gets gradient, in the plan's order
@@ -45,7 +45,7 @@ def test_the_emitter_places_every_term_of_the_plan_and_nothing_else(name):
     b = built(name)
     e = Emitter(b.schedule)
     e.module()
-    terms = set(b.schedule.backward.terms())
+    terms = set(b.schedule.plan.terms())
     assert e.unplaced() == [] and terms
     assert e.placed <= terms, e.placed - terms
 
@@ -73,7 +73,7 @@ def test_the_plan_runs_in_reverse_order(name):
 def lstm_without_the_output_sink():
     """The LSTM's plan with dy[t] dropped from d_h_new: what the consumers do with a changed plan."""
     b = built("lstm")
-    plan = b.schedule.backward
+    plan = b.schedule.plan
     adjoints = tuple(dataclasses.replace(a, terms=tuple(t for t in a.terms if not (isinstance(t, Sink) and t.kind == "output"))) for a in plan.adjoints)
     return b, dataclasses.replace(plan, adjoints=adjoints)
 
@@ -97,7 +97,7 @@ def test_the_reference_follows_the_plan():
     x = rng.normal(size=(3, 2, 3))
     dy = rng.normal(size=(3, 2, 4))
     grads = []
-    for plan in (b.schedule.backward, changed):
+    for plan in (b.schedule.plan, changed):
         ref = Reference(b.cell, plan, sizes, cell.params)
         y, final, tape = ref.forward(x)
         grads.append(ref.backward(tape, dy, {k: np.zeros_like(v) for k, v in final.items()})[0])
@@ -123,7 +123,7 @@ def test_a_value_gradient_does_not_reach_gets_no_adjoint_and_is_not_read(build_m
         output: h_new
     """
     b, _ = build_module(text)
-    plan = b.schedule.backward
+    plan = b.schedule.plan
     operand = next(n.operand for n in b.cell.nodes.values() if getattr(n, "operand", None) not in (None, "x", "h"))
     assert plan.adjoint(operand) is None
     assert operand not in plan.reads

@@ -33,6 +33,9 @@ def test_inference_equals_the_taped_forward(name, dtype):
 def test_a_cell_that_saves_more_than_its_states_gets_a_twin_kernel():
     lstm, rnn = generated("lstm"), generated("rnn")
     # an LSTM's tape holds its gates, which inference does not store
-    assert hasattr(lstm, "_loop_infer") and "_all_i" not in lstm._loop_infer.py_func.__code__.co_varnames
+    gate = next(name for name, role, value, _ in lstm.Cell.TAPE if (role, value) == ("values", "i"))
+    assert gate in lstm._loop_forward.py_func.__code__.co_varnames
+    assert hasattr(lstm, "_loop_infer") and gate not in lstm._loop_infer.py_func.__code__.co_varnames
     # an Elman RNN saves only its state: inference runs the forward kernel itself
-    assert not hasattr(rnn, "_loop_infer") and rnn.Cell.TAPE[:1] == ["_seq_h"]
+    assert not hasattr(rnn, "_loop_infer")
+    assert [(role, value) for _, role, value, _ in rnn.Cell.TAPE if role != "weights"] == [("states", "h")]

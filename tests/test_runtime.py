@@ -97,8 +97,11 @@ def test_state_carries_across_calls():
 
 def test_tape_keeps_only_what_backward_reads():
     _, _, tape = cell().forward(np.zeros((5, 2, 3)))
-    # h and c sequences, the four gates, and the two stacked weight matrices
-    assert sorted(tape.arrays) == sorted(["_seq_h", "_seq_c", "_all_i", "_all_f", "_all_g", "_all_o", "_W_x", "_W_h"])
+    # h and c sequences, the four gates, and the two stacked weight matrices, as TAPE says
+    assert sorted(tape.arrays) == sorted(name for name, _, _, _ in tape.cell.TAPE)
+    held = sorted((role, value) for _, role, value, _ in tape.cell.TAPE)
+    assert held == sorted([("states", "h"), ("states", "c"), *(("values", g) for g in "ifgo"), ("weights", "x"), ("weights", "h")])
+    assert tape.per_step_nbytes == 6 * 5 * 2 * 4 * 8 + 2 * 2 * 4 * 8  # 6 values of T=5 steps, plus each state's initial row
 
 
 def test_relu_derivative_reads_the_saved_output():
@@ -107,7 +110,8 @@ def test_relu_derivative_reads_the_saved_output():
 
     relu_cell = generated("rnn_relu").Cell(input=3, hidden=4, seed=0)
     _, _, tape = relu_cell.forward(np.zeros((5, 2, 3)))
-    assert sorted(k for k in tape.arrays if not k.startswith("_W_")) == ["_seq_h"]
+    weights = {name for name, role, _, _ in relu_cell.TAPE if role == "weights"}
+    assert [k for k in tape.arrays if k not in weights] == [tape.saved("states", "h")]
 
 
 def test_gru_layout_and_extra_bias():

@@ -44,7 +44,7 @@ def test_input_products_hoisted_and_recurrent_products_fused(name, hoisted, recu
     backward = kernel_source(b.source, "_loop_backward")
     # in the loop, only d_h = d_G @ U; weight and input gradients are products after it
     assert backward.count("matmul(") == 1
-    dG_h = b.schedule.dG_of["h"]
+    dG_h = b.schedule.dG_of["h"].name
     assert f"np.dot({dG_h}.reshape(_R" in b.source and "np.dot(_dG_x.reshape(_R" in b.source
 
 
@@ -60,14 +60,14 @@ def test_cho_gru_needs_a_second_product_per_step():
 def test_saved_values_are_what_the_derivatives_read():
     s = built("gru").schedule
     # r, z, n and U_n @ h + b_hn's product are read by the derivatives; h is in its sequence
-    assert sorted(s.tape) == sorted(["_seq_h", "_all_r", "_all_z", "_all_n", "_all__p5"])
-    assert str(s.backward.partials[("n", "r")]) == "(1 - n**2)*(_p5 + b_hn)"
+    assert sorted((b.role.name, b.value) for b in s.saved()) == [("STATES", "h"), ("VALUES", "_p5"), ("VALUES", "n"), ("VALUES", "r"), ("VALUES", "z")]
+    assert str(s.plan.partials[("n", "r")]) == "(1 - n**2)*(_p5 + b_hn)"
 
 
 def test_sigmoid_derivative_is_written_from_its_output():
     s = built("lstm").schedule
-    assert str(s.backward.partials[("i", "_p0")]) == "i*(1 - i)"
-    assert str(s.backward.partials[("g", "_p4")]) == "1 - g**2"
+    assert str(s.plan.partials[("i", "_p0")]) == "i*(1 - i)"
+    assert str(s.plan.partials[("g", "_p4")]) == "1 - g**2"
     backward = kernel_source(built("lstm").source, "_loop_backward")
     # the backward pass recomputes no gate: no exp, no sigmoid
     assert "exp" not in backward and "sigmoid" not in backward
@@ -76,10 +76,10 @@ def test_sigmoid_derivative_is_written_from_its_output():
 def test_equal_gradients_are_computed_once():
     # in an LSTM d(W_i @ x) = d(U_i @ h) = d(b_i): one gradient array, biases summed from it
     s = built("lstm").schedule
-    assert s.dG_of == {"x": "_dG_x", "h": "_dG_x"}
+    assert {k: (v.role.name, v.value) for k, v in s.dG_of.items()} == {"x": ("D_PRODUCTS", "x"), "h": ("D_PRODUCTS", "x")}
     assert s.bias_of == {"b_i": "_p0", "b_f": "_p2", "b_g": "_p4", "b_o": "_p6"}
     assert "_acc_" not in built("lstm").source
     # in a GRU the candidate's products differ (r multiplies U_n @ h + b_hn): two arrays
     g = built("gru").schedule
-    assert g.dG_of == {"x": "_dG_x", "h": "_dG_h"}
+    assert {k: v.value for k, v in g.dG_of.items()} == {"x": "x", "h": "h"}
     assert g.bias_of["b_hn"] == "_p5"

@@ -40,9 +40,9 @@ def test_depth_gate_reads_the_lower_cell_at_the_same_step():
     stack = depth_gated_stack()
     x = np.random.default_rng(1).normal(size=(5, 2, 3))
     y, final, tape = stack.forward(x)
-    lower_c = tape.tapes[0].arrays["_seq_c"][1:]
+    lower_c = tape.tapes[0].sequence("c")
     assert np.array_equal(tape.fed[1]["c_low"], lower_c)
-    assert np.array_equal(tape.fed[1]["x"], tape.tapes[0].arrays["_seq_h"][1:])
+    assert np.array_equal(tape.fed[1]["x"], tape.tapes[0].sequence("h"))
     # zeroing the depth gate's share changes the upper cell
     stack.layers[1].params["w_ld"][:] = 0.0
     stack.layers[1].params["b_d"][:] = -50.0
@@ -74,7 +74,7 @@ def test_dseq_is_the_gradient_at_every_step_of_a_state():
     x_up, x_down = x.copy(), x.copy()
     x_up[i] += eps
     x_down[i] -= eps
-    loss = lambda x_: np.sum(cell.forward(x_)[2].arrays["_seq_c"][1:] * w)
+    loss = lambda x_: np.sum(cell.forward(x_)[2].sequence("c") * w)
     assert abs((loss(x_up) - loss(x_down)) / (2 * eps) - dx[i]) < 1e-8
 
 

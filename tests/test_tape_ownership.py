@@ -88,11 +88,11 @@ def test_the_tape_shares_no_memory_with_what_the_caller_holds(threads):
 def test_a_sequence_from_the_tape_is_read_only():
     cell = generated("lstm").Cell(input=3, hidden=4, seed=0)
     _, _, tape = cell.forward(np.zeros((4, 2, 3)))
-    before = tape.arrays["_seq_c"].copy()
+    before = tape.arrays[tape.saved("states", "c")].copy()
     seq = tape.sequence("c")
     with pytest.raises(ValueError, match="read-only"):
         seq[0] = 1.0
-    np.testing.assert_array_equal(tape.arrays["_seq_c"], before)
+    np.testing.assert_array_equal(tape.arrays[tape.saved("states", "c")], before)
 
 
 @pytest.mark.parametrize("write", WRITES)

@@ -75,7 +75,7 @@ def bench_cell(name: str, cell_module, schedule, size: str, rounds: int, peers: 
     runs, fwd_runs, cell, xs = _peers(name, cell_module, schedule, (T, B, I, H), peers)
     times, ftimes, others = _time_rounds(runs, fwd_runs, rounds, pause, quiet)
     _, _, tape = cell.forward(xs if len(xs) > 1 else next(iter(xs.values())))
-    per_step = sum(a.nbytes for t in tape.pieces() for k, a in t.arrays.items() if not k.startswith("_W_")) / (T * B)
+    per_step = tape.per_step_nbytes / (T * B)
     return Row(name, size, (T, B, I, H), times, ftimes, per_step, others)
 
 

@@ -2,9 +2,10 @@
 
 Kernels and method bodies are built as lists of lines with the writers of `kernel.py`; the tables
 of the `Cell` and its docstring's summaries come from `tables.py`; the Jinja2 template
-(`render.py`) only lays them out. Names in the emitted code: a forward value keeps its spec name, its gradient
-is `d_<name>`, and everything the compiler adds starts with `_` (arrays `_seq_h`, `_G_x`, loop
-indices `_t _b _j`, sizes `_n_<dim>`), which spec names cannot.
+(`render.py`) only lays them out. Names in the emitted code: a forward value keeps its spec name,
+its gradient is `d_<name>`, and everything the compiler adds starts with `_`, which spec names
+cannot: arrays are named by `schedule.buffer_name` from their role (`_seq_h`, `_G_x`), loop
+indices are `_t _b _j`, sizes `_n_<dim>`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import sympy
 from .. import __version__
 from ..autodiff import Chain, Outer, Sink, Transpose, backward_equations
 from ..ir import symbol
-from ..schedule import LOOP, PRE, Access, Array, Group, Schedule
+from ..ir import Elementwise, Product
+from ..schedule import LOOP, PRE, Access, Buffer, Group, Role, Schedule
 from .printer import NumbaPrinter
 from . import tables
 from .kernel import KERNEL_DECORATOR, Kernel, Writer, join_terms, size
@@ -25,23 +27,29 @@ class Emitter:
     def __init__(self, sched: Schedule):
         self.s = sched
         self.cell = sched.cell
-        self.plan = sched.backward
+        self.plan = sched.plan
         # the plan's chain terms by (user, value); every (value, term) of the plan that a kernel
         # or the orchestration has placed (module() checks that none is left out)
         self.chains = {(t.user, v): t for v, t in self.plan.terms() if isinstance(t, Chain)}
         self.placed: set[tuple[str, object]] = set()
         self.printer = NumbaPrinter()
         self.kernels: list[Kernel] = []
-        self.assigned: set[tuple[str, tuple[str, ...]]] = set()
+        self.assigned: set[tuple[Buffer, tuple[str, ...]]] = set()
         # the arrays the forward kernels read (see module())
-        self.forward_reads: set[str] = set()
-        self.widths = {a.name: a.shape[-1] for a in [*sched.forward_arrays, *sched.backward_arrays]}
-        self.widths.update({f"_in_{x}": (d,) for x, d in sched.cell.inputs.items()})
-        self.widths.update({f"_dy_{o}": (sched.cell.dim_of(o),) for o in sched.cell.outputs})
+        self.forward_reads: set[Buffer] = set()
+
+    def buf(self, role: Role, value: str) -> Buffer:
+        return self.s.buf(role, value)
+
+    def name(self, k: Kernel, value: str) -> None:
+        """Note in the kernel's docstring what a compiler-made value read or computed there is."""
+        node = self.cell.nodes.get(value)
+        if isinstance(node, Product) or (isinstance(node, Elementwise) and not node.equation):
+            k.names[value] = self.cell.label(value)
 
     # --- elementwise loops --------------------------------------------------------------------
 
-    def forward_loop(self, k: Kernel, phase_groups: list[Group], dim: str, nodes: list[str], skip: frozenset[str]) -> None:
+    def forward_loop(self, k: Kernel, phase_groups: list[Group], dim: str, nodes: list[str], skip: frozenset[Buffer]) -> None:
         """One fused loop of a forward phase; stores into the arrays of `skip` are left out."""
         s, cell = self.s, self.cell
         local = set(nodes)
@@ -50,8 +58,10 @@ class Emitter:
         with k.rows_loop(dim):
             for a in needed:
                 self.forward_reads.add(s.read_fwd[a].array)
+                self.name(k, a)
                 k.line(f"{a} = {k.at(s.read_fwd[a])}")
             for n in nodes:
+                self.name(k, n)
                 k.line(f"{n} = {k.expr(cell.nodes[n].expr)}")
             for n in [*nodes, *products]:
                 for acc in s.stores.get(n, []):
@@ -69,11 +79,26 @@ class Emitter:
         replacements, reduced = sympy.cse([self.chains[p].partial for p in pairs], symbols=temps)
         k.temps += len(replacements)
         partial = dict(zip(pairs, reduced))
-        reads = sorted({sym.name for e in reduced for sym in e.free_symbols} | {sym.name for _, e in replacements for sym in e.free_symbols} - {str(t) for t, _ in replacements})
-        reads = [r for r in reads if not r.startswith("_c")]
+        temp_names = {str(t) for t, _ in replacements}
+        reads = sorted(({sym.name for e in reduced for sym in e.free_symbols} | {sym.name for _, e in replacements for sym in e.free_symbols}) - temp_names)
+        # a value the backward pass recomputes, from its own arguments (recomputed or read)
+        wanted = set(reads)
+        todo = [r for r in reads if r in s.recompute]
+        while todo:
+            r = todo.pop()
+            for a in cell.nodes[r].args:
+                if a not in wanted:
+                    wanted.add(a)
+                    todo += [a] if a in s.recompute else []
+        recomputed = [r for r in s.recompute if r in wanted]
+        loaded = sorted(wanted - set(recomputed))
         with k.rows_loop(dim):
-            for r in reads:
+            for r in loaded:
+                self.name(k, r)
                 k.line(f"{r} = {k.at(s.read_bwd[r])}")
+            for r in recomputed:
+                self.name(k, r)
+                k.line(f"{r} = {k.expr(cell.nodes[r].expr)}")
             for t, e in replacements:
                 k.line(f"{t} = {k.expr(e)}")
             for n in reversed(nodes):
@@ -115,27 +140,28 @@ class Emitter:
 
     # --- kernels ------------------------------------------------------------------------------
 
-    def loop_forward(self, name: str = "_loop_forward", skip: frozenset[str] = frozenset()) -> Kernel:
+    def loop_forward(self, name: str = "_loop_forward", skip: frozenset[Buffer] = frozenset()) -> Kernel:
         s = self.s
-        k = Kernel(name, self.printer, self.widths)
+        what = "without the stores only the backward pass reads (tape=False)" if skip else "saving the tape"
+        k = Kernel(name, self.printer, f"The time loop of the forward pass, {what}: every step's products and fused elementwise loops.")
         with k.block("for _t in range(_T):"):
             for ph in s.phases[LOOP]:
                 for g in ph.groups:
                     self.forward_reads.add(s.read_fwd[g.operand].array)
-                    k.line(f"matmul({k.rows(s.read_fwd[g.operand])}, {k.use('_WT_' + g.name)}, {k.use('_G_' + g.name)})")
+                    k.line(f"matmul({k.rows(s.read_fwd[g.operand])}, {k.use(self.buf(Role.WEIGHTS_T, g.name))}, {k.use(self.buf(Role.PRODUCTS, g.name))})")
                 for dim, nodes in self.loops(ph):
                     self.forward_loop(k, ph.groups, dim, nodes, skip)
         return k
 
     def loop_backward(self) -> Kernel:
         s, cell = self.s, self.cell
-        k = Kernel("_loop_backward", self.printer, self.widths)
+        k = Kernel("_loop_backward", self.printer, "The time loop of the backward pass, from the last step to the first: each step's fused loops in reverse, the products that carry gradient to the step before, and the gradient carried to the previous states.")
         with k.block("for _t in range(_T - 1, -1, -1):"):
             for ph in reversed(s.phases[LOOP]):
                 for dim, nodes in self.reached(ph):
                     self.backward_loop(k, dim, nodes)
                 for g in ph.groups:
-                    k.line(f"matmul({k.use(s.dG_of[g.name])}[_t], {k.use('_W_' + g.name)}, {k.rows(s.gemm_adjoint[g.operand])})")
+                    k.line(f"matmul({k.use(s.dG_of[g.name])}[_t], {k.use(self.buf(Role.WEIGHTS, g.name))}, {k.rows(s.gemm_adjoint[g.operand])})")
                     self.place_transposes(g)
             # the gradient carried into step t-1: what this step gave the previous state, plus
             # what another layer reading the state after step t-1 gives it (dseq), if any
@@ -156,15 +182,16 @@ class Emitter:
                                     if st in s.gemm_adjoint:
                                         parts.append(k.at(s.gemm_adjoint[st]))
                                     if with_dseq:
-                                        parts.append(f"{k.use('_dseq_' + st)}[_t - 1, _b, _j]")
-                                    k.line(f"{k.at(Access('_dcarry_' + st, 'bj'))} = {join_terms(parts)}")
+                                        parts.append(f"{k.use(self.buf(Role.D_SEQUENCE, st))}[_t - 1, _b, _j]")
+                                    k.line(f"{k.at(Access(self.buf(Role.D_CARRY, st), 'bj'))} = {join_terms(parts)}")
         return k
 
-    def pre_forward(self, index: int, name: str = "_pre_forward", skip: frozenset[str] = frozenset()) -> Kernel | None:
+    def pre_forward(self, index: int, name: str = "_pre_forward", skip: frozenset[Buffer] = frozenset()) -> Kernel | None:
         ph = self.s.phases[PRE][index - 1]
         if not ph.nodes:
             return None
-        k = Kernel(f"{name}_{index}", self.printer, self.widths)
+        what = ", without the stores only the backward pass reads (tape=False)" if skip else ""
+        k = Kernel(f"{name}_{index}", self.printer, f"Phase {index} of the values that read no state, over all steps before the time loop{what}.")
         with k.block("for _t in range(_T):"):
             for dim, nodes in self.loops(ph):
                 self.forward_loop(k, ph.groups, dim, nodes, skip)
@@ -175,7 +202,7 @@ class Emitter:
         loops = self.reached(ph)
         if not loops:
             return None
-        k = Kernel(f"_pre_backward_{index}", self.printer, self.widths)
+        k = Kernel(f"_pre_backward_{index}", self.printer, f"The backward pass of phase {index} of the values that read no state, over all steps after the time loop.")
         with k.block("for _t in range(_T):"):
             for dim, nodes in loops:
                 self.backward_loop(k, dim, nodes)
@@ -217,7 +244,7 @@ class Emitter:
         acc = self.s.adjoint[self.s.alias.get(product, product)]
         return (acc.array, acc.offset) in self.assigned
 
-    def never_written(self) -> set[str]:
+    def never_written(self) -> set[Buffer]:
         """Gradient arrays that some value owns but no kernel writes, because every partial
         derivative into it is zero (a product read only inside a where() condition): they must
         start at zero, not as uninitialised memory."""
@@ -231,17 +258,22 @@ class Emitter:
                 out.add(acc.array)
         return out
 
-    def alloc(self, w: Writer, arrays: list[Array], skip: set[str]) -> None:
+    def alloc(self, w: Writer, arrays: list[Buffer]) -> None:
         zero = self.never_written()
         for a in arrays:
-            if a.name in skip:
-                continue
             shape = []
             for entry in a.shape:
                 shape.append({"T": "_T", "T+1": "_T + 1", "B": "_B"}.get(entry) if isinstance(entry, str) else size(entry))
-            dtype = "np.float64" if a.kind == "acc" else "_dtype"
-            fn = "np.zeros" if a.zero or a.name in zero else "np.empty"
+            dtype = "np.float64" if a.float64 else "_dtype"
+            # an accumulator starts at zero; so does an array no kernel writes
+            fn = "np.zeros" if a.role is Role.D_VECTOR or a in zero else "np.empty"
             w.line(f"{a.name} = {fn}(({', '.join(shape)}{',' if len(shape) == 1 else ''}), {dtype})")
+
+    def vectors_prologue(self, w: Writer) -> None:
+        for p in self.cell.vectors:
+            w.line(f"{self.buf(Role.VECTOR, p).name} = _params[{p!r}]")
+        for c in self.cell.constants:
+            w.line(f"{self.buf(Role.VECTOR, c).name} = self.constants[{c!r}]")
 
     def dims_prologue(self, w: Writer) -> None:
         for d in self.cell.dims:
@@ -254,17 +286,18 @@ class Emitter:
             return f"_params[{n!r}]"
 
         weights = ", ".join(weight(n) for n in g.weights)
-        w.line(f"_W_{g.name} = np.concatenate(({weights},))" if len(g.weights) > 1 else f"_W_{g.name} = {weight(g.weights[0])}")
+        W = self.buf(Role.WEIGHTS, g.name).name
+        w.line(f"{W} = np.concatenate(({weights},))" if len(g.weights) > 1 else f"{W} = {weight(g.weights[0])}")
         if g.region == LOOP:
-            w.line(f"_WT_{g.name} = np.ascontiguousarray(_W_{g.name}.T)")
+            w.line(f"{self.buf(Role.WEIGHTS_T, g.name).name} = np.ascontiguousarray({W}.T)")
 
     def operand_all(self, g: Group) -> str:
         """Every step's operand of a group as a [T*B, n] matrix."""
         acc = self.s.read_fwd[g.operand]
-        arr = acc.array
+        arr = acc.array.name
         if acc.index == "next":
             arr = f"{arr}[1:]"
-        elif arr.startswith("_seq_"):
+        elif acc.array.role is Role.STATES:
             arr = f"{arr}[:-1]"
         return f"{arr}.reshape(_R, {g.operand_dim and size((g.operand_dim,))})"
 
@@ -286,35 +319,30 @@ class Emitter:
         w.line("_dtype = self.dtype")
         w.line("_params = self.params")
         for x in cell.inputs:
-            w.line(f"_in_{x} = inputs[{x!r}]")
-        first = next(iter(cell.inputs))
-        w.line(f"_T, _B = _in_{first}.shape[0], _in_{first}.shape[1]")
+            w.line(f"{self.buf(Role.INPUT, x).name} = inputs[{x!r}]")
+        first = self.buf(Role.INPUT, next(iter(cell.inputs))).name
+        w.line(f"_T, _B = {first}.shape[0], {first}.shape[1]")
         w.line("_R = _T * _B")
         self.dims_prologue(w)
-        for p in cell.vectors:
-            w.line(f"_w_{p} = _params[{p!r}]")
-        for c in cell.constants:
-            w.line(f"_w_{c} = self.constants[{c!r}]")
+        self.vectors_prologue(w)
         for g in s.groups.values():
             self.stacked(w, g)
-        pre_g = {f"_G_{g.name}" for g in s.groups.values() if g.region == PRE}
-        self.alloc(w, s.forward_arrays, pre_g)
+        self.alloc(w, s.forward_arrays)
         for st in cell.states:
-            w.line(f"_seq_{st}[0] = state[{st!r}]")
+            w.line(f"{self.buf(Role.STATES, st).name}[0] = state[{st!r}]")
         for ph in s.phases[PRE]:
             for g in ph.groups:
-                w.line(f"_G_{g.name} = np.dot({self.operand_all(g)}, _W_{g.name}.T).reshape(_T, _B, {size(g.rows)})")
+                w.line(f"{self.buf(Role.PRODUCTS, g.name).name} = np.dot({self.operand_all(g)}, {self.buf(Role.WEIGHTS, g.name).name}.T).reshape(_T, _B, {size(g.rows)})")
             if ph.index in pre_f:
                 self.call_forward(w, pre_f[ph.index], infer)
         self.call_forward(w, loop_f, infer)
         outputs = []
         for name in cell.outputs:
             out = s.read_fwd[name]
-            outputs.append(f"{name!r}: {out.array}[1:]" if out.index == "next" else f"{name!r}: {out.array}")
+            outputs.append(f"{name!r}: {out.array.name}[1:]" if out.index == "next" else f"{name!r}: {out.array.name}")
         w.line("_y = {" + ", ".join(outputs) + "}")
-        w.line("_final = {" + ", ".join(f"{st!r}: _seq_{st}[_T].copy()" for st in cell.states) + "}")
-        saved = [*s.tape, *(f"_W_{g.name}" for g in s.groups.values())]
-        w.line("_tape = {" + ", ".join(f"{a!r}: {a}" for a in saved) + "} if tape else None")
+        w.line("_final = {" + ", ".join(f"{st!r}: {self.buf(Role.STATES, st).name}[_T].copy()" for st in cell.states) + "}")
+        w.line("_tape = {" + ", ".join(f"{a.name!r}: {a.name}" for a in s.tape) + "} if tape else None")
         w.line("return _y, _final, _tape")
         return w.text()
 
@@ -327,24 +355,22 @@ class Emitter:
         w.line("_R = _T * _B")
         self.dims_prologue(w)
         for x in cell.inputs:
-            w.line(f"_in_{x} = tape.inputs[{x!r}]")
-        for p in cell.vectors:
-            w.line(f"_w_{p} = _params[{p!r}]")
-        for c in cell.constants:
-            w.line(f"_w_{c} = self.constants[{c!r}]")
-        for a in [*s.tape, *(f"_W_{g.name}" for g in s.groups.values())]:
-            w.line(f"{a} = tape.arrays[{a!r}]")
+            w.line(f"{self.buf(Role.INPUT, x).name} = tape.inputs[{x!r}]")
+        self.vectors_prologue(w)
+        for a in s.tape:
+            w.line(f"{a.name} = tape.arrays[{a.name!r}]")
         for name in cell.outputs:
-            w.line(f"_dy_{name} = dy[{name!r}]")
-        pre_dgemm = {f"_dgemm_{g.name}" for g in s.groups.values() if g.region == PRE}
-        self.alloc(w, s.backward_arrays, pre_dgemm)
+            w.line(f"{self.buf(Role.D_OUTPUT, name).name} = dy[{name!r}]")
+        self.alloc(w, s.backward_arrays)
+        carry = {st: self.buf(Role.D_CARRY, st).name for st in cell.states}
+        dseq = {st: self.buf(Role.D_SEQUENCE, st).name for st in cell.states}
         for st in cell.states:
-            w.line(f"_dcarry_{st}[...] = dstate[{st!r}]")
-            w.line(f"_dseq_{st} = dseq[{st!r}]")
+            w.line(f"{carry[st]}[...] = dstate[{st!r}]")
+            w.line(f"{dseq[st]} = dseq[{st!r}]")
         w.line("_has_dseq = dseq_given")
         with w.block("if _has_dseq:"):
             for st in cell.states:
-                w.line(f"_dcarry_{st} += _dseq_{st}[_T - 1]")
+                w.line(f"{carry[st]} += {dseq[st]}[_T - 1]")
         self.call(w, loop_b)
         grads: dict[str, list[str]] = {}
 
@@ -354,7 +380,7 @@ class Emitter:
             live = [i for i, p in enumerate(g.products) if self.has_gradient(p)]
             if not live:
                 return
-            w.line(f"_dW_{g.name} = np.dot({s.dG_of[g.name]}.reshape(_R, {size(g.rows)}).T, {self.operand_all(g)})")
+            w.line(f"_dW_{g.name} = np.dot({s.dG_of[g.name].name}.reshape(_R, {size(g.rows)}).T, {self.operand_all(g)})")
             for i in live:
                 self.placed.add((g.weights[i], Outer(g.products[i], g.operand)))
                 lo, hi = size(g.rows[:i]), size(g.rows[: i + 1])
@@ -367,7 +393,7 @@ class Emitter:
             if ph.index in pre_b:
                 self.call(w, pre_b[ph.index])
             for g in ph.groups:
-                w.line(f"_dgemm_{g.name} = np.dot({s.dG_of[g.name]}.reshape(_R, {size(g.rows)}), _W_{g.name}).reshape(_T, _B, {size((g.operand_dim,))})")
+                w.line(f"{self.buf(Role.D_OPERAND, g.name).name} = np.dot({s.dG_of[g.name].name}.reshape(_R, {size(g.rows)}), {self.buf(Role.WEIGHTS, g.name).name}).reshape(_T, _B, {size((g.operand_dim,))})")
                 self.place_transposes(g)
                 weight_grads(g)
         # a bias whose gradient is a block of a product group's gradient: all rows of that
@@ -388,7 +414,7 @@ class Emitter:
         for name, (first, last) in spans.items():
             g = s.groups[name]
             cols = "" if (first, last) == (0, len(g.rows)) else f"[:, {size(g.rows[:first])}:{size(g.rows[:last])}]"
-            w.line(f"_dbias_{name} = {s.dG_of[name]}.reshape(_R, {size(g.rows)}){cols}.sum(axis=0, dtype=np.float64)")
+            w.line(f"_dbias_{name} = {s.dG_of[name].name}.reshape(_R, {size(g.rows)}){cols}.sum(axis=0, dtype=np.float64)")
         w.line("_dparams = {}")
         for p in cell.params:
             if p.name in s.bias_of:
@@ -398,7 +424,7 @@ class Emitter:
                 lo, hi = size(g.rows[first:k]), size(g.rows[first : k + 1])
                 w.line(f"_dparams[{p.name!r}] = _dbias_{g.name}[{lo}:{hi}].astype(_dtype)")
             elif p.name in cell.vectors:
-                w.line(f"_dparams[{p.name!r}] = _acc_{p.name}.astype(_dtype)")
+                w.line(f"_dparams[{p.name!r}] = {self.buf(Role.D_VECTOR, p.name).name}.astype(_dtype)")
             else:
                 blocks = grads.get(p.name)
                 if not blocks:
@@ -414,11 +440,11 @@ class Emitter:
         for x, dim in cell.inputs.items():
             parts = []
             if s.users_outside.get(x):
-                parts.append(f"_d_{x}")
+                parts.append(s.adjoint[x].array.name)
             if x in s.gemm_adjoint:
-                parts.append(f"_dgemm_{x}")
-            w.line(f"_dinputs[{x!r}] = {join_terms(parts) if parts else f'np.zeros_like(_in_{x})'}")
-        w.line("_dstate = {" + ", ".join(f"{st!r}: _dcarry_{st}" for st in cell.states) + "}")
+                parts.append(s.gemm_adjoint[x].array.name)
+            w.line(f"_dinputs[{x!r}] = {join_terms(parts) if parts else f'np.zeros_like({self.buf(Role.INPUT, x).name})'}")
+        w.line("_dstate = {" + ", ".join(f"{st!r}: {carry[st]}" for st in cell.states) + "}")
         w.line("return _dinputs, _dparams, _dstate")
         return w.text()
 
@@ -435,7 +461,7 @@ class Emitter:
             if g.region == PRE:
                 self.forward_reads.add(s.read_fwd[g.operand].array)
         kept = self.forward_reads | {s.read_fwd[o].array for o in cell.outputs}
-        skip = frozenset(a for a in s.tape if a not in kept and not a.startswith("_seq_"))
+        skip = frozenset(a for a in s.saved() if a not in kept and a.role is not Role.STATES)
         infer: dict[str, Kernel] = {}
         if skip:
             twins = [(k, self.pre_forward(i, "_pre_infer", skip)) for i, k in pre_f.items()]
@@ -466,7 +492,7 @@ class Emitter:
             "constraints": list(cell.constraints),
             "constants": [(c.name, c.dim) for c in cell.constants.values()],
             "fixed": tables.fixed(cell),
-            "backward": backward_equations(cell, s.backward),
+            "backward": backward_equations(cell, s.plan),
             "schedule": tables.schedule_summary(s),
             "shapes": tables.shapes(cell),
             "functions": functions,
@@ -476,7 +502,7 @@ class Emitter:
             "inputs": [(x, d) for x, d in cell.inputs.items()],
             "states": [(x, d) for x, d in cell.states.items()],
             "params": [(p.name, (p.rows, p.cols) if p.name in cell.matrices else (p.dim,)) for p in cell.params],
-            "tape": [*s.tape, *(f"_W_{g.name}" for g in s.groups.values())],
+            "tape": tables.tape(s),
             "transcendentals": tables.transcendentals(cell),
             "param_inits": inits,
             "forward_body": forward,

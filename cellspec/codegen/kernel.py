@@ -4,12 +4,14 @@ and an njit kernel that records the arrays it touches and reads stacked arrays t
 
 from __future__ import annotations
 
+import textwrap
 from contextlib import contextmanager
 
 import sympy
 
-from ..schedule import Access
+from ..schedule import Access, Buffer, Role, shape_text
 from .printer import NumbaPrinter
+from .render import docstring_escape
 
 # no nnan/ninf: the kernels must keep NaN and inf as IEEE has them
 KERNEL_DECORATOR = '@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})'
@@ -60,32 +62,33 @@ def join_terms(terms: list[str]) -> str:
 
 class Kernel(Writer):
     """An njit function being written: it records the arrays it touches, which become its
-    parameters, in order of first use."""
+    parameters, in order of first use, and documents each of them (see `source`)."""
 
-    def __init__(self, name: str, printer: NumbaPrinter, widths: dict[str, tuple[str, ...]]):
+    def __init__(self, name: str, printer: NumbaPrinter, summary: str):
         super().__init__()
         self.name = name
         self.printer = printer
-        # the dims of each allocated array's last axis: a row of one dim needs no slicing
-        self.widths = widths
-        self.arrays: list[str] = []
+        self.summary = summary
+        self.arrays: list[Buffer] = []
         self.dims: set[str] = set()
         self.temps = 0
         # the fused loop being written (see rows_loop): its dim, and its views by access, else None
         self.loop_dim = ""
         self.views: dict[tuple, tuple[str, str]] | None = None
+        # compiler-made values read in this kernel -> what they are, for the docstring
+        self.names: dict[str, str] = {}
 
-    def use(self, array: str) -> str:
+    def use(self, array: Buffer) -> str:
         if array not in self.arrays:
             self.arrays.append(array)
-        return array
+        return array.name
 
     def at(self, acc: Access) -> str:
         if acc.index == "step":
             # the step index is a number of the kernel's float type, as every other value is:
             # an integer would not type in the fastmath functions (max(t, 1))
             return "_F(_t)"
-        self.use(acc.array)
+        name = self.use(acc.array)
         self.dims.update(acc.offset)
         if self.views is not None and acc.index in ROW_VIEWS:
             prefix, row = ROW_VIEWS[acc.index]
@@ -93,12 +96,12 @@ class Kernel(Writer):
             if acc.offset:
                 cut = f"{row}, {lo}:{hi}"
             else:
-                cut = row if self.widths.get(acc.array) == (self.loop_dim,) else f"{row}, :{hi}"
-            name = f"{prefix}{acc.array}_{len(self.views)}"
-            return self.views.setdefault((acc.array, acc.index, acc.offset), (name, f"{acc.array}[{cut}]"))[0] + "[_j]"
+                cut = row if acc.array.width == (self.loop_dim,) else f"{row}, :{hi}"
+            view = f"{prefix}{name}_{len(self.views)}"
+            return self.views.setdefault((acc.array, acc.index, acc.offset), (view, f"{name}[{cut}]"))[0] + "[_j]"
         j = f"_j + {size(acc.offset)}" if acc.offset else "_j"
         index = {"tbj": f"_t, _b, {j}", "next": f"_t + 1, _b, {j}", "bj": f"_b, {j}", "j": j}[acc.index]
-        return f"{acc.array}[{index}]"
+        return f"{name}[{index}]"
 
     @contextmanager
     def rows_loop(self, dim: str):
@@ -122,19 +125,38 @@ class Kernel(Writer):
 
     def rows(self, acc: Access) -> str:
         """The [B, n] slice of step t of an array, as a matrix operand."""
-        self.use(acc.array)
-        return {"tbj": f"{acc.array}[_t]", "next": f"{acc.array}[_t + 1]", "bj": acc.array}[acc.index]
+        name = self.use(acc.array)
+        return {"tbj": f"{name}[_t]", "next": f"{name}[_t + 1]", "bj": name}[acc.index]
 
     def expr(self, e: sympy.Expr) -> str:
         return self.printer.doprint(e)
 
     def source(self, all_dims: tuple[str, ...]) -> str:
         dims = [d for d in all_dims if d in self.dims]
-        flags = ["_has_dseq"] if any(a.startswith("_dseq_") for a in self.arrays) else []
-        params = ["_T", "_B", *(f"_n_{d}" for d in dims), *flags, *self.arrays]
+        flags = ["_has_dseq"] if any(a.role is Role.D_SEQUENCE for a in self.arrays) else []
+        params = ["_T", "_B", *(f"_n_{d}" for d in dims), *flags, *(a.name for a in self.arrays)]
         self.params = params
         head = f"def {self.name}({', '.join(params)}):"
         # the kernel's float type, for its constants: float64 accumulators excepted
-        typed_by = next(a for a in self.arrays if not a.startswith("_acc_"))
+        typed_by = next(a.name for a in self.arrays if not a.float64)
         body = [f"    _F = {typed_by}.dtype.type"] + ["    " + ln if ln else "" for ln in self.lines]
-        return head + "\n" + "\n".join(body) + "\n"
+        return head + "\n" + self.docstring(dims, flags) + "\n".join(body) + "\n"
+
+    def docstring(self, dims: list[str], flags: list[str]) -> str:
+        """What every argument holds, and its shape; then the compiler-made values it reads."""
+        lines = [*textwrap.wrap(self.summary, 92), "", "_T, _B: the steps and the sequences of the batch"]
+        lines += [f"_n_{d}: the size of {d}" for d in dims]
+        if flags:
+            lines.append("_has_dseq: whether a layer above reads the states (then _dseq_* hold its gradient)")
+        lines += [f"{a.name}: {shape_text(a.shape)} {a.holds}" for a in self.arrays]
+        if self.names:
+            lines += ["", "Values the compiler named:"]
+            lines += [f"{n} = {what}" for n, what in sorted(self.names.items(), key=lambda kv: _natural(kv[0]))]
+        text = "\n".join(("    " + ln if ln else "") for ln in lines)
+        return '    """' + docstring_escape(text.lstrip()) + '\n    """\n'
+
+
+def _natural(name: str) -> tuple:
+    """_p10 after _p9."""
+    head = name.rstrip("0123456789")
+    return (head, int(name[len(head):] or 0))

@@ -8,7 +8,7 @@ import sympy
 
 from ..ir import Cell, Elementwise
 from ..ops import FUNCTIONS
-from ..schedule import LOOP, PRE, Schedule
+from ..schedule import LOOP, PRE, Schedule, shape_text
 from .printer import formula_tree
 
 
@@ -38,6 +38,13 @@ def transcendentals(cell: Cell) -> list[tuple[str, int]]:
                 counts[node.dim] = counts.get(node.dim, 0) + n
     return sorted(counts.items())
 
+def tape(s: Schedule) -> list[tuple[str, str, str, str]]:
+    """The TAPE table: each array the forward pass saves for the backward pass, as (name, role,
+    the value or group it belongs to, shape), the stacked weights last. Roles: "states" (a
+    state before step 0 and after every step), "values" (a value at every step), "products" (a
+    hoisted group's products at every step) and "weights" (a group's weights, stacked by rows)."""
+    return [(b.name, b.role.name.lower(), b.value, shape_text(b.shape)) for b in s.tape]
+
 def shapes(cell: Cell) -> list[str]:
     lines = [f"input {x}: [T,B,{d}]" for x, d in cell.inputs.items()]
     lines += [f"output {o}: [T,B,{cell.dim_of(o)}]" for o in cell.outputs]
@@ -53,7 +60,7 @@ def schedule_summary(s: Schedule) -> list[str]:
     for r, label in ((PRE, "before the time loop, over all T*B rows"), (LOOP, "in the time loop, per step")):
         for ph in s.phases[r]:
             for g in ph.groups:
-                lines.append(f"{label}: [{'; '.join(g.weights)}] @ {g.operand}  (one matrix product)")
+                lines.append(f"{label}: [{'; '.join(g.weights)}] @ {s.cell.label(g.operand)}  (one matrix product)")
             if ph.nodes:
-                lines.append(f"{label}: {', '.join(n for n in ph.nodes)}  (fused elementwise loop)")
+                lines.append(f"{label}: {', '.join(s.cell.label(n) for n in ph.nodes)}  (fused elementwise loop)")
     return lines
