@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import sympy
 
 from .autodiff import differentiate
-from .codegen.emit import emit_module
-from .codegen.verify import verify_module
+from .codegen.cpu.emit import emit_module
+from .codegen.cpu.verify import verify_module
 from .ir import Cell, Elementwise, Product
 from .schedule import Schedule, make_schedule, saved_per_step, tape_formula
 from .spec import load_spec
@@ -53,7 +53,7 @@ def flops(cell: Cell) -> str:
 
 def compile_spec(path: str, source: bytes | None = None) -> Built:
     spec = load_spec(path, source)
-    from .ir import build_ir
+    from .lower import build_ir
 
     cell = build_ir(spec)
     schedule = make_schedule(cell, differentiate(cell))

@@ -12,7 +12,7 @@ import sys
 
 from . import __version__
 from .build import compile_spec, import_file
-from .codegen.verify import GeneratedCodeError, verify_module
+from .codegen.cpu.verify import GeneratedCodeError, verify_module
 from .files import folder_problem, write_atomic
 
 

@@ -91,7 +91,7 @@ def cmd_check(args) -> int:
 def cmd_catalog(args) -> int:
     from .files import write_atomic
     from .catalog import replace_section, table
-    from .ir import build_ir
+    from .lower import build_ir
     from .spec import load_spec
 
     cells = []

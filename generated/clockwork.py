@@ -205,7 +205,6 @@ class Cell(runtime.CellBase):
         _in_x = inputs['x']
         _T, _B = _in_x.shape[0], _in_x.shape[1]
         _R = _T * _B
-        _n_modules = self.dims['modules']
         _n_input = self.dims['input']
         _n_hidden = self.dims['hidden']
         _w_b = _params['b']
@@ -229,14 +228,11 @@ class Cell(runtime.CellBase):
 
     def _backward(self, tape, dy, dstate, dseq, dseq_given):
         _dtype = self.dtype
-        _params = tape.params
         _T, _B = tape.T, tape.B
         _R = _T * _B
-        _n_modules = self.dims['modules']
         _n_input = self.dims['input']
         _n_hidden = self.dims['hidden']
         _in_x = tape.inputs['x']
-        _w_b = _params['b']
         _w_period = self.constants['period']
         _seq_h = tape.arrays['_seq_h']
         _all_h_run = tape.arrays['_all_h_run']

@@ -177,7 +177,6 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _
     _p15 = R_fo @ f
     _p16 = R_oo @ o
     """
-    _F = _seq_h.dtype.type
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
         matmul(_seq_i[_t], _WT_i, _G_i)
@@ -296,7 +295,6 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _se
     _p15 = R_fo @ f
     _p16 = R_oo @ o
     """
-    _F = _seq_h.dtype.type
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
         matmul(_seq_i[_t], _WT_i, _G_i)
@@ -586,10 +584,6 @@ class Cell(runtime.CellBase):
         _w_p_i = _params['p_i']
         _w_p_f = _params['p_f']
         _w_p_o = _params['p_o']
-        _w_b_z = _params['b_z']
-        _w_b_i = _params['b_i']
-        _w_b_f = _params['b_f']
-        _w_b_o = _params['b_o']
         _seq_h = tape.arrays['_seq_h']
         _seq_c = tape.arrays['_seq_c']
         _seq_i = tape.arrays['_seq_i']

@@ -327,15 +327,11 @@ class Cell(runtime.CellBase):
 
     def _backward(self, tape, dy, dstate, dseq, dseq_given):
         _dtype = self.dtype
-        _params = tape.params
         _T, _B = tape.T, tape.B
         _R = _T * _B
         _n_input = self.dims['input']
         _n_hidden = self.dims['hidden']
         _in_x = tape.inputs['x']
-        _w_b_f = _params['b_f']
-        _w_b_g = _params['b_g']
-        _w_b_o = _params['b_o']
         _seq_h = tape.arrays['_seq_h']
         _seq_c = tape.arrays['_seq_c']
         _all_f = tape.arrays['_all_f']

@@ -142,7 +142,6 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_c, _w_b_d, 
     _p7 = W_o @ x
     _p8 = U_o @ h
     """
-    _F = _seq_h.dtype.type
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
@@ -238,7 +237,6 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_c, _w_b_d, _w
     _p7 = W_o @ x
     _p8 = U_o @ h
     """
-    _F = _seq_h.dtype.type
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
@@ -502,11 +500,6 @@ class Cell(runtime.CellBase):
         _w_p_o = _params['p_o']
         _w_w_cd = _params['w_cd']
         _w_w_ld = _params['w_ld']
-        _w_b_i = _params['b_i']
-        _w_b_f = _params['b_f']
-        _w_b_c = _params['b_c']
-        _w_b_o = _params['b_o']
-        _w_b_d = _params['b_d']
         _seq_h = tape.arrays['_seq_h']
         _seq_c = tape.arrays['_seq_c']
         _all_i = tape.arrays['_all_i']

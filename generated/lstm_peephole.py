@@ -123,7 +123,6 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_g, 
     _p6 = W_o @ x
     _p7 = U_o @ h
     """
-    _F = _seq_h.dtype.type
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
@@ -203,7 +202,6 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_g, _w
     _p6 = W_o @ x
     _p7 = U_o @ h
     """
-    _F = _seq_h.dtype.type
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
@@ -414,10 +412,6 @@ class Cell(runtime.CellBase):
         _w_p_i = _params['p_i']
         _w_p_f = _params['p_f']
         _w_p_o = _params['p_o']
-        _w_b_i = _params['b_i']
-        _w_b_f = _params['b_f']
-        _w_b_g = _params['b_g']
-        _w_b_o = _params['b_o']
         _seq_h = tape.arrays['_seq_h']
         _seq_c = tape.arrays['_seq_c']
         _all_i = tape.arrays['_all_i']

@@ -126,7 +126,6 @@ def _loop_forward(_T, _B, _n_proj, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f,
     _p7 = U_o @ h
     _p8 = P @ m
     """
-    _F = _seq_h.dtype.type
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
@@ -213,7 +212,6 @@ def _loop_infer(_T, _B, _n_proj, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _
     _p7 = U_o @ h
     _p8 = P @ m
     """
-    _F = _seq_h.dtype.type
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
@@ -423,17 +421,12 @@ class Cell(runtime.CellBase):
 
     def _backward(self, tape, dy, dstate, dseq, dseq_given):
         _dtype = self.dtype
-        _params = tape.params
         _T, _B = tape.T, tape.B
         _R = _T * _B
         _n_input = self.dims['input']
         _n_proj = self.dims['proj']
         _n_hidden = self.dims['hidden']
         _in_x = tape.inputs['x']
-        _w_b_i = _params['b_i']
-        _w_b_f = _params['b_f']
-        _w_b_g = _params['b_g']
-        _w_b_o = _params['b_o']
         _seq_h = tape.arrays['_seq_h']
         _seq_c = tape.arrays['_seq_c']
         _all_i = tape.arrays['_all_i']

@@ -79,7 +79,6 @@ def _pre_forward_1(_T, _B, _n_hidden, _G_x, _w_b_z, _all_z):
     Values the compiler named:
     _p0 = W_z @ x
     """
-    _F = _G_x.dtype.type
     for _t in range(_T):
         for _b in range(_B):
             _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
@@ -381,15 +380,11 @@ class Cell(runtime.CellBase):
 
     def _backward(self, tape, dy, dstate, dseq, dseq_given):
         _dtype = self.dtype
-        _params = tape.params
         _T, _B = tape.T, tape.B
         _R = _T * _B
         _n_input = self.dims['input']
         _n_hidden = self.dims['hidden']
         _in_x = tape.inputs['x']
-        _w_b_z = _params['b_z']
-        _w_b_r = _params['b_r']
-        _w_b_n = _params['b_n']
         _seq_h = tape.arrays['_seq_h']
         _all_z = tape.arrays['_all_z']
         _all_r = tape.arrays['_all_r']

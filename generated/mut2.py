@@ -362,15 +362,11 @@ class Cell(runtime.CellBase):
 
     def _backward(self, tape, dy, dstate, dseq, dseq_given):
         _dtype = self.dtype
-        _params = tape.params
         _T, _B = tape.T, tape.B
         _R = _T * _B
         _n_input = self.dims['input']
         _n_hidden = self.dims['hidden']
         _in_x = tape.inputs['x']
-        _w_b_z = _params['b_z']
-        _w_b_r = _params['b_r']
-        _w_b_n = _params['b_n']
         _seq_h = tape.arrays['_seq_h']
         _all_z = tape.arrays['_all_z']
         _all_r = tape.arrays['_all_r']

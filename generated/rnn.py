@@ -63,7 +63,6 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b):
     _p0 = W @ x
     _p1 = U @ h
     """
-    _F = _seq_h.dtype.type
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
@@ -162,13 +161,11 @@ class Cell(runtime.CellBase):
 
     def _backward(self, tape, dy, dstate, dseq, dseq_given):
         _dtype = self.dtype
-        _params = tape.params
         _T, _B = tape.T, tape.B
         _R = _T * _B
         _n_input = self.dims['input']
         _n_hidden = self.dims['hidden']
         _in_x = tape.inputs['x']
-        _w_b = _params['b']
         _seq_h = tape.arrays['_seq_h']
         _W_x = tape.arrays['_W_x']
         _W_h = tape.arrays['_W_h']

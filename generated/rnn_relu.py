@@ -63,7 +63,6 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b):
     _p0 = W @ x
     _p1 = U @ h
     """
-    _F = _seq_h.dtype.type
     for _t in range(_T):
         matmul(_seq_h[_t], _WT_h, _G_h)
         for _b in range(_B):
@@ -95,7 +94,6 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_h, _dcarry_h, _dy_h_new, _
     _dgemm_h: [B,hidden] the gradient of h through its products, [U]^T @ theirs
     _dseq_h: [T,B,hidden] the gradient of state h after every step from a layer above that reads it
     """
-    _F = _seq_h.dtype.type
     for _t in range(_T - 1, -1, -1):
         for _b in range(_B):
             _rn_seq_h_0 = _seq_h[_t + 1, _b]
@@ -162,13 +160,11 @@ class Cell(runtime.CellBase):
 
     def _backward(self, tape, dy, dstate, dseq, dseq_given):
         _dtype = self.dtype
-        _params = tape.params
         _T, _B = tape.T, tape.B
         _R = _T * _B
         _n_input = self.dims['input']
         _n_hidden = self.dims['hidden']
         _in_x = tape.inputs['x']
-        _w_b = _params['b']
         _seq_h = tape.arrays['_seq_h']
         _W_x = tape.arrays['_W_x']
         _W_h = tape.arrays['_W_h']

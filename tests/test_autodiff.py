@@ -11,7 +11,7 @@ import pytest
 
 from cellspec.autodiff import Chain, Outer, Sink, Transpose, backward_equations, differentiate
 from cellspec.build import compile_spec
-from cellspec.codegen.emit import Emitter
+from cellspec.codegen.cpu.emit import Emitter
 from cellspec.reference import Reference
 from cellspec.schedule import make_schedule
 

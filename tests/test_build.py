@@ -14,7 +14,7 @@ import cellspec
 from cellspec.build import compile_spec
 from cellspec.files import write_atomic
 from cellspec.catalog import tape_values
-from cellspec.ir import build_ir
+from cellspec.lower import build_ir
 from cellspec.spec import load_spec
 
 from conftest import ROOT, SPECS, generated, small_dims

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cellspec import formula
-from cellspec.codegen.printer import formula_tree
+from cellspec.codegen.cpu.printer import formula_tree
 from cellspec.errors import Location
 from cellspec.parse_sizes import parse_index_formula
 from cellspec.yamltext import Text

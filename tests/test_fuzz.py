@@ -1,7 +1,7 @@
 """Fuzzing the front end: mutated catalog specs and random equation strings.
 
 The only outcomes allowed are a successful build (whose module passed the ast gate of
-cellspec.codegen.verify) or a SpecError located in the spec: a line and column inside the text.
+cellspec.codegen.cpu.verify) or a SpecError located in the spec: a line and column inside the text.
 Anything else (a traceback from PyYAML, SymPy, the printer or Python's parser, a hang) fails.
 FUZZ_CASES examples per strategy, 1,500 by default (3,000 in all); set CELLSPEC_FUZZ_CASES for
 more. Hypothesis is derandomized, so every run tries the same cases.

@@ -13,7 +13,7 @@ import sympy
 from cellspec.build import compile_spec
 from cellspec.errors import SpecError
 from cellspec.gradcheck import gradcheck
-from cellspec.ir import build_ir
+from cellspec.lower import build_ir
 from cellspec.ops import absolute, unsupported
 from cellspec.parse import MAX_DEPTH
 from cellspec.spec import load_spec

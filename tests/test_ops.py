@@ -8,8 +8,8 @@ import sympy
 
 from cellspec import fastmath, ops, reference, spec
 from cellspec.bench import peers as bench_peers
-from cellspec.codegen import tables
-from cellspec.codegen.printer import NumbaPrinter
+from cellspec.codegen.cpu import tables
+from cellspec.codegen.cpu.printer import NumbaPrinter
 from cellspec.ir import Elementwise
 from cellspec.ops import FUNCTIONS, OPS
 

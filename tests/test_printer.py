@@ -8,7 +8,7 @@ import pytest
 import sympy
 from sympy import E, Float, Integer, Rational, exp, log, sign, sqrt, tanh
 
-from cellspec.codegen.printer import NumbaPrinter, print_expr
+from cellspec.codegen.cpu.printer import NumbaPrinter, print_expr
 from cellspec import fastmath
 from cellspec.ops import KERNEL_FUNCTION, absolute, maximum, minimum, relu, sigmoid, softplus, step
 

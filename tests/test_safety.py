@@ -183,7 +183,7 @@ def test_payloads_through_every_field(tmp_path, field):
     ],
 )
 def test_the_module_gate_refuses_any_other_shape(old, new):
-    from cellspec.codegen.verify import GeneratedCodeError, verify_module
+    from cellspec.codegen.cpu.verify import GeneratedCodeError, verify_module
 
     with open(os.path.join(ROOT, "generated", "rnn.py")) as f:
         source = f.read()

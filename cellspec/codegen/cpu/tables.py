@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import sympy
 
-from ..ir import Cell, Elementwise
-from ..ops import FUNCTIONS
-from ..schedule import LOOP, PRE, Schedule, shape_text
+from ...ir import Cell, Elementwise
+from ...ops import FUNCTIONS
+from ...buffers import shape_text
+from ...phases import LOOP, PRE
+from ...schedule import Schedule
 from .printer import formula_tree
 
 

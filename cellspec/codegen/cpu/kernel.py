@@ -4,12 +4,13 @@ and an njit kernel that records the arrays it touches and reads stacked arrays t
 
 from __future__ import annotations
 
+import re
 import textwrap
 from contextlib import contextmanager
 
 import sympy
 
-from ..schedule import Access, Buffer, Role, shape_text
+from ...buffers import Access, Buffer, Role, shape_text
 from .printer import NumbaPrinter
 from .render import docstring_escape
 
@@ -23,9 +24,17 @@ class Writer:
     def __init__(self):
         self.lines: list[str] = []
         self.level = 0
+        # (line index, name) of each `define`
+        self.definitions: list[tuple[int, str]] = []
 
     def line(self, text: str = "") -> None:
         self.lines.append("    " * self.level + text if text else "")
+
+    def define(self, name: str, value: str) -> None:
+        """`name = value`, left out of `text()` when no other line reads name (a size, a param or
+        a saved array that this pass does not need): the generated code has no dead lines."""
+        self.line(f"{name} = {value}")
+        self.definitions.append((len(self.lines) - 1, name))
 
     @contextmanager
     def block(self, header: str):
@@ -35,7 +44,17 @@ class Writer:
         self.level -= 1
 
     def text(self) -> str:
-        return "\n".join(self.lines) + "\n"
+        dropped: set[int] = set()
+        changed = True
+        while changed:
+            # dropping a definition can leave another one unread (_R reads _T)
+            changed = False
+            for i, name in self.definitions:
+                read = re.compile(rf"(?<![\w.]){re.escape(name)}\b")
+                if i not in dropped and not any(read.search(ln) for j, ln in enumerate(self.lines) if j != i and j not in dropped):
+                    dropped.add(i)
+                    changed = True
+        return "\n".join(ln for j, ln in enumerate(self.lines) if j not in dropped) + "\n"
 
 
 def size(dims: tuple[str, ...]) -> str:
@@ -139,7 +158,9 @@ class Kernel(Writer):
         head = f"def {self.name}({', '.join(params)}):"
         # the kernel's float type, for its constants: float64 accumulators excepted
         typed_by = next(a.name for a in self.arrays if not a.float64)
-        body = [f"    _F = {typed_by}.dtype.type"] + ["    " + ln if ln else "" for ln in self.lines]
+        body = ["    " + ln if ln else "" for ln in self.lines]
+        if any("_F(" in ln for ln in self.lines):
+            body.insert(0, f"    _F = {typed_by}.dtype.type")
         return head + "\n" + self.docstring(dims, flags) + "\n".join(body) + "\n"
 
     def docstring(self, dims: list[str], flags: list[str]) -> str:

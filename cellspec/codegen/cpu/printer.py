@@ -7,7 +7,7 @@ import sympy
 from sympy.printing import precedence
 from sympy.printing.pycode import PythonCodePrinter
 
-from ..ops import FUNCTIONS
+from ...ops import FUNCTIONS
 
 
 class NumbaPrinter(PythonCodePrinter):

@@ -1,0 +1,214 @@
+"""The methods of a generated `Cell`: `_forward` and `_backward`, which take the arrays apart,
+allocate the schedule's buffers, call the kernels and run the products over all steps (the hoisted
+input products, the weight gradients, the bias sums)."""
+
+from __future__ import annotations
+
+from ...autodiff import Outer
+from ...buffers import Buffer, Role
+from ...phases import LOOP, PRE, Group
+from .kernel import Kernel, Writer, join_terms, size
+from .loops import Kernels
+
+
+class Bodies:
+    def __init__(self, kernels: Kernels):
+        self.k = kernels
+        self.s = kernels.s
+        self.cell = kernels.cell
+
+    def buf(self, role: Role, value: str) -> Buffer:
+        return self.s.buf(role, value)
+
+    def call(self, w: Writer, k: Kernel) -> None:
+        w.line(f"{k.name}({', '.join(k.params)})")
+
+    def alloc(self, w: Writer, arrays: list[Buffer]) -> None:
+        zero = self.k.never_written()
+        for a in arrays:
+            shape = []
+            for entry in a.shape:
+                shape.append({"T": "_T", "T+1": "_T + 1", "B": "_B"}.get(entry) if isinstance(entry, str) else size(entry))
+            dtype = "np.float64" if a.float64 else "_dtype"
+            # an accumulator starts at zero; so does an array no kernel writes
+            fn = "np.zeros" if a.role is Role.D_VECTOR or a in zero else "np.empty"
+            w.line(f"{a.name} = {fn}(({', '.join(shape)}{',' if len(shape) == 1 else ''}), {dtype})")
+
+    def vectors_prologue(self, w: Writer) -> None:
+        for p in self.cell.vectors:
+            w.define(self.buf(Role.VECTOR, p).name, f"_params[{p!r}]")
+        for c in self.cell.constants:
+            w.define(self.buf(Role.VECTOR, c).name, f"self.constants[{c!r}]")
+
+    def dims_prologue(self, w: Writer) -> None:
+        for d in self.cell.dims:
+            w.define(f"_n_{d}", f"self.dims[{d!r}]")
+
+    def stacked(self, w: Writer, g: Group) -> None:
+        def weight(n: str) -> str:
+            if self.cell.matrices[n].mask is not None:
+                return f"_params[{n!r}] * self.masks[{n!r}]"
+            return f"_params[{n!r}]"
+
+        weights = ", ".join(weight(n) for n in g.weights)
+        W = self.buf(Role.WEIGHTS, g.name).name
+        w.line(f"{W} = np.concatenate(({weights},))" if len(g.weights) > 1 else f"{W} = {weight(g.weights[0])}")
+        if g.region == LOOP:
+            w.line(f"{self.buf(Role.WEIGHTS_T, g.name).name} = np.ascontiguousarray({W}.T)")
+
+    def operand_all(self, g: Group) -> str:
+        """Every step's operand of a group as a [T*B, n] matrix."""
+        acc = self.s.read_fwd[g.operand]
+        arr = acc.array.name
+        if acc.index == "next":
+            arr = f"{arr}[1:]"
+        elif acc.array.role is Role.STATES:
+            arr = f"{arr}[:-1]"
+        return f"{arr}.reshape(_R, {g.operand_dim and size((g.operand_dim,))})"
+
+    def call_forward(self, w: Writer, k: Kernel, infer: dict[str, Kernel]) -> None:
+        """Call a forward kernel, or its inference twin (no tape stores) when there is one and
+        the caller asked for no tape."""
+        twin = infer.get(k.name)
+        if twin is None:
+            self.call(w, k)
+            return
+        with w.block("if tape:"):
+            self.call(w, k)
+        with w.block("else:"):
+            self.call(w, twin)
+
+    def forward_body(self, pre_f: dict[int, Kernel], loop_f: Kernel, infer: dict[str, Kernel]) -> str:
+        s, cell = self.s, self.cell
+        w = Writer()
+        w.define("_dtype", "self.dtype")
+        w.define("_params", "self.params")
+        for x in cell.inputs:
+            w.line(f"{self.buf(Role.INPUT, x).name} = inputs[{x!r}]")
+        first = self.buf(Role.INPUT, next(iter(cell.inputs))).name
+        w.line(f"_T, _B = {first}.shape[0], {first}.shape[1]")
+        w.define("_R", "_T * _B")
+        self.dims_prologue(w)
+        self.vectors_prologue(w)
+        for g in s.groups.values():
+            self.stacked(w, g)
+        self.alloc(w, s.forward_arrays)
+        for st in cell.states:
+            w.line(f"{self.buf(Role.STATES, st).name}[0] = state[{st!r}]")
+        for ph in s.phases[PRE]:
+            for g in ph.groups:
+                w.line(f"{self.buf(Role.PRODUCTS, g.name).name} = np.dot({self.operand_all(g)}, {self.buf(Role.WEIGHTS, g.name).name}.T).reshape(_T, _B, {size(g.rows)})")
+            if ph.index in pre_f:
+                self.call_forward(w, pre_f[ph.index], infer)
+        self.call_forward(w, loop_f, infer)
+        outputs = []
+        for name in cell.outputs:
+            out = s.read_fwd[name]
+            outputs.append(f"{name!r}: {out.array.name}[1:]" if out.index == "next" else f"{name!r}: {out.array.name}")
+        w.line("_y = {" + ", ".join(outputs) + "}")
+        w.line("_final = {" + ", ".join(f"{st!r}: {self.buf(Role.STATES, st).name}[_T].copy()" for st in cell.states) + "}")
+        w.line("_tape = {" + ", ".join(f"{a.name!r}: {a.name}" for a in s.tape) + "} if tape else None")
+        w.line("return _y, _final, _tape")
+        return w.text()
+
+    def backward_body(self, pre_b: dict[int, Kernel], loop_b: Kernel) -> str:
+        s, cell = self.s, self.cell
+        w = Writer()
+        w.define("_dtype", "self.dtype")
+        w.define("_params", "tape.params")
+        w.line("_T, _B = tape.T, tape.B")
+        w.define("_R", "_T * _B")
+        self.dims_prologue(w)
+        for x in cell.inputs:
+            w.define(self.buf(Role.INPUT, x).name, f"tape.inputs[{x!r}]")
+        self.vectors_prologue(w)
+        for a in s.tape:
+            w.define(a.name, f"tape.arrays[{a.name!r}]")
+        for name in cell.outputs:
+            w.line(f"{self.buf(Role.D_OUTPUT, name).name} = dy[{name!r}]")
+        self.alloc(w, s.backward_arrays)
+        carry = {st: self.buf(Role.D_CARRY, st).name for st in cell.states}
+        dseq = {st: self.buf(Role.D_SEQUENCE, st).name for st in cell.states}
+        for st in cell.states:
+            w.line(f"{carry[st]}[...] = dstate[{st!r}]")
+            w.line(f"{dseq[st]} = dseq[{st!r}]")
+        w.line("_has_dseq = dseq_given")
+        with w.block("if _has_dseq:"):
+            for st in cell.states:
+                w.line(f"{carry[st]} += {dseq[st]}[_T - 1]")
+        self.call(w, loop_b)
+        grads: dict[str, list[str]] = {}
+
+        def weight_grads(g: Group) -> None:
+            # a product no partial reaches (one read only in a where() condition) gives its
+            # weight no gradient: not 0 @ operand, which is NaN where the operand is
+            live = [i for i, p in enumerate(g.products) if self.k.has_gradient(p)]
+            if not live:
+                return
+            w.line(f"_dW_{g.name} = np.dot({s.dG_of[g.name].name}.reshape(_R, {size(g.rows)}).T, {self.operand_all(g)})")
+            for i in live:
+                self.k.placed.add((g.weights[i], Outer(g.products[i], g.operand)))
+                lo, hi = size(g.rows[:i]), size(g.rows[: i + 1])
+                grads.setdefault(g.weights[i], []).append(f"_dW_{g.name}[{lo}:{hi}]")
+
+        for g in s.groups.values():
+            if g.region == LOOP:
+                weight_grads(g)
+        for ph in reversed(s.phases[PRE]):
+            if ph.index in pre_b:
+                self.call(w, pre_b[ph.index])
+            for g in ph.groups:
+                w.line(f"{self.buf(Role.D_OPERAND, g.name).name} = np.dot({s.dG_of[g.name].name}.reshape(_R, {size(g.rows)}), {self.buf(Role.WEIGHTS, g.name).name}).reshape(_T, _B, {size((g.operand_dim,))})")
+                self.k.place_transposes(g)
+                weight_grads(g)
+        # a bias whose gradient is a block of a product group's gradient: all rows of that
+        # gradient summed in float64, in one pass per group (a pass per bias over a
+        # strided column block was three times slower), then cut into the biases; a group sums
+        # only the span of columns its biases cover
+        def block(product):
+            """The group of a product and the product's place in it."""
+            g = s.group_of[product]
+            return g, g.products.index(product)
+
+        spans: dict[str, tuple[int, int]] = {}
+        for p in cell.params:
+            if p.name in s.bias_of:
+                g, k = block(s.bias_of[p.name])
+                lo, hi = spans.get(g.name, (k, k + 1))
+                spans[g.name] = (min(lo, k), max(hi, k + 1))
+        for name, (first, last) in spans.items():
+            g = s.groups[name]
+            cols = "" if (first, last) == (0, len(g.rows)) else f"[:, {size(g.rows[:first])}:{size(g.rows[:last])}]"
+            w.line(f"_dbias_{name} = {s.dG_of[name].name}.reshape(_R, {size(g.rows)}){cols}.sum(axis=0, dtype=np.float64)")
+        w.line("_dparams = {}")
+        for p in cell.params:
+            if p.name in s.bias_of:
+                self.k.placed.update((p.name, t) for t in self.k.plan.gradient(p.name).terms)
+                g, k = block(s.bias_of[p.name])
+                first = spans[g.name][0]
+                lo, hi = size(g.rows[first:k]), size(g.rows[first : k + 1])
+                w.line(f"_dparams[{p.name!r}] = _dbias_{g.name}[{lo}:{hi}].astype(_dtype)")
+            elif p.name in cell.vectors:
+                w.line(f"_dparams[{p.name!r}] = {self.buf(Role.D_VECTOR, p.name).name}.astype(_dtype)")
+            else:
+                blocks = grads.get(p.name)
+                if not blocks:
+                    # the weight's products cancelled out (W @ x - W @ x): no gradient
+                    w.line(f"_dparams[{p.name!r}] = np.zeros_like(_params[{p.name!r}])")
+                    continue
+                total = blocks[0] + ".copy()" if len(blocks) == 1 else " + ".join(blocks)
+                if p.mask is not None:
+                    # a masked weight's gradient is zero where the mask is
+                    total = f"({' + '.join(blocks)}) * self.masks[{p.name!r}]"
+                w.line(f"_dparams[{p.name!r}] = {total}")
+        w.line("_dinputs = {}")
+        for x, dim in cell.inputs.items():
+            parts = []
+            if s.users_outside.get(x):
+                parts.append(s.adjoint[x].array.name)
+            if x in s.gemm_adjoint:
+                parts.append(s.gemm_adjoint[x].array.name)
+            w.line(f"_dinputs[{x!r}] = {join_terms(parts) if parts else f'np.zeros_like({self.buf(Role.INPUT, x).name})'}")
+        w.line("_dstate = {" + ", ".join(f"{st!r}: {carry[st]}" for st in cell.states) + "}")
+        w.line("return _dinputs, _dparams, _dstate")
+        return w.text()

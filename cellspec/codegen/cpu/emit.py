@@ -1,0 +1,104 @@
+"""Turn a schedule into the source of a generated module for the CPU (Numba) target.
+
+The kernels (`loops.py`) and the `Cell`'s methods (`bodies.py`) are built as lists of lines with
+the writers of `kernel.py`; the tables of the `Cell` and its docstring's summaries come from
+`tables.py`; the Jinja2 template (`render.py`) only lays them out. Names in the emitted code: a forward value keeps its spec name,
+its gradient is `d_<name>`, and everything the compiler adds starts with `_`, which spec names
+cannot: arrays are named by `buffers.buffer_name` from their role (`_seq_h`, `_G_x`), loop
+indices are `_t _b _j`, sizes `_n_<dim>`.
+"""
+
+from __future__ import annotations
+
+from ... import __version__
+from ...autodiff import backward_equations
+from ...buffers import Role
+from ...phases import PRE
+from ...schedule import Schedule
+from . import tables
+from .bodies import Bodies
+from .kernel import KERNEL_DECORATOR, Kernel
+from .loops import Kernels
+from .render import render, spec_display_path
+
+
+class Emitter:
+    """A schedule's module: its kernels (`loops.py`), the methods of its `Cell` (`bodies.py`), its
+    tables and docstring (`tables.py`), laid out by the template (`render.py`)."""
+
+    def __init__(self, sched: Schedule):
+        self.s = sched
+        self.cell = sched.cell
+        self.kernels = Kernels(sched)
+        self.bodies = Bodies(self.kernels)
+
+    @property
+    def placed(self) -> set:
+        return self.kernels.placed
+
+    def unplaced(self) -> list:
+        return self.kernels.unplaced()
+
+    def module(self) -> str:
+        s, cell, k = self.s, self.cell, self.kernels
+        pre_f = {ph.index: kern for ph in s.phases[PRE] if (kern := k.pre_forward(ph.index))}
+        loop_f = k.loop_forward()
+        # an inference pass (forward with tape=False) runs twins of the forward kernels that
+        # skip the stores only the backward pass reads: of the tape, all but the states and
+        # what the forward pass itself reads on
+        for g in s.groups.values():
+            if g.region == PRE:
+                k.forward_reads.add(s.read_fwd[g.operand].array)
+        kept = k.forward_reads | {s.read_fwd[o].array for o in cell.outputs}
+        skip = frozenset(a for a in s.saved() if a not in kept and a.role is not Role.STATES)
+        infer: dict[str, Kernel] = {}
+        if skip:
+            twins = [(kern, k.pre_forward(i, "_pre_infer", skip)) for i, kern in pre_f.items()]
+            twins.append((loop_f, k.loop_forward("_loop_infer", skip)))
+            # a kernel that stores nothing of the tape-only arrays needs no twin
+            infer = {kern.name: twin for kern, twin in twins if any(a in skip for a in kern.arrays)}
+        loop_b = k.loop_backward()
+        pre_b = {ph.index: kern for ph in reversed(s.phases[PRE]) if (kern := k.pre_backward(ph.index))}
+        kernels = [*pre_f.values(), loop_f, *infer.values(), loop_b, *pre_b.values()]
+        kernel_sources = [kern.source(cell.dims) for kern in kernels]
+        forward = self.bodies.forward_body(pre_f, loop_f, infer)
+        backward = self.bodies.backward_body(pre_b, loop_b)
+        missing = self.unplaced()
+        if missing:
+            raise AssertionError(f"cellspec's emitter left out terms of the backward plan of {cell.name}: {missing}")
+        inits = tables.inits(cell)
+        functions = sorted(k.printer.functions)
+        context = {
+            "name": cell.name,
+            "summary": cell.summary,
+            "cite": cell.cite,
+            "spec_path": spec_display_path(cell.path),
+            "sha256": cell.sha256,
+            "version": __version__,
+            "equations": [f"{n} = {e}" for n, e in cell.equations_text],
+            "updates": [f"{st}[t] = {n}" for st, n in cell.updates.items()] + [f"y[t] = {o}" if len(cell.outputs) == 1 else f"y_{o}[t] = {o}" for o in cell.outputs],
+            "outputs": [(o, cell.dim_of(o)) for o in cell.outputs],
+            "constraints": list(cell.constraints),
+            "constants": [(c.name, c.dim) for c in cell.constants.values()],
+            "fixed": tables.fixed(cell),
+            "backward": backward_equations(cell, s.plan),
+            "schedule": tables.schedule_summary(s),
+            "shapes": tables.shapes(cell),
+            "functions": functions,
+            "kernels": kernel_sources,
+            "kernel_decorator": KERNEL_DECORATOR,
+            "dims": list(cell.dims),
+            "inputs": [(x, d) for x, d in cell.inputs.items()],
+            "states": [(x, d) for x, d in cell.states.items()],
+            "params": [(p.name, (p.rows, p.cols) if p.name in cell.matrices else (p.dim,)) for p in cell.params],
+            "tape": tables.tape(s),
+            "transcendentals": tables.transcendentals(cell),
+            "param_inits": inits,
+            "forward_body": forward,
+            "backward_body": backward,
+        }
+        return render(context)
+
+
+def emit_module(sched: Schedule) -> str:
+    return Emitter(sched).module()

@@ -1,0 +1,247 @@
+"""The kernels of a scheduled cell: each fused elementwise loop and each kernel of the forward and
+backward passes (the pre-region phases, the time loop, their inference twins), written from the
+schedule's buffers and placed from the backward plan, every term of which `unplaced` accounts for.
+"""
+
+from __future__ import annotations
+
+import sympy
+
+from ...autodiff import Chain, Sink, Transpose
+from ...buffers import Access, Buffer, Role
+from ...ir import Elementwise, Product, symbol
+from ...phases import LOOP, PRE, Group
+from ...schedule import Schedule
+from .kernel import Kernel, join_terms
+from .printer import NumbaPrinter
+
+
+class Kernels:
+    """Writes the kernels of one schedule, and keeps what the method bodies need to know of them:
+    the gradient arrays some kernel writes (`assigned`), the arrays the forward kernels read
+    (`forward_reads`), and the plan's terms placed so far (`placed`)."""
+
+    def __init__(self, sched: Schedule):
+        self.s = sched
+        self.cell = sched.cell
+        self.plan = sched.plan
+        # the plan's chain terms by (user, value); every (value, term) of the plan that a kernel
+        # or the orchestration has placed (module() checks that none is left out)
+        self.chains = {(t.user, v): t for v, t in self.plan.terms() if isinstance(t, Chain)}
+        self.placed: set[tuple[str, object]] = set()
+        self.printer = NumbaPrinter()
+        self.kernels: list[Kernel] = []
+        self.assigned: set[tuple[Buffer, tuple[str, ...]]] = set()
+        # the arrays the forward kernels read (see module())
+        self.forward_reads: set[Buffer] = set()
+
+    def buf(self, role: Role, value: str) -> Buffer:
+        return self.s.buf(role, value)
+
+    def name(self, k: Kernel, value: str) -> None:
+        """Note in the kernel's docstring what a compiler-made value read or computed there is."""
+        node = self.cell.nodes.get(value)
+        if isinstance(node, Product) or (isinstance(node, Elementwise) and not node.equation):
+            k.names[value] = self.cell.label(value)
+
+    def forward_loop(self, k: Kernel, phase_groups: list[Group], dim: str, nodes: list[str], skip: frozenset[Buffer]) -> None:
+        """One fused loop of a forward phase; stores into the arrays of `skip` are left out."""
+        s, cell = self.s, self.cell
+        local = set(nodes)
+        products = [p for g in phase_groups for p in g.products if p in s.stores and cell.nodes[p].dim == dim]
+        needed = sorted({a for n in nodes for a in cell.nodes[n].args if a not in local} | set(products))
+        with k.rows_loop(dim):
+            for a in needed:
+                self.forward_reads.add(s.read_fwd[a].array)
+                self.name(k, a)
+                k.line(f"{a} = {k.at(s.read_fwd[a])}")
+            for n in nodes:
+                self.name(k, n)
+                k.line(f"{n} = {k.expr(cell.nodes[n].expr)}")
+            for n in [*nodes, *products]:
+                for acc in s.stores.get(n, []):
+                    if acc.array not in skip:
+                        k.line(f"{k.at(acc)} = {n}")
+
+    def backward_loop(self, k: Kernel, dim: str, nodes: list[str]) -> None:
+        """One fused loop of a backward phase: the adjoint of each node of the loop, from the
+        plan's terms (each placed here or where its array is written), and the terms this loop
+        gives values outside it, added into their arrays."""
+        s, cell = self.s, self.cell
+        local = set(nodes)
+        pairs = [(u, a) for u in nodes for a in cell.nodes[u].args if (u, a) in self.chains]
+        temps = sympy.numbered_symbols("_c", start=k.temps)
+        replacements, reduced = sympy.cse([self.chains[p].partial for p in pairs], symbols=temps)
+        k.temps += len(replacements)
+        partial = dict(zip(pairs, reduced))
+        temp_names = {str(t) for t, _ in replacements}
+        reads = sorted(({sym.name for e in reduced for sym in e.free_symbols} | {sym.name for _, e in replacements for sym in e.free_symbols}) - temp_names)
+        # a value the backward pass recomputes, from its own arguments (recomputed or read)
+        wanted = set(reads)
+        todo = [r for r in reads if r in s.recompute]
+        while todo:
+            r = todo.pop()
+            for a in cell.nodes[r].args:
+                if a not in wanted:
+                    wanted.add(a)
+                    todo += [a] if a in s.recompute else []
+        recomputed = [r for r in s.recompute if r in wanted]
+        loaded = sorted(wanted - set(recomputed))
+        with k.rows_loop(dim):
+            for r in loaded:
+                self.name(k, r)
+                k.line(f"{r} = {k.at(s.read_bwd[r])}")
+            for r in recomputed:
+                self.name(k, r)
+                k.line(f"{r} = {k.expr(cell.nodes[r].expr)}")
+            for t, e in replacements:
+                k.line(f"{t} = {k.expr(e)}")
+            for n in reversed(nodes):
+                adjoint = self.plan.adjoint(n)
+                if adjoint is None:
+                    continue
+                sinks, inner, outside, transposed = [], sympy.S.Zero, False, False
+                for term in adjoint.terms:
+                    if isinstance(term, Sink):
+                        sinks.append(k.at(s.sink[term]))
+                        self.placed.add((n, term))
+                    elif isinstance(term, Transpose):
+                        transposed = True      # summed by the group's product (loop_backward)
+                    elif term.user in local:
+                        inner += symbol(f"d_{term.user}") * partial[(term.user, n)]
+                        self.placed.add((n, term))
+                    else:
+                        outside = True         # added into s.adjoint[n] by the user's loop
+                terms = sinks + ([k.at(s.adjoint[n])] if outside else []) + ([k.at(s.gemm_adjoint[n])] if transposed else [])
+                if inner != 0:
+                    terms.append(k.expr(inner))
+                k.line(f"d_{n} = {join_terms(terms)}")
+            targets: dict[str, sympy.Expr] = {}
+            for u in reversed(nodes):
+                for a in cell.nodes[u].args:
+                    # a bias's gradient is summed from its product's later (backward_body)
+                    if a in local or (u, a) not in partial or a in s.bias_of:
+                        continue
+                    self.placed.add((a, self.chains[(u, a)]))
+                    # a product whose gradient is proven equal to another's shares its array
+                    if a not in s.alias:
+                        targets[a] = targets.get(a, sympy.S.Zero) + symbol(f"d_{u}") * partial[(u, a)]
+            for a, contribution in targets.items():
+                acc = s.adjoint[a]
+                key = (acc.array, acc.offset)
+                op = "+=" if key in self.assigned or a in cell.vectors else "="
+                self.assigned.add(key)
+                k.line(f"{k.at(acc)} {op} {k.expr(contribution)}")
+
+    def loop_forward(self, name: str = "_loop_forward", skip: frozenset[Buffer] = frozenset()) -> Kernel:
+        s = self.s
+        what = "without the stores only the backward pass reads (tape=False)" if skip else "saving the tape"
+        k = Kernel(name, self.printer, f"The time loop of the forward pass, {what}: every step's products and fused elementwise loops.")
+        with k.block("for _t in range(_T):"):
+            for ph in s.phases[LOOP]:
+                for g in ph.groups:
+                    self.forward_reads.add(s.read_fwd[g.operand].array)
+                    k.line(f"matmul({k.rows(s.read_fwd[g.operand])}, {k.use(self.buf(Role.WEIGHTS_T, g.name))}, {k.use(self.buf(Role.PRODUCTS, g.name))})")
+                for dim, nodes in self.loops(ph):
+                    self.forward_loop(k, ph.groups, dim, nodes, skip)
+        return k
+
+    def loop_backward(self) -> Kernel:
+        s, cell = self.s, self.cell
+        k = Kernel("_loop_backward", self.printer, "The time loop of the backward pass, from the last step to the first: each step's fused loops in reverse, the products that carry gradient to the step before, and the gradient carried to the previous states.")
+        with k.block("for _t in range(_T - 1, -1, -1):"):
+            for ph in reversed(s.phases[LOOP]):
+                for dim, nodes in self.reached(ph):
+                    self.backward_loop(k, dim, nodes)
+                for g in ph.groups:
+                    k.line(f"matmul({k.use(s.dG_of[g.name])}[_t], {k.use(self.buf(Role.WEIGHTS, g.name))}, {k.rows(s.gemm_adjoint[g.operand])})")
+                    self.place_transposes(g)
+            # the gradient carried into step t-1: what this step gave the previous state, plus
+            # what another layer reading the state after step t-1 gives it (dseq), if any
+            by_dim: dict[str, list[str]] = {}
+            for st, dim in cell.states.items():
+                by_dim.setdefault(dim, []).append(st)
+            for with_dseq in (True, False):
+                header = "if _has_dseq and _t > 0:" if with_dseq else "else:"
+                with k.block(header):
+                    for dim, states in by_dim.items():
+                        k.dims.add(dim)
+                        with k.block("for _b in range(_B):"):
+                            with k.block(f"for _j in range(_n_{dim}):"):
+                                for st in states:
+                                    parts = []
+                                    if s.users_outside.get(st):
+                                        parts.append(k.at(s.adjoint[st]))
+                                    if st in s.gemm_adjoint:
+                                        parts.append(k.at(s.gemm_adjoint[st]))
+                                    if with_dseq:
+                                        parts.append(f"{k.use(self.buf(Role.D_SEQUENCE, st))}[_t - 1, _b, _j]")
+                                    k.line(f"{k.at(Access(self.buf(Role.D_CARRY, st), 'bj'))} = {join_terms(parts)}")
+        return k
+
+    def pre_forward(self, index: int, name: str = "_pre_forward", skip: frozenset[Buffer] = frozenset()) -> Kernel | None:
+        ph = self.s.phases[PRE][index - 1]
+        if not ph.nodes:
+            return None
+        what = ", without the stores only the backward pass reads (tape=False)" if skip else ""
+        k = Kernel(f"{name}_{index}", self.printer, f"Phase {index} of the values that read no state, over all steps before the time loop{what}.")
+        with k.block("for _t in range(_T):"):
+            for dim, nodes in self.loops(ph):
+                self.forward_loop(k, ph.groups, dim, nodes, skip)
+        return k
+
+    def pre_backward(self, index: int) -> Kernel | None:
+        ph = self.s.phases[PRE][index - 1]
+        loops = self.reached(ph)
+        if not loops:
+            return None
+        k = Kernel(f"_pre_backward_{index}", self.printer, f"The backward pass of phase {index} of the values that read no state, over all steps after the time loop.")
+        with k.block("for _t in range(_T):"):
+            for dim, nodes in loops:
+                self.backward_loop(k, dim, nodes)
+        return k
+
+    def reached(self, ph) -> list[tuple[str, list[str]]]:
+        """The phase's fused loops for the backward pass: of the nodes that gradient reaches."""
+        loops = [(dim, [n for n in nodes if self.plan.adjoint(n)]) for dim, nodes in self.loops(ph)]
+        return [(dim, nodes) for dim, nodes in loops if nodes]
+
+    def loops(self, ph) -> list[tuple[str, list[str]]]:
+        """One fused loop per dim; a dim whose only work is saving a product still gets one."""
+        out = ph.loops(self.cell)
+        dims = {d for d, _ in out}
+        for g in ph.groups:
+            for p in g.products:
+                d = self.cell.nodes[p].dim
+                if p in self.s.stores and d not in dims:
+                    out.append((d, []))
+                    dims.add(d)
+        return out
+
+    def place_transposes(self, g: Group) -> None:
+        """The group's matrix product d_operand = d_G @ W sums the `W^T @ d_p` of its products."""
+        adjoint = self.plan.adjoint(g.operand)
+        self.placed.update((g.operand, t) for t in (adjoint.terms if adjoint else ()) if isinstance(t, Transpose))
+
+    def unplaced(self) -> list[tuple[str, object]]:
+        """The plan's terms that no emitted code computes: none, or the emitter has a bug."""
+        return [vt for vt in self.plan.terms() if vt not in self.placed]
+
+    def has_gradient(self, product: str) -> bool:
+        """Whether some kernel writes the gradient of a product (or of the one it aliases)."""
+        acc = self.s.adjoint[self.s.alias.get(product, product)]
+        return (acc.array, acc.offset) in self.assigned
+
+    def never_written(self) -> set[Buffer]:
+        """Gradient arrays that some value owns but no kernel writes, because every partial
+        derivative into it is zero (a product read only inside a where() condition): they must
+        start at zero, not as uninitialised memory."""
+        s = self.s
+        owners = [p for g in s.groups.values() for p in g.products if p not in s.alias and p not in s.bias_of]
+        owners += [n for n, outside in s.users_outside.items() if outside]
+        out = set()
+        for name in owners:
+            acc = s.adjoint[name]
+            if (acc.array, acc.offset) not in self.assigned:
+                out.add(acc.array)
+        return out
