@@ -112,7 +112,9 @@ class Bodies:
         return w.text()
 
     def backward_body(self, pre_b: dict[int, Kernel], loop_b: Kernel) -> str:
-        s, cell = self.s, self.cell
+        """`_backward`: the tape taken apart, the time loop, then the products over all steps
+        (the gradients of hoisted operands and of the weights), the bias sums, and the results."""
+        cell = self.cell
         w = Writer()
         w.define("_dtype", "self.dtype")
         w.define("_params", "tape.params")
@@ -122,21 +124,47 @@ class Bodies:
         for x in cell.inputs:
             w.define(self.buf(Role.INPUT, x).name, f"tape.inputs[{x!r}]")
         self.vectors_prologue(w)
-        for a in s.tape:
+        for a in self.s.tape:
             w.define(a.name, f"tape.arrays[{a.name!r}]")
         for name in cell.outputs:
             w.line(f"{self.buf(Role.D_OUTPUT, name).name} = dy[{name!r}]")
-        self.alloc(w, s.backward_arrays)
-        carry = {st: self.buf(Role.D_CARRY, st).name for st in cell.states}
-        dseq = {st: self.buf(Role.D_SEQUENCE, st).name for st in cell.states}
-        for st in cell.states:
+        self.alloc(w, self.s.backward_arrays)
+        carry = self.carried_in(w)
+        self.call(w, loop_b)
+        grads = self.after_the_loop(w, pre_b)
+        self.param_gradients(w, grads)
+        w.line("_dinputs = {}")
+        for x in cell.inputs:
+            parts = []
+            if self.s.users_outside.get(x):
+                parts.append(self.s.adjoint[x].array.name)
+            if x in self.s.gemm_adjoint:
+                parts.append(self.s.gemm_adjoint[x].array.name)
+            w.line(f"_dinputs[{x!r}] = {join_terms(parts) if parts else f'np.zeros_like({self.buf(Role.INPUT, x).name})'}")
+        w.line("_dstate = {" + ", ".join(f"{st!r}: {carry[st]}" for st in cell.states) + "}")
+        w.line("return _dinputs, _dparams, _dstate")
+        return w.text()
+
+    def carried_in(self, w: Writer) -> dict[str, str]:
+        """The gradient arriving at the final states, and at every step's states from a layer
+        above (dseq); returns the carry array of each state."""
+        states = self.cell.states
+        carry = {st: self.buf(Role.D_CARRY, st).name for st in states}
+        dseq = {st: self.buf(Role.D_SEQUENCE, st).name for st in states}
+        for st in states:
             w.line(f"{carry[st]}[...] = dstate[{st!r}]")
             w.line(f"{dseq[st]} = dseq[{st!r}]")
         w.line("_has_dseq = dseq_given")
         with w.block("if _has_dseq:"):
-            for st in cell.states:
+            for st in states:
                 w.line(f"{carry[st]} += {dseq[st]}[_T - 1]")
-        self.call(w, loop_b)
+        return carry
+
+    def after_the_loop(self, w: Writer, pre_b: dict[int, Kernel]) -> dict[str, list[str]]:
+        """The weight gradients of the loop's groups, then, phase by phase in reverse, the
+        pre-region's backward kernels, its operands' gradients and its weight gradients; returns
+        each weight's gradient blocks."""
+        s = self.s
         grads: dict[str, list[str]] = {}
 
         def weight_grads(g: Group) -> None:
@@ -161,15 +189,22 @@ class Bodies:
                 w.line(f"{self.buf(Role.D_OPERAND, g.name).name} = np.dot({s.dG_of[g.name].name}.reshape(_R, {size(g.rows)}), {self.buf(Role.WEIGHTS, g.name).name}).reshape(_T, _B, {size((g.operand_dim,))})")
                 self.k.place_transposes(g)
                 weight_grads(g)
-        # a bias whose gradient is a block of a product group's gradient: all rows of that
-        # gradient summed in float64, in one pass per group (a pass per bias over a
-        # strided column block was three times slower), then cut into the biases; a group sums
-        # only the span of columns its biases cover
+        return grads
+
+    def param_gradients(self, w: Writer, grads: dict[str, list[str]]) -> None:
+        """`_dparams`: biases summed from their products' gradients, vector params from their
+        accumulators, weights from their blocks."""
+        s, cell = self.s, self.cell
+
         def block(product):
             """The group of a product and the product's place in it."""
             g = s.group_of[product]
             return g, g.products.index(product)
 
+        # a bias whose gradient is a block of a product group's gradient: all rows of that
+        # gradient summed in float64, in one pass per group (a pass per bias over a
+        # strided column block was three times slower), then cut into the biases; a group sums
+        # only the span of columns its biases cover
         spans: dict[str, tuple[int, int]] = {}
         for p in cell.params:
             if p.name in s.bias_of:
@@ -201,14 +236,3 @@ class Bodies:
                     # a masked weight's gradient is zero where the mask is
                     total = f"({' + '.join(blocks)}) * self.masks[{p.name!r}]"
                 w.line(f"_dparams[{p.name!r}] = {total}")
-        w.line("_dinputs = {}")
-        for x, dim in cell.inputs.items():
-            parts = []
-            if s.users_outside.get(x):
-                parts.append(s.adjoint[x].array.name)
-            if x in s.gemm_adjoint:
-                parts.append(s.gemm_adjoint[x].array.name)
-            w.line(f"_dinputs[{x!r}] = {join_terms(parts) if parts else f'np.zeros_like({self.buf(Role.INPUT, x).name})'}")
-        w.line("_dstate = {" + ", ".join(f"{st!r}: {carry[st]}" for st in cell.states) + "}")
-        w.line("return _dinputs, _dparams, _dstate")
-        return w.text()
