@@ -30,7 +30,7 @@ class Built:
         lines = [f"{cell.name}: {cell.summary}"]
         for n, e in cell.equations_text:
             lines.append(f"  {n} = {e}")
-        params = ", ".join(f"{p.name}[{p.rows},{p.cols}]" if p.name in cell.matrices else f"{p.name}[{p.dim}]" for p in cell.params)
+        params = ", ".join(f"{p.name}[{','.join(p.shape)}]" for p in cell.params)
         lines.append(f"  params: {params}")
         saved = saved_per_step(cell, s)
         lines.append(f"  saved per step and sequence: {', '.join(n for n, _ in saved)} ({tape_formula(saved)} values)")

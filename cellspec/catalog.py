@@ -25,7 +25,7 @@ def short_cite(cite: str) -> str:
 
 def param_formula(cell: Cell) -> str:
     dims = {d: sympy.Symbol(d, positive=True) for d in cell.dims}
-    total = sum((math.prod(dims[d] for d in ((p.rows, p.cols) if p.name in cell.matrices else (p.dim,))) for p in cell.params), sympy.S.Zero)
+    total = sum((math.prod(dims[d] for d in p.shape) for p in cell.params), sympy.S.Zero)
     return sympy.sstr(sympy.expand(total)).replace("**", "^")
 
 

@@ -65,6 +65,10 @@ class MatrixParam:
     # where the weight may be nonzero, a condition of row i, column j and the dims
     mask: sympy.Expr | None = None
 
+    @property
+    def shape(self) -> tuple[str, ...]:
+        return (self.rows, self.cols)
+
 
 @dataclass(frozen=True)
 class Constant:
@@ -80,6 +84,10 @@ class VectorParam:
     name: str
     dim: str
     init: Init
+
+    @property
+    def shape(self) -> tuple[str, ...]:
+        return (self.dim,)
 
 
 @dataclass

@@ -90,7 +90,7 @@ class Emitter:
             "dims": list(cell.dims),
             "inputs": [(x, d) for x, d in cell.inputs.items()],
             "states": [(x, d) for x, d in cell.states.items()],
-            "params": [(p.name, (p.rows, p.cols) if p.name in cell.matrices else (p.dim,)) for p in cell.params],
+            "params": [(p.name, p.shape) for p in cell.params],
             "tape": tables.tape(s),
             "transcendentals": tables.transcendentals(cell),
             "param_inits": inits,

@@ -52,7 +52,7 @@ def shapes(cell: Cell) -> list[str]:
     lines += [f"output {o}: [T,B,{cell.dim_of(o)}]" for o in cell.outputs]
     lines += [f"state {st}: [B,{d}]" for st, d in cell.states.items()]
     for p in cell.params:
-        shape = f"{p.rows},{p.cols}" if p.name in cell.matrices else p.dim
+        shape = ",".join(p.shape)
         args = f"({', '.join(sympy.sstr(a) for a in p.init.args)})" if p.init.args else ""
         lines.append(f"param {p.name}: [{shape}], init {p.init.kind}{args}")
     return lines
