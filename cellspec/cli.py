@@ -245,9 +245,16 @@ def main(argv: list[str] | None = None) -> int:
     k.set_defaults(run=cmd_bench)
     args = parser.parse_args(argv)
     try:
-        return args.run(args)
+        code = args.run(args)
+        # a closed pipe shows at the flush: inside the try, not at the interpreter's exit
+        sys.stdout.flush()
+        return code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader went away (`cellspec build ... | head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .runtime import tied
+
 
 @dataclass
 class CheckResult:
@@ -39,10 +41,7 @@ class CheckResult:
 def default_sizes(module) -> dict[str, int]:
     """Small, distinct sizes, so a mixed-up dim cannot pass by accident (except where a
     constraint makes two equal)."""
-    sizes = {d: 3 + i for i, d in enumerate(module.Cell.DIMS)}
-    for a, b in module.Cell.CONSTRAINTS:
-        sizes[b] = sizes[a]
-    return sizes
+    return tied(module.Cell.CONSTRAINTS, {d: 3 + i for i, d in enumerate(module.Cell.DIMS)})
 
 
 def describe_nonfinite(what: str, array) -> str | None:

@@ -42,6 +42,18 @@ from . import blas, formula
 DTYPES = ("float32", "float64")
 
 
+def tied(constraints, sizes: dict[str, int]) -> dict[str, int]:
+    """Sizes made to meet a cell's constraints: for each `a == b`, a takes b's size (in the
+    catalog, `input == hidden`: the input is as wide as the state), to a fixed point for chains.
+    The one rule for callers that pick every size themselves (gradcheck's default sizes, the
+    bench's); a Cell given only one of two tied sizes fills in the other."""
+    out = dict(sizes)
+    for _ in range(len(constraints) + 1):
+        for a, b in constraints:
+            out[a] = out[b]
+    return out
+
+
 class ShapeError(ValueError):
     """An array handed to a cell has the wrong shape, dtype or type; nothing ran."""
 

@@ -111,3 +111,13 @@ def test_scaling_figure_is_a_png(tmp_path):
     path = plot_scaling(curves, str(tmp_path / "scaling.png"))
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_closed_pipe_ends_a_command_without_a_traceback(tmp_path):
+    specs = sorted(os.path.join(ROOT, "specs", n) for n in os.listdir(os.path.join(ROOT, "specs")) if n.endswith(".yaml"))
+    proc = subprocess.Popen([sys.executable, "-m", "cellspec", "build", *specs, "-o", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader goes away before the first line, as `| head -0` would
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=300)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    assert proc.returncode == 141

@@ -130,3 +130,18 @@ def test_init_takes_self_positionally_so_no_dim_collides_with_it():
         DIMS = [*rnn.Cell.DIMS, "self"]
 
     assert Cell(input=3, hidden=4, self=2, seed=0).dims == {"input": 3, "hidden": 4, "self": 2}
+
+
+def test_tied_sizes_follow_the_right_side_of_each_constraint_through_chains():
+    from cellspec.runtime import tied
+
+    assert tied([("input", "hidden")], {"input": 3, "hidden": 5}) == {"input": 5, "hidden": 5}
+    assert tied([("a", "b"), ("b", "c")], {"a": 1, "b": 2, "c": 3}) == {"a": 3, "b": 3, "c": 3}
+    # gradcheck's default sizes and the bench's sizes tie dims by that one rule
+    from cellspec.bench.cells import dim_sizes
+    from cellspec.gradcheck import default_sizes
+    from conftest import generated
+
+    mut1 = generated("mut1")
+    assert default_sizes(mut1) == {"input": 4, "hidden": 4}
+    assert dim_sizes(mut1, 32, 64) == {"input": 64, "hidden": 64}

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..runtime import tied
+
 SIZES = {
     "S1": (100, 32, 128, 128),
     "S2": (100, 64, 256, 256),
@@ -28,9 +30,7 @@ def dim_sizes(cell_module, input_size: int, hidden: int) -> dict[str, int]:
     sizes = {}
     for d in cell_module.Cell.DIMS:
         sizes[d] = input_size if d == "input" else max(1, hidden // 2) if d == "proj" else 4 if d == "modules" else hidden
-    for a, b in cell_module.Cell.CONSTRAINTS:
-        sizes[a] = sizes[b]
-    return sizes
+    return tied(cell_module.Cell.CONSTRAINTS, sizes)
 
 
 def _ours(cell_module, shape: tuple):
