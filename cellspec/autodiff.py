@@ -18,6 +18,7 @@ to the s it reads.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import sympy
@@ -93,13 +94,9 @@ class Plan:
     def adjoint(self, value: str) -> Adjoint | None:
         return self._by_value.get(value)
 
-    @property
+    @functools.cached_property
     def _by_value(self) -> dict[str, Adjoint]:
-        cached = self.__dict__.get("_cache")
-        if cached is None:
-            cached = {a.value: a for a in self.adjoints}
-            object.__setattr__(self, "_cache", cached)
-        return cached
+        return {a.value: a for a in self.adjoints}
 
     def gradient(self, param: str) -> ParamGradient:
         return next(p for p in self.params if p.param == param)

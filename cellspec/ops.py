@@ -164,6 +164,12 @@ FUNCTIONS: dict[type, Function] = {
     )
 }
 
+def transcendental() -> tuple[type, ...]:
+    """The SymPy classes that count as heavy elementwise work, read from the table when asked
+    (a row added later counts too)."""
+    return tuple(cls for cls, row in FUNCTIONS.items() if row.transcendental)
+
+
 # The function of `cellspec.fastmath` that kernels call for each SymPy class that has one.
 KERNEL_FUNCTION = {f.cls: f.kernel for f in FUNCTIONS.values() if not f.builtin}
 

@@ -32,12 +32,11 @@ forward and backward cannot change the gradients. The copies are small next to t
 from __future__ import annotations
 
 import copy
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import blas, formula
+from . import blas, formula, parallel
+from .tape import Tape
 
 DTYPES = ("float32", "float64")
 
@@ -61,95 +60,6 @@ class ShapeError(ValueError):
 # when a call runs as parallel chunks of its batch (see the module docstring)
 MIN_ROWS = 16
 MIN_TRANSCENDENTALS = 2
-
-
-class Tape:
-    """What the forward pass saved for the backward pass of one call.
-
-    `arrays` holds only what the derived backward pass reads (see the generated module's TAPE).
-    A batch-parallel call keeps one tape per chunk in `parts`, as (batch slice, tape), and no
-    arrays of its own."""
-
-    __slots__ = ("cell", "T", "B", "inputs", "params", "arrays", "parts")
-
-    def __init__(self, cell, T, B, inputs, params, arrays, parts=()):
-        self.cell = cell
-        self.T = T
-        self.B = B
-        self.inputs = inputs
-        self.params = params
-        self.arrays = arrays
-        self.parts = list(parts)
-
-    def pieces(self) -> list[Tape]:
-        """The tapes that hold arrays: this one, or its chunks' in batch order."""
-        return [t for _, t in self.parts] if self.parts else [self]
-
-    @property
-    def nbytes(self) -> int:
-        return sum(a.nbytes for t in self.pieces() for a in t.arrays.values())
-
-    def saved(self, role: str, value: str) -> str:
-        """The name of the tape's array of a role (see the generated TAPE: "states", "values",
-        "products", "weights") for a value; KeyError if the tape keeps none."""
-        for name, r, v, _ in self.cell.TAPE:
-            if r == role and v == value:
-                return name
-        raise KeyError(f"the tape of {self.cell.NAME} keeps no {role} of {value!r}")
-
-    @property
-    def per_step_nbytes(self) -> int:
-        """The bytes of what the tape keeps per step (all but the stacked weights)."""
-        weights = {name for name, role, _, _ in self.cell.TAPE if role == "weights"}
-        return sum(a.nbytes for t in self.pieces() for k, a in t.arrays.items() if k not in weights)
-
-    def sequence(self, state: str) -> np.ndarray:
-        """A state after every step, [T,B,dim], from the tape (no copy unless batch-parallel).
-        The view is read-only: the backward pass reads the same memory."""
-        name = self.saved("states", state)
-        parts = [t.arrays[name][1:] for t in self.pieces()]
-        if len(parts) > 1:
-            return np.concatenate(parts, axis=1)
-        view = parts[0].view()
-        view.flags.writeable = False
-        return view
-
-
-_POOL: tuple[int, ThreadPoolExecutor] | None = None
-_POOL_LOCK = threading.Lock()  # two threads' calls may ask for a pool at once
-
-
-def _pool(n: int) -> ThreadPoolExecutor:
-    """A pool of at least n threads, kept for later calls."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None or _POOL[0] < n:
-            _POOL = (n, ThreadPoolExecutor(n, thread_name_prefix="cellspec"))
-        return _POOL[1]
-
-
-def _chunks(B: int, n: int) -> list[slice]:
-    """n nearly equal, contiguous slices of range(B)."""
-    edges = [B * i // n for i in range(n + 1)]
-    return [slice(a, b) for a, b in zip(edges, edges[1:])]
-
-
-def _cut(arrays: dict, sl: slice, axis: int, own: bool = False) -> dict:
-    """The batch slice sl of each array (batch on `axis`), C-contiguous for the kernels; with
-    `own`, always a copy (a slice of a one-step sequence is contiguous already, so it would
-    otherwise be a view)."""
-    out = {}
-    for k, v in arrays.items():
-        part = v[:, sl] if axis == 1 else v[sl]
-        out[k] = np.array(part, order="C") if own else np.ascontiguousarray(part)
-    return out
-
-
-def _on_threads(fn, args: list) -> list:
-    """fn(*a) for each a in args, on as many threads, with numpy's BLAS single-threaded (each
-    thread is a core's worth of work already) and restored afterwards."""
-    with blas.single_threaded():
-        return list(_pool(len(args)).map(lambda a: fn(*a), args))
 
 
 def _check_array(what: str, a, shape: tuple[int, ...], dtype: np.dtype, names: str, own: bool = False) -> np.ndarray:
@@ -369,7 +279,7 @@ class CellBase:
         widest = max((self.dims[d] for _, d in self.STATES), default=1)
         if work < MIN_TRANSCENDENTALS * widest:
             n = 1
-        return _chunks(B, n) if n > 1 else [slice(0, B)]
+        return parallel.chunks(B, n) if n > 1 else [slice(0, B)]
 
     def _forward_chunks(self, runner, chunks, inputs, state, params, T, B, tape: bool):
         # each thread cuts its own chunk out of the inputs and copies its outputs into the whole
@@ -379,15 +289,15 @@ class CellBase:
 
         def run(sl):
             # a taped chunk keeps its rows of the inputs: a copy, never a view of the caller's
-            part_in = _cut(inputs, sl, 1, own=tape)
-            ys, fin, arrays = runner._forward(part_in, _cut(state, sl, 0), tape)
+            part_in = parallel.cut(inputs, sl, 1, own=tape)
+            ys, fin, arrays = runner._forward(part_in, parallel.cut(state, sl, 0), tape)
             for k, v in ys.items():
                 y[k][:, sl] = v
             for k, v in fin.items():
                 final[k][sl] = v
             return Tape(self, T, sl.stop - sl.start, part_in, params, arrays) if tape else None
 
-        parts = _on_threads(run, [(sl,) for sl in chunks])
+        parts = parallel.on_threads(run, [(sl,) for sl in chunks])
         # the chunks' tapes hold the arrays; this one holds none, not even the caller's inputs
         return y, final, Tape(self, T, B, {}, params, {}, list(zip(chunks, parts))) if tape else None
 
@@ -438,15 +348,15 @@ class CellBase:
 
         def run(sl, part):
             # without dseq the kernels never read it: every chunk gets the same placeholder
-            dseq_part = _cut(dseq, sl, 1) if given else dseq
-            dx, dp, ds = self._backward(part, _cut(dy, sl, 1), _cut(dstate, sl, 0), dseq_part, given)
+            dseq_part = parallel.cut(dseq, sl, 1) if given else dseq
+            dx, dp, ds = self._backward(part, parallel.cut(dy, sl, 1), parallel.cut(dstate, sl, 0), dseq_part, given)
             for k, v in dx.items():
                 dinputs[k][:, sl] = v
             for k, v in ds.items():
                 dstate0[k][sl] = v
             return dp
 
-        grads = _on_threads(run, tape.parts)
+        grads = parallel.on_threads(run, tape.parts)
         dparams = {k: sum((g[k] for g in grads[1:]), grads[0][k]) for k in grads[0]}
         return dinputs, dparams, dstate0
 

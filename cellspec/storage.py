@@ -12,7 +12,7 @@ import sympy
 from .autodiff import Chain, Plan, Sink
 from .buffers import Access, Buffer, Role
 from .ir import Cell, Elementwise, Product
-from .ops import FUNCTIONS
+from .ops import transcendental
 from .phases import LOOP, PRE, Group
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def cheap(expr: sympy.Expr) -> bool:
     """Whether recomputing an expression costs less than saving it: no transcendental function
     (a few adds and multiplies against a store and a load of every step's value)."""
-    heavy = tuple(cls for cls, row in FUNCTIONS.items() if row.transcendental)
+    heavy = transcendental()
     return not any(isinstance(e, heavy) or (e.is_Pow and not e.exp.is_Integer) for e in sympy.preorder_traversal(expr))
 
 

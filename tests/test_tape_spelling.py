@@ -62,6 +62,8 @@ def test_an_inlined_catalog_cell_keeps_the_same_tape_and_results(tmp_path, name)
         y, final, tape = ref.forward(x, state)
         dy = {k: np.ones_like(v) for k, v in y.items()} if isinstance(y, dict) else np.ones_like(y)
         results.append((y, final, *ref.backward(tape, dy, {k: np.ones_like(v) for k, v in final.items()})))
+    # 1e-12 relative: the two IRs sum the same terms in another order (an inline expression's
+    # partials are SymPy's of the whole), so they agree to rounding, not bit for bit
     for a, b in zip(*results):
         for k in (a if isinstance(a, dict) else {"": a}):
             u, v = (a[k], b[k]) if isinstance(a, dict) else (a, b)
@@ -88,6 +90,7 @@ def test_equivalent_spellings_compile_to_kernels_with_equal_tapes_and_results(bu
     built, twin = build_module(other)
     assert tape_of(built) == tape_of(compile_spec(os.path.join(ROOT, "specs", f"{name}.yaml")))
     sizes = small_dims(module)
+    # the bounds for arithmetic that changed: the kernels of two spellings sum in other orders
     for dtype, tol in (("float64", 1e-13), ("float32", 1e-5)):
         a, b = module.Cell(dtype=dtype, seed=5, **sizes), twin.Cell(dtype=dtype, seed=5, **sizes)
         rng = np.random.default_rng(6)

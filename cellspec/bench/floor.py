@@ -65,13 +65,13 @@ def floor(schedule, sizes: dict[str, int], T: int, chunks: list[slice]):
     """The cell's matrix products alone (see `_products`), run as the generated call runs them:
     for a batch-parallel call, those of each chunk of the batch on a thread of its own with
     single-threaded BLAS. Returns (forward and backward, forward alone)."""
-    from ..runtime import _on_threads
+    from ..parallel import on_threads
 
     parts = [_products(schedule, sizes, T, sl.stop - sl.start, 1 + i, _Numpy()) for i, sl in enumerate(chunks)]
     if len(parts) == 1:
         return lambda: parts[0](True), lambda: parts[0](False)
-    return (lambda: _on_threads(lambda p: p(True), [(p,) for p in parts]),
-            lambda: _on_threads(lambda p: p(False), [(p,) for p in parts]))
+    return (lambda: on_threads(lambda p: p(True), [(p,) for p in parts]),
+            lambda: on_threads(lambda p: p(False), [(p,) for p in parts]))
 
 
 def floor_torch(torch, schedule, sizes: dict[str, int], T: int, B: int):

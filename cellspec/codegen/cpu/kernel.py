@@ -45,12 +45,12 @@ class Writer:
 
     def text(self) -> str:
         dropped: set[int] = set()
+        reads = [(i, re.compile(rf"(?<![\w.]){re.escape(name)}\b")) for i, name in self.definitions]
         changed = True
         while changed:
             # dropping a definition can leave another one unread (_R reads _T)
             changed = False
-            for i, name in self.definitions:
-                read = re.compile(rf"(?<![\w.]){re.escape(name)}\b")
+            for i, read in reads:
                 if i not in dropped and not any(read.search(ln) for j, ln in enumerate(self.lines) if j != i and j not in dropped):
                     dropped.add(i)
                     changed = True

@@ -30,7 +30,6 @@ class Kernels:
         self.chains = {(t.user, v): t for v, t in self.plan.terms() if isinstance(t, Chain)}
         self.placed: set[tuple[str, object]] = set()
         self.printer = NumbaPrinter()
-        self.kernels: list[Kernel] = []
         self.assigned: set[tuple[Buffer, tuple[str, ...]]] = set()
         # the arrays the forward kernels read (see module())
         self.forward_reads: set[Buffer] = set()

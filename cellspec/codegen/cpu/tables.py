@@ -7,7 +7,7 @@ from __future__ import annotations
 import sympy
 
 from ...ir import Cell, Elementwise
-from ...ops import FUNCTIONS
+from ...ops import transcendental
 from ...buffers import shape_text
 from ...phases import LOOP, PRE
 from ...schedule import Schedule
@@ -31,7 +31,7 @@ def fixed(cell: Cell) -> dict[str, list[tuple]]:
 def transcendentals(cell: Cell) -> list[tuple[str, int]]:
     """The forward pass's evaluations of exp, log, tanh, sigmoid and softplus per step and
     batch row, by dim: the runtime's measure of a cell's elementwise work."""
-    heavy = tuple(cls for cls, row in FUNCTIONS.items() if row.transcendental)
+    heavy = transcendental()
     counts: dict[str, int] = {}
     for node in cell.nodes.values():
         if isinstance(node, Elementwise):
