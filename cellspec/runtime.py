@@ -36,6 +36,7 @@ import copy
 import numpy as np
 
 from . import blas, formula, parallel
+from . import lengths as lengths_
 from .tape import Tape
 
 DTYPES = ("float32", "float64")
@@ -121,6 +122,7 @@ class CellBase:
     `_param_inits`, `_forward` and `_backward`; this class checks everything a user hands in."""
 
     NAME: str = ""
+    SPEC_SHA256: str = ""
     DIMS: list = []
     INPUTS: list = []
     STATES: list = []
@@ -240,17 +242,28 @@ class CellBase:
 
     # --- the API ------------------------------------------------------------------------------
 
-    def forward(self, x, state=None, tape: bool = True):
+    def forward(self, x, state=None, tape: bool = True, lengths=None):
         """Run the cell over a sequence.
 
         x: [T,B,input] (a dict name -> array when the cell has several inputs);
         state: dict state name -> [B,dim], or None for zeros; tape: False for inference, which
-        saves nothing for a backward pass and skips the stores only that pass reads.
+        saves nothing for a backward pass and skips the stores only that pass reads; lengths:
+        None, or [B] integers in 1..T, in any order: a sequence's state stops changing after its
+        last step (the final state is the one after it), its outputs past the end are zero, and
+        its padded input rows are never read (they may hold anything, NaN included).
         Returns y [T,B,out] (a dict output name -> array when the spec has several outputs),
         the final state (dict), and the tape for `backward` (None without one)."""
         inputs, T, B = self._checked_inputs(x, tape)
         state = self._checked_states(state, B, "state")
+        ragged = lengths_.arrange(lengths, T, B)
         params = self._checked_params(own=tape)
+        if ragged is not None:
+            # rows into the kernels' order, longest first; padding zeroed, in copies: a taped call
+            # keeps them, and the products over all steps then read zeros, never the caller's NaN
+            owned = ragged.order is not None
+            inputs = ragged.to_sorted(inputs, 1)
+            inputs = ragged.zero_padding(inputs if owned else {k: v.copy() for k, v in inputs.items()})
+            state = {k: np.ascontiguousarray(v) for k, v in ragged.to_sorted(state, 0).items()}
         # the generated `_forward` reads self.params: it runs on a shallow copy of the cell that
         # holds the checked params, so cell.params is never swapped out, not even for a moment in
         # which another thread's call on this cell would read it
@@ -258,15 +271,21 @@ class CellBase:
         runner.params = params
         chunks = self.batch_chunks(B)
         if len(chunks) == 1:
-            y, final, arrays = runner._forward(inputs, state, tape)
+            active = lengths_.full(T, B) if ragged is None else ragged.active()
+            y, final, arrays = runner._forward(inputs, state, tape, active)
             record = None
             if tape:
-                record = Tape(self, T, B, inputs, params, arrays)
+                record = Tape(self, T, B, inputs, params, arrays, active=active)
                 # y is a view of the tape (an output that is a state is its `_seq_` array): a copy,
                 # so that writing to y cannot change what the backward pass reads
                 y = {k: v.copy() for k, v in y.items()}
         else:
-            y, final, record = self._forward_chunks(runner, chunks, inputs, state, params, T, B, tape)
+            y, final, record = self._forward_chunks(runner, chunks, inputs, state, params, T, B, tape, ragged)
+        if ragged is not None:
+            y = ragged.from_sorted(ragged.zero_padding(y), 1)
+            final = ragged.from_sorted(final, 0)
+            if record is not None:
+                record.ragged = ragged
         if len(self.OUTPUTS) == 1:
             y = y[self.OUTPUTS[0][0]]
         return y, final, record
@@ -281,7 +300,7 @@ class CellBase:
             n = 1
         return parallel.chunks(B, n) if n > 1 else [slice(0, B)]
 
-    def _forward_chunks(self, runner, chunks, inputs, state, params, T, B, tape: bool):
+    def _forward_chunks(self, runner, chunks, inputs, state, params, T, B, tape: bool, ragged):
         # each thread cuts its own chunk out of the inputs and copies its outputs into the whole
         # batch's arrays: the copies run in parallel too
         y = {n: np.empty((T, B, self._size(d)), self.dtype) for n, d in self.OUTPUTS}
@@ -290,12 +309,13 @@ class CellBase:
         def run(sl):
             # a taped chunk keeps its rows of the inputs: a copy, never a view of the caller's
             part_in = parallel.cut(inputs, sl, 1, own=tape)
-            ys, fin, arrays = runner._forward(part_in, parallel.cut(state, sl, 0), tape)
+            active = lengths_.full(T, sl.stop - sl.start) if ragged is None else ragged.active(sl)
+            ys, fin, arrays = runner._forward(part_in, parallel.cut(state, sl, 0), tape, active)
             for k, v in ys.items():
                 y[k][:, sl] = v
             for k, v in fin.items():
                 final[k][sl] = v
-            return Tape(self, T, sl.stop - sl.start, part_in, params, arrays) if tape else None
+            return Tape(self, T, sl.stop - sl.start, part_in, params, arrays, active=active) if tape else None
 
         parts = parallel.on_threads(run, [(sl,) for sl in chunks])
         # the chunks' tapes hold the arrays; this one holds none, not even the caller's inputs
@@ -334,10 +354,18 @@ class CellBase:
             else:
                 # never read: the kernel takes its no-dseq path
                 dseq[name] = np.zeros((1, 1, 1), self.dtype)
+        ragged = tape.ragged
+        if ragged is not None and ragged.order is not None:
+            # into the order the forward pass ran the batch in, longest first
+            dy, dstate = ragged.to_sorted(dy, 1), ragged.to_sorted(dstate, 0)
+            if given:
+                dseq = ragged.to_sorted(dseq, 1)
         if not tape.parts:
             dinputs, dparams, dstate0 = self._backward(tape, dy, dstate, dseq, given)
         else:
             dinputs, dparams, dstate0 = self._backward_chunks(tape, dy, dstate, dseq, given)
+        if ragged is not None:
+            dinputs, dstate0 = ragged.from_sorted(dinputs, 1), ragged.from_sorted(dstate0, 0)
         dx = dinputs[self.INPUTS[0][0]] if len(self.INPUTS) == 1 else dinputs
         return dx, dparams, dstate0
 

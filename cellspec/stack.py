@@ -87,9 +87,10 @@ class Stack:
             out[int(k)][n] = value
         return out
 
-    def forward(self, x, state=None):
-        """x as the bottom layer takes it; state: flat dict or None. Returns the top layer's y,
-        the final states (flat dict) and a tape."""
+    def forward(self, x, state=None, lengths=None):
+        """x as the bottom layer takes it; state: flat dict or None; lengths: None or [B]
+        integers in 1..T, as `CellBase.forward` takes them, for every layer. Returns the top
+        layer's y, the final states (flat dict) and a tape."""
         states = self._split(state, "state")
         tapes, fed, finals = [], [], {}
         below_y = None
@@ -104,7 +105,7 @@ class Stack:
                         inputs[name] = below_y[source] if isinstance(below_y, dict) else below_y
                     else:
                         inputs[name] = lower_tape.sequence(source)
-            y, final, tape = layer.forward(inputs, states[k])
+            y, final, tape = layer.forward(inputs, states[k], lengths=lengths)
             tapes.append(tape)
             fed.append(inputs)
             finals.update({f"{k}.{n}": v for n, v in final.items()})

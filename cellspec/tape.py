@@ -13,9 +13,9 @@ class Tape:
     A batch-parallel call keeps one tape per chunk in `parts`, as (batch slice, tape), and no
     arrays of its own."""
 
-    __slots__ = ("cell", "T", "B", "inputs", "params", "arrays", "parts")
+    __slots__ = ("cell", "T", "B", "inputs", "params", "arrays", "parts", "active", "ragged")
 
-    def __init__(self, cell, T, B, inputs, params, arrays, parts=()):
+    def __init__(self, cell, T, B, inputs, params, arrays, parts=(), active=None):
         self.cell = cell
         self.T = T
         self.B = B
@@ -23,6 +23,10 @@ class Tape:
         self.params = params
         self.arrays = arrays
         self.parts = list(parts)
+        # the kernels' `_active` for this tape's rows; and for a call with lengths, the batch's
+        # arrangement (a `lengths.Ragged`: the tape's rows are in its sorted order), else None
+        self.active = active
+        self.ragged = None
 
     def pieces(self) -> list[Tape]:
         """The tapes that hold arrays: this one, or its chunks' in batch order."""
@@ -51,6 +55,9 @@ class Tape:
         The view is read-only: the backward pass reads the same memory."""
         name = self.saved("states", state)
         parts = [t.arrays[name][1:] for t in self.pieces()]
+        if self.ragged is not None and self.ragged.order is not None:
+            # the tape's rows are sorted longest first: a copy in the caller's order
+            return np.take(np.concatenate(parts, axis=1), self.ragged.inverse, axis=1)
         if len(parts) > 1:
             return np.concatenate(parts, axis=1)
         view = parts[0].view()

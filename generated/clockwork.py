@@ -49,12 +49,13 @@ from cellspec.fastmath import tanh
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period, _all_h_run):
+def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period, _all_h_run):
     """The time loop of the forward pass, saving the tape: every step's products and fused
-    elementwise loops.
+    elementwise loops, on the sequences still running.
 
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,hidden] [U]^T
     _G_h: [B,hidden] [U] @ h at this step
@@ -69,8 +70,9 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period,
     """
     _F = _seq_h.dtype.type
     for _t in range(_T):
-        matmul(_seq_h[_t], _WT_h, _G_h)
-        for _b in range(_B):
+        _nb = _active[_t]
+        matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
+        for _b in range(_nb):
             _rt_G_x_0 = _G_x[_t, _b]
             _rb_G_h_1 = _G_h[_b]
             _rt_seq_h_2 = _seq_h[_t, _b]
@@ -87,15 +89,20 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period,
                 h_new = ((h_run) if (t % period == _F(0.0)) else (h))
                 _rt_all_h_run_3[_j] = h_run
                 _rn_seq_h_4[_j] = h_new
+        for _b in range(_nb, _B):
+            _all_h_run[_t, _b] = 0.0
+            _seq_h[_t + 1, _b] = _seq_h[_t, _b]
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period):
+def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period):
     """The time loop of the forward pass, without the stores only the backward pass reads
-    (tape=False): every step's products and fused elementwise loops.
+    (tape=False): every step's products and fused elementwise loops, on the sequences still
+    running.
 
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,hidden] [U]^T
     _G_h: [B,hidden] [U] @ h at this step
@@ -109,8 +116,9 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period):
     """
     _F = _seq_h.dtype.type
     for _t in range(_T):
-        matmul(_seq_h[_t], _WT_h, _G_h)
-        for _b in range(_B):
+        _nb = _active[_t]
+        matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
+        for _b in range(_nb):
             _rt_G_x_0 = _G_x[_t, _b]
             _rb_G_h_1 = _G_h[_b]
             _rt_seq_h_2 = _seq_h[_t, _b]
@@ -125,10 +133,12 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period):
                 h_run = tanh(_p0 + _p1 + b)
                 h_new = ((h_run) if (t % period == _F(0.0)) else (h))
                 _rn_seq_h_3[_j] = h_new
+        for _b in range(_nb, _B):
+            _seq_h[_t + 1, _b] = _seq_h[_t, _b]
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward(_T, _B, _n_hidden, _has_dseq, _all_h_run, _w_period, _dcarry_h, _dy_h_new, _d_h, _dG_x, _W_h, _dgemm_h, _dseq_h):
+def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _all_h_run, _w_period, _dcarry_h, _dy_h_new, _d_h, _dG_x, _W_h, _dgemm_h, _dseq_h):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states.
@@ -136,6 +146,7 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _all_h_run, _w_period, _dcarry_
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _has_dseq: whether a layer above reads the states (then _dseq_* hold its gradient)
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     _all_h_run: [T,B,hidden] h_run at every step
     _w_period: [hidden] constant period
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
@@ -148,7 +159,8 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _all_h_run, _w_period, _dcarry_
     """
     _F = _all_h_run.dtype.type
     for _t in range(_T - 1, -1, -1):
-        for _b in range(_B):
+        _nb = _active[_t]
+        for _b in range(_nb):
             _rt_all_h_run_0 = _all_h_run[_t, _b]
             _rb_dcarry_h_1 = _dcarry_h[_b]
             _rt_dy_h_new_2 = _dy_h_new[_t, _b]
@@ -164,19 +176,25 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _all_h_run, _w_period, _dcarry_
                 d_h_run = d_h_new*((_F(1.0)) if _c1 else (_F(0.0)))
                 _rb_d_h_3[_j] = d_h_new*((_F(0.0)) if _c1 else (_F(1.0)))
                 _rt_dG_x_4[_j] = _c0*d_h_run
-        matmul(_dG_x[_t], _W_h, _dgemm_h)
+        matmul(_dG_x[_t, :_nb], _W_h, _dgemm_h[:_nb])
+        for _b in range(_nb, _B):
+            _dG_x[_t, _b] = 0.0
         if _has_dseq and _t > 0:
-            for _b in range(_B):
+            for _b in range(_nb):
                 for _j in range(_n_hidden):
                     _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j] + _dseq_h[_t - 1, _b, _j]
+            for _b in range(_nb, _B):
+                for _j in range(_n_hidden):
+                    _dcarry_h[_b, _j] += _dseq_h[_t - 1, _b, _j]
         else:
-            for _b in range(_B):
+            for _b in range(_nb):
                 for _j in range(_n_hidden):
                     _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j]
 
 
 class Cell(runtime.CellBase):
     NAME = 'clockwork'
+    SPEC_SHA256 = '20df78eb9cfe772501028235183ea30bd373442cf8b719ba1cf6687d03a09857'
     DIMS = ['modules', 'input', 'hidden']
     INPUTS = [('x', 'input')]
     STATES = [('h', 'hidden')]
@@ -199,7 +217,7 @@ class Cell(runtime.CellBase):
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_all_h_run', 'values', 'h_run', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[hidden,input]'), ('_W_h', 'weights', 'h', '[hidden,hidden]')]
     TRANSCENDENTALS = [('hidden', 1)]
 
-    def _forward(self, inputs, state, tape):
+    def _forward(self, inputs, state, tape, _active):
         _dtype = self.dtype
         _params = self.params
         _in_x = inputs['x']
@@ -218,9 +236,9 @@ class Cell(runtime.CellBase):
         _seq_h[0] = state['h']
         _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, _n_hidden)
         if tape:
-            _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period, _all_h_run)
+            _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period, _all_h_run)
         else:
-            _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period)
+            _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period)
         _y = {'h_new': _seq_h[1:]}
         _final = {'h': _seq_h[_T].copy()}
         _tape = {'_seq_h': _seq_h, '_all_h_run': _all_h_run, '_W_x': _W_x, '_W_h': _W_h} if tape else None
@@ -229,6 +247,7 @@ class Cell(runtime.CellBase):
     def _backward(self, tape, dy, dstate, dseq, dseq_given):
         _dtype = self.dtype
         _T, _B = tape.T, tape.B
+        _active = tape.active
         _R = _T * _B
         _n_input = self.dims['input']
         _n_hidden = self.dims['hidden']
@@ -248,7 +267,7 @@ class Cell(runtime.CellBase):
         _has_dseq = dseq_given
         if _has_dseq:
             _dcarry_h += _dseq_h[_T - 1]
-        _loop_backward(_T, _B, _n_hidden, _has_dseq, _all_h_run, _w_period, _dcarry_h, _dy_h_new, _d_h, _dG_x, _W_h, _dgemm_h, _dseq_h)
+        _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _all_h_run, _w_period, _dcarry_h, _dy_h_new, _d_h, _dG_x, _W_h, _dgemm_h, _dseq_h)
         _dW_h = np.dot(_dG_x.reshape(_R, _n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
         _dgemm_x = np.dot(_dG_x.reshape(_R, _n_hidden), _W_x).reshape(_T, _B, _n_input)
         _dW_x = np.dot(_dG_x.reshape(_R, _n_hidden).T, _in_x.reshape(_R, _n_input))

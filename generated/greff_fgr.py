@@ -129,12 +129,13 @@ from cellspec.fastmath import sigmoid, tanh
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _seq_f, _WT_f, _G_f, _seq_o, _WT_o, _G_o, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o, _all_z):
+def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _seq_f, _WT_f, _G_f, _seq_o, _WT_o, _G_o, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o, _all_z):
     """The time loop of the forward pass, saving the tape: every step's products and fused
-    elementwise loops.
+    elementwise loops, on the sequences still running.
 
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,4*hidden] [R_z; R_i; R_f; R_o]^T
     _G_h: [B,4*hidden] [R_z; R_i; R_f; R_o] @ h at this step
@@ -178,11 +179,12 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _
     _p16 = R_oo @ o
     """
     for _t in range(_T):
-        matmul(_seq_h[_t], _WT_h, _G_h)
-        matmul(_seq_i[_t], _WT_i, _G_i)
-        matmul(_seq_f[_t], _WT_f, _G_f)
-        matmul(_seq_o[_t], _WT_o, _G_o)
-        for _b in range(_B):
+        _nb = _active[_t]
+        matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
+        matmul(_seq_i[_t, :_nb], _WT_i, _G_i[:_nb])
+        matmul(_seq_f[_t, :_nb], _WT_f, _G_f[:_nb])
+        matmul(_seq_o[_t, :_nb], _WT_o, _G_o[:_nb])
+        for _b in range(_nb):
             _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
             _rb_G_h_1 = _G_h[_b, :_n_hidden]
             _rb_G_f_2 = _G_f[_b, _n_hidden:2*_n_hidden]
@@ -245,15 +247,24 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _
                 _rn_seq_c_21[_j] = c_new
                 _rn_seq_o_22[_j] = o_new
                 _rn_seq_h_23[_j] = y
+        for _b in range(_nb, _B):
+            _all_z[_t, _b] = 0.0
+            _seq_i[_t + 1, _b] = _seq_i[_t, _b]
+            _seq_f[_t + 1, _b] = _seq_f[_t, _b]
+            _seq_c[_t + 1, _b] = _seq_c[_t, _b]
+            _seq_o[_t + 1, _b] = _seq_o[_t, _b]
+            _seq_h[_t + 1, _b] = _seq_h[_t, _b]
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _seq_f, _WT_f, _G_f, _seq_o, _WT_o, _G_o, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o):
+def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _seq_f, _WT_f, _G_f, _seq_o, _WT_o, _G_o, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o):
     """The time loop of the forward pass, without the stores only the backward pass reads
-    (tape=False): every step's products and fused elementwise loops.
+    (tape=False): every step's products and fused elementwise loops, on the sequences still
+    running.
 
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,4*hidden] [R_z; R_i; R_f; R_o]^T
     _G_h: [B,4*hidden] [R_z; R_i; R_f; R_o] @ h at this step
@@ -296,11 +307,12 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _se
     _p16 = R_oo @ o
     """
     for _t in range(_T):
-        matmul(_seq_h[_t], _WT_h, _G_h)
-        matmul(_seq_i[_t], _WT_i, _G_i)
-        matmul(_seq_f[_t], _WT_f, _G_f)
-        matmul(_seq_o[_t], _WT_o, _G_o)
-        for _b in range(_B):
+        _nb = _active[_t]
+        matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
+        matmul(_seq_i[_t, :_nb], _WT_i, _G_i[:_nb])
+        matmul(_seq_f[_t, :_nb], _WT_f, _G_f[:_nb])
+        matmul(_seq_o[_t, :_nb], _WT_o, _G_o[:_nb])
+        for _b in range(_nb):
             _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
             _rb_G_h_1 = _G_h[_b, :_n_hidden]
             _rb_G_f_2 = _G_f[_b, _n_hidden:2*_n_hidden]
@@ -361,10 +373,16 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _se
                 _rn_seq_c_20[_j] = c_new
                 _rn_seq_o_21[_j] = o_new
                 _rn_seq_h_22[_j] = y
+        for _b in range(_nb, _B):
+            _seq_i[_t + 1, _b] = _seq_i[_t, _b]
+            _seq_f[_t + 1, _b] = _seq_f[_t, _b]
+            _seq_c[_t + 1, _b] = _seq_c[_t, _b]
+            _seq_o[_t + 1, _b] = _seq_o[_t, _b]
+            _seq_h[_t + 1, _b] = _seq_h[_t, _b]
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_o, _dcarry_c, _dcarry_f, _dcarry_i, _dG_x, _dG_i, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _W_i, _dgemm_i, _W_f, _dgemm_f, _W_o, _dgemm_o, _dseq_h, _dseq_c, _dseq_i, _dseq_f, _dseq_o):
+def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_o, _dcarry_c, _dcarry_f, _dcarry_i, _dG_x, _dG_i, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _W_i, _dgemm_i, _W_f, _dgemm_f, _W_o, _dgemm_o, _dseq_h, _dseq_c, _dseq_i, _dseq_f, _dseq_o):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states.
@@ -372,6 +390,7 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _seq_f, _seq_i, _seq_o,
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _has_dseq: whether a layer above reads the states (then _dseq_* hold its gradient)
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
     _seq_f: [T+1,B,hidden] state f: [0] the initial state, [t+1] after step t
     _seq_i: [T+1,B,hidden] state i: [0] the initial state, [t+1] after step t
@@ -408,7 +427,8 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _seq_f, _seq_i, _seq_o,
     """
     _F = _seq_c.dtype.type
     for _t in range(_T - 1, -1, -1):
-        for _b in range(_B):
+        _nb = _active[_t]
+        for _b in range(_nb):
             _rt_seq_c_0 = _seq_c[_t, _b]
             _rn_seq_c_1 = _seq_c[_t + 1, _b]
             _rn_seq_f_2 = _seq_f[_t + 1, _b]
@@ -461,20 +481,30 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _seq_f, _seq_i, _seq_o,
                 _rt_dG_i_18[_j] = _c1*d_i_new
                 _acc_p_i[_j] += _c1*c*d_i_new
                 _rt_dG_x_19[_j] = _c0*d_z
-        matmul(_dG_x[_t], _W_h, _dgemm_h)
-        matmul(_dG_i[_t], _W_i, _dgemm_i)
-        matmul(_dG_i[_t], _W_f, _dgemm_f)
-        matmul(_dG_i[_t], _W_o, _dgemm_o)
+        matmul(_dG_x[_t, :_nb], _W_h, _dgemm_h[:_nb])
+        matmul(_dG_i[_t, :_nb], _W_i, _dgemm_i[:_nb])
+        matmul(_dG_i[_t, :_nb], _W_f, _dgemm_f[:_nb])
+        matmul(_dG_i[_t, :_nb], _W_o, _dgemm_o[:_nb])
+        for _b in range(_nb, _B):
+            _dG_x[_t, _b] = 0.0
+            _dG_i[_t, _b] = 0.0
         if _has_dseq and _t > 0:
-            for _b in range(_B):
+            for _b in range(_nb):
                 for _j in range(_n_hidden):
                     _dcarry_h[_b, _j] = _dgemm_h[_b, _j] + _dseq_h[_t - 1, _b, _j]
                     _dcarry_c[_b, _j] = _d_c[_b, _j] + _dseq_c[_t - 1, _b, _j]
                     _dcarry_i[_b, _j] = _dgemm_i[_b, _j] + _dseq_i[_t - 1, _b, _j]
                     _dcarry_f[_b, _j] = _dgemm_f[_b, _j] + _dseq_f[_t - 1, _b, _j]
                     _dcarry_o[_b, _j] = _dgemm_o[_b, _j] + _dseq_o[_t - 1, _b, _j]
+            for _b in range(_nb, _B):
+                for _j in range(_n_hidden):
+                    _dcarry_h[_b, _j] += _dseq_h[_t - 1, _b, _j]
+                    _dcarry_c[_b, _j] += _dseq_c[_t - 1, _b, _j]
+                    _dcarry_i[_b, _j] += _dseq_i[_t - 1, _b, _j]
+                    _dcarry_f[_b, _j] += _dseq_f[_t - 1, _b, _j]
+                    _dcarry_o[_b, _j] += _dseq_o[_t - 1, _b, _j]
         else:
-            for _b in range(_B):
+            for _b in range(_nb):
                 for _j in range(_n_hidden):
                     _dcarry_h[_b, _j] = _dgemm_h[_b, _j]
                     _dcarry_c[_b, _j] = _d_c[_b, _j]
@@ -485,6 +515,7 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _seq_f, _seq_i, _seq_o,
 
 class Cell(runtime.CellBase):
     NAME = 'greff_fgr'
+    SPEC_SHA256 = 'f646d44e7fbc4a2bd35c461d3c368b8fa9d32aaca403feccd162469faf04605e'
     DIMS = ['input', 'hidden']
     INPUTS = [('x', 'input')]
     STATES = [('h', 'hidden'), ('c', 'hidden'), ('i', 'hidden'), ('f', 'hidden'), ('o', 'hidden')]
@@ -524,7 +555,7 @@ class Cell(runtime.CellBase):
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_seq_c', 'states', 'c', '[T+1,B,hidden]'), ('_seq_i', 'states', 'i', '[T+1,B,hidden]'), ('_seq_f', 'states', 'f', '[T+1,B,hidden]'), ('_seq_o', 'states', 'o', '[T+1,B,hidden]'), ('_all_z', 'values', 'z', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[4*hidden,input]'), ('_W_h', 'weights', 'h', '[4*hidden,hidden]'), ('_W_i', 'weights', 'i', '[3*hidden,hidden]'), ('_W_f', 'weights', 'f', '[3*hidden,hidden]'), ('_W_o', 'weights', 'o', '[3*hidden,hidden]')]
     TRANSCENDENTALS = [('hidden', 5)]
 
-    def _forward(self, inputs, state, tape):
+    def _forward(self, inputs, state, tape, _active):
         _dtype = self.dtype
         _params = self.params
         _in_x = inputs['x']
@@ -565,9 +596,9 @@ class Cell(runtime.CellBase):
         _seq_o[0] = state['o']
         _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 4*_n_hidden)
         if tape:
-            _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _seq_f, _WT_f, _G_f, _seq_o, _WT_o, _G_o, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o, _all_z)
+            _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _seq_f, _WT_f, _G_f, _seq_o, _WT_o, _G_o, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o, _all_z)
         else:
-            _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _seq_f, _WT_f, _G_f, _seq_o, _WT_o, _G_o, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o)
+            _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _seq_f, _WT_f, _G_f, _seq_o, _WT_o, _G_o, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o)
         _y = {'y': _seq_h[1:]}
         _final = {'h': _seq_h[_T].copy(), 'c': _seq_c[_T].copy(), 'i': _seq_i[_T].copy(), 'f': _seq_f[_T].copy(), 'o': _seq_o[_T].copy()}
         _tape = {'_seq_h': _seq_h, '_seq_c': _seq_c, '_seq_i': _seq_i, '_seq_f': _seq_f, '_seq_o': _seq_o, '_all_z': _all_z, '_W_x': _W_x, '_W_h': _W_h, '_W_i': _W_i, '_W_f': _W_f, '_W_o': _W_o} if tape else None
@@ -577,6 +608,7 @@ class Cell(runtime.CellBase):
         _dtype = self.dtype
         _params = tape.params
         _T, _B = tape.T, tape.B
+        _active = tape.active
         _R = _T * _B
         _n_input = self.dims['input']
         _n_hidden = self.dims['hidden']
@@ -628,7 +660,7 @@ class Cell(runtime.CellBase):
             _dcarry_i += _dseq_i[_T - 1]
             _dcarry_f += _dseq_f[_T - 1]
             _dcarry_o += _dseq_o[_T - 1]
-        _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_o, _dcarry_c, _dcarry_f, _dcarry_i, _dG_x, _dG_i, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _W_i, _dgemm_i, _W_f, _dgemm_f, _W_o, _dgemm_o, _dseq_h, _dseq_c, _dseq_i, _dseq_f, _dseq_o)
+        _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_o, _dcarry_c, _dcarry_f, _dcarry_i, _dG_x, _dG_i, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _W_i, _dgemm_i, _W_f, _dgemm_f, _W_o, _dgemm_o, _dseq_h, _dseq_c, _dseq_i, _dseq_f, _dseq_o)
         _dW_h = np.dot(_dG_x.reshape(_R, 4*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
         _dW_i = np.dot(_dG_i.reshape(_R, 3*_n_hidden).T, _seq_i[:-1].reshape(_R, _n_hidden))
         _dW_f = np.dot(_dG_i.reshape(_R, 3*_n_hidden).T, _seq_f[:-1].reshape(_R, _n_hidden))

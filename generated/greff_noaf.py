@@ -90,12 +90,13 @@ from cellspec.fastmath import sigmoid, tanh
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o, _all_z, _all_i, _all_f, _all_o):
+def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o, _all_z, _all_i, _all_f, _all_o):
     """The time loop of the forward pass, saving the tape: every step's products and fused
-    elementwise loops.
+    elementwise loops, on the sequences still running.
 
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,4*hidden] [R_z; R_i; R_f; R_o]^T
     _G_h: [B,4*hidden] [R_z; R_i; R_f; R_o] @ h at this step
@@ -124,8 +125,9 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, 
     _p7 = R_o @ h
     """
     for _t in range(_T):
-        matmul(_seq_h[_t], _WT_h, _G_h)
-        for _b in range(_B):
+        _nb = _active[_t]
+        matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
+        for _b in range(_nb):
             _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
             _rb_G_h_1 = _G_h[_b, :_n_hidden]
             _rt_G_x_2 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
@@ -170,15 +172,24 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, 
                 _rn_seq_c_12[_j] = c_new
                 _rt_all_o_13[_j] = o
                 _rn_seq_h_14[_j] = y
+        for _b in range(_nb, _B):
+            _all_z[_t, _b] = 0.0
+            _all_i[_t, _b] = 0.0
+            _all_f[_t, _b] = 0.0
+            _seq_c[_t + 1, _b] = _seq_c[_t, _b]
+            _all_o[_t, _b] = 0.0
+            _seq_h[_t + 1, _b] = _seq_h[_t, _b]
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o):
+def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o):
     """The time loop of the forward pass, without the stores only the backward pass reads
-    (tape=False): every step's products and fused elementwise loops.
+    (tape=False): every step's products and fused elementwise loops, on the sequences still
+    running.
 
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,4*hidden] [R_z; R_i; R_f; R_o]^T
     _G_h: [B,4*hidden] [R_z; R_i; R_f; R_o] @ h at this step
@@ -203,8 +214,9 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, _w
     _p7 = R_o @ h
     """
     for _t in range(_T):
-        matmul(_seq_h[_t], _WT_h, _G_h)
-        for _b in range(_B):
+        _nb = _active[_t]
+        matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
+        for _b in range(_nb):
             _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
             _rb_G_h_1 = _G_h[_b, :_n_hidden]
             _rt_G_x_2 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
@@ -241,10 +253,13 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, _w
                 y = c_new*o
                 _rn_seq_c_9[_j] = c_new
                 _rn_seq_h_10[_j] = y
+        for _b in range(_nb, _B):
+            _seq_c[_t + 1, _b] = _seq_c[_t, _b]
+            _seq_h[_t + 1, _b] = _seq_h[_t, _b]
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_c, _dG_x, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _dseq_h, _dseq_c):
+def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_c, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_c, _dG_x, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _dseq_h, _dseq_c):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states.
@@ -252,6 +267,7 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _all_f, _all_i, _all_o,
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _has_dseq: whether a layer above reads the states (then _dseq_* hold its gradient)
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
     _all_f: [T,B,hidden] f at every step
     _all_i: [T,B,hidden] i at every step
@@ -275,7 +291,8 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _all_f, _all_i, _all_o,
     """
     _F = _seq_c.dtype.type
     for _t in range(_T - 1, -1, -1):
-        for _b in range(_B):
+        _nb = _active[_t]
+        for _b in range(_nb):
             _rt_seq_c_0 = _seq_c[_t, _b]
             _rn_seq_c_1 = _seq_c[_t + 1, _b]
             _rt_all_f_2 = _all_f[_t, _b]
@@ -318,14 +335,20 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _all_f, _all_i, _all_o,
                 _rt_dG_x_12[_j] = _c1*d_i
                 _acc_p_i[_j] += _c1*c*d_i
                 _rt_dG_x_13[_j] = _c0*d_z
-        matmul(_dG_x[_t], _W_h, _dgemm_h)
+        matmul(_dG_x[_t, :_nb], _W_h, _dgemm_h[:_nb])
+        for _b in range(_nb, _B):
+            _dG_x[_t, _b] = 0.0
         if _has_dseq and _t > 0:
-            for _b in range(_B):
+            for _b in range(_nb):
                 for _j in range(_n_hidden):
                     _dcarry_h[_b, _j] = _dgemm_h[_b, _j] + _dseq_h[_t - 1, _b, _j]
                     _dcarry_c[_b, _j] = _d_c[_b, _j] + _dseq_c[_t - 1, _b, _j]
+            for _b in range(_nb, _B):
+                for _j in range(_n_hidden):
+                    _dcarry_h[_b, _j] += _dseq_h[_t - 1, _b, _j]
+                    _dcarry_c[_b, _j] += _dseq_c[_t - 1, _b, _j]
         else:
-            for _b in range(_B):
+            for _b in range(_nb):
                 for _j in range(_n_hidden):
                     _dcarry_h[_b, _j] = _dgemm_h[_b, _j]
                     _dcarry_c[_b, _j] = _d_c[_b, _j]
@@ -333,6 +356,7 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _all_f, _all_i, _all_o,
 
 class Cell(runtime.CellBase):
     NAME = 'greff_noaf'
+    SPEC_SHA256 = 'c2ca72ea7d08cd035df1eef04f80f38ccaff96f862fcd12156a97adbb976b2df'
     DIMS = ['input', 'hidden']
     INPUTS = [('x', 'input')]
     STATES = [('h', 'hidden'), ('c', 'hidden')]
@@ -363,7 +387,7 @@ class Cell(runtime.CellBase):
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_seq_c', 'states', 'c', '[T+1,B,hidden]'), ('_all_z', 'values', 'z', '[T,B,hidden]'), ('_all_i', 'values', 'i', '[T,B,hidden]'), ('_all_f', 'values', 'f', '[T,B,hidden]'), ('_all_o', 'values', 'o', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[4*hidden,input]'), ('_W_h', 'weights', 'h', '[4*hidden,hidden]')]
     TRANSCENDENTALS = [('hidden', 4)]
 
-    def _forward(self, inputs, state, tape):
+    def _forward(self, inputs, state, tape, _active):
         _dtype = self.dtype
         _params = self.params
         _in_x = inputs['x']
@@ -392,9 +416,9 @@ class Cell(runtime.CellBase):
         _seq_c[0] = state['c']
         _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 4*_n_hidden)
         if tape:
-            _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o, _all_z, _all_i, _all_f, _all_o)
+            _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o, _all_z, _all_i, _all_f, _all_o)
         else:
-            _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o)
+            _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o)
         _y = {'y': _seq_h[1:]}
         _final = {'h': _seq_h[_T].copy(), 'c': _seq_c[_T].copy()}
         _tape = {'_seq_h': _seq_h, '_seq_c': _seq_c, '_all_z': _all_z, '_all_i': _all_i, '_all_f': _all_f, '_all_o': _all_o, '_W_x': _W_x, '_W_h': _W_h} if tape else None
@@ -404,6 +428,7 @@ class Cell(runtime.CellBase):
         _dtype = self.dtype
         _params = tape.params
         _T, _B = tape.T, tape.B
+        _active = tape.active
         _R = _T * _B
         _n_input = self.dims['input']
         _n_hidden = self.dims['hidden']
@@ -436,7 +461,7 @@ class Cell(runtime.CellBase):
         if _has_dseq:
             _dcarry_h += _dseq_h[_T - 1]
             _dcarry_c += _dseq_c[_T - 1]
-        _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_c, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_c, _dG_x, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _dseq_h, _dseq_c)
+        _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_c, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_c, _dG_x, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _dseq_h, _dseq_c)
         _dW_h = np.dot(_dG_x.reshape(_R, 4*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
         _dgemm_x = np.dot(_dG_x.reshape(_R, 4*_n_hidden), _W_x).reshape(_T, _B, _n_input)
         _dW_x = np.dot(_dG_x.reshape(_R, 4*_n_hidden).T, _in_x.reshape(_R, _n_input))

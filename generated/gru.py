@@ -71,12 +71,13 @@ from cellspec.fastmath import sigmoid, tanh
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, _w_b_n, _w_b_r, _w_b_z, _all_r, _all_z, _all_n, _all__p5):
+def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, _w_b_n, _w_b_r, _w_b_z, _all_r, _all_z, _all_n, _all__p5):
     """The time loop of the forward pass, saving the tape: every step's products and fused
-    elementwise loops.
+    elementwise loops, on the sequences still running.
 
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,3*hidden] [U_r; U_z; U_n]^T
     _G_h: [B,3*hidden] [U_r; U_z; U_n] @ h at this step
@@ -100,8 +101,9 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, _w_b_n,
     """
     _F = _seq_h.dtype.type
     for _t in range(_T):
-        matmul(_seq_h[_t], _WT_h, _G_h)
-        for _b in range(_B):
+        _nb = _active[_t]
+        matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
+        for _b in range(_nb):
             _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
             _rb_G_h_1 = _G_h[_b, :_n_hidden]
             _rt_G_x_2 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
@@ -135,15 +137,23 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, _w_b_n,
                 _rt_all_n_9[_j] = n
                 _rn_seq_h_10[_j] = h_new
                 _rt_all__p5_11[_j] = _p5
+        for _b in range(_nb, _B):
+            _all_r[_t, _b] = 0.0
+            _all_z[_t, _b] = 0.0
+            _all_n[_t, _b] = 0.0
+            _seq_h[_t + 1, _b] = _seq_h[_t, _b]
+            _all__p5[_t, _b] = 0.0
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, _w_b_n, _w_b_r, _w_b_z):
+def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, _w_b_n, _w_b_r, _w_b_z):
     """The time loop of the forward pass, without the stores only the backward pass reads
-    (tape=False): every step's products and fused elementwise loops.
+    (tape=False): every step's products and fused elementwise loops, on the sequences still
+    running.
 
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,3*hidden] [U_r; U_z; U_n]^T
     _G_h: [B,3*hidden] [U_r; U_z; U_n] @ h at this step
@@ -163,8 +173,9 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, _w_b_n, _
     """
     _F = _seq_h.dtype.type
     for _t in range(_T):
-        matmul(_seq_h[_t], _WT_h, _G_h)
-        for _b in range(_B):
+        _nb = _active[_t]
+        matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
+        for _b in range(_nb):
             _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
             _rb_G_h_1 = _G_h[_b, :_n_hidden]
             _rt_G_x_2 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
@@ -190,10 +201,12 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, _w_b_n, _
                 n = tanh(_p4 + b_n + r*(_p5 + b_hn))
                 h_new = h*z + n*(_F(1.0) - z)
                 _rn_seq_h_7[_j] = h_new
+        for _b in range(_nb, _B):
+            _seq_h[_t + 1, _b] = _seq_h[_t, _b]
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward(_T, _B, _n_hidden, _has_dseq, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG_x, _dG_h, _W_h, _dgemm_h, _dseq_h):
+def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG_x, _dG_h, _W_h, _dgemm_h, _dseq_h):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states.
@@ -201,6 +214,7 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _all__p5, _w_b_hn, _seq_h, _all
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _has_dseq: whether a layer above reads the states (then _dseq_* hold its gradient)
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     _all__p5: [T,B,hidden] U_n @ h at every step
     _w_b_hn: [hidden] param b_hn
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
@@ -221,7 +235,8 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _all__p5, _w_b_hn, _seq_h, _all
     """
     _F = _all__p5.dtype.type
     for _t in range(_T - 1, -1, -1):
-        for _b in range(_B):
+        _nb = _active[_t]
+        for _b in range(_nb):
             _rt_all__p5_0 = _all__p5[_t, _b]
             _rt_seq_h_1 = _seq_h[_t, _b]
             _rt_all_n_2 = _all_n[_t, _b]
@@ -259,19 +274,26 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _all__p5, _w_b_hn, _seq_h, _all
                 _rt_dG_h_11[_j] = _c2*d_z
                 _rt_dG_x_12[_j] = _c0*d_r
                 _rt_dG_h_13[_j] = _c0*d_r
-        matmul(_dG_h[_t], _W_h, _dgemm_h)
+        matmul(_dG_h[_t, :_nb], _W_h, _dgemm_h[:_nb])
+        for _b in range(_nb, _B):
+            _dG_x[_t, _b] = 0.0
+            _dG_h[_t, _b] = 0.0
         if _has_dseq and _t > 0:
-            for _b in range(_B):
+            for _b in range(_nb):
                 for _j in range(_n_hidden):
                     _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j] + _dseq_h[_t - 1, _b, _j]
+            for _b in range(_nb, _B):
+                for _j in range(_n_hidden):
+                    _dcarry_h[_b, _j] += _dseq_h[_t - 1, _b, _j]
         else:
-            for _b in range(_B):
+            for _b in range(_nb):
                 for _j in range(_n_hidden):
                     _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j]
 
 
 class Cell(runtime.CellBase):
     NAME = 'gru'
+    SPEC_SHA256 = 'd2c304dbdbf0ecc3fcd3fd7fd3b318b448e2cdab02d53142c0a326d0aafb6124'
     DIMS = ['input', 'hidden']
     INPUTS = [('x', 'input')]
     STATES = [('h', 'hidden')]
@@ -297,7 +319,7 @@ class Cell(runtime.CellBase):
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_all__p5', 'values', '_p5', '[T,B,hidden]'), ('_all_r', 'values', 'r', '[T,B,hidden]'), ('_all_z', 'values', 'z', '[T,B,hidden]'), ('_all_n', 'values', 'n', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[3*hidden,input]'), ('_W_h', 'weights', 'h', '[3*hidden,hidden]')]
     TRANSCENDENTALS = [('hidden', 3)]
 
-    def _forward(self, inputs, state, tape):
+    def _forward(self, inputs, state, tape, _active):
         _dtype = self.dtype
         _params = self.params
         _in_x = inputs['x']
@@ -321,9 +343,9 @@ class Cell(runtime.CellBase):
         _seq_h[0] = state['h']
         _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 3*_n_hidden)
         if tape:
-            _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, _w_b_n, _w_b_r, _w_b_z, _all_r, _all_z, _all_n, _all__p5)
+            _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, _w_b_n, _w_b_r, _w_b_z, _all_r, _all_z, _all_n, _all__p5)
         else:
-            _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, _w_b_n, _w_b_r, _w_b_z)
+            _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, _w_b_n, _w_b_r, _w_b_z)
         _y = {'h_new': _seq_h[1:]}
         _final = {'h': _seq_h[_T].copy()}
         _tape = {'_seq_h': _seq_h, '_all__p5': _all__p5, '_all_r': _all_r, '_all_z': _all_z, '_all_n': _all_n, '_W_x': _W_x, '_W_h': _W_h} if tape else None
@@ -333,6 +355,7 @@ class Cell(runtime.CellBase):
         _dtype = self.dtype
         _params = tape.params
         _T, _B = tape.T, tape.B
+        _active = tape.active
         _R = _T * _B
         _n_input = self.dims['input']
         _n_hidden = self.dims['hidden']
@@ -356,7 +379,7 @@ class Cell(runtime.CellBase):
         _has_dseq = dseq_given
         if _has_dseq:
             _dcarry_h += _dseq_h[_T - 1]
-        _loop_backward(_T, _B, _n_hidden, _has_dseq, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG_x, _dG_h, _W_h, _dgemm_h, _dseq_h)
+        _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG_x, _dG_h, _W_h, _dgemm_h, _dseq_h)
         _dW_h = np.dot(_dG_h.reshape(_R, 3*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
         _dgemm_x = np.dot(_dG_x.reshape(_R, 3*_n_hidden), _W_x).reshape(_T, _B, _n_input)
         _dW_x = np.dot(_dG_x.reshape(_R, 3*_n_hidden).T, _in_x.reshape(_R, _n_input))

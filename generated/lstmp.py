@@ -91,13 +91,14 @@ from cellspec.fastmath import sigmoid, tanh
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_forward(_T, _B, _n_proj, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_g, _w_b_i, _w_b_o, _seq_c, _all_i, _all_f, _all_g, _all_o, _all_m, _WT_m, _G_m):
+def _loop_forward(_T, _B, _n_proj, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_g, _w_b_i, _w_b_o, _seq_c, _all_i, _all_f, _all_g, _all_o, _all_m, _WT_m, _G_m):
     """The time loop of the forward pass, saving the tape: every step's products and fused
-    elementwise loops.
+    elementwise loops, on the sequences still running.
 
     _T, _B: the steps and the sequences of the batch
     _n_proj: the size of proj
     _n_hidden: the size of hidden
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     _seq_h: [T+1,B,proj] state h: [0] the initial state, [t+1] after step t
     _WT_h: [proj,4*hidden] [U_i; U_f; U_g; U_o]^T
     _G_h: [B,4*hidden] [U_i; U_f; U_g; U_o] @ h at this step
@@ -127,8 +128,9 @@ def _loop_forward(_T, _B, _n_proj, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f,
     _p8 = P @ m
     """
     for _t in range(_T):
-        matmul(_seq_h[_t], _WT_h, _G_h)
-        for _b in range(_B):
+        _nb = _active[_t]
+        matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
+        for _b in range(_nb):
             _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
             _rb_G_h_1 = _G_h[_b, :_n_hidden]
             _rt_G_x_2 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
@@ -170,24 +172,34 @@ def _loop_forward(_T, _B, _n_proj, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f,
                 _rt_all_o_12[_j] = o
                 _rn_seq_c_13[_j] = c_new
                 _rt_all_m_14[_j] = m
-        matmul(_all_m[_t], _WT_m, _G_m)
-        for _b in range(_B):
+        matmul(_all_m[_t, :_nb], _WT_m, _G_m[:_nb])
+        for _b in range(_nb):
             _rb_G_m_0 = _G_m[_b]
             _rn_seq_h_1 = _seq_h[_t + 1, _b]
             for _j in range(_n_proj):
                 _p8 = _rb_G_m_0[_j]
                 h_new = _p8
                 _rn_seq_h_1[_j] = h_new
+        for _b in range(_nb, _B):
+            _all_i[_t, _b] = 0.0
+            _all_f[_t, _b] = 0.0
+            _all_g[_t, _b] = 0.0
+            _all_o[_t, _b] = 0.0
+            _seq_c[_t + 1, _b] = _seq_c[_t, _b]
+            _all_m[_t, _b] = 0.0
+            _seq_h[_t + 1, _b] = _seq_h[_t, _b]
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_infer(_T, _B, _n_proj, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_g, _w_b_i, _w_b_o, _seq_c, _all_m, _WT_m, _G_m):
+def _loop_infer(_T, _B, _n_proj, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_g, _w_b_i, _w_b_o, _seq_c, _all_m, _WT_m, _G_m):
     """The time loop of the forward pass, without the stores only the backward pass reads
-    (tape=False): every step's products and fused elementwise loops.
+    (tape=False): every step's products and fused elementwise loops, on the sequences still
+    running.
 
     _T, _B: the steps and the sequences of the batch
     _n_proj: the size of proj
     _n_hidden: the size of hidden
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     _seq_h: [T+1,B,proj] state h: [0] the initial state, [t+1] after step t
     _WT_h: [proj,4*hidden] [U_i; U_f; U_g; U_o]^T
     _G_h: [B,4*hidden] [U_i; U_f; U_g; U_o] @ h at this step
@@ -213,8 +225,9 @@ def _loop_infer(_T, _B, _n_proj, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _
     _p8 = P @ m
     """
     for _t in range(_T):
-        matmul(_seq_h[_t], _WT_h, _G_h)
-        for _b in range(_B):
+        _nb = _active[_t]
+        matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
+        for _b in range(_nb):
             _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
             _rb_G_h_1 = _G_h[_b, :_n_hidden]
             _rt_G_x_2 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
@@ -248,18 +261,22 @@ def _loop_infer(_T, _B, _n_proj, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _
                 m = o*tanh(c_new)
                 _rn_seq_c_9[_j] = c_new
                 _rt_all_m_10[_j] = m
-        matmul(_all_m[_t], _WT_m, _G_m)
-        for _b in range(_B):
+        matmul(_all_m[_t, :_nb], _WT_m, _G_m[:_nb])
+        for _b in range(_nb):
             _rb_G_m_0 = _G_m[_b]
             _rn_seq_h_1 = _seq_h[_t + 1, _b]
             for _j in range(_n_proj):
                 _p8 = _rb_G_m_0[_j]
                 h_new = _p8
                 _rn_seq_h_1[_j] = h_new
+        for _b in range(_nb, _B):
+            _seq_c[_t + 1, _b] = _seq_c[_t, _b]
+            _all_m[_t, _b] = 0.0
+            _seq_h[_t + 1, _b] = _seq_h[_t, _b]
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward(_T, _B, _n_proj, _n_hidden, _has_dseq, _dcarry_h, _dy_h_new, _dG_m, _W_m, _dgemm_m, _seq_c, _all_f, _all_g, _all_i, _all_o, _dcarry_c, _d_c, _dG_x, _W_h, _dgemm_h, _dseq_h, _dseq_c):
+def _loop_backward(_T, _B, _n_proj, _n_hidden, _has_dseq, _active, _dcarry_h, _dy_h_new, _dG_m, _W_m, _dgemm_m, _seq_c, _all_f, _all_g, _all_i, _all_o, _dcarry_c, _d_c, _dG_x, _W_h, _dgemm_h, _dseq_h, _dseq_c):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states.
@@ -268,6 +285,7 @@ def _loop_backward(_T, _B, _n_proj, _n_hidden, _has_dseq, _dcarry_h, _dy_h_new, 
     _n_proj: the size of proj
     _n_hidden: the size of hidden
     _has_dseq: whether a layer above reads the states (then _dseq_* hold its gradient)
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     _dcarry_h: [B,proj] d_h[t]: the gradient of state h after step t
     _dy_h_new: [T,B,proj] dy: the gradient of output h_new
     _dG_m: [T,B,proj] the gradient of [P @ m] at every step
@@ -288,15 +306,16 @@ def _loop_backward(_T, _B, _n_proj, _n_hidden, _has_dseq, _dcarry_h, _dy_h_new, 
     """
     _F = _dcarry_h.dtype.type
     for _t in range(_T - 1, -1, -1):
-        for _b in range(_B):
+        _nb = _active[_t]
+        for _b in range(_nb):
             _rb_dcarry_h_0 = _dcarry_h[_b]
             _rt_dy_h_new_1 = _dy_h_new[_t, _b]
             _rt_dG_m_2 = _dG_m[_t, _b]
             for _j in range(_n_proj):
                 d_h_new = _rb_dcarry_h_0[_j] + _rt_dy_h_new_1[_j]
                 _rt_dG_m_2[_j] = d_h_new
-        matmul(_dG_m[_t], _W_m, _dgemm_m)
-        for _b in range(_B):
+        matmul(_dG_m[_t, :_nb], _W_m, _dgemm_m[:_nb])
+        for _b in range(_nb):
             _rt_seq_c_0 = _seq_c[_t, _b]
             _rn_seq_c_1 = _seq_c[_t + 1, _b]
             _rt_all_f_2 = _all_f[_t, _b]
@@ -333,25 +352,35 @@ def _loop_backward(_T, _B, _n_proj, _n_hidden, _has_dseq, _dcarry_h, _dy_h_new, 
                 _rt_dG_x_10[_j] = _c2*d_g
                 _rt_dG_x_11[_j] = _c1*d_f
                 _rt_dG_x_12[_j] = _c0*d_i
-        matmul(_dG_x[_t], _W_h, _dgemm_h)
+        matmul(_dG_x[_t, :_nb], _W_h, _dgemm_h[:_nb])
+        for _b in range(_nb, _B):
+            _dG_m[_t, _b] = 0.0
+            _dG_x[_t, _b] = 0.0
         if _has_dseq and _t > 0:
-            for _b in range(_B):
+            for _b in range(_nb):
                 for _j in range(_n_proj):
                     _dcarry_h[_b, _j] = _dgemm_h[_b, _j] + _dseq_h[_t - 1, _b, _j]
-            for _b in range(_B):
+            for _b in range(_nb, _B):
+                for _j in range(_n_proj):
+                    _dcarry_h[_b, _j] += _dseq_h[_t - 1, _b, _j]
+            for _b in range(_nb):
                 for _j in range(_n_hidden):
                     _dcarry_c[_b, _j] = _d_c[_b, _j] + _dseq_c[_t - 1, _b, _j]
+            for _b in range(_nb, _B):
+                for _j in range(_n_hidden):
+                    _dcarry_c[_b, _j] += _dseq_c[_t - 1, _b, _j]
         else:
-            for _b in range(_B):
+            for _b in range(_nb):
                 for _j in range(_n_proj):
                     _dcarry_h[_b, _j] = _dgemm_h[_b, _j]
-            for _b in range(_B):
+            for _b in range(_nb):
                 for _j in range(_n_hidden):
                     _dcarry_c[_b, _j] = _d_c[_b, _j]
 
 
 class Cell(runtime.CellBase):
     NAME = 'lstmp'
+    SPEC_SHA256 = '13f5275e4452c85c37180e4cfef3ed9c1da052c6ca72308fd389e857d97316ab'
     DIMS = ['input', 'proj', 'hidden']
     INPUTS = [('x', 'input')]
     STATES = [('h', 'proj'), ('c', 'hidden')]
@@ -380,7 +409,7 @@ class Cell(runtime.CellBase):
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,proj]'), ('_seq_c', 'states', 'c', '[T+1,B,hidden]'), ('_all_i', 'values', 'i', '[T,B,hidden]'), ('_all_f', 'values', 'f', '[T,B,hidden]'), ('_all_g', 'values', 'g', '[T,B,hidden]'), ('_all_o', 'values', 'o', '[T,B,hidden]'), ('_all_m', 'values', 'm', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[4*hidden,input]'), ('_W_h', 'weights', 'h', '[4*hidden,proj]'), ('_W_m', 'weights', 'm', '[proj,hidden]')]
     TRANSCENDENTALS = [('hidden', 5)]
 
-    def _forward(self, inputs, state, tape):
+    def _forward(self, inputs, state, tape, _active):
         _dtype = self.dtype
         _params = self.params
         _in_x = inputs['x']
@@ -411,9 +440,9 @@ class Cell(runtime.CellBase):
         _seq_c[0] = state['c']
         _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 4*_n_hidden)
         if tape:
-            _loop_forward(_T, _B, _n_proj, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_g, _w_b_i, _w_b_o, _seq_c, _all_i, _all_f, _all_g, _all_o, _all_m, _WT_m, _G_m)
+            _loop_forward(_T, _B, _n_proj, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_g, _w_b_i, _w_b_o, _seq_c, _all_i, _all_f, _all_g, _all_o, _all_m, _WT_m, _G_m)
         else:
-            _loop_infer(_T, _B, _n_proj, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_g, _w_b_i, _w_b_o, _seq_c, _all_m, _WT_m, _G_m)
+            _loop_infer(_T, _B, _n_proj, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_g, _w_b_i, _w_b_o, _seq_c, _all_m, _WT_m, _G_m)
         _y = {'h_new': _seq_h[1:]}
         _final = {'h': _seq_h[_T].copy(), 'c': _seq_c[_T].copy()}
         _tape = {'_seq_h': _seq_h, '_seq_c': _seq_c, '_all_i': _all_i, '_all_f': _all_f, '_all_g': _all_g, '_all_o': _all_o, '_all_m': _all_m, '_W_x': _W_x, '_W_h': _W_h, '_W_m': _W_m} if tape else None
@@ -422,6 +451,7 @@ class Cell(runtime.CellBase):
     def _backward(self, tape, dy, dstate, dseq, dseq_given):
         _dtype = self.dtype
         _T, _B = tape.T, tape.B
+        _active = tape.active
         _R = _T * _B
         _n_input = self.dims['input']
         _n_proj = self.dims['proj']
@@ -453,7 +483,7 @@ class Cell(runtime.CellBase):
         if _has_dseq:
             _dcarry_h += _dseq_h[_T - 1]
             _dcarry_c += _dseq_c[_T - 1]
-        _loop_backward(_T, _B, _n_proj, _n_hidden, _has_dseq, _dcarry_h, _dy_h_new, _dG_m, _W_m, _dgemm_m, _seq_c, _all_f, _all_g, _all_i, _all_o, _dcarry_c, _d_c, _dG_x, _W_h, _dgemm_h, _dseq_h, _dseq_c)
+        _loop_backward(_T, _B, _n_proj, _n_hidden, _has_dseq, _active, _dcarry_h, _dy_h_new, _dG_m, _W_m, _dgemm_m, _seq_c, _all_f, _all_g, _all_i, _all_o, _dcarry_c, _d_c, _dG_x, _W_h, _dgemm_h, _dseq_h, _dseq_c)
         _dW_h = np.dot(_dG_x.reshape(_R, 4*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_proj))
         _dW_m = np.dot(_dG_m.reshape(_R, _n_proj).T, _all_m.reshape(_R, _n_hidden))
         _dgemm_x = np.dot(_dG_x.reshape(_R, 4*_n_hidden), _W_x).reshape(_T, _B, _n_input)

@@ -91,12 +91,13 @@ def _pre_forward_1(_T, _B, _n_hidden, _G_x, _w_b_z, _all_z):
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all_r, _all__v0, _WT__v0, _G__v0, _w_b_n, _in_x, _all_z, _all_n):
+def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all_r, _all__v0, _WT__v0, _G__v0, _w_b_n, _in_x, _all_z, _all_n):
     """The time loop of the forward pass, saving the tape: every step's products and fused
-    elementwise loops.
+    elementwise loops, on the sequences still running.
 
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,hidden] [U_r]^T
     _G_h: [B,hidden] [U_r] @ h at this step
@@ -119,8 +120,9 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all_r, 
     """
     _F = _seq_h.dtype.type
     for _t in range(_T):
-        matmul(_seq_h[_t], _WT_h, _G_h)
-        for _b in range(_B):
+        _nb = _active[_t]
+        matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
+        for _b in range(_nb):
             _rt_G_x_0 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
             _rb_G_h_1 = _G_h[_b]
             _rt_seq_h_2 = _seq_h[_t, _b]
@@ -135,8 +137,8 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all_r, 
                 _v0 = h*r
                 _rt_all_r_3[_j] = r
                 _rt_all__v0_4[_j] = _v0
-        matmul(_all__v0[_t], _WT__v0, _G__v0)
-        for _b in range(_B):
+        matmul(_all__v0[_t, :_nb], _WT__v0, _G__v0[:_nb])
+        for _b in range(_nb):
             _rb_G__v0_0 = _G__v0[_b]
             _rt_seq_h_1 = _seq_h[_t, _b]
             _rt_in_x_2 = _in_x[_t, _b, :_n_hidden]
@@ -153,15 +155,22 @@ def _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all_r, 
                 h_new = h*(_F(1.0) - z) + n*z
                 _rt_all_n_4[_j] = n
                 _rn_seq_h_5[_j] = h_new
+        for _b in range(_nb, _B):
+            _all_r[_t, _b] = 0.0
+            _all__v0[_t, _b] = 0.0
+            _all_n[_t, _b] = 0.0
+            _seq_h[_t + 1, _b] = _seq_h[_t, _b]
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all__v0, _WT__v0, _G__v0, _w_b_n, _in_x, _all_z):
+def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all__v0, _WT__v0, _G__v0, _w_b_n, _in_x, _all_z):
     """The time loop of the forward pass, without the stores only the backward pass reads
-    (tape=False): every step's products and fused elementwise loops.
+    (tape=False): every step's products and fused elementwise loops, on the sequences still
+    running.
 
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,hidden] [U_r]^T
     _G_h: [B,hidden] [U_r] @ h at this step
@@ -182,8 +191,9 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all__v0, 
     """
     _F = _seq_h.dtype.type
     for _t in range(_T):
-        matmul(_seq_h[_t], _WT_h, _G_h)
-        for _b in range(_B):
+        _nb = _active[_t]
+        matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
+        for _b in range(_nb):
             _rt_G_x_0 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
             _rb_G_h_1 = _G_h[_b]
             _rt_seq_h_2 = _seq_h[_t, _b]
@@ -196,8 +206,8 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all__v0, 
                 r = sigmoid(_p1 + _p2 + b_r)
                 _v0 = h*r
                 _rt_all__v0_3[_j] = _v0
-        matmul(_all__v0[_t], _WT__v0, _G__v0)
-        for _b in range(_B):
+        matmul(_all__v0[_t, :_nb], _WT__v0, _G__v0[:_nb])
+        for _b in range(_nb):
             _rb_G__v0_0 = _G__v0[_b]
             _rt_seq_h_1 = _seq_h[_t, _b]
             _rt_in_x_2 = _in_x[_t, _b, :_n_hidden]
@@ -212,10 +222,13 @@ def _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all__v0, 
                 n = tanh(_p3 + b_n + tanh(x))
                 h_new = h*(_F(1.0) - z) + n*z
                 _rn_seq_h_4[_j] = h_new
+        for _b in range(_nb, _B):
+            _all__v0[_t, _b] = 0.0
+            _seq_h[_t + 1, _b] = _seq_h[_t, _b]
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_h, _all_n, _in_x, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG__v0, _d_x, _W__v0, _dgemm__v0, _all_r, _dG_x, _dG_h, _W_h, _dgemm_h, _dseq_h):
+def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_h, _all_n, _in_x, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG__v0, _d_x, _W__v0, _dgemm__v0, _all_r, _dG_x, _dG_h, _W_h, _dgemm_h, _dseq_h):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states.
@@ -223,6 +236,7 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_h, _all_n, _in_x, _all_z, 
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _has_dseq: whether a layer above reads the states (then _dseq_* hold its gradient)
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _all_n: [T,B,hidden] n at every step
     _in_x: [T,B,input] input x
@@ -244,7 +258,8 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_h, _all_n, _in_x, _all_z, 
     """
     _F = _seq_h.dtype.type
     for _t in range(_T - 1, -1, -1):
-        for _b in range(_B):
+        _nb = _active[_t]
+        for _b in range(_nb):
             _rt_seq_h_0 = _seq_h[_t, _b]
             _rt_all_n_1 = _all_n[_t, _b]
             _rt_in_x_2 = _in_x[_t, _b, :_n_hidden]
@@ -267,8 +282,8 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_h, _all_n, _in_x, _all_z, 
                 _rt_d_z_7[_j] = d_h_new*(-h + n)
                 _rt_dG__v0_8[_j] = _c0*d_n
                 _rt_d_x_9[_j] = _c0*d_n*(_F(1.0) - tanh(x)**2)
-        matmul(_dG__v0[_t], _W__v0, _dgemm__v0)
-        for _b in range(_B):
+        matmul(_dG__v0[_t, :_nb], _W__v0, _dgemm__v0[:_nb])
+        for _b in range(_nb):
             _rt_seq_h_0 = _seq_h[_t, _b]
             _rt_all_r_1 = _all_r[_t, _b]
             _rb_dgemm__v0_2 = _dgemm__v0[_b]
@@ -284,13 +299,22 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_h, _all_n, _in_x, _all_z, 
                 _rb_d_h_3[_j] += d__v0*r
                 _rt_dG_x_4[_j] = _c1*d_r
                 _rt_dG_h_5[_j] = _c1*d_r
-        matmul(_dG_h[_t], _W_h, _dgemm_h)
+        matmul(_dG_h[_t, :_nb], _W_h, _dgemm_h[:_nb])
+        for _b in range(_nb, _B):
+            _d_z[_t, _b] = 0.0
+            _dG__v0[_t, _b] = 0.0
+            _d_x[_t, _b] = 0.0
+            _dG_x[_t, _b] = 0.0
+            _dG_h[_t, _b] = 0.0
         if _has_dseq and _t > 0:
-            for _b in range(_B):
+            for _b in range(_nb):
                 for _j in range(_n_hidden):
                     _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j] + _dseq_h[_t - 1, _b, _j]
+            for _b in range(_nb, _B):
+                for _j in range(_n_hidden):
+                    _dcarry_h[_b, _j] += _dseq_h[_t - 1, _b, _j]
         else:
-            for _b in range(_B):
+            for _b in range(_nb):
                 for _j in range(_n_hidden):
                     _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j]
 
@@ -321,6 +345,7 @@ def _pre_backward_1(_T, _B, _n_hidden, _all_z, _d_z, _dG_x):
 
 class Cell(runtime.CellBase):
     NAME = 'mut1'
+    SPEC_SHA256 = '113d5f6d441f0a42c89c5dbddc70fc8c95077c334761802d41d9e57be8557881'
     DIMS = ['input', 'hidden']
     INPUTS = [('x', 'input')]
     STATES = [('h', 'hidden')]
@@ -343,7 +368,7 @@ class Cell(runtime.CellBase):
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_all_z', 'values', 'z', '[T,B,hidden]'), ('_all_r', 'values', 'r', '[T,B,hidden]'), ('_all__v0', 'values', '_v0', '[T,B,hidden]'), ('_all_n', 'values', 'n', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[2*hidden,input]'), ('_W_h', 'weights', 'h', '[hidden,hidden]'), ('_W__v0', 'weights', '_v0', '[hidden,hidden]')]
     TRANSCENDENTALS = [('hidden', 4)]
 
-    def _forward(self, inputs, state, tape):
+    def _forward(self, inputs, state, tape, _active):
         _dtype = self.dtype
         _params = self.params
         _in_x = inputs['x']
@@ -370,9 +395,9 @@ class Cell(runtime.CellBase):
         _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 2*_n_hidden)
         _pre_forward_1(_T, _B, _n_hidden, _G_x, _w_b_z, _all_z)
         if tape:
-            _loop_forward(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all_r, _all__v0, _WT__v0, _G__v0, _w_b_n, _in_x, _all_z, _all_n)
+            _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all_r, _all__v0, _WT__v0, _G__v0, _w_b_n, _in_x, _all_z, _all_n)
         else:
-            _loop_infer(_T, _B, _n_hidden, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all__v0, _WT__v0, _G__v0, _w_b_n, _in_x, _all_z)
+            _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all__v0, _WT__v0, _G__v0, _w_b_n, _in_x, _all_z)
         _y = {'h_new': _seq_h[1:]}
         _final = {'h': _seq_h[_T].copy()}
         _tape = {'_seq_h': _seq_h, '_all_z': _all_z, '_all_r': _all_r, '_all__v0': _all__v0, '_all_n': _all_n, '_W_x': _W_x, '_W_h': _W_h, '_W__v0': _W__v0} if tape else None
@@ -381,6 +406,7 @@ class Cell(runtime.CellBase):
     def _backward(self, tape, dy, dstate, dseq, dseq_given):
         _dtype = self.dtype
         _T, _B = tape.T, tape.B
+        _active = tape.active
         _R = _T * _B
         _n_input = self.dims['input']
         _n_hidden = self.dims['hidden']
@@ -408,7 +434,7 @@ class Cell(runtime.CellBase):
         _has_dseq = dseq_given
         if _has_dseq:
             _dcarry_h += _dseq_h[_T - 1]
-        _loop_backward(_T, _B, _n_hidden, _has_dseq, _seq_h, _all_n, _in_x, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG__v0, _d_x, _W__v0, _dgemm__v0, _all_r, _dG_x, _dG_h, _W_h, _dgemm_h, _dseq_h)
+        _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_h, _all_n, _in_x, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG__v0, _d_x, _W__v0, _dgemm__v0, _all_r, _dG_x, _dG_h, _W_h, _dgemm_h, _dseq_h)
         _dW_h = np.dot(_dG_h.reshape(_R, _n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
         _dW__v0 = np.dot(_dG__v0.reshape(_R, _n_hidden).T, _all__v0.reshape(_R, _n_hidden))
         _pre_backward_1(_T, _B, _n_hidden, _all_z, _d_z, _dG_x)

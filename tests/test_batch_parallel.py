@@ -122,9 +122,9 @@ def test_chunks_run_with_single_threaded_blas_which_is_restored_after(split_ever
         seen = []
         forward = cell._forward
 
-        def spy(inputs, state, tape):
+        def spy(inputs, state, tape, active):
             seen.append(blas.threads())
-            return forward(inputs, state, tape)
+            return forward(inputs, state, tape, active)
 
         cell._forward = spy
         y, _, tape = cell.forward(np.ones((3, 4, 3), np.float32))

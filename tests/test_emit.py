@@ -18,7 +18,9 @@ from cellspec.codegen.cpu.printer import NumbaPrinter
 
 from conftest import ROOT, SPEC_NAMES, generated
 
-SCALARS = re.compile(r"^(_T|_B|_n_\w+|_has_dseq)$")
+# the sizes and flags a kernel takes besides its buffers; _active, the rows running at each step, is
+# an int array of the runtime's (cellspec.lengths), not a buffer of the schedule
+SCALARS = re.compile(r"^(_T|_B|_n_\w+|_has_dseq|_active)$")
 # a name spelled as buffer_name spells it: `_<role prefix>_<value>`
 BUFFER_LIKE = re.compile(r"^_(%s)_" % "|".join(sorted((re.escape(r.prefix) for r in Role), key=len, reverse=True)))
 

@@ -119,6 +119,7 @@ class Bodies:
         w.define("_dtype", "self.dtype")
         w.define("_params", "tape.params")
         w.line("_T, _B = tape.T, tape.B")
+        w.define("_active", "tape.active")
         w.define("_R", "_T * _B")
         self.dims_prologue(w)
         for x in cell.inputs:

@@ -96,6 +96,24 @@ class Kernel(Writer):
         self.views: dict[tuple, tuple[str, str]] | None = None
         # compiler-made values read in this kernel -> what they are, for the docstring
         self.names: dict[str, str] = {}
+        # a time-loop kernel runs each step on the rows still inside their sequences, the first
+        # `_nb = _active[_t]` of a batch sorted longest first (see Kernels.past_the_end)
+        self.ragged = False
+        self.bound = "_B"
+        # the per-step arrays ([T, B, ..] rows at step t, or t+1) this kernel stores into
+        self.step_writes: dict[tuple[Buffer, str], None] = {}
+
+    def ragged_steps(self) -> None:
+        """Make this a time-loop kernel over variable lengths: its fused loops and products run
+        on the first `_nb` rows of each step."""
+        self.ragged = True
+        self.bound = "_nb"
+
+    def store(self, acc: Access, op: str, value: str) -> None:
+        """`array[..] op value`, noting the per-step rows it writes."""
+        if acc.index in ("tbj", "next"):
+            self.step_writes[(acc.array, acc.index)] = None
+        self.line(f"{self.at(acc)} {op} {value}")
 
     def use(self, array: Buffer) -> str:
         if array not in self.arrays:
@@ -134,7 +152,7 @@ class Kernel(Writer):
         whole forward+backward, with 2 threads, took 0.84-0.97 of its time at S1-S5."""
         self.dims.add(dim)
         self.loop_dim = dim
-        with self.block("for _b in range(_B):"):
+        with self.block(f"for _b in range({self.bound}):"):
             at, self.views = len(self.lines), {}
             with self.block(f"for _j in range(_n_{dim}):"):
                 yield
@@ -143,8 +161,11 @@ class Kernel(Writer):
             self.views = None
 
     def rows(self, acc: Access) -> str:
-        """The [B, n] slice of step t of an array, as a matrix operand."""
+        """The [B, n] slice of step t of an array, as a matrix operand; in a ragged kernel, its
+        first `_nb` rows."""
         name = self.use(acc.array)
+        if self.ragged:
+            return {"tbj": f"{name}[_t, :_nb]", "next": f"{name}[_t + 1, :_nb]", "bj": f"{name}[:_nb]"}[acc.index]
         return {"tbj": f"{name}[_t]", "next": f"{name}[_t + 1]", "bj": name}[acc.index]
 
     def expr(self, e: sympy.Expr) -> str:
@@ -153,7 +174,7 @@ class Kernel(Writer):
     def source(self, all_dims: tuple[str, ...]) -> str:
         dims = [d for d in all_dims if d in self.dims]
         flags = ["_has_dseq"] if any(a.role is Role.D_SEQUENCE for a in self.arrays) else []
-        params = ["_T", "_B", *(f"_n_{d}" for d in dims), *flags, *(a.name for a in self.arrays)]
+        params = ["_T", "_B", *(f"_n_{d}" for d in dims), *flags, *(["_active"] if self.ragged else []), *(a.name for a in self.arrays)]
         self.params = params
         head = f"def {self.name}({', '.join(params)}):"
         # the kernel's float type, for its constants: float64 accumulators excepted
@@ -169,6 +190,8 @@ class Kernel(Writer):
         lines += [f"_n_{d}: the size of {d}" for d in dims]
         if flags:
             lines.append("_has_dseq: whether a layer above reads the states (then _dseq_* hold its gradient)")
+        if self.ragged:
+            lines.append("_active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first")
         lines += [f"{a.name}: {shape_text(a.shape)} {a.holds}" for a in self.arrays]
         if self.names:
             lines += ["", "Values the compiler named:"]

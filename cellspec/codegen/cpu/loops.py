@@ -60,7 +60,7 @@ class Kernels:
             for n in [*nodes, *products]:
                 for acc in s.stores.get(n, []):
                     if acc.array not in skip:
-                        k.line(f"{k.at(acc)} = {n}")
+                        k.store(acc, "=", n)
 
     def backward_loop(self, k: Kernel, dim: str, nodes: list[str]) -> None:
         """One fused loop of a backward phase: the adjoint of each node of the loop, from the
@@ -130,31 +130,53 @@ class Kernels:
                 key = (acc.array, acc.offset)
                 op = "+=" if key in self.assigned or a in cell.vectors else "="
                 self.assigned.add(key)
-                k.line(f"{k.at(acc)} {op} {k.expr(contribution)}")
+                k.store(acc, op, k.expr(contribution))
 
     def loop_forward(self, name: str = "_loop_forward", skip: frozenset[Buffer] = frozenset()) -> Kernel:
         s = self.s
         what = "without the stores only the backward pass reads (tape=False)" if skip else "saving the tape"
-        k = Kernel(name, self.printer, f"The time loop of the forward pass, {what}: every step's products and fused elementwise loops.")
+        k = Kernel(name, self.printer, f"The time loop of the forward pass, {what}: every step's products and fused elementwise loops, on the sequences still running.")
+        k.ragged_steps()
         with k.block("for _t in range(_T):"):
+            k.line("_nb = _active[_t]")
             for ph in s.phases[LOOP]:
                 for g in ph.groups:
                     self.forward_reads.add(s.read_fwd[g.operand].array)
-                    k.line(f"matmul({k.rows(s.read_fwd[g.operand])}, {k.use(self.buf(Role.WEIGHTS_T, g.name))}, {k.use(self.buf(Role.PRODUCTS, g.name))})")
+                    k.line(f"matmul({k.rows(s.read_fwd[g.operand])}, {k.use(self.buf(Role.WEIGHTS_T, g.name))}, {k.use(self.buf(Role.PRODUCTS, g.name))}[:_nb])")
                 for dim, nodes in self.loops(ph):
                     self.forward_loop(k, ph.groups, dim, nodes, skip)
+            self.past_the_end(k)
         return k
+
+    def past_the_end(self, k: Kernel) -> None:
+        """The rows of step t past their sequence's end (rows `_nb`.. of a batch sorted longest
+        first): a state passes through unchanged, so that the final state is the one after the
+        sequence's own last step, and every other per-step array written this step gets zeros
+        there, so that the products over all steps after the loop (weight gradients, bias sums)
+        read finite zeros from the rows no step computed."""
+        if not k.step_writes:
+            return
+        with k.block("for _b in range(_nb, _B):"):
+            for array, index in k.step_writes:
+                row = "_t + 1, _b" if index == "next" else "_t, _b"
+                if array.role is Role.STATES and index == "next":
+                    k.line(f"{array.name}[{row}] = {array.name}[_t, _b]")
+                else:
+                    k.line(f"{array.name}[{row}] = 0.0")
 
     def loop_backward(self) -> Kernel:
         s, cell = self.s, self.cell
         k = Kernel("_loop_backward", self.printer, "The time loop of the backward pass, from the last step to the first: each step's fused loops in reverse, the products that carry gradient to the step before, and the gradient carried to the previous states.")
+        k.ragged_steps()
         with k.block("for _t in range(_T - 1, -1, -1):"):
+            k.line("_nb = _active[_t]")
             for ph in reversed(s.phases[LOOP]):
                 for dim, nodes in self.reached(ph):
                     self.backward_loop(k, dim, nodes)
                 for g in ph.groups:
-                    k.line(f"matmul({k.use(s.dG_of[g.name])}[_t], {k.use(self.buf(Role.WEIGHTS, g.name))}, {k.rows(s.gemm_adjoint[g.operand])})")
+                    k.line(f"matmul({k.use(s.dG_of[g.name])}[_t, :_nb], {k.use(self.buf(Role.WEIGHTS, g.name))}, {k.rows(s.gemm_adjoint[g.operand])})")
                     self.place_transposes(g)
+            self.past_the_end(k)
             # the gradient carried into step t-1: what this step gave the previous state, plus
             # what another layer reading the state after step t-1 gives it (dseq), if any
             by_dim: dict[str, list[str]] = {}
@@ -165,7 +187,7 @@ class Kernels:
                 with k.block(header):
                     for dim, states in by_dim.items():
                         k.dims.add(dim)
-                        with k.block("for _b in range(_B):"):
+                        with k.block("for _b in range(_nb):"):
                             with k.block(f"for _j in range(_n_{dim}):"):
                                 for st in states:
                                     parts = []
@@ -176,6 +198,13 @@ class Kernels:
                                     if with_dseq:
                                         parts.append(f"{k.use(self.buf(Role.D_SEQUENCE, st))}[_t - 1, _b, _j]")
                                     k.line(f"{k.at(Access(self.buf(Role.D_CARRY, st), 'bj'))} = {join_terms(parts)}")
+                        if with_dseq:
+                            # past a sequence's end its state passed through unchanged: the
+                            # carried gradient does too, with what the layer above gives it
+                            with k.block("for _b in range(_nb, _B):"):
+                                with k.block(f"for _j in range(_n_{dim}):"):
+                                    for st in states:
+                                        k.line(f"{k.at(Access(self.buf(Role.D_CARRY, st), 'bj'))} += {k.use(self.buf(Role.D_SEQUENCE, st))}[_t - 1, _b, _j]")
         return k
 
     def pre_forward(self, index: int, name: str = "_pre_forward", skip: frozenset[Buffer] = frozenset()) -> Kernel | None:

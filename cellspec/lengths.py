@@ -1,0 +1,94 @@
+"""A batch of sequences of different lengths, as the generated kernels run it.
+
+The time-loop kernels take `_active`, [T] integers: at step t they run the first `_active[t]`
+rows of the batch and pass the others through (a state stays as it was, every other array of the
+step gets zeros; see `Kernels.past_the_end`). For the rows still running to be a prefix, the batch
+runs sorted by length, longest first. `Ragged` is that arrangement: the checked lengths, the
+permutation into sorted order (None when the batch is sorted already, as a `Layer` leaves it), the
+active counts and the padded positions. A batch whose sequences all run T steps is no `Ragged`
+(`arrange` returns None): it runs exactly as a call without lengths. Imports numpy only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class LengthsError(ValueError):
+    """`lengths` is not [B] integers in 1..T; nothing ran."""
+
+
+def checked(lengths, T: int, B: int, what: str = "lengths") -> np.ndarray:
+    """lengths as int64 [B], each in 1..T, or a LengthsError naming `what`."""
+    if isinstance(lengths, (list, tuple)):
+        if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in lengths):
+            raise LengthsError(f"{what} must hold integers")
+        lengths = np.asarray(lengths, dtype=np.int64)
+    if not isinstance(lengths, np.ndarray) and hasattr(lengths, "__array__"):
+        lengths = np.asarray(lengths)
+    if not isinstance(lengths, np.ndarray):
+        raise LengthsError(f"{what} must be a numpy array of integers, not {type(lengths).__name__}")
+    if lengths.dtype == np.bool_ or not np.issubdtype(lengths.dtype, np.integer):
+        raise LengthsError(f"{what} has dtype {lengths.dtype}: it must hold integers (one length per sequence)")
+    if lengths.shape != (B,):
+        raise LengthsError(f"{what} has shape {list(lengths.shape)}, expected [B] = [{B}]")
+    if B and (lengths.min() < 1 or lengths.max() > T):
+        bad = int(lengths[(lengths < 1) | (lengths > T)][0])
+        raise LengthsError(f"{what} holds {bad}: every length must be in 1..T = 1..{T}")
+    return lengths.astype(np.int64)
+
+
+def full(T: int, B: int) -> np.ndarray:
+    """`_active` for a batch whose sequences all run T steps."""
+    return np.full(T, B, np.int64)
+
+
+def active(sorted_lengths: np.ndarray, T: int) -> np.ndarray:
+    """How many of a batch sorted longest first are still running at each step."""
+    return np.count_nonzero(sorted_lengths[None, :] > np.arange(T)[:, None], axis=1).astype(np.int64)
+
+
+class Ragged:
+    """A batch of variable lengths, sorted longest first for the kernels."""
+
+    __slots__ = ("lengths", "order", "inverse", "sorted", "padded")
+
+    def __init__(self, lengths: np.ndarray, T: int):
+        self.lengths = lengths
+        descending = bool(np.all(lengths[:-1] >= lengths[1:]))
+        self.order = None if descending else np.argsort(-lengths, kind="stable")
+        self.inverse = None if descending else np.argsort(self.order)
+        self.sorted = lengths if descending else lengths[self.order]
+        # [T, B] in sorted order: the steps past each sequence's end
+        self.padded = np.arange(T)[:, None] >= self.sorted[None, :]
+
+    def active(self, rows: slice = slice(None)) -> np.ndarray:
+        return active(self.sorted[rows], self.padded.shape[0])
+
+    def to_sorted(self, arrays: dict, axis: int) -> dict:
+        """Rows (batch on `axis`) into sorted order: copies; the arrays themselves if sorted."""
+        if self.order is None:
+            return arrays
+        return {k: np.take(v, self.order, axis=axis) for k, v in arrays.items()}
+
+    def from_sorted(self, arrays: dict, axis: int) -> dict:
+        if self.order is None:
+            return arrays
+        return {k: np.take(v, self.inverse, axis=axis) for k, v in arrays.items()}
+
+    def zero_padding(self, arrays: dict) -> dict:
+        """[T, B, ..] arrays (sorted order) with zeros past each sequence's end, written in place
+        (the caller owns them)."""
+        for v in arrays.values():
+            v[self.padded] = 0
+        return arrays
+
+
+def arrange(lengths, T: int, B: int) -> Ragged | None:
+    """The checked arrangement of a batch, or None when every sequence runs all T steps."""
+    if lengths is None:
+        return None
+    lengths = checked(lengths, T, B)
+    if np.all(lengths == T):
+        return None
+    return Ragged(lengths, T)
