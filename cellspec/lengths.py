@@ -4,7 +4,7 @@ The time-loop kernels take `_active`, [T] integers: at step t they run the first
 rows of the batch and pass the others through (a state stays as it was, every other array of the
 step gets zeros; see `Kernels.past_the_end`). For the rows still running to be a prefix, the batch
 runs sorted by length, longest first. `Ragged` is that arrangement: the checked lengths, the
-permutation into sorted order (None when the batch is sorted already, as a `Layer` leaves it), the
+permutation into the kernels' order (None when the batch is in it already, as a `Layer` leaves it), the
 active counts and the padded positions. A batch whose sequences all run T steps is no `Ragged`
 (`arrange` returns None): it runs exactly as a call without lengths. Imports numpy only.
 """
@@ -49,17 +49,31 @@ def active(sorted_lengths: np.ndarray, T: int) -> np.ndarray:
 
 
 class Ragged:
-    """A batch of variable lengths, sorted longest first for the kernels."""
+    """A batch of variable lengths, arranged for the kernels: each of its `chunks` contiguous
+    parts (one per thread of a batch-parallel call, `parallel.chunks`) sorted longest first.
+    The parts are dealt round-robin from the batch sorted by length, so that each thread gets
+    as many steps of work as the others: cut from one sorted batch, the first thread would get
+    all the long sequences and the call would take as long as a full-length one."""
 
     __slots__ = ("lengths", "order", "inverse", "sorted", "padded")
 
-    def __init__(self, lengths: np.ndarray, T: int):
+    def __init__(self, lengths: np.ndarray, T: int, chunks: list[slice] | None = None):
         self.lengths = lengths
-        descending = bool(np.all(lengths[:-1] >= lengths[1:]))
-        self.order = None if descending else np.argsort(-lengths, kind="stable")
-        self.inverse = None if descending else np.argsort(self.order)
-        self.sorted = lengths if descending else lengths[self.order]
-        # [T, B] in sorted order: the steps past each sequence's end
+        by_length = np.argsort(-lengths, kind="stable")
+        room = [sl.stop - sl.start for sl in chunks] if chunks else [len(lengths)]
+        parts: list[list[int]] = [[] for _ in room]
+        c = 0
+        for row in by_length:
+            while len(parts[c]) == room[c]:
+                c = (c + 1) % len(room)
+            parts[c].append(int(row))
+            c = (c + 1) % len(room)
+        order = np.array([r for p in parts for r in p], dtype=np.int64)
+        identity = bool(np.array_equal(order, np.arange(len(lengths))))
+        self.order = None if identity else order
+        self.inverse = None if identity else np.argsort(order)
+        self.sorted = lengths if identity else lengths[order]
+        # [T, B] in the kernels' order: the steps past each sequence's end
         self.padded = np.arange(T)[:, None] >= self.sorted[None, :]
 
     def active(self, rows: slice = slice(None)) -> np.ndarray:
@@ -84,11 +98,12 @@ class Ragged:
         return arrays
 
 
-def arrange(lengths, T: int, B: int) -> Ragged | None:
-    """The checked arrangement of a batch, or None when every sequence runs all T steps."""
+def arrange(lengths, T: int, B: int, chunks: list[slice] | None = None) -> Ragged | None:
+    """The checked arrangement of a batch run as `chunks` parts, or None when every sequence
+    runs all T steps."""
     if lengths is None:
         return None
     lengths = checked(lengths, T, B)
     if np.all(lengths == T):
         return None
-    return Ragged(lengths, T)
+    return Ragged(lengths, T, chunks)

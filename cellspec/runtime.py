@@ -255,7 +255,8 @@ class CellBase:
         the final state (dict), and the tape for `backward` (None without one)."""
         inputs, T, B = self._checked_inputs(x, tape)
         state = self._checked_states(state, B, "state")
-        ragged = lengths_.arrange(lengths, T, B)
+        chunks = self.batch_chunks(B)
+        ragged = lengths_.arrange(lengths, T, B, chunks)
         params = self._checked_params(own=tape)
         if ragged is not None:
             # rows into the kernels' order, longest first; padding zeroed, in copies: a taped call
@@ -269,7 +270,6 @@ class CellBase:
         # which another thread's call on this cell would read it
         runner = copy.copy(self)
         runner.params = params
-        chunks = self.batch_chunks(B)
         if len(chunks) == 1:
             active = lengths_.full(T, B) if ragged is None else ragged.active()
             y, final, arrays = runner._forward(inputs, state, tape, active)
