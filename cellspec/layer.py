@@ -33,6 +33,7 @@ import os
 import numpy as np
 
 from . import layer_parts as parts
+from .lengths import checked as checked_lengths
 from .runtime import ShapeError
 from .stack import gradients_below, linked_inputs, resolve_links
 
@@ -120,7 +121,7 @@ class Layer:
         train=False runs the cells without a tape and without dropout, except the cells below a
         state link: the layer above reads their state at every step, which only a tape keeps."""
         inputs, T, B = parts.checked_inputs(self, x)
-        lengths = parts.checked_lengths(lengths, T, B)
+        lengths = None if lengths is None else checked_lengths(lengths, T, B)
         states = parts.checked_states(self, state, B, "state", "x has")
         order = None
         if lengths is not None:
@@ -129,7 +130,6 @@ class Layer:
             inputs = {n: a[:, order] for n, a in inputs.items()}
             states = [s if s is None else {n: v[order] for n, v in s.items()} for s in states]
         reversal = _reversal(lengths, T, B) if self.bidirectional else None
-        kwargs = {} if lengths is None else {"lengths": lengths}
         nd, L = self.num_directions, self.num_layers
         finals = {n: np.empty((L * nd, B, self.dims[d]), self.dtype) for n, d in self.module.Cell.STATES}
         tapes, masks, below, feed = [], [], [], None
@@ -142,7 +142,7 @@ class Layer:
                 else:
                     y_below, tape_below = below[d]
                     fed = {self._first: _frame(feed, d, reversal), **linked_inputs(self._links[k], {self._out: y_below}, tape_below)}
-                y, final, tape = cell.forward(fed, states[k * nd + d], tape=taped, **kwargs)
+                y, final, tape = cell.forward(fed, states[k * nd + d], tape=taped, lengths=lengths)
                 for n, v in final.items():
                     finals[n][k * nd + d] = v
                 row.append((y, tape))

@@ -161,21 +161,6 @@ def checked_inputs(layer, x) -> tuple[dict[str, np.ndarray], int, int]:
     return out, T, B
 
 
-def checked_lengths(lengths, T: int, B: int) -> np.ndarray | None:
-    """None, or lengths as an int64 array [B] of integers in 1..T."""
-    if lengths is None:
-        return None
-    a = np.asarray(lengths)
-    if a.dtype.kind not in "iu":
-        raise ShapeError(f"lengths must be integers, not {a.dtype}")
-    if a.shape != (B,):
-        raise ShapeError(f"lengths has shape {list(a.shape)}, expected [B] = [{B}]")
-    bad = np.flatnonzero((a < 1) | (a > T))
-    if bad.size:
-        raise ValueError(f"lengths must be in 1..T = 1..{T}, but lengths[{bad[0]}] is {a[bad[0]]}")
-    return a.astype(np.int64)
-
-
 def checked_states(layer, state, B: int, what: str, batch: str) -> list[dict | None]:
     """`state` (a dict name -> [num_layers*num_directions,B,dim], or None) cut into one dict per
     cell, index k*num_directions + d; `batch` says where B comes from in an error."""

@@ -1,7 +1,6 @@
 """cellspec.Layer: a numpy layer over any generated cell, used the way nn.LSTM is: layers,
 directions, dropout, batch-first arrays, lengths, params, files and torch's layout."""
 
-import inspect
 import pathlib
 
 import numpy as np
@@ -9,7 +8,9 @@ import pytest
 
 import cellspec
 from cellspec.gradcheck import check_model
-from cellspec.runtime import CellBase, ShapeError, tied
+from cellspec.layer_parts import spec_sha256
+from cellspec.lengths import LengthsError
+from cellspec.runtime import ShapeError, tied
 from cellspec.stack import Stack
 
 from conftest import ROOT, SPEC_NAMES, generated
@@ -22,12 +23,6 @@ depth_gated = generated("lstm_depth_gated")
 # central differences with eps=1e-6 carry ~1e-9 noise here (losses over several layers and both
 # directions); a wrong gradient gives errors of order 1 (as in test_gradients)
 TOL = 1e-7
-
-# the cells' own lengths support lands in main as a commit titled "Variable lengths"
-needs_lengths = pytest.mark.skipif(
-    "lengths" not in inspect.signature(CellBase.forward).parameters, reason="waits on the kernels' lengths (main's 'Variable lengths')"
-)
-
 
 def random_inputs(layer, T, B, rng):
     """x as the layer takes it (a dict for a cell with several inputs), time-major."""
@@ -91,6 +86,24 @@ def test_depth_gated_layers_link_the_lower_memory_and_match_finite_differences()
         y = y2
 
 
+def test_gradients_with_lengths_match_finite_differences():
+    layer = cellspec.Layer(lstm, num_layers=2, bidirectional=True, input=3, hidden=4, seed=3)
+    rng = np.random.default_rng(12)
+    x, state = random_inputs(layer, 4, 3, rng), random_state(layer, 3, rng)
+
+    class WithLengths:
+        params = layer.params
+
+        def forward(self, x, state):
+            return layer.forward(x, state, lengths=np.array([2, 4, 3]))
+
+        def backward(self, tape, dy, dstate):
+            return layer.backward(tape, dy, dstate)
+
+    result = check_model(WithLengths(), x, state, rng)
+    assert result.worst < TOL, result.errors
+
+
 def test_a_missing_link_points_at_links():
     with pytest.raises(ValueError, match=r"layer 1 input 'c_low' needs a link to an output or state of layer 0 \(h_new, h, c\) in links="):
         cellspec.Layer(depth_gated, num_layers=2, input=3, hidden=4)
@@ -144,7 +157,8 @@ def test_layers_of_lstmp_read_twice_the_projection():
     ([lstm.Cell(input=3, hidden=4, seed=0), lstm.Cell(input=4, hidden=4, seed=1), lstm.Cell(input=4, hidden=4, seed=2)], None),
     ([depth_gated.Cell(input=3, hidden=4, seed=0), depth_gated.Cell(input=4, hidden=4, seed=1)], {"c_low": "c"}),
 ])
-def test_a_unidirectional_layer_gives_exactly_what_a_stack_gives(cells, links):
+@pytest.mark.parametrize("lengths", [None, np.array([2, 5, 3])], ids=["full", "lengths"])
+def test_a_unidirectional_layer_gives_exactly_what_a_stack_gives(cells, links, lengths):
     module = generated(cells[0].NAME)
     layer = cellspec.Layer(module, num_layers=len(cells), links=links, **cells[0].dims)
     for k, cell in enumerate(cells):
@@ -154,8 +168,9 @@ def test_a_unidirectional_layer_gives_exactly_what_a_stack_gives(cells, links):
     rng = np.random.default_rng(4)
     x, state = random_inputs(layer, 5, 3, rng), random_state(layer, 3, rng)
     flat = {f"{k}.{n}": v[k] for n, v in state.items() for k in range(len(cells))}
-    y, final, tape = layer.forward(x, state)
-    y_s, final_s, tape_s = stack.forward(x, flat)
+    # the layer sorts the batch once, each cell of the stack sorts it alike: the same rows
+    y, final, tape = layer.forward(x, state, lengths=lengths)
+    y_s, final_s, tape_s = stack.forward(x, flat, lengths=lengths)
     np.testing.assert_array_equal(y, y_s)
     dy = rng.normal(size=y.shape)
     dfinal = {n: rng.normal(size=v.shape) for n, v in final.items()}
@@ -276,12 +291,13 @@ STATE = {"h": np.zeros((4, 3, 4)), "c": np.zeros((4, 3, 4))}
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    (dict(lengths=np.array([1.0, 2.0, 3.0])), ShapeError, "lengths must be integers, not float64"),
-    (dict(lengths=np.array([True, True, True])), ShapeError, "lengths must be integers, not bool"),
-    (dict(lengths=np.array([1, 2])), ShapeError, r"lengths has shape \[2\], expected \[B\] = \[3\]"),
-    (dict(lengths=np.array([[1, 2, 3]])), ShapeError, r"lengths has shape \[1, 3\]"),
-    (dict(lengths=np.array([1, 0, 3])), ValueError, r"lengths must be in 1..T = 1..5, but lengths\[1\] is 0"),
-    (dict(lengths=[6, 1, 3]), ValueError, r"lengths must be in 1..T = 1..5, but lengths\[0\] is 6"),
+    (dict(lengths=np.array([1.0, 2.0, 3.0])), LengthsError, "lengths has dtype float64: it must hold integers"),
+    (dict(lengths=[1.0, 2.0, 3.0]), LengthsError, "lengths must hold integers"),
+    (dict(lengths=np.array([True, True, True])), LengthsError, "lengths has dtype bool: it must hold integers"),
+    (dict(lengths=np.array([1, 2])), LengthsError, r"lengths has shape \[2\], expected \[B\] = \[3\]"),
+    (dict(lengths=np.array([[1, 2, 3]])), LengthsError, r"lengths has shape \[1, 3\]"),
+    (dict(lengths=np.array([1, 0, 3])), LengthsError, r"lengths holds 0: every length must be in 1..T = 1..5"),
+    (dict(lengths=[6, 1, 3]), LengthsError, r"lengths holds 6: every length must be in 1..T = 1..5"),
     (dict(state={"h": STATE["h"]}), ShapeError, "state must have the keys c, h; missing c"),
     (dict(state={**STATE, "m": STATE["h"]}), ShapeError, "state must have the keys c, h; unknown m"),
     (dict(state={**STATE, "h": STATE["h"][:1]}), ShapeError, "state 'h' has 1 entries on axis 0, this layer needs num_layers[*]num_directions = 4"),
@@ -412,6 +428,11 @@ def test_load_refuses_a_changed_spec(tmp_path):
     cellspec.Layer(lstm, input=3, hidden=4).save(path)
     with pytest.raises(ValueError, match=f"spec 'lstm' has changed: sha256 [0-9a-f]{{64}} there, {'0' * 64} here"):
         cellspec.Layer.load(path, spec=changed)
+    # a module without SPEC_SHA256 is known by the sha256 its generated docstring names
+    class Unnamed(lstm.Cell):
+        SPEC_SHA256 = ""
+
+    assert spec_sha256(type("module", (), {"Cell": Unnamed, "__doc__": lstm.__doc__})) == lstm.Cell.SPEC_SHA256
     np.savez(tmp_path / "plain.npz", a=np.zeros(2))
     with pytest.raises(ValueError, match="plain.npz is not a file of Layer.save"):
         cellspec.Layer.load(tmp_path / "plain.npz")
@@ -489,7 +510,6 @@ def assert_close(a, b, what):
 LENGTHS = np.array([2, 4, 1])   # T = 4, B = 3, not sorted
 
 
-@needs_lengths
 @pytest.mark.parametrize("name", SPEC_NAMES)
 @pytest.mark.parametrize("fill", [0.0, np.nan], ids=["zeros", "nan"])
 def test_padding_changes_nothing(name, fill):
@@ -523,7 +543,6 @@ def test_padding_changes_nothing(name, fill):
         assert np.all(y[n:, b] == 0)
 
 
-@needs_lengths
 @pytest.mark.parametrize("name", SPEC_NAMES)
 def test_a_batch_with_lengths_equals_each_sequence_alone(name):
     layer = catalog_layer(name)
