@@ -1,7 +1,8 @@
 """cellspec: recurrent cells declared as equations, compiled to Numba forward and backward passes.
 
 This module stays light: generated modules import `cellspec.runtime`, which must not pull in the
-compiler (SymPy, Jinja2). `load` imports the compiler only when called.
+compiler (SymPy, Jinja2). `load` imports the compiler only when called, and `Layer` (numpy, the
+runtime and Numba) is imported on first use.
 """
 
 __version__ = "0.1.0"
@@ -14,3 +15,11 @@ def load(path: str):
     from .cache import load as _load
 
     return _load(path)
+
+
+def __getattr__(name: str):
+    if name == "Layer":
+        from .layer import Layer
+
+        return Layer
+    raise AttributeError(f"module 'cellspec' has no attribute {name!r}")

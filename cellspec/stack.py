@@ -14,6 +14,57 @@ import numpy as np
 from .runtime import CellBase, ShapeError
 
 
+def resolve_links(k: int, lower: CellBase, upper: CellBase, links: dict[str, str], where: str, first: bool = True) -> dict[str, tuple[str, str]]:
+    """Layer k's inputs mapped to ("output" or "state", name) of layer k-1, checked: each source
+    exists and has the input's size. An input left out is the lower layer's output when it is
+    the first input and the lower layer has one output; `first=False` leaves the first input
+    out altogether, for a caller that feeds it itself (`Layer`: its first input reads both
+    directions below). `where` names the argument that holds `links` in an error."""
+    if not first and upper.INPUTS[0][0] in links:
+        raise ValueError(f"layer {k} input {upper.INPUTS[0][0]!r} reads the output of layer {k - 1}: it takes no link")
+    unknown = set(links) - {n for n, _ in upper.INPUTS}
+    if unknown:
+        raise ValueError(f"layer {k} has no input {', '.join(sorted(unknown))}")
+    outputs = {n: d for n, d in lower.OUTPUTS}
+    states = {n: d for n, d in lower.STATES}
+    resolved = {}
+    for i, (name, dim) in enumerate(upper.INPUTS):
+        if i == 0 and not first:
+            continue
+        source = links.get(name)
+        if source is None:
+            if i != 0 or len(outputs) != 1:
+                choices = ", ".join([*outputs, *states])
+                raise ValueError(f"layer {k} input {name!r} needs a link to an output or state of layer {k - 1} ({choices}) in {where}")
+            source = next(iter(outputs))
+        if source in outputs:
+            kind, size = "output", lower.dims[outputs[source]]
+        elif source in states:
+            kind, size = "state", lower.dims[states[source]]
+        else:
+            raise ValueError(f"layer {k - 1} has no output or state {source!r} for layer {k} input {name!r}")
+        if size != upper.dims[dim]:
+            raise ValueError(f"layer {k} input {name!r} is [{dim}={upper.dims[dim]}] but layer {k - 1} {kind} {source!r} has size {size}")
+        resolved[name] = (kind, source)
+    return resolved
+
+
+def linked_inputs(links: dict[str, tuple[str, str]], below_y: dict, lower_tape) -> dict:
+    """What the linked inputs of a layer read: outputs of the layer below (`below_y`, a dict) or
+    its state after every step (from its tape)."""
+    return {name: below_y[source] if kind == "output" else lower_tape.sequence(source) for name, (kind, source) in links.items()}
+
+
+def gradients_below(links: dict[str, tuple[str, str]], dx: dict) -> tuple[dict, dict]:
+    """The gradients of a layer's linked inputs as they reach the layer below: (by output, by
+    state: its `dseq`), summed where several inputs read one source."""
+    dys, dseq = {}, {}
+    for name, (kind, source) in links.items():
+        target = dys if kind == "output" else dseq
+        target[source] = dx[name] if source not in target else target[source] + dx[name]
+    return dys, dseq
+
+
 class StackTape:
     __slots__ = ("stack", "tapes", "fed")
 
@@ -41,29 +92,7 @@ class Stack:
         self.dtype = dtypes.pop()
         self.links: list[dict[str, tuple[str, str]]] = [{}]
         for k in range(1, len(layers)):
-            lower, upper = layers[k - 1], layers[k]
-            outputs = {n: d for n, d in lower.OUTPUTS}
-            states = {n: d for n, d in lower.STATES}
-            resolved = {}
-            for i, (name, dim) in enumerate(upper.INPUTS):
-                source = links[k].get(name)
-                if source is None:
-                    if i != 0 or len(outputs) != 1:
-                        raise ValueError(f"layer {k} input {name!r} needs a link to an output or state of layer {k - 1}")
-                    source = next(iter(outputs))
-                if source in outputs:
-                    kind, size = "output", lower.dims[outputs[source]]
-                elif source in states:
-                    kind, size = "state", lower.dims[states[source]]
-                else:
-                    raise ValueError(f"layer {k - 1} has no output or state {source!r} for layer {k} input {name!r}")
-                if size != upper.dims[dim]:
-                    raise ValueError(f"layer {k} input {name!r} is [{dim}={upper.dims[dim]}] but layer {k - 1} {kind} {source!r} has size {size}")
-                resolved[name] = (kind, source)
-            unknown = set(links[k]) - {n for n, _ in upper.INPUTS}
-            if unknown:
-                raise ValueError(f"layer {k} has no input {', '.join(sorted(unknown))}")
-            self.links.append(resolved)
+            self.links.append(resolve_links(k, layers[k - 1], layers[k], links[k], f"links[{k}]"))
         if links[0]:
             raise ValueError("layer 0 reads the stack's input: it takes no links")
 
@@ -98,13 +127,7 @@ class Stack:
             if k == 0:
                 inputs = x
             else:
-                lower_tape = tapes[-1]
-                inputs = {}
-                for name, (kind, source) in self.links[k].items():
-                    if kind == "output":
-                        inputs[name] = below_y[source] if isinstance(below_y, dict) else below_y
-                    else:
-                        inputs[name] = lower_tape.sequence(source)
+                inputs = linked_inputs(self.links[k], below_y, tapes[-1])
             y, final, tape = layer.forward(inputs, states[k], lengths=lengths)
             tapes.append(tape)
             fed.append(inputs)
@@ -132,13 +155,9 @@ class Stack:
                 break
             dx = dx if isinstance(dx, dict) else {layer.INPUTS[0][0]: dx}
             lower = self.layers[k - 1]
-            dys = {n: None for n, _ in lower.OUTPUTS}
-            dseq_layer = {}
-            for name, (kind, source) in self.links[k].items():
-                target = dys if kind == "output" else dseq_layer
-                target[source] = dx[name] if target.get(source) is None else target[source] + dx[name]
+            dys, dseq_layer = gradients_below(self.links[k], dx)
             for n, d in lower.OUTPUTS:
-                if dys[n] is None:
+                if n not in dys:
                     dys[n] = np.zeros((tape.tapes[k - 1].T, tape.tapes[k - 1].B, lower.dims[d]), self.dtype)
             dy_layer = dys if len(lower.OUTPUTS) > 1 else dys[lower.OUTPUTS[0][0]]
         return dx, dparams, dstate0
