@@ -15,9 +15,9 @@ is step `len_b-1-t` of the batch (padding steps stay in place). The gather into 
 own inverse, so the same gather takes x into the frame and y, dy and dx back out of it. A link
 between reverse cells stays inside the frame.
 
-Lengths. The batch is sorted once by descending length (a stable argsort); every cell runs on
-the sorted batch with the sorted lengths, and y, the final states and the gradients are put back
-in the caller's order at the end. The cells themselves stop a sequence's state at its last step
+Lengths. The batch is sorted once by descending length (in each chunk of a batch-parallel call,
+`lengths.Ragged`); every cell runs on the sorted batch with the sorted lengths, and y, the final
+states and the gradients are put back in the caller's order at the end. The cells themselves stop a sequence's state at its last step
 and zero its outputs past it.
 
 Params. `layer.params` is a flat mapping keyed `f"{param}_l{k}"` (the forward cell of layer k)
@@ -33,6 +33,7 @@ import os
 import numpy as np
 
 from . import layer_parts as parts
+from .lengths import Ragged
 from .lengths import checked as checked_lengths
 from .runtime import ShapeError
 from .stack import gradients_below, linked_inputs, resolve_links
@@ -125,7 +126,10 @@ class Layer:
         states = parts.checked_states(self, state, B, "state", "x has")
         order = None
         if lengths is not None:
-            order = np.argsort(-lengths, kind="stable")
+            # the order the cells' kernels run a batch in (longest first, in each of a
+            # batch-parallel call's chunks), so that no cell permutes it again
+            order = Ragged(lengths, T, self.cells[0][0].batch_chunks(B)).order
+            order = np.arange(B) if order is None else order
             lengths = lengths[order]
             inputs = {n: a[:, order] for n, a in inputs.items()}
             states = [s if s is None else {n: v[order] for n, v in s.items()} for s in states]
