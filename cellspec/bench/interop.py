@@ -1,0 +1,168 @@
+"""The bench's rows for using a cell (`cellspec bench --interop`): what variable lengths save,
+and what the PyTorch module and the JAX function cost over the raw cell.
+
+* lengths: a batch whose lengths are uniform in [T/4, T] against the same batch at full length
+  (`lengths=None`, and all lengths T, which must cost the same), forward+backward of one cell;
+* torch: `cellspec.torch.Module` (one layer, forward and autograd's backward) against the raw
+  cell's forward+backward on the same arrays (the module's overhead: tensor/array views, the
+  autograd node, the checks) and against PyTorch's fused `nn.RNN`/`nn.LSTM`/`nn.GRU`;
+* jax: `cellspec.jax.function`'s jitted value-and-grad against the raw cell.
+
+Every row is interleaved rounds in one process, medians, float32, as the main table's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .cells import SIZES, _ours, dim_sizes
+from .timing import Quiet, _time_rounds
+
+
+def ragged_lengths(T: int, B: int, seed: int = 0) -> np.ndarray:
+    """Lengths uniform in [T/4, T], seeded."""
+    return np.random.default_rng(seed).integers(max(1, T // 4), T + 1, size=B)
+
+
+def lengths_row(name: str, module, size: str, rounds: int, pause: float, quiet: Quiet | None = None) -> dict:
+    T, B, I, H = SIZES[size]
+    cell, xs, _, _ = _ours(module, (T, B, I, H))
+    x = xs if len(xs) > 1 else next(iter(xs.values()))
+    dy = {n: np.ones((T, B, cell.dims[d]), np.float32) for n, d in cell.OUTPUTS}
+    dy = dy if len(dy) > 1 else next(iter(dy.values()))
+    lengths = ragged_lengths(T, B)
+
+    def run(given):
+        def both():
+            _, _, tape = cell.forward(x, lengths=given)
+            cell.backward(tape, dy)
+
+        return both
+
+    runs = {"lengths=None": run(None), "all T": run(np.full(B, T)), "ragged": run(lengths)}
+    for f in runs.values():
+        f()
+    times, _, others = _time_rounds(runs, {}, rounds, pause, quiet)
+    return {"spec": name, "size": size, "times": times, "steps": float(lengths.mean() / T), "others": others}
+
+
+def torch_row(name: str, module, size: str, rounds: int, pause: float, quiet: Quiet | None = None) -> dict | None:
+    """The module's forward+backward against the raw cell's and against PyTorch's fused cell
+    (where the spec declares its torch layout); None without PyTorch."""
+    try:
+        import torch
+
+        from .. import torch as cst
+    except ImportError:
+        return None
+    T, B, I, H = SIZES[size]
+    cell, xs, raw, _ = _ours(module, (T, B, I, H))
+    sizes = dim_sizes(module, I, H)
+    mod = cst.Module(module, dtype=torch.float32, seed=0, **sizes)
+    x_np = next(iter(xs.values()))
+    xt = torch.from_numpy(x_np.copy()).requires_grad_(True)
+
+    def ours():
+        y, _ = mod(xt)
+        y.backward(torch.ones_like(y))
+
+    runs = {"raw cell": raw, "cellspec.torch": ours}
+    if module.Cell.TORCH is not None:
+        from ..torch_layout import torch_kwargs
+
+        kwargs = torch_kwargs(mod.layer.cells[0][0])
+        kind = getattr(torch.nn, kwargs.pop("mode"))
+        native = kind(**kwargs)
+        mod.load_torch(native)
+
+        def theirs():
+            y, _ = native(xt)
+            y.backward(torch.ones_like(y))
+
+        runs[f"nn.{kind.__name__}"] = theirs
+    for f in runs.values():
+        f()
+        f()
+    times, _, others = _time_rounds(runs, {}, rounds, pause, quiet)
+    return {"spec": name, "size": size, "times": times, "others": others}
+
+
+def jax_row(name: str, module, size: str, rounds: int, pause: float, quiet: Quiet | None = None) -> dict | None:
+    """The JAX function's jitted value and gradient against the raw cell; None without JAX."""
+    try:
+        import jax
+        import jax.numpy as jnp
+
+        from .. import jax as csj
+    except ImportError:
+        return None
+    T, B, I, H = SIZES[size]
+    cell, xs, raw, _ = _ours(module, (T, B, I, H))
+    apply, params = csj.function(module, dtype="float32", seed=0, **dim_sizes(module, I, H))
+    x = jnp.asarray(next(iter(xs.values())))
+
+    def loss(params, x):
+        y, _ = apply(params, x)
+        return y.sum()
+
+    grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+
+    def ours():
+        jax.block_until_ready(grad(params, x))
+
+    runs = {"raw cell": raw, "cellspec.jax": ours}
+    for f in runs.values():
+        f()
+        f()
+    times, _, others = _time_rounds(runs, {}, rounds, pause, quiet)
+    return {"spec": name, "size": size, "times": times, "others": others}
+
+
+def markdown(rows: dict[str, list[dict]]) -> str:
+    """The three tables, times in ms and the ratios each is read by."""
+    out = []
+    if rows.get("lengths"):
+        out += ["### Variable lengths (forward+backward, lengths uniform in [T/4, T])", "",
+                "| spec | size | lengths=None ms | all T ms | ragged ms | ragged / full | mean steps / T | others |",
+                "|---|---|---|---|---|---|---|---|"]
+        for r in rows["lengths"]:
+            t = r["times"]
+            out.append(f"| {r['spec']} | {r['size']} | {t['lengths=None']:.2f} | {t['all T']:.2f} | {t['ragged']:.2f} | "
+                       f"{t['ragged'] / t['lengths=None']:.2f} | {r['steps']:.2f} | {r['others']:.0%} |")
+        out.append("")
+    if rows.get("torch"):
+        out += ["### cellspec.torch.Module (forward + autograd backward, one layer)", "",
+                "| spec | size | raw cell ms | module ms | module / raw | PyTorch ms | module / PyTorch | others |",
+                "|---|---|---|---|---|---|---|---|"]
+        for r in rows["torch"]:
+            t = r["times"]
+            native = next((k for k in t if k.startswith("nn.")), None)
+            theirs = f"{t[native]:.2f} | {t['cellspec.torch'] / t[native]:.2f}" if native else "n/a | n/a"
+            out.append(f"| {r['spec']} | {r['size']} | {t['raw cell']:.2f} | {t['cellspec.torch']:.2f} | "
+                       f"{t['cellspec.torch'] / t['raw cell']:.3f} | {theirs} | {r['others']:.0%} |")
+        out.append("")
+    if rows.get("jax"):
+        out += ["### cellspec.jax.function (jitted value and gradient)", "",
+                "| spec | size | raw cell ms | jax ms | jax / raw | others |", "|---|---|---|---|---|---|"]
+        for r in rows["jax"]:
+            t = r["times"]
+            out.append(f"| {r['spec']} | {r['size']} | {t['raw cell']:.2f} | {t['cellspec.jax']:.2f} | "
+                       f"{t['cellspec.jax'] / t['raw cell']:.3f} | {r['others']:.0%} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def interop_rows(modules: dict, rounds: int, pause: float, quiet: Quiet | None = None, sizes=("S2", "S3", "S4")) -> dict[str, list[dict]]:
+    """The rows for the generated modules given by spec name (lstm, gru and rnn where given):
+    lengths at S2, the torch module at `sizes`, the JAX function at S2."""
+    rows: dict[str, list[dict]] = {"lengths": [], "torch": [], "jax": []}
+    for name, module in modules.items():
+        rows["lengths"].append(lengths_row(name, module, "S2", rounds, pause, quiet))
+        for size in sizes:
+            row = torch_row(name, module, size, rounds, pause, quiet)
+            if row is not None:
+                rows["torch"].append(row)
+        row = jax_row(name, module, "S2", rounds, pause, quiet)
+        if row is not None:
+            rows["jax"].append(row)
+    return rows
