@@ -135,6 +135,8 @@ class Cell(runtime.CellBase):
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_W_x', 'weights', 'x', '[hidden,input]'), ('_W_h', 'weights', 'h', '[hidden,hidden]')]
     TRANSCENDENTALS = []
+    # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
+    TORCH = None
 
     def _forward(self, inputs, state, tape):
         _dtype = self.dtype
