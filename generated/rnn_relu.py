@@ -1,6 +1,6 @@
 """rnn_relu: Elman RNN with relu, in the layout of PyTorch's nn.RNN(nonlinearity='relu')
 
-Generated from specs/rnn_relu.yaml (sha256 a9dc036d6df34be1508398a784e148db42e14f8a24067200a593e1f48bf7ed59) by cellspec 0.1.0.
+Generated from specs/rnn_relu.yaml (sha256 c357d5bcf7d5c349ad8a10baad767a8f4164baa3ef027676804d2d85f22218a9) by cellspec 0.1.0.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Elman 1990, "Finding structure in time", Cognitive Science 14(2), with relu in place of the squashing function as in PyTorch's nn.RNN(nonlinearity='relu'): h_t = relu(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh) (PyTorch documentation, torch.nn.RNN)
@@ -136,7 +136,7 @@ class Cell(runtime.CellBase):
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_W_x', 'weights', 'x', '[hidden,input]'), ('_W_h', 'weights', 'h', '[hidden,hidden]')]
     TRANSCENDENTALS = []
     # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
-    TORCH = None
+    TORCH = {'module': 'RNN', 'state': ['h'], 'weight_ih': ['W'], 'weight_hh': ['U'], 'bias_ih': ['b'], 'bias_hh': ['b'], 'nonlinearity': 'relu'}
 
     def _forward(self, inputs, state, tape):
         _dtype = self.dtype
