@@ -153,6 +153,8 @@ def cmd_bench(args) -> int:
         return EXIT_BAD_SPEC
     rows, curves = [], {}
     quiet = Quiet(max_others=args.max_others / 100, patience=args.patience)
+    if args.interop:
+        return _bench_interop(args, built, sizes, quiet)
     memory_sizes = set(args.memory.split(",")) if args.memory else set()
     with tempfile.TemporaryDirectory(prefix="cellspec-bench-") as folder:
         for b in built:
@@ -179,6 +181,31 @@ def cmd_bench(args) -> int:
         with open(os.path.join(args.out, "scaling.json"), "w") as f:
             json.dump(curves, f, indent=1)
         print(f"wrote {plot_scaling(curves, os.path.join(args.out, 'scaling.png'))}")
+    return EXIT_OK
+
+
+def _bench_interop(args, built, sizes, quiet) -> int:
+    """`cellspec bench --interop`: the rows of cellspec.bench.interop, into interop.md/.json."""
+    import json
+
+    from .bench.interop import interop_rows, markdown
+    from .build import import_file
+    from .files import write_atomic
+
+    os.makedirs(args.out, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="cellspec-bench-") as folder:
+        modules = {}
+        for b in built:
+            path = os.path.join(folder, f"{b.cell.name}.py")
+            write_atomic(path, b.source)
+            modules[b.cell.name] = import_file(path, f"cellspec_bench_{b.cell.name}")
+        memory = args.memory.split(",")[0] if args.memory else None
+        rows = interop_rows(modules, sizes, args.rounds, args.pause, quiet, memory, args.threads)
+    text = markdown(rows)
+    print(text)
+    write_atomic(os.path.join(args.out, "interop.md"), text + "\n")
+    write_atomic(os.path.join(args.out, "interop.json"), json.dumps(rows, indent=1) + "\n")
+    print(f"wrote {os.path.join(args.out, 'interop.md')} and interop.json")
     return EXIT_OK
 
 
@@ -242,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--max-others", type=_nonnegative_float, default=3.0, metavar="PCT", help="run a round again when other guests of the host (steal) or other processes took more than PCT%% of the CPUs' time during it (default 3)")
     k.add_argument("--patience", type=_nonnegative_float, default=900.0, metavar="S", help="the most seconds to wait in all for quiet CPUs before keeping rounds as they come (default 900)")
     k.add_argument("--scaling", action="store_true", help="also time cells with a PyTorch twin against T and H, and plot scaling.png")
+    k.add_argument("--interop", action="store_true", help="instead of the main table: variable lengths, cellspec.torch and cellspec.jax against the raw cell (interop.md)")
     k.set_defaults(run=cmd_bench)
     args = parser.parse_args(argv)
     try:

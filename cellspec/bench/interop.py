@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cells import SIZES, _ours, dim_sizes
+from .cells import SIZES, _ours, _torch_native, dim_sizes
 from .timing import Quiet, _time_rounds
 
 
@@ -46,40 +46,35 @@ def lengths_row(name: str, module, size: str, rounds: int, pause: float, quiet: 
     return {"spec": name, "size": size, "times": times, "steps": float(lengths.mean() / T), "others": others}
 
 
+def torch_module_run(torch, module, shape: tuple):
+    """`cellspec.torch.Module` (one layer) at a benchmark's shape and its input, seeded:
+    forward and autograd's backward with dy = 1."""
+    from .. import torch as cst
+
+    T, B, I, H = shape
+    mod = cst.Module(module, dtype=torch.float32, seed=0, **dim_sizes(module, I, H))
+    first = mod.layer.cells[0][0]
+    dim = first.dims[first.INPUTS[0][1]]
+    xt = torch.tensor(np.random.default_rng(0).normal(size=(T, B, dim)).astype(np.float32), requires_grad=True)
+
+    def both():
+        y, _ = mod(xt)
+        y.backward(torch.ones_like(y))
+
+    return both
+
+
 def torch_row(name: str, module, size: str, rounds: int, pause: float, quiet: Quiet | None = None) -> dict | None:
     """The module's forward+backward against the raw cell's and against PyTorch's fused cell
     (where the spec declares its torch layout); None without PyTorch."""
     try:
         import torch
-
-        from .. import torch as cst
     except ImportError:
         return None
-    T, B, I, H = SIZES[size]
-    cell, xs, raw, _ = _ours(module, (T, B, I, H))
-    sizes = dim_sizes(module, I, H)
-    mod = cst.Module(module, dtype=torch.float32, seed=0, **sizes)
-    x_np = next(iter(xs.values()))
-    xt = torch.from_numpy(x_np.copy()).requires_grad_(True)
-
-    def ours():
-        y, _ = mod(xt)
-        y.backward(torch.ones_like(y))
-
-    runs = {"raw cell": raw, "cellspec.torch": ours}
+    shape = SIZES[size]
+    runs = {"raw cell": _ours(module, shape)[2], "cellspec.torch": torch_module_run(torch, module, shape)}
     if module.Cell.TORCH is not None:
-        from ..torch_layout import torch_kwargs
-
-        kwargs = torch_kwargs(mod.layer.cells[0][0])
-        kind = getattr(torch.nn, kwargs.pop("mode"))
-        native = kind(**kwargs)
-        mod.load_torch(native)
-
-        def theirs():
-            y, _ = native(xt)
-            y.backward(torch.ones_like(y))
-
-        runs[f"nn.{kind.__name__}"] = theirs
+        runs[f"nn.{module.Cell.TORCH['module']}"] = _torch_native(torch, module, shape)[0]
     for f in runs.values():
         f()
         f()
@@ -149,20 +144,32 @@ def markdown(rows: dict[str, list[dict]]) -> str:
             out.append(f"| {r['spec']} | {r['size']} | {t['raw cell']:.2f} | {t['cellspec.jax']:.2f} | "
                        f"{t['cellspec.jax'] / t['raw cell']:.3f} | {r['others']:.0%} |")
         out.append("")
+    if rows.get("memory"):
+        out += ["### Peak memory of one forward+backward (MiB, each in a fresh process)", "",
+                "| spec | size | raw cell | cellspec.torch | PyTorch | cellspec.torch / PyTorch |", "|---|---|---|---|---|---|"]
+        for r in rows["memory"]:
+            p = r["peak_mib"]
+            fmt = {k: "n/a" if v is None else f"{v:.1f}" for k, v in p.items()}
+            ratio = f"{p['cellspec.torch'] / p['torch']:.2f}" if p.get("torch") and p.get("cellspec.torch") is not None else "n/a"
+            out.append(f"| {r['spec']} | {r['size']} | {fmt['cellspec']} | {fmt['cellspec.torch']} | {fmt['torch']} | {ratio} |")
+        out.append("")
     return "\n".join(out)
 
 
-def interop_rows(modules: dict, rounds: int, pause: float, quiet: Quiet | None = None, sizes=("S2", "S3", "S4")) -> dict[str, list[dict]]:
-    """The rows for the generated modules given by spec name (lstm, gru and rnn where given):
-    lengths at S2, the torch module at `sizes`, the JAX function at S2."""
-    rows: dict[str, list[dict]] = {"lengths": [], "torch": [], "jax": []}
+def interop_rows(modules: dict, sizes, rounds: int, pause: float, quiet: Quiet | None = None, memory: str | None = "S2", threads: int = 2) -> dict[str, list[dict]]:
+    """The rows for the generated modules given by spec name, at each size: lengths, the torch
+    module (and its peak memory at `memory` against the raw cell's and PyTorch's, each in a
+    fresh process), the JAX function."""
+    from .memory import peak_memory
+
+    rows: dict[str, list[dict]] = {"lengths": [], "torch": [], "jax": [], "memory": []}
     for name, module in modules.items():
-        rows["lengths"].append(lengths_row(name, module, "S2", rounds, pause, quiet))
         for size in sizes:
-            row = torch_row(name, module, size, rounds, pause, quiet)
-            if row is not None:
-                rows["torch"].append(row)
-        row = jax_row(name, module, "S2", rounds, pause, quiet)
-        if row is not None:
-            rows["jax"].append(row)
+            rows["lengths"].append(lengths_row(name, module, size, rounds, pause, quiet))
+            for kind, row in (("torch", torch_row(name, module, size, rounds, pause, quiet)), ("jax", jax_row(name, module, size, rounds, pause, quiet))):
+                if row is not None:
+                    rows[kind].append(row)
+        if memory:
+            peaks = {w: peak_memory(w, module, name, SIZES[memory], threads) for w in ("cellspec", "cellspec.torch", "torch")}
+            rows["memory"].append({"spec": name, "size": memory, "peak_mib": peaks})
     return rows

@@ -17,8 +17,8 @@ def _rss_kb(field: str) -> int:
 
 
 def memory_child(argv: list[str]) -> None:
-    """In a fresh process: one forward+backward of `which` (cellspec's module at a path, or
-    PyTorch's native cell), printing the peak resident memory it added, in MiB, as JSON. The
+    """In a fresh process: one forward+backward of `which` (cellspec's module at a path,
+    "cellspec.torch" for that cell in `cellspec.torch.Module`, or PyTorch's native cell), printing the peak resident memory it added, in MiB, as JSON. The
     peak is the kernel's VmHWM, reset just before the run (write 5 to /proc/self/clear_refs).
     The warm-up (Numba's compile, oneDNN's first primitives) runs at another, tiny shape, so that
     no buffer of the measured shape is already resident when the measurement starts."""
@@ -41,9 +41,18 @@ def memory_child(argv: list[str]) -> None:
         import torch
 
         torch.set_num_threads(threads)
+        if which == "cellspec.torch":
+            from ..blas import set_threads
+            from .interop import torch_module_run
 
-        def prepare(*shape):
-            return _torch_native(torch, module, shape)[0]
+            set_threads(threads)
+
+            def prepare(*shape):
+                return torch_module_run(torch, module, shape)
+        else:
+
+            def prepare(*shape):
+                return _torch_native(torch, module, shape)[0]
     prepare(3, 2, 4, 4)()
     run = prepare(*shape)  # the inputs, weights and dy are resident before the baseline
     import gc
