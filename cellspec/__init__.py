@@ -2,7 +2,8 @@
 
 This module stays light: generated modules import `cellspec.runtime`, which must not pull in the
 compiler (SymPy, Jinja2). `load` imports the compiler only when called, and `Layer` (numpy, the
-runtime and Numba) is imported on first use.
+runtime and Numba) is imported on first use, as is `cellspec.jax` (the one module that imports
+jax, an optional dependency: the `jax` extra).
 """
 
 __version__ = "0.1.0"
@@ -22,4 +23,8 @@ def __getattr__(name: str):
         from .layer import Layer
 
         return Layer
+    if name == "jax":
+        import importlib
+
+        return importlib.import_module(".jax", __name__)
     raise AttributeError(f"module 'cellspec' has no attribute {name!r}")

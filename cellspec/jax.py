@@ -1,0 +1,396 @@
+"""`cellspec.jax.function`: a `Layer` of any generated cell as a JAX function, differentiable in
+reverse mode, that runs the cell's own Numba kernels.
+
+    apply, params = cellspec.jax.function(spec, num_layers=1, bidirectional=False, batch_first=False,
+                                          dtype="float32", seed=None, links=None, **dims)
+    y, state = apply(params, x, state=None, lengths=None)
+
+`spec`, `dims` and the options are `Layer`'s (`dropout` must be 0.0, see below). `params` is a dict
+of jax arrays keyed as `Layer.params` (`f"{param}_l{k}"`, `f"{param}_l{k}_reverse"`), with the
+values a Layer of the same arguments and `seed` starts with. `apply` takes x as `Layer.forward`
+does ([T,B,input], [B,T,input] with batch_first; a dict for a cell with several inputs), state
+None (zeros) or a dict name -> [num_layers*num_directions, B, dim], lengths None or integers [B]
+in 1..T, and returns y and the final state (a dict), as `Layer.forward` does, without a tape.
+
+How it runs. `apply` is a `jax.custom_vjp` whose primal, forward and backward rules call the
+kernels through `jax.pure_callback`, on the host, in numpy. Each callback runs on a shallow copy of
+one Layer made by `function` (the template), whose cells hold the params the callback received:
+the template itself is never written to, so callbacks may run at the same time (no lock).
+Everything the arrays' shapes and dtypes decide is checked when `apply` is traced, with the
+messages of `Layer` (`cellspec.runtime.ShapeError`); the values of traced lengths are checked in
+the callback (a `LengthsError` raised there reaches the caller as JAX's runtime error; lengths
+that are not traced are checked up front). Lengths are not differentiable: their cotangent is a
+zero (float0) one.
+
+The tape (residuals). The forward rule returns the tapes of the Layer's cells as residuals: for
+each cell, the inputs it read (after the layer's sorting, reversal and zeroed padding) and every
+array of its generated TAPE table, whose shapes the table gives in the dims, T and B
+(`'[T+1,B,hidden]'`, `'[4*hidden,input]'`), so they are known at trace time. A batch-parallel
+call keeps one tape per chunk: its arrays are joined along B for the residuals (a stacked weight
+matrix, the same in every chunk, once) and cut again for the backward pass, so the residuals'
+shapes do not depend on the chunking. The backward rule rebuilds the Layer's tape from them (the
+batch order, the reversed frame and each cell's active rows are functions of the lengths, worked
+out as `Layer.forward` and `CellBase.forward` do; the forward callback checks the tape it rebuilds
+against the real one) and runs `Layer.backward`. The cost: the residuals take the memory of the
+Layer's tape, and each crosses the host boundary twice (out of the forward callback, into the
+backward one, where it is copied once more, because JAX hands the callback read-only buffers);
+no step is computed twice. Without differentiation (`apply` alone, jitted or not) the primal rule
+runs the inference kernels, which keep no tape. So that the forward and backward callbacks cut a
+batch into the same chunks, each cell's `threads` is fixed when `function` is called (to the
+cell's own setting, else numpy's BLAS thread count then).
+
+Transformations. `jax.jit` and `jax.grad` / `jax.vjp` work (reverse mode); forward mode
+(`jax.jvp`, `jax.jacfwd`) does not, as with any `custom_vjp`. Under `jax.vmap` every callback is
+`vmap_method="sequential"`: JAX loops it over the mapped axis, one Layer call per element (a
+mapped x, state, lengths or params alike), so `vmap(apply)` gives exactly what a Python loop over
+the mapped axis gives, and `vmap(grad(...))` per-element gradients. It is no faster than the
+loop; to run examples together, put them in the batch axis B instead.
+
+Dropout. Training-time dropout needs randomness that the callbacks, being pure, cannot draw for
+themselves; `function` takes dropout=0.0 only (apply dropout in JAX between one-layer functions,
+with your own key, if you need it).
+
+Dtypes. float32 and float64; float64 needs `jax.config.update("jax_enable_x64", True)` before
+`function` is called. This module is the only one of cellspec that imports jax (`import cellspec`
+and the generated modules never do).
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import blas
+from . import layer_parts as parts
+from . import lengths as lengths_
+from .layer import Layer, LayerTape, _reversal
+from .lengths import LengthsError, Ragged
+from .runtime import ShapeError
+from .tape import Tape
+
+__all__ = ["function"]
+
+VMAP_METHOD = "sequential"
+
+
+# --- the shapes of a cell's tape ------------------------------------------------------------------
+
+
+def _size(text: str, sizes: dict[str, int], what: str) -> int:
+    """A size of the TAPE table (`T+1`, `4*hidden`): integers and names under + - *."""
+
+    def walk(node):
+        if isinstance(node, ast.Expression):
+            return walk(node.body)
+        if isinstance(node, ast.Constant) and type(node.value) is int:
+            return node.value
+        if isinstance(node, ast.Name) and node.id in sizes:
+            return sizes[node.id]
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult)):
+            a, b = walk(node.left), walk(node.right)
+            return a + b if isinstance(node.op, ast.Add) else a - b if isinstance(node.op, ast.Sub) else a * b
+        raise ValueError(f"{what}: cannot read the size {text!r} of the TAPE table")
+
+    return walk(ast.parse(text, mode="eval"))
+
+
+def _tape_layout(Cell) -> list[tuple[str, list[str], int | None]]:
+    """Each array of the cell's TAPE: (name, its size texts, the axis of B or None). B must be a
+    whole axis of its own, or absent (a stacked weight matrix)."""
+    out = []
+    for name, _, _, shape in Cell.TAPE:
+        texts = [t.strip() for t in shape.strip()[1:-1].split(",")]
+        axes = [i for i, t in enumerate(texts) if t == "B"]
+        if len(axes) > 1 or any("B" in _names(t) for i, t in enumerate(texts) if i not in axes):
+            raise ValueError(f"{Cell.NAME}: the tape array {name!r} has the shape {shape}, which cellspec.jax cannot cut by batch rows")
+        out.append((name, texts, axes[0] if axes else None))
+    return out
+
+
+def _names(text: str) -> set[str]:
+    return {n.id for n in ast.walk(ast.parse(text, mode="eval")) if isinstance(n, ast.Name)}
+
+
+# --- the template layer and its runners -----------------------------------------------------------
+
+
+def _runner(template: Layer, keys: list[str], arrays) -> Layer:
+    """A shallow copy of the template whose cells hold `arrays` (copies, writable and
+    C-contiguous) as their params; the template is left as it is."""
+    layer = copy.copy(template)
+    layer.cells = [[copy.copy(c) for c in row] for row in template.cells]
+    for row in layer.cells:
+        for c in row:
+            c.params = dict(c.params)
+    layer.params = parts.LayerParams(layer.cells)
+    for k, a in zip(keys, arrays):
+        layer.params[k] = np.array(a, dtype=layer.dtype, order="C")
+    return layer
+
+
+def _arrangement(layer: Layer, T: int, B: int, lengths):
+    """The batch order, sorted lengths and reversed frame of `Layer.forward` (as it works them
+    out), and for each cell (k, d) its chunks, ragged arrangement and active rows per chunk (as
+    `CellBase.forward` does). The forward callback checks them against the real tape."""
+    order = sorted_lengths = None
+    if lengths is not None:
+        lengths = lengths_.checked(lengths, T, B)
+        order = Ragged(lengths, T, layer.cells[0][0].batch_chunks(B)).order
+        order = np.arange(B) if order is None else order
+        sorted_lengths = lengths[order]
+    reversal = _reversal(sorted_lengths, T, B) if layer.bidirectional else None
+    cells = []
+    for row in layer.cells:
+        for cell in row:
+            chunks = cell.batch_chunks(B)
+            # (Layer sorts the batch as its cells' kernels run it, so no cell reorders it again; a
+            # cell that did would keep its inputs and tape in its own order, as rebuilt here)
+            ragged = lengths_.arrange(sorted_lengths, T, B, chunks)
+            active = [lengths_.full(T, sl.stop - sl.start) if ragged is None else ragged.active(sl) for sl in chunks]
+            cells.append((chunks, ragged, active))
+    return order, reversal, cells
+
+
+def _check_rebuilt(real: LayerTape, order, reversal, cells) -> None:
+    """The arrangement `_arrangement` works out is the one the real forward pass used."""
+    same = (real.order is None) == (order is None) and (order is None or np.array_equal(real.order, order))
+    same = same and (real.reversal is None) == (reversal is None) and (reversal is None or np.array_equal(real.reversal, reversal))
+    tapes = [t for row in real.tapes for t in row]
+    for tape, (chunks, ragged, active) in zip(tapes, cells):
+        pieces = tape.parts or [(slice(0, tape.B), tape)]
+        same = same and [sl for sl, _ in pieces] == chunks and (tape.ragged is None) == (ragged is None)
+        same = same and all(np.array_equal(t.active, a) for (_, t), a in zip(pieces, active))
+    if not same:
+        raise RuntimeError("cellspec.jax: the tape it rebuilds for the backward pass is out of step with Layer.forward's")
+
+
+def _join(arrays: list[np.ndarray], axis: int | None) -> np.ndarray:
+    if axis is None or len(arrays) == 1:
+        return arrays[0]
+    return np.concatenate(arrays, axis=axis)
+
+
+def _cut(a: np.ndarray, sl: slice, axis: int | None) -> np.ndarray:
+    if axis is None:
+        return a
+    index = [slice(None)] * a.ndim
+    index[axis] = sl
+    return np.ascontiguousarray(a[tuple(index)])
+
+
+# --- the function ---------------------------------------------------------------------------------
+
+
+def function(spec, num_layers=1, bidirectional=False, batch_first=False, dtype="float32", seed=None, links=None, dropout=0.0, **dims):
+    """`(apply, params)`: `apply(params, x, state=None, lengths=None) -> (y, state)`, a JAX function
+    of a Layer of `spec` (see the module docstring); `params`, a dict of jax arrays keyed as
+    `Layer.params`, initialised as `Layer(spec, ..., seed=seed)` initialises them."""
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float, np.integer, np.floating)) or dropout != 0:
+        raise ValueError(f"cellspec.jax.function supports dropout=0.0 only, not {dropout!r}: training-time dropout needs "
+                         "random masks, which its pure callbacks cannot draw (apply dropout in JAX, between one-layer functions)")
+    if str(dtype) == "float64" and not jax.config.read("jax_enable_x64"):
+        raise ValueError('dtype="float64" needs JAX\'s 64-bit mode: call jax.config.update("jax_enable_x64", True) first')
+    template = Layer(spec, num_layers=num_layers, bidirectional=bidirectional, dropout=0.0, batch_first=False,
+                     dtype=dtype, seed=seed, links=links, **dims)
+    for row in template.cells:
+        for cell in row:
+            # the forward and backward callbacks must cut a batch into the same chunks
+            cell.threads = cell.threads if cell.threads is not None else blas.threads()
+    Cell = template.module.Cell
+    dt = template.dtype
+    keys = list(template.params)
+    shapes = {k: template.params[k].shape for k in keys}
+    param_dims = {parts.param_key(n, k, d): f"[{','.join(dims)}]" for k, row in enumerate(template.cells)
+                  for d, _ in enumerate(row) for n, dims in Cell.PARAMS}
+    in_names = [n for n, _ in Cell.INPUTS]
+    state_dims = [(n, d) for n, d in Cell.STATES]
+    L, nd = template.num_layers, template.num_directions
+    width = nd * template.dims[Cell.OUTPUTS[0][1]]
+    layout = _tape_layout(Cell)
+    flat_cells = [c for row in template.cells for c in row]
+    params = {k: jnp.asarray(template.params[k]) for k in keys}
+
+    def out_shapes(T, B):
+        y = jax.ShapeDtypeStruct((T, B, width), dt)
+        finals = tuple(jax.ShapeDtypeStruct((L * nd, B, template.dims[d]), dt) for _, d in state_dims)
+        return y, finals
+
+    def residual_shapes(T, B):
+        """Per cell: the inputs it read, then its TAPE arrays."""
+        out = []
+        for cell in flat_cells:
+            sizes = {**cell.dims, "T": T, "B": B}
+            ins = tuple(jax.ShapeDtypeStruct((T, B, cell.dims[d]), dt) for _, d in Cell.INPUTS)
+            arrays = tuple(jax.ShapeDtypeStruct(tuple(_size(t, sizes, Cell.NAME) for t in texts), dt) for _, texts, _ in layout)
+            out.append((ins, arrays))
+        return tuple(out)
+
+    # --- the callbacks (numpy) ----------------------------------------------------------------
+
+    def host_inputs(inputs, states, lengths):
+        # JAX hands a callback read-only buffers: writable C-contiguous copies for the kernels
+        x = {n: np.array(a, dtype=dt, order="C") for n, a in zip(in_names, inputs)}
+        x = x if len(x) > 1 else x[in_names[0]]
+        state = {n: np.array(a, dtype=dt, order="C") for (n, _), a in zip(state_dims, states)}
+        return x, state, None if lengths is None else np.asarray(lengths)
+
+    def finals_of(finals):
+        return tuple(np.asarray(finals[n], dt) for n, _ in state_dims)
+
+    def primal_cb(p, inputs, states, lengths):
+        layer = _runner(template, keys, p)
+        x, state, lengths = host_inputs(inputs, states, lengths)
+        y, finals, _ = layer.forward(x, state, lengths=lengths, train=False)
+        return np.asarray(y, dt), finals_of(finals)
+
+    def forward_cb(p, inputs, states, lengths):
+        layer = _runner(template, keys, p)
+        x, state, lengths = host_inputs(inputs, states, lengths)
+        y, finals, tape = layer.forward(x, state, lengths=lengths, train=True)
+        T, B = tape.T, tape.B
+        _check_rebuilt(tape, *_arrangement(layer, T, B, lengths))
+        residuals = []
+        for t in (t for row in tape.tapes for t in row):
+            pieces = t.pieces()
+            ins = tuple(_join([q.inputs[n] for q in pieces], 1) for n in in_names)
+            arrays = tuple(_join([q.arrays[name] for q in pieces], axis) for name, _, axis in layout)
+            residuals.append((ins, arrays))
+        return np.asarray(y, dt), finals_of(finals), tuple(residuals)
+
+    def backward_cb(p, residuals, lengths, dy, dfinals):
+        layer = _runner(template, keys, p)
+        T, B = dy.shape[0], dy.shape[1]
+        lengths = None if lengths is None else np.asarray(lengths)
+        order, reversal, arranged = _arrangement(layer, T, B, lengths)
+        tapes = []
+        cells = [c for row in layer.cells for c in row]
+        for cell, (ins, arrays), (chunks, ragged, active) in zip(cells, residuals, arranged):
+            inputs = {n: np.array(a, dtype=dt, order="C") for n, a in zip(in_names, ins)}
+            saved = {name: np.array(a, dtype=dt, order="C") for (name, _, _), a in zip(layout, arrays)}
+            checked = cell._checked_params()
+            if len(chunks) == 1:
+                record = Tape(cell, T, B, inputs, checked, saved, active=active[0])
+            else:
+                pieces = [(sl, Tape(cell, T, sl.stop - sl.start, {n: _cut(a, sl, 1) for n, a in inputs.items()}, checked,
+                                    {name: _cut(saved[name], sl, axis) for name, _, axis in layout}, active=a))
+                          for sl, a in zip(chunks, active)]
+                record = Tape(cell, T, B, {}, checked, {}, pieces)
+            record.ragged = ragged
+            tapes.append(record)
+        rows = [tapes[k * nd:(k + 1) * nd] for k in range(L)]
+        tape = LayerTape(layer, T, B, order, reversal, rows, [None] * L)
+        dstate = {n: np.array(a, dtype=dt, order="C") for (n, _), a in zip(state_dims, dfinals)}
+        dx, dparams, dstate0 = layer.backward(tape, np.array(dy, dtype=dt, order="C"), dstate)
+        dx = dx if isinstance(dx, dict) else {in_names[0]: dx}
+        return (tuple(np.asarray(dparams[k], dt) for k in keys), tuple(np.asarray(dx[n], dt) for n in in_names),
+                tuple(np.asarray(dstate0[n], dt) for n, _ in state_dims))
+
+    # --- the custom_vjp -------------------------------------------------------------------------
+
+    def sizes_of(inputs):
+        return inputs[0].shape[0], inputs[0].shape[1]
+
+    @jax.custom_vjp
+    def core(p, inputs, states, lengths):
+        T, B = sizes_of(inputs)
+        return jax.pure_callback(primal_cb, out_shapes(T, B), p, inputs, states, lengths, vmap_method=VMAP_METHOD)
+
+    def core_fwd(p, inputs, states, lengths):
+        T, B = sizes_of(inputs)
+        y, finals, residuals = jax.pure_callback(forward_cb, (*out_shapes(T, B), residual_shapes(T, B)), p, inputs, states, lengths,
+                                                 vmap_method=VMAP_METHOD)
+        return (y, finals), (p, residuals, lengths)
+
+    def core_bwd(res, cotangents):
+        p, residuals, lengths = res
+        dy, dfinals = cotangents
+        T, B = dy.shape[0], dy.shape[1]
+        grads = (tuple(jax.ShapeDtypeStruct(shapes[k], dt) for k in keys),
+                 tuple(jax.ShapeDtypeStruct((T, B, template.dims[d]), dt) for _, d in Cell.INPUTS),
+                 tuple(jax.ShapeDtypeStruct((L * nd, B, template.dims[d]), dt) for _, d in state_dims))
+        dp, dinputs, dstates = jax.pure_callback(backward_cb, grads, p, residuals, lengths, dy, dfinals, vmap_method=VMAP_METHOD)
+        # lengths are integers: no cotangent (JAX makes it a float0 zero)
+        return dp, dinputs, dstates, None
+
+    core.defvjp(core_fwd, core_bwd)
+
+    # --- the checks at trace time ---------------------------------------------------------------
+
+    lead = "B,T" if batch_first else "T,B"
+
+    def check(what, a, shape, names):
+        if not hasattr(a, "shape") or not hasattr(a, "dtype"):
+            raise ShapeError(f"{what} must be an array (jax or numpy), not {type(a).__name__}")
+        if np.dtype(a.dtype) != dt:
+            raise ShapeError(f"{what} has dtype {np.dtype(a.dtype).name}, but this function is {dt.name}: convert it with .astype(jnp.{dt.name})")
+        if tuple(a.shape) != tuple(shape):
+            raise ShapeError(f"{what} has shape {list(a.shape)}, expected {names} = {list(shape)}")
+        return jnp.asarray(a)
+
+    def apply(params, x, state=None, lengths=None):
+        """y, state = apply(params, x, state=None, lengths=None): see cellspec.jax."""
+        if dt == np.float64 and not jax.config.read("jax_enable_x64"):
+            raise ValueError('this function is float64, which needs JAX\'s 64-bit mode: jax.config.update("jax_enable_x64", True)')
+        if not isinstance(params, dict) or set(params) != set(keys):
+            missing = sorted(set(keys) - set(params)) if isinstance(params, dict) else []
+            unknown = sorted(set(params) - set(keys)) if isinstance(params, dict) else []
+            raise ShapeError("params must be a dict with the keys of the params `function` returned" + (f"; missing {', '.join(missing)}" if missing else "")
+                             + (f"; unknown {', '.join(unknown)}" if unknown else ""))
+        p = tuple(check(f"param {k!r}", params[k], shapes[k], param_dims[k]) for k in keys)
+        if len(in_names) == 1 and not isinstance(x, dict):
+            x = {in_names[0]: x}
+        if not isinstance(x, dict) or set(x) != set(in_names):
+            raise ShapeError(f"x must be {'an array or ' if len(in_names) == 1 else ''}a dict with the keys {', '.join(in_names)}")
+        first, first_dim = Cell.INPUTS[0]
+        a = x[first]
+        if not hasattr(a, "shape") or len(a.shape) != 3:
+            raise ShapeError(f"input {first!r} must be a 3-d array [{lead},{first_dim}]")
+        if a.shape[0] < 1 or a.shape[1] < 1:
+            raise ShapeError(f"input {first!r} has shape {list(a.shape)}: T and B must be at least 1")
+        two = tuple(a.shape[:2])
+        inputs = tuple(check(f"input {n!r}", x[n], (*two, template.dims[d]), f"[{lead},{d}]") for n, d in Cell.INPUTS)
+        if batch_first:
+            inputs = tuple(jnp.swapaxes(v, 0, 1) for v in inputs)
+        T, B = inputs[0].shape[:2]
+        if state is None:
+            # zeros, as Layer's; passed like a given state (its cotangent is dropped)
+            states = tuple(jnp.zeros((L * nd, B, template.dims[d]), dt) for _, d in state_dims)
+        else:
+            names = {n for n, _ in state_dims}
+            if not isinstance(state, dict) or set(state) != names:
+                raise ShapeError(f"state must be None or a dict with the keys {', '.join(sorted(names))}")
+            states = tuple(check(f"state {n!r}", state[n], (L * nd, B, template.dims[d]), f"[num_layers*num_directions,B,{d}]")
+                           for n, d in state_dims)
+        if lengths is not None:
+            lengths = _checked_lengths(lengths, T, B)
+        y, finals = core(p, inputs, states, lengths)
+        if batch_first:
+            y = jnp.swapaxes(y, 0, 1)
+        return y, {n: v for (n, _), v in zip(state_dims, finals)}
+
+    apply.__doc__ = f"y, state = apply(params, x, state=None, lengths=None), over {template!r}: see cellspec.jax."
+    return apply, params
+
+
+def _checked_lengths(lengths, T: int, B: int):
+    """lengths as an integer [B] array, its values checked when they are known (not traced)."""
+    if isinstance(lengths, (list, tuple)):
+        lengths = lengths_.checked(lengths, T, B)
+    if not hasattr(lengths, "shape") or not hasattr(lengths, "dtype"):
+        raise LengthsError(f"lengths must be an array of integers, not {type(lengths).__name__}")
+    dtype = np.dtype(lengths.dtype)
+    if dtype == np.bool_ or not np.issubdtype(dtype, np.integer):
+        raise LengthsError(f"lengths has dtype {dtype}: it must hold integers (one length per sequence)")
+    if tuple(lengths.shape) != (B,):
+        raise LengthsError(f"lengths has shape {list(lengths.shape)}, expected [B] = [{B}]")
+    try:
+        known = np.asarray(lengths)
+    except jax.errors.TracerArrayConversionError:
+        # traced (under jit or vmap): the callback checks the values
+        return lengths
+    lengths_.checked(known, T, B)
+    return jnp.asarray(known)
