@@ -127,7 +127,7 @@ def cmd_catalog(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import SIZES, TORCH_NATIVE, Quiet, bench_cell, markdown, peak_memory, plot_scaling, scaling, write_results
+    from .bench import SIZES, Quiet, bench_cell, markdown, peak_memory, plot_scaling, scaling, write_results
     from .blas import BACKEND, set_threads
     from .build import import_file
     from .files import write_atomic
@@ -163,12 +163,12 @@ def cmd_bench(args) -> int:
                 row = bench_cell(b.cell.name, module, b.schedule, size, args.rounds, set(args.peers.split(",")), args.pause, quiet)
                 if size in memory_sizes:
                     row.memory = {"cellspec": peak_memory("cellspec", module, b.cell.name, SIZES[size], args.threads)}
-                    if b.cell.name in TORCH_NATIVE:
+                    if module.Cell.TORCH is not None:
                         row.memory["torch"] = peak_memory("torch", module, b.cell.name, SIZES[size], args.threads)
                 rows.append(row)
                 print(markdown([row]).splitlines()[2], flush=True)
-            if args.scaling and b.cell.name in TORCH_NATIVE:
-                curves[b.cell.name] = scaling(b.cell.name, module, b.schedule, max(3, args.rounds // 2), args.pause, quiet)
+            if args.scaling and module.Cell.TORCH is not None:
+                curves[b.cell.name] = scaling(module, b.schedule, max(3, args.rounds // 2), args.pause, quiet)
     json_path, md_path = write_results(rows, args.out, args.threads)
     print(f"BLAS: {BACKEND}; wrote {json_path} and {md_path}")
     if quiet.spoiled:

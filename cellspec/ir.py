@@ -110,6 +110,8 @@ class Cell:
     step: str | None = None                     # the name of the step index, if the spec uses it
     constraints: tuple[tuple[str, str], ...] = ()
     equations_text: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    # the spec's `torch:` section as the generated Cell's TORCH table (spec_torch), or None
+    torch: dict[str, str | list[str]] | None = None
 
     def dim_of(self, name: str) -> str:
         if name in self.inputs:

@@ -251,6 +251,7 @@ def build_ir(spec: Spec) -> Cell:
         constraints=constraints,
         param_order=tuple(p.name for p in spec.params),
         equations_text=tuple((e.name, " ".join(e.expr.value.split())) for e in spec.equations),
+        torch=spec.torch.table() if spec.torch else None,
     )
 
 

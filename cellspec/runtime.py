@@ -135,6 +135,7 @@ class CellBase:
     INITS: list = []
     TAPE: list = []
     TRANSCENDENTALS: list = []
+    TORCH: dict | None = None
 
     # the most chunks a batch-parallel call may run as; None: as many as numpy's BLAS has threads
     threads: int | None = None

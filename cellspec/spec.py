@@ -18,7 +18,8 @@ import yaml
 
 from .errors import Location, SpecError
 from .ops import FUNCTIONS, OPS
-from .yamltext import Reader, Text, compose
+from .spec_torch import TorchLayout, read_torch
+from .yamltext import Reader, Text, compose, refuse_yaml11
 
 MAX_SPEC_BYTES = 1 << 20
 
@@ -28,10 +29,6 @@ MAX_SPEC_BYTES = 1 << 20
 MAX_NAME_CHARS = 64
 
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
-
-# Plain scalars that YAML 1.1 (PyYAML's resolver) reads as booleans or null.
-_YAML11_BOOL = re.compile(r"(yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)\Z")
-_YAML11_NULL = re.compile(r"(null|Null|NULL)\Z")
 
 # Names the generated code itself uses at module or kernel level; user names may not shadow them.
 RESERVED = (
@@ -50,7 +47,7 @@ RESERVED = (
 _CELL_KEYWORDS = ("dtype", "seed")
 _INDEX_NAMES = ("i", "j")
 
-TOP_LEVEL_KEYS = ("name", "summary", "cite", "dims", "constraints", "inputs", "state", "step", "constants", "params", "equations", "update", "output")
+TOP_LEVEL_KEYS = ("name", "summary", "cite", "dims", "constraints", "inputs", "state", "step", "constants", "params", "equations", "update", "output", "torch")
 REQUIRED_KEYS = ("name", "summary", "cite", "inputs", "state", "params", "equations", "update", "output")
 PARAM_KEYS = ("shape", "init", "mask")
 CONSTANT_KEYS = ("shape", "value")
@@ -116,6 +113,7 @@ class Spec:
     extra_dims: tuple[str, ...] = ()
     step: Declared | None = None
     constants: tuple[Constant, ...] = ()
+    torch: TorchLayout | None = None  # how the params map onto torch.nn's layout (spec_torch)
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -135,9 +133,7 @@ def _check_name(text: Text, what: str, code_name: bool = True) -> str:
     """A name must be an ASCII identifier; a `code_name` also appears in generated code, so it
     may not shadow what that code uses."""
     name = text.value
-    if text.plain and (_YAML11_BOOL.match(name) or _YAML11_NULL.match(name)):
-        kind = "a boolean" if _YAML11_BOOL.match(name) else "null"
-        raise SpecError(f"{what} {name!r} is read as {kind} by YAML 1.1 tools such as PyYAML: quote it, '{name}', to use it as a name", text.start)
+    refuse_yaml11(text, what)
     bad = next((i for i, ch in enumerate(name) if not ch.isascii()), None)
     if bad is not None:
         raise SpecError(f"{what} {name!r} has a non-ASCII character {name[bad]!r}; names are ASCII identifiers", text.start.shifted(0, bad + 1))
@@ -186,9 +182,10 @@ def _read(path: str, root, sha256: str) -> Spec:
     updates = _read_updates(r, top["update"])
     outputs = _read_outputs(r, top["output"])
     _check_dims_are_not_names(inputs + states + constants, params, extra_dims, used)
+    torch = read_torch(r, top["torch"], states, params) if "torch" in top else None
     return Spec(path=path, name=name, summary=r.scalar(top["summary"], "'summary'").value, cite=r.scalar(top["cite"], "'cite'").value, inputs=inputs,
                 states=states, params=params, equations=equations, updates=updates, outputs=outputs, sha256=sha256, constraints=constraints,
-                extra_dims=extra_dims, step=step, constants=constants)
+                extra_dims=extra_dims, step=step, constants=constants, torch=torch)
 
 
 def _sections(r: Reader, root) -> dict:

@@ -5,6 +5,7 @@ each of its characters, escapes and folding included."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import yaml
@@ -34,6 +35,20 @@ class Text:
         line, col = self.spots[min(k, len(self.spots) - 1)] if self.spots else (self.start.line, self.start.col)
         return Location(self.start.path, line, col)
 
+
+
+# Plain scalars that YAML 1.1 (PyYAML's resolver) reads as booleans or null.
+_YAML11_BOOL = re.compile(r"(yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)\Z")
+_YAML11_NULL = re.compile(r"(null|Null|NULL)\Z")
+
+
+def refuse_yaml11(text: Text, what: str) -> None:
+    """A name written without quotes that YAML 1.1 tools read as a boolean or null (`off`, `yes`,
+    `null`) is refused, so that the spec means the same to every YAML tool."""
+    name = text.value
+    if text.plain and (_YAML11_BOOL.match(name) or _YAML11_NULL.match(name)):
+        kind = "a boolean" if _YAML11_BOOL.match(name) else "null"
+        raise SpecError(f"{what} {name!r} is read as {kind} by YAML 1.1 tools such as PyYAML: quote it, '{name}', to use it as a name", text.start)
 
 
 # the characters at which PyYAML counts a new line ("\r\n" counts once)

@@ -216,6 +216,8 @@ class Cell(runtime.CellBase):
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_all_h_run', 'values', 'h_run', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[hidden,input]'), ('_W_h', 'weights', 'h', '[hidden,hidden]')]
     TRANSCENDENTALS = [('hidden', 1)]
+    # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
+    TORCH = None
 
     def _forward(self, inputs, state, tape, _active):
         _dtype = self.dtype

@@ -554,6 +554,8 @@ class Cell(runtime.CellBase):
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_seq_c', 'states', 'c', '[T+1,B,hidden]'), ('_seq_i', 'states', 'i', '[T+1,B,hidden]'), ('_seq_f', 'states', 'f', '[T+1,B,hidden]'), ('_seq_o', 'states', 'o', '[T+1,B,hidden]'), ('_all_z', 'values', 'z', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[4*hidden,input]'), ('_W_h', 'weights', 'h', '[4*hidden,hidden]'), ('_W_i', 'weights', 'i', '[3*hidden,hidden]'), ('_W_f', 'weights', 'f', '[3*hidden,hidden]'), ('_W_o', 'weights', 'o', '[3*hidden,hidden]')]
     TRANSCENDENTALS = [('hidden', 5)]
+    # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
+    TORCH = None
 
     def _forward(self, inputs, state, tape, _active):
         _dtype = self.dtype

@@ -334,6 +334,8 @@ class Cell(runtime.CellBase):
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_seq_c', 'states', 'c', '[T+1,B,hidden]'), ('_all_z', 'values', 'z', '[T,B,hidden]'), ('_all_f', 'values', 'f', '[T,B,hidden]'), ('_all_o', 'values', 'o', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[3*hidden,input]'), ('_W_h', 'weights', 'h', '[3*hidden,hidden]')]
     TRANSCENDENTALS = [('hidden', 4)]
+    # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
+    TORCH = None
 
     def _forward(self, inputs, state, tape, _active):
         _dtype = self.dtype

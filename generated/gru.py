@@ -1,6 +1,6 @@
 """gru: GRU in the layout of PyTorch's nn.GRU, the reset gate applied after the recurrent product
 
-Generated from specs/gru.yaml (sha256 d2c304dbdbf0ecc3fcd3fd7fd3b318b448e2cdab02d53142c0a326d0aafb6124) by cellspec 0.1.0.
+Generated from specs/gru.yaml (sha256 2c7b76045d74b51b81d50a75e1ec3502e9e7b2f5fc8242dcaf65459d04c148e0) by cellspec 0.1.0.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Cho et al. 2014, "Learning phrase representations using RNN encoder-decoder for statistical machine translation", EMNLP; this form (r multiplies U_n @ h + b_hn) is cuDNN's and PyTorch's
@@ -293,7 +293,7 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _all__p5, _w_b_hn, _se
 
 class Cell(runtime.CellBase):
     NAME = 'gru'
-    SPEC_SHA256 = 'd2c304dbdbf0ecc3fcd3fd7fd3b318b448e2cdab02d53142c0a326d0aafb6124'
+    SPEC_SHA256 = '2c7b76045d74b51b81d50a75e1ec3502e9e7b2f5fc8242dcaf65459d04c148e0'
     DIMS = ['input', 'hidden']
     INPUTS = [('x', 'input')]
     STATES = [('h', 'hidden')]
@@ -318,6 +318,8 @@ class Cell(runtime.CellBase):
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_all__p5', 'values', '_p5', '[T,B,hidden]'), ('_all_r', 'values', 'r', '[T,B,hidden]'), ('_all_z', 'values', 'z', '[T,B,hidden]'), ('_all_n', 'values', 'n', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[3*hidden,input]'), ('_W_h', 'weights', 'h', '[3*hidden,hidden]')]
     TRANSCENDENTALS = [('hidden', 3)]
+    # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
+    TORCH = {'module': 'GRU', 'state': ['h'], 'weight_ih': ['W_r', 'W_z', 'W_n'], 'weight_hh': ['U_r', 'U_z', 'U_n'], 'bias_ih': ['b_r', 'b_z', 'b_n'], 'bias_hh': ['b_r', 'b_z', 'b_hn']}
 
     def _forward(self, inputs, state, tape, _active):
         _dtype = self.dtype

@@ -1,6 +1,6 @@
 """lstm: LSTM with forget gate, in the layout of PyTorch's nn.LSTM
 
-Generated from specs/lstm.yaml (sha256 770e7aa3a0c2f3daa9026014e750336bd3b647093e09292b34762ac0b0b9a7b5) by cellspec 0.1.0.
+Generated from specs/lstm.yaml (sha256 a56653365df28f1a1b2983300001c6a77950e875645d4c1d04a32a041b64d7eb) by cellspec 0.1.0.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Hochreiter & Schmidhuber 1997, "Long short-term memory", Neural Computation 9(8); forget gate from Gers, Schmidhuber & Cummins 2000, "Learning to forget", Neural Computation 12(10)
@@ -327,7 +327,7 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_c, _all_f, _all_g
 
 class Cell(runtime.CellBase):
     NAME = 'lstm'
-    SPEC_SHA256 = '770e7aa3a0c2f3daa9026014e750336bd3b647093e09292b34762ac0b0b9a7b5'
+    SPEC_SHA256 = 'a56653365df28f1a1b2983300001c6a77950e875645d4c1d04a32a041b64d7eb'
     DIMS = ['input', 'hidden']
     INPUTS = [('x', 'input')]
     STATES = [('h', 'hidden'), ('c', 'hidden')]
@@ -354,6 +354,8 @@ class Cell(runtime.CellBase):
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_seq_c', 'states', 'c', '[T+1,B,hidden]'), ('_all_i', 'values', 'i', '[T,B,hidden]'), ('_all_f', 'values', 'f', '[T,B,hidden]'), ('_all_g', 'values', 'g', '[T,B,hidden]'), ('_all_o', 'values', 'o', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[4*hidden,input]'), ('_W_h', 'weights', 'h', '[4*hidden,hidden]')]
     TRANSCENDENTALS = [('hidden', 5)]
+    # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
+    TORCH = {'module': 'LSTM', 'state': ['h', 'c'], 'weight_ih': ['W_i', 'W_f', 'W_g', 'W_o'], 'weight_hh': ['U_i', 'U_f', 'U_g', 'U_o'], 'bias_ih': ['b_i', 'b_f', 'b_g', 'b_o'], 'bias_hh': ['b_i', 'b_f', 'b_g', 'b_o']}
 
     def _forward(self, inputs, state, tape, _active):
         _dtype = self.dtype

@@ -1,6 +1,6 @@
 """lstm_fb1: LSTM with forget gate, its forget-gate bias initialised to 1 (LSTM-b), nn.LSTM layout
 
-Generated from specs/lstm_fb1.yaml (sha256 3ccab1c5063864862d75db867d917206016fa0ad8b82eebdeb24448edbb28acb) by cellspec 0.1.0.
+Generated from specs/lstm_fb1.yaml (sha256 0d29904ff354c7f3eea48eca46822d9259400aabcf2c98c4226be9a08538934a) by cellspec 0.1.0.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Jozefowicz, Zaremba & Sutskever 2015, "An empirical exploration of recurrent network architectures", ICML (PMLR 37), section 2.2 and "LSTM-b" of their tables: the LSTM with b_f initialised to 1. Equations as specs/lstm.yaml (Hochreiter & Schmidhuber 1997; Gers et al. 2000). The paper names the tanh candidate i and the sigmoid input gate j (here g and i), and prints the output gate as o = tanh(...); this spec keeps the usual sigmoid output gate of Gers et al. and nn.LSTM, since the paper's point is only the forget-gate bias.
@@ -327,7 +327,7 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_c, _all_f, _all_g
 
 class Cell(runtime.CellBase):
     NAME = 'lstm_fb1'
-    SPEC_SHA256 = '3ccab1c5063864862d75db867d917206016fa0ad8b82eebdeb24448edbb28acb'
+    SPEC_SHA256 = '0d29904ff354c7f3eea48eca46822d9259400aabcf2c98c4226be9a08538934a'
     DIMS = ['input', 'hidden']
     INPUTS = [('x', 'input')]
     STATES = [('h', 'hidden'), ('c', 'hidden')]
@@ -354,6 +354,8 @@ class Cell(runtime.CellBase):
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_seq_c', 'states', 'c', '[T+1,B,hidden]'), ('_all_i', 'values', 'i', '[T,B,hidden]'), ('_all_f', 'values', 'f', '[T,B,hidden]'), ('_all_g', 'values', 'g', '[T,B,hidden]'), ('_all_o', 'values', 'o', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[4*hidden,input]'), ('_W_h', 'weights', 'h', '[4*hidden,hidden]')]
     TRANSCENDENTALS = [('hidden', 5)]
+    # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
+    TORCH = {'module': 'LSTM', 'state': ['h', 'c'], 'weight_ih': ['W_i', 'W_f', 'W_g', 'W_o'], 'weight_hh': ['U_i', 'U_f', 'U_g', 'U_o'], 'bias_ih': ['b_i', 'b_f', 'b_g', 'b_o'], 'bias_hh': ['b_i', 'b_f', 'b_g', 'b_o']}
 
     def _forward(self, inputs, state, tape, _active):
         _dtype = self.dtype

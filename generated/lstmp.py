@@ -1,6 +1,6 @@
 """lstmp: LSTM with a recurrent projection layer (LSTMP), in the layout of PyTorch's nn.LSTM(proj_size=...)
 
-Generated from specs/lstmp.yaml (sha256 13f5275e4452c85c37180e4cfef3ed9c1da052c6ca72308fd389e857d97316ab) by cellspec 0.1.0.
+Generated from specs/lstmp.yaml (sha256 0872da3aa89d1fe8527af685191c6f990045ac86f4f27e8cef9e8323b5cb671d) by cellspec 0.1.0.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Sak, Senior & Beaufays 2014, "Long short-term memory recurrent neural network architectures for large scale acoustic modeling", INTERSPEECH (arXiv:1402.1128): r_t = W_rm m_t, and r_t, not m_t, is fed back to the gates. This spec follows PyTorch's nn.LSTM with proj_size > 0 (documentation of torch.nn.LSTM): h_t = W_hr (o_t * tanh(c_t)), without the peepholes (W_ic, W_fc, W_oc) of Sak et al.'s LSTMP and without their non-recurrent projection p_t and output layer y_t.
@@ -380,7 +380,7 @@ def _loop_backward(_T, _B, _n_proj, _n_hidden, _has_dseq, _active, _dcarry_h, _d
 
 class Cell(runtime.CellBase):
     NAME = 'lstmp'
-    SPEC_SHA256 = '13f5275e4452c85c37180e4cfef3ed9c1da052c6ca72308fd389e857d97316ab'
+    SPEC_SHA256 = '0872da3aa89d1fe8527af685191c6f990045ac86f4f27e8cef9e8323b5cb671d'
     DIMS = ['input', 'proj', 'hidden']
     INPUTS = [('x', 'input')]
     STATES = [('h', 'proj'), ('c', 'hidden')]
@@ -408,6 +408,8 @@ class Cell(runtime.CellBase):
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,proj]'), ('_seq_c', 'states', 'c', '[T+1,B,hidden]'), ('_all_i', 'values', 'i', '[T,B,hidden]'), ('_all_f', 'values', 'f', '[T,B,hidden]'), ('_all_g', 'values', 'g', '[T,B,hidden]'), ('_all_o', 'values', 'o', '[T,B,hidden]'), ('_all_m', 'values', 'm', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[4*hidden,input]'), ('_W_h', 'weights', 'h', '[4*hidden,proj]'), ('_W_m', 'weights', 'm', '[proj,hidden]')]
     TRANSCENDENTALS = [('hidden', 5)]
+    # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
+    TORCH = {'module': 'LSTM', 'state': ['h', 'c'], 'weight_ih': ['W_i', 'W_f', 'W_g', 'W_o'], 'weight_hh': ['U_i', 'U_f', 'U_g', 'U_o'], 'bias_ih': ['b_i', 'b_f', 'b_g', 'b_o'], 'bias_hh': ['b_i', 'b_f', 'b_g', 'b_o'], 'weight_hr': ['P']}
 
     def _forward(self, inputs, state, tape, _active):
         _dtype = self.dtype

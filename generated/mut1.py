@@ -367,6 +367,8 @@ class Cell(runtime.CellBase):
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_all_z', 'values', 'z', '[T,B,hidden]'), ('_all_r', 'values', 'r', '[T,B,hidden]'), ('_all__v0', 'values', '_v0', '[T,B,hidden]'), ('_all_n', 'values', 'n', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[2*hidden,input]'), ('_W_h', 'weights', 'h', '[hidden,hidden]'), ('_W__v0', 'weights', '_v0', '[hidden,hidden]')]
     TRANSCENDENTALS = [('hidden', 4)]
+    # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
+    TORCH = None
 
     def _forward(self, inputs, state, tape, _active):
         _dtype = self.dtype

@@ -1,6 +1,6 @@
 """rnn: Elman RNN with tanh, in the layout of PyTorch's nn.RNN
 
-Generated from specs/rnn.yaml (sha256 c9316cfca71eab3a4fc582190f0cc3f33b0bf3908a2ffcf8a5e714888ec87412) by cellspec 0.1.0.
+Generated from specs/rnn.yaml (sha256 6567592cacacba825218ad981ce6a6f05eea68657b45eb877dcface56f5b60bb) by cellspec 0.1.0.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Elman 1990, "Finding structure in time", Cognitive Science 14(2)
@@ -130,7 +130,7 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_h, _dcarry_h, _dy
 
 class Cell(runtime.CellBase):
     NAME = 'rnn'
-    SPEC_SHA256 = 'c9316cfca71eab3a4fc582190f0cc3f33b0bf3908a2ffcf8a5e714888ec87412'
+    SPEC_SHA256 = '6567592cacacba825218ad981ce6a6f05eea68657b45eb877dcface56f5b60bb'
     DIMS = ['input', 'hidden']
     INPUTS = [('x', 'input')]
     STATES = [('h', 'hidden')]
@@ -148,6 +148,8 @@ class Cell(runtime.CellBase):
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_W_x', 'weights', 'x', '[hidden,input]'), ('_W_h', 'weights', 'h', '[hidden,hidden]')]
     TRANSCENDENTALS = [('hidden', 1)]
+    # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
+    TORCH = {'module': 'RNN', 'state': ['h'], 'weight_ih': ['W'], 'weight_hh': ['U'], 'bias_ih': ['b'], 'bias_hh': ['b']}
 
     def _forward(self, inputs, state, tape, _active):
         _dtype = self.dtype

@@ -1,6 +1,6 @@
 """rnn_relu: Elman RNN with relu, in the layout of PyTorch's nn.RNN(nonlinearity='relu')
 
-Generated from specs/rnn_relu.yaml (sha256 a9dc036d6df34be1508398a784e148db42e14f8a24067200a593e1f48bf7ed59) by cellspec 0.1.0.
+Generated from specs/rnn_relu.yaml (sha256 c357d5bcf7d5c349ad8a10baad767a8f4164baa3ef027676804d2d85f22218a9) by cellspec 0.1.0.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Elman 1990, "Finding structure in time", Cognitive Science 14(2), with relu in place of the squashing function as in PyTorch's nn.RNN(nonlinearity='relu'): h_t = relu(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh) (PyTorch documentation, torch.nn.RNN)
@@ -129,7 +129,7 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_h, _dcarry_h, _dy
 
 class Cell(runtime.CellBase):
     NAME = 'rnn_relu'
-    SPEC_SHA256 = 'a9dc036d6df34be1508398a784e148db42e14f8a24067200a593e1f48bf7ed59'
+    SPEC_SHA256 = 'c357d5bcf7d5c349ad8a10baad767a8f4164baa3ef027676804d2d85f22218a9'
     DIMS = ['input', 'hidden']
     INPUTS = [('x', 'input')]
     STATES = [('h', 'hidden')]
@@ -147,6 +147,8 @@ class Cell(runtime.CellBase):
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_W_x', 'weights', 'x', '[hidden,input]'), ('_W_h', 'weights', 'h', '[hidden,hidden]')]
     TRANSCENDENTALS = []
+    # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
+    TORCH = {'module': 'RNN', 'state': ['h'], 'weight_ih': ['W'], 'weight_hh': ['U'], 'bias_ih': ['b'], 'bias_hh': ['b'], 'nonlinearity': 'relu'}
 
     def _forward(self, inputs, state, tape, _active):
         _dtype = self.dtype

@@ -6,17 +6,20 @@ gradients; PyTorch's side is differentiated by autograd through the loss
 
     sum(y * dy) + sum(h_T * dh_T) (+ sum(c_T * dc_T) for an LSTM),
 
-so its gradients are exactly what `cell.backward(tape, dy, dstate)` must return. A param map
-names, for each of our params, the torch params it is the sum of, as (torch name, gate index):
-the gate's rows of a stacked torch tensor, or the whole tensor for index None. Our single biases
-stand for sums of PyTorch's two, so the gradient of each of ours must equal that of every torch
-bias it stands for.
+so its gradients are exactly what `cell.backward(tape, dy, dstate)` must return. What maps onto
+what is the spec's `torch:` section (the generated `Cell.TORCH`): the torch module is built from
+it (`torch_kwargs`), the module's weights are loaded into the cell through it (`from_torch`), and
+each of our params is compared with every torch block it stands for. Our single biases stand for
+sums of PyTorch's two, so the gradient of each of ours must equal that of every torch bias it
+stands for.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+from cellspec.torch_layout import TENSORS, from_torch, torch_kwargs
 
 # Relative error: max |ours - torch| / max |torch|.
 # float64: both sides compute the same formulas in double precision; only the order of
@@ -50,11 +53,13 @@ def assert_errors_below(errors: dict[str, float], tol: float) -> None:
 # --- the PyTorch harness ------------------------------------------------------------------------
 
 
-def make_torch_module(kind, dtype: str, seed: int, **sizes) -> torch.nn.Module:
-    """A one-layer, batch_first=False torch.nn.RNN/LSTM/GRU (`kind`, with `sizes` such as
-    input_size, hidden_size, proj_size, nonlinearity) with random weights of scale ~1."""
+def make_torch_module(cell, dtype: str, seed: int) -> torch.nn.Module:
+    """The one-layer, batch_first=False torch.nn module of the cell's `torch:` section, at the
+    cell's sizes, with random weights of scale ~1."""
+    kwargs = torch_kwargs(cell)
+    kind = getattr(torch.nn, kwargs.pop("mode"))
     torch.manual_seed(seed)
-    module = kind(num_layers=1, bias=True, batch_first=False, dtype=TORCH_DTYPES[dtype], **sizes)
+    module = kind(num_layers=1, bias=True, batch_first=False, dtype=TORCH_DTYPES[dtype], **kwargs)
     # larger than the default 1/sqrt(hidden) so the nonlinearities are exercised away from 0
     with torch.no_grad():
         for p in module.parameters():
@@ -62,26 +67,36 @@ def make_torch_module(kind, dtype: str, seed: int, **sizes) -> torch.nn.Module:
     return module
 
 
-def torch_piece(tensor: np.ndarray, n_gates: int, k):
-    """Gate k's rows of a stacked torch weight or bias (the whole tensor when k is None)."""
-    return tensor if k is None else np.split(tensor, n_gates, axis=0)[k]
+def torch_sources(layout: dict) -> dict[str, list[tuple[str, int, int]]]:
+    """Each of our params -> the torch blocks it stands for, as (torch name, block, blocks)."""
+    sources: dict[str, list[tuple[str, int, int]]] = {}
+    for t in TENSORS:
+        for k, p in enumerate(layout.get(t, ())):
+            sources.setdefault(p, []).append((f"{t}_l0", k, len(layout[t])))
+    return sources
 
 
-def copy_torch_weights_to_cell(module, cell, param_map, n_gates: int) -> None:
-    """Assign the module's weights to cell.params, split by gate and summed as `param_map` says."""
-    sd = {n: p.detach().numpy() for n, p in module.named_parameters()}
-    assert set(sd) == {t for sources in param_map.values() for t, _ in sources}, sorted(sd)
-    assert set(param_map) == set(cell.params), (sorted(param_map), sorted(cell.params))
-    for ours, sources in param_map.items():
-        value = sum(torch_piece(sd[t], n_gates, k) for t, k in sources)
-        value = np.ascontiguousarray(value, dtype=cell.dtype)
-        assert value.shape == cell.params[ours].shape, (ours, value.shape, cell.params[ours].shape)
-        cell.params[ours] = value
+def torch_piece(tensor: np.ndarray, k: int, n: int) -> np.ndarray:
+    """Block k of the n stacked in a torch weight or bias."""
+    return np.split(tensor, n, axis=0)[k]
+
+
+def copy_torch_weights_to_cell(module, cell) -> None:
+    """Assign the module's weights to cell.params through the cell's torch layout (one layer)."""
+    like = {f"{k}_l0": v for k, v in cell.params.items()}
+    loaded = from_torch(cell.TORCH, module.state_dict(), like, num_layers=1, bidirectional=False)
+    cell.params = {k.removesuffix("_l0"): v for k, v in loaded.items()}
+
+
+def torch_states(cell) -> dict[str, int]:
+    """The cell's states in the order of torch's (h_n, c_n), with their sizes."""
+    sizes = {s: cell.dims[d] for s, d in cell.STATES}
+    return {s: sizes[s] for s in cell.TORCH["state"]}
 
 
 def run_torch(module, x, state0, dy, dstate, states: dict[str, int], dtype: str):
-    """Forward and autograd backward in torch. states: {name: size}, h (and c for an LSTM);
-    state0/dstate: dict or None (zeros).
+    """Forward and autograd backward in torch. states: {name: size}, in the order of torch's
+    (h_n, c_n); state0/dstate: dict or None (zeros).
 
     Returns y, final states, input grad, initial-state grads, param grads (all numpy float64)."""
     tdt = TORCH_DTYPES[dtype]
@@ -92,12 +107,9 @@ def run_torch(module, x, state0, dy, dstate, states: dict[str, int], dtype: str)
         value = np.zeros((B, size), dtype) if state0 is None else state0[s]
         init[s] = torch.tensor(value[None], dtype=tdt, requires_grad=True)  # [1,B,size]
     module.zero_grad(set_to_none=True)
-    if isinstance(module, torch.nn.LSTM):
-        y, (hT, cT) = module(xt, (init["h"], init["c"]))
-        final = {"h": hT[0], "c": cT[0]}
-    else:
-        y, hT = module(xt, init["h"])
-        final = {"h": hT[0]}
+    given = tuple(init.values())
+    y, out = module(xt, given if len(given) > 1 else given[0])
+    final = {s: v[0] for s, v in zip(states, out if len(given) > 1 else (out,))}
     loss = (y * torch.tensor(dy, dtype=tdt)).sum()
     if dstate is not None:
         for s in states:
@@ -113,15 +125,16 @@ def run_torch(module, x, state0, dy, dstate, states: dict[str, int], dtype: str)
     }
 
 
-def compare_with_torch(cell, module, param_map, n_gates: int, states: dict[str, int], n_out: int, dtype: str,
-                       T: int, B: int, zero_state=False, zero_dstate=False, seed=0) -> dict[str, float]:
+def compare_with_torch(cell, module, dtype: str, T: int, B: int, zero_state=False, zero_dstate=False, seed=0) -> dict[str, float]:
     """Copy the module's weights to the cell, run both on the same random problem (x [T,B,input],
-    y [T,B,n_out], states {name: size}); return {label: relative error}."""
-    copy_torch_weights_to_cell(module, cell, param_map, n_gates)
+    y [T,B,out], the states); return {label: relative error}."""
+    copy_torch_weights_to_cell(module, cell)
+    states = torch_states(cell)
+    (_, out_dim), = cell.OUTPUTS
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(T, B, module.input_size)).astype(dtype)
     state0 = None if zero_state else {s: rng.normal(size=(B, n)).astype(dtype) for s, n in states.items()}
-    dy = rng.normal(size=(T, B, n_out)).astype(dtype)
+    dy = rng.normal(size=(T, B, cell.dims[out_dim])).astype(dtype)
     dstate = None if zero_dstate else {s: rng.normal(size=(B, n)).astype(dtype) for s, n in states.items()}
 
     ref = run_torch(module, x, state0, dy, dstate, states, dtype)
@@ -138,9 +151,11 @@ def compare_with_torch(cell, module, param_map, n_gates: int, states: dict[str, 
     for s in states:
         errors[f"final {s}"] = relative_error(final[s], ref["final"][s])
         errors[f"d initial {s}"] = relative_error(dstate0[s], ref["dstate0"][s])
-    for p, sources in param_map.items():
+    sources = torch_sources(cell.TORCH)
+    assert set(sources) == set(cell.params), (sorted(sources), sorted(cell.params))
+    for p, blocks in sources.items():
         assert dparams[p].shape == cell.params[p].shape and dparams[p].dtype == np.dtype(dtype), p
-        for t, k in sources:
-            label = t if k is None else f"{t}[gate {k}]"
-            errors[f"d{p} vs {label}"] = relative_error(dparams[p], torch_piece(ref["dparams"][t], n_gates, k))
+        for t, k, n in blocks:
+            label = t if n == 1 else f"{t}[gate {k}]"
+            errors[f"d{p} vs {label}"] = relative_error(dparams[p], torch_piece(ref["dparams"][t], k, n))
     return errors

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from conftest import generated
 from parity import (
@@ -27,6 +26,7 @@ from parity import (
     make_torch_module,
     relative_error,
     run_torch,
+    torch_states,
 )
 
 # PyTorch's CPU LSTM has no oneDNN kernel for proj_size > 0 and says so once; it falls back to its
@@ -288,42 +288,20 @@ def test_lstmp_initialises_like_torch():
 # biases are b = b_ih + b_hh, so the gradient of each of ours must equal that of both PyTorch
 # biases it stands for.
 
-# our name -> (torch param, gate index) for the stacked torch tensors; biases map to both
-TORCH_MAP = {
-    "lstmp": {
-        **{f"W_{g}": [("weight_ih_l0", k)] for k, g in enumerate("ifgo")},
-        **{f"U_{g}": [("weight_hh_l0", k)] for k, g in enumerate("ifgo")},
-        **{f"b_{g}": [("bias_ih_l0", k), ("bias_hh_l0", k)] for k, g in enumerate("ifgo")},
-        "P": [("weight_hr_l0", None)],
-    },
-    "rnn_relu": {"W": [("weight_ih_l0", 0)], "U": [("weight_hh_l0", 0)], "b": [("bias_ih_l0", 0), ("bias_hh_l0", 0)]},
-}
-N_GATES = {"lstmp": 4, "rnn_relu": 1}
+# the sizes of the parity runs; what maps onto what is each spec's `torch:` section
 TORCH_SIZES = {"lstmp": {"input": 5, "hidden": 6, "proj": 3}, "rnn_relu": {"input": 5, "hidden": 6}}
-TORCH_STATES = {"lstmp": {"h": "proj", "c": "hidden"}, "rnn_relu": {"h": "hidden"}}
-OUT_DIM = {"lstmp": "proj", "rnn_relu": "hidden"}
 
 
 def make_module_and_cell(name, dtype, seed):
-    """The torch module, with random weights of scale ~1, and our cell of its sizes."""
-    sz = TORCH_SIZES[name]
-    if name == "lstmp":
-        kind, extra = torch.nn.LSTM, {"proj_size": sz["proj"]}
-    else:
-        kind, extra = torch.nn.RNN, {"nonlinearity": "relu"}
-    module = make_torch_module(kind, dtype, seed, input_size=sz["input"], hidden_size=sz["hidden"], **extra)
-    return module, generated(name).Cell(dtype=dtype, seed=seed, **sz)
-
-
-def state_sizes(name):
-    return {s: TORCH_SIZES[name][d] for s, d in TORCH_STATES[name].items()}
+    """Our cell, and the torch module its spec declares, of its sizes, with random weights of
+    scale ~1."""
+    cell = generated(name).Cell(dtype=dtype, seed=seed, **TORCH_SIZES[name])
+    return make_torch_module(cell, dtype, seed), cell
 
 
 def compare(name, dtype, T, B, zero_state=False, zero_dstate=False, seed=0):
     module, cell = make_module_and_cell(name, dtype, seed)
-    return compare_with_torch(cell, module, TORCH_MAP[name], N_GATES[name], state_sizes(name),
-                              TORCH_SIZES[name][OUT_DIM[name]], dtype, T, B,
-                              zero_state=zero_state, zero_dstate=zero_dstate, seed=seed)
+    return compare_with_torch(cell, module, dtype, T, B, zero_state=zero_state, zero_dstate=zero_dstate, seed=seed)
 
 
 TORCH_CELLS = ["lstmp", "rnn_relu"]
@@ -356,14 +334,15 @@ def test_torch_parity_detects_a_wrong_weight(name):
     """Perturbing one entry of our projection (lstmp) or recurrent weight (rnn_relu) by 1e-6
     shows up above TOL_FLOAT64."""
     rng = np.random.default_rng(3)
-    sz, states = TORCH_SIZES[name], TORCH_STATES[name]
     module, cell = make_module_and_cell(name, "float64", 3)
-    copy_torch_weights_to_cell(module, cell, TORCH_MAP[name], N_GATES[name])
+    copy_torch_weights_to_cell(module, cell)
     key = "P" if name == "lstmp" else "U"
     cell.params[key] = cell.params[key].copy()
     cell.params[key][0, 0] += 1e-6
-    x = rng.normal(size=(4, 2, sz["input"]))
-    state0 = {s: rng.normal(size=(2, sz[d])) for s, d in states.items()}
-    ref = run_torch(module, x, state0, np.ones((4, 2, sz[OUT_DIM[name]])), None, state_sizes(name), "float64")
+    x = rng.normal(size=(4, 2, TORCH_SIZES[name]["input"]))
+    states = torch_states(cell)
+    state0 = {s: rng.normal(size=(2, n)) for s, n in states.items()}
+    (_, out_dim), = cell.OUTPUTS
+    ref = run_torch(module, x, state0, np.ones((4, 2, cell.dims[out_dim])), None, states, "float64")
     y, _, _ = cell.forward(x, state0)
     assert relative_error(y, ref["y"]) > TOL_FLOAT64

@@ -17,6 +17,13 @@ The bad specs here and there are small edits of BASE, a copy of specs/rnn.yaml, 
     12   h_new: tanh(W @ x + U @ h + b)
     13 update: {h: h_new}
     14 output: h_new
+    15 torch:
+    16   module: RNN
+    17   state: [h]
+    18   weight_ih: [W]
+    19   weight_hh: [U]
+    20   bias_ih: [b]
+    21   bias_hh: [b]
 """
 
 import pytest
@@ -40,6 +47,13 @@ equations:
   h_new: tanh(W @ x + U @ h + b)
 update: {h: h_new}
 output: h_new
+torch:
+  module: RNN
+  state: [h]
+  weight_ih: [W]
+  weight_hh: [U]
+  bias_ih: [b]
+  bias_hh: [b]
 """
 
 EQ = "  h_new: tanh(W @ x + U @ h + b)"
@@ -172,7 +186,7 @@ def test_init_values_must_make_sense(tmp_path, init, message):
 def test_a_quoted_yaml11_word_is_a_name(tmp_path):
     # unquoted, `off` is refused (tests/bad_specs/yaml11-off-state.yaml); quoted, every YAML tool reads a string
     path = tmp_path / "cell.yaml"
-    path.write_text(edit(("state: {h: hidden}", "state: {'off': hidden}"), (EQ, "  h_new: tanh(W @ x + U @ off + b)"), ("update: {h: h_new}", "update: {'off': h_new}")))
+    path.write_text(edit(("state: {h: hidden}", "state: {'off': hidden}"), (EQ, "  h_new: tanh(W @ x + U @ off + b)"), ("update: {h: h_new}", "update: {'off': h_new}"), ("  state: [h]", "  state: ['off']")))
     built = compile_spec(str(path))
     assert set(built.cell.updates) == {"off"}
 

@@ -14,7 +14,7 @@ from `run` to the others:
 PyTorch, JAX and matplotlib are imported only when a peer or the figure needs them.
 """
 
-from .cells import SCALING_H, SCALING_T, SIZES, TORCH_NATIVE, dim_sizes
+from .cells import SCALING_H, SCALING_T, SIZES, dim_sizes
 from .memory import memory_child, peak_memory
 from .peers import jax_peer, torchscript_source
 from .report import Row, environment, markdown, plot_scaling, write_results
@@ -22,7 +22,7 @@ from .run import bench_cell, scaling
 from .timing import Quiet, cpu_reading, others_share
 
 __all__ = [
-    "SCALING_H", "SCALING_T", "SIZES", "TORCH_NATIVE", "Quiet", "Row", "bench_cell", "cpu_reading", "dim_sizes",
+    "SCALING_H", "SCALING_T", "SIZES", "Quiet", "Row", "bench_cell", "cpu_reading", "dim_sizes",
     "environment", "jax_peer", "markdown", "memory_child", "others_share", "peak_memory", "plot_scaling",
     "scaling", "torchscript_source", "write_results",
 ]

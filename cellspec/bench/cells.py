@@ -1,12 +1,14 @@
 """The benchmark's shapes and the cells it times: the sizes S1..S5 (and tiny), the scaling
-axes, which specs are PyTorch's fused cells, and each at a benchmark's shape: the generated cell
-(`_ours`) and PyTorch's fused twin (`_torch_native`)."""
+axes, and each cell at a benchmark's shape: the generated cell (`_ours`) and, for a spec that
+declares its PyTorch layout (`torch:`, the generated `Cell.TORCH`), PyTorch's fused twin
+(`_torch_native`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ..runtime import tied
+from ..torch_layout import torch_kwargs
 
 SIZES = {
     "S1": (100, 32, 128, 128),
@@ -16,9 +18,6 @@ SIZES = {
     "S5": (200, 128, 64, 64),
     "tiny": (5, 2, 4, 4),
 }
-
-# specs that are PyTorch's fused cells, parameter for parameter (checked by the parity tests)
-TORCH_NATIVE = {"rnn": "RNN", "rnn_relu": "RNN", "lstm": "LSTM", "gru": "GRU"}
 
 SCALING_T = (25, 50, 100, 200, 400, 800)
 SCALING_H = (32, 64, 128, 256, 512)
@@ -51,12 +50,13 @@ def _ours(cell_module, shape: tuple):
     return cell, xs, both, lambda: cell.forward(x, tape=False)
 
 
-def _torch_native(torch, name: str, shape: tuple):
-    """PyTorch's fused twin of a spec and its input: (forward+backward with dy = 1, forward alone)."""
+def _torch_native(torch, cell_module, shape: tuple):
+    """PyTorch's fused twin of a spec (the module its `torch:` section names, at the sizes the
+    cell has at this shape) and its input: (forward+backward with dy = 1, forward alone)."""
     T, B, I, H = shape
-    kind = getattr(torch.nn, TORCH_NATIVE[name])
-    native = kind(I, H, nonlinearity="relu") if name == "rnn_relu" else kind(I, H)
-    xt = torch.tensor(np.random.default_rng(0).normal(size=(T, B, I)).astype(np.float32), requires_grad=True)
+    kwargs = torch_kwargs(cell_module.Cell(dtype="float32", seed=0, **dim_sizes(cell_module, I, H)))
+    native = getattr(torch.nn, kwargs.pop("mode"))(**kwargs)
+    xt = torch.tensor(np.random.default_rng(0).normal(size=(T, B, kwargs["input_size"])).astype(np.float32), requires_grad=True)
 
     def both():
         y, _ = native(xt)

@@ -22,16 +22,18 @@ def memory_child(argv: list[str]) -> None:
     peak is the kernel's VmHWM, reset just before the run (write 5 to /proc/self/clear_refs).
     The warm-up (Numba's compile, oneDNN's first primitives) runs at another, tiny shape, so that
     no buffer of the measured shape is already resident when the measurement starts."""
-    which, path, name, module_name, threads = argv[0], argv[1], argv[2], argv[3], int(argv[4])
-    shape = tuple(map(int, argv[5:9]))
+    from ..build import import_file
+
+    which, path, module_name, threads = argv[0], argv[1], argv[2], int(argv[3])
+    shape = tuple(map(int, argv[4:8]))
+    # under the parent's module name: Numba's cache ties a kernel to the module it was compiled
+    # in, and loads it in another process only under that name. PyTorch's twin reads the
+    # module's TORCH table.
+    module = import_file(path, module_name)
     if which == "cellspec":
         from ..blas import set_threads
-        from ..build import import_file
 
         set_threads(threads)
-        # under the parent's module name: Numba's cache ties a kernel to the module it was
-        # compiled in, and loads it in another process only under that name
-        module = import_file(path, module_name)
 
         def prepare(*shape):
             return _ours(module, shape)[2]
@@ -41,7 +43,7 @@ def memory_child(argv: list[str]) -> None:
         torch.set_num_threads(threads)
 
         def prepare(*shape):
-            return _torch_native(torch, name, shape)[0]
+            return _torch_native(torch, module, shape)[0]
     prepare(3, 2, 4, 4)()
     run = prepare(*shape)  # the inputs, weights and dy are resident before the baseline
     import gc
@@ -61,7 +63,7 @@ def peak_memory(which: str, module, name: str, shape: tuple, threads: int) -> fl
     import subprocess
     import sys
 
-    args = [which, module.__file__, name, module.__name__, str(threads), *map(str, shape)]
+    args = [which, module.__file__, module.__name__, str(threads), *map(str, shape)]
     code = "import sys; from cellspec.bench.memory import memory_child; memory_child(sys.argv[1:])"
     run = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
     if run.returncode != 0:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cells import SCALING_H, SCALING_T, TORCH_NATIVE
+from .cells import SCALING_H, SCALING_T
 
 
 @dataclass
@@ -41,7 +41,7 @@ def plot_scaling(results: dict[str, dict], path: str) -> str:
             for peer, style in (("cellspec", "o-"), ("torch", "s--")):
                 ys = [t[peer] for _, t in points if peer in t]
                 if len(ys) == len(xs):
-                    who = "cellspec" if peer == "cellspec" else f"PyTorch nn.{TORCH_NATIVE.get(name, '?')}"
+                    who = "cellspec" if peer == "cellspec" else f"PyTorch nn.{data.get('torch') or '?'}"
                     ax.plot(xs, ys, style, label=f"{name}: {who}")
         if axis == "T":
             first = next(iter(results.values()))["T"]

@@ -2,7 +2,8 @@
 
 Peers, all float32 on the CPU, forward and backward over the whole sequence:
 
-* PyTorch's fused `nn.RNN` / `nn.LSTM` / `nn.GRU`, for the specs that are those cells;
+* PyTorch's fused `nn.RNN` / `nn.LSTM` / `nn.GRU`, for the specs that are those cells (that
+  declare their layout, `torch:`);
 * a TorchScript loop over the same equations, printed from the cell's IR: what a researcher
   writes today for a custom cell, the fair peer for every spec;
 * JAX: `lax.scan` over the same IR with `value_and_grad`, jitted (see `peers.jax_peer`);
@@ -20,14 +21,14 @@ JAX are optional (`pip install -e ".[bench]"`); a peer that is missing is report
 
 from __future__ import annotations
 
-from .cells import SCALING_H, SCALING_T, SIZES, TORCH_NATIVE, _ours, _torch_native
+from .cells import SCALING_H, SCALING_T, SIZES, _ours, _torch_native
 from .floor import floor, floor_torch
 from .peers import jax_peer, torchscript_source
 from .report import Row
 from .timing import Quiet, _time_rounds
 
 
-def _peers(name: str, cell_module, schedule, shape: tuple, peers: set[str]):
+def _peers(cell_module, schedule, shape: tuple, peers: set[str]):
     """The callables to time, warmed up: {peer: forward+backward}, {peer: forward alone}, and our
     cell with its inputs."""
     cell_ir = schedule.cell
@@ -44,8 +45,8 @@ def _peers(name: str, cell_module, schedule, shape: tuple, peers: set[str]):
         except ImportError:
             torch = None
         if torch is not None:
-            if "torch" in peers and name in TORCH_NATIVE:
-                runs["torch"], fwd_runs["torch"] = _torch_native(torch, name, shape)
+            if "torch" in peers and cell.TORCH is not None:
+                runs["torch"], fwd_runs["torch"] = _torch_native(torch, cell_module, shape)
                 runs["floor_torch"], fwd_runs["floor_torch"] = floor_torch(torch, schedule, sizes, T, B)
             source = torchscript_source(cell_ir) if "torchscript" in peers else None
             if source is not None:
@@ -72,22 +73,22 @@ def _peers(name: str, cell_module, schedule, shape: tuple, peers: set[str]):
 
 def bench_cell(name: str, cell_module, schedule, size: str, rounds: int, peers: set[str], pause: float = 0.2, quiet: Quiet | None = None) -> Row:
     T, B, I, H = SIZES[size]
-    runs, fwd_runs, cell, xs = _peers(name, cell_module, schedule, (T, B, I, H), peers)
+    runs, fwd_runs, cell, xs = _peers(cell_module, schedule, (T, B, I, H), peers)
     times, ftimes, others = _time_rounds(runs, fwd_runs, rounds, pause, quiet)
     _, _, tape = cell.forward(xs if len(xs) > 1 else next(iter(xs.values())))
     per_step = tape.per_step_nbytes / (T * B)
     return Row(name, size, (T, B, I, H), times, ftimes, per_step, others)
 
 
-def scaling(name: str, cell_module, schedule, rounds: int, pause: float, quiet: Quiet | None = None) -> dict:
+def scaling(cell_module, schedule, rounds: int, pause: float, quiet: Quiet | None = None) -> dict:
     """Forward+backward time against T (B=32, I=H=128) and against H (T=100, B=32, I=H), for
     cellspec and PyTorch's native cell where there is one: {"T": [...], "H": [...]} of
-    (value, {peer: ms})."""
-    out = {"T": [], "H": []}
+    (value, {peer: ms}), and "torch": the torch.nn class of that cell (None without one)."""
+    out = {"torch": (cell_module.Cell.TORCH or {}).get("module"), "T": [], "H": []}
     for axis, values in (("T", SCALING_T), ("H", SCALING_H)):
         for v in values:
             shape = (v, 32, 128, 128) if axis == "T" else (100, 32, v, v)
-            runs = _peers(name, cell_module, schedule, shape, {"torch"})[0]
+            runs = _peers(cell_module, schedule, shape, {"torch"})[0]
             runs = {k: f for k, f in runs.items() if k in ("cellspec", "torch")}
             times, _, _ = _time_rounds(runs, {}, rounds, pause, quiet)
             out[axis].append((v, times))

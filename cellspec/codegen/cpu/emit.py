@@ -93,6 +93,7 @@ class Emitter:
             "params": [(p.name, p.shape) for p in cell.params],
             "tape": tables.tape(s),
             "transcendentals": tables.transcendentals(cell),
+            "torch": cell.torch,
             "param_inits": inits,
             "forward_body": forward,
             "backward_body": backward,
