@@ -20,8 +20,12 @@ only. Carrying the tape past it would take a global registry keyed by a handle t
 entries leak whenever no backward runs (inference under grad, an exception, a graph dropped); nor
 can a custom op take the Layer itself as an argument. A Function keeps the tape on its ctx,
 freed with the graph, and saves no tensors: the tape is the kernels' own, and autograd holds no
-second copy. The backward is once-differentiable (no double backward), and torch.func transforms
-(vmap, grad) are not supported.
+second copy. The backward is once-differentiable (no double backward); torch.func's vmap and grad
+are not supported (the Function has no setup_context or vmap rule), functional_call is.
+
+Copies and pickles (`copy.deepcopy`, `torch.save(module)`) rebuild the Layer from its config and
+the generated module (found again by its name or its spec's path, and refused if the spec's
+sha256 has changed) and point it at the copied params; the dropout generator's state goes along.
 
 Modes. Training mode (`module.train()`) turns dropout on; a tape is kept when grad is enabled and
 an input, the initial state or a param requires grad. So eval mode under autograd runs with a
@@ -39,6 +43,9 @@ generated modules never do.
 from __future__ import annotations
 
 import copy
+import importlib
+import os
+import sys
 from collections.abc import Mapping
 
 import numpy as np
@@ -169,6 +176,8 @@ class Module(torch.nn.Module):
         if dtype not in DTYPES:
             raise TypeError(f"dtype must be torch.float32 or torch.float64 (the kernels' dtypes), not {dtype!r}")
         module = parts.module_of(spec)
+        # how a copy or an unpickled module finds the generated module again (see __getstate__)
+        self._spec = (module.__name__, os.path.abspath(spec) if isinstance(spec, (str, os.PathLike)) else None, parts.spec_sha256(module))
         if seed is None:
             seed = int(torch.randint(0, 2**62, ()).item())
         self.layer = Layer(module, num_layers=num_layers, bidirectional=bidirectional, dropout=dropout, batch_first=batch_first,
@@ -204,6 +213,27 @@ class Module(torch.nn.Module):
             raise TypeError(f"a cellspec.torch.Module runs {self.dtype} kernels on the CPU: it cannot become {probe.dtype} on {probe.device}; "
                             f"build a new Module with dtype={probe.dtype} (and load_state_dict) instead")
         return super()._apply(fn, recurse)
+
+    # --- copies and pickles: the Layer holds its generated module, which no pickle can ---------
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        layer = state.pop("layer")
+        config = dict(num_layers=layer.num_layers, bidirectional=layer.bidirectional, dropout=layer.dropout, batch_first=layer.batch_first,
+                      dtype=layer.dtype.name, links=layer.links, **layer.dims)
+        state["_layer"] = (config, layer.rng.bit_generator.state)
+        return state
+
+    def __setstate__(self, state):
+        config, rng = state.pop("_layer")
+        super().__setstate__(state)
+        name, path, sha256 = self._spec
+        module = sys.modules.get(name) or (parts.module_of(path) if path is not None else importlib.import_module(name))
+        if parts.spec_sha256(module) != sha256:
+            raise ValueError(f"spec {module.Cell.NAME!r} has changed since this module was saved: sha256 {sha256} then, {parts.spec_sha256(module)} now")
+        self.layer = Layer(module, seed=0, **config)
+        self.layer.rng.bit_generator.state = rng
+        self._arrays()   # the Layer reads the params' memory
 
     # --- the params -------------------------------------------------------------------------
 
