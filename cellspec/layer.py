@@ -112,7 +112,7 @@ class Layer:
 
     # --- forward and backward -----------------------------------------------------------------
 
-    def forward(self, x, state=None, lengths=None, train=True):
+    def forward(self, x, state=None, lengths=None, train=True, dropout_on=None):
         """x: [T,B,input] ([B,T,input] with batch_first; a dict name -> array when the cell has
         several inputs); state: None (zeros) or a dict state name -> [num_layers*num_directions,
         B, dim], entry k*num_directions + d for layer k, direction d, as nn.LSTM's h_n; lengths:
@@ -120,7 +120,12 @@ class Layer:
         the final state (a dict like `state`), and the tape for `backward` (None unless train).
 
         train=False runs the cells without a tape and without dropout, except the cells below a
-        state link: the layer above reads their state at every step, which only a tape keeps."""
+        state link: the layer above reads their state at every step, which only a tape keeps.
+        dropout_on (None: as train) sets the dropout apart from the tape, as a torch module in
+        eval mode under autograd (a tape, no dropout) or in training mode under no_grad needs."""
+        if dropout_on is not None and not isinstance(dropout_on, (bool, np.bool_)):
+            raise TypeError(f"dropout_on must be None, True or False, not {dropout_on!r}")
+        dropping = (train if dropout_on is None else bool(dropout_on)) and self.dropout > 0
         inputs, T, B = parts.checked_inputs(self, x)
         lengths = None if lengths is None else checked_lengths(lengths, T, B)
         states = parts.checked_states(self, state, B, "state", "x has")
@@ -153,7 +158,7 @@ class Layer:
             ys = [_frame(y, d, reversal) for d, (y, _) in enumerate(row)]
             feed = ys[0] if nd == 1 else np.concatenate(ys, axis=-1)
             mask = None
-            if train and self.dropout > 0 and k < L - 1:
+            if dropping and k < L - 1:
                 mask = self._dropout_mask(feed.shape, order)
                 feed = feed * mask
             tapes.append([t for _, t in row])

@@ -238,6 +238,30 @@ def test_dropout_is_seeded_and_inverted():
     assert not np.array_equal(a.forward(x)[2].masks[0], tape_a.masks[0])
 
 
+def test_dropout_on_sets_the_dropout_apart_from_the_tape():
+    kw = dict(num_layers=2, bidirectional=True, dropout=0.5, input=3, hidden=4, seed=11)
+    layer = cellspec.Layer(lstm, **kw)
+    x = random_inputs(layer, 5, 3, np.random.default_rng(9))
+    y_eval, final_eval, _ = layer.forward(x, train=False)
+    # a tape without dropout (a torch module in eval mode under autograd): the inference outputs
+    y, final, tape = layer.forward(x, dropout_on=False)
+    assert all(m is None for m in tape.masks)
+    np.testing.assert_array_equal(y, y_eval)
+    for n in final:
+        np.testing.assert_array_equal(final[n], final_eval[n])
+    # dropout without a tape (training mode under no_grad): the same masks as a taped call
+    layer.rng = np.random.default_rng(3)
+    y_drop, _, none = layer.forward(x, train=False, dropout_on=True)
+    assert none is None
+    layer.rng = np.random.default_rng(3)
+    y_taped, _, tape = layer.forward(x)
+    assert 0 < np.mean(tape.masks[0] == 0) < 1
+    np.testing.assert_array_equal(y_drop, y_taped)
+    assert not np.array_equal(y_drop, y_eval)
+    with pytest.raises(TypeError, match="dropout_on must be None, True or False"):
+        layer.forward(x, dropout_on="yes")
+
+
 # --- params -----------------------------------------------------------------------------------
 
 
