@@ -2,8 +2,8 @@
 
 This module stays light: generated modules import `cellspec.runtime`, which must not pull in the
 compiler (SymPy, Jinja2). `load` imports the compiler only when called, and `Layer` (numpy, the
-runtime and Numba) is imported on first use, as is `cellspec.jax` (the one module that imports
-jax, an optional dependency: the `jax` extra).
+runtime and Numba) is imported on first use, as are `cellspec.torch` and `cellspec.jax` (the
+only modules that import PyTorch and JAX, optional dependencies: the `torch` and `jax` extras).
 """
 
 __version__ = "0.1.0"
@@ -23,7 +23,7 @@ def __getattr__(name: str):
         from .layer import Layer
 
         return Layer
-    if name == "jax":
+    if name in ("jax", "torch"):
         import importlib
 
         return importlib.import_module(".jax", __name__)
