@@ -101,6 +101,27 @@ def test_bench_smoke_run_writes_its_tables(tmp_path):
     assert "torch.mm floor / torch" in md
 
 
+def test_bench_interop_smoke_run_writes_its_tables(tmp_path):
+    # a smoke run only: the lengths, cellspec.torch and cellspec.jax rows and the module's peak
+    # memory, at the tiny size; no time is asserted
+    r = run("bench", RNN, "--interop", "--sizes", "tiny", "--rounds", "1", "--memory", "tiny", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    data = json.loads((tmp_path / "interop.json").read_text())
+    (lengths,) = data["lengths"]
+    assert set(lengths["times"]) == {"lengths=None", "all T", "ragged"} and 0 < lengths["steps"] <= 1
+    (torch_row,) = data["torch"]
+    assert set(torch_row["times"]) == {"raw cell", "cellspec.torch", "nn.RNN"}
+    (jax_row,) = data["jax"]
+    assert set(jax_row["times"]) == {"raw cell", "cellspec.jax"}
+    (memory,) = data["memory"]
+    assert set(memory["peak_mib"]) == {"cellspec", "cellspec.torch", "torch"}
+    assert all(v is not None and v >= 0 for v in memory["peak_mib"].values())
+    md = (tmp_path / "interop.md").read_text()
+    for title in ("Variable lengths", "cellspec.torch.Module", "cellspec.jax.function", "Peak memory"):
+        assert title in md
+    assert "| rnn | tiny |" in md
+
+
 def test_scaling_figure_is_a_png(tmp_path):
     from cellspec.bench import SCALING_H, SCALING_T, plot_scaling
 
