@@ -26,5 +26,5 @@ def __getattr__(name: str):
     if name in ("jax", "torch"):
         import importlib
 
-        return importlib.import_module(".jax", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'cellspec' has no attribute {name!r}")
