@@ -58,9 +58,16 @@ def _torch_native(torch, cell_module, shape: tuple):
     native = getattr(torch.nn, kwargs.pop("mode"))(**kwargs)
     xt = torch.tensor(np.random.default_rng(0).normal(size=(T, B, kwargs["input_size"])).astype(np.float32), requires_grad=True)
 
+    dy = None
+
     def both():
+        nonlocal dy
+        # as a training step after optimizer.zero_grad() (set_to_none, torch's default)
+        native.zero_grad(set_to_none=True)
+        xt.grad = None
         y, _ = native(xt)
-        y.backward(torch.ones_like(y))
+        dy = torch.ones_like(y) if dy is None else dy
+        y.backward(dy)
 
     def forward():
         with torch.no_grad():

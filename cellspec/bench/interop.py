@@ -57,9 +57,18 @@ def torch_module_run(torch, module, shape: tuple):
     dim = first.dims[first.INPUTS[0][1]]
     xt = torch.tensor(np.random.default_rng(0).normal(size=(T, B, dim)).astype(np.float32), requires_grad=True)
 
+    # dy made once, as the raw cell's is: a torch op between our kernels can wait for PyTorch's
+    # threads, which the BLAS threads of the kernels' products keep from the cores for a while
+    # (see the README), and that wait is not the module's
+    dy = torch.ones((T, B, mod.layer.cells[0][0].dims[first.OUTPUTS[0][1]]))
+
     def both():
+        # as a training step after optimizer.zero_grad() (set_to_none, torch's default): autograd
+        # then hands over the kernels' gradients instead of adding them into the old ones
+        mod.zero_grad(set_to_none=True)
+        xt.grad = None
         y, _ = mod(xt)
-        y.backward(torch.ones_like(y))
+        y.backward(dy)
 
     return both
 
