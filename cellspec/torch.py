@@ -105,7 +105,7 @@ def _address(a: np.ndarray):
 def _runner(layer: Layer, arrays: dict[str, np.ndarray]) -> Layer:
     """`layer`, where `arrays` are its params' own memory; else a shallow copy of it whose cells
     read `arrays` (the Layer itself untouched)."""
-    if all(_address(arrays[k]) == _address(v) for k, v in layer.params.items()):
+    if all(arrays[k] is v or _address(arrays[k]) == _address(v) for k, v in layer.params.items()):
         return layer
     runner = copy.copy(layer)
     runner.cells = [[copy.copy(cell) for cell in row] for row in layer.cells]
@@ -119,10 +119,12 @@ def _runner(layer: Layer, arrays: dict[str, np.ndarray]) -> Layer:
 class _Call:
     """What one forward call hands the Function besides its tensors."""
 
-    __slots__ = ("layer", "inputs", "states", "outputs", "keys", "lengths", "dropout_on")
+    __slots__ = ("layer", "inputs", "states", "outputs", "keys", "params", "lengths", "dropout_on")
 
-    def __init__(self, layer, inputs, states, keys, lengths, dropout_on):
+    def __init__(self, layer, inputs, states, keys, params, lengths, dropout_on):
         self.layer, self.inputs, self.states, self.keys = layer, inputs, states, keys
+        # the params' tensors as arrays (Module._arrays): the Layer's own where they are shared
+        self.params = params
         self.outputs = [n for n, _ in layer.module.Cell.STATES]
         self.lengths, self.dropout_on = lengths, dropout_on
 
@@ -143,7 +145,8 @@ class _LayerFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, call: _Call, *tensors):
-        layer, y, final, tape = _run(call, [_numpy(t) for t in tensors], taped=True)
+        given = len(tensors) - len(call.keys)
+        layer, y, final, tape = _run(call, [_numpy(t) for t in tensors[:given]] + call.params, taped=True)
         ctx.layer, ctx.tape, ctx.call = layer, tape, call
         ctx.shapes = (y.shape, {n: v.shape for n, v in final.items()})
         ctx.set_materialize_grads(False)
@@ -185,6 +188,9 @@ class Module(torch.nn.Module):
         self.dtype = dtype
         for key, array in self.layer.params.items():
             self.register_parameter(key, torch.nn.Parameter(torch.from_numpy(array)))
+        # key -> (id of the Layer's array, data_ptr, dtype, shape, stride) of a Parameter found
+        # to be that array, C-contiguous (see _arrays)
+        self._shared: dict[str, tuple] = {}
 
     # nn.LSTM's attributes, read from the Layer
     num_layers = property(lambda self: self.layer.num_layers)
@@ -243,6 +249,11 @@ class Module(torch.nn.Module):
         out = {}
         for key, array in self.layer.params.items():
             p = self._parameters.get(key)
+            if type(p) is torch.nn.Parameter and self._shared.get(key) == (id(array), p.data_ptr(), p.dtype, p.shape, p.stride()):
+                # as the last call left it: the Parameter is the Layer's array, still (the checks
+                # and the views below cost more than the kernels of a one-step call)
+                out[key] = array
+                continue
             _checked(f"parameter {key!r}", p, self.dtype)
             if tuple(p.shape) != array.shape:
                 raise ShapeError(f"parameter {key!r} has shape {list(p.shape)}, expected {list(array.shape)}")
@@ -250,8 +261,12 @@ class Module(torch.nn.Module):
                 with torch.no_grad():
                     p.data = p.data.contiguous()
             out[key] = a = _numpy(p)
-            if isinstance(p, torch.nn.Parameter) and _address(a) != _address(array):
-                self.layer.params[key] = a
+            if isinstance(p, torch.nn.Parameter):
+                if _address(a) != _address(array):
+                    self.layer.params[key] = array = a
+                if a.flags.c_contiguous:
+                    self._shared[key] = (id(array), p.data_ptr(), p.dtype, p.shape, p.stride())
+                out[key] = array
         return out
 
     def load_torch(self, source) -> None:
@@ -337,11 +352,11 @@ class Module(torch.nn.Module):
         arrays = self._arrays()
         keys = list(self.layer.params)
         tensors = [*inputs.values(), *(states or {}).values(), *(self._parameters[k] for k in keys)]
-        call = _Call(self.layer, list(inputs), None if states is None else list(states), keys, lengths, self.training)
+        call = _Call(self.layer, list(inputs), None if states is None else list(states), keys, [arrays[k] for k in keys], lengths, self.training)
         if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
             y, *finals = _LayerFunction.apply(call, *tensors)
         else:
-            ordered = [_numpy(t) for t in tensors[:len(tensors) - len(keys)]] + [arrays[k] for k in keys]
+            ordered = [_numpy(t) for t in tensors[:len(tensors) - len(keys)]] + call.params
             _, y, final, _ = _run(call, ordered, taped=False)
             y, finals = torch.from_numpy(y), [torch.from_numpy(final[n]) for n in call.outputs]
         final = dict(zip(call.outputs, finals))
