@@ -28,13 +28,14 @@ array of its generated TAPE table, whose shapes the table gives in the dims, T a
 (`'[T+1,B,hidden]'`, `'[4*hidden,input]'`), so they are known at trace time. A batch-parallel
 call keeps one tape per chunk: its arrays are joined along B for the residuals (a stacked weight
 matrix, the same in every chunk, once) and cut again for the backward pass, so the residuals'
-shapes do not depend on the chunking. The backward rule rebuilds the Layer's tape from them (the
-batch order, the reversed frame and each cell's active rows are functions of the lengths, worked
-out as `Layer.forward` and `CellBase.forward` do; the forward callback checks the tape it rebuilds
-against the real one) and runs `Layer.backward`. The cost: the residuals take the memory of the
-Layer's tape, and each crosses the host boundary twice (out of the forward callback, into the
-backward one, where it is copied once more, because JAX hands the callback read-only buffers);
-no step is computed twice. Without differentiation (`apply` alone, jitted or not) the primal rule
+shapes do not depend on the chunking. With them go, as small integer arrays, the arrangement the
+forward pass used: the batch order, the reversed frame, and for each cell its chunks, their active
+rows per step and, with lengths, its `lengths.Ragged` (its lengths and order); their shapes are
+known at trace time too, the chunking being fixed (see below). The backward rule rebuilds the
+Layer's tape from all these, working nothing out again, and runs `Layer.backward`. The cost: the
+residuals take the memory of the Layer's tape, and each crosses the host boundary twice (out of
+the forward callback, into the backward one, where it is copied once more, because JAX hands the
+callback read-only buffers); no step is computed twice. Without differentiation (`apply` alone, jitted or not) the primal rule
 runs the inference kernels, which keep no tape. So that the forward and backward callbacks cut a
 batch into the same chunks, each cell's `threads` is fixed when `function` is called (to the
 cell's own setting, else numpy's BLAS thread count then).
@@ -67,7 +68,7 @@ import numpy as np
 from . import blas
 from . import layer_parts as parts
 from . import lengths as lengths_
-from .layer import Layer, LayerTape, _reversal
+from .layer import Layer, LayerTape
 from .lengths import LengthsError, Ragged
 from .runtime import ShapeError
 from .tape import Tape
@@ -132,40 +133,25 @@ def _runner(template: Layer, keys: list[str], arrays) -> Layer:
     return layer
 
 
-def _arrangement(layer: Layer, T: int, B: int, lengths):
-    """The batch order, sorted lengths and reversed frame of `Layer.forward` (as it works them
-    out), and for each cell (k, d) its chunks, ragged arrangement and active rows per chunk (as
-    `CellBase.forward` does). The forward callback checks them against the real tape."""
-    order = sorted_lengths = None
-    if lengths is not None:
-        lengths = lengths_.checked(lengths, T, B)
-        order = Ragged(lengths, T, layer.cells[0][0].batch_chunks(B)).order
-        order = np.arange(B) if order is None else order
-        sorted_lengths = lengths[order]
-    reversal = _reversal(sorted_lengths, T, B) if layer.bidirectional else None
-    cells = []
-    for row in layer.cells:
-        for cell in row:
-            chunks = cell.batch_chunks(B)
-            # (Layer sorts the batch as its cells' kernels run it, so no cell reorders it again; a
-            # cell that did would keep its inputs and tape in its own order, as rebuilt here)
-            ragged = lengths_.arrange(sorted_lengths, T, B, chunks)
-            active = [lengths_.full(T, sl.stop - sl.start) if ragged is None else ragged.active(sl) for sl in chunks]
-            cells.append((chunks, ragged, active))
-    return order, reversal, cells
+def _arranged(tape: LayerTape):
+    """The arrangement the forward pass used, as int32 arrays for the residuals (their shapes in
+    `function`'s `arrangement_shapes`): the batch order [B] (None without lengths), the reversed
+    frame [T,B] (None with one direction), and for each cell (k, d) its chunks [n,2] (start, stop),
+    their active rows [n,T] and, with lengths, its `Ragged`: (whether it has one, its lengths [B],
+    its order [B], the identity for none)."""
+    def ints(a):
+        return np.asarray(a, np.int32)
 
-
-def _check_rebuilt(real: LayerTape, order, reversal, cells) -> None:
-    """The arrangement `_arrangement` works out is the one the real forward pass used."""
-    same = (real.order is None) == (order is None) and (order is None or np.array_equal(real.order, order))
-    same = same and (real.reversal is None) == (reversal is None) and (reversal is None or np.array_equal(real.reversal, reversal))
-    tapes = [t for row in real.tapes for t in row]
-    for tape, (chunks, ragged, active) in zip(tapes, cells):
-        pieces = tape.parts or [(slice(0, tape.B), tape)]
-        same = same and [sl for sl, _ in pieces] == chunks and (tape.ragged is None) == (ragged is None)
-        same = same and all(np.array_equal(t.active, a) for (_, t), a in zip(pieces, active))
-    if not same:
-        raise RuntimeError("cellspec.jax: the tape it rebuilds for the backward pass is out of step with Layer.forward's")
+    B, cells = tape.B, []
+    for t in (t for row in tape.tapes for t in row):
+        pieces = t.parts or [(slice(0, t.B), t)]
+        r, ragged = t.ragged, None
+        if tape.order is not None:
+            ragged = (np.bool_(r is not None), ints(np.zeros(B) if r is None else r.lengths),
+                      ints(np.arange(B) if r is None or r.order is None else r.order))
+        cells.append((ints([(sl.start, sl.stop) for sl, _ in pieces]), ints([q.active for _, q in pieces]), ragged))
+    order = None if tape.order is None else ints(tape.order)
+    return order, None if tape.reversal is None else ints(tape.reversal), tuple(cells)
 
 
 def _join(arrays: list[np.ndarray], axis: int | None) -> np.ndarray:
@@ -229,6 +215,15 @@ def function(spec, num_layers=1, bidirectional=False, batch_first=False, dtype="
             out.append((ins, arrays))
         return tuple(out)
 
+    def arrangement_shapes(T, B, lengths: bool):
+        """The shapes of `_arranged`: the chunking is fixed (each cell's threads), so its shapes are."""
+        def ints(*shape):
+            return jax.ShapeDtypeStruct(shape, np.int32)
+
+        ragged = (jax.ShapeDtypeStruct((), np.bool_), ints(B), ints(B)) if lengths else None
+        cells = tuple((ints(n, 2), ints(n, T), ragged) for n in (len(c.batch_chunks(B)) for c in flat_cells))
+        return ints(B) if lengths else None, ints(T, B) if template.bidirectional else None, cells
+
     # --- the callbacks (numpy) ----------------------------------------------------------------
 
     def host_inputs(inputs, states, lengths):
@@ -251,27 +246,26 @@ def function(spec, num_layers=1, bidirectional=False, batch_first=False, dtype="
         layer = _runner(template, keys, p)
         x, state, lengths = host_inputs(inputs, states, lengths)
         y, finals, tape = layer.forward(x, state, lengths=lengths, train=True)
-        T, B = tape.T, tape.B
-        _check_rebuilt(tape, *_arrangement(layer, T, B, lengths))
         residuals = []
         for t in (t for row in tape.tapes for t in row):
             pieces = t.pieces()
             ins = tuple(_join([q.inputs[n] for q in pieces], 1) for n in in_names)
             arrays = tuple(_join([q.arrays[name] for q in pieces], axis) for name, _, axis in layout)
             residuals.append((ins, arrays))
-        return np.asarray(y, dt), finals_of(finals), tuple(residuals)
+        return np.asarray(y, dt), finals_of(finals), tuple(residuals), _arranged(tape)
 
-    def backward_cb(p, residuals, lengths, dy, dfinals):
+    def backward_cb(p, residuals, arrangement, dy, dfinals):
         layer = _runner(template, keys, p)
         T, B = dy.shape[0], dy.shape[1]
-        lengths = None if lengths is None else np.asarray(lengths)
-        order, reversal, arranged = _arrangement(layer, T, B, lengths)
+        order, reversal, arranged = arrangement
         tapes = []
         cells = [c for row in layer.cells for c in row]
-        for cell, (ins, arrays), (chunks, ragged, active) in zip(cells, residuals, arranged):
+        for cell, (ins, arrays), (bounds, actives, ragged) in zip(cells, residuals, arranged):
             inputs = {n: np.array(a, dtype=dt, order="C") for n, a in zip(in_names, ins)}
             saved = {name: np.array(a, dtype=dt, order="C") for (name, _, _), a in zip(layout, arrays)}
             checked = cell._checked_params()
+            chunks = [slice(int(a), int(b)) for a, b in np.asarray(bounds)]
+            active = [np.array(a, dtype=np.int64) for a in np.asarray(actives)]
             if len(chunks) == 1:
                 record = Tape(cell, T, B, inputs, checked, saved, active=active[0])
             else:
@@ -279,9 +273,12 @@ def function(spec, num_layers=1, bidirectional=False, batch_first=False, dtype="
                                     {name: _cut(saved[name], sl, axis) for name, _, axis in layout}, active=a))
                           for sl, a in zip(chunks, active)]
                 record = Tape(cell, T, B, {}, checked, {}, pieces)
-            record.ragged = ragged
+            if ragged is not None and ragged[0]:
+                record.ragged = Ragged.rebuilt(np.asarray(ragged[1], np.int64), T, np.asarray(ragged[2], np.int64))
             tapes.append(record)
         rows = [tapes[k * nd:(k + 1) * nd] for k in range(L)]
+        order = None if order is None else np.asarray(order, np.int64)
+        reversal = None if reversal is None else np.asarray(reversal, np.int64)
         tape = LayerTape(layer, T, B, order, reversal, rows, [None] * L)
         dstate = {n: np.array(a, dtype=dt, order="C") for (n, _), a in zip(state_dims, dfinals)}
         dx, dparams, dstate0 = layer.backward(tape, np.array(dy, dtype=dt, order="C"), dstate)
@@ -301,18 +298,18 @@ def function(spec, num_layers=1, bidirectional=False, batch_first=False, dtype="
 
     def core_fwd(p, inputs, states, lengths):
         T, B = sizes_of(inputs)
-        y, finals, residuals = jax.pure_callback(forward_cb, (*out_shapes(T, B), residual_shapes(T, B)), p, inputs, states, lengths,
-                                                 vmap_method=VMAP_METHOD)
-        return (y, finals), (p, residuals, lengths)
+        outs = (*out_shapes(T, B), residual_shapes(T, B), arrangement_shapes(T, B, lengths is not None))
+        y, finals, residuals, arrangement = jax.pure_callback(forward_cb, outs, p, inputs, states, lengths, vmap_method=VMAP_METHOD)
+        return (y, finals), (p, residuals, arrangement)
 
     def core_bwd(res, cotangents):
-        p, residuals, lengths = res
+        p, residuals, arrangement = res
         dy, dfinals = cotangents
         T, B = dy.shape[0], dy.shape[1]
         grads = (tuple(jax.ShapeDtypeStruct(shapes[k], dt) for k in keys),
                  tuple(jax.ShapeDtypeStruct((T, B, template.dims[d]), dt) for _, d in Cell.INPUTS),
                  tuple(jax.ShapeDtypeStruct((L * nd, B, template.dims[d]), dt) for _, d in state_dims))
-        dp, dinputs, dstates = jax.pure_callback(backward_cb, grads, p, residuals, lengths, dy, dfinals, vmap_method=VMAP_METHOD)
+        dp, dinputs, dstates = jax.pure_callback(backward_cb, grads, p, residuals, arrangement, dy, dfinals, vmap_method=VMAP_METHOD)
         # lengths are integers: no cotangent (JAX makes it a float0 zero)
         return dp, dinputs, dstates, None
 

@@ -58,7 +58,6 @@ class Ragged:
     __slots__ = ("lengths", "order", "inverse", "sorted", "padded")
 
     def __init__(self, lengths: np.ndarray, T: int, chunks: list[slice] | None = None):
-        self.lengths = lengths
         by_length = np.argsort(-lengths, kind="stable")
         room = [sl.stop - sl.start for sl in chunks] if chunks else [len(lengths)]
         parts: list[list[int]] = [[] for _ in room]
@@ -68,8 +67,19 @@ class Ragged:
                 c = (c + 1) % len(room)
             parts[c].append(int(row))
             c = (c + 1) % len(room)
-        order = np.array([r for p in parts for r in p], dtype=np.int64)
-        identity = bool(np.array_equal(order, np.arange(len(lengths))))
+        self._arrange(lengths, T, np.array([r for p in parts for r in p], dtype=np.int64))
+
+    @classmethod
+    def rebuilt(cls, lengths: np.ndarray, T: int, order: np.ndarray | None) -> Ragged:
+        """The arrangement of `lengths` that a `Ragged` made with this `order` (None or the
+        identity: the batch in order already), from the arrays alone: its rows are not dealt again."""
+        ragged = cls.__new__(cls)
+        ragged._arrange(lengths, T, order)
+        return ragged
+
+    def _arrange(self, lengths: np.ndarray, T: int, order: np.ndarray | None) -> None:
+        self.lengths = lengths
+        identity = order is None or bool(np.array_equal(order, np.arange(len(lengths))))
         self.order = None if identity else order
         self.inverse = None if identity else np.argsort(order)
         self.sorted = lengths if identity else lengths[order]

@@ -15,7 +15,7 @@ from jax.test_util import check_grads
 
 import cellspec
 import cellspec.jax as cj
-from cellspec import runtime
+from cellspec import parallel, runtime
 from cellspec.lengths import LengthsError
 from cellspec.runtime import ShapeError, tied
 
@@ -233,6 +233,33 @@ def test_a_batch_parallel_call_equals_the_layer(monkeypatch):
     lengths = np.array([5, 1, 3, 2, 5, 4, 2])
     want = layer_run(layer, x, state, lengths, dy, dfinal)
     assert len(layer.forward(x, state, lengths=lengths)[2].tapes[1][1].parts) == 3
+    assert_equal_runs(jax_run(apply, params, x, state, lengths, dy, dfinal), want, dict(rtol=0, atol=0))
+
+
+@pytest.mark.parametrize("uneven", [False, True], ids=["same-chunks", "upper-layer-rechunks"])
+def test_the_backward_pass_runs_on_the_forward_passs_arrangement(monkeypatch, uneven):
+    """Unsorted lengths, two directions, two chunks of 16 rows (threads=2): the backward rule
+    rebuilds the tape from the arrangement the forward callback handed over (the batch order,
+    the reversed frame, each chunk's active rows); with `uneven`, the upper layer's cells cut
+    the batch in three, so that they sort it again (a `Ragged` with an order of its own)."""
+    monkeypatch.setattr(runtime.CellBase, "threads", 2)
+    if uneven:
+        chunks = runtime.CellBase.batch_chunks
+        monkeypatch.setattr(runtime.CellBase, "batch_chunks",
+                            lambda self, B: parallel.chunks(B, 3) if self.dims["input"] != 3 else chunks(self, B))
+    kw = dict(num_layers=2, bidirectional=True, dtype="float64", seed=12, input=3, hidden=4)
+    apply, params, layer = both(lstm, **kw)
+    rng = np.random.default_rng(12)
+    T, B = 6, 32
+    x, state = rng.normal(size=(T, B, 3)), random_state(layer, B, rng)
+    dy = rng.normal(size=(T, B, 8))
+    dfinal = {n: rng.normal(size=v.shape) for n, v in state.items()}
+    lengths = rng.integers(1, T + 1, size=B)
+    assert not np.all(np.diff(lengths) <= 0)
+    tape = layer.forward(x, state, lengths=lengths)[2]
+    assert [len(t.parts) for row in tape.tapes for t in row] == [2, 2, 3, 3] if uneven else [2, 2, 2, 2]
+    assert not uneven or tape.tapes[1][0].ragged.order is not None
+    want = layer_run(layer, x, state, lengths, dy, dfinal)
     assert_equal_runs(jax_run(apply, params, x, state, lengths, dy, dfinal), want, dict(rtol=0, atol=0))
 
 
