@@ -67,7 +67,10 @@ class Ragged:
                 c = (c + 1) % len(room)
             parts[c].append(int(row))
             c = (c + 1) % len(room)
-        self._arrange(lengths, T, np.array([r for p in parts for r in p], dtype=np.int64))
+        order = np.array([r for p in parts for r in p], dtype=np.int64)
+        # a batch dealt so already (a Layer's, for each of its cells) stays as it is, ties
+        # between equal lengths included: the rows' lengths in the dealt order are its own
+        self._arrange(lengths, T, None if np.array_equal(lengths[order], lengths) else order)
 
     @classmethod
     def rebuilt(cls, lengths: np.ndarray, T: int, order: np.ndarray | None) -> Ragged:

@@ -201,3 +201,19 @@ def test_a_depth_gated_stack_with_lengths_equals_each_sequence_alone():
             total[k] += dpb[k]
     for k in total:
         assert_close(dparams[k], total[k], f"d{k}")
+
+
+def test_a_batch_arranged_already_is_not_permuted_again_ties_included():
+    # a Layer arranges its batch once for all its cells: a cell must find it arranged, also where
+    # lengths tie (a stable sort of the arranged lengths would deal tied rows otherwise)
+    from cellspec.lengths import Ragged
+    from cellspec.parallel import chunks
+
+    rng = np.random.default_rng(0)
+    for B, n in ((32, 2), (37, 2), (50, 3), (5, 1)):
+        lengths = rng.integers(1, 4, size=B)   # many ties
+        first = Ragged(lengths, 6, chunks(B, n))
+        arranged = lengths[first.order]
+        for sl in chunks(B, n):
+            assert np.all(np.diff(first.sorted[sl]) <= 0), "a chunk is not sorted longest first"
+        assert Ragged(arranged, 6, chunks(B, n)).order is None
