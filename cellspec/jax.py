@@ -338,17 +338,7 @@ def function(spec, num_layers=1, bidirectional=False, batch_first=False, dtype="
             raise ShapeError("params must be a dict with the keys of the params `function` returned" + (f"; missing {', '.join(missing)}" if missing else "")
                              + (f"; unknown {', '.join(unknown)}" if unknown else ""))
         p = tuple(check(f"param {k!r}", params[k], shapes[k], param_dims[k]) for k in keys)
-        if len(in_names) == 1 and not isinstance(x, dict):
-            x = {in_names[0]: x}
-        if not isinstance(x, dict) or set(x) != set(in_names):
-            raise ShapeError(f"x must be {'an array or ' if len(in_names) == 1 else ''}a dict with the keys {', '.join(in_names)}")
-        first, first_dim = Cell.INPUTS[0]
-        a = x[first]
-        if not hasattr(a, "shape") or len(a.shape) != 3:
-            raise ShapeError(f"input {first!r} must be a 3-d array [{lead},{first_dim}]")
-        if a.shape[0] < 1 or a.shape[1] < 1:
-            raise ShapeError(f"input {first!r} has shape {list(a.shape)}: T and B must be at least 1")
-        two = tuple(a.shape[:2])
+        x, two = parts.first_input(Cell, x, lead, "array")
         inputs = tuple(check(f"input {n!r}", x[n], (*two, template.dims[d]), f"[{lead},{d}]") for n, d in Cell.INPUTS)
         if batch_first:
             inputs = tuple(jnp.swapaxes(v, 0, 1) for v in inputs)

@@ -138,9 +138,10 @@ def _lead(layer) -> str:
     return "B,T" if layer.batch_first else "T,B"
 
 
-def checked_inputs(layer, x) -> tuple[dict[str, np.ndarray], int, int]:
-    """x as a dict name -> time-major [T,B,dim] array, and T, B."""
-    Cell = layer.module.Cell
+def first_input(Cell, x, lead: str, kind: str) -> tuple[dict, tuple[int, int]]:
+    """x as a dict of the cell's inputs, and the first two sizes of its first input ([T,B], or
+    [B,T] as `lead` says): the checks `checked_inputs` and cellspec.jax share; `kind` names the
+    arrays taken ("numpy array")."""
     names = [n for n, _ in Cell.INPUTS]
     if len(names) == 1 and not isinstance(x, dict):
         x = {names[0]: x}
@@ -148,11 +149,17 @@ def checked_inputs(layer, x) -> tuple[dict[str, np.ndarray], int, int]:
         raise ShapeError(f"x must be {'an array or ' if len(names) == 1 else ''}a dict with the keys {', '.join(names)}")
     first, first_dim = Cell.INPUTS[0]
     a = x[first]
-    if not isinstance(a, np.ndarray) or a.ndim != 3:
-        raise ShapeError(f"input {first!r} must be a 3-d numpy array [{_lead(layer)},{first_dim}]")
+    if getattr(a, "ndim", None) != 3:
+        raise ShapeError(f"input {first!r} must be a 3-d {kind} [{lead},{first_dim}]")
     if a.shape[0] < 1 or a.shape[1] < 1:
         raise ShapeError(f"input {first!r} has shape {list(a.shape)}: T and B must be at least 1")
-    lead = a.shape[:2]
+    return x, tuple(a.shape[:2])
+
+
+def checked_inputs(layer, x) -> tuple[dict[str, np.ndarray], int, int]:
+    """x as a dict name -> time-major [T,B,dim] array, and T, B."""
+    Cell = layer.module.Cell
+    x, lead = first_input(Cell, x, _lead(layer), "numpy array")
     out = {}
     for name, dim in Cell.INPUTS:
         v = _check_array(f"input {name!r}", x[name], (*lead, layer.dims[dim]), layer.dtype, f"[{_lead(layer)},{dim}]")
