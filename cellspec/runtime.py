@@ -195,7 +195,9 @@ class CellBase:
     def _size(self, dim: str) -> int:
         return self.dims[dim]
 
-    def _checked_inputs(self, x, tape: bool = False) -> tuple[dict, int, int]:
+    def _checked_inputs(self, x, tape: bool = False) -> tuple[dict, int, int, bool]:
+        """The inputs as the kernels take them, T, B, and whether they are copies of the caller's
+        (a taped one-pass call's own, see below)."""
         if len(self.INPUTS) == 1 and not isinstance(x, dict):
             x = {self.INPUTS[0][0]: x}
         if not isinstance(x, dict) or set(x) != {n for n, _ in self.INPUTS}:
@@ -215,7 +217,7 @@ class CellBase:
         out = {}
         for name, dim in self.INPUTS:
             out[name] = _check_array(f"input {name!r}", x[name], (T, B, self._size(dim)), self.dtype, f"[T,B,{dim}]", own)
-        return out, T, B
+        return out, T, B, own
 
     def _checked_states(self, state, B: int, what: str) -> dict:
         if state is None:
@@ -254,15 +256,16 @@ class CellBase:
         its padded input rows are never read (they may hold anything, NaN included).
         Returns y [T,B,out] (a dict output name -> array when the spec has several outputs),
         the final state (dict), and the tape for `backward` (None without one)."""
-        inputs, T, B = self._checked_inputs(x, tape)
+        inputs, T, B, owned = self._checked_inputs(x, tape)
         state = self._checked_states(state, B, "state")
         chunks = self.batch_chunks(B)
         ragged = lengths_.arrange(lengths, T, B, chunks)
         params = self._checked_params(own=tape)
         if ragged is not None:
-            # rows into the kernels' order, longest first; padding zeroed, in copies: a taped call
-            # keeps them, and the products over all steps then read zeros, never the caller's NaN
-            owned = ragged.order is not None
+            # rows into the kernels' order, longest first; padding zeroed, in copies (the
+            # permutation's, or the tape's own, else made here): a taped call keeps them, and the
+            # products over all steps then read zeros, never the caller's NaN
+            owned = owned or ragged.order is not None
             inputs = ragged.to_sorted(inputs, 1)
             inputs = ragged.zero_padding(inputs if owned else {k: v.copy() for k, v in inputs.items()})
             state = {k: np.ascontiguousarray(v) for k, v in ragged.to_sorted(state, 0).items()}

@@ -217,3 +217,15 @@ def test_a_batch_arranged_already_is_not_permuted_again_ties_included():
         for sl in chunks(B, n):
             assert np.all(np.diff(first.sorted[sl]) <= 0), "a chunk is not sorted longest first"
         assert Ragged(arranged, 6, chunks(B, n)).order is None
+
+
+@pytest.mark.parametrize("tape", [True, False])
+@pytest.mark.parametrize("lengths", [[5, 2, 1], [1, 2, 5]], ids=["sorted", "unsorted"])
+def test_the_callers_inputs_are_left_as_they_were(tape, lengths):
+    # the padding is zeroed in the call's own copies (the tape's, or the permutation's), never in x
+    cell = generated("lstm").Cell(input=3, hidden=4, seed=0)
+    x = np.random.default_rng(0).normal(size=(5, 3, 3))
+    x[4, 1] = np.nan
+    before = x.copy()
+    cell.forward(x, lengths=lengths, tape=tape)
+    np.testing.assert_array_equal(x, before)
