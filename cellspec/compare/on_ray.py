@@ -1,0 +1,160 @@
+"""The Ray Tune engine (`pip install -e ".[ray]"`): a `tune.Tuner` over a `tune.grid_search` of
+the trials' ids, each trial a function trainable that runs `worker.execute` with a report
+callback calling `tune.report` (step, loss, accuracy, ratio), 1 CPU each. The trial's record
+goes back to the driver in its last report (as JSON text), and a Tune callback in the driver
+writes it to the same store as the local engine, as it arrives.
+
+With the ASHA scheduler (metric "ratio", mode "min", time_attr "step", max_t the trials' steps,
+grace_period a tenth of them rounded up to an evaluation, reduction_factor 3) hopeless trials
+stop early; a trial ASHA stopped is recorded with status "stopped", its last reported metrics and
+the curve of its reports. Trials survive the last rung (stop_last_trials=False), so that one that
+ran its budget hands in its own record.
+
+Without an address, Ray starts locally with `num_cpus` = jobs and stops after; with one it joins
+that cluster, whose workers must see the specs' absolute paths (a shared file system) and build
+the specs in their own cellspec cache if they cannot see this one."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+import time
+
+from .grid import Trial
+from .local import warm_all
+from .progress import Progress
+from .store import Store
+from .worker import THREAD_VARS, context, execute, failed_result
+
+
+class RayMissing(RuntimeError):
+    pass
+
+
+def require_ray():
+    """Ray Tune's modules, or RayMissing with a one-line reason."""
+    try:
+        import ray
+        from ray import tune
+    except ImportError as e:
+        raise RayMissing(f"--engine ray needs Ray Tune (pip install -e \".[ray]\"): {e}") from None
+    return ray, tune
+
+
+def _metric(x):
+    return x if isinstance(x, (int, float)) and math.isfinite(x) else math.inf
+
+
+def _trainable(params, trials, trainer, ctx):
+    from ray import tune
+
+    trial = trials[params["id"]]
+    last = {"step": 0}
+
+    def report(step, metrics):
+        last["step"] = step
+        tune.report({"step": step, "loss": _metric(metrics.get("loss")), "accuracy": metrics.get("accuracy"),
+                     "ratio": _metric(metrics.get("ratio"))})
+
+    record = execute(trainer, trial, ctx, report=report)
+    step = max(last["step"], record.get("steps") or 0)
+    tune.report({"step": step, "loss": _metric(record.get("loss")), "ratio": _metric(record.get("ratio")),
+                 "record": json.dumps(record)})
+
+
+def _stopped_record(trial: dict, history: list[dict], wall_s: float) -> dict:
+    last = history[-1] if history else {}
+    fin = (lambda x: x if isinstance(x, (int, float)) and math.isfinite(x) else None)
+    ratio, loss = fin(last.get("ratio")), fin(last.get("loss"))
+    return {"config": trial["config"], "status": "stopped", "steps": last.get("step"), "solved_step": None,
+            "loss": loss, "baseline": loss / ratio if loss is not None and ratio else None, "ratio": ratio,
+            "accuracy": last.get("accuracy"), "curve": [[h["step"], h.get("loss")] for h in history],
+            "failed_step": None, "error": None, "wall_s": wall_s,
+            "id": trial["id"], "cell": trial["cell"], "spec_sha256": trial["spec_sha256"], "worker": None}
+
+
+def run_ray(trials: list[Trial], store: Store, trainer: str, jobs: int | None = None, address: str | None = None,
+            scheduler: str = "none", progress: bool = True) -> list[dict]:
+    """Run `trials` on Ray Tune; returns their records (in the order they finished)."""
+    if not trials:
+        return []
+    ray, tune = require_ray()
+    from ray.tune.schedulers import ASHAScheduler
+
+    warm_all(trials, trainer)
+    ctx = context()
+    by_id = {t.id: t.as_dict() for t in trials}
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    env_vars = {**{v: "1" for v in THREAD_VARS}, **ctx["env"], "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
+    init = dict(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,
+                runtime_env={"env_vars": env_vars}, ignore_reinit_error=True)
+    n = max(1, min(jobs or os.cpu_count() or 1, len(trials)))
+    if address:
+        ray.init(address=address, **init)
+    else:
+        ray.init(num_cpus=jobs or os.cpu_count() or 1, **init)
+    records: list[dict] = []
+    history: dict[str, list[dict]] = {}
+    written: set[str] = set()
+    started: dict[str, float] = {}
+    folder = tempfile.mkdtemp(prefix="cellspec-compare-ray-")
+    try:
+        with Progress(len(trials), "trials (ray)", enabled=progress) as bar:
+
+            def keep(record):
+                if record["id"] not in written:
+                    written.add(record["id"])
+                    store.write(record)
+                    records.append(record)
+                    bar.advance(record)
+
+            class Collect(tune.Callback):
+                def on_trial_start(self, iteration, trials, trial, **info):
+                    started[trial.config["id"]] = time.perf_counter()
+
+                def on_trial_result(self, iteration, trials, trial, result, **info):
+                    tid = trial.config["id"]
+                    if "record" in result:
+                        keep(json.loads(result["record"]))
+                    else:
+                        history.setdefault(tid, []).append({k: result.get(k) for k in ("step", "loss", "ratio", "accuracy")})
+
+                def on_trial_complete(self, iteration, trials, trial, **info):
+                    tid = trial.config["id"]
+                    if tid not in written:
+                        keep(_stopped_record(by_id[tid], history.get(tid, []), time.perf_counter() - started.get(tid, time.perf_counter())))
+
+                def on_trial_error(self, iteration, trials, trial, **info):
+                    tid = trial.config["id"]
+                    if tid not in written:
+                        err = f"the Ray trial failed: {trial.error_file or 'no error file'}"
+                        keep({**failed_result(by_id[tid]["config"], err, 0.0), "id": tid, "cell": by_id[tid]["cell"],
+                              "spec_sha256": by_id[tid]["spec_sha256"], "worker": None})
+
+            sched = None
+            if scheduler == "asha":
+                steps = max(t.config["steps"] for t in trials)
+                every = max(1, min(t.config.get("eval_every", 1) for t in trials))
+                grace = max(every, math.ceil(steps / 10 / every) * every)
+                sched = ASHAScheduler(time_attr="step", metric="ratio", mode="min", max_t=steps,
+                                      grace_period=min(grace, steps), reduction_factor=3, stop_last_trials=False)
+            trainable = tune.with_resources(tune.with_parameters(_trainable, trials=by_id, trainer=trainer, ctx=ctx), {"cpu": 1})
+            tuner = tune.Tuner(
+                trainable,
+                param_space={"id": tune.grid_search([t.id for t in trials])},
+                tune_config=tune.TuneConfig(scheduler=sched, max_concurrent_trials=n,
+                                            trial_name_creator=lambda t: t.config["id"],
+                                            trial_dirname_creator=lambda t: t.config["id"]),
+                run_config=tune.RunConfig(name="compare", storage_path=folder, verbose=0, callbacks=[Collect()],
+                                          log_to_file=False),
+            )
+            tuner.fit()
+    finally:
+        ray.shutdown()
+        shutil.rmtree(folder, ignore_errors=True)
+    return records
