@@ -271,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--scaling", action="store_true", help="also time cells with a PyTorch twin against T and H, and plot scaling.png")
     k.add_argument("--interop", action="store_true", help="instead of the main table: variable lengths, cellspec.torch and cellspec.jax against the raw cell (interop.md)")
     k.set_defaults(run=cmd_bench)
+    from .compare.cli import add_parser as add_compare
+
+    add_compare(sub)
     args = parser.parse_args(argv)
     try:
         code = args.run(args)
