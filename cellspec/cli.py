@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import tempfile
 import time
 
+from .argtypes import nonnegative_float as _nonnegative_float
+from .argtypes import positive_float as _positive_float
+from .argtypes import positive_int as _positive_int
 from .errors import SpecError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_SPEC = 0, 1, 2
@@ -209,35 +211,6 @@ def _bench_interop(args, built, sizes, quiet) -> int:
     return EXIT_OK
 
 
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not positive")
-    return n
-
-
-def _finite(text: str, positive: bool) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    # `not (...)`, so that NaN, which compares false with everything, is refused as well
-    if not (math.isfinite(x) and (x > 0 if positive else x >= 0)):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a {'positive' if positive else 'non-negative'} finite number")
-    return x
-
-
-def _positive_float(text: str) -> float:
-    return _finite(text, positive=True)
-
-
-def _nonnegative_float(text: str) -> float:
-    return _finite(text, positive=False)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cellspec", description="Compile recurrent cells declared as equations into Numba forward and backward passes.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -271,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--scaling", action="store_true", help="also time cells with a PyTorch twin against T and H, and plot scaling.png")
     k.add_argument("--interop", action="store_true", help="instead of the main table: variable lengths, cellspec.torch and cellspec.jax against the raw cell (interop.md)")
     k.set_defaults(run=cmd_bench)
+    from .train.cli import add_parser as add_train
+
+    add_train(sub)
     args = parser.parse_args(argv)
     try:
         code = args.run(args)
