@@ -191,6 +191,9 @@ def _bench_interop(args, built, sizes, quiet) -> int:
     import json
 
     from .bench.interop import interop_rows, markdown
+    from .bench.training import TASKS as TRAINER_TASKS
+    from .bench.training import markdown as trainer_markdown
+    from .bench.training import trainer_row
     from .build import import_file
     from .files import write_atomic
 
@@ -203,7 +206,9 @@ def _bench_interop(args, built, sizes, quiet) -> int:
             modules[b.cell.name] = import_file(path, f"cellspec_bench_{b.cell.name}")
         memory = args.memory.split(",")[0] if args.memory else None
         rows = interop_rows(modules, sizes, args.rounds, args.pause, quiet, memory, args.threads)
-    text = markdown(rows)
+    rows["trainer"] = [trainer_row(b.cell.name, path, task, T, args.rounds, args.pause, quiet)
+                       for b, path in zip(built, args.specs) for task, T in TRAINER_TASKS]
+    text = markdown(rows) + "\n" + trainer_markdown(rows["trainer"])
     print(text)
     write_atomic(os.path.join(args.out, "interop.md"), text + "\n")
     write_atomic(os.path.join(args.out, "interop.json"), json.dumps(rows, indent=1) + "\n")
@@ -242,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--max-others", type=_nonnegative_float, default=3.0, metavar="PCT", help="run a round again when other guests of the host (steal) or other processes took more than PCT%% of the CPUs' time during it (default 3)")
     k.add_argument("--patience", type=_nonnegative_float, default=900.0, metavar="S", help="the most seconds to wait in all for quiet CPUs before keeping rounds as they come (default 900)")
     k.add_argument("--scaling", action="store_true", help="also time cells with a PyTorch twin against T and H, and plot scaling.png")
-    k.add_argument("--interop", action="store_true", help="instead of the main table: variable lengths, cellspec.torch and cellspec.jax against the raw cell (interop.md)")
+    k.add_argument("--interop", action="store_true", help="instead of the main table: variable lengths, cellspec.torch, cellspec.jax and the trainer against the raw cell (interop.md)")
     k.set_defaults(run=cmd_bench)
     from .train.cli import add_parser as add_train
 

@@ -128,12 +128,38 @@ def warm(spec: str, dtype: str = "float32") -> None:
     layer.forward(x if len(x) > 1 else next(iter(x.values())), train=False)
 
 
-def build(cfg: dict):
-    """The task and the model of a checked config (builds the spec: FitError, SpecError)."""
-    task = _task(cfg)
-    module = _module(cfg["spec"])
-    model = Model(module, task, cfg["hidden"], cfg["dims"], cfg["dtype"], cfg["seed"], cfg["encoder"], cfg["layers"])
-    return task, model
+class Run:
+    """A checked config made ready to train: its task, model, optimizer, batch stream and
+    held-out batch. `step()` is one optimizer step, `evaluate()` scores the held-out batch."""
+
+    def __init__(self, cfg: dict):
+        self.cfg = cfg
+        self.task = _task(cfg)
+        try:
+            self.model = Model(_module(cfg["spec"]), self.task, cfg["hidden"], cfg["dims"], cfg["dtype"], cfg["seed"], cfg["encoder"], cfg["layers"])
+        except FitError as e:
+            raise TrialError(str(e)) from None
+        self.opt = optim.make(cfg["optimizer"], cfg["lr"])
+        self.data = np.random.default_rng([cfg["seed"], 1])
+        self.held_out = self.task.batch(np.random.default_rng([cfg["seed"], 2]), cfg["eval_batch"])
+        self.baseline = float(self.task.baseline())
+
+    def step(self) -> tuple[float, float]:
+        """A batch, forward and backward, clipping, an optimizer step: (loss, gradient norm before
+        clipping). A loss or norm that is not finite skips the update (the caller stops there)."""
+        model = self.model
+        loss = model.loss_and_grad(self.task.batch(self.data, self.cfg["batch"]))
+        clip = self.cfg["clip"]
+        norm = optim.clip_grad_norm(model.grad, clip) if clip > 0 else float(np.sqrt(np.dot(model.grad, model.grad)))
+        if math.isfinite(loss) and math.isfinite(norm):
+            self.opt.step(model.flat, model.grad)
+        return loss, norm
+
+    def evaluate(self) -> dict[str, float]:
+        """The task's metrics on the held-out batch, and `ratio`, the loss over the baseline."""
+        metrics = {k: float(v) for k, v in self.task.metrics(self.model.predict(self.held_out), self.held_out).items()}
+        metrics["ratio"] = metrics["loss"] / self.baseline
+        return metrics
 
 
 def run_trial(config: dict, report=None) -> dict:
@@ -148,31 +174,21 @@ def train(config: dict, report=None, on_step=None, on_eval=None):
     after every step (a progress bar), `on_eval(row)` with each logged row (a log file)."""
     cfg = check(config)
     start = time.perf_counter()
-    try:
-        task, model = build(cfg)
-    except FitError as e:
-        raise TrialError(str(e)) from None
-    opt = optim.make(cfg["optimizer"], cfg["lr"])
-    data = np.random.default_rng([cfg["seed"], 1])
-    held_out = task.batch(np.random.default_rng([cfg["seed"], 2]), cfg["eval_batch"])
-    baseline = float(task.baseline())
-    result = {"config": cfg, "status": "unsolved", "steps": 0, "solved_step": None, "loss": None, "baseline": baseline,
+    run = Run(cfg)
+    result = {"config": cfg, "status": "unsolved", "steps": 0, "solved_step": None, "loss": None, "baseline": run.baseline,
               "ratio": None, "accuracy": None, "curve": [], "log": [], "failed_step": None, "error": None, "wall_s": 0.0}
     since, count = 0.0, 0
     for step in range(1, cfg["steps"] + 1):
-        loss = model.loss_and_grad(task.batch(data, cfg["batch"]))
-        norm = optim.clip_grad_norm(model.grad, cfg["clip"]) if cfg["clip"] > 0 else float(np.linalg.norm(model.grad))
+        loss, norm = run.step()
         result["steps"] = step
         if not (math.isfinite(loss) and math.isfinite(norm)):
             result.update(status="failed", failed_step=step, error=f"the loss or the gradient norm is not finite at step {step} (loss {loss}, norm {norm})")
             break
-        opt.step(model.flat, model.grad)
         since, count = since + loss, count + 1
         if on_step is not None:
             on_step(step, loss)
         if step % cfg["eval_every"] == 0 or step == cfg["steps"]:
-            metrics = {k: float(v) for k, v in task.metrics(model.predict(held_out), held_out).items()}
-            metrics["ratio"] = metrics["loss"] / baseline
+            metrics = run.evaluate()
             row = {"step": step, "train_loss": since / count, "grad_norm": float(norm), **metrics,
                    "elapsed_s": round(time.perf_counter() - start, 3)}
             since, count = 0.0, 0
@@ -186,8 +202,8 @@ def train(config: dict, report=None, on_step=None, on_eval=None):
                 break
             if report is not None:
                 report(step, metrics)
-            if task.solved(metrics):
+            if run.task.solved(metrics):
                 result.update(status="solved", solved_step=step)
                 break
     result["wall_s"] = round(time.perf_counter() - start, 3)
-    return result, model
+    return result, run.model
