@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import tempfile
 import time
 
+from .argtypes import nonnegative_float as _nonnegative_float
+from .argtypes import positive_float as _positive_float
+from .argtypes import positive_int as _positive_int
 from .errors import SpecError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_SPEC = 0, 1, 2
@@ -189,6 +191,9 @@ def _bench_interop(args, built, sizes, quiet) -> int:
     import json
 
     from .bench.interop import interop_rows, markdown
+    from .bench.training import TASKS as TRAINER_TASKS
+    from .bench.training import markdown as trainer_markdown
+    from .bench.training import trainer_row
     from .build import import_file
     from .files import write_atomic
 
@@ -201,41 +206,14 @@ def _bench_interop(args, built, sizes, quiet) -> int:
             modules[b.cell.name] = import_file(path, f"cellspec_bench_{b.cell.name}")
         memory = args.memory.split(",")[0] if args.memory else None
         rows = interop_rows(modules, sizes, args.rounds, args.pause, quiet, memory, args.threads)
-    text = markdown(rows)
+    rows["trainer"] = [trainer_row(b.cell.name, path, task, T, args.rounds, args.pause, quiet)
+                       for b, path in zip(built, args.specs) for task, T in TRAINER_TASKS]
+    text = markdown(rows) + "\n" + trainer_markdown(rows["trainer"])
     print(text)
     write_atomic(os.path.join(args.out, "interop.md"), text + "\n")
     write_atomic(os.path.join(args.out, "interop.json"), json.dumps(rows, indent=1) + "\n")
     print(f"wrote {os.path.join(args.out, 'interop.md')} and interop.json")
     return EXIT_OK
-
-
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not positive")
-    return n
-
-
-def _finite(text: str, positive: bool) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    # `not (...)`, so that NaN, which compares false with everything, is refused as well
-    if not (math.isfinite(x) and (x > 0 if positive else x >= 0)):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a {'positive' if positive else 'non-negative'} finite number")
-    return x
-
-
-def _positive_float(text: str) -> float:
-    return _finite(text, positive=True)
-
-
-def _nonnegative_float(text: str) -> float:
-    return _finite(text, positive=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -269,8 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--max-others", type=_nonnegative_float, default=3.0, metavar="PCT", help="run a round again when other guests of the host (steal) or other processes took more than PCT%% of the CPUs' time during it (default 3)")
     k.add_argument("--patience", type=_nonnegative_float, default=900.0, metavar="S", help="the most seconds to wait in all for quiet CPUs before keeping rounds as they come (default 900)")
     k.add_argument("--scaling", action="store_true", help="also time cells with a PyTorch twin against T and H, and plot scaling.png")
-    k.add_argument("--interop", action="store_true", help="instead of the main table: variable lengths, cellspec.torch and cellspec.jax against the raw cell (interop.md)")
+    k.add_argument("--interop", action="store_true", help="instead of the main table: variable lengths, cellspec.torch, cellspec.jax and the trainer against the raw cell (interop.md)")
     k.set_defaults(run=cmd_bench)
+    from .train.cli import add_parser as add_train
+
+    add_train(sub)
     from .compare.cli import add_parser as add_compare
 
     add_compare(sub)

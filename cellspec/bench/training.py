@@ -1,0 +1,59 @@
+"""The bench's trainer row (`cellspec bench --interop`): what `cellspec train` costs over the
+cell's own forward+backward.
+
+One round times `eval_every` steps of the trainer (a fresh batch from the task's generator, the
+layer's forward and backward, the readout and its loss, clipping, the optimizer's step) plus the
+one evaluation of the held-out batch those steps come with, against as many forward+backward
+calls of the model's own cell on a batch of the same shape. Interleaved rounds, medians, float32,
+at `cellspec train`'s defaults (hidden 64, batch 32, Adam, clipping at 1, an evaluation of 256
+sequences every 50 steps).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .timing import Quiet, _time_rounds
+
+TASKS = (("adding", 100), ("copy", 100))
+
+
+def trainer_row(name: str, spec_path: str, task: str, T: int, rounds: int, pause: float, quiet: Quiet | None = None) -> dict:
+    from ..train.trial import Run, check
+
+    run = Run(check({"spec": os.path.abspath(spec_path), "task": task, "T": T}))
+    cfg, model = run.cfg, run.model
+    cell = model.layer.cells[0][0]
+    batch = run.task.batch(np.random.default_rng(0), cfg["batch"])
+    x = model._encode(batch.x.astype(model.dtype))
+    out = cell.dims[cell.OUTPUTS[0][1]]
+    dy = np.ones((x.shape[0], x.shape[1], out), model.dtype)
+    n = cfg["eval_every"]
+
+    def cell_only():
+        for _ in range(n):
+            _, _, tape = cell.forward(x)
+            cell.backward(tape, dy)
+
+    def trainer():
+        for _ in range(n):
+            run.step()
+        run.evaluate()
+
+    runs = {"cell": cell_only, "trainer": trainer}
+    for f in runs.values():
+        f()
+    times, _, others = _time_rounds(runs, {}, rounds, pause, quiet)
+    return {"spec": name, "task": task, "T": T, "steps": n, "times": times, "others": others}
+
+
+def markdown(rows: list[dict]) -> str:
+    out = ["### The trainer (`cellspec train`'s defaults; 50 steps and one evaluation per round)", "",
+           "| spec | task | T | cell fwd+bwd ms / step | trainer ms / step | trainer / cell | others |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        t, n = r["times"], r["steps"]
+        out.append(f"| {r['spec']} | {r['task']} | {r['T']} | {t['cell'] / n:.3f} | {t['trainer'] / n:.3f} | "
+                   f"{t['trainer'] / t['cell']:.3f} | {r['others']:.0%} |")
+    return "\n".join(out + [""])

@@ -1,0 +1,1 @@
+"""The numpy trainer: readout, optimizers, the training loop."""
