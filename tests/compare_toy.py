@@ -1,6 +1,7 @@
 """A toy trainer with the contract of `cellspec.train.trial` (run_trial, check, warm, DEFAULTS,
 TrialError), for tests of the compare engines that must not depend on real training: its loss
-is a closed form of the config, lr >= 1e5 diverges (status failed) and task "boom" raises."""
+is a closed form of the config, lr >= 1e5 diverges (status failed) and task "boom" raises
+(at seed 1; the other seeds run)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import time
 
 DEFAULTS = {"spec": None, "task": "adding", "T": 100, "hidden": 64, "batch": 32, "lr": 1e-3, "optimizer": "adam",
             "clip": 1.0, "steps": 2000, "seed": 0, "eval_every": 50, "dtype": "float32", "dims": {}, "encoder": "auto"}
-CALLS = os.environ.get("COMPARE_TOY_CALLS")   # a folder: each run_trial touches a file there
 
 
 class TrialError(ValueError):
@@ -35,11 +35,7 @@ def warm(spec: str, dtype: str = "float32") -> None:
 def run_trial(config: dict, report=None) -> dict:
     cfg = check(config)
     start = time.perf_counter()
-    folder = os.environ.get("COMPARE_TOY_CALLS")
-    if folder:
-        with open(os.path.join(folder, f"{os.getpid()}-{time.perf_counter_ns()}"), "w") as f:
-            f.write(f"{os.path.basename(cfg['spec'])} T={cfg['T']} seed={cfg['seed']} lr={cfg['lr']}\n")
-    if cfg["task"] == "boom":
+    if cfg["task"] == "boom" and cfg["seed"] == 1:
         raise RuntimeError("the toy trainer was told to fail")
     baseline = 1.0
     rate = cfg["lr"] * 1000 * (1 + 0.1 * cfg["seed"]) / (1 + cfg["T"] / 50) * (2 if "lstm" in cfg["spec"] else 1)

@@ -65,6 +65,14 @@ def _plan(args):
     axes = {"lr": _list(args.lr, float, "lr"), "hidden": _list(args.hidden, int, "hidden")}
     fixed = {"batch": _one(args.batch, int, "batch"), "optimizer": args.optimizer,
              "clip": _one(args.clip, float, "clip", positive=False)}
+    dims = {}
+    for item in args.dim:
+        name, eq, size = item.partition("=")
+        if not eq or not name.strip():
+            raise BadInput(f"--dim {item!r}: not NAME=N")
+        dims[name.strip()] = _one(size, int, f"dim {name.strip()}")
+    if dims:
+        fixed["dims"] = dims
     if args.steps is not None:
         fixed["steps"] = _one(args.steps, int, "steps")
     jobs = _one(args.jobs, int, "jobs") if args.jobs is not None else None
@@ -179,6 +187,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--batch", default="32", help="batch size (default 32)")
     p.add_argument("--optimizer", default="adam", help="the trainer's optimizer (default adam)")
     p.add_argument("--clip", default="1", help="gradient norm clip (default 1)")
+    p.add_argument("--dim", action="append", default=[], metavar="NAME=N", help="the size of a dim of the cells that the task does not give (e.g. proj=32); repeatable")
     p.add_argument("--jobs", default=None, help="trials at a time (default: every CPU)")
     p.add_argument("--engine", default="local", help="local (joblib processes, default) or ray (Ray Tune)")
     p.add_argument("--address", default=None, help="with --engine ray: the address of a Ray cluster to join")

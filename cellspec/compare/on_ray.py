@@ -114,6 +114,12 @@ def run_ray(trials: list[Trial], store: Store, trainer: str, jobs: int | None = 
                     bar.advance(record)
 
             class Collect(tune.Callback):
+                def __reduce__(self):
+                    # Tune pickles its callbacks with the experiment (for a restore, which a
+                    # compare run does not use: the store resumes it); this one holds the
+                    # driver's store and progress display, so it travels as a plain Callback
+                    return (tune.Callback, ())
+
                 def on_trial_start(self, iteration, trials, trial, **info):
                     started[trial.config["id"]] = time.perf_counter()
 
