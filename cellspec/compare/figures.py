@@ -57,9 +57,13 @@ def plot_solved(records, path, order=None) -> str:
     plt = _plt()
     rows, axes, series, gaps = _series(records, order)
     fig, ax = plt.subplots(figsize=(6, 4))
-    for label in series:
+    markers, styles = "osD^vP*Xh", ("-", "--", "-.", ":")
+    n = len(series)
+    for i, label in enumerate(series):
         pts = [(r["T"], r["solved_fraction"]) for r in rows if _label(r["cell"], r, axes) == label]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
+        # lines that coincide (two cells solving every gap) stay apart by marker, style and width
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=markers[i % len(markers)], linestyle=styles[i % len(styles)],
+                linewidth=1.2 + 1.6 * (n - 1 - i) / max(1, n - 1), markersize=5 + 4 * (n - 1 - i) / max(1, n - 1), alpha=0.85, label=label)
     if len(gaps) > 1 and gaps[-1] / gaps[0] >= 10:
         ax.set_xscale("log")
     ax.set_xticks(gaps, [str(g) for g in gaps])
@@ -100,9 +104,9 @@ def plot_curves(records, path, order=None, gaps=None) -> str:
                 steps, med = _median_curve(by_T[T])
                 ax.plot(steps, med, label=label)
         ax.set_yscale("log")
-        ax.set_title(f"T = {T}")
+        ax.set_title(f"T = {T}: median over seeds")
         ax.set_xlabel("step")
-        ax.set_ylabel("eval loss / baseline (median over seeds)")
+        ax.set_ylabel("eval loss / baseline")
         ax.grid(alpha=0.3)
     axs[0].legend(fontsize="small")
     fig.tight_layout()

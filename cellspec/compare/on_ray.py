@@ -153,7 +153,7 @@ def run_ray(trials: list[Trial], store: Store, trainer: str, jobs: int | None = 
             tuner = tune.Tuner(
                 trainable,
                 param_space={"id": tune.grid_search([t.id for t in trials])},
-                tune_config=tune.TuneConfig(scheduler=sched, max_concurrent_trials=n,
+                tune_config=tune.TuneConfig(scheduler=sched, max_concurrent_trials=n, reuse_actors=True,
                                             trial_name_creator=lambda t: t.config["id"],
                                             trial_dirname_creator=lambda t: t.config["id"]),
                 run_config=tune.RunConfig(name="compare", storage_path=folder, verbose=0, callbacks=[Collect()],
