@@ -225,6 +225,12 @@ def test_figures_are_drawn(tmp_path):
     for p in paths:
         with open(p, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    # trials that all diverged (no finite loss anywhere) still give figures
+    failed = expand([RNN], "adding", [5], 2, {}, {"steps": 100, "eval_every": 10, "lr": 1e5}, trainer="compare_toy")
+    run_local(failed, store, "compare_toy", jobs=1, progress=False)
+    records = store.load([t.id for t in failed])
+    assert {r["status"] for r in records} == {"failed"}
+    assert len(draw(str(tmp_path / "out"), records)) == 3
 
 
 BAD = {

@@ -133,7 +133,15 @@ def cmd_compare(args) -> int:
     if args.engine == "ray":
         from .on_ray import run_ray
 
-        run_ray(todo, store, args.trainer, jobs, args.address, args.scheduler, progress)
+        from .on_ray import EngineError, TrialsLost
+
+        try:
+            run_ray(todo, store, args.trainer, jobs, args.address, args.scheduler, progress)
+        except EngineError as e:
+            _say(str(e))
+            return EXIT_BAD
+        except TrialsLost as e:
+            _say(str(e))   # the tables of the trials that were stored still follow; exit 1
         engine = f"ray ({args.address or f'local, {jobs or os.cpu_count()} CPUs'}, scheduler {args.scheduler})"
     else:
         run_local(todo, store, args.trainer, jobs, progress)

@@ -44,6 +44,12 @@ def _ratio(x):
     return x if isinstance(x, (int, float)) and math.isfinite(x) else math.nan
 
 
+def _log_if_positive(ax, values) -> None:
+    """A log y axis where some plotted value is positive and finite (none: a linear one, empty)."""
+    if any(math.isfinite(v) and v > 0 for v in values):
+        ax.set_yscale("log")
+
+
 def _grid(plt, n: int, width=4.2, height=3.2):
     cols = min(n, 3)
     rows = (n + cols - 1) // cols
@@ -99,11 +105,13 @@ def plot_curves(records, path, order=None, gaps=None) -> str:
     gaps = [g for g in (gaps or all_gaps) if g in all_gaps]
     fig, axs = _grid(plt, len(gaps))
     for ax, T in zip(axs, gaps):
+        plotted = []
         for label, by_T in series.items():
             if T in by_T:
                 steps, med = _median_curve(by_T[T])
                 ax.plot(steps, med, label=label)
-        ax.set_yscale("log")
+                plotted += med
+        _log_if_positive(ax, plotted)
         ax.set_title(f"T = {T}: median over seeds")
         ax.set_xlabel("step")
         ax.set_ylabel("eval loss / baseline")
@@ -125,7 +133,7 @@ def plot_final(records, path, order=None, gaps=None) -> str:
         data = [[v for v in (_ratio(r.get("ratio")) for r in series[k][T]) if math.isfinite(v) and v > 0] for k in labels]
         ax.boxplot([d or [math.nan] for d in data])
         ax.set_xticks(range(1, len(labels) + 1), labels, rotation=30, ha="right", fontsize="small")
-        ax.set_yscale("log")
+        _log_if_positive(ax, [v for d in data for v in d])
         ax.set_title(f"T = {T}")
         ax.set_ylabel("final loss / baseline")
         ax.grid(alpha=0.3, axis="y")

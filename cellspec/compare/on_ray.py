@@ -28,11 +28,33 @@ from .grid import Trial
 from .local import warm_all
 from .progress import Progress
 from .store import Store
-from .worker import THREAD_VARS, context, execute, failed_result
+from .worker import THREAD_VARS, context, execute
 
 
 class RayMissing(RuntimeError):
     pass
+
+
+class EngineError(RuntimeError):
+    """Ray could not start or join its cluster: one line."""
+
+
+class TrialsLost(RuntimeError):
+    """Trials that Ray itself failed (their records are not stored): one line."""
+
+
+def _init(ray, address, num_cpus, **kwargs) -> None:
+    try:
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(num_cpus=num_cpus, **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        cause = str(e.__cause__ or "").strip().splitlines()
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if any("Authentication" in line for line in cause):
+            why += " (the cluster wants its auth token: RAY_AUTH_TOKEN or ~/.ray/auth_token)"
+        raise EngineError(f"{'--address ' + address if address else 'a local Ray'}: {why}") from None
 
 
 def require_ray():
@@ -66,6 +88,17 @@ def _trainable(params, trials, trainer, ctx):
                  "record": json.dumps(record)})
 
 
+def _error_line(path) -> str:
+    """The last line of a Ray trial's error file that says something."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = [l.strip() for l in f if l.strip()]
+    except (OSError, TypeError):
+        return "no error file"
+    said = [l for l in lines if not l.startswith("An unexpected internal error")]
+    return (said or lines or ["an empty error file"])[-1]
+
+
 def _stopped_record(trial: dict, history: list[dict], wall_s: float) -> dict:
     last = history[-1] if history else {}
     fin = (lambda x: x if isinstance(x, (int, float)) and math.isfinite(x) else None)
@@ -90,15 +123,17 @@ def run_ray(trials: list[Trial], store: Store, trainer: str, jobs: int | None = 
     by_id = {t.id: t.as_dict() for t in trials}
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    env_vars = {**{v: "1" for v in THREAD_VARS}, **ctx["env"], "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
+    # the workers import cellspec from where the driver does (a cluster joined on this machine or
+    # a shared file system; elsewhere cellspec must be installed on the nodes)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    python_path = os.pathsep.join(dict.fromkeys([root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    env_vars = {**{v: "1" for v in THREAD_VARS}, **ctx["env"], "PYTHONPATH": python_path, "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
     init = dict(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,
                 runtime_env={"env_vars": env_vars}, ignore_reinit_error=True)
     n = max(1, min(jobs or os.cpu_count() or 1, len(trials)))
-    if address:
-        ray.init(address=address, **init)
-    else:
-        ray.init(num_cpus=jobs or os.cpu_count() or 1, **init)
+    _init(ray, address, jobs or os.cpu_count() or 1, **init)
     records: list[dict] = []
+    errors: list[str] = []
     history: dict[str, list[dict]] = {}
     written: set[str] = set()
     started: dict[str, float] = {}
@@ -136,11 +171,11 @@ def run_ray(trials: list[Trial], store: Store, trainer: str, jobs: int | None = 
                         keep(_stopped_record(by_id[tid], history.get(tid, []), time.perf_counter() - started.get(tid, time.perf_counter())))
 
                 def on_trial_error(self, iteration, trials, trial, **info):
+                    # Ray's own failure (a worker that cannot import cellspec, a lost node), not
+                    # the trial's: `execute` records those. Not stored, so a run again retries it.
                     tid = trial.config["id"]
                     if tid not in written:
-                        err = f"the Ray trial failed: {trial.error_file or 'no error file'}"
-                        keep({**failed_result(by_id[tid]["config"], err, 0.0), "id": tid, "cell": by_id[tid]["cell"],
-                              "spec_sha256": by_id[tid]["spec_sha256"], "worker": None})
+                        errors.append(f"{tid}: {_error_line(trial.error_file)}")
 
             sched = None
             if scheduler == "asha":
@@ -163,4 +198,6 @@ def run_ray(trials: list[Trial], store: Store, trainer: str, jobs: int | None = 
     finally:
         ray.shutdown()
         shutil.rmtree(folder, ignore_errors=True)
+    if errors:
+        raise TrialsLost(f"{len(errors)} of {len(trials)} trials failed inside Ray, not in training (not stored: a run again retries them); the first: {errors[0]}")
     return records
