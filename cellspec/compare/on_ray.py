@@ -48,7 +48,9 @@ def _init(ray, address, num_cpus, **kwargs) -> None:
         if address:
             ray.init(address=address, **kwargs)
         else:
-            ray.init(num_cpus=num_cpus, **kwargs)
+            # "local": a Ray of its own, even where another one on this machine (or a stale
+            # /tmp/ray/ray_current_cluster of a dead one) would be joined by default
+            ray.init(address="local", num_cpus=num_cpus, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as e:
         cause = str(e.__cause__ or "").strip().splitlines()
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
