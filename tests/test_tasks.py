@@ -271,8 +271,9 @@ def test_forget_episodes():
         lens = np.diff(starts)  # every episode but the last (maybe cut short) is whole
         assert ((lens >= 5) & (lens <= 9)).all()
         assert (tok[starts[starts + 1 < len(tok)] + 1, col] < 4).all()  # a cue after a marker
-        assert np.array_equal(np.flatnonzero(b.mask[:, col]), np.flatnonzero(tok[:, col] == query))
-        assert np.array_equal(starts[1:] - 1, np.flatnonzero(tok[:, col] == query)[:len(starts) - 1])
+        queries = np.flatnonzero(tok[:, col] == query)
+        assert np.array_equal(np.flatnonzero(b.mask[:, col]), queries)
+        assert np.array_equal(starts[1:] - 1, queries[:len(starts) - 1])  # a query ends each
 
 
 def test_temporal_order_positions_and_rule():
