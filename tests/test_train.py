@@ -51,7 +51,7 @@ CASES = [("lstm", "adding", "off"), ("gru", "copy_variable", "off"), ("rnn", "te
 
 @pytest.mark.parametrize("name,task_name,encoder", CASES)
 def test_model_gradient_matches_finite_differences(modules, name, task_name, encoder):
-    task = make(task_name, 6)
+    task = make(task_name, 10 if task_name == "temporal_order" else 6)
     model = Model(modules[name], task, hidden=5, dtype="float64", seed=3, encoder=encoder)
     assert (model.encoder is not None) == (encoder != "off")
     batch = task.batch(np.random.default_rng(1), 4)
