@@ -242,3 +242,12 @@ def test_the_trainer_equals_pytorch_side_by_side(name, task_name):
         opt.step()
         assert np.isfinite(loss) and loss == pytest.approx(theirs.item(), rel=1e-10)
         assert norm == pytest.approx(their_norm.item(), rel=1e-10)
+
+
+def test_no_stop_runs_every_step_and_keeps_the_first_solved_step():
+    stopped = run_trial({**TINY, "T": 5, "steps": 3000})
+    full = run_trial({**TINY, "T": 5, "steps": stopped["solved_step"] + 100, "stop_when_solved": False})
+    assert full["status"] == "solved" and full["solved_step"] == stopped["solved_step"]
+    assert full["steps"] == stopped["solved_step"] + 100
+    # the same run up to there: the same held-out losses
+    assert [r["loss"] for r in full["log"][: len(stopped["log"])]] == [r["loss"] for r in stopped["log"]]
