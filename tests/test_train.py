@@ -18,7 +18,7 @@ from cellspec.tasks import make
 from cellspec.train.model import FitError, Model
 from cellspec.train.outputs import load_params, read_jsonl
 from cellspec.train.progress import Plain, progress
-from cellspec.train.trial import TrialError, check, run_trial, train
+from cellspec.train.trial import Run, TrialError, check, run_trial
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPECS = os.path.join(ROOT, "specs")
@@ -51,7 +51,7 @@ CASES = [("lstm", "adding", "off"), ("gru", "copy_variable", "off"), ("rnn", "te
 
 @pytest.mark.parametrize("name,task_name,encoder", CASES)
 def test_model_gradient_matches_finite_differences(modules, name, task_name, encoder):
-    task = make(task_name, 6)
+    task = make(task_name, 10 if task_name == "temporal_order" else 6)
     model = Model(modules[name], task, hidden=5, dtype="float64", seed=3, encoder=encoder)
     assert (model.encoder is not None) == (encoder != "off")
     batch = task.batch(np.random.default_rng(1), 4)
@@ -198,3 +198,56 @@ def test_progress_display_by_stream():
     plain = Plain(10, "lstm", stream, every=0.0)
     plain.eval(row)
     assert "step 10/10" in stream.getvalue() and "0.75" in stream.getvalue()
+
+
+@pytest.mark.parametrize("name,task_name", [("lstm", "cue"), ("gru", "copy"), ("rnn", "adding")])
+def test_the_trainer_equals_pytorch_side_by_side(name, task_name):
+    """The same model in PyTorch (nn.LSTM/GRU/RNN + nn.Linear, torch.optim.Adam,
+    clip_grad_norm_) from the same weights on the same batches: the same losses and gradient
+    norms for 30 steps, float64 to 1e-10. PyTorch's second bias, where the spec has one, is held
+    at zero (its gradient masked): the spec's one bias is their sum."""
+    torch = pytest.importorskip("torch")
+    run = Run(check({"spec": spec(name), "task": task_name, "T": 8, "hidden": 6, "batch": 8, "lr": 3e-3, "dtype": "float64"}))
+    model = run.model
+    exported = model.layer.torch_state_dict()
+    rnn = getattr(torch.nn, model.layer.module.Cell.TORCH["module"])(run.task.inputs, 6).double()
+    rnn.load_state_dict({k: torch.tensor(v) for k, v in exported.items()})
+    keep = torch.tensor(exported["bias_hh_l0"] != 0)
+    rnn.bias_hh_l0.register_hook(lambda g: g * keep)
+    head = torch.nn.Linear(6, run.task.outputs).double()
+    head.weight.data = torch.tensor(model.readout.params["W"].copy())
+    head.bias.data = torch.tensor(model.readout.params["b"].copy())
+    params = list(rnn.parameters()) + list(head.parameters())
+    opt = torch.optim.Adam(params, lr=3e-3)
+    for _ in range(30):
+        before = run.data.bit_generator.state
+        batch = run.task.batch(run.data, 8)
+        run.data.bit_generator.state = before   # run.step() draws the same batch
+        loss, norm = run.step()
+        y, _ = rnn(torch.tensor(batch.x))
+        if run.task.at == "last":
+            pred, target = head(y[-1]), torch.tensor(batch.target)
+        else:
+            pred, target = head(y), torch.tensor(batch.target)
+            if batch.mask is not None:
+                pred, target = pred[torch.tensor(batch.mask)], target[torch.tensor(batch.mask)]
+            pred, target = pred.reshape(-1, pred.shape[-1]), target.reshape(-1, *target.shape[2:]) if run.task.loss == "mse" else target.reshape(-1)
+        if run.task.loss == "mse":
+            theirs = torch.nn.functional.mse_loss(pred, target)
+        else:
+            theirs = torch.nn.functional.cross_entropy(pred, target)
+        opt.zero_grad()
+        theirs.backward()
+        their_norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        assert np.isfinite(loss) and loss == pytest.approx(theirs.item(), rel=1e-10)
+        assert norm == pytest.approx(their_norm.item(), rel=1e-10)
+
+
+def test_no_stop_runs_every_step_and_keeps_the_first_solved_step():
+    stopped = run_trial({**TINY, "T": 5, "steps": 3000})
+    full = run_trial({**TINY, "T": 5, "steps": stopped["solved_step"] + 100, "stop_when_solved": False})
+    assert full["status"] == "solved" and full["solved_step"] == stopped["solved_step"]
+    assert full["steps"] == stopped["solved_step"] + 100
+    # the same run up to there: the same held-out losses
+    assert [r["loss"] for r in full["log"][: len(stopped["log"])]] == [r["loss"] for r in stopped["log"]]

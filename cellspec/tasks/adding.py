@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Batch, Task, TaskError, bool_option
+from .base import Batch, Task, bool_option
 
 
 class Adding(Task):

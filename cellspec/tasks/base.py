@@ -18,9 +18,9 @@ class TaskError(ValueError):
 class Batch:
     """One batch, time-major. `x` is float64 [L,B,inputs]. `target`: for loss "mse" float64
     [B,outputs] (at "last") or [L,B,outputs] (at "every"); for "xent" int64 class indices [B] or
-    [L,B]. `mask` is [L,B] bool, the steps that count, where at == "every" and only some steps
-    count; None where all count (always None at "last"). eq=False: arrays have no truth value,
-    so batches compare (and hash) by identity."""
+    [L,B]. `mask` is [L,B] bool, the steps that count, where at == "every" and only some
+    steps count; None where all count (always None at "last"). eq=False: arrays have no truth
+    value, so batches compare (and hash) by identity."""
 
     x: np.ndarray
     target: np.ndarray
@@ -28,7 +28,7 @@ class Batch:
 
 
 def one_hot(tokens: np.ndarray, n: int) -> np.ndarray:
-    """float64 one-hot of integer `tokens` [L,B] -> [L,B,n]; a token of -1 (padding) is all zeros."""
+    """float64 one-hot of integer `tokens` [L,B] -> [L,B,n]; a token of -1 (padding): zeros."""
     out = np.zeros(tokens.shape + (n,), dtype=np.float64)
     valid = tokens >= 0
     idx = np.nonzero(valid)

@@ -71,8 +71,9 @@ class Copy(Task):
 
 class CopyVariable(Copy):
     """The variable copy task of Henaff, Szlam & LeCun 2016 ("Recurrent orthogonal networks and
-    long-memory tasks", ICML, Section on the copy problem's variable-length form), in the form
-    Tallec & Ollivier 2018 ("Can recurrent neural networks warp time?", Sec. 5 / App.) restate:
+    long-memory tasks", ICML 2016, the variable-length copy problem), as Tallec & Ollivier 2018
+    ("Can recurrent neural networks warp time?", ICLR 2018, copy-task experiments) restate it
+    (Henaff et al.'s own text was not at hand when this was written; their restatement was):
     the number of blanks between the end of the 10 symbols and the delimiter is drawn uniformly
     from 1..T, here per sequence, so the delimiter's position varies and a cell cannot simply
     count T steps; the 10 symbols are to be output on the 10 steps right after the delimiter.
@@ -86,7 +87,7 @@ class CopyVariable(Copy):
 
     name = "copy_variable"
     cite = ("Henaff, Szlam & LeCun 2016, Recurrent orthogonal networks and long-memory tasks "
-            "(variable copy); as restated by Tallec & Ollivier 2018, Sec. 5")
+            "(variable copy), as restated by Tallec & Ollivier 2018 (copy experiments)")
 
     def _configure(self):
         self.inputs = self.outputs = CLASSES

@@ -64,8 +64,8 @@ class Cue(Task):
 class Forget(Task):
     """A continual stream of cue episodes, a task that needs forgetting; inspired by Gers,
     Schmidhuber & Cummins 2000 ("Learning to forget: continual prediction with LSTM", Neural
-    Computation 12(10); Sections 2-4: continual versions of tasks, where the input stream is
-    never reset from outside).
+    Computation 12(10): the limits of standard LSTM on continual input, and the continual
+    embedded Reber grammar, a stream never reset from outside).
 
     One sequence is a stream of L = T steps, never reset, cut into episodes whose lengths are
     drawn uniformly from [min_len, max_len]. An episode of length n is: a start marker, a cue
@@ -89,7 +89,7 @@ class Forget(Task):
 
     name = "forget"
     cite = ("inspired by Gers, Schmidhuber & Cummins 2000, Learning to forget: continual "
-            "prediction with LSTM, Secs. 2-4")
+            "prediction with LSTM (continual tasks)")
     loss = "xent"
     at = "every"
     min_T = 1

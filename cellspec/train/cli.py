@@ -35,6 +35,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layers", type=positive_int, default=1, help="stacked layers of the cell (default 1)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="default float32")
     p.add_argument("--dim", action="append", default=[], metavar="NAME=N", help="a size of the spec other than input and hidden (lstmp's proj, clockwork's modules); repeat")
+    p.add_argument("--no-stop", action="store_true", help="run every step even once solved (final losses at one budget)")
     p.add_argument("--encoder", default="auto", choices=["auto", "on", "off"], help="a learned linear map of the task's inputs to the cell's input: auto uses it where the spec ties input to hidden (mut1, mut2)")
 
 
@@ -54,7 +55,8 @@ def config_of(args, spec: str, **axes) -> dict:
     """A trial config from the shared options and the axes given."""
     return {"spec": os.path.abspath(spec), "task": args.task, "batch": args.batch, "optimizer": args.optimizer,
             "clip": args.clip, "steps": args.steps, "eval_every": args.eval_every, "eval_batch": args.eval_batch,
-            "layers": args.layers, "dtype": args.dtype, "dims": dim_pairs(args.dim), "encoder": args.encoder, **axes}
+            "layers": args.layers, "dtype": args.dtype, "dims": dim_pairs(args.dim), "encoder": args.encoder,
+            "stop_when_solved": not args.no_stop, **axes}
 
 
 def cmd_train(args) -> int:

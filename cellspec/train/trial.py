@@ -43,6 +43,9 @@ DEFAULTS = {
     "dims": {},
     "encoder": "auto",
     "task_options": {},
+    # stop at the first evaluation the task calls solved; False: run every step (to compare
+    # final losses at one budget, as Greff et al. compare variants)
+    "stop_when_solved": True,
 }
 
 _INTS = {"T": 1, "hidden": 1, "layers": 1, "batch": 1, "steps": 1, "seed": 0, "eval_every": 1, "eval_batch": 1}
@@ -78,6 +81,8 @@ def check(config: dict) -> dict:
         raise TrialError("spec must be the path of a spec")
     for key in list(_INTS) + ["lr", "clip"]:
         _check_number(cfg, key)
+    if not isinstance(cfg["stop_when_solved"], bool):
+        raise TrialError(f"stop_when_solved must be true or false, not {cfg['stop_when_solved']!r}")
     if cfg["dtype"] not in ("float32", "float64"):
         raise TrialError(f"dtype must be float32 or float64, not {cfg['dtype']!r}")
     try:
@@ -202,8 +207,9 @@ def train(config: dict, report=None, on_step=None, on_eval=None):
                 break
             if report is not None:
                 report(step, metrics)
-            if run.task.solved(metrics):
+            if result["solved_step"] is None and run.task.solved(metrics):
                 result.update(status="solved", solved_step=step)
-                break
+                if cfg["stop_when_solved"]:
+                    break
     result["wall_s"] = round(time.perf_counter() - start, 3)
     return result, run.model
