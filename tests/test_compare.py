@@ -105,6 +105,10 @@ def test_resume_through_the_command_line(tmp_path, capsys):
     assert f"4 trials, 3 in {store.trials} already, 1 to run" in printed
     assert victim in store.ids() and len(store.ids()) == 4
     assert "(1 run now)" in printed   # the header of the table
+    # --no-stop is another config: every trial runs again, to its budget
+    assert main(argv + ["--no-stop"]) == 0
+    assert "4 trials, 0 in" in capsys.readouterr().out and len(store.ids()) == 8
+    assert all(r["steps"] == 10 for r in store.load(store.ids()) if r["config"]["stop_when_solved"] is False)
     for name in ("results.md", "results.json", "solved.png", "curves.png", "final.png"):
         assert os.path.getsize(os.path.join(out, name)) > 0
 

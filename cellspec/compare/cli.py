@@ -73,6 +73,8 @@ def _plan(args):
         dims[name.strip()] = _one(size, int, f"dim {name.strip()}")
     if dims:
         fixed["dims"] = dims
+    if args.no_stop:
+        fixed["stop_when_solved"] = False
     if args.steps is not None:
         fixed["steps"] = _one(args.steps, int, "steps")
     jobs = _one(args.jobs, int, "jobs") if args.jobs is not None else None
@@ -190,6 +192,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--T", default="10,25,50,100,200", help="comma-separated gaps (default 10,25,50,100,200)")
     p.add_argument("--seeds", default="5", help="seeds per cell, gap and hyperparameter: 0..N-1 (default 5)")
     p.add_argument("--steps", default=None, help="training steps of each trial (default: the trainer's, 2000)")
+    p.add_argument("--no-stop", action="store_true", help="run every trial to its step budget, solved or not (final losses at one budget)")
     p.add_argument("--lr", default="1e-3", help="learning rate; a comma list is an axis (default 1e-3)")
     p.add_argument("--hidden", default="64", help="hidden size; a comma list is an axis (default 64)")
     p.add_argument("--batch", default="32", help="batch size (default 32)")
