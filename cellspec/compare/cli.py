@@ -147,7 +147,8 @@ def cmd_compare(args) -> int:
         engine = f"ray ({args.address or f'local, {jobs or os.cpu_count()} CPUs'}, scheduler {args.scheduler})"
     else:
         run_local(todo, store, args.trainer, jobs, progress)
-        engine = f"local ({jobs or os.cpu_count()} jobs)"
+        n = jobs or os.cpu_count()
+        engine = f"local ({n} job{'s' if n != 1 else ''})"
     records = store.load([t.id for t in trials])
     order = [os.path.splitext(os.path.basename(p))[0] for p in args.specs]
     info = {"task": args.task, "steps": trials[0].config.get("steps"), "seeds": seeds, "trials": len(trials),
