@@ -209,8 +209,13 @@ def test_ray_with_asha_records_stopped_and_finished_trials(tmp_path):
     records = store.load([t.id for t in trials])
     assert len(records) == len(trials)
     statuses = {lr: sorted(r["status"] for r in records if r["config"]["lr"] == lr) for lr in (3e-2, 1e-5)}
+    # ASHA is asynchronous: which trials it stops depends on who reaches a rung first, but the
+    # first at each rung goes on (so one trial at least runs its budget or solves), and the
+    # hopeless learning rate, started after the good one, falls below the good one's cutoffs
+    every = statuses[3e-2] + statuses[1e-5]
+    assert set(every) <= {"stopped", "solved", "unsolved"}, statuses
     assert "stopped" in statuses[1e-5], statuses
-    assert all(s in ("solved", "unsolved") for s in statuses[3e-2]), statuses
+    assert any(s != "stopped" for s in every), statuses
     for r in records:
         if r["status"] == "stopped":
             assert r["steps"] < 60 and r["curve"] and r["curve"][-1][0] == r["steps"] and r["ratio"] > 0
