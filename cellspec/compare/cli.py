@@ -13,7 +13,10 @@ import os
 import sys
 import time
 
+from ..train.cli import TASKS_HELP, add_options, shared_config
+
 EXIT_OK, EXIT_BAD = 0, 2
+TRAINER = "cellspec.train.trial"   # the module whose run_trial, check and warm run the trials
 ENGINES = ("local", "ray")
 SCHEDULERS = ("none", "asha")
 
@@ -63,26 +66,21 @@ def _plan(args):
     Ts = _list(args.T, int, "T")
     seeds = _one(args.seeds, int, "seeds")
     axes = {"lr": _list(args.lr, float, "lr"), "hidden": _list(args.hidden, int, "hidden")}
-    fixed = {"batch": _one(args.batch, int, "batch"), "optimizer": args.optimizer,
-             "clip": _one(args.clip, float, "clip", positive=False)}
-    dims = {}
-    for item in args.dim:
-        name, eq, size = item.partition("=")
-        if not eq or not name.strip():
-            raise BadInput(f"--dim {item!r}: not NAME=N")
-        dims[name.strip()] = _one(size, int, f"dim {name.strip()}")
-    if dims:
-        fixed["dims"] = dims
-    if args.no_stop:
-        fixed["stop_when_solved"] = False
-    if args.steps is not None:
-        fixed["steps"] = _one(args.steps, int, "steps")
+    try:
+        fixed = shared_config(args)
+    except argparse.ArgumentTypeError as e:
+        raise BadInput(str(e)) from None
     jobs = _one(args.jobs, int, "jobs") if args.jobs is not None else None
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise BadInput(f"--out {args.out}: not a folder")
     for path in args.specs:
         if not os.path.isfile(path):
             raise BadInput(f"{path}: no such spec file")
+    if args.engine == "local":
+        try:
+            import joblib  # noqa: F401
+        except ImportError:
+            raise BadInput("the local engine runs trials in joblib's processes: pip install -e \".[compare]\"") from None
     if args.engine == "ray":
         from .on_ray import RayMissing, require_ray
 
@@ -90,7 +88,7 @@ def _plan(args):
             require_ray()
         except RayMissing as e:
             raise BadInput(str(e)) from None
-    trainer = trainer_module(args.trainer)
+    trainer = trainer_module(TRAINER)
     import cellspec
 
     for path in dict.fromkeys(args.specs):
@@ -101,7 +99,7 @@ def _plan(args):
         except OSError as e:
             raise BadInput(f"{path}: cannot build: {e}") from None
     try:
-        trials = expand(args.specs, args.task, Ts, seeds, axes, fixed, trainer=args.trainer)
+        trials = expand(args.specs, args.task, Ts, seeds, axes, fixed, trainer=TRAINER)
     except trainer.TrialError as e:
         raise BadInput(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
     except SpecError as e:
@@ -138,7 +136,7 @@ def cmd_compare(args) -> int:
         from .on_ray import EngineError, TrialsLost
 
         try:
-            run_ray(todo, store, args.trainer, jobs, args.address, args.scheduler, progress)
+            run_ray(todo, store, TRAINER, jobs, args.address, args.scheduler, progress)
         except EngineError as e:
             _say(str(e))
             return EXIT_BAD
@@ -146,7 +144,7 @@ def cmd_compare(args) -> int:
             _say(str(e))   # the tables of the trials that were stored still follow; exit 1
         engine = f"ray ({args.address or f'local, {jobs or os.cpu_count()} CPUs'}, scheduler {args.scheduler})"
     else:
-        run_local(todo, store, args.trainer, jobs, progress)
+        run_local(todo, store, TRAINER, jobs, progress)
         n = jobs or os.cpu_count()
         engine = f"local ({n} job{'s' if n != 1 else ''})"
     records = store.load([t.id for t in trials])
@@ -189,23 +187,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
     p.parse_known_args = parse_known_args
     p.add_argument("specs", nargs="+", metavar="SPEC")
-    p.add_argument("--task", required=True, help="the trainer's task (e.g. adding)")
+    p.add_argument("--task", required=True, help=TASKS_HELP)
     p.add_argument("--T", default="10,25,50,100,200", help="comma-separated gaps (default 10,25,50,100,200)")
     p.add_argument("--seeds", default="5", help="seeds per cell, gap and hyperparameter: 0..N-1 (default 5)")
-    p.add_argument("--steps", default=None, help="training steps of each trial (default: the trainer's, 2000)")
-    p.add_argument("--no-stop", action="store_true", help="run every trial to its step budget, solved or not (final losses at one budget)")
     p.add_argument("--lr", default="1e-3", help="learning rate; a comma list is an axis (default 1e-3)")
     p.add_argument("--hidden", default="64", help="hidden size; a comma list is an axis (default 64)")
-    p.add_argument("--batch", default="32", help="batch size (default 32)")
-    p.add_argument("--optimizer", default="adam", help="the trainer's optimizer (default adam)")
-    p.add_argument("--clip", default="1", help="gradient norm clip (default 1)")
-    p.add_argument("--dim", action="append", default=[], metavar="NAME=N", help="the size of a dim of the cells that the task does not give (e.g. proj=32); repeatable")
+    add_options(p)
     p.add_argument("--jobs", default=None, help="trials at a time (default: every CPU)")
     p.add_argument("--engine", default="local", help="local (joblib processes, default) or ray (Ray Tune)")
     p.add_argument("--address", default=None, help="with --engine ray: the address of a Ray cluster to join")
     p.add_argument("--scheduler", default="none", help="with --engine ray: none (default) or asha (stop hopeless trials early)")
     p.add_argument("--out", default="compare", metavar="DIR", help="where trials/, results.md/.json and the figures go (default compare/)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
-    p.add_argument("--trainer", default="cellspec.train.trial", help=argparse.SUPPRESS)
     p.set_defaults(run=cmd_compare)
     return p

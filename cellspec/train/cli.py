@@ -10,6 +10,7 @@ import sys
 from ..argtypes import nonnegative_float, positive_float, positive_int
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+TASKS_HELP = "adding, adding_hs, copy, copy_variable, cue, forget or temporal_order"
 
 
 def dim_pairs(items: list[str]) -> dict[str, int]:
@@ -25,7 +26,6 @@ def dim_pairs(items: list[str]) -> dict[str, int]:
 
 def add_options(p: argparse.ArgumentParser) -> None:
     """The training options `train` and `compare` share."""
-    p.add_argument("--task", default="adding", help="adding, adding_hs, copy, copy_variable, cue, forget, temporal_order (default adding)")
     p.add_argument("--batch", type=positive_int, default=32, help="sequences per step (default 32)")
     p.add_argument("--optimizer", default="adam", choices=["adam", "rmsprop", "sgd"], help="default adam (torch.optim's rules)")
     p.add_argument("--clip", type=nonnegative_float, default=1.0, help="clip the gradient's 2-norm to this; 0: no clipping (default 1)")
@@ -42,6 +42,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
 def add_parser(sub) -> None:
     t = sub.add_parser("train", help="train one cell on one task, with numpy only")
     t.add_argument("spec", metavar="SPEC")
+    t.add_argument("--task", default="adding", help=TASKS_HELP + " (default adding)")
     t.add_argument("--T", type=positive_int, default=100, help="the task's gap / length (default 100)")
     t.add_argument("--hidden", type=positive_int, default=64, help="hidden size (default 64)")
     t.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate (default 1e-3)")
@@ -51,12 +52,11 @@ def add_parser(sub) -> None:
     t.set_defaults(run=cmd_train)
 
 
-def config_of(args, spec: str, **axes) -> dict:
-    """A trial config from the shared options and the axes given."""
-    return {"spec": os.path.abspath(spec), "task": args.task, "batch": args.batch, "optimizer": args.optimizer,
-            "clip": args.clip, "steps": args.steps, "eval_every": args.eval_every, "eval_batch": args.eval_batch,
-            "layers": args.layers, "dtype": args.dtype, "dims": dim_pairs(args.dim), "encoder": args.encoder,
-            "stop_when_solved": not args.no_stop, **axes}
+def shared_config(args) -> dict:
+    """The config keys of the shared options (`add_options`), as `check` takes them."""
+    return {"batch": args.batch, "optimizer": args.optimizer, "clip": args.clip, "steps": args.steps,
+            "eval_every": args.eval_every, "eval_batch": args.eval_batch, "layers": args.layers, "dtype": args.dtype,
+            "dims": dim_pairs(args.dim), "encoder": args.encoder, "stop_when_solved": not args.no_stop}
 
 
 def cmd_train(args) -> int:
@@ -65,7 +65,8 @@ def cmd_train(args) -> int:
     from .trial import TrialError, check, train
 
     try:
-        cfg = check(config_of(args, args.spec, T=args.T, hidden=args.hidden, lr=args.lr, seed=args.seed))
+        cfg = check({**shared_config(args), "spec": os.path.abspath(args.spec), "task": args.task, "T": args.T,
+                     "hidden": args.hidden, "lr": args.lr, "seed": args.seed})
     except (TrialError, argparse.ArgumentTypeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT

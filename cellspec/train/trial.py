@@ -178,6 +178,13 @@ def train(config: dict, report=None, on_step=None, on_eval=None):
     """`run_trial` that also gives the trained Model: `(result, model)`. `on_step(step, loss)`
     after every step (a progress bar), `on_eval(row)` with each logged row (a log file)."""
     cfg = check(config)
+    # a diverging trial is recorded as failed at its first non-finite loss or norm: numpy's
+    # overflow warnings on the way there are noise
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        return _train(cfg, report, on_step, on_eval)
+
+
+def _train(cfg, report, on_step, on_eval):
     start = time.perf_counter()
     run = Run(cfg)
     result = {"config": cfg, "status": "unsolved", "steps": 0, "solved_step": None, "loss": None, "baseline": run.baseline,
