@@ -6,7 +6,7 @@ layer's forward and backward, the readout and its loss, clipping, the optimizer'
 one evaluation of the held-out batch those steps come with, against as many forward+backward
 calls of the model's own cell on a batch of the same shape. Interleaved rounds, medians, float32,
 at `cellspec train`'s defaults (hidden 64, batch 32, Adam, clipping at 1, an evaluation of 256
-sequences every 50 steps).
+sequences every 100 steps).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def trainer_row(name: str, spec_path: str, task: str, T: int, rounds: int, pause
 
 
 def markdown(rows: list[dict]) -> str:
-    out = ["### The trainer (`cellspec train`'s defaults; 50 steps and one evaluation per round)", "",
+    out = ["### The trainer (`cellspec train`'s defaults; 100 steps and one evaluation per round)", "",
            "| spec | task | T | cell fwd+bwd ms / step | trainer ms / step | trainer / cell | others |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         t, n = r["times"], r["steps"]

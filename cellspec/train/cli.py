@@ -30,7 +30,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--optimizer", default="adam", choices=["adam", "rmsprop", "sgd"], help="default adam (torch.optim's rules)")
     p.add_argument("--clip", type=nonnegative_float, default=1.0, help="clip the gradient's 2-norm to this; 0: no clipping (default 1)")
     p.add_argument("--steps", type=positive_int, default=2000, help="the most optimizer steps (default 2000); a run stops when solved")
-    p.add_argument("--eval-every", type=positive_int, default=50, help="steps between evaluations on the held-out batch (default 50)")
+    p.add_argument("--eval-every", type=positive_int, default=100, help="steps between evaluations on the held-out batch (default 100)")
     p.add_argument("--eval-batch", type=positive_int, default=256, help="sequences in the held-out batch (default 256)")
     p.add_argument("--layers", type=positive_int, default=1, help="stacked layers of the cell (default 1)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="default float32")

@@ -22,7 +22,9 @@ import time
 import numpy as np
 
 from .. import tasks
+from ..blas import single_threaded
 from . import optim
+from .heap import keep_freed_memory
 from .model import FitError, Model, cell_sizes
 
 DEFAULTS = {
@@ -37,7 +39,7 @@ DEFAULTS = {
     "clip": 1.0,
     "steps": 2000,
     "seed": 0,
-    "eval_every": 50,
+    "eval_every": 100,
     "eval_batch": 256,
     "dtype": "float32",
     "dims": {},
@@ -138,6 +140,7 @@ class Run:
     held-out batch. `step()` is one optimizer step, `evaluate()` scores the held-out batch."""
 
     def __init__(self, cfg: dict):
+        keep_freed_memory()   # the steps' tapes reuse the pages of the step before (heap.py)
         self.cfg = cfg
         self.task = _task(cfg)
         try:
@@ -162,7 +165,9 @@ class Run:
 
     def evaluate(self) -> dict[str, float]:
         """The task's metrics on the held-out batch, and `ratio`, the loss over the baseline."""
-        metrics = {k: float(v) for k, v in self.task.metrics(self.model.predict(self.held_out), self.held_out).items()}
+        pred = self.model.predict(self.held_out)
+        with single_threaded():   # see Model.loss_and_grad
+            metrics = {k: float(v) for k, v in self.task.metrics(pred, self.held_out).items()}
         metrics["ratio"] = metrics["loss"] / self.baseline
         return metrics
 
