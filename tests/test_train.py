@@ -252,3 +252,29 @@ def test_no_stop_runs_every_step_and_keeps_the_first_solved_step():
     assert full["steps"] == stopped["solved_step"] + 100
     # the same run up to there: the same held-out losses
     assert [r["loss"] for r in full["log"][: len(stopped["log"])]] == [r["loss"] for r in stopped["log"]]
+
+
+def test_a_training_process_flushes_subnormals_and_keeps_freed_memory():
+    # in a fresh process: the settings are process-wide (MXCSR per thread, inherited by threads
+    # started after), and this one's state should not depend on which test ran first
+    import subprocess
+    import sys
+
+    code = (
+        "import threading, numpy as np\n"
+        "from cellspec.train.process import flush_denormals, keep_freed_memory\n"
+        "tiny = np.full(4, 1e-39, np.float32)\n"
+        "print(float((tiny * np.float32(0.5))[0]) > 0)\n"
+        "print(flush_denormals(), keep_freed_memory())\n"
+        "print(float((tiny * np.float32(0.5))[0]))\n"
+        "seen = []\n"
+        "t = threading.Thread(target=lambda: seen.append(float((tiny * np.float32(0.5))[0]))); t.start(); t.join()\n"
+        "print(seen[0])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout.split("\n")
+    import platform
+
+    assert out[0] == "True"   # subnormals exist before
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert out[1] == "True True" and out[2] == "0.0" and out[3] == "0.0"
+    else:
+        assert out[1].startswith("False")

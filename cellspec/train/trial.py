@@ -24,7 +24,7 @@ import numpy as np
 from .. import tasks
 from ..blas import single_threaded
 from . import optim
-from .heap import keep_freed_memory
+from .process import flush_denormals, keep_freed_memory
 from .model import FitError, Model, cell_sizes
 
 DEFAULTS = {
@@ -140,7 +140,8 @@ class Run:
     held-out batch. `step()` is one optimizer step, `evaluate()` scores the held-out batch."""
 
     def __init__(self, cfg: dict):
-        keep_freed_memory()   # the steps' tapes reuse the pages of the step before (heap.py)
+        keep_freed_memory()   # the steps' tapes reuse the pages of the step before (process.py)
+        flush_denormals()     # a vanishing gradient must not run on x86's slow path (process.py)
         self.cfg = cfg
         self.task = _task(cfg)
         try:
