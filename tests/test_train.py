@@ -151,7 +151,8 @@ def test_cli_train_writes_log_params_figure(tmp_path, capsys):
     # not a terminal: plain lines, no bar
     assert "step 20/60" in printed.err
     rows = read_jsonl(out / "log.jsonl")
-    assert [r["step"] for r in rows] == [20, 40, 60]
+    # the held-out loss before the first step, then every --eval-every steps
+    assert [r["step"] for r in rows] == [0, 20, 40, 60] and rows[0]["train_loss"] is None
     assert all(np.isfinite(r["loss"]) and r["loss"] > 0 for r in rows)
     config, params = load_params(out / "params.npz")
     assert config["hidden"] == 8 and config["task"] == "adding"

@@ -24,6 +24,18 @@ def dim_pairs(items: list[str]) -> dict[str, int]:
     return dims
 
 
+def option_pairs(items: list[str]) -> dict:
+    """`--task-option cue_at=end --task-option K=4` -> {"cue_at": "end", "K": 4}: whole numbers
+    as ints, true/false as bools, anything else as text (the task checks them)."""
+    options = {}
+    for item in items or []:
+        name, eq, value = item.partition("=")
+        if not eq or not name:
+            raise argparse.ArgumentTypeError(f"--task-option takes NAME=VALUE, not {item!r}")
+        options[name] = int(value) if value.isdigit() else {"true": True, "false": False}.get(value.lower(), value)
+    return options
+
+
 def add_options(p: argparse.ArgumentParser) -> None:
     """The training options `train` and `compare` share."""
     p.add_argument("--batch", type=positive_int, default=32, help="sequences per step (default 32)")
@@ -35,6 +47,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layers", type=positive_int, default=1, help="stacked layers of the cell (default 1)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="default float32")
     p.add_argument("--dim", action="append", default=[], metavar="NAME=N", help="a size of the spec other than input and hidden (lstmp's proj, clockwork's modules); repeat")
+    p.add_argument("--task-option", action="append", default=[], metavar="NAME=VALUE", help="an option of the task (cue's cue_at=end, K=4; forget's max_len=24); repeat")
     p.add_argument("--no-stop", action="store_true", help="run every step even once solved (final losses at one budget)")
     p.add_argument("--encoder", default="auto", choices=["auto", "on", "off"], help="a learned linear map of the task's inputs to the cell's input: auto uses it where the spec ties input to hidden (mut1, mut2)")
 
@@ -56,7 +69,8 @@ def shared_config(args) -> dict:
     """The config keys of the shared options (`add_options`), as `check` takes them."""
     return {"batch": args.batch, "optimizer": args.optimizer, "clip": args.clip, "steps": args.steps,
             "eval_every": args.eval_every, "eval_batch": args.eval_batch, "layers": args.layers, "dtype": args.dtype,
-            "dims": dim_pairs(args.dim), "encoder": args.encoder, "stop_when_solved": not args.no_stop}
+            "dims": dim_pairs(args.dim), "encoder": args.encoder, "stop_when_solved": not args.no_stop,
+            "task_options": option_pairs(args.task_option)}
 
 
 def cmd_train(args) -> int:

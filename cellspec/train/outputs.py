@@ -64,9 +64,10 @@ def plot_loss(path: str, result: dict, label: str) -> str | None:
         return None
     log = result["log"]
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
-    steps = [r["step"] for r in log]
-    ax.plot(steps, [r["train_loss"] for r in log], color="0.6", lw=1, label="training (mean between evaluations)")
-    ax.plot(steps, [r["loss"] for r in log], color="C0", lw=1.8, label="held-out")
+    trained = [r for r in log if r["train_loss"] is not None]
+    ax.plot([r["step"] for r in trained], [r["train_loss"] for r in trained], color="0.6", lw=1, marker=".", ms=3,
+            label="training (mean since the evaluation before)")
+    ax.plot([r["step"] for r in log], [r["loss"] for r in log], color="C0", lw=1.8, marker="o", ms=3, label="held-out")
     ax.axhline(result["baseline"], color="C3", ls="--", lw=1, label="baseline (memoryless / chance)")
     if result["solved_step"] is not None:
         ax.axvline(result["solved_step"], color="C2", ls=":", lw=1, label=f"solved at step {result['solved_step']}")

@@ -31,7 +31,9 @@ class Plain:
 
     def eval(self, row: dict) -> None:
         now = time.monotonic()
-        if now - self._last >= self.every or row["step"] == self.total:
+        if row["train_loss"] is None:   # before the first step
+            print(f"{self.label}: before training, held-out {_fmt(row)}", file=self.stream, flush=True)
+        elif now - self._last >= self.every or row["step"] == self.total:
             self._last = now
             print(f"{self.label}: step {row['step']}/{self.total}  train loss {row['train_loss']:.4g}  held-out {_fmt(row)}", file=self.stream, flush=True)
 

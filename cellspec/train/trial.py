@@ -195,6 +195,13 @@ def _train(cfg, report, on_step, on_eval):
     run = Run(cfg)
     result = {"config": cfg, "status": "unsolved", "steps": 0, "solved_step": None, "loss": None, "baseline": run.baseline,
               "ratio": None, "accuracy": None, "curve": [], "log": [], "failed_step": None, "error": None, "wall_s": 0.0}
+    # the held-out batch before any step: where each curve starts (not reported to an engine)
+    first = run.evaluate()
+    row = {"step": 0, "train_loss": None, "grad_norm": None, **first, "elapsed_s": round(time.perf_counter() - start, 3)}
+    result["log"].append(row)
+    result["curve"].append([0, first["loss"]])
+    if on_eval is not None:
+        on_eval(row)
     since, count = 0.0, 0
     for step in range(1, cfg["steps"] + 1):
         loss, norm = run.step()
