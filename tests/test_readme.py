@@ -1,6 +1,6 @@
-"""The README's section on using a cell runs as it stands: each of its Python examples is run in
-order in one namespace, from a folder where `specs/` is the catalog, and every line
-`print(...)  # <text>` must print exactly <text>."""
+"""The README's sections on using a cell and on training run as they stand: each section's Python
+examples are run in order in one namespace, from a folder where `specs/` is the catalog, and
+every line `print(...)  # <text>` must print exactly <text>."""
 
 from __future__ import annotations
 
@@ -11,19 +11,23 @@ import re
 
 from conftest import ROOT
 
-SECTION = ("## Using a cell", "### Stacks of single cells")
+import pytest
+
+# (where a section starts, where it ends, how many examples it has)
+SECTIONS = [("## Using a cell", "### Stacks of single cells", 4), ("## Training and comparing cells", "### Comparing cells", 1)]
 
 
-def examples() -> list[str]:
+def examples(start: str, end: str) -> list[str]:
     with open(os.path.join(ROOT, "README.md")) as f:
         text = f.read()
-    section = text[text.index(SECTION[0]):text.index(SECTION[1])]
+    section = text[text.index(start):text.index(end)]
     return re.findall(r"```python\n(.*?)```", section, re.S)
 
 
-def test_the_examples_run_and_print_what_they_say(tmp_path, monkeypatch):
-    blocks = examples()
-    assert len(blocks) == 4, "the section lost its examples"
+@pytest.mark.parametrize("start,end,count", SECTIONS)
+def test_the_examples_run_and_print_what_they_say(tmp_path, monkeypatch, start, end, count):
+    blocks = examples(start, end)
+    assert len(blocks) == count, "the section lost its examples"
     os.symlink(os.path.join(ROOT, "specs"), tmp_path / "specs")
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}

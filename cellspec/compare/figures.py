@@ -1,8 +1,8 @@
 """The figures of a compare run (matplotlib, Agg, imported only here):
 
 * solved.png: the fraction of seeds solved against the gap T, a line per cell;
-* curves.png: eval loss / baseline against step, the median over seeds, a line per cell, one
-  panel per gap;
+* curves.png: eval loss / baseline against step, the median over seeds (a seed solved early
+  held at its last value), a line per cell, one panel per gap;
 * final.png: the final loss / baseline of every seed, a box per cell, one panel per gap (how
   Greff et al. 2015 show their LSTM variants).
 
@@ -85,17 +85,27 @@ def plot_solved(records, path, order=None) -> str:
 
 
 def _median_curve(records):
-    """The median over seeds of loss / baseline at each step some seed evaluated (NaN skipped)."""
+    """The median over seeds of loss / baseline at each step some seed evaluated (NaN skipped).
+    A seed that stopped because it was solved keeps its last value from there on: it is still
+    solved, and a median over the seeds still running alone would climb as the good ones leave."""
     import numpy as np
 
-    by_step: dict[int, list[float]] = {}
+    curves = []
     for r in records:
         base = r.get("baseline")
-        for step, loss in r.get("curve") or []:
-            value = _ratio(loss) / base if isinstance(base, (int, float)) and base else math.nan
-            by_step.setdefault(step, []).append(value)
-    steps = sorted(by_step)
-    med = [float(np.nanmedian(by_step[s])) if any(math.isfinite(v) for v in by_step[s]) else math.nan for s in steps]
+        ok = isinstance(base, (int, float)) and base
+        curves.append(({int(step): (_ratio(loss) / base if ok else math.nan) for step, loss in r.get("curve") or []},
+                       r.get("status") == "solved"))
+    steps = sorted({s for c, _ in curves for s in c})
+    med = []
+    for s in steps:
+        values = []
+        for c, solved in curves:
+            if s in c:
+                values.append(c[s])
+            elif solved and c and s > max(c):
+                values.append(c[max(c)])
+        med.append(float(np.nanmedian(values)) if any(math.isfinite(v) for v in values) else math.nan)
     return steps, med
 
 
