@@ -157,6 +157,8 @@ def cmd_bench(args) -> int:
     quiet = Quiet(max_others=args.max_others / 100, patience=args.patience)
     if args.interop:
         return _bench_interop(args, built, sizes, quiet)
+    if args.trainer:
+        return _bench_trainer(args, built, quiet)
     memory_sizes = set(args.memory.split(",")) if args.memory else set()
     with tempfile.TemporaryDirectory(prefix="cellspec-bench-") as folder:
         for b in built:
@@ -191,9 +193,6 @@ def _bench_interop(args, built, sizes, quiet) -> int:
     import json
 
     from .bench.interop import interop_rows, markdown
-    from .bench.training import TASKS as TRAINER_TASKS
-    from .bench.training import markdown as trainer_markdown
-    from .bench.training import trainer_row
     from .build import import_file
     from .files import write_atomic
 
@@ -206,13 +205,30 @@ def _bench_interop(args, built, sizes, quiet) -> int:
             modules[b.cell.name] = import_file(path, f"cellspec_bench_{b.cell.name}")
         memory = args.memory.split(",")[0] if args.memory else None
         rows = interop_rows(modules, sizes, args.rounds, args.pause, quiet, memory, args.threads)
-    rows["trainer"] = [trainer_row(b.cell.name, path, task, T, args.rounds, args.pause, quiet)
-                       for b, path in zip(built, args.specs) for task, T in TRAINER_TASKS]
-    text = markdown(rows) + "\n" + trainer_markdown(rows["trainer"])
+    text = markdown(rows)
     print(text)
     write_atomic(os.path.join(args.out, "interop.md"), text + "\n")
     write_atomic(os.path.join(args.out, "interop.json"), json.dumps(rows, indent=1) + "\n")
     print(f"wrote {os.path.join(args.out, 'interop.md')} and interop.json")
+    return EXIT_OK
+
+
+def _bench_trainer(args, built, quiet) -> int:
+    """`cellspec bench --trainer`: cellspec train's step against its cell's forward+backward
+    (cellspec.bench.training), into trainer.md/.json."""
+    import json
+
+    from .bench.training import TASKS, markdown, trainer_row
+    from .files import write_atomic
+
+    os.makedirs(args.out, exist_ok=True)
+    rows = [trainer_row(b.cell.name, path, task, T, args.rounds, args.pause, quiet)
+            for b, path in zip(built, args.specs) for task, T in TASKS]
+    text = markdown(rows, args.threads)
+    print(text)
+    write_atomic(os.path.join(args.out, "trainer.md"), text + "\n")
+    write_atomic(os.path.join(args.out, "trainer.json"), json.dumps(rows, indent=1) + "\n")
+    print(f"wrote {os.path.join(args.out, 'trainer.md')} and trainer.json")
     return EXIT_OK
 
 
@@ -247,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--max-others", type=_nonnegative_float, default=3.0, metavar="PCT", help="run a round again when other guests of the host (steal) or other processes took more than PCT%% of the CPUs' time during it (default 3)")
     k.add_argument("--patience", type=_nonnegative_float, default=900.0, metavar="S", help="the most seconds to wait in all for quiet CPUs before keeping rounds as they come (default 900)")
     k.add_argument("--scaling", action="store_true", help="also time cells with a PyTorch twin against T and H, and plot scaling.png")
-    k.add_argument("--interop", action="store_true", help="instead of the main table: variable lengths, cellspec.torch, cellspec.jax and the trainer against the raw cell (interop.md)")
+    k.add_argument("--interop", action="store_true", help="instead of the main table: variable lengths, cellspec.torch and cellspec.jax against the raw cell (interop.md)")
+    k.add_argument("--trainer", action="store_true", help="instead of the main table: cellspec train's step against its cell's forward+backward (trainer.md)")
     k.set_defaults(run=cmd_bench)
     from .train.cli import add_parser as add_train
 

@@ -1,4 +1,4 @@
-"""The bench's trainer row (`cellspec bench --interop`): what `cellspec train` costs over the
+"""The bench's trainer rows (`cellspec bench --trainer`): what `cellspec train` costs over the
 cell's own forward+backward.
 
 One round times `eval_every` steps of the trainer (a fresh batch from the task's generator, the
@@ -49,8 +49,8 @@ def trainer_row(name: str, spec_path: str, task: str, T: int, rounds: int, pause
     return {"spec": name, "task": task, "T": T, "steps": n, "times": times, "others": others}
 
 
-def markdown(rows: list[dict]) -> str:
-    out = ["### The trainer (`cellspec train`'s defaults; 100 steps and one evaluation per round)", "",
+def markdown(rows: list[dict], threads: int) -> str:
+    out = [f"### The trainer (`cellspec train`'s defaults, {threads} BLAS thread{'s' if threads != 1 else ''}; 100 steps and one evaluation per round)", "",
            "| spec | task | T | cell fwd+bwd ms / step | trainer ms / step | trainer / cell | others |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         t, n = r["times"], r["steps"]
