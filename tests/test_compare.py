@@ -90,6 +90,19 @@ def test_resume_runs_only_the_missing_trial(tmp_path):
     assert len(store.load([t.id for t in trials])) == 4
 
 
+def test_a_stored_spec_path_names_no_machine(tmp_path, monkeypatch):
+    # a spec inside the current folder is stored relative to it (results folders are committed);
+    # one outside stays as given
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "specs").mkdir()
+    store = Store("out")
+    inside, outside = str(tmp_path / "specs" / "rnn.yaml"), RNN
+    for i, spec in enumerate((inside, outside)):
+        store.write({"id": f"t{i}", "config": {"spec": spec, "T": 5}, "status": "solved"})
+    assert store.read("t0")["config"]["spec"] == os.path.join("specs", "rnn.yaml")
+    assert store.read("t1")["config"]["spec"] == RNN   # the repository is not under tmp_path
+
+
 def test_resume_through_the_command_line(tmp_path, capsys):
     from cellspec.cli import main
 

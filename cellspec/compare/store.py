@@ -11,6 +11,14 @@ import os
 import tempfile
 
 
+def portable(spec):
+    """A spec path as stored: relative to the current folder if it lies inside it, else as given."""
+    if not isinstance(spec, str) or not os.path.isabs(spec):
+        return spec
+    rel = os.path.relpath(spec)
+    return spec if rel.startswith(os.pardir) else rel
+
+
 def finite(value):
     """A copy of a JSON-ready value with NaN and infinities as None."""
     if isinstance(value, float):
@@ -50,8 +58,12 @@ class Store:
         return {n[:-5] for n in names if n.endswith(".json") and not n.startswith(".")}
 
     def write(self, record: dict) -> str:
+        """The record into its file; the spec's path relative to the current folder where it lies
+        inside it (results folders are committed with the project; an absolute path names one
+        machine, and the spec's sha256 in the id says which spec it was)."""
         os.makedirs(self.trials, exist_ok=True)
         path = self.path(record["id"])
+        record = {**record, "config": {**record["config"], "spec": portable(record["config"].get("spec"))}} if isinstance(record.get("config"), dict) else record
         text = json.dumps(finite(record), indent=1, sort_keys=True, allow_nan=False) + "\n"
         fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=self.trials)
         try:
