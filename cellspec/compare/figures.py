@@ -10,7 +10,6 @@ Where several hyperparameters were run, a "cell" is the cell with its hyperparam
 
 from __future__ import annotations
 
-import json
 import math
 import os
 

@@ -55,7 +55,8 @@ def _init(ray, address, num_cpus, **kwargs) -> None:
         cause = str(e.__cause__ or "").strip().splitlines()
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
         if any("Authentication" in line for line in cause):
-            why += " (the cluster wants its auth token: RAY_AUTH_TOKEN or ~/.ray/auth_token)"
+            why += (" (the cluster wants its auth token: set RAY_AUTH_MODE=token, with the head's token in"
+                    " RAY_AUTH_TOKEN or ~/.ray/auth_token)")
         raise EngineError(f"{'--address ' + address if address else 'a local Ray'}: {why}") from None
 
 

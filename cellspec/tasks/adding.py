@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Batch, Task, bool_option
+from .base import Batch, Task, VaryingLength
 
 
 class Adding(Task):
@@ -57,7 +57,7 @@ class Adding(Task):
         return metrics["loss"] < 0.1 * self.baseline()
 
 
-class AddingHS(Task):
+class AddingHS(VaryingLength):
     """The adding problem of Hochreiter & Schmidhuber 1997 ("Long short-term memory", Neural
     Computation 9(8), Section 5.4, Experiment 4).
 
@@ -85,20 +85,17 @@ class AddingHS(Task):
     loss = "mse"
     at = "last"
     min_T = 11  # ten candidate pairs for X1 plus a distinct final pair; T//2 - 1 >= 4 for X2
-    defaults = {"vary_length": False}
     tolerance = 0.04
 
     def _configure(self, vary_length):
-        self.vary_length = bool_option(self.name, "vary_length", vary_length)
+        self._lengths(vary_length)
         self.inputs, self.outputs = 2, 1
-        self.length = self.T + self.T // 10 if self.vary_length else self.T
 
     def batch(self, rng: np.random.Generator, B: int) -> Batch:
         B = self._check_B(B)
         T, L = self.T, self.length
         cols = np.arange(B)
-        n = rng.integers(T, L + 1, B) if self.vary_length else np.full(B, T)
-        start = L - n
+        start = self._starts(rng, B)
         steps = np.arange(L)[:, None]
         inside = steps >= start[None, :]
         x = np.zeros((L, B, 2))

@@ -150,3 +150,20 @@ class Task:
         if self.loss == "mse":
             return np.all(np.abs(pred - batch.target) < self.tolerance, axis=-1)
         return np.argmax(pred, axis=-1) == batch.target
+
+
+class VaryingLength(Task):
+    """Hochreiter & Schmidhuber's tasks, whose sequences may vary in length: with the option
+    `vary_length`, L = T + T//10 and each sequence's length is drawn from [T, L], its steps the
+    last ones of the L (the steps before it all-zero inputs); without it, every sequence is T."""
+
+    defaults = {"vary_length": False}
+
+    def _lengths(self, vary_length) -> None:
+        self.vary_length = bool_option(self.name, "vary_length", vary_length)
+        self.length = self.T + self.T // 10 if self.vary_length else self.T
+
+    def _starts(self, rng: np.random.Generator, B: int) -> np.ndarray:
+        """[B] the step each sequence starts at."""
+        n = rng.integers(self.T, self.length + 1, B) if self.vary_length else np.full(B, self.T)
+        return self.length - n

@@ -6,12 +6,12 @@ import math
 
 import numpy as np
 
-from .base import Batch, Task, bool_option, log_softmax, one_hot
+from .base import Batch, VaryingLength, log_softmax, one_hot
 
 A, B_, C, D, TRIGGER, START, X, Y = range(8)  # a b c d B E X Y
 
 
-class TemporalOrder(Task):
+class TemporalOrder(VaryingLength):
     """The temporal order problem, two relevant symbols: Hochreiter & Schmidhuber 1997 ("Long
     short-term memory", Neural Computation 9(8), Section 5.6, Experiment 6a; also Hochreiter &
     Schmidhuber, NIPS 1996, "LSTM can solve hard long time lag problems", Task 2a).
@@ -39,19 +39,16 @@ class TemporalOrder(Task):
     loss = "xent"
     at = "last"
     min_T = 10  # t1 >= T//10 >= 1 keeps t1 off the start symbol
-    defaults = {"vary_length": False}
 
     def _configure(self, vary_length):
-        self.vary_length = bool_option(self.name, "vary_length", vary_length)
+        self._lengths(vary_length)
         self.inputs, self.outputs = 8, 4
-        self.length = self.T + self.T // 10 if self.vary_length else self.T
 
     def batch(self, rng: np.random.Generator, B: int) -> Batch:
         B = self._check_B(B)
         T, L = self.T, self.length
         cols = np.arange(B)
-        n = rng.integers(T, L + 1, B) if self.vary_length else np.full(B, T)
-        start = L - n
+        start = self._starts(rng, B)
         tokens = rng.integers(A, D + 1, (L, B))
         tokens[np.arange(L)[:, None] < start[None, :]] = -1  # padding: all-zero inputs
         tokens[start, cols] = START

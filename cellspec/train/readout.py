@@ -214,7 +214,6 @@ class Readout:
         changed (backward may be called again)."""
         if not isinstance(cache, _Cache):
             raise ValueError("Readout: backward takes the cache that forward returned")
-        N = cache.rows.shape[0]
         if self.loss == "mse":
             dpred = cache.residual * (2.0 / (cache.count * self.outputs))
         else:
