@@ -198,7 +198,7 @@ def test_progress_display_by_stream():
     row = {"step": 10, "train_loss": 0.5, "loss": 0.25, "ratio": 0.5, "accuracy": 0.75}
     stream = io.StringIO()
     plain = Plain(10, "lstm", stream, every=0.0)
-    plain.eval(row)
+    plain.evaluated(row)
     assert "step 10/10" in stream.getvalue() and "0.75" in stream.getvalue()
 
 

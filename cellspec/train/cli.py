@@ -97,7 +97,7 @@ def cmd_train(args) -> int:
         with progress(cfg["steps"], label) as bar:
             def on_eval(row):
                 log(row)
-                bar.eval(row)
+                bar.evaluated(row)
 
             result, model = train(cfg, on_step=bar.step, on_eval=on_eval)
             bar.done(result)

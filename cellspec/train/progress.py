@@ -29,7 +29,7 @@ class Plain:
     def step(self, step: int, loss: float) -> None:
         pass
 
-    def eval(self, row: dict) -> None:
+    def evaluated(self, row: dict) -> None:
         now = time.monotonic()
         if row["train_loss"] is None:   # before the first step
             print(f"{self.label}: before training, held-out {_fmt(row)}", file=self.stream, flush=True)
@@ -63,7 +63,7 @@ class Rich(Plain):
     def step(self, step: int, loss: float) -> None:
         self._bar.update(self._task, completed=step)
 
-    def eval(self, row: dict) -> None:
+    def evaluated(self, row: dict) -> None:
         self._bar.update(self._task, completed=row["step"], status=_fmt(row))
 
     def done(self, result: dict) -> None:
@@ -86,7 +86,7 @@ class Tqdm(Plain):
         self._bar.update(step - self._at)
         self._at = step
 
-    def eval(self, row: dict) -> None:
+    def evaluated(self, row: dict) -> None:
         self._bar.set_postfix_str(_fmt(row))
 
     def done(self, result: dict) -> None:
