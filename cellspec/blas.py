@@ -9,6 +9,16 @@ which OpenBLAS runs many times faster than gemm with M = 1.
 
 Those symbols are internals of the numpy wheel; where they are not found, `matmul` falls back to
 `np.dot` inside Numba. `BACKEND` says which one is in use. Imports only numpy and numba.
+
+With the `mkl` wheel installed (`pip install -e ".[mkl]"`), `CELLSPEC_BLAS=mkl` in the environment
+(or `use("mkl")` before the first cell runs) sends the same calls to Intel MKL's CBLAS instead, and
+the products outside the time loop (`dot`: the hoisted input product, the weight gradients) with
+them. MKL's thread count follows `set_threads` exactly as OpenBLAS's does: one thread inside a
+batch-parallel call's chunks (`single_threaded`), so cellspec's chunks are then the only threads,
+and all of them for a call that runs as one pass (MKL's sequential layer would leave a core idle
+there: a batch of 16 rows, or 1, is never split). Both backends are registered under one set of
+names with one signature (64-bit sizes where numpy's OpenBLAS has them, MKL's `_64` ILP64 symbols
+then), so a kernel in Numba's cache links to whichever backend the process chose.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ import contextlib
 import ctypes
 import glob
 import os
+import sys
 import threading
 
 import numpy as np
@@ -25,6 +36,7 @@ from numba import types
 from numba.extending import overload
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
+_NUMPY_SYMBOLS: dict[str, int] = {}
 
 
 def _load_numpy_openblas():
@@ -40,7 +52,8 @@ def _load_numpy_openblas():
             names = {k: f"scipy_cblas_{k}{suffix}" for k in ("sgemm", "dgemm", "sgemv", "dgemv")}
             if all(hasattr(lib, n) for n in names.values()):
                 for k, n in names.items():
-                    llvm.add_symbol(f"cellspec_cblas_{k}", ctypes.cast(getattr(lib, n), ctypes.c_void_p).value)
+                    _NUMPY_SYMBOLS[k] = ctypes.cast(getattr(lib, n), ctypes.c_void_p).value
+                    llvm.add_symbol(f"cellspec_cblas_{k}", _NUMPY_SYMBOLS[k])
                 setter = getattr(lib, f"scipy_openblas_set_num_threads{suffix}", None)
                 getter = getattr(lib, f"scipy_openblas_get_num_threads{suffix}", None)
                 return int_type, setter, getter
@@ -50,13 +63,72 @@ def _load_numpy_openblas():
 _INT, _SET_THREADS, _GET_THREADS = _load_numpy_openblas()
 if _GET_THREADS is not None:
     _GET_THREADS.restype = ctypes.c_int
-BACKEND = "numpy's OpenBLAS (CBLAS)" if _INT is not None else "numba np.dot (SciPy's BLAS)"
+OPENBLAS = "numpy's OpenBLAS (CBLAS)" if _INT is not None else "numba np.dot (SciPy's BLAS)"
+BACKENDS = ("openblas", "mkl")
+MKL_INTEL_THREADS = 0  # MKL_THREADING_INTEL in mkl_service.h: Intel OpenMP (the wheel's intel-openmp)
+
+
+class BlasError(RuntimeError):
+    """A backend that cannot be used: not installed, unknown, or asked for after a cell ran."""
+
+
+def _load_mkl():
+    """MKL's runtime library (the `mkl` wheel's libmkl_rt) on Intel OpenMP, or a BlasError that
+    says why not."""
+    names = ("libmkl_rt.so.2", "libmkl_rt.so")
+    folders = [os.path.join(p, "lib") for p in dict.fromkeys((sys.prefix, sys.base_prefix, sys.exec_prefix))]
+    for path in [os.path.join(f, n) for f in folders for n in names] + list(names):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        lib.MKL_Set_Threading_Layer.argtypes = [ctypes.c_int]
+        lib.MKL_Set_Threading_Layer(MKL_INTEL_THREADS)
+        lib.MKL_Set_Num_Threads.argtypes = [ctypes.c_int]
+        lib.MKL_Set_Num_Threads(threads())
+        return lib
+    raise BlasError('MKL is not installed: pip install -e ".[mkl]" (the mkl wheel\'s libmkl_rt)')
+
+
+def _mkl_symbols(lib) -> dict[str, int]:
+    suffix = "_64" if _INT == types.int64 else ""
+    return {k: ctypes.cast(getattr(lib, f"cblas_{k}{suffix}"), ctypes.c_void_p).value for k in ("sgemm", "dgemm", "sgemv", "dgemv")}
+
+
+BACKEND = OPENBLAS
+_MKL = None  # MKL's library once `use("mkl")` loaded it
+_ran = False  # a cell has called `dot`: its kernels are linked to the backend of that moment
+
+
+def use(name: str) -> None:
+    """Send the cells' products to backend `name` ("openblas" or "mkl") from now on. Only before
+    the first cell runs in this process: a kernel, once linked, keeps the backend it was linked to."""
+    global BACKEND, _MKL
+    if name not in BACKENDS:
+        raise BlasError(f"unknown BLAS backend {name!r}; backends: {', '.join(BACKENDS)}")
+    wanted = OPENBLAS if name == "openblas" else "Intel MKL (CBLAS)"
+    if wanted == BACKEND:
+        return
+    if _ran:
+        raise BlasError(f"cannot switch to {name}: a cell already ran on {BACKEND}; set CELLSPEC_BLAS={name} before starting")
+    if _INT is None:
+        raise BlasError("the kernels' CBLAS names are missing (numpy's OpenBLAS was not found): no backend to switch")
+    if name == "mkl":
+        _MKL = _MKL or _load_mkl()
+        symbols = _mkl_symbols(_MKL)
+    else:
+        symbols = _NUMPY_SYMBOLS
+    for k, address in symbols.items():
+        llvm.add_symbol(f"cellspec_cblas_{k}", address)
+    BACKEND = wanted
 
 
 def set_threads(n: int) -> None:
-    """Set the threads of numpy's OpenBLAS, which the kernels share."""
+    """Set the threads of numpy's OpenBLAS, which the kernels share, and MKL's where it is in use."""
     if _SET_THREADS is not None:
         _SET_THREADS(ctypes.c_int(n) if _INT == types.int32 else ctypes.c_int64(n))
+    if _MKL is not None:
+        _MKL.MKL_Set_Num_Threads(n)
 
 
 def threads() -> int:
@@ -98,6 +170,38 @@ def single_threaded():
 def matmul(a, b, out):
     """out = a @ b (NumPy, outside Numba)."""
     np.dot(a, b, out=out)
+
+
+def _operand(x):
+    """(transpose flag, leading dimension) of a 2-d array as CBLAS reads it, or None where its
+    rows or its columns are not unit-stride."""
+    item = x.itemsize
+    if x.strides[1] == item and x.strides[0] % item == 0 and x.strides[0] >= max(1, x.shape[1]) * item:
+        return NO_TRANS, x.strides[0] // item
+    if x.strides[0] == item and x.strides[1] % item == 0 and x.strides[1] >= max(1, x.shape[0]) * item:
+        return TRANS, x.strides[1] // item
+    return None
+
+
+def dot(a, b):
+    """a @ b for the products outside the time loop (2-d, one dtype): numpy's own `np.dot` on
+    OpenBLAS, MKL's gemm on MKL."""
+    global _ran
+    _ran = True
+    if _MKL is None or a.dtype != b.dtype or a.dtype not in (np.float32, np.float64) or 0 in a.shape + b.shape:
+        return np.dot(a, b)
+    a = a if _operand(a) else np.ascontiguousarray(a)
+    b = b if _operand(b) else np.ascontiguousarray(b)
+    (ta, lda), (tb, ldb) = _operand(a), _operand(b)
+    m, k = a.shape
+    n = b.shape[1]
+    out = np.empty((m, n), a.dtype)
+    single = a.dtype == np.float32
+    real, size = (ctypes.c_float if single else ctypes.c_double), (ctypes.c_int64 if _INT == types.int64 else ctypes.c_int)
+    gemm = getattr(_MKL, f"cblas_{'s' if single else 'd'}gemm{'_64' if _INT == types.int64 else ''}")
+    gemm(ROW_MAJOR, ta, tb, size(m), size(n), size(k), real(1.0), ctypes.c_void_p(a.ctypes.data), size(lda),
+         ctypes.c_void_p(b.ctypes.data), size(ldb), real(0.0), ctypes.c_void_p(out.ctypes.data), size(n))
+    return out
 
 
 def _externals(int_type):
@@ -147,3 +251,7 @@ else:
             np.dot(a, b, out)
 
         return impl
+
+
+if os.environ.get("CELLSPEC_BLAS"):
+    use(os.environ["CELLSPEC_BLAS"])

@@ -130,9 +130,17 @@ def cmd_catalog(args) -> int:
 
 def cmd_bench(args) -> int:
     from .bench import SIZES, Quiet, bench_cell, markdown, peak_memory, plot_scaling, scaling, write_results
-    from .blas import BACKEND, set_threads
+    from . import blas
     from .build import import_file
     from .files import write_atomic
+
+    if args.blas:
+        try:
+            blas.use(args.blas)
+        except blas.BlasError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return EXIT_BAD_SPEC
+        os.environ["CELLSPEC_BLAS"] = args.blas  # the fresh processes of --memory run on it too
 
     sizes = args.sizes.split(",")
     unknown = [s for s in sizes if s not in SIZES]
@@ -149,7 +157,7 @@ def cmd_bench(args) -> int:
         torch.set_num_threads(args.threads)
     except ImportError:
         print("note: PyTorch is not installed (pip install -e \".[bench]\"): its peers are n/a", file=sys.stderr)
-    set_threads(args.threads)
+    blas.set_threads(args.threads)
     built = _compile_all(args.specs)
     if built is None:
         return EXIT_BAD_SPEC
@@ -176,7 +184,7 @@ def cmd_bench(args) -> int:
             if args.scaling and module.Cell.TORCH is not None:
                 curves[b.cell.name] = scaling(module, b.schedule, max(3, args.rounds // 2), args.pause, quiet)
     json_path, md_path = write_results(rows, args.out, args.threads)
-    print(f"BLAS: {BACKEND}; wrote {json_path} and {md_path}")
+    print(f"BLAS: {blas.BACKEND}; wrote {json_path} and {md_path}")
     if quiet.spoiled:
         print(f"{quiet.spoiled} rounds run again, {quiet.waited:.0f} s waited for quiet CPUs (others' share above --max-others)")
     if curves:
@@ -255,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("specs", nargs="+", metavar="SPEC")
     k.add_argument("--sizes", default="S1,S2,S3,S4,S5", help="comma-separated: S1..S5 or tiny (default S1,S2,S3,S4,S5)")
     k.add_argument("--threads", type=_positive_int, default=2, help="BLAS and PyTorch threads (default 2)")
+    k.add_argument("--blas", choices=("openblas", "mkl"), help="the cells' BLAS: numpy's OpenBLAS or Intel MKL (the mkl extra); default: CELLSPEC_BLAS, else openblas")
     k.add_argument("--rounds", type=_positive_int, default=7, help="interleaved rounds; medians are reported (default 7)")
     k.add_argument("--peers", default="torch,torchscript,jax", help="comma-separated peers (default torch,torchscript,jax)")
     k.add_argument("--out", default="bench", metavar="DIR", help="where results.json and results.md go (default bench/)")

@@ -37,7 +37,7 @@ RESERVED = (
     | frozenset(dir(builtins))
     | frozenset(OPS)
     | frozenset(row.kernel for row in FUNCTIONS.values())
-    | frozenset({"np", "nb", "numba", "numpy", "math", "self", "runtime", "fastmath", "blas", "matmul", "Cell", "where"})
+    | frozenset({"np", "nb", "numba", "numpy", "math", "self", "runtime", "fastmath", "blas", "matmul", "dot", "Cell", "where"})
 )
 
 # Dims that would collide with what the generated code does with them: `Cell(dtype=..., seed=...,

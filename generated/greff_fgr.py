@@ -124,7 +124,7 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
-from cellspec.blas import matmul
+from cellspec.blas import dot, matmul
 from cellspec.fastmath import sigmoid, tanh
 
 
@@ -596,7 +596,7 @@ class Cell(runtime.CellBase):
         _seq_i[0] = state['i']
         _seq_f[0] = state['f']
         _seq_o[0] = state['o']
-        _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 4*_n_hidden)
+        _G_x = dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 4*_n_hidden)
         if tape:
             _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _seq_f, _WT_f, _G_f, _seq_o, _WT_o, _G_o, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o, _all_z)
         else:
@@ -663,12 +663,12 @@ class Cell(runtime.CellBase):
             _dcarry_f += _dseq_f[_T - 1]
             _dcarry_o += _dseq_o[_T - 1]
         _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_o, _dcarry_c, _dcarry_f, _dcarry_i, _dG_x, _dG_i, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _W_i, _dgemm_i, _W_f, _dgemm_f, _W_o, _dgemm_o, _dseq_h, _dseq_c, _dseq_i, _dseq_f, _dseq_o)
-        _dW_h = np.dot(_dG_x.reshape(_R, 4*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
-        _dW_i = np.dot(_dG_i.reshape(_R, 3*_n_hidden).T, _seq_i[:-1].reshape(_R, _n_hidden))
-        _dW_f = np.dot(_dG_i.reshape(_R, 3*_n_hidden).T, _seq_f[:-1].reshape(_R, _n_hidden))
-        _dW_o = np.dot(_dG_i.reshape(_R, 3*_n_hidden).T, _seq_o[:-1].reshape(_R, _n_hidden))
-        _dgemm_x = np.dot(_dG_x.reshape(_R, 4*_n_hidden), _W_x).reshape(_T, _B, _n_input)
-        _dW_x = np.dot(_dG_x.reshape(_R, 4*_n_hidden).T, _in_x.reshape(_R, _n_input))
+        _dW_h = dot(_dG_x.reshape(_R, 4*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
+        _dW_i = dot(_dG_i.reshape(_R, 3*_n_hidden).T, _seq_i[:-1].reshape(_R, _n_hidden))
+        _dW_f = dot(_dG_i.reshape(_R, 3*_n_hidden).T, _seq_f[:-1].reshape(_R, _n_hidden))
+        _dW_o = dot(_dG_i.reshape(_R, 3*_n_hidden).T, _seq_o[:-1].reshape(_R, _n_hidden))
+        _dgemm_x = dot(_dG_x.reshape(_R, 4*_n_hidden), _W_x).reshape(_T, _B, _n_input)
+        _dW_x = dot(_dG_x.reshape(_R, 4*_n_hidden).T, _in_x.reshape(_R, _n_input))
         _dbias_x = _dG_x.reshape(_R, 4*_n_hidden).sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W_z'] = _dW_x[0:_n_hidden].copy()

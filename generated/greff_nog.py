@@ -73,7 +73,7 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
-from cellspec.blas import matmul
+from cellspec.blas import dot, matmul
 from cellspec.fastmath import sigmoid, tanh
 
 
@@ -361,7 +361,7 @@ class Cell(runtime.CellBase):
         _all_f = np.empty((_T, _B, _n_hidden), _dtype)
         _seq_h[0] = state['h']
         _seq_c[0] = state['c']
-        _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 3*_n_hidden)
+        _G_x = dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 3*_n_hidden)
         if tape:
             _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, _w_b_z, _seq_c, _w_p_f, _w_p_i, _all_z, _all_i, _all_f)
         else:
@@ -406,9 +406,9 @@ class Cell(runtime.CellBase):
             _dcarry_h += _dseq_h[_T - 1]
             _dcarry_c += _dseq_c[_T - 1]
         _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_c, _all_f, _all_i, _w_p_f, _w_p_i, _seq_h, _all_z, _dcarry_h, _dy_y, _dcarry_c, _d_c, _dG_x, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _dseq_h, _dseq_c)
-        _dW_h = np.dot(_dG_x.reshape(_R, 3*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
-        _dgemm_x = np.dot(_dG_x.reshape(_R, 3*_n_hidden), _W_x).reshape(_T, _B, _n_input)
-        _dW_x = np.dot(_dG_x.reshape(_R, 3*_n_hidden).T, _in_x.reshape(_R, _n_input))
+        _dW_h = dot(_dG_x.reshape(_R, 3*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
+        _dgemm_x = dot(_dG_x.reshape(_R, 3*_n_hidden), _W_x).reshape(_T, _B, _n_input)
+        _dW_x = dot(_dG_x.reshape(_R, 3*_n_hidden).T, _in_x.reshape(_R, _n_input))
         _dbias_x = _dG_x.reshape(_R, 3*_n_hidden).sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W_z'] = _dW_x[0:_n_hidden].copy()

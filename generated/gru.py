@@ -66,7 +66,7 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
-from cellspec.blas import matmul
+from cellspec.blas import dot, matmul
 from cellspec.fastmath import sigmoid, tanh
 
 
@@ -343,7 +343,7 @@ class Cell(runtime.CellBase):
         _all_z = np.empty((_T, _B, _n_hidden), _dtype)
         _all_n = np.empty((_T, _B, _n_hidden), _dtype)
         _seq_h[0] = state['h']
-        _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 3*_n_hidden)
+        _G_x = dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 3*_n_hidden)
         if tape:
             _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, _w_b_n, _w_b_r, _w_b_z, _all_r, _all_z, _all_n, _all__p5)
         else:
@@ -382,9 +382,9 @@ class Cell(runtime.CellBase):
         if _has_dseq:
             _dcarry_h += _dseq_h[_T - 1]
         _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG_x, _dG_h, _W_h, _dgemm_h, _dseq_h)
-        _dW_h = np.dot(_dG_h.reshape(_R, 3*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
-        _dgemm_x = np.dot(_dG_x.reshape(_R, 3*_n_hidden), _W_x).reshape(_T, _B, _n_input)
-        _dW_x = np.dot(_dG_x.reshape(_R, 3*_n_hidden).T, _in_x.reshape(_R, _n_input))
+        _dW_h = dot(_dG_h.reshape(_R, 3*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
+        _dgemm_x = dot(_dG_x.reshape(_R, 3*_n_hidden), _W_x).reshape(_T, _B, _n_input)
+        _dW_x = dot(_dG_x.reshape(_R, 3*_n_hidden).T, _in_x.reshape(_R, _n_input))
         _dbias_x = _dG_x.reshape(_R, 3*_n_hidden).sum(axis=0, dtype=np.float64)
         _dbias_h = _dG_h.reshape(_R, 3*_n_hidden)[:, 2*_n_hidden:3*_n_hidden].sum(axis=0, dtype=np.float64)
         _dparams = {}

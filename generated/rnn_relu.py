@@ -42,7 +42,7 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
-from cellspec.blas import matmul
+from cellspec.blas import dot, matmul
 from cellspec.fastmath import relu, step
 
 
@@ -165,7 +165,7 @@ class Cell(runtime.CellBase):
         _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _G_h = np.empty((_B, _n_hidden), _dtype)
         _seq_h[0] = state['h']
-        _G_x = np.dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, _n_hidden)
+        _G_x = dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, _n_hidden)
         _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b)
         _y = {'h_new': _seq_h[1:]}
         _final = {'h': _seq_h[_T].copy()}
@@ -193,9 +193,9 @@ class Cell(runtime.CellBase):
         if _has_dseq:
             _dcarry_h += _dseq_h[_T - 1]
         _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_h, _dcarry_h, _dy_h_new, _dG_x, _W_h, _dgemm_h, _dseq_h)
-        _dW_h = np.dot(_dG_x.reshape(_R, _n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
-        _dgemm_x = np.dot(_dG_x.reshape(_R, _n_hidden), _W_x).reshape(_T, _B, _n_input)
-        _dW_x = np.dot(_dG_x.reshape(_R, _n_hidden).T, _in_x.reshape(_R, _n_input))
+        _dW_h = dot(_dG_x.reshape(_R, _n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
+        _dgemm_x = dot(_dG_x.reshape(_R, _n_hidden), _W_x).reshape(_T, _B, _n_input)
+        _dW_x = dot(_dG_x.reshape(_R, _n_hidden).T, _in_x.reshape(_R, _n_input))
         _dbias_x = _dG_x.reshape(_R, _n_hidden).sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W'] = _dW_x[0:_n_hidden].copy()

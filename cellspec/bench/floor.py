@@ -1,5 +1,5 @@
-"""The bench's floor: a cell's matrix products alone, as its call runs them, in numpy's BLAS (the
-cell's own per-step product) or in PyTorch's GEMM; what no schedule over that GEMM can beat."""
+"""The bench's floor: a cell's matrix products alone, as its call runs them, in the cells' BLAS
+(`cellspec.blas`: the cell's own per-step product and `dot`) or in PyTorch's GEMM; what no schedule over that GEMM can beat."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ class _Numpy:
     """The floor's products in numpy, with the cell's own per-step product."""
 
     def __init__(self):
-        from ..blas import matmul
+        from ..blas import dot, matmul
 
         self.mm = matmul
-        self.dot = np.dot
+        self.dot = dot
         self.array = np.ascontiguousarray
         self.empty = lambda shape: np.empty(shape, np.float32)
 

@@ -100,7 +100,10 @@ def markdown(rows: list[Row]) -> str:
 
 
 def environment(threads: int) -> dict:
-    info = {"machine": platform.machine(), "processor": platform.processor(), "cores": os.cpu_count(), "threads": threads, "python": platform.python_version(), "numpy": np.__version__}
+    from ..blas import BACKEND
+
+    info = {"machine": platform.machine(), "processor": platform.processor(), "cores": os.cpu_count(), "threads": threads,
+            "python": platform.python_version(), "numpy": np.__version__, "blas": BACKEND}
     try:
         import numba
 
@@ -130,6 +133,7 @@ def write_results(rows: list[Row], out: str, threads: int) -> tuple[str, str]:
     with open(json_path, "w") as f:
         json.dump(data, f, indent=1, sort_keys=True)
     with open(md_path, "w") as f:
+        f.write(f"BLAS of the generated cells and their floor: {data['environment']['blas']}.\n\n")
         f.write("Float32, forward and backward over the whole sequence, median of interleaved rounds, in ms; "
                 "`vs X` is cellspec's time over X's (below 1: cellspec is faster); `others' CPU`: the share of "
                 "the CPUs' time that other guests of the host (steal) and other processes took during the rounds "

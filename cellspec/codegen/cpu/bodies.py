@@ -97,7 +97,7 @@ class Bodies:
             w.line(f"{self.buf(Role.STATES, st).name}[0] = state[{st!r}]")
         for ph in s.phases[PRE]:
             for g in ph.groups:
-                w.line(f"{self.buf(Role.PRODUCTS, g.name).name} = np.dot({self.operand_all(g)}, {self.buf(Role.WEIGHTS, g.name).name}.T).reshape(_T, _B, {size(g.rows)})")
+                w.line(f"{self.buf(Role.PRODUCTS, g.name).name} = dot({self.operand_all(g)}, {self.buf(Role.WEIGHTS, g.name).name}.T).reshape(_T, _B, {size(g.rows)})")
             if ph.index in pre_f:
                 self.call_forward(w, pre_f[ph.index], infer)
         self.call_forward(w, loop_f, infer)
@@ -174,7 +174,7 @@ class Bodies:
             live = [i for i, p in enumerate(g.products) if self.k.has_gradient(p)]
             if not live:
                 return
-            w.line(f"_dW_{g.name} = np.dot({s.dG_of[g.name].name}.reshape(_R, {size(g.rows)}).T, {self.operand_all(g)})")
+            w.line(f"_dW_{g.name} = dot({s.dG_of[g.name].name}.reshape(_R, {size(g.rows)}).T, {self.operand_all(g)})")
             for i in live:
                 self.k.placed.add((g.weights[i], Outer(g.products[i], g.operand)))
                 lo, hi = size(g.rows[:i]), size(g.rows[: i + 1])
@@ -187,7 +187,7 @@ class Bodies:
             if ph.index in pre_b:
                 self.call(w, pre_b[ph.index])
             for g in ph.groups:
-                w.line(f"{self.buf(Role.D_OPERAND, g.name).name} = np.dot({s.dG_of[g.name].name}.reshape(_R, {size(g.rows)}), {self.buf(Role.WEIGHTS, g.name).name}).reshape(_T, _B, {size((g.operand_dim,))})")
+                w.line(f"{self.buf(Role.D_OPERAND, g.name).name} = dot({s.dG_of[g.name].name}.reshape(_R, {size(g.rows)}), {self.buf(Role.WEIGHTS, g.name).name}).reshape(_T, _B, {size((g.operand_dim,))})")
                 self.k.place_transposes(g)
                 weight_grads(g)
         return grads

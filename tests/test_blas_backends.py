@@ -1,0 +1,80 @@
+"""The BLAS backends (cellspec.blas): every catalog cell gives the same outputs, final states and
+gradients on Intel MKL as on numpy's OpenBLAS, float32 and float64, on two threads; `blas.dot` on each operand layout the kernels hand it equals np.dot;
+and `use` refuses what it cannot do. One process per backend (a process links its kernels to one);
+the MKL half runs where the `mkl` wheel is installed (pip install -e ".[mkl]") and says so when skipped."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from cellspec import blas
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+# The same sums in another order (another GEMM's blocking): float32 rounding
+# over products of at most a few hundred terms, and float64's.
+TOL = {"float32": dict(rtol=2e-4, atol=2e-5), "float64": dict(rtol=1e-10, atol=1e-12)}
+
+
+def mkl_installed() -> bool:
+    try:
+        blas._MKL or blas._load_mkl()
+    except blas.BlasError:
+        return False
+    return True
+
+
+def run(tmp_path, backend):
+    out = tmp_path / f"{backend}.npz"
+    env = dict(os.environ, CELLSPEC_BLAS=backend, PYTHONPATH=os.pathsep.join([ROOT, HERE, os.environ.get("PYTHONPATH", "")]))
+    subprocess.run([sys.executable, os.path.join(HERE, "blas_run.py"), str(out), ROOT], env=env, check=True, timeout=600, cwd=ROOT)
+    return dict(np.load(out))
+
+
+@pytest.mark.skipif(not mkl_installed(), reason='MKL is not installed: pip install -e ".[mkl]" runs this test')
+def test_every_cell_on_mkl_equals_openblas(tmp_path):
+    ref, mkl = run(tmp_path, "openblas"), run(tmp_path, "mkl")
+    assert "MKL" in str(mkl.pop("backend")) and "OpenBLAS" in str(ref.pop("backend"))
+    assert set(ref) == set(mkl)
+    for key, want in ref.items():
+        got = mkl[key]
+        assert np.isfinite(got).all(), key
+        np.testing.assert_allclose(got, want, **TOL["float32" if "float32" in key else "float64"], err_msg=key)
+    for dtype in ("float32", "float64"):  # dot, on MKL, against numpy's own product
+        for layout in ("False", "True"):
+            np.testing.assert_allclose(mkl[f"dot/{dtype}/{layout}"], mkl[f"dot/{dtype}/{layout}/numpy"], **TOL[dtype])
+
+
+def test_dot_is_numpy_product_on_openblas():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((40, 7)), rng.standard_normal((9, 7))
+    if blas._MKL is None:
+        np.testing.assert_array_equal(blas.dot(a, b.T), np.dot(a, b.T))
+
+
+def test_use_refuses_an_unknown_backend_and_a_switch_after_a_cell_ran(monkeypatch):
+    with pytest.raises(blas.BlasError, match="unknown BLAS backend 'cublas'; backends: openblas, mkl"):
+        blas.use("cublas")
+    blas.use("openblas" if blas._MKL is None else "mkl")  # the backend in use: nothing to do
+    monkeypatch.setattr(blas, "_ran", True)
+    other = "mkl" if blas._MKL is None else "openblas"
+    with pytest.raises(blas.BlasError, match=f"cannot switch to {other}: a cell already ran"):
+        blas.use(other)
+
+
+def test_missing_mkl_is_one_clear_line(monkeypatch):
+    def no_library(path, *args, **kwargs):
+        raise OSError(f"{path}: cannot open shared object file")
+
+    monkeypatch.setattr(blas.ctypes, "CDLL", no_library)
+    with pytest.raises(blas.BlasError, match=r'MKL is not installed: pip install -e "\.\[mkl\]"'):
+        blas._load_mkl()
+
+
+def test_bad_backend_in_the_environment_fails_at_import():
+    env = dict(os.environ, CELLSPEC_BLAS="cublas")
+    r = subprocess.run([sys.executable, "-c", "import cellspec.blas"], env=env, capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode != 0 and "unknown BLAS backend 'cublas'" in r.stderr
