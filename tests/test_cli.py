@@ -99,6 +99,16 @@ def test_bench_smoke_run_writes_its_tables(tmp_path):
     md = (tmp_path / "results.md").read_text()
     assert "| rnn | tiny | 5,2,4,4 |" in md and "Peak memory" in md and "Forward alone" in md
     assert "torch.mm floor / torch" in md
+    # the machine's limit: the backend's GEMM rate per core, and each row's FLOPs (rnn at tiny:
+    # products of 4 rows by 4 columns, input and hidden, 2 FLOPs each, times 3 with the backward)
+    assert data["environment"]["blas"] in md and data["environment"]["gemm_gflops_per_core"] > 0
+    assert row["flops"] == [3 * 2 * (4 * 4 + 4 * 4) * 5 * 2, 2 * (4 * 4 + 4 * 4) * 5 * 2] and row["limit"] > 0
+    assert "cellspec % of limit" in md
+
+
+def test_bench_with_an_unknown_blas_is_refused_with_exit_2(tmp_path):
+    r = run("bench", RNN, "--sizes", "tiny", "--blas", "cublas", "--out", str(tmp_path))
+    assert r.returncode == 2 and "invalid choice: 'cublas'" in r.stderr and not any(tmp_path.iterdir())
 
 
 def test_bench_interop_smoke_run_writes_its_tables(tmp_path):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cells import SCALING_H, SCALING_T
+from .limit import SIZE, gemm_peak
 
 
 @dataclass
@@ -23,6 +24,8 @@ class Row:
     tape_bytes_per_step: float
     others: float = 0.0               # mean share of the CPUs' time others took in the rounds kept
     memory: dict[str, float] | None = None  # peer -> peak MiB one forward+backward adds
+    flops: tuple[float, float] = (0.0, 0.0)  # of the matrix products: forward and backward, forward alone
+    limit: float = 0.0  # GFLOP/s: the cells' BLAS's best GEMM rate per core times the threads
 
 
 def plot_scaling(results: dict[str, dict], path: str) -> str:
@@ -67,9 +70,17 @@ def _ratio(times: dict[str, float], a: str, b: str) -> str:
     return f"{times[a] / times[b]:.2f}" if a in times and b in times else "n/a"
 
 
+def _of_limit(r: Row, peer: str) -> str:
+    """The rate of `peer`'s matrix products (the cell's FLOPs over its whole time) as a share of the
+    machine's GEMM limit, in %."""
+    if peer not in r.times or not r.limit or not r.flops[0]:
+        return "n/a"
+    return f"{100 * r.flops[0] / (r.times[peer] * 1e-3) / 1e9 / r.limit:.0f}"
+
+
 def markdown(rows: list[Row]) -> str:
     peers = [p for p in ("torch", "torchscript", "jax") if any(p in r.times for r in rows)]
-    head = "| spec | size | T,B,I,H | cellspec ms | floor ms | vs floor | " + " | ".join(f"{p} ms | vs {p}" for p in peers) + " | floor / torch | torch.mm floor / torch | tape bytes per step and sequence | others' CPU % |"
+    head = "| spec | size | T,B,I,H | cellspec ms | floor ms | vs floor | " + " | ".join(f"{p} ms | vs {p}" for p in peers) + " | floor / torch | torch.mm floor / torch | cellspec % of limit | torch % of limit | tape bytes per step and sequence | others' CPU % |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         ours = r.times["cellspec"]
@@ -79,7 +90,8 @@ def markdown(rows: list[Row]) -> str:
                 cells += [f"{r.times[p]:.1f}", f"{ours / r.times[p]:.2f}"]
             else:
                 cells += ["n/a", "n/a"]
-        cells += [_ratio(r.times, "floor", "torch"), _ratio(r.times, "floor_torch", "torch"), f"{r.tape_bytes_per_step:.0f}", f"{100 * r.others:.1f}"]
+        cells += [_ratio(r.times, "floor", "torch"), _ratio(r.times, "floor_torch", "torch"), _of_limit(r, "cellspec"), _of_limit(r, "torch"),
+                  f"{r.tape_bytes_per_step:.0f}", f"{100 * r.others:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     native = [r for r in rows if "torch" in r.forward]
     if native:
@@ -103,7 +115,7 @@ def environment(threads: int) -> dict:
     from ..blas import BACKEND
 
     info = {"machine": platform.machine(), "processor": platform.processor(), "cores": os.cpu_count(), "threads": threads,
-            "python": platform.python_version(), "numpy": np.__version__, "blas": BACKEND}
+            "python": platform.python_version(), "numpy": np.__version__, "blas": BACKEND, "gemm_gflops_per_core": round(gemm_peak(), 1)}
     try:
         import numba
 
@@ -133,7 +145,10 @@ def write_results(rows: list[Row], out: str, threads: int) -> tuple[str, str]:
     with open(json_path, "w") as f:
         json.dump(data, f, indent=1, sort_keys=True)
     with open(md_path, "w") as f:
-        f.write(f"BLAS of the generated cells and their floor: {data['environment']['blas']}.\n\n")
+        env = data["environment"]
+        f.write(f"BLAS of the generated cells and their floor: {env['blas']}; its best float32 GEMM here, "
+                f"{env['gemm_gflops_per_core']} GFLOP/s a core ({SIZE} cubed, one thread), times {threads} threads is the limit "
+                "that `% of limit` divides by: the rate of a cell's matrix products (their FLOPs over its whole time) as a share of it.\n\n")
         f.write("Float32, forward and backward over the whole sequence, median of interleaved rounds, in ms; "
                 "`vs X` is cellspec's time over X's (below 1: cellspec is faster); `others' CPU`: the share of "
                 "the CPUs' time that other guests of the host (steal) and other processes took during the rounds "

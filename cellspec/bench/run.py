@@ -21,8 +21,10 @@ JAX are optional (`pip install -e ".[bench]"`); a peer that is missing is report
 
 from __future__ import annotations
 
+from .. import blas
 from .cells import SCALING_H, SCALING_T, SIZES, _ours, _torch_native
 from .floor import floor, floor_torch
+from .limit import gemm_peak, product_flops
 from .peers import jax_peer, torchscript_source
 from .report import Row
 from .timing import Quiet, _time_rounds
@@ -77,7 +79,8 @@ def bench_cell(name: str, cell_module, schedule, size: str, rounds: int, peers: 
     times, ftimes, others = _time_rounds(runs, fwd_runs, rounds, pause, quiet)
     _, _, tape = cell.forward(xs if len(xs) > 1 else next(iter(xs.values())))
     per_step = tape.per_step_nbytes / (T * B)
-    return Row(name, size, (T, B, I, H), times, ftimes, per_step, others)
+    limit = gemm_peak() * blas.threads()
+    return Row(name, size, (T, B, I, H), times, ftimes, per_step, others, flops=product_flops(schedule, cell.dims, T, B), limit=limit)
 
 
 def scaling(cell_module, schedule, rounds: int, pause: float, quiet: Quiet | None = None) -> dict:
