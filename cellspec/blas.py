@@ -11,14 +11,14 @@ Those symbols are internals of the numpy wheel; where they are not found, `matmu
 `np.dot` inside Numba. `BACKEND` says which one is in use. Imports only numpy and numba.
 
 With the `mkl` wheel installed (`pip install -e ".[mkl]"`), `CELLSPEC_BLAS=mkl` in the environment
-(or `use("mkl")` before the first cell runs) sends the same calls to Intel MKL's CBLAS instead, and
-the products outside the time loop (`dot`: the hoisted input product, the weight gradients) with
-them. MKL's thread count follows `set_threads` exactly as OpenBLAS's does: one thread inside a
-batch-parallel call's chunks (`single_threaded`), so cellspec's chunks are then the only threads,
-and all of them for a call that runs as one pass (MKL's sequential layer would leave a core idle
-there: a batch of 16 rows, or 1, is never split). Both backends are registered under one set of
-names with one signature (64-bit sizes where numpy's OpenBLAS has them, MKL's `_64` ILP64 symbols
-then), so a kernel in Numba's cache links to whichever backend the process chose.
+(or `use("mkl")` before the first cell runs) sends the same calls to Intel MKL's CBLAS in its
+*sequential* layer instead, so that cellspec's own threads are the only ones: a batch-parallel
+call's chunks, and for the products outside the time loop (`dot`: the hoisted input product, the
+weight gradients) their rows split over `threads()` Python threads (ctypes lets go of the GIL). A
+call that runs as one pass (a batch too small to split: S3's 16 rows, S4's 1) runs its per-step
+products on one core. Both backends are registered under one set of names with one signature
+(64-bit sizes where numpy's OpenBLAS has them, MKL's `_64` ILP64 symbols then), so a kernel in
+Numba's cache links to whichever backend the process chose.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import glob
 import os
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from llvmlite import binding as llvm
@@ -65,7 +66,11 @@ if _GET_THREADS is not None:
     _GET_THREADS.restype = ctypes.c_int
 OPENBLAS = "numpy's OpenBLAS (CBLAS)" if _INT is not None else "numba np.dot (SciPy's BLAS)"
 BACKENDS = ("openblas", "mkl")
-MKL_INTEL_THREADS = 0  # MKL_THREADING_INTEL in mkl_service.h: Intel OpenMP (the wheel's intel-openmp)
+# MKL_THREADING_SEQUENTIAL in mkl_service.h. MKL's threaded layers were tried: once PyTorch (whose
+# CPU build carries its own MKL) had run, MKL_Set_Num_Threads(1) no longer held (MKL_Get_Max_Threads
+# still said 2), on Intel's OpenMP and on GNU's alike, so their thread count could not follow
+# set_threads. The sequential layer has no count to lose.
+MKL_SEQUENTIAL = 1
 
 
 class BlasError(RuntimeError):
@@ -73,8 +78,8 @@ class BlasError(RuntimeError):
 
 
 def _load_mkl():
-    """MKL's runtime library (the `mkl` wheel's libmkl_rt) on Intel OpenMP, or a BlasError that
-    says why not."""
+    """MKL's runtime library (the `mkl` wheel's libmkl_rt) in its sequential layer, or a BlasError
+    that says why not."""
     names = ("libmkl_rt.so.2", "libmkl_rt.so")
     folders = [os.path.join(p, "lib") for p in dict.fromkeys((sys.prefix, sys.base_prefix, sys.exec_prefix))]
     for path in [os.path.join(f, n) for f in folders for n in names] + list(names):
@@ -83,9 +88,7 @@ def _load_mkl():
         except OSError:
             continue
         lib.MKL_Set_Threading_Layer.argtypes = [ctypes.c_int]
-        lib.MKL_Set_Threading_Layer(MKL_INTEL_THREADS)
-        lib.MKL_Set_Num_Threads.argtypes = [ctypes.c_int]
-        lib.MKL_Set_Num_Threads(threads())
+        lib.MKL_Set_Threading_Layer(MKL_SEQUENTIAL)
         return lib
     raise BlasError('MKL is not installed: pip install -e ".[mkl]" (the mkl wheel\'s libmkl_rt)')
 
@@ -106,7 +109,7 @@ def use(name: str) -> None:
     global BACKEND, _MKL
     if name not in BACKENDS:
         raise BlasError(f"unknown BLAS backend {name!r}; backends: {', '.join(BACKENDS)}")
-    wanted = OPENBLAS if name == "openblas" else "Intel MKL (CBLAS)"
+    wanted = OPENBLAS if name == "openblas" else "Intel MKL (CBLAS, sequential)"
     if wanted == BACKEND:
         return
     if _ran:
@@ -124,11 +127,10 @@ def use(name: str) -> None:
 
 
 def set_threads(n: int) -> None:
-    """Set the threads of numpy's OpenBLAS, which the kernels share, and MKL's where it is in use."""
+    """Set the threads of numpy's OpenBLAS, which the kernels share (on MKL, the threads that
+    `dot` splits a product's rows over)."""
     if _SET_THREADS is not None:
         _SET_THREADS(ctypes.c_int(n) if _INT == types.int32 else ctypes.c_int64(n))
-    if _MKL is not None:
-        _MKL.MKL_Set_Num_Threads(n)
 
 
 def threads() -> int:
@@ -183,24 +185,42 @@ def _operand(x):
     return None
 
 
+_pool: ThreadPoolExecutor | None = None
+_SPLIT_ROWS = 256  # below this many rows a product runs in one call
+
+
 def dot(a, b):
     """a @ b for the products outside the time loop (2-d, one dtype): numpy's own `np.dot` on
-    OpenBLAS, MKL's gemm on MKL."""
-    global _ran
+    OpenBLAS; on MKL, MKL's gemm, its rows split over `threads()` threads."""
+    global _ran, _pool
     _ran = True
     if _MKL is None or a.dtype != b.dtype or a.dtype not in (np.float32, np.float64) or 0 in a.shape + b.shape:
         return np.dot(a, b)
     a = a if _operand(a) else np.ascontiguousarray(a)
     b = b if _operand(b) else np.ascontiguousarray(b)
-    (ta, lda), (tb, ldb) = _operand(a), _operand(b)
     m, k = a.shape
     n = b.shape[1]
     out = np.empty((m, n), a.dtype)
     single = a.dtype == np.float32
     real, size = (ctypes.c_float if single else ctypes.c_double), (ctypes.c_int64 if _INT == types.int64 else ctypes.c_int)
     gemm = getattr(_MKL, f"cblas_{'s' if single else 'd'}gemm{'_64' if _INT == types.int64 else ''}")
-    gemm(ROW_MAJOR, ta, tb, size(m), size(n), size(k), real(1.0), ctypes.c_void_p(a.ctypes.data), size(lda),
-         ctypes.c_void_p(b.ctypes.data), size(ldb), real(0.0), ctypes.c_void_p(out.ctypes.data), size(n))
+    tb, ldb = _operand(b)
+
+    def rows(lo, hi):
+        part = a[lo:hi]
+        ta, lda = _operand(part)
+        gemm(ROW_MAJOR, ta, tb, size(hi - lo), size(n), size(k), real(1.0), ctypes.c_void_p(part.ctypes.data), size(lda),
+             ctypes.c_void_p(b.ctypes.data), size(ldb), real(0.0), ctypes.c_void_p(out[lo:].ctypes.data), size(n))
+
+    parts = min(threads(), max(1, m // _SPLIT_ROWS))
+    if parts == 1:
+        rows(0, m)
+        return out
+    if _pool is None or _pool._max_workers < parts:
+        _pool = ThreadPoolExecutor(parts, thread_name_prefix="cellspec-blas")
+    edges = [m * i // parts for i in range(parts + 1)]
+    for f in [_pool.submit(rows, lo, hi) for lo, hi in zip(edges, edges[1:])]:
+        f.result()
     return out
 
 
