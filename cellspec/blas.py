@@ -100,13 +100,14 @@ def _mkl_symbols(lib) -> dict[str, int]:
 
 BACKEND = OPENBLAS
 _MKL = None  # MKL's library once `use("mkl")` loaded it
+_on_mkl = False  # the backend in use is MKL (`dot` calls it)
 _ran = False  # a cell has called `dot`: its kernels are linked to the backend of that moment
 
 
 def use(name: str) -> None:
     """Send the cells' products to backend `name` ("openblas" or "mkl") from now on. Only before
     the first cell runs in this process: a kernel, once linked, keeps the backend it was linked to."""
-    global BACKEND, _MKL
+    global BACKEND, _MKL, _on_mkl
     if name not in BACKENDS:
         raise BlasError(f"unknown BLAS backend {name!r}; backends: {', '.join(BACKENDS)}")
     wanted = OPENBLAS if name == "openblas" else "Intel MKL (CBLAS, sequential)"
@@ -123,7 +124,7 @@ def use(name: str) -> None:
         symbols = _NUMPY_SYMBOLS
     for k, address in symbols.items():
         llvm.add_symbol(f"cellspec_cblas_{k}", address)
-    BACKEND = wanted
+    BACKEND, _on_mkl = wanted, name == "mkl"
 
 
 def set_threads(n: int) -> None:
@@ -194,7 +195,7 @@ def dot(a, b):
     OpenBLAS; on MKL, MKL's gemm, its rows split over `threads()` threads."""
     global _ran, _pool
     _ran = True
-    if _MKL is None or a.dtype != b.dtype or a.dtype not in (np.float32, np.float64) or 0 in a.shape + b.shape:
+    if not _on_mkl or a.dtype != b.dtype or a.dtype not in (np.float32, np.float64) or 0 in a.shape + b.shape:
         return np.dot(a, b)
     a = a if _operand(a) else np.ascontiguousarray(a)
     b = b if _operand(b) else np.ascontiguousarray(b)

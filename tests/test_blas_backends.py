@@ -51,19 +51,27 @@ def test_every_cell_on_mkl_equals_openblas(tmp_path):
             np.testing.assert_allclose(mkl[f"dot/{dtype}/{layout}"], mkl[f"dot/{dtype}/{layout}/numpy"], **TOL[dtype])
 
 
+@pytest.mark.skipif(not mkl_installed(), reason='MKL is not installed: pip install -e ".[mkl]" runs this test')
+def test_switching_back_before_a_cell_ran_is_openblas_again():
+    code = ("import numpy as np; from cellspec import blas; blas.use('mkl'); blas.use('openblas'); "
+            "a = np.ones((600, 3)); assert blas.BACKEND == blas.OPENBLAS and not blas._on_mkl and (blas.dot(a, a.T) == 3).all()")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+
+
 def test_dot_is_numpy_product_on_openblas():
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((40, 7)), rng.standard_normal((9, 7))
-    if blas._MKL is None:
+    if not blas._on_mkl:
         np.testing.assert_array_equal(blas.dot(a, b.T), np.dot(a, b.T))
 
 
 def test_use_refuses_an_unknown_backend_and_a_switch_after_a_cell_ran(monkeypatch):
     with pytest.raises(blas.BlasError, match="unknown BLAS backend 'cublas'; backends: openblas, mkl"):
         blas.use("cublas")
-    blas.use("openblas" if blas._MKL is None else "mkl")  # the backend in use: nothing to do
+    blas.use("mkl" if blas._on_mkl else "openblas")  # the backend in use: nothing to do
     monkeypatch.setattr(blas, "_ran", True)
-    other = "mkl" if blas._MKL is None else "openblas"
+    other = "openblas" if blas._on_mkl else "mkl"
     with pytest.raises(blas.BlasError, match=f"cannot switch to {other}: a cell already ran"):
         blas.use(other)
 
