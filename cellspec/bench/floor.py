@@ -1,5 +1,6 @@
 """The bench's floor: a cell's matrix products alone, as its call runs them, in the cells' BLAS
-(`cellspec.blas`: the cell's own per-step product and `dot`) or in PyTorch's GEMM; what no schedule over that GEMM can beat."""
+(`cellspec.blas`: the cell's own per-step product and `dot`) or in PyTorch's GEMM; what no
+schedule over that GEMM can beat."""
 
 from __future__ import annotations
 

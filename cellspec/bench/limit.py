@@ -13,7 +13,7 @@ _peak: dict[str, float] = {}
 
 
 def gemm_peak() -> float:
-    """GFLOP/s of one core on an N x N x N float32 product in the cells' BLAS (`blas.dot`), the
+    """GFLOP/s of one core on a SIZE-cubed float32 product in the cells' BLAS (`blas.dot`), the
     best of 5; measured once a process (and per backend)."""
     from .. import blas
 
