@@ -93,13 +93,14 @@ def _load_mkl():
     raise BlasError('MKL is not installed: pip install -e ".[mkl]" (the mkl wheel\'s libmkl_rt)')
 
 
-def _mkl_symbols(lib) -> dict[str, int]:
+def _mkl_functions(lib) -> dict[str, object]:
+    """MKL's CBLAS functions with the kernels' size type (its ILP64 `_64` names for 64-bit sizes)."""
     suffix = "_64" if _INT == types.int64 else ""
-    return {k: ctypes.cast(getattr(lib, f"cblas_{k}{suffix}"), ctypes.c_void_p).value for k in ("sgemm", "dgemm", "sgemv", "dgemv")}
+    return {k: getattr(lib, f"cblas_{k}{suffix}") for k in ("sgemm", "dgemm", "sgemv", "dgemv")}
 
 
 BACKEND = OPENBLAS
-_MKL = None  # MKL's library once `use("mkl")` loaded it
+_MKL = None  # MKL's CBLAS functions once `use("mkl")` loaded them
 _on_mkl = False  # the backend in use is MKL (`dot` calls it)
 _ran = False  # a cell has called `dot`: its kernels are linked to the backend of that moment
 
@@ -118,8 +119,8 @@ def use(name: str) -> None:
     if _INT is None:
         raise BlasError("the kernels' CBLAS names are missing (numpy's OpenBLAS was not found): no backend to switch")
     if name == "mkl":
-        _MKL = _MKL or _load_mkl()
-        symbols = _mkl_symbols(_MKL)
+        _MKL = _MKL or _mkl_functions(_load_mkl())
+        symbols = {k: ctypes.cast(f, ctypes.c_void_p).value for k, f in _MKL.items()}
     else:
         symbols = _NUMPY_SYMBOLS
     for k, address in symbols.items():
@@ -187,13 +188,14 @@ def _operand(x):
 
 
 _pool: ThreadPoolExecutor | None = None
+_pool_size = 0
 _SPLIT_ROWS = 256  # below this many rows a product runs in one call
 
 
 def dot(a, b):
     """a @ b for the products outside the time loop (2-d, one dtype): numpy's own `np.dot` on
     OpenBLAS; on MKL, MKL's gemm, its rows split over `threads()` threads."""
-    global _ran, _pool
+    global _ran, _pool, _pool_size
     _ran = True
     if not _on_mkl or a.dtype != b.dtype or a.dtype not in (np.float32, np.float64) or 0 in a.shape + b.shape:
         return np.dot(a, b)
@@ -204,7 +206,7 @@ def dot(a, b):
     out = np.empty((m, n), a.dtype)
     single = a.dtype == np.float32
     real, size = (ctypes.c_float if single else ctypes.c_double), (ctypes.c_int64 if _INT == types.int64 else ctypes.c_int)
-    gemm = getattr(_MKL, f"cblas_{'s' if single else 'd'}gemm{'_64' if _INT == types.int64 else ''}")
+    gemm = _MKL["sgemm" if single else "dgemm"]
     tb, ldb = _operand(b)
 
     def rows(lo, hi):
@@ -217,8 +219,8 @@ def dot(a, b):
     if parts == 1:
         rows(0, m)
         return out
-    if _pool is None or _pool._max_workers < parts:
-        _pool = ThreadPoolExecutor(parts, thread_name_prefix="cellspec-blas")
+    if _pool_size < parts:
+        _pool, _pool_size = ThreadPoolExecutor(parts, thread_name_prefix="cellspec-blas"), parts
     edges = [m * i // parts for i in range(parts + 1)]
     for f in [_pool.submit(rows, lo, hi) for lo, hi in zip(edges, edges[1:])]:
         f.result()

@@ -1,6 +1,6 @@
 """The BLAS backends (cellspec.blas): every catalog cell gives the same outputs, final states and
-gradients on Intel MKL as on numpy's OpenBLAS, float32 and float64, on two threads; `blas.dot` on each operand layout the kernels hand it equals np.dot;
-and `use` refuses what it cannot do. One process per backend (a process links its kernels to one);
+gradients on Intel MKL as on numpy's OpenBLAS, float32 and float64, on two threads; `blas.dot` on
+each operand layout the kernels hand it equals np.dot; and `use` refuses what it cannot do. One process per backend (a process links its kernels to one);
 the MKL half runs where the `mkl` wheel is installed (pip install -e ".[mkl]") and says so when skipped."""
 
 import importlib.metadata
@@ -15,8 +15,8 @@ from cellspec import blas
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-# The same sums in another order (another GEMM's blocking): float32 rounding
-# over products of at most a few hundred terms, and float64's.
+# The same sums in another order (another GEMM's blocking): float32 rounding over products of at
+# most a few hundred terms, and float64's.
 TOL = {"float32": dict(rtol=2e-4, atol=2e-5), "float64": dict(rtol=1e-10, atol=1e-12)}
 
 
