@@ -1,11 +1,8 @@
-"""The pipeline, stage by stage: spec -> IR -> derivative -> schedule -> module source; and
-`import_file`, which imports a generated module without touching sys.path. Writing modules to disk
-is `files`; the cache of `load` is `cache`."""
+"""The pipeline, stage by stage: spec -> IR -> derivative -> schedule -> module source. Writing
+modules to disk and importing them back is `files`; the cache of `load` is `cache`."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import dataclass
 
 import sympy
@@ -61,18 +58,3 @@ def compile_spec(path: str, source: bytes | None = None) -> Built:
     # whatever the spec held, the module must be valid Python of exactly the expected shape
     verify_module(code, cell.name)
     return Built(cell, schedule, code)
-
-
-def import_file(path: str, name: str):
-    """Import the generated module at `path` under `name`, without touching sys.path. The module
-    is registered in sys.modules first, as `import` does: Numba's cache records the module of each
-    kernel and, in a later process, loads the cached kernel only if that module can be found."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module

@@ -11,9 +11,8 @@ import re
 import sys
 
 from . import __version__
-from .build import compile_spec, import_file
 from .codegen.cpu.verify import GeneratedCodeError, verify_module
-from .files import folder_problem, write_atomic
+from .files import folder_problem, import_file, write_atomic
 
 
 class CacheError(OSError):
@@ -111,6 +110,8 @@ def _build_entry(path: str, source: bytes, folder: str) -> tuple[str, str]:
     problem = folder_problem(base)
     if problem:
         raise _cache_error(base, problem)
+    from .build import compile_spec  # the compiler (SymPy): imported only when there is a spec to build
+
     built = compile_spec(path, source)
     module_path = os.path.join(folder, f"{built.cell.name}.py")
     manifest = {

@@ -59,7 +59,7 @@ def cmd_build(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from .build import import_file
+    from .files import import_file
     from .files import write_atomic
     from .gradcheck import gradcheck
 
@@ -131,7 +131,7 @@ def cmd_catalog(args) -> int:
 def cmd_bench(args) -> int:
     from .bench import SIZES, Quiet, bench_cell, markdown, peak_memory, plot_scaling, scaling, write_results
     from . import blas
-    from .build import import_file
+    from .files import import_file
     from .files import write_atomic
 
     if args.blas:
@@ -201,7 +201,7 @@ def _bench_interop(args, built, sizes, quiet) -> int:
     import json
 
     from .bench.interop import interop_rows, markdown
-    from .build import import_file
+    from .files import import_file
     from .files import write_atomic
 
     os.makedirs(args.out, exist_ok=True)

@@ -1,10 +1,13 @@
-"""How modules reach disk: each file written atomically, a package of modules all or nothing, and
-an output folder checked before the first write."""
+"""How modules reach disk and come back: each file written atomically, a package of modules all or
+nothing, an output folder checked before the first write, and `import_file`, which imports a
+generated module without touching sys.path (or the compiler: a cached load stays light)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import stat
+import sys
 import tempfile
 
 
@@ -150,3 +153,18 @@ def _undo(previous: dict[str, bytes | None], written: dict[str, bool], created: 
             os.rmdir(folder)
         except OSError:
             pass
+
+
+def import_file(path: str, name: str):
+    """Import the generated module at `path` under `name`, without touching sys.path. The module
+    is registered in sys.modules first, as `import` does: Numba's cache records the module of each
+    kernel and, in a later process, loads the cached kernel only if that module can be found."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module

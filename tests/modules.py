@@ -8,7 +8,8 @@ import itertools
 import os
 import textwrap
 
-from cellspec.build import Built, compile_spec, import_file
+from cellspec.build import Built, compile_spec
+from cellspec.files import import_file
 
 _COUNTER = itertools.count()
 

@@ -117,7 +117,7 @@ def test_a_second_process_loads_the_kernels_from_numbas_cache(tmp_path):
     write_atomic(str(tmp_path / "cached.py"), compile_spec(str(spec)).source)
     child = (
         "import sys, numpy as np\n"
-        "from cellspec.build import import_file\n"
+        "from cellspec.files import import_file\n"
         "m = import_file(sys.argv[1], 'cellspec_test_cached')\n"
         "cell = m.Cell(dtype='float32', seed=0, input=3, hidden=4)\n"
         "y, _, tape = cell.forward(np.ones((2, 1, 3), np.float32))\n"

@@ -248,3 +248,24 @@ def test_a_write_the_file_system_refuses_is_a_cache_error(spec, monkeypatch):
 
 def test_a_cache_error_is_an_os_error():
     assert issubclass(CacheError, OSError)
+
+
+def test_a_cached_load_imports_no_compiler(spec):
+    """What a sweep pays per cell once its entry exists: a fresh process that loads the cached
+    module and runs it imports neither SymPy nor Jinja2 nor any stage of the compiler."""
+    import subprocess
+
+    path, _ = spec
+    cellspec.load(str(path))  # the entry, built here
+    child = (
+        "import sys, numpy as np, cellspec\n"
+        "m = cellspec.load(sys.argv[1])\n"
+        "cell = m.Cell(dtype='float32', seed=0, input=3, hidden=4)\n"
+        "y, _, tape = cell.forward(np.ones((2, 1, 3), np.float32))\n"
+        "cell.backward(tape, np.ones_like(y))\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in ('sympy', 'jinja2') or m in\n"
+        "    ('cellspec.build', 'cellspec.spec', 'cellspec.ir', 'cellspec.autodiff', 'cellspec.schedule', 'cellspec.codegen.cpu.emit'))))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", child, str(path)], capture_output=True, text=True, cwd=ROOT, env=os.environ)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == []

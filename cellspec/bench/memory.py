@@ -22,7 +22,7 @@ def memory_child(argv: list[str]) -> None:
     peak is the kernel's VmHWM, reset just before the run (write 5 to /proc/self/clear_refs).
     The warm-up (Numba's compile, oneDNN's first primitives) runs at another, tiny shape, so that
     no buffer of the measured shape is already resident when the measurement starts."""
-    from ..build import import_file
+    from ..files import import_file
 
     which, path, module_name, threads = argv[0], argv[1], argv[2], int(argv[3])
     shape = tuple(map(int, argv[4:8]))
