@@ -90,8 +90,9 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b, _
                 _rt_all_h_run_3[_j] = h_run
                 _rn_seq_h_4[_j] = h_new
         for _b in range(_nb, _B):
-            _all_h_run[_t, _b] = 0.0
-            _seq_h[_t + 1, _b] = _seq_h[_t, _b]
+            for _j in range(_all_h_run.shape[2]):
+                _all_h_run[_t, _b, _j] = 0.0
+                _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -134,7 +135,8 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_
                 h_new = ((h_run) if (t % period == _F(0.0)) else (h))
                 _rn_seq_h_3[_j] = h_new
         for _b in range(_nb, _B):
-            _seq_h[_t + 1, _b] = _seq_h[_t, _b]
+            for _j in range(_seq_h.shape[2]):
+                _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -178,7 +180,8 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _all_h_run, _w_period,
                 _rt_dG_x_4[_j] = _c0*d_h_run
         matmul(_dG_x[_t, :_nb], _W_h, _dgemm_h[:_nb])
         for _b in range(_nb, _B):
-            _dG_x[_t, _b] = 0.0
+            for _j in range(_dG_x.shape[2]):
+                _dG_x[_t, _b, _j] = 0.0
         if _has_dseq and _t > 0:
             for _b in range(_nb):
                 for _j in range(_n_hidden):

@@ -248,12 +248,13 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _seq_i, _WT_i
                 _rn_seq_o_22[_j] = o_new
                 _rn_seq_h_23[_j] = y
         for _b in range(_nb, _B):
-            _all_z[_t, _b] = 0.0
-            _seq_i[_t + 1, _b] = _seq_i[_t, _b]
-            _seq_f[_t + 1, _b] = _seq_f[_t, _b]
-            _seq_c[_t + 1, _b] = _seq_c[_t, _b]
-            _seq_o[_t + 1, _b] = _seq_o[_t, _b]
-            _seq_h[_t + 1, _b] = _seq_h[_t, _b]
+            for _j in range(_all_z.shape[2]):
+                _all_z[_t, _b, _j] = 0.0
+                _seq_i[_t + 1, _b, _j] = _seq_i[_t, _b, _j]
+                _seq_f[_t + 1, _b, _j] = _seq_f[_t, _b, _j]
+                _seq_c[_t + 1, _b, _j] = _seq_c[_t, _b, _j]
+                _seq_o[_t + 1, _b, _j] = _seq_o[_t, _b, _j]
+                _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -374,11 +375,12 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, 
                 _rn_seq_o_21[_j] = o_new
                 _rn_seq_h_22[_j] = y
         for _b in range(_nb, _B):
-            _seq_i[_t + 1, _b] = _seq_i[_t, _b]
-            _seq_f[_t + 1, _b] = _seq_f[_t, _b]
-            _seq_c[_t + 1, _b] = _seq_c[_t, _b]
-            _seq_o[_t + 1, _b] = _seq_o[_t, _b]
-            _seq_h[_t + 1, _b] = _seq_h[_t, _b]
+            for _j in range(_seq_i.shape[2]):
+                _seq_i[_t + 1, _b, _j] = _seq_i[_t, _b, _j]
+                _seq_f[_t + 1, _b, _j] = _seq_f[_t, _b, _j]
+                _seq_c[_t + 1, _b, _j] = _seq_c[_t, _b, _j]
+                _seq_o[_t + 1, _b, _j] = _seq_o[_t, _b, _j]
+                _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -486,8 +488,10 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_c, _seq_f, _seq_i
         matmul(_dG_i[_t, :_nb], _W_f, _dgemm_f[:_nb])
         matmul(_dG_i[_t, :_nb], _W_o, _dgemm_o[:_nb])
         for _b in range(_nb, _B):
-            _dG_x[_t, _b] = 0.0
-            _dG_i[_t, _b] = 0.0
+            for _j in range(_dG_x.shape[2]):
+                _dG_x[_t, _b, _j] = 0.0
+            for _j in range(_dG_i.shape[2]):
+                _dG_i[_t, _b, _j] = 0.0
         if _has_dseq and _t > 0:
             for _b in range(_nb):
                 for _j in range(_n_hidden):

@@ -148,11 +148,12 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r,
                 _rt_all_n_4[_j] = n
                 _rn_seq_h_5[_j] = h_new
         for _b in range(_nb, _B):
-            _all_r[_t, _b] = 0.0
-            _all_z[_t, _b] = 0.0
-            _all__v0[_t, _b] = 0.0
-            _all_n[_t, _b] = 0.0
-            _seq_h[_t + 1, _b] = _seq_h[_t, _b]
+            for _j in range(_all_r.shape[2]):
+                _all_r[_t, _b, _j] = 0.0
+                _all_z[_t, _b, _j] = 0.0
+                _all__v0[_t, _b, _j] = 0.0
+                _all_n[_t, _b, _j] = 0.0
+                _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -227,9 +228,10 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _
                 h_new = h*z + n*(_F(1.0) - z)
                 _rn_seq_h_4[_j] = h_new
         for _b in range(_nb, _B):
-            _all_z[_t, _b] = 0.0
-            _all__v0[_t, _b] = 0.0
-            _seq_h[_t + 1, _b] = _seq_h[_t, _b]
+            for _j in range(_all_z.shape[2]):
+                _all_z[_t, _b, _j] = 0.0
+                _all__v0[_t, _b, _j] = 0.0
+                _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -311,9 +313,12 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_h, _all_n, _all_z
                 _rt_dG_h_9[_j] = _c1*d_r
         matmul(_dG_h[_t, :_nb], _W_h, _dgemm_h[:_nb])
         for _b in range(_nb, _B):
-            _dG_x[_t, _b] = 0.0
-            _dG__v0[_t, _b] = 0.0
-            _dG_h[_t, _b] = 0.0
+            for _j in range(_dG_x.shape[2]):
+                _dG_x[_t, _b, _j] = 0.0
+            for _j in range(_dG__v0.shape[2]):
+                _dG__v0[_t, _b, _j] = 0.0
+            for _j in range(_dG_h.shape[2]):
+                _dG_h[_t, _b, _j] = 0.0
         if _has_dseq and _t > 0:
             for _b in range(_nb):
                 for _j in range(_n_hidden):

@@ -140,11 +140,12 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_g,
                 _rn_seq_c_10[_j] = c_new
                 _rn_seq_h_11[_j] = h_new
         for _b in range(_nb, _B):
-            _all_i[_t, _b] = 0.0
-            _all_g[_t, _b] = 0.0
-            _all_o[_t, _b] = 0.0
-            _seq_c[_t + 1, _b] = _seq_c[_t, _b]
-            _seq_h[_t + 1, _b] = _seq_h[_t, _b]
+            for _j in range(_all_i.shape[2]):
+                _all_i[_t, _b, _j] = 0.0
+                _all_g[_t, _b, _j] = 0.0
+                _all_o[_t, _b, _j] = 0.0
+                _seq_c[_t + 1, _b, _j] = _seq_c[_t, _b, _j]
+                _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -206,8 +207,9 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_g, _
                 _rn_seq_c_7[_j] = c_new
                 _rn_seq_h_8[_j] = h_new
         for _b in range(_nb, _B):
-            _seq_c[_t + 1, _b] = _seq_c[_t, _b]
-            _seq_h[_t + 1, _b] = _seq_h[_t, _b]
+            for _j in range(_seq_c.shape[2]):
+                _seq_c[_t + 1, _b, _j] = _seq_c[_t, _b, _j]
+                _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -272,7 +274,8 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_c, _all_g, _all_i
                 _rt_dG_x_11[_j] = _c1*d_i
         matmul(_dG_x[_t, :_nb], _W_h, _dgemm_h[:_nb])
         for _b in range(_nb, _B):
-            _dG_x[_t, _b] = 0.0
+            for _j in range(_dG_x.shape[2]):
+                _dG_x[_t, _b, _j] = 0.0
         if _has_dseq and _t > 0:
             for _b in range(_nb):
                 for _j in range(_n_hidden):

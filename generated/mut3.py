@@ -156,12 +156,13 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r,
                 _rt_all_n_6[_j] = n
                 _rn_seq_h_7[_j] = h_new
         for _b in range(_nb, _B):
-            _all__v0[_t, _b] = 0.0
-            _all_r[_t, _b] = 0.0
-            _all__v1[_t, _b] = 0.0
-            _all_z[_t, _b] = 0.0
-            _all_n[_t, _b] = 0.0
-            _seq_h[_t + 1, _b] = _seq_h[_t, _b]
+            for _j in range(_all__v0.shape[2]):
+                _all__v0[_t, _b, _j] = 0.0
+                _all_r[_t, _b, _j] = 0.0
+                _all__v1[_t, _b, _j] = 0.0
+                _all_z[_t, _b, _j] = 0.0
+                _all_n[_t, _b, _j] = 0.0
+                _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -239,9 +240,10 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _
                 h_new = h*(_F(1.0) - z) + n*z
                 _rn_seq_h_5[_j] = h_new
         for _b in range(_nb, _B):
-            _all__v0[_t, _b] = 0.0
-            _all__v1[_t, _b] = 0.0
-            _seq_h[_t + 1, _b] = _seq_h[_t, _b]
+            for _j in range(_all__v0.shape[2]):
+                _all__v0[_t, _b, _j] = 0.0
+                _all__v1[_t, _b, _j] = 0.0
+                _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -330,10 +332,12 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_h, _all_n, _all_z
                 _rt_dG_h_7[_j] = _c3*d_r
         matmul(_dG_h[_t, :_nb], _W_h, _dgemm_h[:_nb])
         for _b in range(_nb, _B):
-            _dG__v1[_t, _b] = 0.0
-            _dG_x[_t, _b] = 0.0
-            _dG__v0[_t, _b] = 0.0
-            _dG_h[_t, _b] = 0.0
+            for _j in range(_dG__v1.shape[2]):
+                _dG__v1[_t, _b, _j] = 0.0
+                _dG__v0[_t, _b, _j] = 0.0
+                _dG_h[_t, _b, _j] = 0.0
+            for _j in range(_dG_x.shape[2]):
+                _dG_x[_t, _b, _j] = 0.0
         if _has_dseq and _t > 0:
             for _b in range(_nb):
                 for _j in range(_n_hidden):

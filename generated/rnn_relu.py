@@ -78,7 +78,8 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b):
                 h_new = relu(_p0 + _p1 + b)
                 _rn_seq_h_2[_j] = h_new
         for _b in range(_nb, _B):
-            _seq_h[_t + 1, _b] = _seq_h[_t, _b]
+            for _j in range(_seq_h.shape[2]):
+                _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -113,7 +114,8 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_h, _dcarry_h, _dy
                 _rt_dG_x_3[_j] = _c0*d_h_new
         matmul(_dG_x[_t, :_nb], _W_h, _dgemm_h[:_nb])
         for _b in range(_nb, _B):
-            _dG_x[_t, _b] = 0.0
+            for _j in range(_dG_x.shape[2]):
+                _dG_x[_t, _b, _j] = 0.0
         if _has_dseq and _t > 0:
             for _b in range(_nb):
                 for _j in range(_n_hidden):
