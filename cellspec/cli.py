@@ -183,7 +183,10 @@ def cmd_bench(args) -> int:
                 print(markdown([row]).splitlines()[2], flush=True)
             if args.scaling and module.Cell.TORCH is not None:
                 curves[b.cell.name] = scaling(module, b.schedule, max(3, args.rounds // 2), args.pause, quiet)
-    json_path, md_path = write_results(rows, args.out, args.threads)
+    from .bench.compile import compile_times
+
+    compile_s = {b.cell.name: compile_times(path, args.threads) for b, path in zip(built, args.specs)}
+    json_path, md_path = write_results(rows, args.out, args.threads, compile_s)
     print(f"BLAS: {blas.BACKEND}; wrote {json_path} and {md_path}")
     if quiet.spoiled:
         print(f"{quiet.spoiled} rounds run again, {quiet.waited:.0f} s waited for quiet CPUs (others' share above --max-others)")

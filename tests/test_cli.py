@@ -104,6 +104,13 @@ def test_bench_smoke_run_writes_its_tables(tmp_path):
     assert data["environment"]["blas"] in md and data["environment"]["gemm_gflops_per_core"] > 0
     assert row["flops"] == [3 * 2 * (4 * 4 + 4 * 4) * 5 * 2, 2 * (4 * 4 + 4 * 4) * 5 * 2] and row["limit"] > 0
     assert "cellspec % of limit" in md
+    # the compile times, each from fresh processes with empty caches: positive, and the cached
+    # load (a later process: imports, cache check, kernels loaded, first run) below the fresh
+    # process's build and compile together (its compile alone is what the cache saves)
+    (times,) = data["environment"]["compile_s"].values()
+    assert set(times) == {"build", "first", "cached"} and min(times.values()) > 0
+    assert times["cached"] < times["build"] + times["first"]
+    assert "| rnn | " in md.split("Compile, per cell")[1]
 
 
 def test_bench_with_an_unknown_blas_is_refused_with_exit_2(tmp_path):

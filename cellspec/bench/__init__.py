@@ -10,7 +10,8 @@ from `run` to the others:
 * `report`: a row of results, the markdown tables, results.json and results.md, the scaling figure;
 * `peers`: the TorchScript loop printed from the IR and JAX's `lax.scan` over it;
 * `floor`: the cell's matrix products alone, in the cells' BLAS or PyTorch's GEMM;
-* `limit`: the machine's GEMM limit per core and the FLOPs of a cell's products.
+* `limit`: the machine's GEMM limit per core and the FLOPs of a cell's products;
+* `compile`: a spec's build, first forward+backward and cached load, each in a fresh process.
 
 PyTorch, JAX and matplotlib are imported only when a peer or the figure needs them.
 """

@@ -137,11 +137,13 @@ def environment(threads: int) -> dict:
     return info
 
 
-def write_results(rows: list[Row], out: str, threads: int) -> tuple[str, str]:
+def write_results(rows: list[Row], out: str, threads: int, compile_s: dict | None = None) -> tuple[str, str]:
+    """results.json and results.md; `compile_s` (cell -> `compile.compile_times`) goes into the
+    environment and a table of its own."""
     os.makedirs(out, exist_ok=True)
     json_path = os.path.join(out, "results.json")
     md_path = os.path.join(out, "results.md")
-    data = {"environment": environment(threads), "rows": [r.__dict__ for r in rows]}
+    data = {"environment": dict(environment(threads), compile_s=compile_s or {}), "rows": [r.__dict__ for r in rows]}
     with open(json_path, "w") as f:
         json.dump(data, f, indent=1, sort_keys=True)
     with open(md_path, "w") as f:
@@ -154,4 +156,16 @@ def write_results(rows: list[Row], out: str, threads: int) -> tuple[str, str]:
                 "the CPUs' time that other guests of the host (steal) and other processes took during the rounds "
                 "kept (a round with more than the bench's --max-others is run again, see `cellspec.bench.Quiet`).\n\n")
         f.write(markdown(rows))
+        if compile_s:
+            f.write("\nCompile, per cell, each in a fresh process with empty caches (float32, the tiny shape): `build` the spec "
+                    "to its module, `first` its first forward+backward (Numba compiling the kernels it calls); `cached` a later "
+                    "process from its first import to the end of its first forward+backward, every kernel from Numba's cache.\n\n")
+            f.write(compile_markdown(compile_s))
     return json_path, md_path
+
+
+def compile_markdown(compile_s: dict) -> str:
+    lines = ["| cell | build s | first forward+backward s | cached load+run s |", "|---|---|---|---|"]
+    for name, t in compile_s.items():
+        lines.append(f"| {name} | " + (" | ".join(f"{t[k]:.2f}" for k in ("build", "first", "cached")) if t else "n/a | n/a | n/a") + " |")
+    return "\n".join(lines) + "\n"
