@@ -167,6 +167,8 @@ def cmd_bench(args) -> int:
         return _bench_interop(args, built, sizes, quiet)
     if args.trainer:
         return _bench_trainer(args, built, quiet)
+    if args.profile:
+        return _bench_profile(args, built, sizes)
     memory_sizes = set(args.memory.split(",")) if args.memory else set()
     with tempfile.TemporaryDirectory(prefix="cellspec-bench-") as folder:
         for b in built:
@@ -224,6 +226,33 @@ def _bench_interop(args, built, sizes, quiet) -> int:
     return EXIT_OK
 
 
+def _bench_profile(args, built, sizes) -> int:
+    """`cellspec bench --profile`: each cell's forward+backward by phase (cellspec.bench.profile),
+    into profile.md/.json."""
+    import json
+
+    from .bench.profile import markdown, profile_cell
+    from .files import import_file, write_atomic
+
+    os.makedirs(args.out, exist_ok=True)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="cellspec-bench-") as folder:
+        for b in built:
+            path = os.path.join(folder, f"{b.cell.name}.py")
+            write_atomic(path, b.source)
+            module = import_file(path, f"cellspec_bench_{b.cell.name}")
+            for size in sizes:
+                rows.append(dict(spec=b.cell.name, size=size, **profile_cell(module, b.schedule, size, args.rounds)))
+                print(markdown(rows[-1:]).splitlines()[2], flush=True)
+    from . import blas
+
+    text = f"BLAS: {blas.BACKEND}; one thread; shares of the median forward+backward time (float32).\n\n" + markdown(rows)
+    write_atomic(os.path.join(args.out, "profile.md"), text + "\n")
+    write_atomic(os.path.join(args.out, "profile.json"), json.dumps(rows, indent=1) + "\n")
+    print(f"wrote {os.path.join(args.out, 'profile.md')} and profile.json")
+    return EXIT_OK
+
+
 def _bench_trainer(args, built, quiet) -> int:
     """`cellspec bench --trainer`: cellspec train's step against its cell's forward+backward
     (cellspec.bench.training), into trainer.md/.json."""
@@ -277,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--scaling", action="store_true", help="also time cells with a PyTorch twin against T and H, and plot scaling.png")
     k.add_argument("--interop", action="store_true", help="instead of the main table: variable lengths, cellspec.torch and cellspec.jax against the raw cell (interop.md)")
     k.add_argument("--trainer", action="store_true", help="instead of the main table: cellspec train's step against its cell's forward+backward (trainer.md)")
+    k.add_argument("--profile", action="store_true", help="instead of the main table: each cell's forward+backward by phase, on one thread (profile.md)")
     k.set_defaults(run=cmd_bench)
     from .train.cli import add_parser as add_train
 

@@ -150,6 +150,21 @@ def test_bench_trainer_smoke_run_writes_its_table(tmp_path):
     assert "The trainer" in (tmp_path / "trainer.md").read_text() and "1 BLAS thread;" in (tmp_path / "trainer.md").read_text()
 
 
+def test_bench_profile_smoke_run_writes_its_table(tmp_path):
+    # a smoke run only: the phases of rnn's forward+backward at the tiny size; no time is asserted,
+    # only that each of the module's calls landed in its phase (rnn has a hoisted input product,
+    # a per-step product and weight gradients, and no kernel of values that read no state)
+    r = run("bench", RNN, "--profile", "--sizes", "tiny", "--rounds", "2", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    (row,) = json.loads((tmp_path / "profile.json").read_text())
+    phases = row["phases"]
+    assert row["spec"] == "rnn" and row["total_ms"] > 0
+    assert set(phases) == {"products per step", "elementwise", "hoisted products", "weight gradients", "hoisted elementwise", "other"}
+    assert min(phases["products per step"], phases["hoisted products"], phases["weight gradients"]) > 0
+    assert phases["hoisted elementwise"] == 0 and min(phases.values()) >= 0
+    assert "| rnn | tiny |" in (tmp_path / "profile.md").read_text()
+
+
 def test_scaling_figure_is_a_png(tmp_path):
     from cellspec.bench import SCALING_H, SCALING_T, plot_scaling
 

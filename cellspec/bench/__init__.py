@@ -11,7 +11,8 @@ from `run` to the others:
 * `peers`: the TorchScript loop printed from the IR and JAX's `lax.scan` over it;
 * `floor`: the cell's matrix products alone, in the cells' BLAS or PyTorch's GEMM;
 * `limit`: the machine's GEMM limit per core and the FLOPs of a cell's products;
-* `compile`: a spec's build, first forward+backward and cached load, each in a fresh process.
+* `compile`: a spec's build, first forward+backward and cached load, each in a fresh process;
+* `profile`: a forward+backward's time by phase (`--profile`), from timers on the module's calls.
 
 PyTorch, JAX and matplotlib are imported only when a peer or the figure needs them.
 """
