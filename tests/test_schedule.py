@@ -39,8 +39,9 @@ def test_input_products_hoisted_and_recurrent_products_fused(name, hoisted, recu
     assert len(loop) == 1
     forward = kernel_source(b.source, "_loop_forward")
     assert forward.count("matmul(") == 1
-    # one fused elementwise loop per step
-    assert forward.count("for _j in range(") == 1
+    # one fused elementwise loop per step (over a dim's size; the loop that passes the states of
+    # rows past their sequence's end through runs over the arrays' width)
+    assert forward.count("for _j in range(_n_") == 1 and forward.count("for _j in range(") == 2
     backward = kernel_source(b.source, "_loop_backward")
     # in the loop, only d_h = d_G @ U; weight and input gradients are products after it
     assert backward.count("matmul(") == 1
