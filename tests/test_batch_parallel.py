@@ -135,6 +135,37 @@ def test_chunks_run_with_single_threaded_blas_which_is_restored_after(split_ever
         blas.set_threads(before)
 
 
+def test_a_batch_of_one_row_runs_its_pass_with_single_threaded_blas():
+    """A one-pass call keeps BLAS's threads for its per-step products, except with one row a step
+    (matrix-vector products, too small to split: runtime._blas_for_one_pass); either way the
+    thread count is restored after."""
+    before = blas.threads()
+    blas.set_threads(2)
+    try:
+        settable = blas.threads() == 2  # not under SciPy's BLAS fallback, which has no setter
+        cell = generated("rnn").Cell(input=3, hidden=4, seed=0, dtype="float32")
+        seen = []
+        forward, backward = cell._forward, cell._backward
+
+        def spy_forward(*args):
+            seen.append(blas.threads())
+            return forward(*args)
+
+        def spy_backward(*args):
+            seen.append(blas.threads())
+            return backward(*args)
+
+        cell._forward, cell._backward = spy_forward, spy_backward
+        for B in (1, 2):
+            y, _, tape = cell.forward(np.ones((3, B, 3), np.float32))
+            cell.backward(tape, np.ones_like(y))
+            assert not tape.parts
+        assert seen == ([1, 1, 2, 2] if settable else [1, 1, 1, 1])
+        assert blas.threads() == (2 if settable else 1)
+    finally:
+        blas.set_threads(before)
+
+
 def overlapping(work, rounds: int = 40):
     """work(k) on two Python threads at once, `rounds` times, a barrier lining up each round's
     starts so that the calls overlap; returns the first exception a thread raised, if any."""
