@@ -140,14 +140,59 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _all_h_run, _w_period, _dcarry_h, _dy_h_new, _d_h, _dG_x, _W_h, _dgemm_h, _dseq_h):
+def _loop_backward(_T, _B, _n_hidden, _active, _all_h_run, _w_period, _dcarry_h, _dy_h_new, _d_h, _dG_x, _W_h, _dgemm_h):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states.
 
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
-    _has_dseq: whether a layer above reads the states (then _dseq_* hold its gradient)
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    _all_h_run: [T,B,hidden] h_run at every step
+    _w_period: [hidden] constant period
+    _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
+    _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
+    _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
+    _dG_x: [T,B,hidden] the gradient of [W @ x] = [U @ h] at every step
+    _W_h: [hidden,hidden] [U]
+    _dgemm_h: [B,hidden] the gradient of h through its products, [U]^T @ theirs
+    """
+    _F = _all_h_run.dtype.type
+    for _t in range(_T - 1, -1, -1):
+        _nb = _active[_t]
+        for _b in range(_nb):
+            _rt_all_h_run_0 = _all_h_run[_t, _b]
+            _rb_dcarry_h_1 = _dcarry_h[_b]
+            _rt_dy_h_new_2 = _dy_h_new[_t, _b]
+            _rb_d_h_3 = _d_h[_b]
+            _rt_dG_x_4 = _dG_x[_t, _b]
+            for _j in range(_n_hidden):
+                h_run = _rt_all_h_run_0[_j]
+                period = _w_period[_j]
+                t = _F(_t)
+                _c0 = _F(1.0) - h_run**2
+                _c1 = (t % period == _F(0.0))
+                d_h_new = _rb_dcarry_h_1[_j] + _rt_dy_h_new_2[_j]
+                d_h_run = d_h_new*((_F(1.0)) if _c1 else (_F(0.0)))
+                _rb_d_h_3[_j] = d_h_new*((_F(0.0)) if _c1 else (_F(1.0)))
+                _rt_dG_x_4[_j] = _c0*d_h_run
+        matmul(_dG_x[_t, :_nb], _W_h, _dgemm_h[:_nb])
+        for _b in range(_nb, _B):
+            for _j in range(_dG_x.shape[2]):
+                _dG_x[_t, _b, _j] = 0.0
+        for _b in range(_nb):
+            for _j in range(_n_hidden):
+                _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j]
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all_h_run, _w_period, _dcarry_h, _dy_h_new, _d_h, _dG_x, _W_h, _dgemm_h, _dseq_h):
+    """The time loop of the backward pass, from the last step to the first: each step's fused loops
+    in reverse, the products that carry gradient to the step before, and the gradient carried to
+    the previous states and what the layer above gives every step's states.
+
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     _all_h_run: [T,B,hidden] h_run at every step
     _w_period: [hidden] constant period
@@ -182,7 +227,7 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _all_h_run, _w_period,
         for _b in range(_nb, _B):
             for _j in range(_dG_x.shape[2]):
                 _dG_x[_t, _b, _j] = 0.0
-        if _has_dseq and _t > 0:
+        if _t > 0:
             for _b in range(_nb):
                 for _j in range(_n_hidden):
                     _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j] + _dseq_h[_t - 1, _b, _j]
@@ -272,7 +317,10 @@ class Cell(runtime.CellBase):
         _has_dseq = dseq_given
         if _has_dseq:
             _dcarry_h += _dseq_h[_T - 1]
-        _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _all_h_run, _w_period, _dcarry_h, _dy_h_new, _d_h, _dG_x, _W_h, _dgemm_h, _dseq_h)
+        if _has_dseq:
+            _loop_backward_dseq(_T, _B, _n_hidden, _active, _all_h_run, _w_period, _dcarry_h, _dy_h_new, _d_h, _dG_x, _W_h, _dgemm_h, _dseq_h)
+        else:
+            _loop_backward(_T, _B, _n_hidden, _active, _all_h_run, _w_period, _dcarry_h, _dy_h_new, _d_h, _dG_x, _W_h, _dgemm_h)
         _dW_h = dot(_dG_x.reshape(_R, _n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
         _dgemm_x = dot(_dG_x.reshape(_R, _n_hidden), _W_x).reshape(_T, _B, _n_input)
         _dW_x = dot(_dG_x.reshape(_R, _n_hidden).T, _in_x.reshape(_R, _n_input))

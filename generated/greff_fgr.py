@@ -384,14 +384,125 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, 
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_o, _dcarry_c, _dcarry_f, _dcarry_i, _dG_x, _dG_i, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _W_i, _dgemm_i, _W_f, _dgemm_f, _W_o, _dgemm_o, _dseq_h, _dseq_c, _dseq_i, _dseq_f, _dseq_o):
+def _loop_backward(_T, _B, _n_hidden, _active, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_o, _dcarry_c, _dcarry_f, _dcarry_i, _dG_x, _dG_i, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _W_i, _dgemm_i, _W_f, _dgemm_f, _W_o, _dgemm_o):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states.
 
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
-    _has_dseq: whether a layer above reads the states (then _dseq_* hold its gradient)
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
+    _seq_f: [T+1,B,hidden] state f: [0] the initial state, [t+1] after step t
+    _seq_i: [T+1,B,hidden] state i: [0] the initial state, [t+1] after step t
+    _seq_o: [T+1,B,hidden] state o: [0] the initial state, [t+1] after step t
+    _w_p_f: [hidden] param p_f
+    _w_p_i: [hidden] param p_i
+    _w_p_o: [hidden] param p_o
+    _all_z: [T,B,hidden] z at every step
+    _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
+    _dy_y: [T,B,hidden] dy: the gradient of output y
+    _dcarry_o: [B,hidden] d_o[t]: the gradient of state o after step t
+    _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
+    _dcarry_f: [B,hidden] d_f[t]: the gradient of state f after step t
+    _dcarry_i: [B,hidden] d_i[t]: the gradient of state i after step t
+    _dG_x: [T,B,4*hidden] the gradient of [W_z @ x; W_i @ x; W_f @ x; W_o @ x] = [R_z @ h; R_i @ h; R_f @ h; R_o @ h] at every step
+    _dG_i: [T,B,3*hidden] the gradient of [R_ii @ i; R_if @ i; R_io @ i] = [R_fi @ f; R_ff @ f; R_fo @ f] = [R_oi @ o; R_of @ o; R_oo @ o] at every step
+    _acc_p_o: [hidden] the gradient of p_o, summed in float64
+    _d_c: [B,hidden] the gradient of c from its users in other fused loops, this step
+    _acc_p_f: [hidden] the gradient of p_f, summed in float64
+    _acc_p_i: [hidden] the gradient of p_i, summed in float64
+    _W_h: [4*hidden,hidden] [R_z; R_i; R_f; R_o]
+    _dgemm_h: [B,hidden] the gradient of h through its products, [R_z; R_i; R_f; R_o]^T @ theirs
+    _W_i: [3*hidden,hidden] [R_ii; R_if; R_io]
+    _dgemm_i: [B,hidden] the gradient of i through its products, [R_ii; R_if; R_io]^T @ theirs
+    _W_f: [3*hidden,hidden] [R_fi; R_ff; R_fo]
+    _dgemm_f: [B,hidden] the gradient of f through its products, [R_fi; R_ff; R_fo]^T @ theirs
+    _W_o: [3*hidden,hidden] [R_oi; R_of; R_oo]
+    _dgemm_o: [B,hidden] the gradient of o through its products, [R_oi; R_of; R_oo]^T @ theirs
+    """
+    _F = _seq_c.dtype.type
+    for _t in range(_T - 1, -1, -1):
+        _nb = _active[_t]
+        for _b in range(_nb):
+            _rt_seq_c_0 = _seq_c[_t, _b]
+            _rn_seq_c_1 = _seq_c[_t + 1, _b]
+            _rn_seq_f_2 = _seq_f[_t + 1, _b]
+            _rn_seq_i_3 = _seq_i[_t + 1, _b]
+            _rn_seq_o_4 = _seq_o[_t + 1, _b]
+            _rt_all_z_5 = _all_z[_t, _b]
+            _rb_dcarry_h_6 = _dcarry_h[_b]
+            _rt_dy_y_7 = _dy_y[_t, _b]
+            _rb_dcarry_o_8 = _dcarry_o[_b]
+            _rb_dcarry_c_9 = _dcarry_c[_b]
+            _rb_dcarry_f_10 = _dcarry_f[_b]
+            _rb_dcarry_i_11 = _dcarry_i[_b]
+            _rt_dG_x_12 = _dG_x[_t, _b, 3*_n_hidden:4*_n_hidden]
+            _rt_dG_i_13 = _dG_i[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rb_d_c_14 = _d_c[_b]
+            _rt_dG_x_15 = _dG_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_i_16 = _dG_i[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_17 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_dG_i_18 = _dG_i[_t, _b, :_n_hidden]
+            _rt_dG_x_19 = _dG_x[_t, _b, :_n_hidden]
+            for _j in range(_n_hidden):
+                c = _rt_seq_c_0[_j]
+                c_new = _rn_seq_c_1[_j]
+                f_new = _rn_seq_f_2[_j]
+                i_new = _rn_seq_i_3[_j]
+                o_new = _rn_seq_o_4[_j]
+                p_f = _w_p_f[_j]
+                p_i = _w_p_i[_j]
+                p_o = _w_p_o[_j]
+                z = _rt_all_z_5[_j]
+                _c0 = _F(1.0) - z**2
+                _c1 = i_new*(_F(1.0) - i_new)
+                _c2 = f_new*(_F(1.0) - f_new)
+                _c3 = o_new*(_F(1.0) - o_new)
+                _c4 = tanh(c_new)
+                d_y = _rb_dcarry_h_6[_j] + _rt_dy_y_7[_j]
+                d_o_new = _rb_dcarry_o_8[_j] + _c4*d_y
+                d_c_new = _rb_dcarry_c_9[_j] + _c3*d_o_new*p_o + d_y*o_new*(_F(1.0) - _c4**2)
+                d_f_new = _rb_dcarry_f_10[_j] + c*d_c_new
+                d_i_new = _rb_dcarry_i_11[_j] + d_c_new*z
+                d_z = d_c_new*i_new
+                _rt_dG_x_12[_j] = _c3*d_o_new
+                _rt_dG_i_13[_j] = _c3*d_o_new
+                _acc_p_o[_j] += _c3*c_new*d_o_new
+                _rb_d_c_14[_j] = _c1*d_i_new*p_i + _c2*d_f_new*p_f + d_c_new*f_new
+                _rt_dG_x_15[_j] = _c2*d_f_new
+                _rt_dG_i_16[_j] = _c2*d_f_new
+                _acc_p_f[_j] += _c2*c*d_f_new
+                _rt_dG_x_17[_j] = _c1*d_i_new
+                _rt_dG_i_18[_j] = _c1*d_i_new
+                _acc_p_i[_j] += _c1*c*d_i_new
+                _rt_dG_x_19[_j] = _c0*d_z
+        matmul(_dG_x[_t, :_nb], _W_h, _dgemm_h[:_nb])
+        matmul(_dG_i[_t, :_nb], _W_i, _dgemm_i[:_nb])
+        matmul(_dG_i[_t, :_nb], _W_f, _dgemm_f[:_nb])
+        matmul(_dG_i[_t, :_nb], _W_o, _dgemm_o[:_nb])
+        for _b in range(_nb, _B):
+            for _j in range(_dG_x.shape[2]):
+                _dG_x[_t, _b, _j] = 0.0
+            for _j in range(_dG_i.shape[2]):
+                _dG_i[_t, _b, _j] = 0.0
+        for _b in range(_nb):
+            for _j in range(_n_hidden):
+                _dcarry_h[_b, _j] = _dgemm_h[_b, _j]
+                _dcarry_c[_b, _j] = _d_c[_b, _j]
+                _dcarry_i[_b, _j] = _dgemm_i[_b, _j]
+                _dcarry_f[_b, _j] = _dgemm_f[_b, _j]
+                _dcarry_o[_b, _j] = _dgemm_o[_b, _j]
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_o, _dcarry_c, _dcarry_f, _dcarry_i, _dG_x, _dG_i, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _W_i, _dgemm_i, _W_f, _dgemm_f, _W_o, _dgemm_o, _dseq_h, _dseq_c, _dseq_i, _dseq_f, _dseq_o):
+    """The time loop of the backward pass, from the last step to the first: each step's fused loops
+    in reverse, the products that carry gradient to the step before, and the gradient carried to
+    the previous states and what the layer above gives every step's states.
+
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
     _seq_f: [T+1,B,hidden] state f: [0] the initial state, [t+1] after step t
@@ -492,7 +603,7 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_c, _seq_f, _seq_i
                 _dG_x[_t, _b, _j] = 0.0
             for _j in range(_dG_i.shape[2]):
                 _dG_i[_t, _b, _j] = 0.0
-        if _has_dseq and _t > 0:
+        if _t > 0:
             for _b in range(_nb):
                 for _j in range(_n_hidden):
                     _dcarry_h[_b, _j] = _dgemm_h[_b, _j] + _dseq_h[_t - 1, _b, _j]
@@ -666,7 +777,10 @@ class Cell(runtime.CellBase):
             _dcarry_i += _dseq_i[_T - 1]
             _dcarry_f += _dseq_f[_T - 1]
             _dcarry_o += _dseq_o[_T - 1]
-        _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_o, _dcarry_c, _dcarry_f, _dcarry_i, _dG_x, _dG_i, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _W_i, _dgemm_i, _W_f, _dgemm_f, _W_o, _dgemm_o, _dseq_h, _dseq_c, _dseq_i, _dseq_f, _dseq_o)
+        if _has_dseq:
+            _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_o, _dcarry_c, _dcarry_f, _dcarry_i, _dG_x, _dG_i, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _W_i, _dgemm_i, _W_f, _dgemm_f, _W_o, _dgemm_o, _dseq_h, _dseq_c, _dseq_i, _dseq_f, _dseq_o)
+        else:
+            _loop_backward(_T, _B, _n_hidden, _active, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_o, _dcarry_c, _dcarry_f, _dcarry_i, _dG_x, _dG_i, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _W_i, _dgemm_i, _W_f, _dgemm_f, _W_o, _dgemm_o)
         _dW_h = dot(_dG_x.reshape(_R, 4*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
         _dW_i = dot(_dG_i.reshape(_R, 3*_n_hidden).T, _seq_i[:-1].reshape(_R, _n_hidden))
         _dW_f = dot(_dG_i.reshape(_R, 3*_n_hidden).T, _seq_f[:-1].reshape(_R, _n_hidden))

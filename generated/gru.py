@@ -208,14 +208,90 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, 
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG_x, _dG_h, _W_h, _dgemm_h, _dseq_h):
+def _loop_backward(_T, _B, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG_x, _dG_h, _W_h, _dgemm_h):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states.
 
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
-    _has_dseq: whether a layer above reads the states (then _dseq_* hold its gradient)
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    _all__p5: [T,B,hidden] U_n @ h at every step
+    _w_b_hn: [hidden] param b_hn
+    _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
+    _all_n: [T,B,hidden] n at every step
+    _all_r: [T,B,hidden] r at every step
+    _all_z: [T,B,hidden] z at every step
+    _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
+    _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
+    _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
+    _dG_x: [T,B,3*hidden] the gradient of [W_r @ x; W_z @ x; W_n @ x] at every step
+    _dG_h: [T,B,3*hidden] the gradient of [U_r @ h; U_z @ h; U_n @ h] at every step
+    _W_h: [3*hidden,hidden] [U_r; U_z; U_n]
+    _dgemm_h: [B,hidden] the gradient of h through its products, [U_r; U_z; U_n]^T @ theirs
+
+    Values the compiler named:
+    _p5 = U_n @ h
+    """
+    _F = _all__p5.dtype.type
+    for _t in range(_T - 1, -1, -1):
+        _nb = _active[_t]
+        for _b in range(_nb):
+            _rt_all__p5_0 = _all__p5[_t, _b]
+            _rt_seq_h_1 = _seq_h[_t, _b]
+            _rt_all_n_2 = _all_n[_t, _b]
+            _rt_all_r_3 = _all_r[_t, _b]
+            _rt_all_z_4 = _all_z[_t, _b]
+            _rb_dcarry_h_5 = _dcarry_h[_b]
+            _rt_dy_h_new_6 = _dy_h_new[_t, _b]
+            _rb_d_h_7 = _d_h[_b]
+            _rt_dG_x_8 = _dG_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_h_9 = _dG_h[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_10 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_dG_h_11 = _dG_h[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_12 = _dG_x[_t, _b, :_n_hidden]
+            _rt_dG_h_13 = _dG_h[_t, _b, :_n_hidden]
+            for _j in range(_n_hidden):
+                _p5 = _rt_all__p5_0[_j]
+                b_hn = _w_b_hn[_j]
+                h = _rt_seq_h_1[_j]
+                n = _rt_all_n_2[_j]
+                r = _rt_all_r_3[_j]
+                z = _rt_all_z_4[_j]
+                _c0 = r*(_F(1.0) - r)
+                _c1 = _F(1.0) - z
+                _c2 = _c1*z
+                _c3 = _F(1.0) - n**2
+                _c4 = _c3*r
+                d_h_new = _rb_dcarry_h_5[_j] + _rt_dy_h_new_6[_j]
+                d_n = _c1*d_h_new
+                d_z = d_h_new*(h - n)
+                d_r = _c3*d_n*(_p5 + b_hn)
+                _rb_d_h_7[_j] = d_h_new*z
+                _rt_dG_x_8[_j] = _c3*d_n
+                _rt_dG_h_9[_j] = _c4*d_n
+                _rt_dG_x_10[_j] = _c2*d_z
+                _rt_dG_h_11[_j] = _c2*d_z
+                _rt_dG_x_12[_j] = _c0*d_r
+                _rt_dG_h_13[_j] = _c0*d_r
+        matmul(_dG_h[_t, :_nb], _W_h, _dgemm_h[:_nb])
+        for _b in range(_nb, _B):
+            for _j in range(_dG_x.shape[2]):
+                _dG_x[_t, _b, _j] = 0.0
+                _dG_h[_t, _b, _j] = 0.0
+        for _b in range(_nb):
+            for _j in range(_n_hidden):
+                _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j]
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG_x, _dG_h, _W_h, _dgemm_h, _dseq_h):
+    """The time loop of the backward pass, from the last step to the first: each step's fused loops
+    in reverse, the products that carry gradient to the step before, and the gradient carried to
+    the previous states and what the layer above gives every step's states.
+
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     _all__p5: [T,B,hidden] U_n @ h at every step
     _w_b_hn: [hidden] param b_hn
@@ -281,7 +357,7 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _all__p5, _w_b_hn, _se
             for _j in range(_dG_x.shape[2]):
                 _dG_x[_t, _b, _j] = 0.0
                 _dG_h[_t, _b, _j] = 0.0
-        if _has_dseq and _t > 0:
+        if _t > 0:
             for _b in range(_nb):
                 for _j in range(_n_hidden):
                     _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j] + _dseq_h[_t - 1, _b, _j]
@@ -384,7 +460,10 @@ class Cell(runtime.CellBase):
         _has_dseq = dseq_given
         if _has_dseq:
             _dcarry_h += _dseq_h[_T - 1]
-        _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG_x, _dG_h, _W_h, _dgemm_h, _dseq_h)
+        if _has_dseq:
+            _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG_x, _dG_h, _W_h, _dgemm_h, _dseq_h)
+        else:
+            _loop_backward(_T, _B, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG_x, _dG_h, _W_h, _dgemm_h)
         _dW_h = dot(_dG_h.reshape(_R, 3*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
         _dgemm_x = dot(_dG_x.reshape(_R, 3*_n_hidden), _W_x).reshape(_T, _B, _n_input)
         _dW_x = dot(_dG_x.reshape(_R, 3*_n_hidden).T, _in_x.reshape(_R, _n_input))

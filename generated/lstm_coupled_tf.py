@@ -213,14 +213,80 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_c, _all_f, _all_g, _all_o, _dcarry_h, _dy_h_new, _dcarry_c, _d_c, _dG_x, _W_h, _dgemm_h, _dseq_h, _dseq_c):
+def _loop_backward(_T, _B, _n_hidden, _active, _seq_c, _all_f, _all_g, _all_o, _dcarry_h, _dy_h_new, _dcarry_c, _d_c, _dG_x, _W_h, _dgemm_h):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states.
 
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
-    _has_dseq: whether a layer above reads the states (then _dseq_* hold its gradient)
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
+    _all_f: [T,B,hidden] f at every step
+    _all_g: [T,B,hidden] g at every step
+    _all_o: [T,B,hidden] o at every step
+    _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
+    _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
+    _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
+    _d_c: [B,hidden] the gradient of c from its users in other fused loops, this step
+    _dG_x: [T,B,3*hidden] the gradient of [W_f @ x; W_g @ x; W_o @ x] = [U_f @ h; U_g @ h; U_o @ h] at every step
+    _W_h: [3*hidden,hidden] [U_f; U_g; U_o]
+    _dgemm_h: [B,hidden] the gradient of h through its products, [U_f; U_g; U_o]^T @ theirs
+    """
+    _F = _seq_c.dtype.type
+    for _t in range(_T - 1, -1, -1):
+        _nb = _active[_t]
+        for _b in range(_nb):
+            _rt_seq_c_0 = _seq_c[_t, _b]
+            _rn_seq_c_1 = _seq_c[_t + 1, _b]
+            _rt_all_f_2 = _all_f[_t, _b]
+            _rt_all_g_3 = _all_g[_t, _b]
+            _rt_all_o_4 = _all_o[_t, _b]
+            _rb_dcarry_h_5 = _dcarry_h[_b]
+            _rt_dy_h_new_6 = _dy_h_new[_t, _b]
+            _rb_dcarry_c_7 = _dcarry_c[_b]
+            _rb_d_c_8 = _d_c[_b]
+            _rt_dG_x_9 = _dG_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_10 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_11 = _dG_x[_t, _b, :_n_hidden]
+            for _j in range(_n_hidden):
+                c = _rt_seq_c_0[_j]
+                c_new = _rn_seq_c_1[_j]
+                f = _rt_all_f_2[_j]
+                g = _rt_all_g_3[_j]
+                o = _rt_all_o_4[_j]
+                _c0 = _F(1.0) - f
+                _c1 = _c0*f
+                _c2 = _F(1.0) - g**2
+                _c3 = o*(_F(1.0) - o)
+                _c4 = tanh(c_new)
+                d_h_new = _rb_dcarry_h_5[_j] + _rt_dy_h_new_6[_j]
+                d_c_new = _rb_dcarry_c_7[_j] + d_h_new*o*(_F(1.0) - _c4**2)
+                d_o = _c4*d_h_new
+                d_g = _c0*d_c_new
+                d_f = d_c_new*(c - g)
+                _rb_d_c_8[_j] = d_c_new*f
+                _rt_dG_x_9[_j] = _c3*d_o
+                _rt_dG_x_10[_j] = _c2*d_g
+                _rt_dG_x_11[_j] = _c1*d_f
+        matmul(_dG_x[_t, :_nb], _W_h, _dgemm_h[:_nb])
+        for _b in range(_nb, _B):
+            for _j in range(_dG_x.shape[2]):
+                _dG_x[_t, _b, _j] = 0.0
+        for _b in range(_nb):
+            for _j in range(_n_hidden):
+                _dcarry_h[_b, _j] = _dgemm_h[_b, _j]
+                _dcarry_c[_b, _j] = _d_c[_b, _j]
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _all_f, _all_g, _all_o, _dcarry_h, _dy_h_new, _dcarry_c, _d_c, _dG_x, _W_h, _dgemm_h, _dseq_h, _dseq_c):
+    """The time loop of the backward pass, from the last step to the first: each step's fused loops
+    in reverse, the products that carry gradient to the step before, and the gradient carried to
+    the previous states and what the layer above gives every step's states.
+
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
     _all_f: [T,B,hidden] f at every step
@@ -276,7 +342,7 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_c, _all_f, _all_g
         for _b in range(_nb, _B):
             for _j in range(_dG_x.shape[2]):
                 _dG_x[_t, _b, _j] = 0.0
-        if _has_dseq and _t > 0:
+        if _t > 0:
             for _b in range(_nb):
                 for _j in range(_n_hidden):
                     _dcarry_h[_b, _j] = _dgemm_h[_b, _j] + _dseq_h[_t - 1, _b, _j]
@@ -382,7 +448,10 @@ class Cell(runtime.CellBase):
         if _has_dseq:
             _dcarry_h += _dseq_h[_T - 1]
             _dcarry_c += _dseq_c[_T - 1]
-        _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_c, _all_f, _all_g, _all_o, _dcarry_h, _dy_h_new, _dcarry_c, _d_c, _dG_x, _W_h, _dgemm_h, _dseq_h, _dseq_c)
+        if _has_dseq:
+            _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _all_f, _all_g, _all_o, _dcarry_h, _dy_h_new, _dcarry_c, _d_c, _dG_x, _W_h, _dgemm_h, _dseq_h, _dseq_c)
+        else:
+            _loop_backward(_T, _B, _n_hidden, _active, _seq_c, _all_f, _all_g, _all_o, _dcarry_h, _dy_h_new, _dcarry_c, _d_c, _dG_x, _W_h, _dgemm_h)
         _dW_h = dot(_dG_x.reshape(_R, 3*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
         _dgemm_x = dot(_dG_x.reshape(_R, 3*_n_hidden), _W_x).reshape(_T, _B, _n_input)
         _dW_x = dot(_dG_x.reshape(_R, 3*_n_hidden).T, _in_x.reshape(_R, _n_input))

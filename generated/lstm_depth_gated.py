@@ -305,14 +305,135 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_c, _
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _all__e0, _seq_c, _in_c_low, _all_d, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _dcarry_h, _dy_h_new, _dcarry_c, _dG_x, _dG_h, _acc_p_o, _d_c, _d_c_low, _acc_w_cd, _acc_w_ld, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _dseq_h, _dseq_c):
+def _loop_backward(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low, _all_d, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _dcarry_h, _dy_h_new, _dcarry_c, _dG_x, _dG_h, _acc_p_o, _d_c, _d_c_low, _acc_w_cd, _acc_w_ld, _acc_p_f, _acc_p_i, _W_h, _dgemm_h):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states.
 
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
-    _has_dseq: whether a layer above reads the states (then _dseq_* hold its gradient)
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    _all__e0: [T,B,hidden] (tanh((U_c @ h) + (W_c @ x) + b_c)) at every step
+    _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
+    _in_c_low: [T,B,hidden] input c_low
+    _all_d: [T,B,hidden] d at every step
+    _all_f: [T,B,hidden] f at every step
+    _all_i: [T,B,hidden] i at every step
+    _all_o: [T,B,hidden] o at every step
+    _w_p_f: [hidden] param p_f
+    _w_p_i: [hidden] param p_i
+    _w_p_o: [hidden] param p_o
+    _w_w_cd: [hidden] param w_cd
+    _w_w_ld: [hidden] param w_ld
+    _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
+    _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
+    _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
+    _dG_x: [T,B,5*hidden] the gradient of [W_i @ x; W_f @ x; W_d @ x; W_c @ x; W_o @ x] at every step
+    _dG_h: [T,B,4*hidden] the gradient of [U_i @ h; U_f @ h; U_c @ h; U_o @ h] at every step
+    _acc_p_o: [hidden] the gradient of p_o, summed in float64
+    _d_c: [B,hidden] the gradient of c from its users in other fused loops, this step
+    _d_c_low: [T,B,hidden] the gradient of c_low from its users in other fused loops, every step
+    _acc_w_cd: [hidden] the gradient of w_cd, summed in float64
+    _acc_w_ld: [hidden] the gradient of w_ld, summed in float64
+    _acc_p_f: [hidden] the gradient of p_f, summed in float64
+    _acc_p_i: [hidden] the gradient of p_i, summed in float64
+    _W_h: [4*hidden,hidden] [U_i; U_f; U_c; U_o]
+    _dgemm_h: [B,hidden] the gradient of h through its products, [U_i; U_f; U_c; U_o]^T @ theirs
+
+    Values the compiler named:
+    _e0 = (tanh((U_c @ h) + (W_c @ x) + b_c))
+    """
+    _F = _all__e0.dtype.type
+    for _t in range(_T - 1, -1, -1):
+        _nb = _active[_t]
+        for _b in range(_nb):
+            _rt_all__e0_0 = _all__e0[_t, _b]
+            _rt_seq_c_1 = _seq_c[_t, _b]
+            _rt_in_c_low_2 = _in_c_low[_t, _b]
+            _rn_seq_c_3 = _seq_c[_t + 1, _b]
+            _rt_all_d_4 = _all_d[_t, _b]
+            _rt_all_f_5 = _all_f[_t, _b]
+            _rt_all_i_6 = _all_i[_t, _b]
+            _rt_all_o_7 = _all_o[_t, _b]
+            _rb_dcarry_h_8 = _dcarry_h[_b]
+            _rt_dy_h_new_9 = _dy_h_new[_t, _b]
+            _rb_dcarry_c_10 = _dcarry_c[_b]
+            _rt_dG_x_11 = _dG_x[_t, _b, 4*_n_hidden:5*_n_hidden]
+            _rt_dG_h_12 = _dG_h[_t, _b, 3*_n_hidden:4*_n_hidden]
+            _rb_d_c_13 = _d_c[_b]
+            _rt_d_c_low_14 = _d_c_low[_t, _b]
+            _rt_dG_x_15 = _dG_x[_t, _b, 3*_n_hidden:4*_n_hidden]
+            _rt_dG_h_16 = _dG_h[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_17 = _dG_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_18 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_dG_h_19 = _dG_h[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_20 = _dG_x[_t, _b, :_n_hidden]
+            _rt_dG_h_21 = _dG_h[_t, _b, :_n_hidden]
+            for _j in range(_n_hidden):
+                _e0 = _rt_all__e0_0[_j]
+                c = _rt_seq_c_1[_j]
+                c_low = _rt_in_c_low_2[_j]
+                c_new = _rn_seq_c_3[_j]
+                d = _rt_all_d_4[_j]
+                f = _rt_all_f_5[_j]
+                i = _rt_all_i_6[_j]
+                o = _rt_all_o_7[_j]
+                p_f = _w_p_f[_j]
+                p_i = _w_p_i[_j]
+                p_o = _w_p_o[_j]
+                w_cd = _w_w_cd[_j]
+                w_ld = _w_w_ld[_j]
+                _c0 = i*(_F(1.0) - i)
+                _c1 = f*(_F(1.0) - f)
+                _c2 = d*(_F(1.0) - d)
+                _c3 = _F(1.0) - _e0**2
+                _c4 = o*(_F(1.0) - o)
+                _c5 = tanh(c_new)
+                d_h_new = _rb_dcarry_h_8[_j] + _rt_dy_h_new_9[_j]
+                d_o = _c5*d_h_new
+                d_c_new = _rb_dcarry_c_10[_j] + _c4*d_o*p_o + d_h_new*o*(_F(1.0) - _c5**2)
+                d__e0 = d_c_new*i
+                d_d = c_low*d_c_new
+                d_f = c*d_c_new
+                d_i = _e0*d_c_new
+                _rt_dG_x_11[_j] = _c4*d_o
+                _rt_dG_h_12[_j] = _c4*d_o
+                _acc_p_o[_j] += _c4*c_new*d_o
+                _rb_d_c_13[_j] = _c0*d_i*p_i + _c1*d_f*p_f + _c2*d_d*w_cd + d_c_new*f
+                _rt_d_c_low_14[_j] = _c2*d_d*w_ld + d*d_c_new
+                _rt_dG_x_15[_j] = _c3*d__e0
+                _rt_dG_h_16[_j] = _c3*d__e0
+                _rt_dG_x_17[_j] = _c2*d_d
+                _acc_w_cd[_j] += _c2*c*d_d
+                _acc_w_ld[_j] += _c2*c_low*d_d
+                _rt_dG_x_18[_j] = _c1*d_f
+                _rt_dG_h_19[_j] = _c1*d_f
+                _acc_p_f[_j] += _c1*c*d_f
+                _rt_dG_x_20[_j] = _c0*d_i
+                _rt_dG_h_21[_j] = _c0*d_i
+                _acc_p_i[_j] += _c0*c*d_i
+        matmul(_dG_h[_t, :_nb], _W_h, _dgemm_h[:_nb])
+        for _b in range(_nb, _B):
+            for _j in range(_dG_x.shape[2]):
+                _dG_x[_t, _b, _j] = 0.0
+            for _j in range(_dG_h.shape[2]):
+                _dG_h[_t, _b, _j] = 0.0
+            for _j in range(_d_c_low.shape[2]):
+                _d_c_low[_t, _b, _j] = 0.0
+        for _b in range(_nb):
+            for _j in range(_n_hidden):
+                _dcarry_h[_b, _j] = _dgemm_h[_b, _j]
+                _dcarry_c[_b, _j] = _d_c[_b, _j]
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low, _all_d, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _dcarry_h, _dy_h_new, _dcarry_c, _dG_x, _dG_h, _acc_p_o, _d_c, _d_c_low, _acc_w_cd, _acc_w_ld, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _dseq_h, _dseq_c):
+    """The time loop of the backward pass, from the last step to the first: each step's fused loops
+    in reverse, the products that carry gradient to the step before, and the gradient carried to
+    the previous states and what the layer above gives every step's states.
+
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     _all__e0: [T,B,hidden] (tanh((U_c @ h) + (W_c @ x) + b_c)) at every step
     _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
@@ -423,7 +544,7 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _all__e0, _seq_c, _in_
                 _dG_h[_t, _b, _j] = 0.0
             for _j in range(_d_c_low.shape[2]):
                 _d_c_low[_t, _b, _j] = 0.0
-        if _has_dseq and _t > 0:
+        if _t > 0:
             for _b in range(_nb):
                 for _j in range(_n_hidden):
                     _dcarry_h[_b, _j] = _dgemm_h[_b, _j] + _dseq_h[_t - 1, _b, _j]
@@ -565,7 +686,10 @@ class Cell(runtime.CellBase):
         if _has_dseq:
             _dcarry_h += _dseq_h[_T - 1]
             _dcarry_c += _dseq_c[_T - 1]
-        _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _all__e0, _seq_c, _in_c_low, _all_d, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _dcarry_h, _dy_h_new, _dcarry_c, _dG_x, _dG_h, _acc_p_o, _d_c, _d_c_low, _acc_w_cd, _acc_w_ld, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _dseq_h, _dseq_c)
+        if _has_dseq:
+            _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low, _all_d, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _dcarry_h, _dy_h_new, _dcarry_c, _dG_x, _dG_h, _acc_p_o, _d_c, _d_c_low, _acc_w_cd, _acc_w_ld, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _dseq_h, _dseq_c)
+        else:
+            _loop_backward(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low, _all_d, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _dcarry_h, _dy_h_new, _dcarry_c, _dG_x, _dG_h, _acc_p_o, _d_c, _d_c_low, _acc_w_cd, _acc_w_ld, _acc_p_f, _acc_p_i, _W_h, _dgemm_h)
         _dW_h = dot(_dG_h.reshape(_R, 4*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
         _dgemm_x = dot(_dG_x.reshape(_R, 5*_n_hidden), _W_x).reshape(_T, _B, _n_input)
         _dW_x = dot(_dG_x.reshape(_R, 5*_n_hidden).T, _in_x.reshape(_R, _n_input))

@@ -247,14 +247,108 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG__v1, _dG_x, _dG__v0, _W__v0, _dgemm__v0, _W__v1, _dgemm__v1, _all__v0, _all_r, _dG_h, _W_h, _dgemm_h, _dseq_h):
+def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG__v1, _dG_x, _dG__v0, _W__v0, _dgemm__v0, _W__v1, _dgemm__v1, _all__v0, _all_r, _dG_h, _W_h, _dgemm_h):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states.
 
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
-    _has_dseq: whether a layer above reads the states (then _dseq_* hold its gradient)
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
+    _all_n: [T,B,hidden] n at every step
+    _all_z: [T,B,hidden] z at every step
+    _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
+    _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
+    _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
+    _dG__v1: [T,B,hidden] the gradient of [U_n @ (h*r)] at every step
+    _dG_x: [T,B,3*hidden] the gradient of [W_z @ x; W_r @ x; W_n @ x] at every step
+    _dG__v0: [T,B,hidden] the gradient of [U_z @ (tanh(h))] at every step
+    _W__v0: [hidden,hidden] [U_z]
+    _dgemm__v0: [B,hidden] the gradient of (tanh(h)) through its products, [U_z]^T @ theirs
+    _W__v1: [hidden,hidden] [U_n]
+    _dgemm__v1: [B,hidden] the gradient of (h*r) through its products, [U_n]^T @ theirs
+    _all__v0: [T,B,hidden] (tanh(h)) at every step
+    _all_r: [T,B,hidden] r at every step
+    _dG_h: [T,B,hidden] the gradient of [U_r @ h] at every step
+    _W_h: [hidden,hidden] [U_r]
+    _dgemm_h: [B,hidden] the gradient of h through its products, [U_r]^T @ theirs
+
+    Values the compiler named:
+    _v0 = (tanh(h))
+    """
+    _F = _seq_h.dtype.type
+    for _t in range(_T - 1, -1, -1):
+        _nb = _active[_t]
+        for _b in range(_nb):
+            _rt_seq_h_0 = _seq_h[_t, _b]
+            _rt_all_n_1 = _all_n[_t, _b]
+            _rt_all_z_2 = _all_z[_t, _b]
+            _rb_dcarry_h_3 = _dcarry_h[_b]
+            _rt_dy_h_new_4 = _dy_h_new[_t, _b]
+            _rb_d_h_5 = _d_h[_b]
+            _rt_dG__v1_6 = _dG__v1[_t, _b]
+            _rt_dG_x_7 = _dG_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_8 = _dG_x[_t, _b, :_n_hidden]
+            _rt_dG__v0_9 = _dG__v0[_t, _b]
+            for _j in range(_n_hidden):
+                h = _rt_seq_h_0[_j]
+                n = _rt_all_n_1[_j]
+                z = _rt_all_z_2[_j]
+                _c0 = _F(1.0) - z
+                _c1 = _c0*z
+                _c2 = _F(1.0) - n**2
+                d_h_new = _rb_dcarry_h_3[_j] + _rt_dy_h_new_4[_j]
+                d_n = d_h_new*z
+                d_z = d_h_new*(-h + n)
+                _rb_d_h_5[_j] = _c0*d_h_new
+                _rt_dG__v1_6[_j] = _c2*d_n
+                _rt_dG_x_7[_j] = _c2*d_n
+                _rt_dG_x_8[_j] = _c1*d_z
+                _rt_dG__v0_9[_j] = _c1*d_z
+        matmul(_dG__v0[_t, :_nb], _W__v0, _dgemm__v0[:_nb])
+        matmul(_dG__v1[_t, :_nb], _W__v1, _dgemm__v1[:_nb])
+        for _b in range(_nb):
+            _rt_all__v0_0 = _all__v0[_t, _b]
+            _rt_seq_h_1 = _seq_h[_t, _b]
+            _rt_all_r_2 = _all_r[_t, _b]
+            _rb_dgemm__v1_3 = _dgemm__v1[_b]
+            _rb_dgemm__v0_4 = _dgemm__v0[_b]
+            _rb_d_h_5 = _d_h[_b]
+            _rt_dG_x_6 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_dG_h_7 = _dG_h[_t, _b]
+            for _j in range(_n_hidden):
+                _v0 = _rt_all__v0_0[_j]
+                h = _rt_seq_h_1[_j]
+                r = _rt_all_r_2[_j]
+                _c3 = r*(_F(1.0) - r)
+                d__v1 = _rb_dgemm__v1_3[_j]
+                d_r = d__v1*h
+                d__v0 = _rb_dgemm__v0_4[_j]
+                _rb_d_h_5[_j] += d__v0*(_F(1.0) - _v0**2) + d__v1*r
+                _rt_dG_x_6[_j] = _c3*d_r
+                _rt_dG_h_7[_j] = _c3*d_r
+        matmul(_dG_h[_t, :_nb], _W_h, _dgemm_h[:_nb])
+        for _b in range(_nb, _B):
+            for _j in range(_dG__v1.shape[2]):
+                _dG__v1[_t, _b, _j] = 0.0
+                _dG__v0[_t, _b, _j] = 0.0
+                _dG_h[_t, _b, _j] = 0.0
+            for _j in range(_dG_x.shape[2]):
+                _dG_x[_t, _b, _j] = 0.0
+        for _b in range(_nb):
+            for _j in range(_n_hidden):
+                _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j]
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG__v1, _dG_x, _dG__v0, _W__v0, _dgemm__v0, _W__v1, _dgemm__v1, _all__v0, _all_r, _dG_h, _W_h, _dgemm_h, _dseq_h):
+    """The time loop of the backward pass, from the last step to the first: each step's fused loops
+    in reverse, the products that carry gradient to the step before, and the gradient carried to
+    the previous states and what the layer above gives every step's states.
+
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _all_n: [T,B,hidden] n at every step
@@ -338,7 +432,7 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_h, _all_n, _all_z
                 _dG_h[_t, _b, _j] = 0.0
             for _j in range(_dG_x.shape[2]):
                 _dG_x[_t, _b, _j] = 0.0
-        if _has_dseq and _t > 0:
+        if _t > 0:
             for _b in range(_nb):
                 for _j in range(_n_hidden):
                     _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j] + _dseq_h[_t - 1, _b, _j]
@@ -451,7 +545,10 @@ class Cell(runtime.CellBase):
         _has_dseq = dseq_given
         if _has_dseq:
             _dcarry_h += _dseq_h[_T - 1]
-        _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG__v1, _dG_x, _dG__v0, _W__v0, _dgemm__v0, _W__v1, _dgemm__v1, _all__v0, _all_r, _dG_h, _W_h, _dgemm_h, _dseq_h)
+        if _has_dseq:
+            _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG__v1, _dG_x, _dG__v0, _W__v0, _dgemm__v0, _W__v1, _dgemm__v1, _all__v0, _all_r, _dG_h, _W_h, _dgemm_h, _dseq_h)
+        else:
+            _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG__v1, _dG_x, _dG__v0, _W__v0, _dgemm__v0, _W__v1, _dgemm__v1, _all__v0, _all_r, _dG_h, _W_h, _dgemm_h)
         _dW__v0 = dot(_dG__v0.reshape(_R, _n_hidden).T, _all__v0.reshape(_R, _n_hidden))
         _dW_h = dot(_dG_h.reshape(_R, _n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
         _dW__v1 = dot(_dG__v1.reshape(_R, _n_hidden).T, _all__v1.reshape(_R, _n_hidden))

@@ -83,14 +83,51 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b):
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_h, _dcarry_h, _dy_h_new, _dG_x, _W_h, _dgemm_h, _dseq_h):
+def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _dcarry_h, _dy_h_new, _dG_x, _W_h, _dgemm_h):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states.
 
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
-    _has_dseq: whether a layer above reads the states (then _dseq_* hold its gradient)
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
+    _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
+    _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
+    _dG_x: [T,B,hidden] the gradient of [W @ x] = [U @ h] at every step
+    _W_h: [hidden,hidden] [U]
+    _dgemm_h: [B,hidden] the gradient of h through its products, [U]^T @ theirs
+    """
+    _F = _seq_h.dtype.type
+    for _t in range(_T - 1, -1, -1):
+        _nb = _active[_t]
+        for _b in range(_nb):
+            _rn_seq_h_0 = _seq_h[_t + 1, _b]
+            _rb_dcarry_h_1 = _dcarry_h[_b]
+            _rt_dy_h_new_2 = _dy_h_new[_t, _b]
+            _rt_dG_x_3 = _dG_x[_t, _b]
+            for _j in range(_n_hidden):
+                h_new = _rn_seq_h_0[_j]
+                _c0 = _F(1.0) - h_new**2
+                d_h_new = _rb_dcarry_h_1[_j] + _rt_dy_h_new_2[_j]
+                _rt_dG_x_3[_j] = _c0*d_h_new
+        matmul(_dG_x[_t, :_nb], _W_h, _dgemm_h[:_nb])
+        for _b in range(_nb, _B):
+            for _j in range(_dG_x.shape[2]):
+                _dG_x[_t, _b, _j] = 0.0
+        for _b in range(_nb):
+            for _j in range(_n_hidden):
+                _dcarry_h[_b, _j] = _dgemm_h[_b, _j]
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _dcarry_h, _dy_h_new, _dG_x, _W_h, _dgemm_h, _dseq_h):
+    """The time loop of the backward pass, from the last step to the first: each step's fused loops
+    in reverse, the products that carry gradient to the step before, and the gradient carried to
+    the previous states and what the layer above gives every step's states.
+
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
@@ -117,7 +154,7 @@ def _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_h, _dcarry_h, _dy
         for _b in range(_nb, _B):
             for _j in range(_dG_x.shape[2]):
                 _dG_x[_t, _b, _j] = 0.0
-        if _has_dseq and _t > 0:
+        if _t > 0:
             for _b in range(_nb):
                 for _j in range(_n_hidden):
                     _dcarry_h[_b, _j] = _dgemm_h[_b, _j] + _dseq_h[_t - 1, _b, _j]
@@ -195,7 +232,10 @@ class Cell(runtime.CellBase):
         _has_dseq = dseq_given
         if _has_dseq:
             _dcarry_h += _dseq_h[_T - 1]
-        _loop_backward(_T, _B, _n_hidden, _has_dseq, _active, _seq_h, _dcarry_h, _dy_h_new, _dG_x, _W_h, _dgemm_h, _dseq_h)
+        if _has_dseq:
+            _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _dcarry_h, _dy_h_new, _dG_x, _W_h, _dgemm_h, _dseq_h)
+        else:
+            _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _dcarry_h, _dy_h_new, _dG_x, _W_h, _dgemm_h)
         _dW_h = dot(_dG_x.reshape(_R, _n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
         _dgemm_x = dot(_dG_x.reshape(_R, _n_hidden), _W_x).reshape(_T, _B, _n_input)
         _dW_x = dot(_dG_x.reshape(_R, _n_hidden).T, _in_x.reshape(_R, _n_input))

@@ -155,3 +155,25 @@ def test_the_catalogs_tape_formula_is_what_the_tape_holds(path):
         count, _, dim = term.rpartition("*")
         per_step += int(count or 1) * cell.dims[dim]
     assert tape_bytes(5) - tape_bytes(4) == 4 * B * per_step
+
+
+def test_a_call_compiles_only_the_kernels_it_runs(build_module):
+    """Numba compiles a kernel at its first call, in the dtype of that call: a float32
+    forward+backward with no layer above compiles the taped forward and the plain backward, in
+    float32 only; the inference twin compiles at the first tape=False call, the dseq twin at the
+    first backward given dseq."""
+    _, m = build_module(os.path.join(ROOT, "specs", "lstm.yaml"), "lazy")
+    cell = m.Cell(dtype="float32", seed=0, input=3, hidden=4)
+    x = np.ones((2, 1, 3), np.float32)
+    y, _, tape = cell.forward(x)
+    cell.backward(tape, np.ones_like(y))
+
+    def compiled():
+        return {n: len(getattr(m, n).signatures) for n in ("_loop_forward", "_loop_infer", "_loop_backward", "_loop_backward_dseq")}
+
+    assert compiled() == {"_loop_forward": 1, "_loop_infer": 0, "_loop_backward": 1, "_loop_backward_dseq": 0}
+    floats = {str(a.dtype) for sig in m._loop_forward.signatures for a in sig if hasattr(a, "dtype")} - {"int64"}
+    assert floats == {"float32"}
+    cell.forward(x, tape=False)
+    cell.backward(tape, np.ones_like(y), dseq={"h": np.ones((2, 1, 4), np.float32)})
+    assert compiled() == {"_loop_forward": 1, "_loop_infer": 1, "_loop_backward": 1, "_loop_backward_dseq": 1}

@@ -111,7 +111,7 @@ class Bodies:
         w.line("return _y, _final, _tape")
         return w.text()
 
-    def backward_body(self, pre_b: dict[int, Kernel], loop_b: Kernel) -> str:
+    def backward_body(self, pre_b: dict[int, Kernel], loop_b: Kernel, loop_bd: Kernel) -> str:
         """`_backward`: the tape taken apart, the time loop, then the products over all steps
         (the gradients of hoisted operands and of the weights), the bias sums, and the results."""
         cell = self.cell
@@ -131,7 +131,10 @@ class Bodies:
             w.line(f"{self.buf(Role.D_OUTPUT, name).name} = dy[{name!r}]")
         self.alloc(w, self.s.backward_arrays)
         carry = self.carried_in(w)
-        self.call(w, loop_b)
+        with w.block("if _has_dseq:"):
+            self.call(w, loop_bd)
+        with w.block("else:"):
+            self.call(w, loop_b)
         grads = self.after_the_loop(w, pre_b)
         self.param_gradients(w, grads)
         w.line("_dinputs = {}")

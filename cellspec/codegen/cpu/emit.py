@@ -57,12 +57,17 @@ class Emitter:
             twins.append((loop_f, k.loop_forward("_loop_infer", skip)))
             # a kernel that stores nothing of the tape-only arrays needs no twin
             infer = {kern.name: twin for kern, twin in twins if any(a in skip for a in kern.arrays)}
+        # the dseq twin first, from a copy of what the kernels so far assigned and placed: both
+        # twins assign and place the same terms, and what comes after must see them once
+        assigned, placed = set(k.assigned), set(k.placed)
+        loop_bd = k.loop_backward(dseq=True)
+        k.assigned, k.placed = assigned, placed
         loop_b = k.loop_backward()
         pre_b = {ph.index: kern for ph in reversed(s.phases[PRE]) if (kern := k.pre_backward(ph.index))}
-        kernels = [*pre_f.values(), loop_f, *infer.values(), loop_b, *pre_b.values()]
+        kernels = [*pre_f.values(), loop_f, *infer.values(), loop_b, loop_bd, *pre_b.values()]
         kernel_sources = [kern.source(cell.dims) for kern in kernels]
         forward = self.bodies.forward_body(pre_f, loop_f, infer)
-        backward = self.bodies.backward_body(pre_b, loop_b)
+        backward = self.bodies.backward_body(pre_b, loop_b, loop_bd)
         missing = self.unplaced()
         if missing:
             raise AssertionError(f"cellspec's emitter left out terms of the backward plan of {cell.name}: {missing}")

@@ -173,8 +173,7 @@ class Kernel(Writer):
 
     def source(self, all_dims: tuple[str, ...]) -> str:
         dims = [d for d in all_dims if d in self.dims]
-        flags = ["_has_dseq"] if any(a.role is Role.D_SEQUENCE for a in self.arrays) else []
-        params = ["_T", "_B", *(f"_n_{d}" for d in dims), *flags, *(["_active"] if self.ragged else []), *(a.name for a in self.arrays)]
+        params = ["_T", "_B", *(f"_n_{d}" for d in dims), *(["_active"] if self.ragged else []), *(a.name for a in self.arrays)]
         self.params = params
         head = f"def {self.name}({', '.join(params)}):"
         # the kernel's float type, for its constants: float64 accumulators excepted
@@ -182,14 +181,12 @@ class Kernel(Writer):
         body = ["    " + ln if ln else "" for ln in self.lines]
         if any("_F(" in ln for ln in self.lines):
             body.insert(0, f"    _F = {typed_by}.dtype.type")
-        return head + "\n" + self.docstring(dims, flags) + "\n".join(body) + "\n"
+        return head + "\n" + self.docstring(dims) + "\n".join(body) + "\n"
 
-    def docstring(self, dims: list[str], flags: list[str]) -> str:
+    def docstring(self, dims: list[str]) -> str:
         """What every argument holds, and its shape; then the compiler-made values it reads."""
         lines = [*textwrap.wrap(self.summary, 92), "", "_T, _B: the steps and the sequences of the batch"]
         lines += [f"_n_{d}: the size of {d}" for d in dims]
-        if flags:
-            lines.append("_has_dseq: whether a layer above reads the states (then _dseq_* hold its gradient)")
         if self.ragged:
             lines.append("_active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first")
         lines += [f"{a.name}: {shape_text(a.shape)} {a.holds}" for a in self.arrays]
