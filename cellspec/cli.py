@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -128,11 +129,24 @@ def cmd_catalog(args) -> int:
     return EXIT_OK
 
 
+@contextlib.contextmanager
+def _bench_modules(built):
+    """The built modules written to a temporary folder and imported, as (built, module) pairs, for
+    as long as the block runs (the --memory and compile children import them from there)."""
+    from .files import import_file, write_atomic
+
+    with tempfile.TemporaryDirectory(prefix="cellspec-bench-") as folder:
+        modules = []
+        for b in built:
+            path = os.path.join(folder, f"{b.cell.name}.py")
+            write_atomic(path, b.source)
+            modules.append((b, import_file(path, f"cellspec_bench_{b.cell.name}")))
+        yield modules
+
+
 def cmd_bench(args) -> int:
     from .bench import SIZES, Quiet, bench_cell, markdown, peak_memory, plot_scaling, scaling, write_results
     from . import blas
-    from .files import import_file
-    from .files import write_atomic
 
     if args.blas:
         try:
@@ -170,11 +184,8 @@ def cmd_bench(args) -> int:
     if args.profile:
         return _bench_profile(args, built, sizes)
     memory_sizes = set(args.memory.split(",")) if args.memory else set()
-    with tempfile.TemporaryDirectory(prefix="cellspec-bench-") as folder:
-        for b in built:
-            path = os.path.join(folder, f"{b.cell.name}.py")
-            write_atomic(path, b.source)
-            module = import_file(path, f"cellspec_bench_{b.cell.name}")
+    with _bench_modules(built) as modules:
+        for b, module in modules:
             for size in sizes:
                 row = bench_cell(b.cell.name, module, b.schedule, size, args.rounds, set(args.peers.split(",")), args.pause, quiet)
                 if size in memory_sizes:
@@ -206,16 +217,11 @@ def _bench_interop(args, built, sizes, quiet) -> int:
     import json
 
     from .bench.interop import interop_rows, markdown
-    from .files import import_file
     from .files import write_atomic
 
     os.makedirs(args.out, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="cellspec-bench-") as folder:
-        modules = {}
-        for b in built:
-            path = os.path.join(folder, f"{b.cell.name}.py")
-            write_atomic(path, b.source)
-            modules[b.cell.name] = import_file(path, f"cellspec_bench_{b.cell.name}")
+    with _bench_modules(built) as pairs:
+        modules = {b.cell.name: module for b, module in pairs}
         memory = args.memory.split(",")[0] if args.memory else None
         rows = interop_rows(modules, sizes, args.rounds, args.pause, quiet, memory, args.threads)
     text = markdown(rows)
@@ -232,15 +238,12 @@ def _bench_profile(args, built, sizes) -> int:
     import json
 
     from .bench.profile import markdown, profile_cell
-    from .files import import_file, write_atomic
+    from .files import write_atomic
 
     os.makedirs(args.out, exist_ok=True)
     rows = []
-    with tempfile.TemporaryDirectory(prefix="cellspec-bench-") as folder:
-        for b in built:
-            path = os.path.join(folder, f"{b.cell.name}.py")
-            write_atomic(path, b.source)
-            module = import_file(path, f"cellspec_bench_{b.cell.name}")
+    with _bench_modules(built) as modules:
+        for b, module in modules:
             for size in sizes:
                 rows.append(dict(spec=b.cell.name, size=size, **profile_cell(module, b.schedule, size, args.rounds)))
                 print(markdown(rows[-1:]).splitlines()[2], flush=True)
