@@ -86,7 +86,7 @@ def profile_cell(cell_module, schedule, size: str, rounds: int) -> dict:
     for the generated module at a bench size, on one thread (see the module docstring)."""
     T, B = SIZES[size][:2]
     cell, _, both, _ = _ours(cell_module, SIZES[size])
-    cell.threads = 1
+    cell.threads = 1  # a cell of its own (`_ours`): nothing to restore
     spent: dict[str, float] = {}
     kernels = {name: getattr(cell_module, name) for name in dir(cell_module) if name.startswith(("_loop_", "_pre_"))}
     original_dot = cell_module.dot
@@ -117,7 +117,6 @@ def profile_cell(cell_module, schedule, size: str, rounds: int) -> dict:
         cell_module.dot = original_dot
         for name, fn in kernels.items():
             setattr(cell_module, name, fn)
-        cell.threads = None
     return {"total_ms": float(np.median(totals)) * 1e3, "phases": {p: float(np.median(v)) for p, v in samples.items()}}
 
 
