@@ -6,11 +6,15 @@ step gets zeros; see `Kernels.past_the_end`). For the rows still running to be a
 runs sorted by length, longest first. `Ragged` is that arrangement: the checked lengths, the
 permutation into the kernels' order (None when the batch is in it already, as a `Layer` leaves it), the
 active counts and the padded positions. A batch whose sequences all run T steps is no `Ragged`
-(`arrange` returns None): it runs exactly as a call without lengths. Imports numpy only.
+(`arrange` returns None): it runs exactly as a call without lengths. Each chunk's thread takes
+its rows in the kernels' order and puts its outputs back (`take`, `put`). `Rows` is what the
+products over all steps read of such a batch: only the rows that ran (numpy, and two jitted
+copies).
 """
 
 from __future__ import annotations
 
+import numba as nb
 import numpy as np
 
 
@@ -48,6 +52,92 @@ def active(sorted_lengths: np.ndarray, T: int) -> np.ndarray:
     return np.count_nonzero(sorted_lengths[None, :] > np.arange(T)[:, None], axis=1).astype(np.int64)
 
 
+class Rows:
+    """The rows of a [T,B,..] array that a batch run with `active` (longest first) computes:
+    step t's first `active[t]`. The products over all steps (the hoisted input products, the
+    input and weight gradients, the bias sums) run on these alone, packed step after step as
+    PyTorch's PackedSequence holds them, so that a ragged batch's products cost its share of the
+    steps. For a batch whose sequences all run T steps every row is one, and `pack`/`spread` are
+    the reshapes the products always ran on: such a batch does what it did before lengths.
+
+    The copies are jitted loops that release the GIL: as numpy slice assignments, one per step,
+    the two chunk threads of a call queued for the GIL between them, and the LSTM's `spread` at S2
+    took 8-10 ms a chunk where it takes 3.
+    """
+
+    __slots__ = ("active", "T", "B", "full", "count")
+
+    def __init__(self, active: np.ndarray, T: int, B: int):
+        self.active, self.T, self.B = active, T, B
+        self.full = bool(np.all(active == B))
+        self.count = int(active.sum())
+
+    def pack(self, a: np.ndarray) -> np.ndarray:
+        """[T,B,K] -> [rows, K]: the rows that ran, step after step (a view when all did)."""
+        if self.full:
+            return a.reshape(self.T * self.B, a.shape[2])
+        out = np.empty((self.count, a.shape[2]), a.dtype)
+        _pack(a, self.active, out)
+        return out
+
+    def spread(self, p: np.ndarray) -> np.ndarray:
+        """[rows, K] -> [T,B,K], zeros in the rows that did not run."""
+        if self.full:
+            return p.reshape(self.T, self.B, p.shape[1])
+        out = np.empty((self.T, self.B, p.shape[1]), p.dtype)
+        _spread(np.ascontiguousarray(p), self.active, out)
+        return out
+
+
+# element by element, as the kernels' own copies are (an array-wide assignment compiles into
+# Numba's broadcasting code, slow to compile); compiled on a ragged batch's first call
+@nb.njit(cache=True, nogil=True)
+def _pack(a, active, out):
+    at = 0
+    for t in range(a.shape[0]):
+        for b in range(active[t]):
+            for j in range(a.shape[2]):
+                out[at, j] = a[t, b, j]
+            at += 1
+
+
+@nb.njit(cache=True, nogil=True)
+def _take(a, rows, active, zero, out):
+    for t in range(out.shape[0]):
+        for b in range(out.shape[1]):
+            if zero and b >= active[t]:
+                for j in range(out.shape[2]):
+                    out[t, b, j] = 0.0
+            else:
+                for j in range(out.shape[2]):
+                    out[t, b, j] = a[t, rows[b], j]
+
+
+@nb.njit(cache=True, nogil=True)
+def _put(v, rows, active, out):
+    for t in range(v.shape[0]):
+        for b in range(v.shape[1]):
+            if b >= active[t]:
+                for j in range(v.shape[2]):
+                    out[t, rows[b], j] = 0.0
+            else:
+                for j in range(v.shape[2]):
+                    out[t, rows[b], j] = v[t, b, j]
+
+
+@nb.njit(cache=True, nogil=True)
+def _spread(p, active, out):
+    at = 0
+    for t in range(out.shape[0]):
+        for b in range(active[t]):
+            for j in range(out.shape[2]):
+                out[t, b, j] = p[at, j]
+            at += 1
+        for b in range(active[t], out.shape[1]):
+            for j in range(out.shape[2]):
+                out[t, b, j] = 0.0
+
+
 class Ragged:
     """A batch of variable lengths, arranged for the kernels: each of its `chunks` contiguous
     parts (one per thread of a batch-parallel call, `parallel.chunks`) sorted longest first.
@@ -55,7 +145,7 @@ class Ragged:
     as many steps of work as the others: cut from one sorted batch, the first thread would get
     all the long sequences and the call would take as long as a full-length one."""
 
-    __slots__ = ("lengths", "order", "inverse", "sorted", "padded")
+    __slots__ = ("lengths", "order", "inverse", "sorted", "T")
 
     def __init__(self, lengths: np.ndarray, T: int, chunks: list[slice] | None = None):
         by_length = np.argsort(-lengths, kind="stable")
@@ -86,29 +176,32 @@ class Ragged:
         self.order = None if identity else order
         self.inverse = None if identity else np.argsort(order)
         self.sorted = lengths if identity else lengths[order]
-        # [T, B] in the kernels' order: the steps past each sequence's end
-        self.padded = np.arange(T)[:, None] >= self.sorted[None, :]
+        self.T = T
 
     def active(self, rows: slice = slice(None)) -> np.ndarray:
-        return active(self.sorted[rows], self.padded.shape[0])
+        return active(self.sorted[rows], self.T)
 
-    def to_sorted(self, arrays: dict, axis: int) -> dict:
-        """Rows (batch on `axis`) into sorted order: copies; the arrays themselves if sorted."""
-        if self.order is None:
-            return arrays
-        return {k: np.take(v, self.order, axis=axis) for k, v in arrays.items()}
+    def rows(self, part: slice) -> np.ndarray:
+        """The caller's rows of the kernels' rows `part`."""
+        return (np.arange(len(self.lengths)) if self.order is None else self.order)[part]
 
-    def from_sorted(self, arrays: dict, axis: int) -> dict:
-        if self.order is None:
-            return arrays
-        return {k: np.take(v, self.inverse, axis=axis) for k, v in arrays.items()}
+    def take(self, arrays: dict, part: slice, zero: bool = True) -> dict:
+        """The rows `part` of the kernels' order of [T,B,..] arrays (batch on axis 1): C-contiguous
+        copies, with zeros past each sequence's end unless not `zero`. Run by each chunk's thread
+        on its own rows, the GIL released: the sorting costs no serial pass over the batch."""
+        rows, steps = self.rows(part), self.active(part)
+        out = {}
+        for k, v in arrays.items():
+            out[k] = np.empty((v.shape[0], len(rows), v.shape[2]), v.dtype)
+            _take(v, rows, steps, zero, out[k])
+        return out
 
-    def zero_padding(self, arrays: dict) -> dict:
-        """[T, B, ..] arrays (sorted order) with zeros past each sequence's end, written in place
-        (the caller owns them)."""
-        for v in arrays.values():
-            v[self.padded] = 0
-        return arrays
+    def put(self, parts: dict, part: slice, arrays: dict) -> None:
+        """Write [T,b,..] arrays of the rows `part` (kernels' order) into the caller's rows of
+        `arrays`, with zeros past each sequence's end."""
+        rows, steps = self.rows(part), self.active(part)
+        for k, v in parts.items():
+            _put(v, rows, steps, arrays[k])
 
 
 def arrange(lengths, T: int, B: int, chunks: list[slice] | None = None) -> Ragged | None:

@@ -38,6 +38,7 @@ import numpy as np
 
 from . import blas, formula, parallel
 from . import lengths as lengths_
+from .lengths import Rows  # noqa: F401  (the generated code reads runtime.Rows)
 from .tape import Tape
 
 DTYPES = ("float32", "float64")
@@ -267,41 +268,29 @@ class CellBase:
         its padded input rows are never read (they may hold anything, NaN included).
         Returns y [T,B,out] (a dict output name -> array when the spec has several outputs),
         the final state (dict), and the tape for `backward` (None without one)."""
-        inputs, T, B, owned = self._checked_inputs(x, tape)
+        inputs, T, B, _ = self._checked_inputs(x, tape)
         state = self._checked_states(state, B, "state")
         chunks = self.batch_chunks(B)
         ragged = lengths_.arrange(lengths, T, B, chunks)
         params = self._checked_params(own=tape)
-        if ragged is not None:
-            # rows into the kernels' order, longest first; padding zeroed, in copies (the
-            # permutation's, or the tape's own, else made here): a taped call keeps them, and the
-            # products over all steps then read zeros, never the caller's NaN
-            owned = owned or ragged.order is not None
-            inputs = ragged.to_sorted(inputs, 1)
-            inputs = ragged.zero_padding(inputs if owned else {k: v.copy() for k, v in inputs.items()})
-            state = {k: np.ascontiguousarray(v) for k, v in ragged.to_sorted(state, 0).items()}
         # the generated `_forward` reads self.params: it runs on a shallow copy of the cell that
         # holds the checked params, so cell.params is never swapped out, not even for a moment in
         # which another thread's call on this cell would read it
         runner = copy.copy(self)
         runner.params = params
-        if len(chunks) == 1:
-            active = lengths_.full(T, B) if ragged is None else ragged.active()
+        if len(chunks) == 1 and ragged is None:
             with _blas_for_one_pass(B):
-                y, final, arrays = runner._forward(inputs, state, tape, active)
+                y, final, arrays = runner._forward(inputs, state, tape, lengths_.full(T, B))
             record = None
             if tape:
-                record = Tape(self, T, B, inputs, params, arrays, active=active)
+                record = Tape(self, T, B, inputs, params, arrays, active=lengths_.full(T, B))
                 # y is a view of the tape (an output that is a state is its `_seq_` array): a copy,
                 # so that writing to y cannot change what the backward pass reads
                 y = {k: v.copy() for k, v in y.items()}
         else:
             y, final, record = self._forward_chunks(runner, chunks, inputs, state, params, T, B, tape, ragged)
-        if ragged is not None:
-            y = ragged.from_sorted(ragged.zero_padding(y), 1)
-            final = ragged.from_sorted(final, 0)
-            if record is not None:
-                record.ragged = ragged
+        if ragged is not None and record is not None:
+            record.ragged = ragged
         if len(self.OUTPUTS) == 1:
             y = y[self.OUTPUTS[0][0]]
         return y, final, record
@@ -318,21 +307,40 @@ class CellBase:
 
     def _forward_chunks(self, runner, chunks, inputs, state, params, T, B, tape: bool, ragged):
         # each thread cuts its own chunk out of the inputs and copies its outputs into the whole
-        # batch's arrays: the copies run in parallel too
+        # batch's arrays: the copies run in parallel too. A ragged batch's chunk is its rows in
+        # the kernels' order (`Ragged.take`), padding zeroed in the copy, so that no kernel reads
+        # the caller's NaN; its outputs go back to the caller's rows, zeros past each end
         y = {n: np.empty((T, B, self._size(d)), self.dtype) for n, d in self.OUTPUTS}
         final = {n: np.empty((B, self._size(d)), self.dtype) for n, d in self.STATES}
 
         def run(sl):
-            # a taped chunk keeps its rows of the inputs: a copy, never a view of the caller's
-            part_in = parallel.cut(inputs, sl, 1, own=tape)
-            active = lengths_.full(T, sl.stop - sl.start) if ragged is None else ragged.active(sl)
-            ys, fin, arrays = runner._forward(part_in, parallel.cut(state, sl, 0), tape, active)
-            for k, v in ys.items():
-                y[k][:, sl] = v
-            for k, v in fin.items():
-                final[k][sl] = v
+            if ragged is None:
+                # a taped chunk keeps its rows of the inputs: a copy, never a view of the caller's
+                part_in = parallel.cut(inputs, sl, 1, own=tape)
+                part_state = parallel.cut(state, sl, 0)
+                active = lengths_.full(T, sl.stop - sl.start)
+            else:
+                part_in = ragged.take(inputs, sl)
+                rows = ragged.rows(sl)
+                part_state = {k: np.ascontiguousarray(v[rows]) for k, v in state.items()}
+                active = ragged.active(sl)
+            ys, fin, arrays = runner._forward(part_in, part_state, tape, active)
+            if ragged is None:
+                for k, v in ys.items():
+                    y[k][:, sl] = v
+                for k, v in fin.items():
+                    final[k][sl] = v
+            else:
+                ragged.put(ys, sl, y)
+                for k, v in fin.items():
+                    final[k][rows] = v
             return Tape(self, T, sl.stop - sl.start, part_in, params, arrays, active=active) if tape else None
 
+        if len(chunks) == 1:
+            # one pass on this thread (a ragged batch too small to split)
+            with _blas_for_one_pass(B):
+                parts = [run(chunks[0])]
+            return y, final, parts[0]
         parts = parallel.on_threads(run, [(sl,) for sl in chunks])
         # the chunks' tapes hold the arrays; this one holds none, not even the caller's inputs
         return y, final, Tape(self, T, B, {}, params, {}, list(zip(chunks, parts))) if tape else None
@@ -370,38 +378,51 @@ class CellBase:
             else:
                 # never read: the kernel takes its no-dseq path
                 dseq[name] = np.zeros((1, 1, 1), self.dtype)
-        ragged = tape.ragged
-        if ragged is not None and ragged.order is not None:
-            # into the order the forward pass ran the batch in, longest first
-            dy, dstate = ragged.to_sorted(dy, 1), ragged.to_sorted(dstate, 0)
-            if given:
-                dseq = ragged.to_sorted(dseq, 1)
-        if not tape.parts:
+        if not tape.parts and tape.ragged is None:
             with _blas_for_one_pass(tape.B):
                 dinputs, dparams, dstate0 = self._backward(tape, dy, dstate, dseq, given)
         else:
             dinputs, dparams, dstate0 = self._backward_chunks(tape, dy, dstate, dseq, given)
-        if ragged is not None:
-            dinputs, dstate0 = ragged.from_sorted(dinputs, 1), ragged.from_sorted(dstate0, 0)
         dx = dinputs[self.INPUTS[0][0]] if len(self.INPUTS) == 1 else dinputs
         return dx, dparams, dstate0
 
     def _backward_chunks(self, tape: Tape, dy, dstate, dseq, given):
         T, B = tape.T, tape.B
+        ragged = tape.ragged
         dinputs = {n: np.empty((T, B, self._size(d)), self.dtype) for n, d in self.INPUTS}
         dstate0 = {n: np.empty((B, self._size(d)), self.dtype) for n, d in self.STATES}
 
         def run(sl, part):
-            # without dseq the kernels never read it: every chunk gets the same placeholder
-            dseq_part = parallel.cut(dseq, sl, 1) if given else dseq
-            dx, dp, ds = self._backward(part, parallel.cut(dy, sl, 1), parallel.cut(dstate, sl, 0), dseq_part, given)
-            for k, v in dx.items():
-                dinputs[k][:, sl] = v
-            for k, v in ds.items():
-                dstate0[k][sl] = v
+            # a ragged batch's chunk takes its rows in the kernels' order, as the forward pass
+            # ran them; dy past each end is zeroed (those outputs are zeros, whatever dy says),
+            # dseq is not (a state passes through past the end, and so does its gradient)
+            if ragged is None:
+                part_dy, part_dstate = parallel.cut(dy, sl, 1), parallel.cut(dstate, sl, 0)
+                # without dseq the kernels never read it: every chunk gets the same placeholder
+                part_dseq = parallel.cut(dseq, sl, 1) if given else dseq
+            else:
+                rows = ragged.rows(sl)
+                part_dy = ragged.take(dy, sl)
+                part_dstate = {k: np.ascontiguousarray(v[rows]) for k, v in dstate.items()}
+                part_dseq = ragged.take(dseq, sl, zero=False) if given else dseq
+            dx, dp, ds = self._backward(part, part_dy, part_dstate, part_dseq, given)
+            if ragged is None:
+                for k, v in dx.items():
+                    dinputs[k][:, sl] = v
+                for k, v in ds.items():
+                    dstate0[k][sl] = v
+            else:
+                ragged.put(dx, sl, dinputs)
+                for k, v in ds.items():
+                    dstate0[k][rows] = v
             return dp
 
-        grads = parallel.on_threads(run, tape.parts)
+        parts = tape.parts or [(slice(0, B), tape)]
+        if len(parts) == 1:
+            with _blas_for_one_pass(B):
+                dparams = run(*parts[0])
+            return dinputs, dparams, dstate0
+        grads = parallel.on_threads(run, parts)
         dparams = {k: sum((g[k] for g in grads[1:]), grads[0][k]) for k in grads[0]}
         return dinputs, dparams, dstate0
 

@@ -677,8 +677,7 @@ class Cell(runtime.CellBase):
         _params = self.params
         _in_x = inputs['x']
         _T, _B = _in_x.shape[0], _in_x.shape[1]
-        _R = _T * _B
-        _n_input = self.dims['input']
+        _rows = runtime.Rows(_active, _T, _B)
         _n_hidden = self.dims['hidden']
         _w_p_i = _params['p_i']
         _w_p_f = _params['p_f']
@@ -711,7 +710,8 @@ class Cell(runtime.CellBase):
         _seq_i[0] = state['i']
         _seq_f[0] = state['f']
         _seq_o[0] = state['o']
-        _G_x = dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 4*_n_hidden)
+        _rows_in_x = _rows.pack(_in_x)
+        _G_x = _rows.spread(dot(_rows_in_x, _W_x.T))
         if tape:
             _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _seq_f, _WT_f, _G_f, _seq_o, _WT_o, _G_o, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o, _all_z)
         else:
@@ -726,8 +726,7 @@ class Cell(runtime.CellBase):
         _params = tape.params
         _T, _B = tape.T, tape.B
         _active = tape.active
-        _R = _T * _B
-        _n_input = self.dims['input']
+        _rows = runtime.Rows(_active, _T, _B)
         _n_hidden = self.dims['hidden']
         _in_x = tape.inputs['x']
         _w_p_i = _params['p_i']
@@ -781,13 +780,20 @@ class Cell(runtime.CellBase):
             _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_o, _dcarry_c, _dcarry_f, _dcarry_i, _dG_x, _dG_i, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _W_i, _dgemm_i, _W_f, _dgemm_f, _W_o, _dgemm_o, _dseq_h, _dseq_c, _dseq_i, _dseq_f, _dseq_o)
         else:
             _loop_backward(_T, _B, _n_hidden, _active, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_o, _dcarry_c, _dcarry_f, _dcarry_i, _dG_x, _dG_i, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _W_i, _dgemm_i, _W_f, _dgemm_f, _W_o, _dgemm_o)
-        _dW_h = dot(_dG_x.reshape(_R, 4*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
-        _dW_i = dot(_dG_i.reshape(_R, 3*_n_hidden).T, _seq_i[:-1].reshape(_R, _n_hidden))
-        _dW_f = dot(_dG_i.reshape(_R, 3*_n_hidden).T, _seq_f[:-1].reshape(_R, _n_hidden))
-        _dW_o = dot(_dG_i.reshape(_R, 3*_n_hidden).T, _seq_o[:-1].reshape(_R, _n_hidden))
-        _dgemm_x = dot(_dG_x.reshape(_R, 4*_n_hidden), _W_x).reshape(_T, _B, _n_input)
-        _dW_x = dot(_dG_x.reshape(_R, 4*_n_hidden).T, _in_x.reshape(_R, _n_input))
-        _dbias_x = _dG_x.reshape(_R, 4*_n_hidden).sum(axis=0, dtype=np.float64)
+        _rows_dG_x = _rows.pack(_dG_x)
+        _rows_seq_h = _rows.pack(_seq_h[:-1])
+        _dW_h = dot(_rows_dG_x.T, _rows_seq_h)
+        _rows_dG_i = _rows.pack(_dG_i)
+        _rows_seq_i = _rows.pack(_seq_i[:-1])
+        _dW_i = dot(_rows_dG_i.T, _rows_seq_i)
+        _rows_seq_f = _rows.pack(_seq_f[:-1])
+        _dW_f = dot(_rows_dG_i.T, _rows_seq_f)
+        _rows_seq_o = _rows.pack(_seq_o[:-1])
+        _dW_o = dot(_rows_dG_i.T, _rows_seq_o)
+        _dgemm_x = _rows.spread(dot(_rows_dG_x, _W_x))
+        _rows_in_x = _rows.pack(_in_x)
+        _dW_x = dot(_rows_dG_x.T, _rows_in_x)
+        _dbias_x = _rows_dG_x.sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W_z'] = _dW_x[0:_n_hidden].copy()
         _dparams['W_i'] = _dW_x[_n_hidden:2*_n_hidden].copy()

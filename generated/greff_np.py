@@ -437,8 +437,7 @@ class Cell(runtime.CellBase):
         _params = self.params
         _in_x = inputs['x']
         _T, _B = _in_x.shape[0], _in_x.shape[1]
-        _R = _T * _B
-        _n_input = self.dims['input']
+        _rows = runtime.Rows(_active, _T, _B)
         _n_hidden = self.dims['hidden']
         _w_b_z = _params['b_z']
         _w_b_i = _params['b_i']
@@ -456,7 +455,8 @@ class Cell(runtime.CellBase):
         _all_o = np.empty((_T, _B, _n_hidden), _dtype)
         _seq_h[0] = state['h']
         _seq_c[0] = state['c']
-        _G_x = dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 4*_n_hidden)
+        _rows_in_x = _rows.pack(_in_x)
+        _G_x = _rows.spread(dot(_rows_in_x, _W_x.T))
         if tape:
             _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _all_z, _all_i, _all_f, _all_o)
         else:
@@ -470,8 +470,7 @@ class Cell(runtime.CellBase):
         _dtype = self.dtype
         _T, _B = tape.T, tape.B
         _active = tape.active
-        _R = _T * _B
-        _n_input = self.dims['input']
+        _rows = runtime.Rows(_active, _T, _B)
         _n_hidden = self.dims['hidden']
         _in_x = tape.inputs['x']
         _seq_h = tape.arrays['_seq_h']
@@ -500,10 +499,13 @@ class Cell(runtime.CellBase):
             _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _all_f, _all_i, _all_o, _all_z, _dcarry_h, _dy_y, _dcarry_c, _dG_x, _d_c, _W_h, _dgemm_h, _dseq_h, _dseq_c)
         else:
             _loop_backward(_T, _B, _n_hidden, _active, _seq_c, _all_f, _all_i, _all_o, _all_z, _dcarry_h, _dy_y, _dcarry_c, _dG_x, _d_c, _W_h, _dgemm_h)
-        _dW_h = dot(_dG_x.reshape(_R, 4*_n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
-        _dgemm_x = dot(_dG_x.reshape(_R, 4*_n_hidden), _W_x).reshape(_T, _B, _n_input)
-        _dW_x = dot(_dG_x.reshape(_R, 4*_n_hidden).T, _in_x.reshape(_R, _n_input))
-        _dbias_x = _dG_x.reshape(_R, 4*_n_hidden).sum(axis=0, dtype=np.float64)
+        _rows_dG_x = _rows.pack(_dG_x)
+        _rows_seq_h = _rows.pack(_seq_h[:-1])
+        _dW_h = dot(_rows_dG_x.T, _rows_seq_h)
+        _dgemm_x = _rows.spread(dot(_rows_dG_x, _W_x))
+        _rows_in_x = _rows.pack(_in_x)
+        _dW_x = dot(_rows_dG_x.T, _rows_in_x)
+        _dbias_x = _rows_dG_x.sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W_z'] = _dW_x[0:_n_hidden].copy()
         _dparams['W_i'] = _dW_x[_n_hidden:2*_n_hidden].copy()

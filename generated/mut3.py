@@ -479,8 +479,7 @@ class Cell(runtime.CellBase):
         _params = self.params
         _in_x = inputs['x']
         _T, _B = _in_x.shape[0], _in_x.shape[1]
-        _R = _T * _B
-        _n_input = self.dims['input']
+        _rows = runtime.Rows(_active, _T, _B)
         _n_hidden = self.dims['hidden']
         _w_b_z = _params['b_z']
         _w_b_r = _params['b_r']
@@ -502,7 +501,8 @@ class Cell(runtime.CellBase):
         _all__v1 = np.empty((_T, _B, _n_hidden), _dtype)
         _all_n = np.empty((_T, _B, _n_hidden), _dtype)
         _seq_h[0] = state['h']
-        _G_x = dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, 3*_n_hidden)
+        _rows_in_x = _rows.pack(_in_x)
+        _G_x = _rows.spread(dot(_rows_in_x, _W_x.T))
         if tape:
             _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all__v0, _all_r, _all__v1, _WT__v0, _G__v0, _WT__v1, _G__v1, _w_b_n, _w_b_z, _all_z, _all_n)
         else:
@@ -516,8 +516,7 @@ class Cell(runtime.CellBase):
         _dtype = self.dtype
         _T, _B = tape.T, tape.B
         _active = tape.active
-        _R = _T * _B
-        _n_input = self.dims['input']
+        _rows = runtime.Rows(_active, _T, _B)
         _n_hidden = self.dims['hidden']
         _in_x = tape.inputs['x']
         _seq_h = tape.arrays['_seq_h']
@@ -549,12 +548,20 @@ class Cell(runtime.CellBase):
             _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG__v1, _dG_x, _dG__v0, _W__v0, _dgemm__v0, _W__v1, _dgemm__v1, _all__v0, _all_r, _dG_h, _W_h, _dgemm_h, _dseq_h)
         else:
             _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG__v1, _dG_x, _dG__v0, _W__v0, _dgemm__v0, _W__v1, _dgemm__v1, _all__v0, _all_r, _dG_h, _W_h, _dgemm_h)
-        _dW__v0 = dot(_dG__v0.reshape(_R, _n_hidden).T, _all__v0.reshape(_R, _n_hidden))
-        _dW_h = dot(_dG_h.reshape(_R, _n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
-        _dW__v1 = dot(_dG__v1.reshape(_R, _n_hidden).T, _all__v1.reshape(_R, _n_hidden))
-        _dgemm_x = dot(_dG_x.reshape(_R, 3*_n_hidden), _W_x).reshape(_T, _B, _n_input)
-        _dW_x = dot(_dG_x.reshape(_R, 3*_n_hidden).T, _in_x.reshape(_R, _n_input))
-        _dbias_x = _dG_x.reshape(_R, 3*_n_hidden).sum(axis=0, dtype=np.float64)
+        _rows_dG__v0 = _rows.pack(_dG__v0)
+        _rows_all__v0 = _rows.pack(_all__v0)
+        _dW__v0 = dot(_rows_dG__v0.T, _rows_all__v0)
+        _rows_dG_h = _rows.pack(_dG_h)
+        _rows_seq_h = _rows.pack(_seq_h[:-1])
+        _dW_h = dot(_rows_dG_h.T, _rows_seq_h)
+        _rows_dG__v1 = _rows.pack(_dG__v1)
+        _rows_all__v1 = _rows.pack(_all__v1)
+        _dW__v1 = dot(_rows_dG__v1.T, _rows_all__v1)
+        _rows_dG_x = _rows.pack(_dG_x)
+        _dgemm_x = _rows.spread(dot(_rows_dG_x, _W_x))
+        _rows_in_x = _rows.pack(_in_x)
+        _dW_x = dot(_rows_dG_x.T, _rows_in_x)
+        _dbias_x = _rows_dG_x.sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W_z'] = _dW_x[0:_n_hidden].copy()
         _dparams['W_r'] = _dW_x[_n_hidden:2*_n_hidden].copy()

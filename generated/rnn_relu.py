@@ -193,8 +193,7 @@ class Cell(runtime.CellBase):
         _params = self.params
         _in_x = inputs['x']
         _T, _B = _in_x.shape[0], _in_x.shape[1]
-        _R = _T * _B
-        _n_input = self.dims['input']
+        _rows = runtime.Rows(_active, _T, _B)
         _n_hidden = self.dims['hidden']
         _w_b = _params['b']
         _W_x = _params['W']
@@ -203,7 +202,8 @@ class Cell(runtime.CellBase):
         _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _G_h = np.empty((_B, _n_hidden), _dtype)
         _seq_h[0] = state['h']
-        _G_x = dot(_in_x.reshape(_R, _n_input), _W_x.T).reshape(_T, _B, _n_hidden)
+        _rows_in_x = _rows.pack(_in_x)
+        _G_x = _rows.spread(dot(_rows_in_x, _W_x.T))
         _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b)
         _y = {'h_new': _seq_h[1:]}
         _final = {'h': _seq_h[_T].copy()}
@@ -214,8 +214,7 @@ class Cell(runtime.CellBase):
         _dtype = self.dtype
         _T, _B = tape.T, tape.B
         _active = tape.active
-        _R = _T * _B
-        _n_input = self.dims['input']
+        _rows = runtime.Rows(_active, _T, _B)
         _n_hidden = self.dims['hidden']
         _in_x = tape.inputs['x']
         _seq_h = tape.arrays['_seq_h']
@@ -234,10 +233,13 @@ class Cell(runtime.CellBase):
             _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _dcarry_h, _dy_h_new, _dG_x, _W_h, _dgemm_h, _dseq_h)
         else:
             _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _dcarry_h, _dy_h_new, _dG_x, _W_h, _dgemm_h)
-        _dW_h = dot(_dG_x.reshape(_R, _n_hidden).T, _seq_h[:-1].reshape(_R, _n_hidden))
-        _dgemm_x = dot(_dG_x.reshape(_R, _n_hidden), _W_x).reshape(_T, _B, _n_input)
-        _dW_x = dot(_dG_x.reshape(_R, _n_hidden).T, _in_x.reshape(_R, _n_input))
-        _dbias_x = _dG_x.reshape(_R, _n_hidden).sum(axis=0, dtype=np.float64)
+        _rows_dG_x = _rows.pack(_dG_x)
+        _rows_seq_h = _rows.pack(_seq_h[:-1])
+        _dW_h = dot(_rows_dG_x.T, _rows_seq_h)
+        _dgemm_x = _rows.spread(dot(_rows_dG_x, _W_x))
+        _rows_in_x = _rows.pack(_in_x)
+        _dW_x = dot(_rows_dG_x.T, _rows_in_x)
+        _dbias_x = _rows_dG_x.sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W'] = _dW_x[0:_n_hidden].copy()
         _dparams['U'] = _dW_h[0:_n_hidden].copy()

@@ -229,3 +229,51 @@ def test_the_callers_inputs_are_left_as_they_were(tape, lengths):
     before = x.copy()
     cell.forward(x, lengths=lengths, tape=tape)
     np.testing.assert_array_equal(x, before)
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru", "mut1", "lstmp"])
+def test_the_products_over_all_steps_read_only_the_rows_that_ran(name):
+    # a ragged batch's hoisted input products, input and weight gradients run on the rows of the
+    # steps each sequence ran (runtime.Rows), packed: never on all T*B rows. mut1 has a
+    # phase of elementwise work before the loop; lstmp a projection
+    module = generated(name)
+    cell, lengths, xs, state, dy, dstate = case(name, B=5, T=6, pad=2)
+    shapes = []
+    real = module.dot
+
+    def dot(a, b):
+        shapes.append((a.shape, b.shape))
+        return real(a, b)
+
+    module.dot = dot
+    try:
+        ragged = run(cell, xs, state, dy, dstate, lengths)
+        ran = int(lengths.sum())
+        assert shapes and all(ran in a + b and 8 * 5 not in a + b for a, b in shapes), shapes
+        shapes.clear()
+        xs = {k: np.nan_to_num(v, nan=0.5) for k, v in xs.items()}
+        run(cell, xs, state, dy, dstate)
+        assert shapes and all(8 * 5 in a + b for a, b in shapes), shapes
+    finally:
+        module.dot = real
+    for part in ragged[:3]:
+        for k, v in part.items():
+            assert np.all(np.isfinite(v)), k
+
+
+def test_rows_pack_and_spread():
+    from cellspec.lengths import Rows, active
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(4, 3, 2))
+    full = Rows(active(np.array([4, 4, 4]), 4), 4, 3)
+    # a batch that runs every step: views, the products run as they always did
+    assert full.pack(a).base is a and full.spread(full.pack(a)).base is a
+    steps = active(np.array([4, 2, 1]), 4)   # [3, 2, 1, 1]
+    rows = Rows(steps, 4, 3)
+    packed = rows.pack(a)
+    want = np.concatenate([a[t, :n] for t, n in enumerate(steps)])
+    assert np.array_equal(packed, want) and rows.count == 7
+    back = rows.spread(packed)
+    ran = np.arange(3)[None, :] < steps[:, None]
+    assert np.array_equal(back[ran], a[ran]) and np.all(back[~ran] == 0)

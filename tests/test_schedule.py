@@ -46,7 +46,9 @@ def test_input_products_hoisted_and_recurrent_products_fused(name, hoisted, recu
     # in the loop, only d_h = d_G @ U; weight and input gradients are products after it
     assert backward.count("matmul(") == 1
     dG_h = b.schedule.dG_of["h"].name
-    assert f"= dot({dG_h}.reshape(_R" in b.source and "= dot(_dG_x.reshape(_R" in b.source
+    # over the rows that ran (runtime.Rows.pack: all T*B of a batch without lengths)
+    assert f"_rows{dG_h} = _rows.pack({dG_h})" in b.source and f"= dot(_rows{dG_h}.T, " in b.source
+    assert "= _rows.spread(dot(_rows_dG_x, _W_x))" in b.source
 
 
 def test_cho_gru_needs_a_second_product_per_step():

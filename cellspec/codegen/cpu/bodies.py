@@ -16,12 +16,15 @@ class Bodies:
         self.k = kernels
         self.s = kernels.s
         self.cell = kernels.cell
+        # array expression -> the name of its packed rows, in the body being written
+        self.packs: dict[str, str] = {}
 
     def buf(self, role: Role, value: str) -> Buffer:
         return self.s.buf(role, value)
 
     def call(self, w: Writer, k: Kernel) -> None:
         w.line(f"{k.name}({', '.join(k.params)})")
+        self.unpacked()
 
     def alloc(self, w: Writer, arrays: list[Buffer]) -> None:
         zero = self.k.never_written()
@@ -56,15 +59,33 @@ class Bodies:
         if g.region == LOOP:
             w.line(f"{self.buf(Role.WEIGHTS_T, g.name).name} = np.ascontiguousarray({W}.T)")
 
-    def operand_all(self, g: Group) -> str:
-        """Every step's operand of a group as a [T*B, n] matrix."""
+    def packed(self, w: Writer, array: str, stem: str) -> str:
+        """The rows that ran of a [T,B,n] array as a [rows, n] matrix (`runtime.Rows.pack`),
+        packed once and read by every product over all steps until a kernel runs (`unpacked`)."""
+        name = self.packs.get(array)
+        if name is None:
+            name = self.packs[array] = f"_rows{stem}"
+            w.line(f"{name} = _rows.pack({array})")
+        return name
+
+    def unpacked(self) -> None:
+        """A kernel ran: what was packed before may have changed."""
+        self.packs.clear()
+
+    def operand_all(self, w: Writer, g: Group) -> str:
+        """Every step's operand of a group, the rows that ran, as a [rows, n] matrix."""
         acc = self.s.read_fwd[g.operand]
-        arr = acc.array.name
+        arr = stem = acc.array.name
         if acc.index == "next":
-            arr = f"{arr}[1:]"
+            arr, stem = f"{arr}[1:]", f"{stem}_next"
         elif acc.array.role is Role.STATES:
             arr = f"{arr}[:-1]"
-        return f"{arr}.reshape(_R, {g.operand_dim and size((g.operand_dim,))})"
+        return self.packed(w, arr, stem)
+
+    def gradient_all(self, w: Writer, g: Group) -> str:
+        """The gradient of a group's products at every step, the rows that ran."""
+        dG = self.s.dG_of[g.name].name
+        return self.packed(w, dG, dG)
 
     def call_forward(self, w: Writer, k: Kernel, infer: dict[str, Kernel]) -> None:
         """Call a forward kernel, or its inference twin (no tape stores) when there is one and
@@ -81,13 +102,14 @@ class Bodies:
     def forward_body(self, pre_f: dict[int, Kernel], loop_f: Kernel, infer: dict[str, Kernel]) -> str:
         s, cell = self.s, self.cell
         w = Writer()
+        self.unpacked()
         w.define("_dtype", "self.dtype")
         w.define("_params", "self.params")
         for x in cell.inputs:
             w.line(f"{self.buf(Role.INPUT, x).name} = inputs[{x!r}]")
         first = self.buf(Role.INPUT, next(iter(cell.inputs))).name
         w.line(f"_T, _B = {first}.shape[0], {first}.shape[1]")
-        w.define("_R", "_T * _B")
+        w.define("_rows", "runtime.Rows(_active, _T, _B)")
         self.dims_prologue(w)
         self.vectors_prologue(w)
         for g in s.groups.values():
@@ -97,7 +119,8 @@ class Bodies:
             w.line(f"{self.buf(Role.STATES, st).name}[0] = state[{st!r}]")
         for ph in s.phases[PRE]:
             for g in ph.groups:
-                w.line(f"{self.buf(Role.PRODUCTS, g.name).name} = dot({self.operand_all(g)}, {self.buf(Role.WEIGHTS, g.name).name}.T).reshape(_T, _B, {size(g.rows)})")
+                operand = self.operand_all(w, g)
+                w.line(f"{self.buf(Role.PRODUCTS, g.name).name} = _rows.spread(dot({operand}, {self.buf(Role.WEIGHTS, g.name).name}.T))")
             if ph.index in pre_f:
                 self.call_forward(w, pre_f[ph.index], infer)
         self.call_forward(w, loop_f, infer)
@@ -116,11 +139,12 @@ class Bodies:
         (the gradients of hoisted operands and of the weights), the bias sums, and the results."""
         cell = self.cell
         w = Writer()
+        self.unpacked()
         w.define("_dtype", "self.dtype")
         w.define("_params", "tape.params")
         w.line("_T, _B = tape.T, tape.B")
         w.define("_active", "tape.active")
-        w.define("_R", "_T * _B")
+        w.define("_rows", "runtime.Rows(_active, _T, _B)")
         self.dims_prologue(w)
         for x in cell.inputs:
             w.define(self.buf(Role.INPUT, x).name, f"tape.inputs[{x!r}]")
@@ -177,7 +201,8 @@ class Bodies:
             live = [i for i, p in enumerate(g.products) if self.k.has_gradient(p)]
             if not live:
                 return
-            w.line(f"_dW_{g.name} = dot({s.dG_of[g.name].name}.reshape(_R, {size(g.rows)}).T, {self.operand_all(g)})")
+            dG, operand = self.gradient_all(w, g), self.operand_all(w, g)
+            w.line(f"_dW_{g.name} = dot({dG}.T, {operand})")
             for i in live:
                 self.k.placed.add((g.weights[i], Outer(g.products[i], g.operand)))
                 lo, hi = size(g.rows[:i]), size(g.rows[: i + 1])
@@ -190,7 +215,8 @@ class Bodies:
             if ph.index in pre_b:
                 self.call(w, pre_b[ph.index])
             for g in ph.groups:
-                w.line(f"{self.buf(Role.D_OPERAND, g.name).name} = dot({s.dG_of[g.name].name}.reshape(_R, {size(g.rows)}), {self.buf(Role.WEIGHTS, g.name).name}).reshape(_T, _B, {size((g.operand_dim,))})")
+                dG = self.gradient_all(w, g)
+                w.line(f"{self.buf(Role.D_OPERAND, g.name).name} = _rows.spread(dot({dG}, {self.buf(Role.WEIGHTS, g.name).name}))")
                 self.k.place_transposes(g)
                 weight_grads(g)
         return grads
@@ -218,7 +244,7 @@ class Bodies:
         for name, (first, last) in spans.items():
             g = s.groups[name]
             cols = "" if (first, last) == (0, len(g.rows)) else f"[:, {size(g.rows[:first])}:{size(g.rows[:last])}]"
-            w.line(f"_dbias_{name} = {s.dG_of[name].name}.reshape(_R, {size(g.rows)}){cols}.sum(axis=0, dtype=np.float64)")
+            w.line(f"_dbias_{name} = {self.gradient_all(w, g)}{cols}.sum(axis=0, dtype=np.float64)")
         w.line("_dparams = {}")
         for p in cell.params:
             if p.name in s.bias_of:

@@ -48,7 +48,7 @@ class Writer:
         reads = [(i, re.compile(rf"(?<![\w.]){re.escape(name)}\b")) for i, name in self.definitions]
         changed = True
         while changed:
-            # dropping a definition can leave another one unread (_R reads _T)
+            # dropping a definition can leave another one unread (_rows reads _T)
             changed = False
             for i, read in reads:
                 if i not in dropped and not any(read.search(ln) for j, ln in enumerate(self.lines) if j != i and j not in dropped):
