@@ -41,7 +41,8 @@ def buffer_name(role: Role, value: str) -> str:
 @dataclass(frozen=True)
 class Buffer:
     """An array of the generated code: its role, the value (or group operand) it belongs to, and its
-    shape, whose entries are "T", "T+1", "B" or a tuple of dims whose sizes add up (stacked).
+    shape, whose entries are "T", "T+1", "B", "rows" (the rows of the steps each sequence ran,
+    step after step: `storage.packed`) or a tuple of dims whose sizes add up (stacked).
     `holds` says in words what it holds, for the kernels' docstrings and the TAPE table."""
 
     role: Role
@@ -61,6 +62,11 @@ class Buffer:
     @property
     def width(self) -> tuple:
         return self.shape[-1]
+
+    @property
+    def packed(self) -> bool:
+        """[rows, n]: a step's rows at the step's offset in the rows that ran."""
+        return self.shape[0] == "rows"
 
 
 def shape_text(shape: tuple) -> str:

@@ -46,6 +46,23 @@ def recomputed(cell: Cell, plan: Plan, s: "Schedule") -> tuple[str, ...]:
     return tuple(reversed(out))
 
 
+def packed(s: "Schedule", g: Group, kept: set[str]) -> bool:
+    """Whether a group's products over all steps, and their gradient, live packed: the rows that
+    ran, step after step ([rows, n], step t's `_active[t]` rows from row sum(_active[:t]), as
+    PyTorch's PackedSequence holds them). So they do where only the time-loop kernels read them
+    (every value that reads the products is computed in the loop, none is an output, an operand of
+    another product or saved for the backward pass), and the products over all steps, which write
+    and read them, then run on the rows that ran with no copy between. The products of a loop
+    group are per step ([B, n]); their gradient is packed the same way."""
+    cell = s.cell
+    users = cell.users()
+    operands = {o.operand for o in s.groups.values()}
+    return all(
+        p not in kept and p not in operands and p not in cell.outputs and all(s.region[u] == LOOP for u in users.get(p, ()))
+        for p in g.products
+    )
+
+
 def forward_storage(s: "Schedule", phase_of: dict[str, int]) -> None:
     """Where the forward pass keeps each value, and what of it the tape keeps."""
     cell, plan = s.cell, s.plan
@@ -72,7 +89,12 @@ def forward_storage(s: "Schedule", phase_of: dict[str, int]) -> None:
     for g in s.groups.values():
         holds = f"[{'; '.join(g.weights)}] @ {cell.label(g.operand)}"
         pre = g.region == PRE
-        G = new(Role.PRODUCTS, g.name, ("T", "B", g.rows) if pre else ("B", g.rows), holds + (" at every step" if pre else " at this step"), allocate=not pre)
+        if not pre:
+            G = new(Role.PRODUCTS, g.name, ("B", g.rows), holds + " at this step")
+        elif packed(s, g, kept):
+            G = new(Role.PRODUCTS, g.name, ("rows", g.rows), holds + " at every step, the rows that ran", allocate=False)
+        else:
+            G = new(Role.PRODUCTS, g.name, ("T", "B", g.rows), holds + " at every step", allocate=False)
         for p in g.products:
             s.read_fwd[p] = Access(G, "tbj" if pre else "bj", g.offset(p))
             if p not in kept:
@@ -142,11 +164,15 @@ def backward_storage(s: "Schedule", phase_of: dict[str, int]) -> None:
         return name in cell.states or (name in cell.nodes and s.region[name] == LOOP)
 
     s.alias, shared, s.bias_of = _shared_gradients(cell, plan, s.groups)
+    kept = plan.reads - set(s.recompute)
     for g in s.groups.values():
         if shared[g.name] == g.name:
             sharing = [o for o in s.groups.values() if shared[o.name] == g.name]
             labels = " = ".join("[" + "; ".join(cell.label(p) for p in o.products) + "]" for o in sharing)
-            new(Role.D_PRODUCTS, g.name, ("T", "B", g.rows), f"the gradient of {labels} at every step")
+            if all(o.region == LOOP or packed(s, o, kept) for o in sharing):
+                new(Role.D_PRODUCTS, g.name, ("rows", g.rows), f"the gradient of {labels} at every step, the rows that ran")
+            else:
+                new(Role.D_PRODUCTS, g.name, ("T", "B", g.rows), f"the gradient of {labels} at every step")
         # a group shares the gradient array of an earlier group
         s.dG_of[g.name] = dG = s.buf(Role.D_PRODUCTS, shared[g.name])
         for p in g.products:

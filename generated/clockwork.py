@@ -56,10 +56,11 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b, _
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,hidden] [U]^T
     _G_h: [B,hidden] [U] @ h at this step
-    _G_x: [T,B,hidden] [W] @ x at every step
+    _G_x: [rows,hidden] [W] @ x at every step, the rows that ran
     _w_b: [hidden] param b
     _w_period: [hidden] constant period
     _all_h_run: [T,B,hidden] h_run at every step
@@ -69,11 +70,12 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b, _
     _p1 = U @ h
     """
     _F = _seq_h.dtype.type
+    _o = 0
     for _t in range(_T):
         _nb = _active[_t]
         matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
         for _b in range(_nb):
-            _rt_G_x_0 = _G_x[_t, _b]
+            _rt_G_x_0 = _G_x[_o + _b]
             _rb_G_h_1 = _G_h[_b]
             _rt_seq_h_2 = _seq_h[_t, _b]
             _rt_all_h_run_3 = _all_h_run[_t, _b]
@@ -93,6 +95,7 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b, _
             for _j in range(_all_h_run.shape[2]):
                 _all_h_run[_t, _b, _j] = 0.0
                 _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
+        _o += _nb
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -104,10 +107,11 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,hidden] [U]^T
     _G_h: [B,hidden] [U] @ h at this step
-    _G_x: [T,B,hidden] [W] @ x at every step
+    _G_x: [rows,hidden] [W] @ x at every step, the rows that ran
     _w_b: [hidden] param b
     _w_period: [hidden] constant period
 
@@ -116,11 +120,12 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_
     _p1 = U @ h
     """
     _F = _seq_h.dtype.type
+    _o = 0
     for _t in range(_T):
         _nb = _active[_t]
         matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
         for _b in range(_nb):
-            _rt_G_x_0 = _G_x[_t, _b]
+            _rt_G_x_0 = _G_x[_o + _b]
             _rb_G_h_1 = _G_h[_b]
             _rt_seq_h_2 = _seq_h[_t, _b]
             _rn_seq_h_3 = _seq_h[_t + 1, _b]
@@ -137,35 +142,41 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_
         for _b in range(_nb, _B):
             for _j in range(_seq_h.shape[2]):
                 _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
+        _o += _nb
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward(_T, _B, _n_hidden, _active, _all_h_run, _w_period, _dcarry_h, _dy_h_new, _d_h, _dG_x, _W_h, _dgemm_h):
+def _loop_backward(_T, _n_hidden, _active, _all_h_run, _w_period, _dcarry_h, _dy_h_new, _d_h, _dG_x, _W_h, _dgemm_h):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states.
 
-    _T, _B: the steps and the sequences of the batch
+    _T: the steps
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _all_h_run: [T,B,hidden] h_run at every step
     _w_period: [hidden] constant period
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
     _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
     _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
-    _dG_x: [T,B,hidden] the gradient of [W @ x] = [U @ h] at every step
+    _dG_x: [rows,hidden] the gradient of [W @ x] = [U @ h] at every step, the rows that ran
     _W_h: [hidden,hidden] [U]
     _dgemm_h: [B,hidden] the gradient of h through its products, [U]^T @ theirs
     """
     _F = _all_h_run.dtype.type
+    _o = 0
+    for _s in range(_T):
+        _o += _active[_s]
     for _t in range(_T - 1, -1, -1):
         _nb = _active[_t]
+        _o -= _nb
         for _b in range(_nb):
             _rt_all_h_run_0 = _all_h_run[_t, _b]
             _rb_dcarry_h_1 = _dcarry_h[_b]
             _rt_dy_h_new_2 = _dy_h_new[_t, _b]
             _rb_d_h_3 = _d_h[_b]
-            _rt_dG_x_4 = _dG_x[_t, _b]
+            _rt_dG_x_4 = _dG_x[_o + _b]
             for _j in range(_n_hidden):
                 h_run = _rt_all_h_run_0[_j]
                 period = _w_period[_j]
@@ -176,10 +187,7 @@ def _loop_backward(_T, _B, _n_hidden, _active, _all_h_run, _w_period, _dcarry_h,
                 d_h_run = d_h_new*((_F(1.0)) if _c1 else (_F(0.0)))
                 _rb_d_h_3[_j] = d_h_new*((_F(0.0)) if _c1 else (_F(1.0)))
                 _rt_dG_x_4[_j] = _c0*d_h_run
-        matmul(_dG_x[_t, :_nb], _W_h, _dgemm_h[:_nb])
-        for _b in range(_nb, _B):
-            for _j in range(_dG_x.shape[2]):
-                _dG_x[_t, _b, _j] = 0.0
+        matmul(_dG_x[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
         for _b in range(_nb):
             for _j in range(_n_hidden):
                 _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j]
@@ -194,25 +202,30 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all_h_run, _w_period, _dcar
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _all_h_run: [T,B,hidden] h_run at every step
     _w_period: [hidden] constant period
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
     _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
     _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
-    _dG_x: [T,B,hidden] the gradient of [W @ x] = [U @ h] at every step
+    _dG_x: [rows,hidden] the gradient of [W @ x] = [U @ h] at every step, the rows that ran
     _W_h: [hidden,hidden] [U]
     _dgemm_h: [B,hidden] the gradient of h through its products, [U]^T @ theirs
     _dseq_h: [T,B,hidden] the gradient of state h after every step from a layer above that reads it
     """
     _F = _all_h_run.dtype.type
+    _o = 0
+    for _s in range(_T):
+        _o += _active[_s]
     for _t in range(_T - 1, -1, -1):
         _nb = _active[_t]
+        _o -= _nb
         for _b in range(_nb):
             _rt_all_h_run_0 = _all_h_run[_t, _b]
             _rb_dcarry_h_1 = _dcarry_h[_b]
             _rt_dy_h_new_2 = _dy_h_new[_t, _b]
             _rb_d_h_3 = _d_h[_b]
-            _rt_dG_x_4 = _dG_x[_t, _b]
+            _rt_dG_x_4 = _dG_x[_o + _b]
             for _j in range(_n_hidden):
                 h_run = _rt_all_h_run_0[_j]
                 period = _w_period[_j]
@@ -223,10 +236,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all_h_run, _w_period, _dcar
                 d_h_run = d_h_new*((_F(1.0)) if _c1 else (_F(0.0)))
                 _rb_d_h_3[_j] = d_h_new*((_F(0.0)) if _c1 else (_F(1.0)))
                 _rt_dG_x_4[_j] = _c0*d_h_run
-        matmul(_dG_x[_t, :_nb], _W_h, _dgemm_h[:_nb])
-        for _b in range(_nb, _B):
-            for _j in range(_dG_x.shape[2]):
-                _dG_x[_t, _b, _j] = 0.0
+        matmul(_dG_x[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
         if _t > 0:
             for _b in range(_nb):
                 for _j in range(_n_hidden):
@@ -284,7 +294,7 @@ class Cell(runtime.CellBase):
         _all_h_run = np.empty((_T, _B, _n_hidden), _dtype)
         _seq_h[0] = state['h']
         _rows_in_x = _rows.pack(_in_x)
-        _G_x = _rows.spread(dot(_rows_in_x, _W_x.T))
+        _G_x = dot(_rows_in_x, _W_x.T)
         if tape:
             _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period, _all_h_run)
         else:
@@ -307,7 +317,7 @@ class Cell(runtime.CellBase):
         _W_x = tape.arrays['_W_x']
         _W_h = tape.arrays['_W_h']
         _dy_h_new = dy['h_new']
-        _dG_x = np.empty((_T, _B, _n_hidden), _dtype)
+        _dG_x = np.empty((_rows.count, _n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)
         _d_h = np.empty((_B, _n_hidden), _dtype)
         _dcarry_h = np.empty((_B, _n_hidden), _dtype)
@@ -319,14 +329,13 @@ class Cell(runtime.CellBase):
         if _has_dseq:
             _loop_backward_dseq(_T, _B, _n_hidden, _active, _all_h_run, _w_period, _dcarry_h, _dy_h_new, _d_h, _dG_x, _W_h, _dgemm_h, _dseq_h)
         else:
-            _loop_backward(_T, _B, _n_hidden, _active, _all_h_run, _w_period, _dcarry_h, _dy_h_new, _d_h, _dG_x, _W_h, _dgemm_h)
-        _rows_dG_x = _rows.pack(_dG_x)
+            _loop_backward(_T, _n_hidden, _active, _all_h_run, _w_period, _dcarry_h, _dy_h_new, _d_h, _dG_x, _W_h, _dgemm_h)
         _rows_seq_h = _rows.pack(_seq_h[:-1])
-        _dW_h = dot(_rows_dG_x.T, _rows_seq_h)
-        _dgemm_x = _rows.spread(dot(_rows_dG_x, _W_x))
+        _dW_h = dot(_dG_x.T, _rows_seq_h)
+        _dgemm_x = _rows.spread(dot(_dG_x, _W_x))
         _rows_in_x = _rows.pack(_in_x)
-        _dW_x = dot(_rows_dG_x.T, _rows_in_x)
-        _dbias_x = _rows_dG_x.sum(axis=0, dtype=np.float64)
+        _dW_x = dot(_dG_x.T, _rows_in_x)
+        _dbias_x = _dG_x.sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W'] = _dW_x[0:_n_hidden].copy()
         _dparams['U'] = (_dW_h[0:_n_hidden]) * self.masks['U']

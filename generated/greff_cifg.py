@@ -85,10 +85,11 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_i,
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,3*hidden] [R_z; R_i; R_o]^T
     _G_h: [B,3*hidden] [R_z; R_i; R_o] @ h at this step
-    _G_x: [T,B,3*hidden] [W_z; W_i; W_o] @ x at every step
+    _G_x: [rows,3*hidden] [W_z; W_i; W_o] @ x at every step, the rows that ran
     _w_b_i: [hidden] param b_i
     _w_b_o: [hidden] param b_o
     _w_b_z: [hidden] param b_z
@@ -108,15 +109,16 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_i,
     _p5 = R_o @ h
     """
     _F = _seq_h.dtype.type
+    _o = 0
     for _t in range(_T):
         _nb = _active[_t]
         matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
         for _b in range(_nb):
-            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rt_G_x_0 = _G_x[_o + _b, :_n_hidden]
             _rb_G_h_1 = _G_h[_b, :_n_hidden]
-            _rt_G_x_2 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_G_x_2 = _G_x[_o + _b, _n_hidden:2*_n_hidden]
             _rb_G_h_3 = _G_h[_b, _n_hidden:2*_n_hidden]
-            _rt_G_x_4 = _G_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_G_x_4 = _G_x[_o + _b, 2*_n_hidden:3*_n_hidden]
             _rb_G_h_5 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
             _rt_seq_c_6 = _seq_c[_t, _b]
             _rt_all_z_7 = _all_z[_t, _b]
@@ -154,6 +156,7 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_i,
                 _seq_c[_t + 1, _b, _j] = _seq_c[_t, _b, _j]
                 _all_o[_t, _b, _j] = 0.0
                 _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
+        _o += _nb
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -165,10 +168,11 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_i, _
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,3*hidden] [R_z; R_i; R_o]^T
     _G_h: [B,3*hidden] [R_z; R_i; R_o] @ h at this step
-    _G_x: [T,B,3*hidden] [W_z; W_i; W_o] @ x at every step
+    _G_x: [rows,3*hidden] [W_z; W_i; W_o] @ x at every step, the rows that ran
     _w_b_i: [hidden] param b_i
     _w_b_o: [hidden] param b_o
     _w_b_z: [hidden] param b_z
@@ -185,15 +189,16 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_i, _
     _p5 = R_o @ h
     """
     _F = _seq_h.dtype.type
+    _o = 0
     for _t in range(_T):
         _nb = _active[_t]
         matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
         for _b in range(_nb):
-            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rt_G_x_0 = _G_x[_o + _b, :_n_hidden]
             _rb_G_h_1 = _G_h[_b, :_n_hidden]
-            _rt_G_x_2 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_G_x_2 = _G_x[_o + _b, _n_hidden:2*_n_hidden]
             _rb_G_h_3 = _G_h[_b, _n_hidden:2*_n_hidden]
-            _rt_G_x_4 = _G_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_G_x_4 = _G_x[_o + _b, 2*_n_hidden:3*_n_hidden]
             _rb_G_h_5 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
             _rt_seq_c_6 = _seq_c[_t, _b]
             _rn_seq_c_7 = _seq_c[_t + 1, _b]
@@ -222,17 +227,19 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_i, _
             for _j in range(_seq_c.shape[2]):
                 _seq_c[_t + 1, _b, _j] = _seq_c[_t, _b, _j]
                 _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
+        _o += _nb
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward(_T, _B, _n_hidden, _active, _seq_c, _all_i, _all_o, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_c, _dG_x, _acc_p_o, _d_c, _acc_p_i, _W_h, _dgemm_h):
+def _loop_backward(_T, _n_hidden, _active, _seq_c, _all_i, _all_o, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_c, _dG_x, _acc_p_o, _d_c, _acc_p_i, _W_h, _dgemm_h):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states.
 
-    _T, _B: the steps and the sequences of the batch
+    _T: the steps
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
     _all_i: [T,B,hidden] i at every step
     _all_o: [T,B,hidden] o at every step
@@ -242,7 +249,7 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_c, _all_i, _all_o, _w_p_i, _
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
     _dy_y: [T,B,hidden] dy: the gradient of output y
     _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
-    _dG_x: [T,B,3*hidden] the gradient of [W_z @ x; W_i @ x; W_o @ x] = [R_z @ h; R_i @ h; R_o @ h] at every step
+    _dG_x: [rows,3*hidden] the gradient of [W_z @ x; W_i @ x; W_o @ x] = [R_z @ h; R_i @ h; R_o @ h] at every step, the rows that ran
     _acc_p_o: [hidden] the gradient of p_o, summed in float64
     _d_c: [B,hidden] the gradient of c from its users in other fused loops, this step
     _acc_p_i: [hidden] the gradient of p_i, summed in float64
@@ -250,8 +257,12 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_c, _all_i, _all_o, _w_p_i, _
     _dgemm_h: [B,hidden] the gradient of h through its products, [R_z; R_i; R_o]^T @ theirs
     """
     _F = _seq_c.dtype.type
+    _o = 0
+    for _s in range(_T):
+        _o += _active[_s]
     for _t in range(_T - 1, -1, -1):
         _nb = _active[_t]
+        _o -= _nb
         for _b in range(_nb):
             _rt_seq_c_0 = _seq_c[_t, _b]
             _rn_seq_c_1 = _seq_c[_t + 1, _b]
@@ -261,10 +272,10 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_c, _all_i, _all_o, _w_p_i, _
             _rb_dcarry_h_5 = _dcarry_h[_b]
             _rt_dy_y_6 = _dy_y[_t, _b]
             _rb_dcarry_c_7 = _dcarry_c[_b]
-            _rt_dG_x_8 = _dG_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_8 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
             _rb_d_c_9 = _d_c[_b]
-            _rt_dG_x_10 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
-            _rt_dG_x_11 = _dG_x[_t, _b, :_n_hidden]
+            _rt_dG_x_10 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_11 = _dG_x[_o + _b, :_n_hidden]
             for _j in range(_n_hidden):
                 c = _rt_seq_c_0[_j]
                 c_new = _rn_seq_c_1[_j]
@@ -289,10 +300,7 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_c, _all_i, _all_o, _w_p_i, _
                 _rt_dG_x_10[_j] = _c2*d_i
                 _acc_p_i[_j] += _c2*c*d_i
                 _rt_dG_x_11[_j] = _c0*d_z
-        matmul(_dG_x[_t, :_nb], _W_h, _dgemm_h[:_nb])
-        for _b in range(_nb, _B):
-            for _j in range(_dG_x.shape[2]):
-                _dG_x[_t, _b, _j] = 0.0
+        matmul(_dG_x[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
         for _b in range(_nb):
             for _j in range(_n_hidden):
                 _dcarry_h[_b, _j] = _dgemm_h[_b, _j]
@@ -308,6 +316,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _all_i, _all_o, _w_p
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
     _all_i: [T,B,hidden] i at every step
     _all_o: [T,B,hidden] o at every step
@@ -317,7 +326,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _all_i, _all_o, _w_p
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
     _dy_y: [T,B,hidden] dy: the gradient of output y
     _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
-    _dG_x: [T,B,3*hidden] the gradient of [W_z @ x; W_i @ x; W_o @ x] = [R_z @ h; R_i @ h; R_o @ h] at every step
+    _dG_x: [rows,3*hidden] the gradient of [W_z @ x; W_i @ x; W_o @ x] = [R_z @ h; R_i @ h; R_o @ h] at every step, the rows that ran
     _acc_p_o: [hidden] the gradient of p_o, summed in float64
     _d_c: [B,hidden] the gradient of c from its users in other fused loops, this step
     _acc_p_i: [hidden] the gradient of p_i, summed in float64
@@ -327,8 +336,12 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _all_i, _all_o, _w_p
     _dseq_c: [T,B,hidden] the gradient of state c after every step from a layer above that reads it
     """
     _F = _seq_c.dtype.type
+    _o = 0
+    for _s in range(_T):
+        _o += _active[_s]
     for _t in range(_T - 1, -1, -1):
         _nb = _active[_t]
+        _o -= _nb
         for _b in range(_nb):
             _rt_seq_c_0 = _seq_c[_t, _b]
             _rn_seq_c_1 = _seq_c[_t + 1, _b]
@@ -338,10 +351,10 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _all_i, _all_o, _w_p
             _rb_dcarry_h_5 = _dcarry_h[_b]
             _rt_dy_y_6 = _dy_y[_t, _b]
             _rb_dcarry_c_7 = _dcarry_c[_b]
-            _rt_dG_x_8 = _dG_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_8 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
             _rb_d_c_9 = _d_c[_b]
-            _rt_dG_x_10 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
-            _rt_dG_x_11 = _dG_x[_t, _b, :_n_hidden]
+            _rt_dG_x_10 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_11 = _dG_x[_o + _b, :_n_hidden]
             for _j in range(_n_hidden):
                 c = _rt_seq_c_0[_j]
                 c_new = _rn_seq_c_1[_j]
@@ -366,10 +379,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _all_i, _all_o, _w_p
                 _rt_dG_x_10[_j] = _c2*d_i
                 _acc_p_i[_j] += _c2*c*d_i
                 _rt_dG_x_11[_j] = _c0*d_z
-        matmul(_dG_x[_t, :_nb], _W_h, _dgemm_h[:_nb])
-        for _b in range(_nb, _B):
-            for _j in range(_dG_x.shape[2]):
-                _dG_x[_t, _b, _j] = 0.0
+        matmul(_dG_x[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
         if _t > 0:
             for _b in range(_nb):
                 for _j in range(_n_hidden):
@@ -441,7 +451,7 @@ class Cell(runtime.CellBase):
         _seq_h[0] = state['h']
         _seq_c[0] = state['c']
         _rows_in_x = _rows.pack(_in_x)
-        _G_x = _rows.spread(dot(_rows_in_x, _W_x.T))
+        _G_x = dot(_rows_in_x, _W_x.T)
         if tape:
             _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_i, _w_p_o, _all_z, _all_i, _all_o)
         else:
@@ -469,7 +479,7 @@ class Cell(runtime.CellBase):
         _W_x = tape.arrays['_W_x']
         _W_h = tape.arrays['_W_h']
         _dy_y = dy['y']
-        _dG_x = np.empty((_T, _B, 3*_n_hidden), _dtype)
+        _dG_x = np.empty((_rows.count, 3*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)
         _d_c = np.empty((_B, _n_hidden), _dtype)
         _acc_p_i = np.zeros((_n_hidden,), np.float64)
@@ -487,14 +497,13 @@ class Cell(runtime.CellBase):
         if _has_dseq:
             _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _all_i, _all_o, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_c, _dG_x, _acc_p_o, _d_c, _acc_p_i, _W_h, _dgemm_h, _dseq_h, _dseq_c)
         else:
-            _loop_backward(_T, _B, _n_hidden, _active, _seq_c, _all_i, _all_o, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_c, _dG_x, _acc_p_o, _d_c, _acc_p_i, _W_h, _dgemm_h)
-        _rows_dG_x = _rows.pack(_dG_x)
+            _loop_backward(_T, _n_hidden, _active, _seq_c, _all_i, _all_o, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_c, _dG_x, _acc_p_o, _d_c, _acc_p_i, _W_h, _dgemm_h)
         _rows_seq_h = _rows.pack(_seq_h[:-1])
-        _dW_h = dot(_rows_dG_x.T, _rows_seq_h)
-        _dgemm_x = _rows.spread(dot(_rows_dG_x, _W_x))
+        _dW_h = dot(_dG_x.T, _rows_seq_h)
+        _dgemm_x = _rows.spread(dot(_dG_x, _W_x))
         _rows_in_x = _rows.pack(_in_x)
-        _dW_x = dot(_rows_dG_x.T, _rows_in_x)
-        _dbias_x = _rows_dG_x.sum(axis=0, dtype=np.float64)
+        _dW_x = dot(_dG_x.T, _rows_in_x)
+        _dbias_x = _dG_x.sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W_z'] = _dW_x[0:_n_hidden].copy()
         _dparams['W_i'] = _dW_x[_n_hidden:2*_n_hidden].copy()

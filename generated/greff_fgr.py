@@ -136,6 +136,7 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _seq_i, _WT_i
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,4*hidden] [R_z; R_i; R_f; R_o]^T
     _G_h: [B,4*hidden] [R_z; R_i; R_f; R_o] @ h at this step
@@ -148,7 +149,7 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _seq_i, _WT_i
     _seq_o: [T+1,B,hidden] state o: [0] the initial state, [t+1] after step t
     _WT_o: [hidden,3*hidden] [R_oi; R_of; R_oo]^T
     _G_o: [B,3*hidden] [R_oi; R_of; R_oo] @ o at this step
-    _G_x: [T,B,4*hidden] [W_z; W_i; W_f; W_o] @ x at every step
+    _G_x: [rows,4*hidden] [W_z; W_i; W_f; W_o] @ x at every step, the rows that ran
     _w_b_f: [hidden] param b_f
     _w_b_i: [hidden] param b_i
     _w_b_o: [hidden] param b_o
@@ -178,6 +179,7 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _seq_i, _WT_i
     _p15 = R_fo @ f
     _p16 = R_oo @ o
     """
+    _o = 0
     for _t in range(_T):
         _nb = _active[_t]
         matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
@@ -185,21 +187,21 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _seq_i, _WT_i
         matmul(_seq_f[_t, :_nb], _WT_f, _G_f[:_nb])
         matmul(_seq_o[_t, :_nb], _WT_o, _G_o[:_nb])
         for _b in range(_nb):
-            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rt_G_x_0 = _G_x[_o + _b, :_n_hidden]
             _rb_G_h_1 = _G_h[_b, :_n_hidden]
             _rb_G_f_2 = _G_f[_b, _n_hidden:2*_n_hidden]
             _rb_G_o_3 = _G_o[_b, _n_hidden:2*_n_hidden]
-            _rt_G_x_4 = _G_x[_t, _b, 3*_n_hidden:4*_n_hidden]
+            _rt_G_x_4 = _G_x[_o + _b, 3*_n_hidden:4*_n_hidden]
             _rb_G_h_5 = _G_h[_b, 3*_n_hidden:4*_n_hidden]
             _rb_G_i_6 = _G_i[_b, 2*_n_hidden:3*_n_hidden]
             _rb_G_f_7 = _G_f[_b, 2*_n_hidden:3*_n_hidden]
             _rb_G_o_8 = _G_o[_b, 2*_n_hidden:3*_n_hidden]
-            _rt_G_x_9 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_G_x_9 = _G_x[_o + _b, _n_hidden:2*_n_hidden]
             _rb_G_h_10 = _G_h[_b, _n_hidden:2*_n_hidden]
             _rb_G_i_11 = _G_i[_b, :_n_hidden]
             _rb_G_f_12 = _G_f[_b, :_n_hidden]
             _rb_G_o_13 = _G_o[_b, :_n_hidden]
-            _rt_G_x_14 = _G_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_G_x_14 = _G_x[_o + _b, 2*_n_hidden:3*_n_hidden]
             _rb_G_h_15 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
             _rb_G_i_16 = _G_i[_b, _n_hidden:2*_n_hidden]
             _rt_seq_c_17 = _seq_c[_t, _b]
@@ -255,6 +257,7 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _seq_i, _WT_i
                 _seq_c[_t + 1, _b, _j] = _seq_c[_t, _b, _j]
                 _seq_o[_t + 1, _b, _j] = _seq_o[_t, _b, _j]
                 _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
+        _o += _nb
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -266,6 +269,7 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, 
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,4*hidden] [R_z; R_i; R_f; R_o]^T
     _G_h: [B,4*hidden] [R_z; R_i; R_f; R_o] @ h at this step
@@ -278,7 +282,7 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, 
     _seq_o: [T+1,B,hidden] state o: [0] the initial state, [t+1] after step t
     _WT_o: [hidden,3*hidden] [R_oi; R_of; R_oo]^T
     _G_o: [B,3*hidden] [R_oi; R_of; R_oo] @ o at this step
-    _G_x: [T,B,4*hidden] [W_z; W_i; W_f; W_o] @ x at every step
+    _G_x: [rows,4*hidden] [W_z; W_i; W_f; W_o] @ x at every step, the rows that ran
     _w_b_f: [hidden] param b_f
     _w_b_i: [hidden] param b_i
     _w_b_o: [hidden] param b_o
@@ -307,6 +311,7 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, 
     _p15 = R_fo @ f
     _p16 = R_oo @ o
     """
+    _o = 0
     for _t in range(_T):
         _nb = _active[_t]
         matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
@@ -314,21 +319,21 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, 
         matmul(_seq_f[_t, :_nb], _WT_f, _G_f[:_nb])
         matmul(_seq_o[_t, :_nb], _WT_o, _G_o[:_nb])
         for _b in range(_nb):
-            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rt_G_x_0 = _G_x[_o + _b, :_n_hidden]
             _rb_G_h_1 = _G_h[_b, :_n_hidden]
             _rb_G_f_2 = _G_f[_b, _n_hidden:2*_n_hidden]
             _rb_G_o_3 = _G_o[_b, _n_hidden:2*_n_hidden]
-            _rt_G_x_4 = _G_x[_t, _b, 3*_n_hidden:4*_n_hidden]
+            _rt_G_x_4 = _G_x[_o + _b, 3*_n_hidden:4*_n_hidden]
             _rb_G_h_5 = _G_h[_b, 3*_n_hidden:4*_n_hidden]
             _rb_G_i_6 = _G_i[_b, 2*_n_hidden:3*_n_hidden]
             _rb_G_f_7 = _G_f[_b, 2*_n_hidden:3*_n_hidden]
             _rb_G_o_8 = _G_o[_b, 2*_n_hidden:3*_n_hidden]
-            _rt_G_x_9 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_G_x_9 = _G_x[_o + _b, _n_hidden:2*_n_hidden]
             _rb_G_h_10 = _G_h[_b, _n_hidden:2*_n_hidden]
             _rb_G_i_11 = _G_i[_b, :_n_hidden]
             _rb_G_f_12 = _G_f[_b, :_n_hidden]
             _rb_G_o_13 = _G_o[_b, :_n_hidden]
-            _rt_G_x_14 = _G_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_G_x_14 = _G_x[_o + _b, 2*_n_hidden:3*_n_hidden]
             _rb_G_h_15 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
             _rb_G_i_16 = _G_i[_b, _n_hidden:2*_n_hidden]
             _rt_seq_c_17 = _seq_c[_t, _b]
@@ -381,17 +386,19 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, 
                 _seq_c[_t + 1, _b, _j] = _seq_c[_t, _b, _j]
                 _seq_o[_t + 1, _b, _j] = _seq_o[_t, _b, _j]
                 _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
+        _o += _nb
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward(_T, _B, _n_hidden, _active, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_o, _dcarry_c, _dcarry_f, _dcarry_i, _dG_x, _dG_i, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _W_i, _dgemm_i, _W_f, _dgemm_f, _W_o, _dgemm_o):
+def _loop_backward(_T, _n_hidden, _active, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_o, _dcarry_c, _dcarry_f, _dcarry_i, _dG_x, _dG_i, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _W_i, _dgemm_i, _W_f, _dgemm_f, _W_o, _dgemm_o):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states.
 
-    _T, _B: the steps and the sequences of the batch
+    _T: the steps
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
     _seq_f: [T+1,B,hidden] state f: [0] the initial state, [t+1] after step t
     _seq_i: [T+1,B,hidden] state i: [0] the initial state, [t+1] after step t
@@ -406,8 +413,8 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_c, _seq_f, _seq_i, _seq_o, _
     _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
     _dcarry_f: [B,hidden] d_f[t]: the gradient of state f after step t
     _dcarry_i: [B,hidden] d_i[t]: the gradient of state i after step t
-    _dG_x: [T,B,4*hidden] the gradient of [W_z @ x; W_i @ x; W_f @ x; W_o @ x] = [R_z @ h; R_i @ h; R_f @ h; R_o @ h] at every step
-    _dG_i: [T,B,3*hidden] the gradient of [R_ii @ i; R_if @ i; R_io @ i] = [R_fi @ f; R_ff @ f; R_fo @ f] = [R_oi @ o; R_of @ o; R_oo @ o] at every step
+    _dG_x: [rows,4*hidden] the gradient of [W_z @ x; W_i @ x; W_f @ x; W_o @ x] = [R_z @ h; R_i @ h; R_f @ h; R_o @ h] at every step, the rows that ran
+    _dG_i: [rows,3*hidden] the gradient of [R_ii @ i; R_if @ i; R_io @ i] = [R_fi @ f; R_ff @ f; R_fo @ f] = [R_oi @ o; R_of @ o; R_oo @ o] at every step, the rows that ran
     _acc_p_o: [hidden] the gradient of p_o, summed in float64
     _d_c: [B,hidden] the gradient of c from its users in other fused loops, this step
     _acc_p_f: [hidden] the gradient of p_f, summed in float64
@@ -422,8 +429,12 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_c, _seq_f, _seq_i, _seq_o, _
     _dgemm_o: [B,hidden] the gradient of o through its products, [R_oi; R_of; R_oo]^T @ theirs
     """
     _F = _seq_c.dtype.type
+    _o = 0
+    for _s in range(_T):
+        _o += _active[_s]
     for _t in range(_T - 1, -1, -1):
         _nb = _active[_t]
+        _o -= _nb
         for _b in range(_nb):
             _rt_seq_c_0 = _seq_c[_t, _b]
             _rn_seq_c_1 = _seq_c[_t + 1, _b]
@@ -437,14 +448,14 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_c, _seq_f, _seq_i, _seq_o, _
             _rb_dcarry_c_9 = _dcarry_c[_b]
             _rb_dcarry_f_10 = _dcarry_f[_b]
             _rb_dcarry_i_11 = _dcarry_i[_b]
-            _rt_dG_x_12 = _dG_x[_t, _b, 3*_n_hidden:4*_n_hidden]
-            _rt_dG_i_13 = _dG_i[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_12 = _dG_x[_o + _b, 3*_n_hidden:4*_n_hidden]
+            _rt_dG_i_13 = _dG_i[_o + _b, 2*_n_hidden:3*_n_hidden]
             _rb_d_c_14 = _d_c[_b]
-            _rt_dG_x_15 = _dG_x[_t, _b, 2*_n_hidden:3*_n_hidden]
-            _rt_dG_i_16 = _dG_i[_t, _b, _n_hidden:2*_n_hidden]
-            _rt_dG_x_17 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
-            _rt_dG_i_18 = _dG_i[_t, _b, :_n_hidden]
-            _rt_dG_x_19 = _dG_x[_t, _b, :_n_hidden]
+            _rt_dG_x_15 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_i_16 = _dG_i[_o + _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_17 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
+            _rt_dG_i_18 = _dG_i[_o + _b, :_n_hidden]
+            _rt_dG_x_19 = _dG_x[_o + _b, :_n_hidden]
             for _j in range(_n_hidden):
                 c = _rt_seq_c_0[_j]
                 c_new = _rn_seq_c_1[_j]
@@ -477,15 +488,10 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_c, _seq_f, _seq_i, _seq_o, _
                 _rt_dG_i_18[_j] = _c1*d_i_new
                 _acc_p_i[_j] += _c1*c*d_i_new
                 _rt_dG_x_19[_j] = _c0*d_z
-        matmul(_dG_x[_t, :_nb], _W_h, _dgemm_h[:_nb])
-        matmul(_dG_i[_t, :_nb], _W_i, _dgemm_i[:_nb])
-        matmul(_dG_i[_t, :_nb], _W_f, _dgemm_f[:_nb])
-        matmul(_dG_i[_t, :_nb], _W_o, _dgemm_o[:_nb])
-        for _b in range(_nb, _B):
-            for _j in range(_dG_x.shape[2]):
-                _dG_x[_t, _b, _j] = 0.0
-            for _j in range(_dG_i.shape[2]):
-                _dG_i[_t, _b, _j] = 0.0
+        matmul(_dG_x[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
+        matmul(_dG_i[_o:_o + _nb], _W_i, _dgemm_i[:_nb])
+        matmul(_dG_i[_o:_o + _nb], _W_f, _dgemm_f[:_nb])
+        matmul(_dG_i[_o:_o + _nb], _W_o, _dgemm_o[:_nb])
         for _b in range(_nb):
             for _j in range(_n_hidden):
                 _dcarry_h[_b, _j] = _dgemm_h[_b, _j]
@@ -504,6 +510,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _seq_f, _seq_i, _seq
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
     _seq_f: [T+1,B,hidden] state f: [0] the initial state, [t+1] after step t
     _seq_i: [T+1,B,hidden] state i: [0] the initial state, [t+1] after step t
@@ -518,8 +525,8 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _seq_f, _seq_i, _seq
     _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
     _dcarry_f: [B,hidden] d_f[t]: the gradient of state f after step t
     _dcarry_i: [B,hidden] d_i[t]: the gradient of state i after step t
-    _dG_x: [T,B,4*hidden] the gradient of [W_z @ x; W_i @ x; W_f @ x; W_o @ x] = [R_z @ h; R_i @ h; R_f @ h; R_o @ h] at every step
-    _dG_i: [T,B,3*hidden] the gradient of [R_ii @ i; R_if @ i; R_io @ i] = [R_fi @ f; R_ff @ f; R_fo @ f] = [R_oi @ o; R_of @ o; R_oo @ o] at every step
+    _dG_x: [rows,4*hidden] the gradient of [W_z @ x; W_i @ x; W_f @ x; W_o @ x] = [R_z @ h; R_i @ h; R_f @ h; R_o @ h] at every step, the rows that ran
+    _dG_i: [rows,3*hidden] the gradient of [R_ii @ i; R_if @ i; R_io @ i] = [R_fi @ f; R_ff @ f; R_fo @ f] = [R_oi @ o; R_of @ o; R_oo @ o] at every step, the rows that ran
     _acc_p_o: [hidden] the gradient of p_o, summed in float64
     _d_c: [B,hidden] the gradient of c from its users in other fused loops, this step
     _acc_p_f: [hidden] the gradient of p_f, summed in float64
@@ -539,8 +546,12 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _seq_f, _seq_i, _seq
     _dseq_o: [T,B,hidden] the gradient of state o after every step from a layer above that reads it
     """
     _F = _seq_c.dtype.type
+    _o = 0
+    for _s in range(_T):
+        _o += _active[_s]
     for _t in range(_T - 1, -1, -1):
         _nb = _active[_t]
+        _o -= _nb
         for _b in range(_nb):
             _rt_seq_c_0 = _seq_c[_t, _b]
             _rn_seq_c_1 = _seq_c[_t + 1, _b]
@@ -554,14 +565,14 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _seq_f, _seq_i, _seq
             _rb_dcarry_c_9 = _dcarry_c[_b]
             _rb_dcarry_f_10 = _dcarry_f[_b]
             _rb_dcarry_i_11 = _dcarry_i[_b]
-            _rt_dG_x_12 = _dG_x[_t, _b, 3*_n_hidden:4*_n_hidden]
-            _rt_dG_i_13 = _dG_i[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_12 = _dG_x[_o + _b, 3*_n_hidden:4*_n_hidden]
+            _rt_dG_i_13 = _dG_i[_o + _b, 2*_n_hidden:3*_n_hidden]
             _rb_d_c_14 = _d_c[_b]
-            _rt_dG_x_15 = _dG_x[_t, _b, 2*_n_hidden:3*_n_hidden]
-            _rt_dG_i_16 = _dG_i[_t, _b, _n_hidden:2*_n_hidden]
-            _rt_dG_x_17 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
-            _rt_dG_i_18 = _dG_i[_t, _b, :_n_hidden]
-            _rt_dG_x_19 = _dG_x[_t, _b, :_n_hidden]
+            _rt_dG_x_15 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_i_16 = _dG_i[_o + _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_17 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
+            _rt_dG_i_18 = _dG_i[_o + _b, :_n_hidden]
+            _rt_dG_x_19 = _dG_x[_o + _b, :_n_hidden]
             for _j in range(_n_hidden):
                 c = _rt_seq_c_0[_j]
                 c_new = _rn_seq_c_1[_j]
@@ -594,15 +605,10 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _seq_f, _seq_i, _seq
                 _rt_dG_i_18[_j] = _c1*d_i_new
                 _acc_p_i[_j] += _c1*c*d_i_new
                 _rt_dG_x_19[_j] = _c0*d_z
-        matmul(_dG_x[_t, :_nb], _W_h, _dgemm_h[:_nb])
-        matmul(_dG_i[_t, :_nb], _W_i, _dgemm_i[:_nb])
-        matmul(_dG_i[_t, :_nb], _W_f, _dgemm_f[:_nb])
-        matmul(_dG_i[_t, :_nb], _W_o, _dgemm_o[:_nb])
-        for _b in range(_nb, _B):
-            for _j in range(_dG_x.shape[2]):
-                _dG_x[_t, _b, _j] = 0.0
-            for _j in range(_dG_i.shape[2]):
-                _dG_i[_t, _b, _j] = 0.0
+        matmul(_dG_x[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
+        matmul(_dG_i[_o:_o + _nb], _W_i, _dgemm_i[:_nb])
+        matmul(_dG_i[_o:_o + _nb], _W_f, _dgemm_f[:_nb])
+        matmul(_dG_i[_o:_o + _nb], _W_o, _dgemm_o[:_nb])
         if _t > 0:
             for _b in range(_nb):
                 for _j in range(_n_hidden):
@@ -711,7 +717,7 @@ class Cell(runtime.CellBase):
         _seq_f[0] = state['f']
         _seq_o[0] = state['o']
         _rows_in_x = _rows.pack(_in_x)
-        _G_x = _rows.spread(dot(_rows_in_x, _W_x.T))
+        _G_x = dot(_rows_in_x, _W_x.T)
         if tape:
             _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _seq_f, _WT_f, _G_f, _seq_o, _WT_o, _G_o, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o, _all_z)
         else:
@@ -744,9 +750,9 @@ class Cell(runtime.CellBase):
         _W_f = tape.arrays['_W_f']
         _W_o = tape.arrays['_W_o']
         _dy_y = dy['y']
-        _dG_x = np.empty((_T, _B, 4*_n_hidden), _dtype)
+        _dG_x = np.empty((_rows.count, 4*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)
-        _dG_i = np.empty((_T, _B, 3*_n_hidden), _dtype)
+        _dG_i = np.empty((_rows.count, 3*_n_hidden), _dtype)
         _dgemm_i = np.empty((_B, _n_hidden), _dtype)
         _dgemm_f = np.empty((_B, _n_hidden), _dtype)
         _dgemm_o = np.empty((_B, _n_hidden), _dtype)
@@ -779,21 +785,19 @@ class Cell(runtime.CellBase):
         if _has_dseq:
             _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_o, _dcarry_c, _dcarry_f, _dcarry_i, _dG_x, _dG_i, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _W_i, _dgemm_i, _W_f, _dgemm_f, _W_o, _dgemm_o, _dseq_h, _dseq_c, _dseq_i, _dseq_f, _dseq_o)
         else:
-            _loop_backward(_T, _B, _n_hidden, _active, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_o, _dcarry_c, _dcarry_f, _dcarry_i, _dG_x, _dG_i, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _W_i, _dgemm_i, _W_f, _dgemm_f, _W_o, _dgemm_o)
-        _rows_dG_x = _rows.pack(_dG_x)
+            _loop_backward(_T, _n_hidden, _active, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_f, _w_p_i, _w_p_o, _all_z, _dcarry_h, _dy_y, _dcarry_o, _dcarry_c, _dcarry_f, _dcarry_i, _dG_x, _dG_i, _acc_p_o, _d_c, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _W_i, _dgemm_i, _W_f, _dgemm_f, _W_o, _dgemm_o)
         _rows_seq_h = _rows.pack(_seq_h[:-1])
-        _dW_h = dot(_rows_dG_x.T, _rows_seq_h)
-        _rows_dG_i = _rows.pack(_dG_i)
+        _dW_h = dot(_dG_x.T, _rows_seq_h)
         _rows_seq_i = _rows.pack(_seq_i[:-1])
-        _dW_i = dot(_rows_dG_i.T, _rows_seq_i)
+        _dW_i = dot(_dG_i.T, _rows_seq_i)
         _rows_seq_f = _rows.pack(_seq_f[:-1])
-        _dW_f = dot(_rows_dG_i.T, _rows_seq_f)
+        _dW_f = dot(_dG_i.T, _rows_seq_f)
         _rows_seq_o = _rows.pack(_seq_o[:-1])
-        _dW_o = dot(_rows_dG_i.T, _rows_seq_o)
-        _dgemm_x = _rows.spread(dot(_rows_dG_x, _W_x))
+        _dW_o = dot(_dG_i.T, _rows_seq_o)
+        _dgemm_x = _rows.spread(dot(_dG_x, _W_x))
         _rows_in_x = _rows.pack(_in_x)
-        _dW_x = dot(_rows_dG_x.T, _rows_in_x)
-        _dbias_x = _rows_dG_x.sum(axis=0, dtype=np.float64)
+        _dW_x = dot(_dG_x.T, _rows_in_x)
+        _dbias_x = _dG_x.sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W_z'] = _dW_x[0:_n_hidden].copy()
         _dparams['W_i'] = _dW_x[_n_hidden:2*_n_hidden].copy()

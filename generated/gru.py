@@ -78,10 +78,11 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,3*hidden] [U_r; U_z; U_n]^T
     _G_h: [B,3*hidden] [U_r; U_z; U_n] @ h at this step
-    _G_x: [T,B,3*hidden] [W_r; W_z; W_n] @ x at every step
+    _G_x: [rows,3*hidden] [W_r; W_z; W_n] @ x at every step, the rows that ran
     _w_b_hn: [hidden] param b_hn
     _w_b_n: [hidden] param b_n
     _w_b_r: [hidden] param b_r
@@ -100,15 +101,16 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn
     _p5 = U_n @ h
     """
     _F = _seq_h.dtype.type
+    _o = 0
     for _t in range(_T):
         _nb = _active[_t]
         matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
         for _b in range(_nb):
-            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rt_G_x_0 = _G_x[_o + _b, :_n_hidden]
             _rb_G_h_1 = _G_h[_b, :_n_hidden]
-            _rt_G_x_2 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_G_x_2 = _G_x[_o + _b, _n_hidden:2*_n_hidden]
             _rb_G_h_3 = _G_h[_b, _n_hidden:2*_n_hidden]
-            _rt_G_x_4 = _G_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_G_x_4 = _G_x[_o + _b, 2*_n_hidden:3*_n_hidden]
             _rb_G_h_5 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
             _rt_seq_h_6 = _seq_h[_t, _b]
             _rt_all_r_7 = _all_r[_t, _b]
@@ -144,6 +146,7 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn
                 _all_n[_t, _b, _j] = 0.0
                 _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
                 _all__p5[_t, _b, _j] = 0.0
+        _o += _nb
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -155,10 +158,11 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, 
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,3*hidden] [U_r; U_z; U_n]^T
     _G_h: [B,3*hidden] [U_r; U_z; U_n] @ h at this step
-    _G_x: [T,B,3*hidden] [W_r; W_z; W_n] @ x at every step
+    _G_x: [rows,3*hidden] [W_r; W_z; W_n] @ x at every step, the rows that ran
     _w_b_hn: [hidden] param b_hn
     _w_b_n: [hidden] param b_n
     _w_b_r: [hidden] param b_r
@@ -173,15 +177,16 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, 
     _p5 = U_n @ h
     """
     _F = _seq_h.dtype.type
+    _o = 0
     for _t in range(_T):
         _nb = _active[_t]
         matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
         for _b in range(_nb):
-            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rt_G_x_0 = _G_x[_o + _b, :_n_hidden]
             _rb_G_h_1 = _G_h[_b, :_n_hidden]
-            _rt_G_x_2 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_G_x_2 = _G_x[_o + _b, _n_hidden:2*_n_hidden]
             _rb_G_h_3 = _G_h[_b, _n_hidden:2*_n_hidden]
-            _rt_G_x_4 = _G_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_G_x_4 = _G_x[_o + _b, 2*_n_hidden:3*_n_hidden]
             _rb_G_h_5 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
             _rt_seq_h_6 = _seq_h[_t, _b]
             _rn_seq_h_7 = _seq_h[_t + 1, _b]
@@ -205,17 +210,19 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, 
         for _b in range(_nb, _B):
             for _j in range(_seq_h.shape[2]):
                 _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
+        _o += _nb
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward(_T, _B, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG_x, _dG_h, _W_h, _dgemm_h):
+def _loop_backward(_T, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG_x, _dG_h, _W_h, _dgemm_h):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states.
 
-    _T, _B: the steps and the sequences of the batch
+    _T: the steps
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _all__p5: [T,B,hidden] U_n @ h at every step
     _w_b_hn: [hidden] param b_hn
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
@@ -225,8 +232,8 @@ def _loop_backward(_T, _B, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _all_n
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
     _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
     _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
-    _dG_x: [T,B,3*hidden] the gradient of [W_r @ x; W_z @ x; W_n @ x] at every step
-    _dG_h: [T,B,3*hidden] the gradient of [U_r @ h; U_z @ h; U_n @ h] at every step
+    _dG_x: [rows,3*hidden] the gradient of [W_r @ x; W_z @ x; W_n @ x] at every step, the rows that ran
+    _dG_h: [rows,3*hidden] the gradient of [U_r @ h; U_z @ h; U_n @ h] at every step, the rows that ran
     _W_h: [3*hidden,hidden] [U_r; U_z; U_n]
     _dgemm_h: [B,hidden] the gradient of h through its products, [U_r; U_z; U_n]^T @ theirs
 
@@ -234,8 +241,12 @@ def _loop_backward(_T, _B, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _all_n
     _p5 = U_n @ h
     """
     _F = _all__p5.dtype.type
+    _o = 0
+    for _s in range(_T):
+        _o += _active[_s]
     for _t in range(_T - 1, -1, -1):
         _nb = _active[_t]
+        _o -= _nb
         for _b in range(_nb):
             _rt_all__p5_0 = _all__p5[_t, _b]
             _rt_seq_h_1 = _seq_h[_t, _b]
@@ -245,12 +256,12 @@ def _loop_backward(_T, _B, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _all_n
             _rb_dcarry_h_5 = _dcarry_h[_b]
             _rt_dy_h_new_6 = _dy_h_new[_t, _b]
             _rb_d_h_7 = _d_h[_b]
-            _rt_dG_x_8 = _dG_x[_t, _b, 2*_n_hidden:3*_n_hidden]
-            _rt_dG_h_9 = _dG_h[_t, _b, 2*_n_hidden:3*_n_hidden]
-            _rt_dG_x_10 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
-            _rt_dG_h_11 = _dG_h[_t, _b, _n_hidden:2*_n_hidden]
-            _rt_dG_x_12 = _dG_x[_t, _b, :_n_hidden]
-            _rt_dG_h_13 = _dG_h[_t, _b, :_n_hidden]
+            _rt_dG_x_8 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_h_9 = _dG_h[_o + _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_10 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
+            _rt_dG_h_11 = _dG_h[_o + _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_12 = _dG_x[_o + _b, :_n_hidden]
+            _rt_dG_h_13 = _dG_h[_o + _b, :_n_hidden]
             for _j in range(_n_hidden):
                 _p5 = _rt_all__p5_0[_j]
                 b_hn = _w_b_hn[_j]
@@ -274,11 +285,7 @@ def _loop_backward(_T, _B, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _all_n
                 _rt_dG_h_11[_j] = _c2*d_z
                 _rt_dG_x_12[_j] = _c0*d_r
                 _rt_dG_h_13[_j] = _c0*d_r
-        matmul(_dG_h[_t, :_nb], _W_h, _dgemm_h[:_nb])
-        for _b in range(_nb, _B):
-            for _j in range(_dG_x.shape[2]):
-                _dG_x[_t, _b, _j] = 0.0
-                _dG_h[_t, _b, _j] = 0.0
+        matmul(_dG_h[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
         for _b in range(_nb):
             for _j in range(_n_hidden):
                 _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j]
@@ -293,6 +300,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _all__p5: [T,B,hidden] U_n @ h at every step
     _w_b_hn: [hidden] param b_hn
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
@@ -302,8 +310,8 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
     _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
     _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
-    _dG_x: [T,B,3*hidden] the gradient of [W_r @ x; W_z @ x; W_n @ x] at every step
-    _dG_h: [T,B,3*hidden] the gradient of [U_r @ h; U_z @ h; U_n @ h] at every step
+    _dG_x: [rows,3*hidden] the gradient of [W_r @ x; W_z @ x; W_n @ x] at every step, the rows that ran
+    _dG_h: [rows,3*hidden] the gradient of [U_r @ h; U_z @ h; U_n @ h] at every step, the rows that ran
     _W_h: [3*hidden,hidden] [U_r; U_z; U_n]
     _dgemm_h: [B,hidden] the gradient of h through its products, [U_r; U_z; U_n]^T @ theirs
     _dseq_h: [T,B,hidden] the gradient of state h after every step from a layer above that reads it
@@ -312,8 +320,12 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _
     _p5 = U_n @ h
     """
     _F = _all__p5.dtype.type
+    _o = 0
+    for _s in range(_T):
+        _o += _active[_s]
     for _t in range(_T - 1, -1, -1):
         _nb = _active[_t]
+        _o -= _nb
         for _b in range(_nb):
             _rt_all__p5_0 = _all__p5[_t, _b]
             _rt_seq_h_1 = _seq_h[_t, _b]
@@ -323,12 +335,12 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _
             _rb_dcarry_h_5 = _dcarry_h[_b]
             _rt_dy_h_new_6 = _dy_h_new[_t, _b]
             _rb_d_h_7 = _d_h[_b]
-            _rt_dG_x_8 = _dG_x[_t, _b, 2*_n_hidden:3*_n_hidden]
-            _rt_dG_h_9 = _dG_h[_t, _b, 2*_n_hidden:3*_n_hidden]
-            _rt_dG_x_10 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
-            _rt_dG_h_11 = _dG_h[_t, _b, _n_hidden:2*_n_hidden]
-            _rt_dG_x_12 = _dG_x[_t, _b, :_n_hidden]
-            _rt_dG_h_13 = _dG_h[_t, _b, :_n_hidden]
+            _rt_dG_x_8 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_h_9 = _dG_h[_o + _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_10 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
+            _rt_dG_h_11 = _dG_h[_o + _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_12 = _dG_x[_o + _b, :_n_hidden]
+            _rt_dG_h_13 = _dG_h[_o + _b, :_n_hidden]
             for _j in range(_n_hidden):
                 _p5 = _rt_all__p5_0[_j]
                 b_hn = _w_b_hn[_j]
@@ -352,11 +364,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _
                 _rt_dG_h_11[_j] = _c2*d_z
                 _rt_dG_x_12[_j] = _c0*d_r
                 _rt_dG_h_13[_j] = _c0*d_r
-        matmul(_dG_h[_t, :_nb], _W_h, _dgemm_h[:_nb])
-        for _b in range(_nb, _B):
-            for _j in range(_dG_x.shape[2]):
-                _dG_x[_t, _b, _j] = 0.0
-                _dG_h[_t, _b, _j] = 0.0
+        matmul(_dG_h[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
         if _t > 0:
             for _b in range(_nb):
                 for _j in range(_n_hidden):
@@ -422,7 +430,7 @@ class Cell(runtime.CellBase):
         _all_n = np.empty((_T, _B, _n_hidden), _dtype)
         _seq_h[0] = state['h']
         _rows_in_x = _rows.pack(_in_x)
-        _G_x = _rows.spread(dot(_rows_in_x, _W_x.T))
+        _G_x = dot(_rows_in_x, _W_x.T)
         if tape:
             _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, _w_b_n, _w_b_r, _w_b_z, _all_r, _all_z, _all_n, _all__p5)
         else:
@@ -449,8 +457,8 @@ class Cell(runtime.CellBase):
         _W_x = tape.arrays['_W_x']
         _W_h = tape.arrays['_W_h']
         _dy_h_new = dy['h_new']
-        _dG_x = np.empty((_T, _B, 3*_n_hidden), _dtype)
-        _dG_h = np.empty((_T, _B, 3*_n_hidden), _dtype)
+        _dG_x = np.empty((_rows.count, 3*_n_hidden), _dtype)
+        _dG_h = np.empty((_rows.count, 3*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)
         _d_h = np.empty((_B, _n_hidden), _dtype)
         _dcarry_h = np.empty((_B, _n_hidden), _dtype)
@@ -462,16 +470,14 @@ class Cell(runtime.CellBase):
         if _has_dseq:
             _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG_x, _dG_h, _W_h, _dgemm_h, _dseq_h)
         else:
-            _loop_backward(_T, _B, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG_x, _dG_h, _W_h, _dgemm_h)
-        _rows_dG_h = _rows.pack(_dG_h)
+            _loop_backward(_T, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG_x, _dG_h, _W_h, _dgemm_h)
         _rows_seq_h = _rows.pack(_seq_h[:-1])
-        _dW_h = dot(_rows_dG_h.T, _rows_seq_h)
-        _rows_dG_x = _rows.pack(_dG_x)
-        _dgemm_x = _rows.spread(dot(_rows_dG_x, _W_x))
+        _dW_h = dot(_dG_h.T, _rows_seq_h)
+        _dgemm_x = _rows.spread(dot(_dG_x, _W_x))
         _rows_in_x = _rows.pack(_in_x)
-        _dW_x = dot(_rows_dG_x.T, _rows_in_x)
-        _dbias_x = _rows_dG_x.sum(axis=0, dtype=np.float64)
-        _dbias_h = _rows_dG_h[:, 2*_n_hidden:3*_n_hidden].sum(axis=0, dtype=np.float64)
+        _dW_x = dot(_dG_x.T, _rows_in_x)
+        _dbias_x = _dG_x.sum(axis=0, dtype=np.float64)
+        _dbias_h = _dG_h[:, 2*_n_hidden:3*_n_hidden].sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W_r'] = _dW_x[0:_n_hidden].copy()
         _dparams['W_z'] = _dW_x[_n_hidden:2*_n_hidden].copy()

@@ -81,10 +81,11 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_g,
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,3*hidden] [U_i; U_g; U_o]^T
     _G_h: [B,3*hidden] [U_i; U_g; U_o] @ h at this step
-    _G_x: [T,B,3*hidden] [W_i; W_g; W_o] @ x at every step
+    _G_x: [rows,3*hidden] [W_i; W_g; W_o] @ x at every step, the rows that ran
     _w_b_g: [hidden] param b_g
     _w_b_i: [hidden] param b_i
     _w_b_o: [hidden] param b_o
@@ -102,15 +103,16 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_g,
     _p5 = U_o @ h
     """
     _F = _seq_h.dtype.type
+    _o = 0
     for _t in range(_T):
         _nb = _active[_t]
         matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
         for _b in range(_nb):
-            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rt_G_x_0 = _G_x[_o + _b, :_n_hidden]
             _rb_G_h_1 = _G_h[_b, :_n_hidden]
-            _rt_G_x_2 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_G_x_2 = _G_x[_o + _b, _n_hidden:2*_n_hidden]
             _rb_G_h_3 = _G_h[_b, _n_hidden:2*_n_hidden]
-            _rt_G_x_4 = _G_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_G_x_4 = _G_x[_o + _b, 2*_n_hidden:3*_n_hidden]
             _rb_G_h_5 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
             _rt_seq_c_6 = _seq_c[_t, _b]
             _rt_all_i_7 = _all_i[_t, _b]
@@ -146,6 +148,7 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_g,
                 _all_o[_t, _b, _j] = 0.0
                 _seq_c[_t + 1, _b, _j] = _seq_c[_t, _b, _j]
                 _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
+        _o += _nb
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -157,10 +160,11 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_g, _
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,3*hidden] [U_i; U_g; U_o]^T
     _G_h: [B,3*hidden] [U_i; U_g; U_o] @ h at this step
-    _G_x: [T,B,3*hidden] [W_i; W_g; W_o] @ x at every step
+    _G_x: [rows,3*hidden] [W_i; W_g; W_o] @ x at every step, the rows that ran
     _w_b_g: [hidden] param b_g
     _w_b_i: [hidden] param b_i
     _w_b_o: [hidden] param b_o
@@ -175,15 +179,16 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_g, _
     _p5 = U_o @ h
     """
     _F = _seq_h.dtype.type
+    _o = 0
     for _t in range(_T):
         _nb = _active[_t]
         matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
         for _b in range(_nb):
-            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rt_G_x_0 = _G_x[_o + _b, :_n_hidden]
             _rb_G_h_1 = _G_h[_b, :_n_hidden]
-            _rt_G_x_2 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_G_x_2 = _G_x[_o + _b, _n_hidden:2*_n_hidden]
             _rb_G_h_3 = _G_h[_b, _n_hidden:2*_n_hidden]
-            _rt_G_x_4 = _G_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_G_x_4 = _G_x[_o + _b, 2*_n_hidden:3*_n_hidden]
             _rb_G_h_5 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
             _rt_seq_c_6 = _seq_c[_t, _b]
             _rn_seq_c_7 = _seq_c[_t + 1, _b]
@@ -210,17 +215,19 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_g, _
             for _j in range(_seq_c.shape[2]):
                 _seq_c[_t + 1, _b, _j] = _seq_c[_t, _b, _j]
                 _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
+        _o += _nb
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward(_T, _B, _n_hidden, _active, _seq_c, _all_g, _all_i, _all_o, _dcarry_h, _dy_h_new, _dcarry_c, _d_c, _dG_x, _W_h, _dgemm_h):
+def _loop_backward(_T, _n_hidden, _active, _seq_c, _all_g, _all_i, _all_o, _dcarry_h, _dy_h_new, _dcarry_c, _d_c, _dG_x, _W_h, _dgemm_h):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states.
 
-    _T, _B: the steps and the sequences of the batch
+    _T: the steps
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
     _all_g: [T,B,hidden] g at every step
     _all_i: [T,B,hidden] i at every step
@@ -229,13 +236,17 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_c, _all_g, _all_i, _all_o, _
     _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
     _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
     _d_c: [B,hidden] the gradient of c from its users in other fused loops, this step
-    _dG_x: [T,B,3*hidden] the gradient of [W_i @ x; W_g @ x; W_o @ x] = [U_i @ h; U_g @ h; U_o @ h] at every step
+    _dG_x: [rows,3*hidden] the gradient of [W_i @ x; W_g @ x; W_o @ x] = [U_i @ h; U_g @ h; U_o @ h] at every step, the rows that ran
     _W_h: [3*hidden,hidden] [U_i; U_g; U_o]
     _dgemm_h: [B,hidden] the gradient of h through its products, [U_i; U_g; U_o]^T @ theirs
     """
     _F = _seq_c.dtype.type
+    _o = 0
+    for _s in range(_T):
+        _o += _active[_s]
     for _t in range(_T - 1, -1, -1):
         _nb = _active[_t]
+        _o -= _nb
         for _b in range(_nb):
             _rt_seq_c_0 = _seq_c[_t, _b]
             _rn_seq_c_1 = _seq_c[_t + 1, _b]
@@ -246,9 +257,9 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_c, _all_g, _all_i, _all_o, _
             _rt_dy_h_new_6 = _dy_h_new[_t, _b]
             _rb_dcarry_c_7 = _dcarry_c[_b]
             _rb_d_c_8 = _d_c[_b]
-            _rt_dG_x_9 = _dG_x[_t, _b, 2*_n_hidden:3*_n_hidden]
-            _rt_dG_x_10 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
-            _rt_dG_x_11 = _dG_x[_t, _b, :_n_hidden]
+            _rt_dG_x_9 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_10 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_11 = _dG_x[_o + _b, :_n_hidden]
             for _j in range(_n_hidden):
                 c = _rt_seq_c_0[_j]
                 c_new = _rn_seq_c_1[_j]
@@ -269,10 +280,7 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_c, _all_g, _all_i, _all_o, _
                 _rt_dG_x_9[_j] = _c3*d_o
                 _rt_dG_x_10[_j] = _c2*d_g
                 _rt_dG_x_11[_j] = _c1*d_i
-        matmul(_dG_x[_t, :_nb], _W_h, _dgemm_h[:_nb])
-        for _b in range(_nb, _B):
-            for _j in range(_dG_x.shape[2]):
-                _dG_x[_t, _b, _j] = 0.0
+        matmul(_dG_x[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
         for _b in range(_nb):
             for _j in range(_n_hidden):
                 _dcarry_h[_b, _j] = _dgemm_h[_b, _j]
@@ -288,6 +296,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _all_g, _all_i, _all
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
     _all_g: [T,B,hidden] g at every step
     _all_i: [T,B,hidden] i at every step
@@ -296,15 +305,19 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _all_g, _all_i, _all
     _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
     _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
     _d_c: [B,hidden] the gradient of c from its users in other fused loops, this step
-    _dG_x: [T,B,3*hidden] the gradient of [W_i @ x; W_g @ x; W_o @ x] = [U_i @ h; U_g @ h; U_o @ h] at every step
+    _dG_x: [rows,3*hidden] the gradient of [W_i @ x; W_g @ x; W_o @ x] = [U_i @ h; U_g @ h; U_o @ h] at every step, the rows that ran
     _W_h: [3*hidden,hidden] [U_i; U_g; U_o]
     _dgemm_h: [B,hidden] the gradient of h through its products, [U_i; U_g; U_o]^T @ theirs
     _dseq_h: [T,B,hidden] the gradient of state h after every step from a layer above that reads it
     _dseq_c: [T,B,hidden] the gradient of state c after every step from a layer above that reads it
     """
     _F = _seq_c.dtype.type
+    _o = 0
+    for _s in range(_T):
+        _o += _active[_s]
     for _t in range(_T - 1, -1, -1):
         _nb = _active[_t]
+        _o -= _nb
         for _b in range(_nb):
             _rt_seq_c_0 = _seq_c[_t, _b]
             _rn_seq_c_1 = _seq_c[_t + 1, _b]
@@ -315,9 +328,9 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _all_g, _all_i, _all
             _rt_dy_h_new_6 = _dy_h_new[_t, _b]
             _rb_dcarry_c_7 = _dcarry_c[_b]
             _rb_d_c_8 = _d_c[_b]
-            _rt_dG_x_9 = _dG_x[_t, _b, 2*_n_hidden:3*_n_hidden]
-            _rt_dG_x_10 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
-            _rt_dG_x_11 = _dG_x[_t, _b, :_n_hidden]
+            _rt_dG_x_9 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_10 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_11 = _dG_x[_o + _b, :_n_hidden]
             for _j in range(_n_hidden):
                 c = _rt_seq_c_0[_j]
                 c_new = _rn_seq_c_1[_j]
@@ -338,10 +351,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _all_g, _all_i, _all
                 _rt_dG_x_9[_j] = _c3*d_o
                 _rt_dG_x_10[_j] = _c2*d_g
                 _rt_dG_x_11[_j] = _c1*d_i
-        matmul(_dG_x[_t, :_nb], _W_h, _dgemm_h[:_nb])
-        for _b in range(_nb, _B):
-            for _j in range(_dG_x.shape[2]):
-                _dG_x[_t, _b, _j] = 0.0
+        matmul(_dG_x[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
         if _t > 0:
             for _b in range(_nb):
                 for _j in range(_n_hidden):
@@ -409,7 +419,7 @@ class Cell(runtime.CellBase):
         _seq_h[0] = state['h']
         _seq_c[0] = state['c']
         _rows_in_x = _rows.pack(_in_x)
-        _G_x = _rows.spread(dot(_rows_in_x, _W_x.T))
+        _G_x = dot(_rows_in_x, _W_x.T)
         if tape:
             _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_g, _w_b_i, _w_b_o, _seq_c, _all_i, _all_g, _all_o)
         else:
@@ -434,7 +444,7 @@ class Cell(runtime.CellBase):
         _W_x = tape.arrays['_W_x']
         _W_h = tape.arrays['_W_h']
         _dy_h_new = dy['h_new']
-        _dG_x = np.empty((_T, _B, 3*_n_hidden), _dtype)
+        _dG_x = np.empty((_rows.count, 3*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)
         _d_c = np.empty((_B, _n_hidden), _dtype)
         _dcarry_h = np.empty((_B, _n_hidden), _dtype)
@@ -450,14 +460,13 @@ class Cell(runtime.CellBase):
         if _has_dseq:
             _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _all_g, _all_i, _all_o, _dcarry_h, _dy_h_new, _dcarry_c, _d_c, _dG_x, _W_h, _dgemm_h, _dseq_h, _dseq_c)
         else:
-            _loop_backward(_T, _B, _n_hidden, _active, _seq_c, _all_g, _all_i, _all_o, _dcarry_h, _dy_h_new, _dcarry_c, _d_c, _dG_x, _W_h, _dgemm_h)
-        _rows_dG_x = _rows.pack(_dG_x)
+            _loop_backward(_T, _n_hidden, _active, _seq_c, _all_g, _all_i, _all_o, _dcarry_h, _dy_h_new, _dcarry_c, _d_c, _dG_x, _W_h, _dgemm_h)
         _rows_seq_h = _rows.pack(_seq_h[:-1])
-        _dW_h = dot(_rows_dG_x.T, _rows_seq_h)
-        _dgemm_x = _rows.spread(dot(_rows_dG_x, _W_x))
+        _dW_h = dot(_dG_x.T, _rows_seq_h)
+        _dgemm_x = _rows.spread(dot(_dG_x, _W_x))
         _rows_in_x = _rows.pack(_in_x)
-        _dW_x = dot(_rows_dG_x.T, _rows_in_x)
-        _dbias_x = _rows_dG_x.sum(axis=0, dtype=np.float64)
+        _dW_x = dot(_dG_x.T, _rows_in_x)
+        _dbias_x = _dG_x.sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W_i'] = _dW_x[0:_n_hidden].copy()
         _dparams['W_g'] = _dW_x[_n_hidden:2*_n_hidden].copy()

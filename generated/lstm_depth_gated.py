@@ -109,10 +109,11 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_c,
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,4*hidden] [U_i; U_f; U_c; U_o]^T
     _G_h: [B,4*hidden] [U_i; U_f; U_c; U_o] @ h at this step
-    _G_x: [T,B,5*hidden] [W_i; W_f; W_d; W_c; W_o] @ x at every step
+    _G_x: [rows,5*hidden] [W_i; W_f; W_d; W_c; W_o] @ x at every step, the rows that ran
     _w_b_c: [hidden] param b_c
     _w_b_d: [hidden] param b_d
     _w_b_f: [hidden] param b_f
@@ -143,18 +144,19 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_c,
     _p7 = W_o @ x
     _p8 = U_o @ h
     """
+    _o = 0
     for _t in range(_T):
         _nb = _active[_t]
         matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
         for _b in range(_nb):
-            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rt_G_x_0 = _G_x[_o + _b, :_n_hidden]
             _rb_G_h_1 = _G_h[_b, :_n_hidden]
-            _rt_G_x_2 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_G_x_2 = _G_x[_o + _b, _n_hidden:2*_n_hidden]
             _rb_G_h_3 = _G_h[_b, _n_hidden:2*_n_hidden]
-            _rt_G_x_4 = _G_x[_t, _b, 2*_n_hidden:3*_n_hidden]
-            _rt_G_x_5 = _G_x[_t, _b, 3*_n_hidden:4*_n_hidden]
+            _rt_G_x_4 = _G_x[_o + _b, 2*_n_hidden:3*_n_hidden]
+            _rt_G_x_5 = _G_x[_o + _b, 3*_n_hidden:4*_n_hidden]
             _rb_G_h_6 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
-            _rt_G_x_7 = _G_x[_t, _b, 4*_n_hidden:5*_n_hidden]
+            _rt_G_x_7 = _G_x[_o + _b, 4*_n_hidden:5*_n_hidden]
             _rb_G_h_8 = _G_h[_b, 3*_n_hidden:4*_n_hidden]
             _rt_seq_c_9 = _seq_c[_t, _b]
             _rt_in_c_low_10 = _in_c_low[_t, _b]
@@ -210,6 +212,7 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_c,
                 _seq_c[_t + 1, _b, _j] = _seq_c[_t, _b, _j]
                 _all_o[_t, _b, _j] = 0.0
                 _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
+        _o += _nb
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -221,10 +224,11 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_c, _
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,4*hidden] [U_i; U_f; U_c; U_o]^T
     _G_h: [B,4*hidden] [U_i; U_f; U_c; U_o] @ h at this step
-    _G_x: [T,B,5*hidden] [W_i; W_f; W_d; W_c; W_o] @ x at every step
+    _G_x: [rows,5*hidden] [W_i; W_f; W_d; W_c; W_o] @ x at every step, the rows that ran
     _w_b_c: [hidden] param b_c
     _w_b_d: [hidden] param b_d
     _w_b_f: [hidden] param b_f
@@ -250,18 +254,19 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_c, _
     _p7 = W_o @ x
     _p8 = U_o @ h
     """
+    _o = 0
     for _t in range(_T):
         _nb = _active[_t]
         matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
         for _b in range(_nb):
-            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rt_G_x_0 = _G_x[_o + _b, :_n_hidden]
             _rb_G_h_1 = _G_h[_b, :_n_hidden]
-            _rt_G_x_2 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_G_x_2 = _G_x[_o + _b, _n_hidden:2*_n_hidden]
             _rb_G_h_3 = _G_h[_b, _n_hidden:2*_n_hidden]
-            _rt_G_x_4 = _G_x[_t, _b, 2*_n_hidden:3*_n_hidden]
-            _rt_G_x_5 = _G_x[_t, _b, 3*_n_hidden:4*_n_hidden]
+            _rt_G_x_4 = _G_x[_o + _b, 2*_n_hidden:3*_n_hidden]
+            _rt_G_x_5 = _G_x[_o + _b, 3*_n_hidden:4*_n_hidden]
             _rb_G_h_6 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
-            _rt_G_x_7 = _G_x[_t, _b, 4*_n_hidden:5*_n_hidden]
+            _rt_G_x_7 = _G_x[_o + _b, 4*_n_hidden:5*_n_hidden]
             _rb_G_h_8 = _G_h[_b, 3*_n_hidden:4*_n_hidden]
             _rt_seq_c_9 = _seq_c[_t, _b]
             _rt_in_c_low_10 = _in_c_low[_t, _b]
@@ -302,6 +307,7 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_c, _
             for _j in range(_seq_c.shape[2]):
                 _seq_c[_t + 1, _b, _j] = _seq_c[_t, _b, _j]
                 _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
+        _o += _nb
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -313,6 +319,7 @@ def _loop_backward(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low, _all
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _all__e0: [T,B,hidden] (tanh((U_c @ h) + (W_c @ x) + b_c)) at every step
     _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
     _in_c_low: [T,B,hidden] input c_low
@@ -328,8 +335,8 @@ def _loop_backward(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low, _all
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
     _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
     _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
-    _dG_x: [T,B,5*hidden] the gradient of [W_i @ x; W_f @ x; W_d @ x; W_c @ x; W_o @ x] at every step
-    _dG_h: [T,B,4*hidden] the gradient of [U_i @ h; U_f @ h; U_c @ h; U_o @ h] at every step
+    _dG_x: [rows,5*hidden] the gradient of [W_i @ x; W_f @ x; W_d @ x; W_c @ x; W_o @ x] at every step, the rows that ran
+    _dG_h: [rows,4*hidden] the gradient of [U_i @ h; U_f @ h; U_c @ h; U_o @ h] at every step, the rows that ran
     _acc_p_o: [hidden] the gradient of p_o, summed in float64
     _d_c: [B,hidden] the gradient of c from its users in other fused loops, this step
     _d_c_low: [T,B,hidden] the gradient of c_low from its users in other fused loops, every step
@@ -344,8 +351,12 @@ def _loop_backward(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low, _all
     _e0 = (tanh((U_c @ h) + (W_c @ x) + b_c))
     """
     _F = _all__e0.dtype.type
+    _o = 0
+    for _s in range(_T):
+        _o += _active[_s]
     for _t in range(_T - 1, -1, -1):
         _nb = _active[_t]
+        _o -= _nb
         for _b in range(_nb):
             _rt_all__e0_0 = _all__e0[_t, _b]
             _rt_seq_c_1 = _seq_c[_t, _b]
@@ -358,17 +369,17 @@ def _loop_backward(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low, _all
             _rb_dcarry_h_8 = _dcarry_h[_b]
             _rt_dy_h_new_9 = _dy_h_new[_t, _b]
             _rb_dcarry_c_10 = _dcarry_c[_b]
-            _rt_dG_x_11 = _dG_x[_t, _b, 4*_n_hidden:5*_n_hidden]
-            _rt_dG_h_12 = _dG_h[_t, _b, 3*_n_hidden:4*_n_hidden]
+            _rt_dG_x_11 = _dG_x[_o + _b, 4*_n_hidden:5*_n_hidden]
+            _rt_dG_h_12 = _dG_h[_o + _b, 3*_n_hidden:4*_n_hidden]
             _rb_d_c_13 = _d_c[_b]
             _rt_d_c_low_14 = _d_c_low[_t, _b]
-            _rt_dG_x_15 = _dG_x[_t, _b, 3*_n_hidden:4*_n_hidden]
-            _rt_dG_h_16 = _dG_h[_t, _b, 2*_n_hidden:3*_n_hidden]
-            _rt_dG_x_17 = _dG_x[_t, _b, 2*_n_hidden:3*_n_hidden]
-            _rt_dG_x_18 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
-            _rt_dG_h_19 = _dG_h[_t, _b, _n_hidden:2*_n_hidden]
-            _rt_dG_x_20 = _dG_x[_t, _b, :_n_hidden]
-            _rt_dG_h_21 = _dG_h[_t, _b, :_n_hidden]
+            _rt_dG_x_15 = _dG_x[_o + _b, 3*_n_hidden:4*_n_hidden]
+            _rt_dG_h_16 = _dG_h[_o + _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_17 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_18 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
+            _rt_dG_h_19 = _dG_h[_o + _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_20 = _dG_x[_o + _b, :_n_hidden]
+            _rt_dG_h_21 = _dG_h[_o + _b, :_n_hidden]
             for _j in range(_n_hidden):
                 _e0 = _rt_all__e0_0[_j]
                 c = _rt_seq_c_1[_j]
@@ -412,12 +423,8 @@ def _loop_backward(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low, _all
                 _rt_dG_x_20[_j] = _c0*d_i
                 _rt_dG_h_21[_j] = _c0*d_i
                 _acc_p_i[_j] += _c0*c*d_i
-        matmul(_dG_h[_t, :_nb], _W_h, _dgemm_h[:_nb])
+        matmul(_dG_h[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
         for _b in range(_nb, _B):
-            for _j in range(_dG_x.shape[2]):
-                _dG_x[_t, _b, _j] = 0.0
-            for _j in range(_dG_h.shape[2]):
-                _dG_h[_t, _b, _j] = 0.0
             for _j in range(_d_c_low.shape[2]):
                 _d_c_low[_t, _b, _j] = 0.0
         for _b in range(_nb):
@@ -435,6 +442,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low,
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _all__e0: [T,B,hidden] (tanh((U_c @ h) + (W_c @ x) + b_c)) at every step
     _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
     _in_c_low: [T,B,hidden] input c_low
@@ -450,8 +458,8 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low,
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
     _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
     _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
-    _dG_x: [T,B,5*hidden] the gradient of [W_i @ x; W_f @ x; W_d @ x; W_c @ x; W_o @ x] at every step
-    _dG_h: [T,B,4*hidden] the gradient of [U_i @ h; U_f @ h; U_c @ h; U_o @ h] at every step
+    _dG_x: [rows,5*hidden] the gradient of [W_i @ x; W_f @ x; W_d @ x; W_c @ x; W_o @ x] at every step, the rows that ran
+    _dG_h: [rows,4*hidden] the gradient of [U_i @ h; U_f @ h; U_c @ h; U_o @ h] at every step, the rows that ran
     _acc_p_o: [hidden] the gradient of p_o, summed in float64
     _d_c: [B,hidden] the gradient of c from its users in other fused loops, this step
     _d_c_low: [T,B,hidden] the gradient of c_low from its users in other fused loops, every step
@@ -468,8 +476,12 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low,
     _e0 = (tanh((U_c @ h) + (W_c @ x) + b_c))
     """
     _F = _all__e0.dtype.type
+    _o = 0
+    for _s in range(_T):
+        _o += _active[_s]
     for _t in range(_T - 1, -1, -1):
         _nb = _active[_t]
+        _o -= _nb
         for _b in range(_nb):
             _rt_all__e0_0 = _all__e0[_t, _b]
             _rt_seq_c_1 = _seq_c[_t, _b]
@@ -482,17 +494,17 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low,
             _rb_dcarry_h_8 = _dcarry_h[_b]
             _rt_dy_h_new_9 = _dy_h_new[_t, _b]
             _rb_dcarry_c_10 = _dcarry_c[_b]
-            _rt_dG_x_11 = _dG_x[_t, _b, 4*_n_hidden:5*_n_hidden]
-            _rt_dG_h_12 = _dG_h[_t, _b, 3*_n_hidden:4*_n_hidden]
+            _rt_dG_x_11 = _dG_x[_o + _b, 4*_n_hidden:5*_n_hidden]
+            _rt_dG_h_12 = _dG_h[_o + _b, 3*_n_hidden:4*_n_hidden]
             _rb_d_c_13 = _d_c[_b]
             _rt_d_c_low_14 = _d_c_low[_t, _b]
-            _rt_dG_x_15 = _dG_x[_t, _b, 3*_n_hidden:4*_n_hidden]
-            _rt_dG_h_16 = _dG_h[_t, _b, 2*_n_hidden:3*_n_hidden]
-            _rt_dG_x_17 = _dG_x[_t, _b, 2*_n_hidden:3*_n_hidden]
-            _rt_dG_x_18 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
-            _rt_dG_h_19 = _dG_h[_t, _b, _n_hidden:2*_n_hidden]
-            _rt_dG_x_20 = _dG_x[_t, _b, :_n_hidden]
-            _rt_dG_h_21 = _dG_h[_t, _b, :_n_hidden]
+            _rt_dG_x_15 = _dG_x[_o + _b, 3*_n_hidden:4*_n_hidden]
+            _rt_dG_h_16 = _dG_h[_o + _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_17 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_18 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
+            _rt_dG_h_19 = _dG_h[_o + _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_20 = _dG_x[_o + _b, :_n_hidden]
+            _rt_dG_h_21 = _dG_h[_o + _b, :_n_hidden]
             for _j in range(_n_hidden):
                 _e0 = _rt_all__e0_0[_j]
                 c = _rt_seq_c_1[_j]
@@ -536,12 +548,8 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low,
                 _rt_dG_x_20[_j] = _c0*d_i
                 _rt_dG_h_21[_j] = _c0*d_i
                 _acc_p_i[_j] += _c0*c*d_i
-        matmul(_dG_h[_t, :_nb], _W_h, _dgemm_h[:_nb])
+        matmul(_dG_h[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
         for _b in range(_nb, _B):
-            for _j in range(_dG_x.shape[2]):
-                _dG_x[_t, _b, _j] = 0.0
-            for _j in range(_dG_h.shape[2]):
-                _dG_h[_t, _b, _j] = 0.0
             for _j in range(_d_c_low.shape[2]):
                 _d_c_low[_t, _b, _j] = 0.0
         if _t > 0:
@@ -631,7 +639,7 @@ class Cell(runtime.CellBase):
         _seq_h[0] = state['h']
         _seq_c[0] = state['c']
         _rows_in_x = _rows.pack(_in_x)
-        _G_x = _rows.spread(dot(_rows_in_x, _W_x.T))
+        _G_x = dot(_rows_in_x, _W_x.T)
         if tape:
             _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_c, _w_b_d, _w_b_f, _w_b_i, _w_b_o, _seq_c, _in_c_low, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _all_i, _all_f, _all_d, _all__e0, _all_o)
         else:
@@ -665,8 +673,8 @@ class Cell(runtime.CellBase):
         _W_x = tape.arrays['_W_x']
         _W_h = tape.arrays['_W_h']
         _dy_h_new = dy['h_new']
-        _dG_x = np.empty((_T, _B, 5*_n_hidden), _dtype)
-        _dG_h = np.empty((_T, _B, 4*_n_hidden), _dtype)
+        _dG_x = np.empty((_rows.count, 5*_n_hidden), _dtype)
+        _dG_h = np.empty((_rows.count, 4*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)
         _d_c_low = np.empty((_T, _B, _n_hidden), _dtype)
         _d_c = np.empty((_B, _n_hidden), _dtype)
@@ -689,14 +697,12 @@ class Cell(runtime.CellBase):
             _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low, _all_d, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _dcarry_h, _dy_h_new, _dcarry_c, _dG_x, _dG_h, _acc_p_o, _d_c, _d_c_low, _acc_w_cd, _acc_w_ld, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _dseq_h, _dseq_c)
         else:
             _loop_backward(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low, _all_d, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _dcarry_h, _dy_h_new, _dcarry_c, _dG_x, _dG_h, _acc_p_o, _d_c, _d_c_low, _acc_w_cd, _acc_w_ld, _acc_p_f, _acc_p_i, _W_h, _dgemm_h)
-        _rows_dG_h = _rows.pack(_dG_h)
         _rows_seq_h = _rows.pack(_seq_h[:-1])
-        _dW_h = dot(_rows_dG_h.T, _rows_seq_h)
-        _rows_dG_x = _rows.pack(_dG_x)
-        _dgemm_x = _rows.spread(dot(_rows_dG_x, _W_x))
+        _dW_h = dot(_dG_h.T, _rows_seq_h)
+        _dgemm_x = _rows.spread(dot(_dG_x, _W_x))
         _rows_in_x = _rows.pack(_in_x)
-        _dW_x = dot(_rows_dG_x.T, _rows_in_x)
-        _dbias_x = _rows_dG_x.sum(axis=0, dtype=np.float64)
+        _dW_x = dot(_dG_x.T, _rows_in_x)
+        _dbias_x = _dG_x.sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W_i'] = _dW_x[0:_n_hidden].copy()
         _dparams['W_f'] = _dW_x[_n_hidden:2*_n_hidden].copy()

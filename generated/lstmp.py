@@ -99,10 +99,11 @@ def _loop_forward(_T, _B, _n_proj, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x
     _n_proj: the size of proj
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,proj] state h: [0] the initial state, [t+1] after step t
     _WT_h: [proj,4*hidden] [U_i; U_f; U_g; U_o]^T
     _G_h: [B,4*hidden] [U_i; U_f; U_g; U_o] @ h at this step
-    _G_x: [T,B,4*hidden] [W_i; W_f; W_g; W_o] @ x at every step
+    _G_x: [rows,4*hidden] [W_i; W_f; W_g; W_o] @ x at every step, the rows that ran
     _w_b_f: [hidden] param b_f
     _w_b_g: [hidden] param b_g
     _w_b_i: [hidden] param b_i
@@ -127,17 +128,18 @@ def _loop_forward(_T, _B, _n_proj, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x
     _p7 = U_o @ h
     _p8 = P @ m
     """
+    _o = 0
     for _t in range(_T):
         _nb = _active[_t]
         matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
         for _b in range(_nb):
-            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rt_G_x_0 = _G_x[_o + _b, :_n_hidden]
             _rb_G_h_1 = _G_h[_b, :_n_hidden]
-            _rt_G_x_2 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_G_x_2 = _G_x[_o + _b, _n_hidden:2*_n_hidden]
             _rb_G_h_3 = _G_h[_b, _n_hidden:2*_n_hidden]
-            _rt_G_x_4 = _G_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_G_x_4 = _G_x[_o + _b, 2*_n_hidden:3*_n_hidden]
             _rb_G_h_5 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
-            _rt_G_x_6 = _G_x[_t, _b, 3*_n_hidden:4*_n_hidden]
+            _rt_G_x_6 = _G_x[_o + _b, 3*_n_hidden:4*_n_hidden]
             _rb_G_h_7 = _G_h[_b, 3*_n_hidden:4*_n_hidden]
             _rt_seq_c_8 = _seq_c[_t, _b]
             _rt_all_i_9 = _all_i[_t, _b]
@@ -190,6 +192,7 @@ def _loop_forward(_T, _B, _n_proj, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x
                 _all_m[_t, _b, _j] = 0.0
             for _j in range(_seq_h.shape[2]):
                 _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
+        _o += _nb
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -202,10 +205,11 @@ def _loop_infer(_T, _B, _n_proj, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, 
     _n_proj: the size of proj
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,proj] state h: [0] the initial state, [t+1] after step t
     _WT_h: [proj,4*hidden] [U_i; U_f; U_g; U_o]^T
     _G_h: [B,4*hidden] [U_i; U_f; U_g; U_o] @ h at this step
-    _G_x: [T,B,4*hidden] [W_i; W_f; W_g; W_o] @ x at every step
+    _G_x: [rows,4*hidden] [W_i; W_f; W_g; W_o] @ x at every step, the rows that ran
     _w_b_f: [hidden] param b_f
     _w_b_g: [hidden] param b_g
     _w_b_i: [hidden] param b_i
@@ -226,17 +230,18 @@ def _loop_infer(_T, _B, _n_proj, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, 
     _p7 = U_o @ h
     _p8 = P @ m
     """
+    _o = 0
     for _t in range(_T):
         _nb = _active[_t]
         matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
         for _b in range(_nb):
-            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rt_G_x_0 = _G_x[_o + _b, :_n_hidden]
             _rb_G_h_1 = _G_h[_b, :_n_hidden]
-            _rt_G_x_2 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_G_x_2 = _G_x[_o + _b, _n_hidden:2*_n_hidden]
             _rb_G_h_3 = _G_h[_b, _n_hidden:2*_n_hidden]
-            _rt_G_x_4 = _G_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_G_x_4 = _G_x[_o + _b, 2*_n_hidden:3*_n_hidden]
             _rb_G_h_5 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
-            _rt_G_x_6 = _G_x[_t, _b, 3*_n_hidden:4*_n_hidden]
+            _rt_G_x_6 = _G_x[_o + _b, 3*_n_hidden:4*_n_hidden]
             _rb_G_h_7 = _G_h[_b, 3*_n_hidden:4*_n_hidden]
             _rt_seq_c_8 = _seq_c[_t, _b]
             _rn_seq_c_9 = _seq_c[_t + 1, _b]
@@ -277,21 +282,23 @@ def _loop_infer(_T, _B, _n_proj, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, 
                 _all_m[_t, _b, _j] = 0.0
             for _j in range(_seq_h.shape[2]):
                 _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
+        _o += _nb
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward(_T, _B, _n_proj, _n_hidden, _active, _dcarry_h, _dy_h_new, _dG_m, _W_m, _dgemm_m, _seq_c, _all_f, _all_g, _all_i, _all_o, _dcarry_c, _d_c, _dG_x, _W_h, _dgemm_h):
+def _loop_backward(_T, _n_proj, _n_hidden, _active, _dcarry_h, _dy_h_new, _dG_m, _W_m, _dgemm_m, _seq_c, _all_f, _all_g, _all_i, _all_o, _dcarry_c, _d_c, _dG_x, _W_h, _dgemm_h):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states.
 
-    _T, _B: the steps and the sequences of the batch
+    _T: the steps
     _n_proj: the size of proj
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _dcarry_h: [B,proj] d_h[t]: the gradient of state h after step t
     _dy_h_new: [T,B,proj] dy: the gradient of output h_new
-    _dG_m: [T,B,proj] the gradient of [P @ m] at every step
+    _dG_m: [rows,proj] the gradient of [P @ m] at every step, the rows that ran
     _W_m: [proj,hidden] [P]
     _dgemm_m: [B,hidden] the gradient of m through its products, [P]^T @ theirs
     _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
@@ -301,21 +308,25 @@ def _loop_backward(_T, _B, _n_proj, _n_hidden, _active, _dcarry_h, _dy_h_new, _d
     _all_o: [T,B,hidden] o at every step
     _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
     _d_c: [B,hidden] the gradient of c from its users in other fused loops, this step
-    _dG_x: [T,B,4*hidden] the gradient of [W_i @ x; W_f @ x; W_g @ x; W_o @ x] = [U_i @ h; U_f @ h; U_g @ h; U_o @ h] at every step
+    _dG_x: [rows,4*hidden] the gradient of [W_i @ x; W_f @ x; W_g @ x; W_o @ x] = [U_i @ h; U_f @ h; U_g @ h; U_o @ h] at every step, the rows that ran
     _W_h: [4*hidden,proj] [U_i; U_f; U_g; U_o]
     _dgemm_h: [B,proj] the gradient of h through its products, [U_i; U_f; U_g; U_o]^T @ theirs
     """
     _F = _dcarry_h.dtype.type
+    _o = 0
+    for _s in range(_T):
+        _o += _active[_s]
     for _t in range(_T - 1, -1, -1):
         _nb = _active[_t]
+        _o -= _nb
         for _b in range(_nb):
             _rb_dcarry_h_0 = _dcarry_h[_b]
             _rt_dy_h_new_1 = _dy_h_new[_t, _b]
-            _rt_dG_m_2 = _dG_m[_t, _b]
+            _rt_dG_m_2 = _dG_m[_o + _b]
             for _j in range(_n_proj):
                 d_h_new = _rb_dcarry_h_0[_j] + _rt_dy_h_new_1[_j]
                 _rt_dG_m_2[_j] = d_h_new
-        matmul(_dG_m[_t, :_nb], _W_m, _dgemm_m[:_nb])
+        matmul(_dG_m[_o:_o + _nb], _W_m, _dgemm_m[:_nb])
         for _b in range(_nb):
             _rt_seq_c_0 = _seq_c[_t, _b]
             _rn_seq_c_1 = _seq_c[_t + 1, _b]
@@ -326,10 +337,10 @@ def _loop_backward(_T, _B, _n_proj, _n_hidden, _active, _dcarry_h, _dy_h_new, _d
             _rb_dgemm_m_6 = _dgemm_m[_b]
             _rb_dcarry_c_7 = _dcarry_c[_b]
             _rb_d_c_8 = _d_c[_b]
-            _rt_dG_x_9 = _dG_x[_t, _b, 3*_n_hidden:4*_n_hidden]
-            _rt_dG_x_10 = _dG_x[_t, _b, 2*_n_hidden:3*_n_hidden]
-            _rt_dG_x_11 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
-            _rt_dG_x_12 = _dG_x[_t, _b, :_n_hidden]
+            _rt_dG_x_9 = _dG_x[_o + _b, 3*_n_hidden:4*_n_hidden]
+            _rt_dG_x_10 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_11 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_12 = _dG_x[_o + _b, :_n_hidden]
             for _j in range(_n_hidden):
                 c = _rt_seq_c_0[_j]
                 c_new = _rn_seq_c_1[_j]
@@ -353,12 +364,7 @@ def _loop_backward(_T, _B, _n_proj, _n_hidden, _active, _dcarry_h, _dy_h_new, _d
                 _rt_dG_x_10[_j] = _c2*d_g
                 _rt_dG_x_11[_j] = _c1*d_f
                 _rt_dG_x_12[_j] = _c0*d_i
-        matmul(_dG_x[_t, :_nb], _W_h, _dgemm_h[:_nb])
-        for _b in range(_nb, _B):
-            for _j in range(_dG_m.shape[2]):
-                _dG_m[_t, _b, _j] = 0.0
-            for _j in range(_dG_x.shape[2]):
-                _dG_x[_t, _b, _j] = 0.0
+        matmul(_dG_x[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
         for _b in range(_nb):
             for _j in range(_n_proj):
                 _dcarry_h[_b, _j] = _dgemm_h[_b, _j]
@@ -377,9 +383,10 @@ def _loop_backward_dseq(_T, _B, _n_proj, _n_hidden, _active, _dcarry_h, _dy_h_ne
     _n_proj: the size of proj
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _dcarry_h: [B,proj] d_h[t]: the gradient of state h after step t
     _dy_h_new: [T,B,proj] dy: the gradient of output h_new
-    _dG_m: [T,B,proj] the gradient of [P @ m] at every step
+    _dG_m: [rows,proj] the gradient of [P @ m] at every step, the rows that ran
     _W_m: [proj,hidden] [P]
     _dgemm_m: [B,hidden] the gradient of m through its products, [P]^T @ theirs
     _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
@@ -389,23 +396,27 @@ def _loop_backward_dseq(_T, _B, _n_proj, _n_hidden, _active, _dcarry_h, _dy_h_ne
     _all_o: [T,B,hidden] o at every step
     _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
     _d_c: [B,hidden] the gradient of c from its users in other fused loops, this step
-    _dG_x: [T,B,4*hidden] the gradient of [W_i @ x; W_f @ x; W_g @ x; W_o @ x] = [U_i @ h; U_f @ h; U_g @ h; U_o @ h] at every step
+    _dG_x: [rows,4*hidden] the gradient of [W_i @ x; W_f @ x; W_g @ x; W_o @ x] = [U_i @ h; U_f @ h; U_g @ h; U_o @ h] at every step, the rows that ran
     _W_h: [4*hidden,proj] [U_i; U_f; U_g; U_o]
     _dgemm_h: [B,proj] the gradient of h through its products, [U_i; U_f; U_g; U_o]^T @ theirs
     _dseq_h: [T,B,proj] the gradient of state h after every step from a layer above that reads it
     _dseq_c: [T,B,hidden] the gradient of state c after every step from a layer above that reads it
     """
     _F = _dcarry_h.dtype.type
+    _o = 0
+    for _s in range(_T):
+        _o += _active[_s]
     for _t in range(_T - 1, -1, -1):
         _nb = _active[_t]
+        _o -= _nb
         for _b in range(_nb):
             _rb_dcarry_h_0 = _dcarry_h[_b]
             _rt_dy_h_new_1 = _dy_h_new[_t, _b]
-            _rt_dG_m_2 = _dG_m[_t, _b]
+            _rt_dG_m_2 = _dG_m[_o + _b]
             for _j in range(_n_proj):
                 d_h_new = _rb_dcarry_h_0[_j] + _rt_dy_h_new_1[_j]
                 _rt_dG_m_2[_j] = d_h_new
-        matmul(_dG_m[_t, :_nb], _W_m, _dgemm_m[:_nb])
+        matmul(_dG_m[_o:_o + _nb], _W_m, _dgemm_m[:_nb])
         for _b in range(_nb):
             _rt_seq_c_0 = _seq_c[_t, _b]
             _rn_seq_c_1 = _seq_c[_t + 1, _b]
@@ -416,10 +427,10 @@ def _loop_backward_dseq(_T, _B, _n_proj, _n_hidden, _active, _dcarry_h, _dy_h_ne
             _rb_dgemm_m_6 = _dgemm_m[_b]
             _rb_dcarry_c_7 = _dcarry_c[_b]
             _rb_d_c_8 = _d_c[_b]
-            _rt_dG_x_9 = _dG_x[_t, _b, 3*_n_hidden:4*_n_hidden]
-            _rt_dG_x_10 = _dG_x[_t, _b, 2*_n_hidden:3*_n_hidden]
-            _rt_dG_x_11 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
-            _rt_dG_x_12 = _dG_x[_t, _b, :_n_hidden]
+            _rt_dG_x_9 = _dG_x[_o + _b, 3*_n_hidden:4*_n_hidden]
+            _rt_dG_x_10 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_11 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_12 = _dG_x[_o + _b, :_n_hidden]
             for _j in range(_n_hidden):
                 c = _rt_seq_c_0[_j]
                 c_new = _rn_seq_c_1[_j]
@@ -443,12 +454,7 @@ def _loop_backward_dseq(_T, _B, _n_proj, _n_hidden, _active, _dcarry_h, _dy_h_ne
                 _rt_dG_x_10[_j] = _c2*d_g
                 _rt_dG_x_11[_j] = _c1*d_f
                 _rt_dG_x_12[_j] = _c0*d_i
-        matmul(_dG_x[_t, :_nb], _W_h, _dgemm_h[:_nb])
-        for _b in range(_nb, _B):
-            for _j in range(_dG_m.shape[2]):
-                _dG_m[_t, _b, _j] = 0.0
-            for _j in range(_dG_x.shape[2]):
-                _dG_x[_t, _b, _j] = 0.0
+        matmul(_dG_x[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
         if _t > 0:
             for _b in range(_nb):
                 for _j in range(_n_proj):
@@ -533,7 +539,7 @@ class Cell(runtime.CellBase):
         _seq_h[0] = state['h']
         _seq_c[0] = state['c']
         _rows_in_x = _rows.pack(_in_x)
-        _G_x = _rows.spread(dot(_rows_in_x, _W_x.T))
+        _G_x = dot(_rows_in_x, _W_x.T)
         if tape:
             _loop_forward(_T, _B, _n_proj, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_g, _w_b_i, _w_b_o, _seq_c, _all_i, _all_f, _all_g, _all_o, _all_m, _WT_m, _G_m)
         else:
@@ -562,9 +568,9 @@ class Cell(runtime.CellBase):
         _W_h = tape.arrays['_W_h']
         _W_m = tape.arrays['_W_m']
         _dy_h_new = dy['h_new']
-        _dG_x = np.empty((_T, _B, 4*_n_hidden), _dtype)
+        _dG_x = np.empty((_rows.count, 4*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_proj), _dtype)
-        _dG_m = np.empty((_T, _B, _n_proj), _dtype)
+        _dG_m = np.empty((_rows.count, _n_proj), _dtype)
         _dgemm_m = np.empty((_B, _n_hidden), _dtype)
         _d_c = np.empty((_B, _n_hidden), _dtype)
         _dcarry_h = np.empty((_B, _n_proj), _dtype)
@@ -580,17 +586,15 @@ class Cell(runtime.CellBase):
         if _has_dseq:
             _loop_backward_dseq(_T, _B, _n_proj, _n_hidden, _active, _dcarry_h, _dy_h_new, _dG_m, _W_m, _dgemm_m, _seq_c, _all_f, _all_g, _all_i, _all_o, _dcarry_c, _d_c, _dG_x, _W_h, _dgemm_h, _dseq_h, _dseq_c)
         else:
-            _loop_backward(_T, _B, _n_proj, _n_hidden, _active, _dcarry_h, _dy_h_new, _dG_m, _W_m, _dgemm_m, _seq_c, _all_f, _all_g, _all_i, _all_o, _dcarry_c, _d_c, _dG_x, _W_h, _dgemm_h)
-        _rows_dG_x = _rows.pack(_dG_x)
+            _loop_backward(_T, _n_proj, _n_hidden, _active, _dcarry_h, _dy_h_new, _dG_m, _W_m, _dgemm_m, _seq_c, _all_f, _all_g, _all_i, _all_o, _dcarry_c, _d_c, _dG_x, _W_h, _dgemm_h)
         _rows_seq_h = _rows.pack(_seq_h[:-1])
-        _dW_h = dot(_rows_dG_x.T, _rows_seq_h)
-        _rows_dG_m = _rows.pack(_dG_m)
+        _dW_h = dot(_dG_x.T, _rows_seq_h)
         _rows_all_m = _rows.pack(_all_m)
-        _dW_m = dot(_rows_dG_m.T, _rows_all_m)
-        _dgemm_x = _rows.spread(dot(_rows_dG_x, _W_x))
+        _dW_m = dot(_dG_m.T, _rows_all_m)
+        _dgemm_x = _rows.spread(dot(_dG_x, _W_x))
         _rows_in_x = _rows.pack(_in_x)
-        _dW_x = dot(_rows_dG_x.T, _rows_in_x)
-        _dbias_x = _rows_dG_x.sum(axis=0, dtype=np.float64)
+        _dW_x = dot(_dG_x.T, _rows_in_x)
+        _dbias_x = _dG_x.sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W_i'] = _dW_x[0:_n_hidden].copy()
         _dparams['W_f'] = _dW_x[_n_hidden:2*_n_hidden].copy()

@@ -238,6 +238,7 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_z, _d
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _all_n: [T,B,hidden] n at every step
     _in_x: [T,B,input] input x
@@ -246,19 +247,23 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_z, _d
     _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
     _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
     _d_z: [T,B,hidden] the gradient of z from its users in other fused loops, every step
-    _dG__v0: [T,B,hidden] the gradient of [U_n @ (h*r)] at every step
+    _dG__v0: [rows,hidden] the gradient of [U_n @ (h*r)] at every step, the rows that ran
     _d_x: [T,B,input] the gradient of x from its users in other fused loops, every step
     _W__v0: [hidden,hidden] [U_n]
     _dgemm__v0: [B,hidden] the gradient of (h*r) through its products, [U_n]^T @ theirs
     _all_r: [T,B,hidden] r at every step
     _dG_x: [T,B,2*hidden] the gradient of [W_z @ x; W_r @ x] at every step
-    _dG_h: [T,B,hidden] the gradient of [U_r @ h] at every step
+    _dG_h: [rows,hidden] the gradient of [U_r @ h] at every step, the rows that ran
     _W_h: [hidden,hidden] [U_r]
     _dgemm_h: [B,hidden] the gradient of h through its products, [U_r]^T @ theirs
     """
     _F = _seq_h.dtype.type
+    _o = 0
+    for _s in range(_T):
+        _o += _active[_s]
     for _t in range(_T - 1, -1, -1):
         _nb = _active[_t]
+        _o -= _nb
         for _b in range(_nb):
             _rt_seq_h_0 = _seq_h[_t, _b]
             _rt_all_n_1 = _all_n[_t, _b]
@@ -268,7 +273,7 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_z, _d
             _rt_dy_h_new_5 = _dy_h_new[_t, _b]
             _rb_d_h_6 = _d_h[_b]
             _rt_d_z_7 = _d_z[_t, _b]
-            _rt_dG__v0_8 = _dG__v0[_t, _b]
+            _rt_dG__v0_8 = _dG__v0[_o + _b]
             _rt_d_x_9 = _d_x[_t, _b, :_n_hidden]
             for _j in range(_n_hidden):
                 h = _rt_seq_h_0[_j]
@@ -282,14 +287,14 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_z, _d
                 _rt_d_z_7[_j] = d_h_new*(-h + n)
                 _rt_dG__v0_8[_j] = _c0*d_n
                 _rt_d_x_9[_j] = _c0*d_n*(_F(1.0) - tanh(x)**2)
-        matmul(_dG__v0[_t, :_nb], _W__v0, _dgemm__v0[:_nb])
+        matmul(_dG__v0[_o:_o + _nb], _W__v0, _dgemm__v0[:_nb])
         for _b in range(_nb):
             _rt_seq_h_0 = _seq_h[_t, _b]
             _rt_all_r_1 = _all_r[_t, _b]
             _rb_dgemm__v0_2 = _dgemm__v0[_b]
             _rb_d_h_3 = _d_h[_b]
             _rt_dG_x_4 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
-            _rt_dG_h_5 = _dG_h[_t, _b]
+            _rt_dG_h_5 = _dG_h[_o + _b]
             for _j in range(_n_hidden):
                 h = _rt_seq_h_0[_j]
                 r = _rt_all_r_1[_j]
@@ -299,12 +304,10 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_z, _d
                 _rb_d_h_3[_j] += d__v0*r
                 _rt_dG_x_4[_j] = _c1*d_r
                 _rt_dG_h_5[_j] = _c1*d_r
-        matmul(_dG_h[_t, :_nb], _W_h, _dgemm_h[:_nb])
+        matmul(_dG_h[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
         for _b in range(_nb, _B):
             for _j in range(_d_z.shape[2]):
                 _d_z[_t, _b, _j] = 0.0
-                _dG__v0[_t, _b, _j] = 0.0
-                _dG_h[_t, _b, _j] = 0.0
             for _j in range(_d_x.shape[2]):
                 _d_x[_t, _b, _j] = 0.0
             for _j in range(_dG_x.shape[2]):
@@ -323,6 +326,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _all_n: [T,B,hidden] n at every step
     _in_x: [T,B,input] input x
@@ -331,20 +335,24 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_
     _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
     _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
     _d_z: [T,B,hidden] the gradient of z from its users in other fused loops, every step
-    _dG__v0: [T,B,hidden] the gradient of [U_n @ (h*r)] at every step
+    _dG__v0: [rows,hidden] the gradient of [U_n @ (h*r)] at every step, the rows that ran
     _d_x: [T,B,input] the gradient of x from its users in other fused loops, every step
     _W__v0: [hidden,hidden] [U_n]
     _dgemm__v0: [B,hidden] the gradient of (h*r) through its products, [U_n]^T @ theirs
     _all_r: [T,B,hidden] r at every step
     _dG_x: [T,B,2*hidden] the gradient of [W_z @ x; W_r @ x] at every step
-    _dG_h: [T,B,hidden] the gradient of [U_r @ h] at every step
+    _dG_h: [rows,hidden] the gradient of [U_r @ h] at every step, the rows that ran
     _W_h: [hidden,hidden] [U_r]
     _dgemm_h: [B,hidden] the gradient of h through its products, [U_r]^T @ theirs
     _dseq_h: [T,B,hidden] the gradient of state h after every step from a layer above that reads it
     """
     _F = _seq_h.dtype.type
+    _o = 0
+    for _s in range(_T):
+        _o += _active[_s]
     for _t in range(_T - 1, -1, -1):
         _nb = _active[_t]
+        _o -= _nb
         for _b in range(_nb):
             _rt_seq_h_0 = _seq_h[_t, _b]
             _rt_all_n_1 = _all_n[_t, _b]
@@ -354,7 +362,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_
             _rt_dy_h_new_5 = _dy_h_new[_t, _b]
             _rb_d_h_6 = _d_h[_b]
             _rt_d_z_7 = _d_z[_t, _b]
-            _rt_dG__v0_8 = _dG__v0[_t, _b]
+            _rt_dG__v0_8 = _dG__v0[_o + _b]
             _rt_d_x_9 = _d_x[_t, _b, :_n_hidden]
             for _j in range(_n_hidden):
                 h = _rt_seq_h_0[_j]
@@ -368,14 +376,14 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_
                 _rt_d_z_7[_j] = d_h_new*(-h + n)
                 _rt_dG__v0_8[_j] = _c0*d_n
                 _rt_d_x_9[_j] = _c0*d_n*(_F(1.0) - tanh(x)**2)
-        matmul(_dG__v0[_t, :_nb], _W__v0, _dgemm__v0[:_nb])
+        matmul(_dG__v0[_o:_o + _nb], _W__v0, _dgemm__v0[:_nb])
         for _b in range(_nb):
             _rt_seq_h_0 = _seq_h[_t, _b]
             _rt_all_r_1 = _all_r[_t, _b]
             _rb_dgemm__v0_2 = _dgemm__v0[_b]
             _rb_d_h_3 = _d_h[_b]
             _rt_dG_x_4 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
-            _rt_dG_h_5 = _dG_h[_t, _b]
+            _rt_dG_h_5 = _dG_h[_o + _b]
             for _j in range(_n_hidden):
                 h = _rt_seq_h_0[_j]
                 r = _rt_all_r_1[_j]
@@ -385,12 +393,10 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_
                 _rb_d_h_3[_j] += d__v0*r
                 _rt_dG_x_4[_j] = _c1*d_r
                 _rt_dG_h_5[_j] = _c1*d_r
-        matmul(_dG_h[_t, :_nb], _W_h, _dgemm_h[:_nb])
+        matmul(_dG_h[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
         for _b in range(_nb, _B):
             for _j in range(_d_z.shape[2]):
                 _d_z[_t, _b, _j] = 0.0
-                _dG__v0[_t, _b, _j] = 0.0
-                _dG_h[_t, _b, _j] = 0.0
             for _j in range(_d_x.shape[2]):
                 _d_x[_t, _b, _j] = 0.0
             for _j in range(_dG_x.shape[2]):
@@ -512,9 +518,9 @@ class Cell(runtime.CellBase):
         _W__v0 = tape.arrays['_W__v0']
         _dy_h_new = dy['h_new']
         _dG_x = np.empty((_T, _B, 2*_n_hidden), _dtype)
-        _dG_h = np.empty((_T, _B, _n_hidden), _dtype)
+        _dG_h = np.empty((_rows.count, _n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)
-        _dG__v0 = np.empty((_T, _B, _n_hidden), _dtype)
+        _dG__v0 = np.empty((_rows.count, _n_hidden), _dtype)
         _dgemm__v0 = np.empty((_B, _n_hidden), _dtype)
         _d_x = np.empty((_T, _B, _n_input), _dtype)
         _d_h = np.empty((_B, _n_hidden), _dtype)
@@ -529,20 +535,17 @@ class Cell(runtime.CellBase):
             _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG__v0, _d_x, _W__v0, _dgemm__v0, _all_r, _dG_x, _dG_h, _W_h, _dgemm_h, _dseq_h)
         else:
             _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG__v0, _d_x, _W__v0, _dgemm__v0, _all_r, _dG_x, _dG_h, _W_h, _dgemm_h)
-        _rows_dG_h = _rows.pack(_dG_h)
         _rows_seq_h = _rows.pack(_seq_h[:-1])
-        _dW_h = dot(_rows_dG_h.T, _rows_seq_h)
-        _rows_dG__v0 = _rows.pack(_dG__v0)
+        _dW_h = dot(_dG_h.T, _rows_seq_h)
         _rows_all__v0 = _rows.pack(_all__v0)
-        _dW__v0 = dot(_rows_dG__v0.T, _rows_all__v0)
+        _dW__v0 = dot(_dG__v0.T, _rows_all__v0)
         _pre_backward_1(_T, _B, _n_hidden, _all_z, _d_z, _dG_x)
         _rows_dG_x = _rows.pack(_dG_x)
         _dgemm_x = _rows.spread(dot(_rows_dG_x, _W_x))
         _rows_in_x = _rows.pack(_in_x)
         _dW_x = dot(_rows_dG_x.T, _rows_in_x)
         _dbias_x = _rows_dG_x.sum(axis=0, dtype=np.float64)
-        _rows_dG__v0 = _rows.pack(_dG__v0)
-        _dbias__v0 = _rows_dG__v0.sum(axis=0, dtype=np.float64)
+        _dbias__v0 = _dG__v0.sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W_z'] = _dW_x[0:_n_hidden].copy()
         _dparams['W_r'] = _dW_x[_n_hidden:2*_n_hidden].copy()

@@ -76,10 +76,11 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r,
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,2*hidden] [U_z; U_r]^T
     _G_h: [B,2*hidden] [U_z; U_r] @ h at this step
-    _G_x: [T,B,2*hidden] [W_z; W_n] @ x at every step
+    _G_x: [rows,2*hidden] [W_z; W_n] @ x at every step, the rows that ran
     _w_b_r: [hidden] param b_r
     _w_b_z: [hidden] param b_z
     _in_x: [T,B,input] input x
@@ -100,11 +101,12 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r,
     _v0 = (h*r)
     """
     _F = _seq_h.dtype.type
+    _o = 0
     for _t in range(_T):
         _nb = _active[_t]
         matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
         for _b in range(_nb):
-            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rt_G_x_0 = _G_x[_o + _b, :_n_hidden]
             _rb_G_h_1 = _G_h[_b, :_n_hidden]
             _rb_G_h_2 = _G_h[_b, _n_hidden:2*_n_hidden]
             _rt_seq_h_3 = _seq_h[_t, _b]
@@ -129,7 +131,7 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r,
         matmul(_all__v0[_t, :_nb], _WT__v0, _G__v0[:_nb])
         for _b in range(_nb):
             _rb_G__v0_0 = _G__v0[_b]
-            _rt_G_x_1 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_G_x_1 = _G_x[_o + _b, _n_hidden:2*_n_hidden]
             _rt_seq_h_2 = _seq_h[_t, _b]
             _rt_all_z_3 = _all_z[_t, _b]
             _rt_all_n_4 = _all_n[_t, _b]
@@ -151,6 +153,7 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r,
                 _all__v0[_t, _b, _j] = 0.0
                 _all_n[_t, _b, _j] = 0.0
                 _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
+        _o += _nb
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -162,10 +165,11 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,2*hidden] [U_z; U_r]^T
     _G_h: [B,2*hidden] [U_z; U_r] @ h at this step
-    _G_x: [T,B,2*hidden] [W_z; W_n] @ x at every step
+    _G_x: [rows,2*hidden] [W_z; W_n] @ x at every step, the rows that ran
     _w_b_r: [hidden] param b_r
     _w_b_z: [hidden] param b_z
     _in_x: [T,B,input] input x
@@ -184,11 +188,12 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _
     _v0 = (h*r)
     """
     _F = _seq_h.dtype.type
+    _o = 0
     for _t in range(_T):
         _nb = _active[_t]
         matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
         for _b in range(_nb):
-            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rt_G_x_0 = _G_x[_o + _b, :_n_hidden]
             _rb_G_h_1 = _G_h[_b, :_n_hidden]
             _rb_G_h_2 = _G_h[_b, _n_hidden:2*_n_hidden]
             _rt_seq_h_3 = _seq_h[_t, _b]
@@ -211,7 +216,7 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _
         matmul(_all__v0[_t, :_nb], _WT__v0, _G__v0[:_nb])
         for _b in range(_nb):
             _rb_G__v0_0 = _G__v0[_b]
-            _rt_G_x_1 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_G_x_1 = _G_x[_o + _b, _n_hidden:2*_n_hidden]
             _rt_seq_h_2 = _seq_h[_t, _b]
             _rt_all_z_3 = _all_z[_t, _b]
             _rn_seq_h_4 = _seq_h[_t + 1, _b]
@@ -229,6 +234,7 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _
                 _all_z[_t, _b, _j] = 0.0
                 _all__v0[_t, _b, _j] = 0.0
                 _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
+        _o += _nb
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -240,6 +246,7 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _all_n: [T,B,hidden] n at every step
     _all_z: [T,B,hidden] z at every step
@@ -247,19 +254,23 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h
     _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
     _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
     _d_z: [B,hidden] the gradient of z from its users in other fused loops, this step
-    _dG__v0: [T,B,hidden] the gradient of [U_n @ (h*r)] at every step
-    _dG_x: [T,B,2*hidden] the gradient of [W_z @ x; W_n @ x] at every step
+    _dG__v0: [rows,hidden] the gradient of [U_n @ (h*r)] at every step, the rows that ran
+    _dG_x: [rows,2*hidden] the gradient of [W_z @ x; W_n @ x] at every step, the rows that ran
     _W__v0: [hidden,hidden] [U_n]
     _dgemm__v0: [B,hidden] the gradient of (h*r) through its products, [U_n]^T @ theirs
     _all_r: [T,B,hidden] r at every step
-    _dG_h: [T,B,2*hidden] the gradient of [U_z @ h; U_r @ h] at every step
+    _dG_h: [rows,2*hidden] the gradient of [U_z @ h; U_r @ h] at every step, the rows that ran
     _d_x: [T,B,input] the gradient of x from its users in other fused loops, every step
     _W_h: [2*hidden,hidden] [U_z; U_r]
     _dgemm_h: [B,hidden] the gradient of h through its products, [U_z; U_r]^T @ theirs
     """
     _F = _seq_h.dtype.type
+    _o = 0
+    for _s in range(_T):
+        _o += _active[_s]
     for _t in range(_T - 1, -1, -1):
         _nb = _active[_t]
+        _o -= _nb
         for _b in range(_nb):
             _rt_seq_h_0 = _seq_h[_t, _b]
             _rt_all_n_1 = _all_n[_t, _b]
@@ -268,8 +279,8 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h
             _rt_dy_h_new_4 = _dy_h_new[_t, _b]
             _rb_d_h_5 = _d_h[_b]
             _rb_d_z_6 = _d_z[_b]
-            _rt_dG__v0_7 = _dG__v0[_t, _b]
-            _rt_dG_x_8 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_dG__v0_7 = _dG__v0[_o + _b]
+            _rt_dG_x_8 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
             for _j in range(_n_hidden):
                 h = _rt_seq_h_0[_j]
                 n = _rt_all_n_1[_j]
@@ -281,7 +292,7 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h
                 _rb_d_z_6[_j] = d_h_new*(-h + n)
                 _rt_dG__v0_7[_j] = _c0*d_n
                 _rt_dG_x_8[_j] = _c0*d_n
-        matmul(_dG__v0[_t, :_nb], _W__v0, _dgemm__v0[:_nb])
+        matmul(_dG__v0[_o:_o + _nb], _W__v0, _dgemm__v0[:_nb])
         for _b in range(_nb):
             _rt_seq_h_0 = _seq_h[_t, _b]
             _rt_all_r_1 = _all_r[_t, _b]
@@ -289,10 +300,10 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h
             _rb_dgemm__v0_3 = _dgemm__v0[_b]
             _rb_d_z_4 = _d_z[_b]
             _rb_d_h_5 = _d_h[_b]
-            _rt_dG_h_6 = _dG_h[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_dG_h_6 = _dG_h[_o + _b, _n_hidden:2*_n_hidden]
             _rt_d_x_7 = _d_x[_t, _b, :_n_hidden]
-            _rt_dG_x_8 = _dG_x[_t, _b, :_n_hidden]
-            _rt_dG_h_9 = _dG_h[_t, _b, :_n_hidden]
+            _rt_dG_x_8 = _dG_x[_o + _b, :_n_hidden]
+            _rt_dG_h_9 = _dG_h[_o + _b, :_n_hidden]
             for _j in range(_n_hidden):
                 h = _rt_seq_h_0[_j]
                 r = _rt_all_r_1[_j]
@@ -307,13 +318,8 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h
                 _rt_d_x_7[_j] = _c2*d_r
                 _rt_dG_x_8[_j] = _c1*d_z
                 _rt_dG_h_9[_j] = _c1*d_z
-        matmul(_dG_h[_t, :_nb], _W_h, _dgemm_h[:_nb])
+        matmul(_dG_h[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
         for _b in range(_nb, _B):
-            for _j in range(_dG__v0.shape[2]):
-                _dG__v0[_t, _b, _j] = 0.0
-            for _j in range(_dG_x.shape[2]):
-                _dG_x[_t, _b, _j] = 0.0
-                _dG_h[_t, _b, _j] = 0.0
             for _j in range(_d_x.shape[2]):
                 _d_x[_t, _b, _j] = 0.0
         for _b in range(_nb):
@@ -330,6 +336,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dca
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _all_n: [T,B,hidden] n at every step
     _all_z: [T,B,hidden] z at every step
@@ -337,20 +344,24 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dca
     _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
     _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
     _d_z: [B,hidden] the gradient of z from its users in other fused loops, this step
-    _dG__v0: [T,B,hidden] the gradient of [U_n @ (h*r)] at every step
-    _dG_x: [T,B,2*hidden] the gradient of [W_z @ x; W_n @ x] at every step
+    _dG__v0: [rows,hidden] the gradient of [U_n @ (h*r)] at every step, the rows that ran
+    _dG_x: [rows,2*hidden] the gradient of [W_z @ x; W_n @ x] at every step, the rows that ran
     _W__v0: [hidden,hidden] [U_n]
     _dgemm__v0: [B,hidden] the gradient of (h*r) through its products, [U_n]^T @ theirs
     _all_r: [T,B,hidden] r at every step
-    _dG_h: [T,B,2*hidden] the gradient of [U_z @ h; U_r @ h] at every step
+    _dG_h: [rows,2*hidden] the gradient of [U_z @ h; U_r @ h] at every step, the rows that ran
     _d_x: [T,B,input] the gradient of x from its users in other fused loops, every step
     _W_h: [2*hidden,hidden] [U_z; U_r]
     _dgemm_h: [B,hidden] the gradient of h through its products, [U_z; U_r]^T @ theirs
     _dseq_h: [T,B,hidden] the gradient of state h after every step from a layer above that reads it
     """
     _F = _seq_h.dtype.type
+    _o = 0
+    for _s in range(_T):
+        _o += _active[_s]
     for _t in range(_T - 1, -1, -1):
         _nb = _active[_t]
+        _o -= _nb
         for _b in range(_nb):
             _rt_seq_h_0 = _seq_h[_t, _b]
             _rt_all_n_1 = _all_n[_t, _b]
@@ -359,8 +370,8 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dca
             _rt_dy_h_new_4 = _dy_h_new[_t, _b]
             _rb_d_h_5 = _d_h[_b]
             _rb_d_z_6 = _d_z[_b]
-            _rt_dG__v0_7 = _dG__v0[_t, _b]
-            _rt_dG_x_8 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_dG__v0_7 = _dG__v0[_o + _b]
+            _rt_dG_x_8 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
             for _j in range(_n_hidden):
                 h = _rt_seq_h_0[_j]
                 n = _rt_all_n_1[_j]
@@ -372,7 +383,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dca
                 _rb_d_z_6[_j] = d_h_new*(-h + n)
                 _rt_dG__v0_7[_j] = _c0*d_n
                 _rt_dG_x_8[_j] = _c0*d_n
-        matmul(_dG__v0[_t, :_nb], _W__v0, _dgemm__v0[:_nb])
+        matmul(_dG__v0[_o:_o + _nb], _W__v0, _dgemm__v0[:_nb])
         for _b in range(_nb):
             _rt_seq_h_0 = _seq_h[_t, _b]
             _rt_all_r_1 = _all_r[_t, _b]
@@ -380,10 +391,10 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dca
             _rb_dgemm__v0_3 = _dgemm__v0[_b]
             _rb_d_z_4 = _d_z[_b]
             _rb_d_h_5 = _d_h[_b]
-            _rt_dG_h_6 = _dG_h[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_dG_h_6 = _dG_h[_o + _b, _n_hidden:2*_n_hidden]
             _rt_d_x_7 = _d_x[_t, _b, :_n_hidden]
-            _rt_dG_x_8 = _dG_x[_t, _b, :_n_hidden]
-            _rt_dG_h_9 = _dG_h[_t, _b, :_n_hidden]
+            _rt_dG_x_8 = _dG_x[_o + _b, :_n_hidden]
+            _rt_dG_h_9 = _dG_h[_o + _b, :_n_hidden]
             for _j in range(_n_hidden):
                 h = _rt_seq_h_0[_j]
                 r = _rt_all_r_1[_j]
@@ -398,13 +409,8 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dca
                 _rt_d_x_7[_j] = _c2*d_r
                 _rt_dG_x_8[_j] = _c1*d_z
                 _rt_dG_h_9[_j] = _c1*d_z
-        matmul(_dG_h[_t, :_nb], _W_h, _dgemm_h[:_nb])
+        matmul(_dG_h[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
         for _b in range(_nb, _B):
-            for _j in range(_dG__v0.shape[2]):
-                _dG__v0[_t, _b, _j] = 0.0
-            for _j in range(_dG_x.shape[2]):
-                _dG_x[_t, _b, _j] = 0.0
-                _dG_h[_t, _b, _j] = 0.0
             for _j in range(_d_x.shape[2]):
                 _d_x[_t, _b, _j] = 0.0
         if _t > 0:
@@ -472,7 +478,7 @@ class Cell(runtime.CellBase):
         _all_n = np.empty((_T, _B, _n_hidden), _dtype)
         _seq_h[0] = state['h']
         _rows_in_x = _rows.pack(_in_x)
-        _G_x = _rows.spread(dot(_rows_in_x, _W_x.T))
+        _G_x = dot(_rows_in_x, _W_x.T)
         if tape:
             _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _w_b_z, _in_x, _all_z, _all_r, _all__v0, _WT__v0, _G__v0, _w_b_n, _all_n)
         else:
@@ -499,10 +505,10 @@ class Cell(runtime.CellBase):
         _W_h = tape.arrays['_W_h']
         _W__v0 = tape.arrays['_W__v0']
         _dy_h_new = dy['h_new']
-        _dG_x = np.empty((_T, _B, 2*_n_hidden), _dtype)
-        _dG_h = np.empty((_T, _B, 2*_n_hidden), _dtype)
+        _dG_x = np.empty((_rows.count, 2*_n_hidden), _dtype)
+        _dG_h = np.empty((_rows.count, 2*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)
-        _dG__v0 = np.empty((_T, _B, _n_hidden), _dtype)
+        _dG__v0 = np.empty((_rows.count, _n_hidden), _dtype)
         _dgemm__v0 = np.empty((_B, _n_hidden), _dtype)
         _d_x = np.empty((_T, _B, _n_input), _dtype)
         _d_h = np.empty((_B, _n_hidden), _dtype)
@@ -517,18 +523,15 @@ class Cell(runtime.CellBase):
             _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG__v0, _dG_x, _W__v0, _dgemm__v0, _all_r, _dG_h, _d_x, _W_h, _dgemm_h, _dseq_h)
         else:
             _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG__v0, _dG_x, _W__v0, _dgemm__v0, _all_r, _dG_h, _d_x, _W_h, _dgemm_h)
-        _rows_dG_h = _rows.pack(_dG_h)
         _rows_seq_h = _rows.pack(_seq_h[:-1])
-        _dW_h = dot(_rows_dG_h.T, _rows_seq_h)
-        _rows_dG__v0 = _rows.pack(_dG__v0)
+        _dW_h = dot(_dG_h.T, _rows_seq_h)
         _rows_all__v0 = _rows.pack(_all__v0)
-        _dW__v0 = dot(_rows_dG__v0.T, _rows_all__v0)
-        _rows_dG_x = _rows.pack(_dG_x)
-        _dgemm_x = _rows.spread(dot(_rows_dG_x, _W_x))
+        _dW__v0 = dot(_dG__v0.T, _rows_all__v0)
+        _dgemm_x = _rows.spread(dot(_dG_x, _W_x))
         _rows_in_x = _rows.pack(_in_x)
-        _dW_x = dot(_rows_dG_x.T, _rows_in_x)
-        _dbias_x = _rows_dG_x.sum(axis=0, dtype=np.float64)
-        _dbias_h = _rows_dG_h[:, _n_hidden:2*_n_hidden].sum(axis=0, dtype=np.float64)
+        _dW_x = dot(_dG_x.T, _rows_in_x)
+        _dbias_x = _dG_x.sum(axis=0, dtype=np.float64)
+        _dbias_h = _dG_h[:, _n_hidden:2*_n_hidden].sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W_z'] = _dW_x[0:_n_hidden].copy()
         _dparams['W_n'] = _dW_x[_n_hidden:2*_n_hidden].copy()

@@ -81,10 +81,11 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r,
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,hidden] [U_r]^T
     _G_h: [B,hidden] [U_r] @ h at this step
-    _G_x: [T,B,3*hidden] [W_z; W_r; W_n] @ x at every step
+    _G_x: [rows,3*hidden] [W_z; W_r; W_n] @ x at every step, the rows that ran
     _w_b_r: [hidden] param b_r
     _all__v0: [T,B,hidden] (tanh(h)) at every step
     _all_r: [T,B,hidden] r at every step
@@ -109,11 +110,12 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r,
     _v1 = (h*r)
     """
     _F = _seq_h.dtype.type
+    _o = 0
     for _t in range(_T):
         _nb = _active[_t]
         matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
         for _b in range(_nb):
-            _rt_G_x_0 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_G_x_0 = _G_x[_o + _b, _n_hidden:2*_n_hidden]
             _rb_G_h_1 = _G_h[_b]
             _rt_seq_h_2 = _seq_h[_t, _b]
             _rt_all__v0_3 = _all__v0[_t, _b]
@@ -133,10 +135,10 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r,
         matmul(_all__v0[_t, :_nb], _WT__v0, _G__v0[:_nb])
         matmul(_all__v1[_t, :_nb], _WT__v1, _G__v1[:_nb])
         for _b in range(_nb):
-            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rt_G_x_0 = _G_x[_o + _b, :_n_hidden]
             _rb_G__v0_1 = _G__v0[_b]
             _rb_G__v1_2 = _G__v1[_b]
-            _rt_G_x_3 = _G_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_G_x_3 = _G_x[_o + _b, 2*_n_hidden:3*_n_hidden]
             _rt_seq_h_4 = _seq_h[_t, _b]
             _rt_all_z_5 = _all_z[_t, _b]
             _rt_all_n_6 = _all_n[_t, _b]
@@ -163,6 +165,7 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r,
                 _all_z[_t, _b, _j] = 0.0
                 _all_n[_t, _b, _j] = 0.0
                 _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
+        _o += _nb
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -174,10 +177,11 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,hidden] [U_r]^T
     _G_h: [B,hidden] [U_r] @ h at this step
-    _G_x: [T,B,3*hidden] [W_z; W_r; W_n] @ x at every step
+    _G_x: [rows,3*hidden] [W_z; W_r; W_n] @ x at every step, the rows that ran
     _w_b_r: [hidden] param b_r
     _all__v0: [T,B,hidden] (tanh(h)) at every step
     _all__v1: [T,B,hidden] (h*r) at every step
@@ -199,11 +203,12 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _
     _v1 = (h*r)
     """
     _F = _seq_h.dtype.type
+    _o = 0
     for _t in range(_T):
         _nb = _active[_t]
         matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
         for _b in range(_nb):
-            _rt_G_x_0 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_G_x_0 = _G_x[_o + _b, _n_hidden:2*_n_hidden]
             _rb_G_h_1 = _G_h[_b]
             _rt_seq_h_2 = _seq_h[_t, _b]
             _rt_all__v0_3 = _all__v0[_t, _b]
@@ -221,10 +226,10 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _
         matmul(_all__v0[_t, :_nb], _WT__v0, _G__v0[:_nb])
         matmul(_all__v1[_t, :_nb], _WT__v1, _G__v1[:_nb])
         for _b in range(_nb):
-            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rt_G_x_0 = _G_x[_o + _b, :_n_hidden]
             _rb_G__v0_1 = _G__v0[_b]
             _rb_G__v1_2 = _G__v1[_b]
-            _rt_G_x_3 = _G_x[_t, _b, 2*_n_hidden:3*_n_hidden]
+            _rt_G_x_3 = _G_x[_o + _b, 2*_n_hidden:3*_n_hidden]
             _rt_seq_h_4 = _seq_h[_t, _b]
             _rn_seq_h_5 = _seq_h[_t + 1, _b]
             for _j in range(_n_hidden):
@@ -244,33 +249,35 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _
                 _all__v0[_t, _b, _j] = 0.0
                 _all__v1[_t, _b, _j] = 0.0
                 _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
+        _o += _nb
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG__v1, _dG_x, _dG__v0, _W__v0, _dgemm__v0, _W__v1, _dgemm__v1, _all__v0, _all_r, _dG_h, _W_h, _dgemm_h):
+def _loop_backward(_T, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG__v1, _dG_x, _dG__v0, _W__v0, _dgemm__v0, _W__v1, _dgemm__v1, _all__v0, _all_r, _dG_h, _W_h, _dgemm_h):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states.
 
-    _T, _B: the steps and the sequences of the batch
+    _T: the steps
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _all_n: [T,B,hidden] n at every step
     _all_z: [T,B,hidden] z at every step
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
     _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
     _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
-    _dG__v1: [T,B,hidden] the gradient of [U_n @ (h*r)] at every step
-    _dG_x: [T,B,3*hidden] the gradient of [W_z @ x; W_r @ x; W_n @ x] at every step
-    _dG__v0: [T,B,hidden] the gradient of [U_z @ (tanh(h))] at every step
+    _dG__v1: [rows,hidden] the gradient of [U_n @ (h*r)] at every step, the rows that ran
+    _dG_x: [rows,3*hidden] the gradient of [W_z @ x; W_r @ x; W_n @ x] at every step, the rows that ran
+    _dG__v0: [rows,hidden] the gradient of [U_z @ (tanh(h))] at every step, the rows that ran
     _W__v0: [hidden,hidden] [U_z]
     _dgemm__v0: [B,hidden] the gradient of (tanh(h)) through its products, [U_z]^T @ theirs
     _W__v1: [hidden,hidden] [U_n]
     _dgemm__v1: [B,hidden] the gradient of (h*r) through its products, [U_n]^T @ theirs
     _all__v0: [T,B,hidden] (tanh(h)) at every step
     _all_r: [T,B,hidden] r at every step
-    _dG_h: [T,B,hidden] the gradient of [U_r @ h] at every step
+    _dG_h: [rows,hidden] the gradient of [U_r @ h] at every step, the rows that ran
     _W_h: [hidden,hidden] [U_r]
     _dgemm_h: [B,hidden] the gradient of h through its products, [U_r]^T @ theirs
 
@@ -278,8 +285,12 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h
     _v0 = (tanh(h))
     """
     _F = _seq_h.dtype.type
+    _o = 0
+    for _s in range(_T):
+        _o += _active[_s]
     for _t in range(_T - 1, -1, -1):
         _nb = _active[_t]
+        _o -= _nb
         for _b in range(_nb):
             _rt_seq_h_0 = _seq_h[_t, _b]
             _rt_all_n_1 = _all_n[_t, _b]
@@ -287,10 +298,10 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h
             _rb_dcarry_h_3 = _dcarry_h[_b]
             _rt_dy_h_new_4 = _dy_h_new[_t, _b]
             _rb_d_h_5 = _d_h[_b]
-            _rt_dG__v1_6 = _dG__v1[_t, _b]
-            _rt_dG_x_7 = _dG_x[_t, _b, 2*_n_hidden:3*_n_hidden]
-            _rt_dG_x_8 = _dG_x[_t, _b, :_n_hidden]
-            _rt_dG__v0_9 = _dG__v0[_t, _b]
+            _rt_dG__v1_6 = _dG__v1[_o + _b]
+            _rt_dG_x_7 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_8 = _dG_x[_o + _b, :_n_hidden]
+            _rt_dG__v0_9 = _dG__v0[_o + _b]
             for _j in range(_n_hidden):
                 h = _rt_seq_h_0[_j]
                 n = _rt_all_n_1[_j]
@@ -306,8 +317,8 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h
                 _rt_dG_x_7[_j] = _c2*d_n
                 _rt_dG_x_8[_j] = _c1*d_z
                 _rt_dG__v0_9[_j] = _c1*d_z
-        matmul(_dG__v0[_t, :_nb], _W__v0, _dgemm__v0[:_nb])
-        matmul(_dG__v1[_t, :_nb], _W__v1, _dgemm__v1[:_nb])
+        matmul(_dG__v0[_o:_o + _nb], _W__v0, _dgemm__v0[:_nb])
+        matmul(_dG__v1[_o:_o + _nb], _W__v1, _dgemm__v1[:_nb])
         for _b in range(_nb):
             _rt_all__v0_0 = _all__v0[_t, _b]
             _rt_seq_h_1 = _seq_h[_t, _b]
@@ -315,8 +326,8 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h
             _rb_dgemm__v1_3 = _dgemm__v1[_b]
             _rb_dgemm__v0_4 = _dgemm__v0[_b]
             _rb_d_h_5 = _d_h[_b]
-            _rt_dG_x_6 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
-            _rt_dG_h_7 = _dG_h[_t, _b]
+            _rt_dG_x_6 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
+            _rt_dG_h_7 = _dG_h[_o + _b]
             for _j in range(_n_hidden):
                 _v0 = _rt_all__v0_0[_j]
                 h = _rt_seq_h_1[_j]
@@ -328,14 +339,7 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h
                 _rb_d_h_5[_j] += d__v0*(_F(1.0) - _v0**2) + d__v1*r
                 _rt_dG_x_6[_j] = _c3*d_r
                 _rt_dG_h_7[_j] = _c3*d_r
-        matmul(_dG_h[_t, :_nb], _W_h, _dgemm_h[:_nb])
-        for _b in range(_nb, _B):
-            for _j in range(_dG__v1.shape[2]):
-                _dG__v1[_t, _b, _j] = 0.0
-                _dG__v0[_t, _b, _j] = 0.0
-                _dG_h[_t, _b, _j] = 0.0
-            for _j in range(_dG_x.shape[2]):
-                _dG_x[_t, _b, _j] = 0.0
+        matmul(_dG_h[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
         for _b in range(_nb):
             for _j in range(_n_hidden):
                 _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j]
@@ -350,22 +354,23 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dca
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _all_n: [T,B,hidden] n at every step
     _all_z: [T,B,hidden] z at every step
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
     _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
     _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
-    _dG__v1: [T,B,hidden] the gradient of [U_n @ (h*r)] at every step
-    _dG_x: [T,B,3*hidden] the gradient of [W_z @ x; W_r @ x; W_n @ x] at every step
-    _dG__v0: [T,B,hidden] the gradient of [U_z @ (tanh(h))] at every step
+    _dG__v1: [rows,hidden] the gradient of [U_n @ (h*r)] at every step, the rows that ran
+    _dG_x: [rows,3*hidden] the gradient of [W_z @ x; W_r @ x; W_n @ x] at every step, the rows that ran
+    _dG__v0: [rows,hidden] the gradient of [U_z @ (tanh(h))] at every step, the rows that ran
     _W__v0: [hidden,hidden] [U_z]
     _dgemm__v0: [B,hidden] the gradient of (tanh(h)) through its products, [U_z]^T @ theirs
     _W__v1: [hidden,hidden] [U_n]
     _dgemm__v1: [B,hidden] the gradient of (h*r) through its products, [U_n]^T @ theirs
     _all__v0: [T,B,hidden] (tanh(h)) at every step
     _all_r: [T,B,hidden] r at every step
-    _dG_h: [T,B,hidden] the gradient of [U_r @ h] at every step
+    _dG_h: [rows,hidden] the gradient of [U_r @ h] at every step, the rows that ran
     _W_h: [hidden,hidden] [U_r]
     _dgemm_h: [B,hidden] the gradient of h through its products, [U_r]^T @ theirs
     _dseq_h: [T,B,hidden] the gradient of state h after every step from a layer above that reads it
@@ -374,8 +379,12 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dca
     _v0 = (tanh(h))
     """
     _F = _seq_h.dtype.type
+    _o = 0
+    for _s in range(_T):
+        _o += _active[_s]
     for _t in range(_T - 1, -1, -1):
         _nb = _active[_t]
+        _o -= _nb
         for _b in range(_nb):
             _rt_seq_h_0 = _seq_h[_t, _b]
             _rt_all_n_1 = _all_n[_t, _b]
@@ -383,10 +392,10 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dca
             _rb_dcarry_h_3 = _dcarry_h[_b]
             _rt_dy_h_new_4 = _dy_h_new[_t, _b]
             _rb_d_h_5 = _d_h[_b]
-            _rt_dG__v1_6 = _dG__v1[_t, _b]
-            _rt_dG_x_7 = _dG_x[_t, _b, 2*_n_hidden:3*_n_hidden]
-            _rt_dG_x_8 = _dG_x[_t, _b, :_n_hidden]
-            _rt_dG__v0_9 = _dG__v0[_t, _b]
+            _rt_dG__v1_6 = _dG__v1[_o + _b]
+            _rt_dG_x_7 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_8 = _dG_x[_o + _b, :_n_hidden]
+            _rt_dG__v0_9 = _dG__v0[_o + _b]
             for _j in range(_n_hidden):
                 h = _rt_seq_h_0[_j]
                 n = _rt_all_n_1[_j]
@@ -402,8 +411,8 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dca
                 _rt_dG_x_7[_j] = _c2*d_n
                 _rt_dG_x_8[_j] = _c1*d_z
                 _rt_dG__v0_9[_j] = _c1*d_z
-        matmul(_dG__v0[_t, :_nb], _W__v0, _dgemm__v0[:_nb])
-        matmul(_dG__v1[_t, :_nb], _W__v1, _dgemm__v1[:_nb])
+        matmul(_dG__v0[_o:_o + _nb], _W__v0, _dgemm__v0[:_nb])
+        matmul(_dG__v1[_o:_o + _nb], _W__v1, _dgemm__v1[:_nb])
         for _b in range(_nb):
             _rt_all__v0_0 = _all__v0[_t, _b]
             _rt_seq_h_1 = _seq_h[_t, _b]
@@ -411,8 +420,8 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dca
             _rb_dgemm__v1_3 = _dgemm__v1[_b]
             _rb_dgemm__v0_4 = _dgemm__v0[_b]
             _rb_d_h_5 = _d_h[_b]
-            _rt_dG_x_6 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
-            _rt_dG_h_7 = _dG_h[_t, _b]
+            _rt_dG_x_6 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
+            _rt_dG_h_7 = _dG_h[_o + _b]
             for _j in range(_n_hidden):
                 _v0 = _rt_all__v0_0[_j]
                 h = _rt_seq_h_1[_j]
@@ -424,14 +433,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dca
                 _rb_d_h_5[_j] += d__v0*(_F(1.0) - _v0**2) + d__v1*r
                 _rt_dG_x_6[_j] = _c3*d_r
                 _rt_dG_h_7[_j] = _c3*d_r
-        matmul(_dG_h[_t, :_nb], _W_h, _dgemm_h[:_nb])
-        for _b in range(_nb, _B):
-            for _j in range(_dG__v1.shape[2]):
-                _dG__v1[_t, _b, _j] = 0.0
-                _dG__v0[_t, _b, _j] = 0.0
-                _dG_h[_t, _b, _j] = 0.0
-            for _j in range(_dG_x.shape[2]):
-                _dG_x[_t, _b, _j] = 0.0
+        matmul(_dG_h[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
         if _t > 0:
             for _b in range(_nb):
                 for _j in range(_n_hidden):
@@ -502,7 +504,7 @@ class Cell(runtime.CellBase):
         _all_n = np.empty((_T, _B, _n_hidden), _dtype)
         _seq_h[0] = state['h']
         _rows_in_x = _rows.pack(_in_x)
-        _G_x = _rows.spread(dot(_rows_in_x, _W_x.T))
+        _G_x = dot(_rows_in_x, _W_x.T)
         if tape:
             _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _all__v0, _all_r, _all__v1, _WT__v0, _G__v0, _WT__v1, _G__v1, _w_b_n, _w_b_z, _all_z, _all_n)
         else:
@@ -530,12 +532,12 @@ class Cell(runtime.CellBase):
         _W_h = tape.arrays['_W_h']
         _W__v1 = tape.arrays['_W__v1']
         _dy_h_new = dy['h_new']
-        _dG_x = np.empty((_T, _B, 3*_n_hidden), _dtype)
-        _dG__v0 = np.empty((_T, _B, _n_hidden), _dtype)
+        _dG_x = np.empty((_rows.count, 3*_n_hidden), _dtype)
+        _dG__v0 = np.empty((_rows.count, _n_hidden), _dtype)
         _dgemm__v0 = np.empty((_B, _n_hidden), _dtype)
-        _dG_h = np.empty((_T, _B, _n_hidden), _dtype)
+        _dG_h = np.empty((_rows.count, _n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)
-        _dG__v1 = np.empty((_T, _B, _n_hidden), _dtype)
+        _dG__v1 = np.empty((_rows.count, _n_hidden), _dtype)
         _dgemm__v1 = np.empty((_B, _n_hidden), _dtype)
         _d_h = np.empty((_B, _n_hidden), _dtype)
         _dcarry_h = np.empty((_B, _n_hidden), _dtype)
@@ -547,21 +549,17 @@ class Cell(runtime.CellBase):
         if _has_dseq:
             _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG__v1, _dG_x, _dG__v0, _W__v0, _dgemm__v0, _W__v1, _dgemm__v1, _all__v0, _all_r, _dG_h, _W_h, _dgemm_h, _dseq_h)
         else:
-            _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG__v1, _dG_x, _dG__v0, _W__v0, _dgemm__v0, _W__v1, _dgemm__v1, _all__v0, _all_r, _dG_h, _W_h, _dgemm_h)
-        _rows_dG__v0 = _rows.pack(_dG__v0)
+            _loop_backward(_T, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG__v1, _dG_x, _dG__v0, _W__v0, _dgemm__v0, _W__v1, _dgemm__v1, _all__v0, _all_r, _dG_h, _W_h, _dgemm_h)
         _rows_all__v0 = _rows.pack(_all__v0)
-        _dW__v0 = dot(_rows_dG__v0.T, _rows_all__v0)
-        _rows_dG_h = _rows.pack(_dG_h)
+        _dW__v0 = dot(_dG__v0.T, _rows_all__v0)
         _rows_seq_h = _rows.pack(_seq_h[:-1])
-        _dW_h = dot(_rows_dG_h.T, _rows_seq_h)
-        _rows_dG__v1 = _rows.pack(_dG__v1)
+        _dW_h = dot(_dG_h.T, _rows_seq_h)
         _rows_all__v1 = _rows.pack(_all__v1)
-        _dW__v1 = dot(_rows_dG__v1.T, _rows_all__v1)
-        _rows_dG_x = _rows.pack(_dG_x)
-        _dgemm_x = _rows.spread(dot(_rows_dG_x, _W_x))
+        _dW__v1 = dot(_dG__v1.T, _rows_all__v1)
+        _dgemm_x = _rows.spread(dot(_dG_x, _W_x))
         _rows_in_x = _rows.pack(_in_x)
-        _dW_x = dot(_rows_dG_x.T, _rows_in_x)
-        _dbias_x = _rows_dG_x.sum(axis=0, dtype=np.float64)
+        _dW_x = dot(_dG_x.T, _rows_in_x)
+        _dbias_x = _dG_x.sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W_z'] = _dW_x[0:_n_hidden].copy()
         _dparams['W_r'] = _dW_x[_n_hidden:2*_n_hidden].copy()

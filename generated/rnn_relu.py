@@ -54,21 +54,23 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b):
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,hidden] [U]^T
     _G_h: [B,hidden] [U] @ h at this step
-    _G_x: [T,B,hidden] [W] @ x at every step
+    _G_x: [rows,hidden] [W] @ x at every step, the rows that ran
     _w_b: [hidden] param b
 
     Values the compiler named:
     _p0 = W @ x
     _p1 = U @ h
     """
+    _o = 0
     for _t in range(_T):
         _nb = _active[_t]
         matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
         for _b in range(_nb):
-            _rt_G_x_0 = _G_x[_t, _b]
+            _rt_G_x_0 = _G_x[_o + _b]
             _rb_G_h_1 = _G_h[_b]
             _rn_seq_h_2 = _seq_h[_t + 1, _b]
             for _j in range(_n_hidden):
@@ -80,40 +82,43 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b):
         for _b in range(_nb, _B):
             for _j in range(_seq_h.shape[2]):
                 _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
+        _o += _nb
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _dcarry_h, _dy_h_new, _dG_x, _W_h, _dgemm_h):
+def _loop_backward(_T, _n_hidden, _active, _seq_h, _dcarry_h, _dy_h_new, _dG_x, _W_h, _dgemm_h):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states.
 
-    _T, _B: the steps and the sequences of the batch
+    _T: the steps
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
     _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
-    _dG_x: [T,B,hidden] the gradient of [W @ x] = [U @ h] at every step
+    _dG_x: [rows,hidden] the gradient of [W @ x] = [U @ h] at every step, the rows that ran
     _W_h: [hidden,hidden] [U]
     _dgemm_h: [B,hidden] the gradient of h through its products, [U]^T @ theirs
     """
+    _o = 0
+    for _s in range(_T):
+        _o += _active[_s]
     for _t in range(_T - 1, -1, -1):
         _nb = _active[_t]
+        _o -= _nb
         for _b in range(_nb):
             _rn_seq_h_0 = _seq_h[_t + 1, _b]
             _rb_dcarry_h_1 = _dcarry_h[_b]
             _rt_dy_h_new_2 = _dy_h_new[_t, _b]
-            _rt_dG_x_3 = _dG_x[_t, _b]
+            _rt_dG_x_3 = _dG_x[_o + _b]
             for _j in range(_n_hidden):
                 h_new = _rn_seq_h_0[_j]
                 _c0 = step(h_new)
                 d_h_new = _rb_dcarry_h_1[_j] + _rt_dy_h_new_2[_j]
                 _rt_dG_x_3[_j] = _c0*d_h_new
-        matmul(_dG_x[_t, :_nb], _W_h, _dgemm_h[:_nb])
-        for _b in range(_nb, _B):
-            for _j in range(_dG_x.shape[2]):
-                _dG_x[_t, _b, _j] = 0.0
+        matmul(_dG_x[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
         for _b in range(_nb):
             for _j in range(_n_hidden):
                 _dcarry_h[_b, _j] = _dgemm_h[_b, _j]
@@ -128,30 +133,32 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _dcarry_h, _dy_h_new
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
     _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
-    _dG_x: [T,B,hidden] the gradient of [W @ x] = [U @ h] at every step
+    _dG_x: [rows,hidden] the gradient of [W @ x] = [U @ h] at every step, the rows that ran
     _W_h: [hidden,hidden] [U]
     _dgemm_h: [B,hidden] the gradient of h through its products, [U]^T @ theirs
     _dseq_h: [T,B,hidden] the gradient of state h after every step from a layer above that reads it
     """
+    _o = 0
+    for _s in range(_T):
+        _o += _active[_s]
     for _t in range(_T - 1, -1, -1):
         _nb = _active[_t]
+        _o -= _nb
         for _b in range(_nb):
             _rn_seq_h_0 = _seq_h[_t + 1, _b]
             _rb_dcarry_h_1 = _dcarry_h[_b]
             _rt_dy_h_new_2 = _dy_h_new[_t, _b]
-            _rt_dG_x_3 = _dG_x[_t, _b]
+            _rt_dG_x_3 = _dG_x[_o + _b]
             for _j in range(_n_hidden):
                 h_new = _rn_seq_h_0[_j]
                 _c0 = step(h_new)
                 d_h_new = _rb_dcarry_h_1[_j] + _rt_dy_h_new_2[_j]
                 _rt_dG_x_3[_j] = _c0*d_h_new
-        matmul(_dG_x[_t, :_nb], _W_h, _dgemm_h[:_nb])
-        for _b in range(_nb, _B):
-            for _j in range(_dG_x.shape[2]):
-                _dG_x[_t, _b, _j] = 0.0
+        matmul(_dG_x[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
         if _t > 0:
             for _b in range(_nb):
                 for _j in range(_n_hidden):
@@ -203,7 +210,7 @@ class Cell(runtime.CellBase):
         _G_h = np.empty((_B, _n_hidden), _dtype)
         _seq_h[0] = state['h']
         _rows_in_x = _rows.pack(_in_x)
-        _G_x = _rows.spread(dot(_rows_in_x, _W_x.T))
+        _G_x = dot(_rows_in_x, _W_x.T)
         _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b)
         _y = {'h_new': _seq_h[1:]}
         _final = {'h': _seq_h[_T].copy()}
@@ -221,7 +228,7 @@ class Cell(runtime.CellBase):
         _W_x = tape.arrays['_W_x']
         _W_h = tape.arrays['_W_h']
         _dy_h_new = dy['h_new']
-        _dG_x = np.empty((_T, _B, _n_hidden), _dtype)
+        _dG_x = np.empty((_rows.count, _n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)
         _dcarry_h = np.empty((_B, _n_hidden), _dtype)
         _dcarry_h[...] = dstate['h']
@@ -232,14 +239,13 @@ class Cell(runtime.CellBase):
         if _has_dseq:
             _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _dcarry_h, _dy_h_new, _dG_x, _W_h, _dgemm_h, _dseq_h)
         else:
-            _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _dcarry_h, _dy_h_new, _dG_x, _W_h, _dgemm_h)
-        _rows_dG_x = _rows.pack(_dG_x)
+            _loop_backward(_T, _n_hidden, _active, _seq_h, _dcarry_h, _dy_h_new, _dG_x, _W_h, _dgemm_h)
         _rows_seq_h = _rows.pack(_seq_h[:-1])
-        _dW_h = dot(_rows_dG_x.T, _rows_seq_h)
-        _dgemm_x = _rows.spread(dot(_rows_dG_x, _W_x))
+        _dW_h = dot(_dG_x.T, _rows_seq_h)
+        _dgemm_x = _rows.spread(dot(_dG_x, _W_x))
         _rows_in_x = _rows.pack(_in_x)
-        _dW_x = dot(_rows_dG_x.T, _rows_in_x)
-        _dbias_x = _rows_dG_x.sum(axis=0, dtype=np.float64)
+        _dW_x = dot(_dG_x.T, _rows_in_x)
+        _dbias_x = _dG_x.sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W'] = _dW_x[0:_n_hidden].copy()
         _dparams['U'] = _dW_h[0:_n_hidden].copy()

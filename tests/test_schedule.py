@@ -46,9 +46,11 @@ def test_input_products_hoisted_and_recurrent_products_fused(name, hoisted, recu
     # in the loop, only d_h = d_G @ U; weight and input gradients are products after it
     assert backward.count("matmul(") == 1
     dG_h = b.schedule.dG_of["h"].name
-    # over the rows that ran (runtime.Rows.pack: all T*B of a batch without lengths)
-    assert f"_rows{dG_h} = _rows.pack({dG_h})" in b.source and f"= dot(_rows{dG_h}.T, " in b.source
-    assert "= _rows.spread(dot(_rows_dG_x, _W_x))" in b.source
+    # over the rows that ran (all T*B of a batch without lengths): the hoisted products and
+    # their gradient live packed (storage.packed), the kernels index them at the step's offset
+    assert "_G_x = dot(_rows_in_x, _W_x.T)" in b.source and "_G_x[_o + _b" in forward
+    assert f"= dot({dG_h}.T, " in b.source and "= _rows.spread(dot(_dG_x, _W_x))" in b.source
+    assert f"{dG_h}[_o + _b" in backward and f"matmul({dG_h}[_o:_o + _nb]" in backward
 
 
 def test_cho_gru_needs_a_second_product_per_step():

@@ -31,7 +31,7 @@ class Bodies:
         for a in arrays:
             shape = []
             for entry in a.shape:
-                shape.append({"T": "_T", "T+1": "_T + 1", "B": "_B"}.get(entry) if isinstance(entry, str) else size(entry))
+                shape.append({"T": "_T", "T+1": "_T + 1", "B": "_B", "rows": "_rows.count"}.get(entry) if isinstance(entry, str) else size(entry))
             dtype = "np.float64" if a.float64 else "_dtype"
             # an accumulator starts at zero; so does an array no kernel writes
             fn = "np.zeros" if a.role is Role.D_VECTOR or a in zero else "np.empty"
@@ -84,8 +84,8 @@ class Bodies:
 
     def gradient_all(self, w: Writer, g: Group) -> str:
         """The gradient of a group's products at every step, the rows that ran."""
-        dG = self.s.dG_of[g.name].name
-        return self.packed(w, dG, dG)
+        dG = self.s.dG_of[g.name]
+        return dG.name if dG.packed else self.packed(w, dG.name, dG.name)
 
     def call_forward(self, w: Writer, k: Kernel, infer: dict[str, Kernel]) -> None:
         """Call a forward kernel, or its inference twin (no tape stores) when there is one and
@@ -119,8 +119,8 @@ class Bodies:
             w.line(f"{self.buf(Role.STATES, st).name}[0] = state[{st!r}]")
         for ph in s.phases[PRE]:
             for g in ph.groups:
-                operand = self.operand_all(w, g)
-                w.line(f"{self.buf(Role.PRODUCTS, g.name).name} = _rows.spread(dot({operand}, {self.buf(Role.WEIGHTS, g.name).name}.T))")
+                G, product = self.buf(Role.PRODUCTS, g.name), f"dot({self.operand_all(w, g)}, {self.buf(Role.WEIGHTS, g.name).name}.T)"
+                w.line(f"{G.name} = {product if G.packed else f'_rows.spread({product})'}")
             if ph.index in pre_f:
                 self.call_forward(w, pre_f[ph.index], infer)
         self.call_forward(w, loop_f, infer)

@@ -67,6 +67,9 @@ def size(dims: tuple[str, ...]) -> str:
 
 # an access's row, taken once per batch row: index kind -> (view name prefix, row of the array)
 ROW_VIEWS = {"tbj": ("_rt", "_t, _b"), "next": ("_rn", "_t + 1, _b"), "bj": ("_rb", "_b")}
+# the row of step t's row _b in a packed array ([rows, n], Buffer.packed): the time-loop kernels
+# keep `_o`, the offset of step t's rows
+PACKED_ROW = "_o + _b"
 
 
 def join_terms(terms: list[str]) -> str:
@@ -100,6 +103,8 @@ class Kernel(Writer):
         # `_nb = _active[_t]` of a batch sorted longest first (see Kernels.past_the_end)
         self.ragged = False
         self.bound = "_B"
+        # whether it reads or writes a packed array, at the step's offset `_o`
+        self.offsets = False
         # the per-step arrays ([T, B, ..] rows at step t, or t+1) this kernel stores into
         self.step_writes: dict[tuple[Buffer, str], None] = {}
 
@@ -129,6 +134,8 @@ class Kernel(Writer):
         self.dims.update(acc.offset)
         if self.views is not None and acc.index in ROW_VIEWS:
             prefix, row = ROW_VIEWS[acc.index]
+            if acc.array.packed:
+                row = self.packed_row()
             lo, hi = size(acc.offset), size(acc.offset + (self.loop_dim,))
             if acc.offset:
                 cut = f"{row}, {lo}:{hi}"
@@ -138,7 +145,14 @@ class Kernel(Writer):
             return self.views.setdefault((acc.array, acc.index, acc.offset), (view, f"{name}[{cut}]"))[0] + "[_j]"
         j = f"_j + {size(acc.offset)}" if acc.offset else "_j"
         index = {"tbj": f"_t, _b, {j}", "next": f"_t + 1, _b, {j}", "bj": f"_b, {j}", "j": j}[acc.index]
+        if acc.array.packed:
+            index = f"{self.packed_row()}, {j}"
         return f"{name}[{index}]"
+
+    def packed_row(self) -> str:
+        assert self.ragged, "a packed array is read only in the time loop"
+        self.offsets = True
+        return PACKED_ROW
 
     @contextmanager
     def rows_loop(self, dim: str):
@@ -164,6 +178,9 @@ class Kernel(Writer):
         """The [B, n] slice of step t of an array, as a matrix operand; in a ragged kernel, its
         first `_nb` rows."""
         name = self.use(acc.array)
+        if acc.array.packed:
+            self.packed_row()
+            return f"{name}[_o:_o + _nb]"
         if self.ragged:
             return {"tbj": f"{name}[_t, :_nb]", "next": f"{name}[_t + 1, :_nb]", "bj": f"{name}[:_nb]"}[acc.index]
         return {"tbj": f"{name}[_t]", "next": f"{name}[_t + 1]", "bj": name}[acc.index]
@@ -173,7 +190,10 @@ class Kernel(Writer):
 
     def source(self, all_dims: tuple[str, ...]) -> str:
         dims = [d for d in all_dims if d in self.dims]
-        params = ["_T", "_B", *(f"_n_{d}" for d in dims), *(["_active"] if self.ragged else []), *(a.name for a in self.arrays)]
+        # _B only where a line reads it: a time loop whose only per-step stores are packed has
+        # no rows past the ends to run over
+        self.batch = any(re.search(r"\b_B\b", ln) for ln in self.lines)
+        params = ["_T", *(["_B"] if self.batch else []), *(f"_n_{d}" for d in dims), *(["_active"] if self.ragged else []), *(a.name for a in self.arrays)]
         self.params = params
         head = f"def {self.name}({', '.join(params)}):"
         # the kernel's float type, for its constants: float64 accumulators excepted
@@ -185,10 +205,12 @@ class Kernel(Writer):
 
     def docstring(self, dims: list[str]) -> str:
         """What every argument holds, and its shape; then the compiler-made values it reads."""
-        lines = [*textwrap.wrap(self.summary, 92), "", "_T, _B: the steps and the sequences of the batch"]
+        lines = [*textwrap.wrap(self.summary, 92), "", "_T, _B: the steps and the sequences of the batch" if self.batch else "_T: the steps"]
         lines += [f"_n_{d}: the size of {d}" for d in dims]
         if self.ragged:
             lines.append("_active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first")
+        if any(a.packed for a in self.arrays):
+            lines.append("rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)")
         lines += [f"{a.name}: {shape_text(a.shape)} {a.holds}" for a in self.arrays]
         if self.names:
             lines += ["", "Values the compiler named:"]

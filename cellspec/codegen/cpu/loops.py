@@ -137,6 +137,7 @@ class Kernels:
         what = "without the stores only the backward pass reads (tape=False)" if skip else "saving the tape"
         k = Kernel(name, self.printer, f"The time loop of the forward pass, {what}: every step's products and fused elementwise loops, on the sequences still running.")
         k.ragged_steps()
+        start = len(k.lines)
         with k.block("for _t in range(_T):"):
             k.line("_nb = _active[_t]")
             for ph in s.phases[LOOP]:
@@ -146,6 +147,11 @@ class Kernels:
                 for dim, nodes in self.loops(ph):
                     self.forward_loop(k, ph.groups, dim, nodes, skip)
             self.past_the_end(k)
+            if k.offsets:
+                k.line("_o += _nb")
+        if k.offsets:
+            # the offset of step t's rows in the packed arrays
+            k.lines.insert(start, "    " * k.level + "_o = 0")
         return k
 
     def past_the_end(self, k: Kernel) -> None:
@@ -154,12 +160,14 @@ class Kernels:
         sequence's own last step, and every other per-step array written this step gets zeros
         there, so that the products over all steps after the loop (weight gradients, bias sums)
         read finite zeros from the rows no step computed."""
-        if not k.step_writes:
+        writes = [(array, index) for array, index in k.step_writes if not array.packed]
+        if not writes:
+            # (a packed array has no row past a sequence's end)
             return
         # element by element: Numba compiles an array-wide assignment (`a[t, b] = 0.0`) into its
         # general broadcasting code, about 0.25 s of compile apiece, measured on the LSTM
         by_width: dict[tuple, list[tuple[Buffer, str]]] = {}
-        for array, index in k.step_writes:
+        for array, index in writes:
             assert len(array.shape) == 3, array
             by_width.setdefault(array.width, []).append((array, index))
         with k.block("for _b in range(_nb, _B):"):
@@ -182,13 +190,15 @@ class Kernels:
         what = " and what the layer above gives every step's states" if dseq else ""
         k = Kernel(name, self.printer, f"The time loop of the backward pass, from the last step to the first: each step's fused loops in reverse, the products that carry gradient to the step before, and the gradient carried to the previous states{what}.")
         k.ragged_steps()
+        start = len(k.lines)
         with k.block("for _t in range(_T - 1, -1, -1):"):
             k.line("_nb = _active[_t]")
+            step = len(k.lines)
             for ph in reversed(s.phases[LOOP]):
                 for dim, nodes in self.reached(ph):
                     self.backward_loop(k, dim, nodes)
                 for g in ph.groups:
-                    k.line(f"matmul({k.use(s.dG_of[g.name])}[_t, :_nb], {k.use(self.buf(Role.WEIGHTS, g.name))}, {k.rows(s.gemm_adjoint[g.operand])})")
+                    k.line(f"matmul({k.rows(Access(s.dG_of[g.name], 'tbj'))}, {k.use(self.buf(Role.WEIGHTS, g.name))}, {k.rows(s.gemm_adjoint[g.operand])})")
                     self.place_transposes(g)
             self.past_the_end(k)
             # the gradient carried into step t-1: what this step gave the previous state, plus
@@ -203,6 +213,10 @@ class Kernels:
                     self.carry(k, by_dim, False)
             else:
                 self.carry(k, by_dim, False)
+        if k.offsets:
+            # the offset of step t's rows in the packed arrays, from the end of the rows that ran
+            k.lines.insert(step, "    " * (k.level + 1) + "_o -= _nb")
+            k.lines[start:start] = ["    " * k.level + ln for ln in ("_o = 0", "for _s in range(_T):", "    _o += _active[_s]")]
         return k
 
     def carry(self, k: Kernel, by_dim: dict[str, list[str]], with_dseq: bool) -> None:
