@@ -1,7 +1,8 @@
 """Run every catalog cell's forward and backward on seeded data under the BLAS backend that
 CELLSPEC_BLAS names, and save every output, final state and gradient to an .npz: test_blas_backends
 runs it once per backend in its own process (a process links its kernels to one backend) and
-compares. Also saves `blas.dot` on the operand layouts the kernels hand it."""
+compares. Each cell runs a full batch and a ragged one (lengths in 1..T). Also saves `blas.dot`
+on the operand layouts the kernels hand it."""
 
 import sys
 
@@ -41,6 +42,15 @@ def main(out):
             for part, d in (("y", y), ("final", final), ("dx", dx), ("dparams", dparams), ("dstate", dstate)):
                 for k, v in d.items():
                     saved[f"{name}/{dtype}/{part}/{k}"] = v
+            # and a ragged batch: its products over all steps run on the rows that ran, packed
+            lengths = rng.integers(1, T + 1, size=B)
+            y, final, tape = cell.forward(xs, lengths=lengths)
+            y = {"y": y} if one else y
+            dx, dparams, dstate = cell.backward(tape, dy["y"] if one else dy)
+            dx = dx if isinstance(dx, dict) else {"x": dx}
+            for part, d in (("y", y), ("final", final), ("dx", dx), ("dparams", dparams), ("dstate", dstate)):
+                for k, v in d.items():
+                    saved[f"{name}/{dtype}/ragged/{part}/{k}"] = v
     np.savez(out, **saved)
 
 

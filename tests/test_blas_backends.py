@@ -1,5 +1,6 @@
 """The BLAS backends (cellspec.blas): every catalog cell gives the same outputs, final states and
-gradients on Intel MKL as on numpy's OpenBLAS, float32 and float64, on two threads; `blas.dot` on
+gradients on Intel MKL as on numpy's OpenBLAS, float32 and float64, on two threads, with and
+without lengths; `blas.dot` on
 each operand layout the kernels hand it equals np.dot; and `use` refuses what it cannot do. One process per backend (a process links its kernels to one);
 the MKL half runs where the `mkl` wheel is installed (pip install -e ".[mkl]") and says so when skipped."""
 
