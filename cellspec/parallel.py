@@ -1,5 +1,6 @@
 """The batch-parallel driver's machinery: one thread pool kept for later calls, a batch cut into
-contiguous chunks, and a function run on threads with numpy's BLAS single-threaded. When a call is
+contiguous chunks (each chunk's rows a `Part`), and a function run on threads with numpy's BLAS
+single-threaded. When a call is
 split is the runtime's decision (`CellBase.batch_chunks`)."""
 
 from __future__ import annotations
@@ -29,6 +30,41 @@ def chunks(B: int, n: int) -> list[slice]:
     """n nearly equal, contiguous slices of range(B)."""
     edges = [B * i // n for i in range(n + 1)]
     return [slice(a, b) for a, b in zip(edges, edges[1:])]
+
+
+class Part:
+    """The rows `sl` of a batch as one chunk's thread runs them: a plain cut of the batch, or,
+    for a ragged batch (a `lengths.Ragged`), those rows in the kernels' order, longest first,
+    with zeros past each sequence's end where a kernel must read none of the caller's. `take`
+    and `take_rows` make the chunk's arrays ([T,B,..] and [B,..]); `put` and `put_rows` write its
+    results back into the whole batch's, in the caller's order."""
+
+    __slots__ = ("sl", "ragged", "rows", "active")
+
+    def __init__(self, sl: slice, T: int, ragged=None):
+        self.sl, self.ragged = sl, ragged
+        self.rows = sl if ragged is None else ragged.rows(sl)
+        self.active = np.full(T, sl.stop - sl.start, np.int64) if ragged is None else ragged.active(sl)
+
+    def take(self, arrays: dict, own: bool = False, zero: bool = True) -> dict:
+        """[T,B,..] arrays' rows (a ragged batch's: always copies, zeroed past each end unless
+        not `zero`)."""
+        return cut(arrays, self.sl, 1, own) if self.ragged is None else self.ragged.take(arrays, self.sl, zero)
+
+    def take_rows(self, arrays: dict) -> dict:
+        """[B,..] arrays' rows."""
+        return cut(arrays, self.sl, 0) if self.ragged is None else {k: np.ascontiguousarray(v[self.rows]) for k, v in arrays.items()}
+
+    def put(self, parts: dict, arrays: dict) -> None:
+        if self.ragged is None:
+            for k, v in parts.items():
+                arrays[k][:, self.sl] = v
+        else:
+            self.ragged.put(parts, self.sl, arrays)
+
+    def put_rows(self, parts: dict, arrays: dict) -> None:
+        for k, v in parts.items():
+            arrays[k][self.rows] = v
 
 
 def cut(arrays: dict, sl: slice, axis: int, own: bool = False) -> dict:

@@ -320,27 +320,13 @@ class CellBase:
         final = {n: np.empty((B, self._size(d)), self.dtype) for n, d in self.STATES}
 
         def run(sl):
-            if ragged is None:
-                # a taped chunk keeps its rows of the inputs: a copy, never a view of the caller's
-                part_in = parallel.cut(inputs, sl, 1, own=tape)
-                part_state = parallel.cut(state, sl, 0)
-                active = lengths_.full(T, sl.stop - sl.start)
-            else:
-                part_in = ragged.take(inputs, sl)
-                rows = ragged.rows(sl)
-                part_state = {k: np.ascontiguousarray(v[rows]) for k, v in state.items()}
-                active = ragged.active(sl)
-            ys, fin, arrays = runner._forward(part_in, part_state, tape, active)
-            if ragged is None:
-                for k, v in ys.items():
-                    y[k][:, sl] = v
-                for k, v in fin.items():
-                    final[k][sl] = v
-            else:
-                ragged.put(ys, sl, y)
-                for k, v in fin.items():
-                    final[k][rows] = v
-            return Tape(self, T, sl.stop - sl.start, part_in, params, arrays, active=active) if tape else None
+            part = parallel.Part(sl, T, ragged)
+            # a taped chunk keeps its rows of the inputs: a copy, never a view of the caller's
+            part_in = part.take(inputs, own=tape)
+            ys, fin, arrays = runner._forward(part_in, part.take_rows(state), tape, part.active)
+            part.put(ys, y)
+            part.put_rows(fin, final)
+            return Tape(self, T, sl.stop - sl.start, part_in, params, arrays, active=part.active) if tape else None
 
         if len(chunks) == 1:
             # one pass on this thread (a ragged batch too small to split)
@@ -398,29 +384,16 @@ class CellBase:
         dinputs = {n: np.empty((T, B, self._size(d)), self.dtype) for n, d in self.INPUTS}
         dstate0 = {n: np.empty((B, self._size(d)), self.dtype) for n, d in self.STATES}
 
-        def run(sl, part):
+        def run(sl, piece):
             # a ragged batch's chunk takes its rows in the kernels' order, as the forward pass
             # ran them; dy past each end is zeroed (those outputs are zeros, whatever dy says),
             # dseq is not (a state passes through past the end, and so does its gradient)
-            if ragged is None:
-                part_dy, part_dstate = parallel.cut(dy, sl, 1), parallel.cut(dstate, sl, 0)
-                # without dseq the kernels never read it: every chunk gets the same placeholder
-                part_dseq = parallel.cut(dseq, sl, 1) if given else dseq
-            else:
-                rows = ragged.rows(sl)
-                part_dy = ragged.take(dy, sl)
-                part_dstate = {k: np.ascontiguousarray(v[rows]) for k, v in dstate.items()}
-                part_dseq = ragged.take(dseq, sl, zero=False) if given else dseq
-            dx, dp, ds = self._backward(part, part_dy, part_dstate, part_dseq, given)
-            if ragged is None:
-                for k, v in dx.items():
-                    dinputs[k][:, sl] = v
-                for k, v in ds.items():
-                    dstate0[k][sl] = v
-            else:
-                ragged.put(dx, sl, dinputs)
-                for k, v in ds.items():
-                    dstate0[k][rows] = v
+            part = parallel.Part(sl, T, ragged)
+            # without dseq the kernels never read it: every chunk gets the same placeholder
+            part_dseq = part.take(dseq, zero=False) if given else dseq
+            dx, dp, ds = self._backward(piece, part.take(dy), part.take_rows(dstate), part_dseq, given)
+            part.put(dx, dinputs)
+            part.put_rows(ds, dstate0)
             return dp
 
         parts = tape.parts or [(slice(0, B), tape)]
