@@ -23,13 +23,13 @@ that are not traced are checked up front). Lengths are not differentiable: their
 zero (float0) one.
 
 The tape (residuals). The forward rule returns the tapes of the Layer's cells as residuals: for
-each cell, the inputs it read (after the layer's sorting, reversal and zeroed padding) and every
+each cell, the inputs it read (its rows in its kernels' order, reversed and zeroed past each end) and every
 array of its generated TAPE table, whose shapes the table gives in the dims, T and B
 (`'[T+1,B,hidden]'`, `'[4*hidden,input]'`), so they are known at trace time. A batch-parallel
 call keeps one tape per chunk: its arrays are joined along B for the residuals (a stacked weight
 matrix, the same in every chunk, once) and cut again for the backward pass, so the residuals'
 shapes do not depend on the chunking. With them go, as small integer arrays, the arrangement the
-forward pass used: the batch order, the reversed frame, and for each cell its chunks, their active
+forward pass used: the lengths, the reversed frame, and for each cell its chunks, their active
 rows per step and, with lengths, its `lengths.Ragged` (its lengths and order); their shapes are
 known at trace time too, the chunking being fixed (see below). The backward rule rebuilds the
 Layer's tape from all these, working nothing out again, and runs `Layer.backward`. The cost: the
@@ -135,7 +135,7 @@ def _runner(template: Layer, keys: list[str], arrays) -> Layer:
 
 def _arranged(tape: LayerTape):
     """The arrangement the forward pass used, as int32 arrays for the residuals (their shapes in
-    `function`'s `arrangement_shapes`): the batch order [B] (None without lengths), the reversed
+    `function`'s `arrangement_shapes`): the checked lengths [B] (None without), the reversed
     frame [T,B] (None with one direction), and for each cell (k, d) its chunks [n,2] (start, stop),
     their active rows [n,T] and, with lengths, its `Ragged`: (whether it has one, its lengths [B],
     its order [B], the identity for none)."""
@@ -146,12 +146,12 @@ def _arranged(tape: LayerTape):
     for t in (t for row in tape.tapes for t in row):
         pieces = t.parts or [(slice(0, t.B), t)]
         r, ragged = t.ragged, None
-        if tape.order is not None:
+        if tape.lengths is not None:
             ragged = (np.bool_(r is not None), ints(np.zeros(B) if r is None else r.lengths),
                       ints(np.arange(B) if r is None or r.order is None else r.order))
         cells.append((ints([(sl.start, sl.stop) for sl, _ in pieces]), ints([q.active for _, q in pieces]), ragged))
-    order = None if tape.order is None else ints(tape.order)
-    return order, None if tape.reversal is None else ints(tape.reversal), tuple(cells)
+    lengths = None if tape.lengths is None else ints(tape.lengths)
+    return lengths, None if tape.reversal is None else ints(tape.reversal), tuple(cells)
 
 
 def _join(arrays: list[np.ndarray], axis: int | None) -> np.ndarray:
@@ -257,7 +257,7 @@ def function(spec, num_layers=1, bidirectional=False, batch_first=False, dtype="
     def backward_cb(p, residuals, arrangement, dy, dfinals):
         layer = _runner(template, keys, p)
         T, B = dy.shape[0], dy.shape[1]
-        order, reversal, arranged = arrangement
+        lengths, reversal, arranged = arrangement
         tapes = []
         cells = [c for row in layer.cells for c in row]
         for cell, (ins, arrays), (bounds, actives, ragged) in zip(cells, residuals, arranged):
@@ -277,9 +277,9 @@ def function(spec, num_layers=1, bidirectional=False, batch_first=False, dtype="
                 record.ragged = Ragged.rebuilt(np.asarray(ragged[1], np.int64), T, np.asarray(ragged[2], np.int64))
             tapes.append(record)
         rows = [tapes[k * nd:(k + 1) * nd] for k in range(L)]
-        order = None if order is None else np.asarray(order, np.int64)
+        lengths = None if lengths is None else np.asarray(lengths, np.int64)
         reversal = None if reversal is None else np.asarray(reversal, np.int64)
-        tape = LayerTape(layer, T, B, order, reversal, rows, [None] * L)
+        tape = LayerTape(layer, T, B, lengths, reversal, rows, [None] * L)
         dstate = {n: np.array(a, dtype=dt, order="C") for (n, _), a in zip(state_dims, dfinals)}
         dx, dparams, dstate0 = layer.backward(tape, np.array(dy, dtype=dt, order="C"), dstate)
         dx = dx if isinstance(dx, dict) else {in_names[0]: dx}

@@ -15,10 +15,10 @@ is step `len_b-1-t` of the batch (padding steps stay in place). The gather into 
 own inverse, so the same gather takes x into the frame and y, dy and dx back out of it. A link
 between reverse cells stays inside the frame.
 
-Lengths. The batch is sorted once by descending length (in each chunk of a batch-parallel call,
-`lengths.Ragged`); every cell runs on the sorted batch with the sorted lengths, and y, the final
-states and the gradients are put back in the caller's order at the end. The cells themselves stop a sequence's state at its last step
-and zero its outputs past it.
+Lengths. Every cell takes the batch in the caller's order with its lengths and hands its results
+back in that order: a cell sorts the rows longest first for its kernels in each chunk's thread
+(`lengths.Ragged`), where it copies them anyway, and puts them back there. The cells stop a
+sequence's state at its last step and zero its outputs past it.
 
 Params. `layer.params` is a flat mapping keyed `f"{param}_l{k}"` (the forward cell of layer k)
 and `f"{param}_l{k}_reverse"` (its reverse cell), the suffixes of torch's state_dict names, that
@@ -33,7 +33,6 @@ import os
 import numpy as np
 
 from . import layer_parts as parts
-from .lengths import Ragged
 from .lengths import checked as checked_lengths
 from .runtime import ShapeError
 from .stack import gradients_below, linked_inputs, resolve_links
@@ -41,15 +40,16 @@ from .stack import gradients_below, linked_inputs, resolve_links
 
 class LayerTape:
     """What `Layer.forward` saved for `backward`: each cell's tape (`tapes[k][d]`), the dropout
-    masks (None where none was applied), the batch order and the reversed frame."""
+    masks (None where none was applied), the checked lengths (None without) and the reversed
+    frame."""
 
-    __slots__ = ("layer", "T", "B", "order", "reversal", "tapes", "masks")
+    __slots__ = ("layer", "T", "B", "lengths", "reversal", "tapes", "masks")
 
-    def __init__(self, layer, T, B, order, reversal, tapes, masks):
+    def __init__(self, layer, T, B, lengths, reversal, tapes, masks):
         self.layer = layer
         self.T = T
         self.B = B
-        self.order = order
+        self.lengths = lengths
         self.reversal = reversal
         self.tapes = tapes
         self.masks = masks
@@ -129,15 +129,6 @@ class Layer:
         inputs, T, B = parts.checked_inputs(self, x)
         lengths = None if lengths is None else checked_lengths(lengths, T, B)
         states = parts.checked_states(self, state, B, "state", "x has")
-        order = None
-        if lengths is not None:
-            # the order the cells' kernels run a batch in (longest first, in each of a
-            # batch-parallel call's chunks), so that no cell permutes it again
-            order = Ragged(lengths, T, self.cells[0][0].batch_chunks(B)).order
-            order = np.arange(B) if order is None else order
-            lengths = lengths[order]
-            inputs = {n: a[:, order] for n, a in inputs.items()}
-            states = [s if s is None else {n: v[order] for n, v in s.items()} for s in states]
         reversal = _reversal(lengths, T, B) if self.bidirectional else None
         nd, L = self.num_directions, self.num_layers
         finals = {n: np.empty((L * nd, B, self.dims[d]), self.dtype) for n, d in self.module.Cell.STATES}
@@ -159,24 +150,18 @@ class Layer:
             feed = ys[0] if nd == 1 else np.concatenate(ys, axis=-1)
             mask = None
             if dropping and k < L - 1:
-                mask = self._dropout_mask(feed.shape, order)
+                mask = self._dropout_mask(feed.shape)
                 feed = feed * mask
             tapes.append([t for _, t in row])
             masks.append(mask)
             below = row
-        if order is not None:
-            back = np.argsort(order)
-            feed = feed[:, back]
-            finals = {n: v[:, back] for n, v in finals.items()}
         y = np.ascontiguousarray(feed.transpose(1, 0, 2)) if self.batch_first else feed
-        return y, finals, LayerTape(self, T, B, order, reversal, tapes, masks) if train else None
+        return y, finals, LayerTape(self, T, B, lengths, reversal, tapes, masks) if train else None
 
-    def _dropout_mask(self, shape: tuple[int, ...], order: np.ndarray | None) -> np.ndarray:
-        """Inverted dropout: 0 with probability p, else 1/(1-p). Drawn in the caller's batch order,
-        so that a row's mask does not hang on the lengths of the other rows."""
+    def _dropout_mask(self, shape: tuple[int, ...]) -> np.ndarray:
+        """Inverted dropout: 0 with probability p, else 1/(1-p), in the caller's batch order (a
+        row's mask does not hang on the lengths of the other rows)."""
         keep = self.rng.random(shape) >= self.dropout
-        if order is not None:
-            keep = keep[:, order]
         return keep.astype(self.dtype) / self.dtype.type(1.0 - self.dropout)
 
     def backward(self, tape: LayerTape, dy, dstate=None):
@@ -186,10 +171,7 @@ class Layer:
             raise ShapeError("tape must be the one this layer's forward returned (with train=True)")
         grad = parts.checked_dy(self, dy, tape.T, tape.B)
         dstates = parts.checked_states(self, dstate, tape.B, "dstate", "the forward pass had")
-        order, reversal, nd, L = tape.order, tape.reversal, self.num_directions, self.num_layers
-        if order is not None:
-            grad = grad[:, order]
-            dstates = [s if s is None else {n: v[order] for n, v in s.items()} for s in dstates]
+        reversal, nd, L = tape.reversal, self.num_directions, self.num_layers
         dparams = {}
         dstate0 = {n: np.empty((L * nd, tape.B, self.dims[d]), self.dtype) for n, d in self.module.Cell.STATES}
         out = self.dims[self._out_dim]
@@ -216,10 +198,6 @@ class Layer:
             grad, from_above = dfeed, below
         # each input reaches both cells of layer 0: the forward cell's gradient, plus the reverse's
         dx = {n: v if nd == 1 else v + _frame(dxs[1][n], 1, reversal) for n, v in dxs[0].items()}
-        if order is not None:
-            back = np.argsort(order)
-            dx = {n: v[:, back] for n, v in dx.items()}
-            dstate0 = {n: v[:, back] for n, v in dstate0.items()}
         if self.batch_first:
             dx = {n: np.ascontiguousarray(v.transpose(1, 0, 2)) for n, v in dx.items()}
         return (dx if len(dx) > 1 else dx[self._first]), {k: dparams[k] for k in self.params}, dstate0

@@ -1,15 +1,15 @@
 """A batch of sequences of different lengths, as the generated kernels run it.
 
 The time-loop kernels take `_active`, [T] integers: at step t they run the first `_active[t]`
-rows of the batch and pass the others through (a state stays as it was, every other array of the
-step gets zeros; see `Kernels.past_the_end`). For the rows still running to be a prefix, the batch
-runs sorted by length, longest first. `Ragged` is that arrangement: the checked lengths, the
-permutation into the kernels' order (None when the batch is in it already, as a `Layer` leaves it), the
-active counts and the padded positions. A batch whose sequences all run T steps is no `Ragged`
-(`arrange` returns None): it runs exactly as a call without lengths. Each chunk's thread takes
-its rows in the kernels' order and puts its outputs back (`take`, `put`). `Rows` is what the
-products over all steps read of such a batch: only the rows that ran (numpy, and two jitted
-copies).
+rows of the batch and pass the others through (a state stays as it was, every other per-step
+array of the step gets zeros; see `Kernels.past_the_end`). For the rows still running to be a
+prefix, the batch runs sorted by length, longest first. `Ragged` is that arrangement: the checked
+lengths, the permutation into the kernels' order (None when the batch is in it already) and the
+active counts; each chunk's thread takes its rows in that order and puts its outputs back in the
+caller's (`take`, `put`). A batch whose sequences all run T steps is no `Ragged` (`arrange`
+returns None): it runs exactly as a call without lengths. `Rows` is what the products over all
+steps read of a batch: only the rows that ran, packed. Imports numpy and numba (the copies are
+jitted loops that release the GIL).
 """
 
 from __future__ import annotations
@@ -158,8 +158,8 @@ class Ragged:
             parts[c].append(int(row))
             c = (c + 1) % len(room)
         order = np.array([r for p in parts for r in p], dtype=np.int64)
-        # a batch dealt so already (a Layer's, for each of its cells) stays as it is, ties
-        # between equal lengths included: the rows' lengths in the dealt order are its own
+        # a batch dealt so already stays as it is, ties between equal lengths included: the
+        # rows' lengths in the dealt order are its own
         self._arrange(lengths, T, None if np.array_equal(lengths[order], lengths) else order)
 
     @classmethod
