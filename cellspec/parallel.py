@@ -1,7 +1,6 @@
 """The batch-parallel driver's machinery: one thread pool kept for later calls, a batch cut into
 contiguous chunks (each chunk's rows a `Part`), and a function run on threads with numpy's BLAS
-single-threaded. When a call is
-split is the runtime's decision (`CellBase.batch_chunks`)."""
+single-threaded. When a call is split is the runtime's decision (`CellBase.batch_chunks`)."""
 
 from __future__ import annotations
 

@@ -103,8 +103,10 @@ class Kernel(Writer):
         # `_nb = _active[_t]` of a batch sorted longest first (see Kernels.past_the_end)
         self.ragged = False
         self.bound = "_B"
-        # whether it reads or writes a packed array, at the step's offset `_o`
+        # whether it reads or writes a packed array, at the step's offset `_o`; whether it reads
+        # _B (set by `source`)
         self.offsets = False
+        self.batch = True
         # the per-step arrays ([T, B, ..] rows at step t, or t+1) this kernel stores into
         self.step_writes: dict[tuple[Buffer, str], None] = {}
 
@@ -146,6 +148,7 @@ class Kernel(Writer):
         j = f"_j + {size(acc.offset)}" if acc.offset else "_j"
         index = {"tbj": f"_t, _b, {j}", "next": f"_t + 1, _b, {j}", "bj": f"_b, {j}", "j": j}[acc.index]
         if acc.array.packed:
+            assert acc.index == "tbj", acc
             index = f"{self.packed_row()}, {j}"
         return f"{name}[{index}]"
 

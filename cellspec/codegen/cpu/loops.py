@@ -158,11 +158,11 @@ class Kernels:
         """The rows of step t past their sequence's end (rows `_nb`.. of a batch sorted longest
         first): a state passes through unchanged, so that the final state is the one after the
         sequence's own last step, and every other per-step array written this step gets zeros
-        there, so that the products over all steps after the loop (weight gradients, bias sums)
-        read finite zeros from the rows no step computed."""
+        there, so that no row of it is left unwritten: the products over all steps read only the
+        rows that ran (`runtime.Rows`), but a kernel over all steps (a phase before the loop) and
+        the tape read every row. A packed array has no row past an end."""
         writes = [(array, index) for array, index in k.step_writes if not array.packed]
         if not writes:
-            # (a packed array has no row past a sequence's end)
             return
         # element by element: Numba compiles an array-wide assignment (`a[t, b] = 0.0`) into its
         # general broadcasting code, about 0.25 s of compile apiece, measured on the LSTM
