@@ -6,7 +6,7 @@ array of the step gets zeros; see `Kernels.past_the_end`). For the rows still ru
 prefix, the batch runs sorted by length, longest first. `Ragged` is that arrangement: the checked
 lengths, the permutation into the kernels' order (None when the batch is in it already) and the
 active counts; each chunk's thread takes its rows in that order and puts its outputs back in the
-caller's (`take`, `put`). A batch whose sequences all run T steps is no `Ragged` (`arrange`
+caller's (`gather`, `scatter`). A batch whose sequences all run T steps is no `Ragged` (`arrange`
 returns None): it runs exactly as a call without lengths. `Rows` is what the products over all
 steps read of a batch: only the rows that ran, packed. Imports numpy and numba (the copies are
 jitted loops that release the GIL).
@@ -186,23 +186,24 @@ class Ragged:
         """The caller's rows of the kernels' rows `part`."""
         return (np.arange(len(self.lengths)) if self.order is None else self.order)[part]
 
-    def take(self, arrays: dict, part: slice, zero: bool = True) -> dict:
-        """The rows `part` of the kernels' order of [T,B,..] arrays (batch on axis 1): C-contiguous
-        copies, with zeros past each sequence's end unless not `zero`. Run by each chunk's thread
-        on its own rows, the GIL released: the sorting costs no serial pass over the batch."""
-        rows, steps = self.rows(part), self.active(part)
-        out = {}
-        for k, v in arrays.items():
-            out[k] = np.empty((v.shape[0], len(rows), v.shape[2]), v.dtype)
-            _take(v, rows, steps, zero, out[k])
-        return out
 
-    def put(self, parts: dict, part: slice, arrays: dict) -> None:
-        """Write [T,b,..] arrays of the rows `part` (kernels' order) into the caller's rows of
-        `arrays`, with zeros past each sequence's end."""
-        rows, steps = self.rows(part), self.active(part)
-        for k, v in parts.items():
-            _put(v, rows, steps, arrays[k])
+def gather(arrays: dict, rows: np.ndarray, active: np.ndarray, zero: bool = True) -> dict:
+    """The `rows` of [T,B,..] arrays (batch on axis 1), in that order: C-contiguous copies, with
+    zeros where a row no longer runs (`active[t]`: the first rows still running at step t) unless
+    not `zero`. Run by each chunk's thread on its own rows, the GIL released: sorting a ragged
+    batch costs no serial pass over it."""
+    out = {}
+    for k, v in arrays.items():
+        out[k] = np.empty((v.shape[0], len(rows), v.shape[2]), v.dtype)
+        _take(v, rows, active, zero, out[k])
+    return out
+
+
+def scatter(parts: dict, rows: np.ndarray, active: np.ndarray, arrays: dict) -> None:
+    """Write [T,b,..] arrays into the `rows` of the whole batch's `arrays`, zeros where a row no
+    longer runs."""
+    for k, v in parts.items():
+        _put(v, rows, active, arrays[k])
 
 
 def arrange(lengths, T: int, B: int, chunks: list[slice] | None = None) -> Ragged | None:

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import blas
+from . import blas, lengths
 
 
 _POOL: tuple[int, ThreadPoolExecutor] | None = None
@@ -48,7 +48,7 @@ class Part:
     def take(self, arrays: dict, own: bool = False, zero: bool = True) -> dict:
         """[T,B,..] arrays' rows (a ragged batch's: always copies, zeroed past each end unless
         not `zero`)."""
-        return cut(arrays, self.sl, 1, own) if self.ragged is None else self.ragged.take(arrays, self.sl, zero)
+        return cut(arrays, self.sl, 1, own) if self.ragged is None else lengths.gather(arrays, self.rows, self.active, zero)
 
     def take_rows(self, arrays: dict) -> dict:
         """[B,..] arrays' rows."""
@@ -59,7 +59,7 @@ class Part:
             for k, v in parts.items():
                 arrays[k][:, self.sl] = v
         else:
-            self.ragged.put(parts, self.sl, arrays)
+            lengths.scatter(parts, self.rows, self.active, arrays)
 
     def put_rows(self, parts: dict, arrays: dict) -> None:
         for k, v in parts.items():
