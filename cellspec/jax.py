@@ -149,9 +149,21 @@ def _arranged(tape: LayerTape):
         if tape.lengths is not None:
             ragged = (np.bool_(r is not None), ints(np.zeros(B) if r is None else r.lengths),
                       ints(np.arange(B) if r is None or r.order is None else r.order))
-        cells.append((ints([(sl.start, sl.stop) for sl, _ in pieces]), ints([q.active for _, q in pieces]), ragged))
+        # the active rows of every one of the T steps (none after a ragged batch's longest sequence)
+        actives = [np.concatenate([q.active, np.zeros(tape.T - len(q.active), np.int64)]) for _, q in pieces]
+        cells.append((ints([(sl.start, sl.stop) for sl, _ in pieces]), ints(actives), ragged))
     lengths = None if tape.lengths is None else ints(tape.lengths)
     return lengths, None if tape.reversal is None else ints(tape.reversal), tuple(cells)
+
+
+def _steps(a: np.ndarray, n: int, state: bool) -> np.ndarray:
+    """A tape array of a ragged call that ran the steps up to its longest sequence's end, as the
+    T steps the residuals' shapes say: a state sequence holds its last row after that, every
+    other array zeros (what the kernels keep past a sequence's end)."""
+    if a.shape[0] == n:
+        return a
+    pad = np.broadcast_to(a[-1:], (n - a.shape[0], *a.shape[1:])) if state else np.zeros((n - a.shape[0], *a.shape[1:]), a.dtype)
+    return np.concatenate([a, pad])
 
 
 def _join(arrays: list[np.ndarray], axis: int | None) -> np.ndarray:
@@ -249,8 +261,9 @@ def function(spec, num_layers=1, bidirectional=False, batch_first=False, dtype="
         residuals = []
         for t in (t for row in tape.tapes for t in row):
             pieces = t.pieces()
-            ins = tuple(_join([q.inputs[n] for q in pieces], 1) for n in in_names)
-            arrays = tuple(_join([q.arrays[name] for q in pieces], axis) for name, _, axis in layout)
+            ins = tuple(_steps(_join([q.inputs[n] for q in pieces], 1), t.T, False) for n in in_names)
+            arrays = tuple(_steps(_join([q.arrays[name] for q in pieces], axis), t.T + (texts[0] == "T+1"), texts[0] == "T+1")
+                           if texts[0] in ("T", "T+1") else _join([q.arrays[name] for q in pieces], axis) for name, texts, axis in layout)
             residuals.append((ins, arrays))
         return np.asarray(y, dt), finals_of(finals), tuple(residuals), _arranged(tape)
 

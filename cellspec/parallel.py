@@ -40,21 +40,25 @@ class Part:
 
     __slots__ = ("sl", "ragged", "rows", "active")
 
-    def __init__(self, sl: slice, T: int, ragged=None):
-        self.sl, self.ragged = sl, ragged
+    def __init__(self, sl: slice, active: np.ndarray, ragged=None):
+        # active: the kernels' `_active` for these rows, one entry per step they run
+        self.sl, self.ragged, self.active = sl, ragged, active
         self.rows = sl if ragged is None else ragged.rows(sl)
-        self.active = np.full(T, sl.stop - sl.start, np.int64) if ragged is None else ragged.active(sl)
 
     def take(self, arrays: dict, own: bool = False, zero: bool = True) -> dict:
-        """[T,B,..] arrays' rows (a ragged batch's: always copies, zeroed past each end unless
-        not `zero`)."""
-        return cut(arrays, self.sl, 1, own) if self.ragged is None else lengths.gather(arrays, self.rows, self.active, zero)
+        """[T,B,..] arrays' rows (a ragged batch's: always copies, of the steps the kernels run,
+        zeroed past each end unless not `zero`)."""
+        if self.ragged is None:
+            return cut(arrays, self.sl, 1, own)
+        steps = len(self.active)
+        return lengths.gather({k: v[:steps] for k, v in arrays.items()}, self.rows, self.active, zero)
 
     def take_rows(self, arrays: dict) -> dict:
         """[B,..] arrays' rows."""
         return cut(arrays, self.sl, 0) if self.ragged is None else {k: np.ascontiguousarray(v[self.rows]) for k, v in arrays.items()}
 
     def put(self, parts: dict, arrays: dict) -> None:
+        """(a ragged batch's steps past the longest sequence are left as `arrays` has them)"""
         if self.ragged is None:
             for k, v in parts.items():
                 arrays[k][:, self.sl] = v

@@ -316,24 +316,28 @@ class CellBase:
         # batch's arrays: the copies run in parallel too. A ragged batch's chunk is its rows in
         # the kernels' order (`Ragged.take`), padding zeroed in the copy, so that no kernel reads
         # the caller's NaN; its outputs go back to the caller's rows, zeros past each end
-        y = {n: np.empty((T, B, self._size(d)), self.dtype) for n, d in self.OUTPUTS}
+        # a ragged batch runs the steps up to its longest sequence's end; its outputs after them
+        # are zeros
+        trimmed = ragged is not None and ragged.steps < T
+        y = {n: (np.zeros if trimmed else np.empty)((T, B, self._size(d)), self.dtype) for n, d in self.OUTPUTS}
         final = {n: np.empty((B, self._size(d)), self.dtype) for n, d in self.STATES}
 
         def run(sl):
-            part = parallel.Part(sl, T, ragged)
+            active = lengths_.full(T, sl.stop - sl.start) if ragged is None else ragged.active(sl)
+            part = parallel.Part(sl, active, ragged)
             # a taped chunk keeps its rows of the inputs: a copy, never a view of the caller's
             part_in = part.take(inputs, own=tape)
             ys, fin, arrays = runner._forward(part_in, part.take_rows(state), tape, part.active)
             part.put(ys, y)
             part.put_rows(fin, final)
-            return Tape(self, T, sl.stop - sl.start, part_in, params, arrays, active=part.active) if tape else None
+            return Tape(self, len(active), sl.stop - sl.start, part_in, params, arrays, active=active) if tape else None
 
         if len(chunks) == 1:
             # one pass on this thread (a ragged batch too small to split)
             with _blas_for_one_pass(B):
                 parts = [run(chunks[0])]
-            return y, final, parts[0]
-        parts = parallel.on_threads(run, [(sl,) for sl in chunks])
+        else:
+            parts = parallel.on_threads(run, [(sl,) for sl in chunks])
         # the chunks' tapes hold the arrays; this one holds none, not even the caller's inputs
         return y, final, Tape(self, T, B, {}, params, {}, list(zip(chunks, parts))) if tape else None
 
@@ -381,14 +385,21 @@ class CellBase:
     def _backward_chunks(self, tape: Tape, dy, dstate, dseq, given):
         T, B = tape.T, tape.B
         ragged = tape.ragged
-        dinputs = {n: np.empty((T, B, self._size(d)), self.dtype) for n, d in self.INPUTS}
+        parts = tape.parts or [(slice(0, B), tape)]
+        # the steps the kernels ran: all T, or a ragged batch's up to its longest sequence's end
+        steps = parts[0][1].T
+        if given and steps < T:
+            # after the longest sequence's end every state passes through unchanged: what a
+            # layer above gives those steps reaches the final state
+            dstate = {k: v + dseq[k][steps:].sum(axis=0) for k, v in dstate.items()}
+        dinputs = {n: (np.zeros if steps < T else np.empty)((T, B, self._size(d)), self.dtype) for n, d in self.INPUTS}
         dstate0 = {n: np.empty((B, self._size(d)), self.dtype) for n, d in self.STATES}
 
         def run(sl, piece):
             # a ragged batch's chunk takes its rows in the kernels' order, as the forward pass
             # ran them; dy past each end is zeroed (those outputs are zeros, whatever dy says),
             # dseq is not (a state passes through past the end, and so does its gradient)
-            part = parallel.Part(sl, T, ragged)
+            part = parallel.Part(sl, piece.active, ragged)
             # without dseq the kernels never read it: every chunk gets the same placeholder
             part_dseq = part.take(dseq, zero=False) if given else dseq
             dx, dp, ds = self._backward(piece, part.take(dy), part.take_rows(dstate), part_dseq, given)
@@ -396,7 +407,6 @@ class CellBase:
             part.put_rows(ds, dstate0)
             return dp
 
-        parts = tape.parts or [(slice(0, B), tape)]
         if len(parts) == 1:
             with _blas_for_one_pass(B):
                 dparams = run(*parts[0])

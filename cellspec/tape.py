@@ -51,15 +51,19 @@ class Tape:
         return sum(a.nbytes for t in self.pieces() for k, a in t.arrays.items() if k not in weights)
 
     def sequence(self, state: str) -> np.ndarray:
-        """A state after every step, [T,B,dim], from the tape (no copy unless batch-parallel).
-        The view is read-only: the backward pass reads the same memory."""
+        """A state after every step, [T,B,dim], from the tape (no copy unless batch-parallel,
+        ragged or trimmed). The view is read-only: the backward pass reads the same memory."""
         name = self.saved("states", state)
         parts = [t.arrays[name][1:] for t in self.pieces()]
+        seq = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
         if self.ragged is not None and self.ragged.order is not None:
             # the tape's rows are sorted longest first: a copy in the caller's order
-            return np.take(np.concatenate(parts, axis=1), self.ragged.inverse, axis=1)
-        if len(parts) > 1:
-            return np.concatenate(parts, axis=1)
-        view = parts[0].view()
+            seq = np.take(seq, self.ragged.inverse, axis=1)
+        if seq.shape[0] < self.T:
+            # the kernels ran up to the longest sequence's end; after it every state stays
+            seq = np.concatenate([seq, np.broadcast_to(seq[-1:], (self.T - seq.shape[0], *seq.shape[1:]))])
+        if seq is not parts[0]:
+            return seq
+        view = seq.view()
         view.flags.writeable = False
         return view

@@ -95,12 +95,12 @@ def test_check_grads_for_every_catalog_cell(name):
     check_grads(lambda p, x, s: apply(p, x, s), (params, x, state), order=1, modes=["rev"])
 
 
-def test_check_grads_for_two_bidirectional_lstm_layers_with_lengths():
+@pytest.mark.parametrize("lengths", [np.array([2, 4, 3]), np.array([2, 3, 1])], ids=["longest-T", "all-shorter"])
+def test_check_grads_for_two_bidirectional_lstm_layers_with_lengths(lengths):
     apply, params = cj.function(lstm, num_layers=2, bidirectional=True, dtype="float64", seed=9, input=2, hidden=3)
     rng = np.random.default_rng(9)
     x = rng.normal(size=(4, 3, 2))
     state = {s: 0.5 * rng.normal(size=(4, 3, 3)) for s in ("h", "c")}
-    lengths = np.array([2, 4, 3])
     check_grads(lambda p, x, s: apply(p, x, s, lengths=lengths), (params, x, state), order=1, modes=["rev"])
     # and jitted, with the lengths traced
     f = jax.jit(apply)
@@ -152,7 +152,9 @@ def assert_equal_runs(a, b, tol):
 
 @pytest.mark.parametrize("module", [lstm, gru], ids=["lstm", "gru"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("lengths", [None, np.array([3, 5, 1])], ids=["full", "lengths"])
+# "shorter": every sequence ends before T, so the Layer's kernels run only up to the longest
+# one's end, and the residuals carry the tape padded to T
+@pytest.mark.parametrize("lengths", [None, np.array([3, 5, 1]), np.array([3, 4, 1])], ids=["full", "lengths", "shorter"])
 def test_equals_the_layer_forward_and_backward(module, dtype, lengths):
     kw = dict(num_layers=2, bidirectional=True, dtype=dtype, seed=5, input=3, hidden=4)
     apply, params, layer = both(module, **kw)

@@ -277,3 +277,31 @@ def test_rows_pack_and_spread():
     back = rows.spread(packed)
     ran = np.arange(3)[None, :] < steps[:, None]
     assert np.array_equal(back[ran], a[ran]) and np.all(back[~ran] == 0)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_kernels_run_up_to_the_longest_sequences_end(threads):
+    # padded 4 steps past the longest sequence: the kernels run 6 steps, not 10; outputs, the
+    # state sequence and dx past them are what the padding would have given (zeros; the final
+    # state); what a layer above gives those steps' states reaches the initial state through it
+    cell, lengths, xs, state, dy, dstate = case("lstm", B=40, T=6, pad=4, seed=5)
+    cell.threads = threads
+    rng = np.random.default_rng(6)
+    dseq = {n: rng.normal(size=(10, 40, cell.dims[d])) for n, d in cell.STATES}
+    y, final, tape = cell.forward(one(xs), state, lengths=lengths)
+    assert tape.T == 10 and {t.T for t in tape.pieces()} == {6} and len(tape.pieces()) == threads
+    assert np.all(y[6:] == 0)
+    assert np.array_equal(tape.sequence("h")[6:], np.broadcast_to(final["h"], (4, 40, cell.dims["hidden"])))
+    dx, dparams, dstate0 = cell.backward(tape, one(dy), dstate, dseq)
+    assert np.all(dx[6:] == 0)
+    # the same call on the inputs cut to the longest sequence, with dseq past it folded into dstate
+    cut = {k: v[:6] for k, v in xs.items()}
+    folded = {k: dstate[k] + dseq[k][6:].sum(axis=0) for k in dstate}
+    y6, final6, tape6 = cell.forward(one(cut), state, lengths=lengths)
+    dx6, dparams6, dstate6 = cell.backward(tape6, one(dy)[:6], folded, {k: v[:6] for k, v in dseq.items()})
+    assert_close(y[:6], y6, "y")
+    assert_close(dx[:6], dx6, "dx")
+    for k in dparams:
+        assert_close(dparams[k], dparams6[k], f"d{k}")
+    for k in dstate0:
+        assert_close(dstate0[k], dstate6[k], f"dstate {k}")
