@@ -71,7 +71,7 @@ from . import lengths as lengths_
 from .layer import Layer, LayerTape
 from .lengths import LengthsError, Ragged
 from .runtime import ShapeError
-from .tape import Tape
+from .tape import Tape, padded_steps
 
 __all__ = ["function"]
 
@@ -154,16 +154,6 @@ def _arranged(tape: LayerTape):
         cells.append((ints([(sl.start, sl.stop) for sl, _ in pieces]), ints(actives), ragged))
     lengths = None if tape.lengths is None else ints(tape.lengths)
     return lengths, None if tape.reversal is None else ints(tape.reversal), tuple(cells)
-
-
-def _steps(a: np.ndarray, n: int, state: bool) -> np.ndarray:
-    """A tape array of a ragged call that ran the steps up to its longest sequence's end, as the
-    T steps the residuals' shapes say: a state sequence holds its last row after that, every
-    other array zeros (what the kernels keep past a sequence's end)."""
-    if a.shape[0] == n:
-        return a
-    pad = np.broadcast_to(a[-1:], (n - a.shape[0], *a.shape[1:])) if state else np.zeros((n - a.shape[0], *a.shape[1:]), a.dtype)
-    return np.concatenate([a, pad])
 
 
 def _join(arrays: list[np.ndarray], axis: int | None) -> np.ndarray:
@@ -261,10 +251,15 @@ def function(spec, num_layers=1, bidirectional=False, batch_first=False, dtype="
         residuals = []
         for t in (t for row in tape.tapes for t in row):
             pieces = t.pieces()
-            ins = tuple(_steps(_join([q.inputs[n] for q in pieces], 1), t.T, False) for n in in_names)
-            arrays = tuple(_steps(_join([q.arrays[name] for q in pieces], axis), t.T + (texts[0] == "T+1"), texts[0] == "T+1")
-                           if texts[0] in ("T", "T+1") else _join([q.arrays[name] for q in pieces], axis) for name, texts, axis in layout)
-            residuals.append((ins, arrays))
+            # as T steps, the residuals' shapes, where a ragged call's kernels ran fewer
+            ins = tuple(padded_steps(_join([q.inputs[n] for q in pieces], 1), t.T, state=False) for n in in_names)
+            arrays = []
+            for name, texts, axis in layout:
+                a = _join([q.arrays[name] for q in pieces], axis)
+                if texts[0] in ("T", "T+1"):   # a value at every step, or a state sequence
+                    a = padded_steps(a, t.T + (texts[0] == "T+1"), state=texts[0] == "T+1")
+                arrays.append(a)
+            residuals.append((ins, tuple(arrays)))
         return np.asarray(y, dt), finals_of(finals), tuple(residuals), _arranged(tape)
 
     def backward_cb(p, residuals, arrangement, dy, dfinals):

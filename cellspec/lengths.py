@@ -146,7 +146,7 @@ class Ragged:
     as many steps of work as the others: cut from one sorted batch, the first thread would get
     all the long sequences and the call would take as long as a full-length one."""
 
-    __slots__ = ("lengths", "order", "inverse", "sorted", "T", "steps")
+    __slots__ = ("lengths", "order", "inverse", "sorted", "steps")
 
     def __init__(self, lengths: np.ndarray, T: int, chunks: list[slice] | None = None):
         by_length = np.argsort(-lengths, kind="stable")
@@ -178,7 +178,7 @@ class Ragged:
         self.inverse = None if identity else np.argsort(order)
         self.sorted = lengths if identity else lengths[order]
         # the kernels run the steps up to the longest sequence's end: no row runs after it
-        self.T, self.steps = T, int(lengths.max())
+        self.steps = int(lengths.max())
 
     def active(self, rows: slice = slice(None)) -> np.ndarray:
         """The rows `rows` still running at each of the `steps` steps the kernels run."""

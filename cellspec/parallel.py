@@ -58,7 +58,8 @@ class Part:
         return cut(arrays, self.sl, 0) if self.ragged is None else {k: np.ascontiguousarray(v[self.rows]) for k, v in arrays.items()}
 
     def put(self, parts: dict, arrays: dict) -> None:
-        """(a ragged batch's steps past the longest sequence are left as `arrays` has them)"""
+        """The chunk's [T,B,..] results into `arrays` (a ragged batch's: the steps its kernels
+        ran, zeros past each end; later steps are left as `arrays` has them)."""
         if self.ragged is None:
             for k, v in parts.items():
                 arrays[k][:, self.sl] = v

@@ -314,10 +314,9 @@ class CellBase:
     def _forward_chunks(self, runner, chunks, inputs, state, params, T, B, tape: bool, ragged):
         # each thread cuts its own chunk out of the inputs and copies its outputs into the whole
         # batch's arrays: the copies run in parallel too. A ragged batch's chunk is its rows in
-        # the kernels' order (`Ragged.take`), padding zeroed in the copy, so that no kernel reads
-        # the caller's NaN; its outputs go back to the caller's rows, zeros past each end
-        # a ragged batch runs the steps up to its longest sequence's end; its outputs after them
-        # are zeros
+        # the kernels' order (`Part.take`), padding zeroed in the copy, so that no kernel reads
+        # the caller's NaN; its outputs go back to the caller's rows, zeros past each end. It
+        # runs the steps up to its longest sequence's end; its outputs after them are zeros
         trimmed = ragged is not None and ragged.steps < T
         y = {n: (np.zeros if trimmed else np.empty)((T, B, self._size(d)), self.dtype) for n, d in self.OUTPUTS}
         final = {n: np.empty((B, self._size(d)), self.dtype) for n, d in self.STATES}

@@ -6,6 +6,16 @@ from __future__ import annotations
 import numpy as np
 
 
+def padded_steps(a: np.ndarray, T: int, state: bool) -> np.ndarray:
+    """A per-step array of a ragged call whose kernels ran up to its longest sequence's end, as
+    `T` rows: a state sequence keeps its last row after that (every state passes through), any
+    other array zeros (what the kernels write past a sequence's end). `a` itself when it has T."""
+    if a.shape[0] == T:
+        return a
+    rest = (T - a.shape[0], *a.shape[1:])
+    return np.concatenate([a, np.broadcast_to(a[-1:], rest) if state else np.zeros(rest, a.dtype)])
+
+
 class Tape:
     """What the forward pass saved for the backward pass of one call.
 
@@ -59,9 +69,7 @@ class Tape:
         if self.ragged is not None and self.ragged.order is not None:
             # the tape's rows are sorted longest first: a copy in the caller's order
             seq = np.take(seq, self.ragged.inverse, axis=1)
-        if seq.shape[0] < self.T:
-            # the kernels ran up to the longest sequence's end; after it every state stays
-            seq = np.concatenate([seq, np.broadcast_to(seq[-1:], (self.T - seq.shape[0], *seq.shape[1:]))])
+        seq = padded_steps(seq, self.T, state=True)
         if seq is not parts[0]:
             return seq
         view = seq.view()
