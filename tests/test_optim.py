@@ -84,6 +84,58 @@ def test_float32_matches_torch(case):
     np.testing.assert_allclose(ours, theirs, rtol=2e-6, atol=1e-6)
 
 
+def _adam_passes(opt, params, grads):
+    """torch's single-tensor Adam as whole-vector numpy passes, op for op (the way optim.Adam
+    ran before its fused loop): the sequence the fused loop must equal to the bit, so that a
+    trial's results do not change with it."""
+    beta1, beta2 = opt.betas
+    m, v, top, tmp = (np.zeros_like(params) for _ in range(4))
+    for k, grad in enumerate(grads, 1):
+        g = grad
+        if opt.weight_decay != 0.0:
+            g = params * opt.weight_decay
+            g += grad
+        optim._lerp(m, g, 1.0 - beta1, tmp)
+        v *= beta2
+        np.multiply(g, 1.0 - beta2, out=tmp)
+        tmp *= g
+        v += tmp
+        step_size = opt.lr / (1.0 - beta1 ** float(k))
+        bias_correction2_sqrt = (1.0 - beta2 ** float(k)) ** 0.5
+        read = v
+        if opt.amsgrad:
+            np.maximum(top, v, out=top)
+            read = top
+        np.sqrt(read, out=tmp)
+        tmp /= bias_correction2_sqrt
+        tmp += opt.eps
+        np.divide(m, tmp, out=tmp)
+        tmp *= -step_size
+        params += tmp
+    return params
+
+
+# every Adam case above, and beta1 below 0.5 (lerp's other formula), in both dtypes
+ADAM_CASES = [opts for name, opts in CASES if name == "adam"] + [{"betas": (0.3, 0.9), "eps": 1e-3, "weight_decay": 0.1}]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("opts", ADAM_CASES, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()) or "defaults")
+def test_adam_fused_loop_equals_the_numpy_passes_to_the_bit(opts, dtype):
+    rng = np.random.default_rng(3)
+    n = 1000   # a vector of ~1,000 entries: the fused loop's vectorised body and its remainder
+    start = rng.standard_normal(n).astype(dtype)
+    # gradients over six decades, zeros among them (v = 0: the division by eps alone)
+    grads = [(rng.standard_normal(n) * 10.0 ** rng.uniform(-4, 2, n) * (rng.random(n) > 0.05)).astype(dtype) for _ in range(STEPS)]
+    opt = optim.make("adam", 1e-2, **opts)
+    ours = start.copy()
+    for g in grads:
+        opt.step(ours, g)
+    want = _adam_passes(optim.make("adam", 1e-2, **opts), start.copy(), grads)
+    assert np.all(np.isfinite(ours)) and not np.array_equal(ours, start)
+    np.testing.assert_array_equal(ours, want)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_state_takes_params_dtype(dtype):
     opt = optim.Adam(lr=1e-3, amsgrad=True, weight_decay=0.1)

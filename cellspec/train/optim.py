@@ -8,7 +8,14 @@ is L2 added to the gradient (never written into the caller's gradient), Adam's b
 are Python floats, eps is added after the square root, SGD's momentum buffer starts as the first
 (decayed) gradient. The one departure is RMSprop(centered=True): where rounding makes the
 centered second moment slightly negative (torch takes the square root of it and gets NaN), it
-is taken as zero. Imports numpy only.
+is taken as zero.
+
+Adam, the trainer's default, runs as one fused Numba loop over the vector (`_adam`) instead of a
+dozen whole-vector numpy passes: the same operations in the same order and dtype, every scalar
+rounded to the params' dtype as numpy rounds it (no fused multiply-add, no reordering), so its
+steps equal the numpy sequence's to the bit (a test holds them equal) and a trial's results do not
+change with it. Between the cells' calls, where the caches are cold, the dozen passes took about
+80 us a step for the LSTM's 17,000 params (the fused loop: about 15). Imports numpy and numba.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import math
 import numbers
 
+import numba
 import numpy as np
 
 
@@ -77,6 +85,31 @@ def _lerp(start: np.ndarray, end: np.ndarray, weight: float, tmp: np.ndarray) ->
         np.subtract(end, tmp, out=start)
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _adam(params, grad, m, v, vmax, decay, wd, w, w_rest, small, b2, b2_rest, bc2, eps, neg_step, amsgrad):
+    """Adam's update of params, m (exp_avg), v (exp_avg_sq) and vmax (max_exp_avg_sq, read only
+    with amsgrad) in place, element by element, as torch's single-tensor Adam does it tensor op by
+    tensor op: g = p*wd + grad (with decay); m.lerp_(g, w) (m + (g-m)*w where `small`, else g - (g-m)*w_rest);
+    v = v*b2 + (g*b2_rest)*g; vmax = maximum(vmax, v) (NaN wins); p += (m / (sqrt(v)/bc2 + eps))
+    * neg_step. The scalars come in the params' dtype (error_model="numpy": a division by zero is
+    inf, as numpy's, not an exception, and no branch keeps the loop from vectorising)."""
+    for i in range(params.size):
+        g = grad[i]
+        if decay:
+            g = params[i] * wd + g
+        d = g - m[i]
+        mi = m[i] + d * w if small else g - d * w_rest
+        m[i] = mi
+        vi = v[i] * b2 + (g * b2_rest) * g
+        v[i] = vi
+        if amsgrad:
+            top = vmax[i]
+            if top > vi or top != top:
+                vi = top
+            vmax[i] = vi
+        params[i] = params[i] + (mi / (np.sqrt(vi) / bc2 + eps)) * neg_step
+
+
 class Optimizer:
     """Updates one flat parameter vector in place from its gradient; see the module docstring.
 
@@ -85,7 +118,7 @@ class Optimizer:
     the state (the next step starts afresh)."""
 
     name = "optimizer"
-    # the buffers step allocates, besides the scratch "tmp" and the decayed gradient "decayed"
+    # the buffers step allocates, besides the scratch ones (`_scratch`)
     _buffers: tuple[str, ...] = ()
 
     def __init__(self, lr, weight_decay=0.0):
@@ -112,7 +145,7 @@ class Optimizer:
             )
         if self._size is None:
             self._size, self._dtype = params.size, params.dtype
-            names = ("tmp",) + self._buffers + (("decayed",) if self.weight_decay != 0.0 else ())
+            names = self._scratch() + self._buffers
             self._state = {k: np.zeros(params.size, params.dtype) for k in names}
         elif params.size != self._size or params.dtype != self._dtype:
             raise ValueError(
@@ -121,6 +154,10 @@ class Optimizer:
             )
         self.steps += 1
         self._step(params, grad, self._state)
+
+    def _scratch(self) -> tuple[str, ...]:
+        """The scratch buffers of a step: "tmp", and "decayed" for the decayed gradient."""
+        return ("tmp",) + (("decayed",) if self.weight_decay != 0.0 else ())
 
     def _decayed(self, params: np.ndarray, grad: np.ndarray) -> np.ndarray:
         """grad + weight_decay * params (torch's grad.add(param, alpha=weight_decay)), in a
@@ -157,27 +194,21 @@ class Adam(Optimizer):
         self._buffers = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if self.amsgrad else ())
         super().__init__(lr, weight_decay)
 
+    def _scratch(self) -> tuple[str, ...]:
+        return ()   # the fused loop keeps its temporaries in registers
+
     def _step(self, params, grad, state) -> None:
         beta1, beta2 = self.betas
-        tmp, m, v = state["tmp"], state["exp_avg"], state["exp_avg_sq"]
-        g = self._decayed(params, grad)
-        _lerp(m, g, 1.0 - beta1, tmp)
-        v *= beta2
-        np.multiply(g, 1.0 - beta2, out=tmp)
-        tmp *= g
-        v += tmp
         step = float(self.steps)
         step_size = self.lr / (1.0 - beta1**step)
         bias_correction2_sqrt = (1.0 - beta2**step) ** 0.5
-        if self.amsgrad:
-            np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-            v = state["max_exp_avg_sq"]
-        np.sqrt(v, out=tmp)
-        tmp /= bias_correction2_sqrt
-        tmp += self.eps
-        np.divide(m, tmp, out=tmp)
-        tmp *= -step_size
-        params += tmp
+        weight = 1.0 - beta1
+        # each scalar computed in Python floats and rounded once to the params' dtype, where the
+        # numpy passes round it (NEP 50: a Python float meets a float32 array as float32)
+        t = params.dtype.type
+        vmax = state["max_exp_avg_sq"] if self.amsgrad else state["exp_avg_sq"][:0]
+        _adam(params, grad, state["exp_avg"], state["exp_avg_sq"], vmax, self.weight_decay != 0.0, t(self.weight_decay), t(weight), t(1.0 - weight),
+              abs(weight) < 0.5, t(beta2), t(1.0 - beta2), t(bias_correction2_sqrt), t(self.eps), t(-step_size), self.amsgrad)
 
     def _options(self) -> dict:
         return {"lr": self.lr, "betas": self.betas, "eps": self.eps,
