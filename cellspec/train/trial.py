@@ -122,7 +122,8 @@ def _task(cfg: dict):
 
 def warm(spec: str, dtype: str = "float32") -> None:
     """Build `spec` into cellspec's cache and compile its kernels for `dtype` (forward with and
-    without a tape, backward; Numba caches them on disk), so that worker processes only load them."""
+    without a tape, backward) and Adam's fused loop (Numba caches them on disk), so that worker
+    processes only load them."""
     from ..layer import Layer
 
     module = _module(spec)
@@ -133,6 +134,7 @@ def warm(spec: str, dtype: str = "float32") -> None:
     y, _, tape = layer.forward(x if len(x) > 1 else next(iter(x.values())), train=True)
     layer.backward(tape, np.ones_like(y))
     layer.forward(x if len(x) > 1 else next(iter(x.values())), train=False)
+    optim.make("adam", 1e-3).step(np.zeros(2, dtype), np.ones(2, dtype))   # Adam's fused loop (optim.py)
 
 
 class Run:
