@@ -14,8 +14,9 @@ Adam, the trainer's default, runs as one fused Numba loop over the vector (`_ada
 dozen whole-vector numpy passes: the same operations in the same order and dtype, every scalar
 rounded to the params' dtype as numpy rounds it (no fused multiply-add, no reordering), so its
 steps equal the numpy sequence's to the bit (a test holds them equal) and a trial's results do not
-change with it. Between the cells' calls, where the caches are cold, the dozen passes took about
-80 us a step for the LSTM's 17,000 params (the fused loop: about 15). Imports numpy and numba.
+change with it. Timed straight after a cell's forward+backward, as it runs in a step, Adam's
+step and the trainer's gradient copy took 127 us for the LSTM's 17,217 params as numpy passes
+and 87 us fused. Imports numpy and numba.
 """
 
 from __future__ import annotations
@@ -91,8 +92,9 @@ def _adam(params, grad, m, v, vmax, decay, wd, w, w_rest, small, b2, b2_rest, bc
     with amsgrad) in place, element by element, as torch's single-tensor Adam does it tensor op by
     tensor op: g = p*wd + grad (with decay); m.lerp_(g, w) (m + (g-m)*w where `small`, else g - (g-m)*w_rest);
     v = v*b2 + (g*b2_rest)*g; vmax = maximum(vmax, v) (NaN wins); p += (m / (sqrt(v)/bc2 + eps))
-    * neg_step. The scalars come in the params' dtype (error_model="numpy": a division by zero is
-    inf, as numpy's, not an exception, and no branch keeps the loop from vectorising)."""
+    * neg_step. The scalars come in the params' dtype. error_model="numpy": a division by zero is
+    inf, as numpy's, not an exception (Python's error model checks every division: 68 us against
+    20 for 17,500 params, measured hot)."""
     for i in range(params.size):
         g = grad[i]
         if decay:
