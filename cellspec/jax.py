@@ -26,16 +26,19 @@ The tape (residuals). The forward rule returns the tapes of the Layer's cells as
 each cell, the inputs it read (its rows in its kernels' order, reversed and zeroed past each end) and every
 array of its generated TAPE table, whose shapes the table gives in the dims, T and B
 (`'[T+1,B,hidden]'`, `'[4*hidden,input]'`), so they are known at trace time. A batch-parallel
-call keeps one tape per chunk: its arrays are joined along B for the residuals (a stacked weight
-matrix, the same in every chunk, once) and cut again for the backward pass, so the residuals'
-shapes do not depend on the chunking. With them go, as small integer arrays, the arrangement the
+call keeps one tape per chunk, and the residuals keep them so: per chunk its inputs and its
+arrays with a B axis, and once per cell those without (a stacked weight matrix, the same in
+every chunk). The chunking is fixed when `function` is called (below), so their shapes are
+known at trace time too, and no array is joined in the forward rule or cut again in the
+backward one. With them go, as small integer arrays, the arrangement the
 forward pass used: the lengths, the reversed frame, and for each cell its chunks, their active
 rows per step and, with lengths, its `lengths.Ragged` (its lengths and order); their shapes are
 known at trace time too, the chunking being fixed (see below). The backward rule rebuilds the
 Layer's tape from all these, working nothing out again, and runs `Layer.backward`. The cost: the
-residuals take the memory of the Layer's tape, and each crosses the host boundary twice (out of
-the forward callback, into the backward one, where it is copied once more, because JAX hands the
-callback read-only buffers); no step is computed twice. Without differentiation (`apply` alone, jitted or not) the primal rule
+residuals take the memory of the Layer's tape, and each is copied once, out of the forward
+callback into JAX's buffer; the backward callback runs the kernels on the read-only buffers JAX
+hands it (the backward pass reads its tape and never writes it; Numba compiles the backward
+kernels once more for read-only arrays, on first use, and caches them). No step is computed twice. Without differentiation (`apply` alone, jitted or not) the primal rule
 runs the inference kernels, which keep no tape. So that the forward and backward callbacks cut a
 batch into the same chunks, each cell's `threads` is fixed when `function` is called (to the
 cell's own setting, else numpy's BLAS thread count then).
@@ -156,18 +159,12 @@ def _arranged(tape: LayerTape):
     return lengths, None if tape.reversal is None else ints(tape.reversal), tuple(cells)
 
 
-def _join(arrays: list[np.ndarray], axis: int | None) -> np.ndarray:
-    if axis is None or len(arrays) == 1:
-        return arrays[0]
-    return np.concatenate(arrays, axis=axis)
-
-
-def _cut(a: np.ndarray, sl: slice, axis: int | None) -> np.ndarray:
-    if axis is None:
+def _as_steps(a: np.ndarray, texts: list[str], T: int) -> np.ndarray:
+    """A TAPE array as the residual's shape: a value at every step, or a state sequence, as T
+    (T+1) steps where a ragged call's kernels ran fewer (see `padded_steps`); others as they are."""
+    if texts[0] not in ("T", "T+1"):
         return a
-    index = [slice(None)] * a.ndim
-    index[axis] = sl
-    return np.ascontiguousarray(a[tuple(index)])
+    return padded_steps(a, T + (texts[0] == "T+1"), state=texts[0] == "T+1")
 
 
 # --- the function ---------------------------------------------------------------------------------
@@ -207,14 +204,21 @@ def function(spec, num_layers=1, bidirectional=False, batch_first=False, dtype="
         finals = tuple(jax.ShapeDtypeStruct((L * nd, B, template.dims[d]), dt) for _, d in state_dims)
         return y, finals
 
+    batched = [(name, texts) for name, texts, axis in layout if axis is not None]
+    shared = [(name, texts) for name, texts, axis in layout if axis is None]
+
     def residual_shapes(T, B):
-        """Per cell: the inputs it read, then its TAPE arrays."""
+        """Per cell: per chunk, the inputs it read and its TAPE arrays with a B axis; then its
+        TAPE arrays without one, once."""
         out = []
         for cell in flat_cells:
-            sizes = {**cell.dims, "T": T, "B": B}
-            ins = tuple(jax.ShapeDtypeStruct((T, B, cell.dims[d]), dt) for _, d in Cell.INPUTS)
-            arrays = tuple(jax.ShapeDtypeStruct(tuple(_size(t, sizes, Cell.NAME) for t in texts), dt) for _, texts, _ in layout)
-            out.append((ins, arrays))
+            def arrays(names, rows):
+                sizes = {**cell.dims, "T": T, "B": rows}
+                return tuple(jax.ShapeDtypeStruct(tuple(_size(t, sizes, Cell.NAME) for t in texts), dt) for _, texts in names)
+
+            chunks = tuple((tuple(jax.ShapeDtypeStruct((T, sl.stop - sl.start, cell.dims[d]), dt) for _, d in Cell.INPUTS),
+                            arrays(batched, sl.stop - sl.start)) for sl in cell.batch_chunks(B))
+            out.append((chunks, arrays(shared, B)))
         return tuple(out)
 
     def arrangement_shapes(T, B, lengths: bool):
@@ -251,15 +255,9 @@ def function(spec, num_layers=1, bidirectional=False, batch_first=False, dtype="
         residuals = []
         for t in (t for row in tape.tapes for t in row):
             pieces = t.pieces()
-            # as T steps, the residuals' shapes, where a ragged call's kernels ran fewer
-            ins = tuple(padded_steps(_join([q.inputs[n] for q in pieces], 1), t.T, state=False) for n in in_names)
-            arrays = []
-            for name, texts, axis in layout:
-                a = _join([q.arrays[name] for q in pieces], axis)
-                if texts[0] in ("T", "T+1"):   # a value at every step, or a state sequence
-                    a = padded_steps(a, t.T + (texts[0] == "T+1"), state=texts[0] == "T+1")
-                arrays.append(a)
-            residuals.append((ins, tuple(arrays)))
+            chunks = tuple((tuple(padded_steps(q.inputs[n], t.T, state=False) for n in in_names),
+                            tuple(_as_steps(q.arrays[name], texts, t.T) for name, texts in batched)) for q in pieces)
+            residuals.append((chunks, tuple(_as_steps(pieces[0].arrays[name], texts, t.T) for name, texts in shared)))
         return np.asarray(y, dt), finals_of(finals), tuple(residuals), _arranged(tape)
 
     def backward_cb(p, residuals, arrangement, dy, dfinals):
@@ -268,19 +266,22 @@ def function(spec, num_layers=1, bidirectional=False, batch_first=False, dtype="
         lengths, reversal, arranged = arrangement
         tapes = []
         cells = [c for row in layer.cells for c in row]
-        for cell, (ins, arrays), (bounds, actives, ragged) in zip(cells, residuals, arranged):
-            inputs = {n: np.array(a, dtype=dt, order="C") for n, a in zip(in_names, ins)}
-            saved = {name: np.array(a, dtype=dt, order="C") for (name, _, _), a in zip(layout, arrays)}
+        def kept(a):
+            # the read-only buffer JAX hands the callback, not copied: the backward pass reads its
+            # tape and never writes it (Numba refuses to compile a store into a read-only array,
+            # numpy to run one; tests/test_jax.py calls one vjp twice)
+            return np.ascontiguousarray(np.asarray(a, dtype=dt))
+
+        for cell, (chunked, common), (bounds, actives, ragged) in zip(cells, residuals, arranged):
             checked = cell._checked_params()
-            chunks = [slice(int(a), int(b)) for a, b in np.asarray(bounds)]
-            active = [np.array(a, dtype=np.int64) for a in np.asarray(actives)]
-            if len(chunks) == 1:
-                record = Tape(cell, T, B, inputs, checked, saved, active=active[0])
-            else:
-                pieces = [(sl, Tape(cell, T, sl.stop - sl.start, {n: _cut(a, sl, 1) for n, a in inputs.items()}, checked,
-                                    {name: _cut(saved[name], sl, axis) for name, _, axis in layout}, active=a))
-                          for sl, a in zip(chunks, active)]
-                record = Tape(cell, T, B, {}, checked, {}, pieces)
+            common = {name: kept(a) for (name, _), a in zip(shared, common)}
+            pieces = []
+            for (ins, arrays), (a, b), active in zip(chunked, np.asarray(bounds), np.asarray(actives)):
+                inputs = {n: kept(v) for n, v in zip(in_names, ins)}
+                saved = {**{name: kept(v) for (name, _), v in zip(batched, arrays)}, **common}
+                pieces.append((slice(int(a), int(b)), Tape(cell, T, int(b) - int(a), inputs, checked, saved,
+                                                           active=np.array(active, dtype=np.int64))))
+            record = pieces[0][1] if len(pieces) == 1 else Tape(cell, T, B, {}, checked, {}, pieces)
             if ragged is not None and ragged[0]:
                 record.ragged = Ragged.rebuilt(np.asarray(ragged[1], np.int64), T, np.asarray(ragged[2], np.int64))
             tapes.append(record)
