@@ -7,8 +7,13 @@ products in the time loop and numpy's products outside it share one BLAS and one
 the two pools' spinning threads contend for the cores). A product with one row goes to gemv,
 which OpenBLAS runs many times faster than gemm with M = 1.
 
-Those symbols are internals of the numpy wheel; where they are not found, `matmul` falls back to
-`np.dot` inside Numba. `BACKEND` says which one is in use. Imports only numpy and numba.
+Those symbols are internals of the numpy wheel (numpy 2.0 and later, from PyPI); where they are
+not found, `matmul` falls back to `np.dot` inside Numba, which calls SciPy's BLAS: SciPy is needed
+there only (`pip install scipy`), and a cell refuses to be built without either (`check`).
+SciPy is not a dependency otherwise: where it is installed, Numba's CPU target imports its
+`cython_blas` on the first call of any jitted function, which took about a third of a cached
+cell's load (0.515 s against 0.327 s without SciPy, see the README's "Compile time"). `BACKEND`
+says which BLAS is in use. Imports only numpy and numba (SciPy in the fallback alone).
 
 With the `mkl` wheel installed (`pip install -e ".[mkl]"`), `CELLSPEC_BLAS=mkl` in the environment
 (or `use("mkl")` before the first cell runs) sends the same calls to Intel MKL's CBLAS in its
@@ -62,6 +67,14 @@ def _load_numpy_openblas():
 
 
 _INT, _SET_THREADS, _GET_THREADS = _load_numpy_openblas()
+_SCIPY_BLAS = None  # the fallback's SciPy BLAS found (True) or not (False); None: not needed
+if _INT is None:
+    try:
+        import scipy.linalg.cython_blas  # noqa: F401  (what Numba's np.dot calls)
+
+        _SCIPY_BLAS = True
+    except ImportError:
+        _SCIPY_BLAS = False
 if _GET_THREADS is not None:
     _GET_THREADS.restype = ctypes.c_int
 OPENBLAS = "numpy's OpenBLAS (CBLAS)" if _INT is not None else "numba np.dot (SciPy's BLAS)"
@@ -103,6 +116,15 @@ BACKEND = OPENBLAS
 _MKL = None  # MKL's CBLAS functions once `use("mkl")` loaded them
 _on_mkl = False  # the backend in use is MKL (`dot` calls it)
 _ran = False  # a cell has called `dot`: its kernels are linked to the backend of that moment
+
+
+def check() -> None:
+    """A BlasError where the kernels would have no BLAS to call: neither numpy's own OpenBLAS nor
+    SciPy's for the fallback. Cells call it when they are built, before any kernel runs."""
+    if _SCIPY_BLAS is False:
+        raise BlasError("the kernels have no BLAS to call: numpy's own OpenBLAS was not found (in the numpy.libs "
+                        "of numpy 2.0 or later from PyPI), and SciPy, whose BLAS Numba's np.dot calls instead, "
+                        "is not installed: pip install scipy")
 
 
 def use(name: str) -> None:

@@ -158,6 +158,7 @@ class CellBase:
 
     # self is positional-only, so that no dim could collide with it
     def __init__(self, /, dtype: str = "float64", seed: int | None = None, **dims: int):
+        blas.check()
         # a dim that a constraint ties to a given one may be left out
         for a, b in self.CONSTRAINTS * 2:
             if a in dims and b not in dims:

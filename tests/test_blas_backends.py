@@ -2,7 +2,9 @@
 gradients on Intel MKL as on numpy's OpenBLAS, float32 and float64, on two threads, with and
 without lengths; `blas.dot` on
 each operand layout the kernels hand it equals np.dot; and `use` refuses what it cannot do. One process per backend (a process links its kernels to one);
-the MKL half runs where the `mkl` wheel is installed (pip install -e ".[mkl]") and says so when skipped."""
+the MKL half runs where the `mkl` wheel is installed (pip install -e ".[mkl]") and says so when skipped.
+Where numpy's own OpenBLAS is not found, the kernels call SciPy's BLAS through Numba's np.dot and
+agree with the default path, and without SciPy a cell is refused before any kernel runs."""
 
 import importlib.metadata
 import os
@@ -90,3 +92,66 @@ def test_bad_backend_in_the_environment_fails_at_import():
     env = dict(os.environ, CELLSPEC_BLAS="cublas")
     r = subprocess.run([sys.executable, "-c", "import cellspec.blas"], env=env, capture_output=True, text=True, cwd=ROOT)
     assert r.returncode != 0 and "unknown BLAS backend 'cublas'" in r.stderr
+
+
+# A child in which numpy's own OpenBLAS is not found (its numpy.libs looks empty, as for a numpy
+# that is not a PyPI wheel of 2.0 or later) and, with argv[1] "no scipy", SciPy cannot be
+# imported: the rnn's forward and backward, float64, seeded, saved to argv[2].
+FALLBACK_CHILD = """
+import glob, sys
+real = glob.glob
+glob.glob = lambda pattern, *a, **k: [] if "numpy.libs" in pattern else real(pattern, *a, **k)
+if sys.argv[1] == "no scipy":
+    sys.modules["scipy"] = None   # import scipy raises ImportError
+import numpy as np
+from cellspec import blas
+from generated import rnn
+print(blas.BACKEND)
+try:
+    cell = rnn.Cell(dtype="float64", seed=1, input=3, hidden=5)
+except blas.BlasError as e:
+    print(f"BlasError: {e}")
+    sys.exit(0)
+x = np.random.default_rng(2).standard_normal((6, 4, 3))
+y, final, tape = cell.forward(x)
+dx, dparams, dstate = cell.backward(tape, np.ones_like(y))
+np.savez(sys.argv[2], y=y, dx=dx, **{f"d{k}": v for k, v in dparams.items()})
+"""
+
+
+def fallback_child(tmp_path, scipy: str):
+    # a Numba cache of its own: the kernels cached in generated/__pycache__ call numpy's OpenBLAS
+    # by name, which this child does not register
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba"))
+    out = tmp_path / "fallback.npz"
+    r = subprocess.run([sys.executable, "-c", FALLBACK_CHILD, scipy, str(out)], env=env, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.splitlines(), out
+
+
+def test_without_numpys_openblas_the_kernels_call_scipys_blas_and_agree(tmp_path):
+    lines, out = fallback_child(tmp_path, "scipy")
+    assert lines[0] == "numba np.dot (SciPy's BLAS)"
+    from generated import rnn
+
+    cell = rnn.Cell(dtype="float64", seed=1, input=3, hidden=5)
+    x = np.random.default_rng(2).standard_normal((6, 4, 3))
+    y, _, tape = cell.forward(x)
+    dx, dparams, _ = cell.backward(tape, np.ones_like(y))
+    got = dict(np.load(out))
+    want = {"y": y, "dx": dx, **{f"d{k}": v for k, v in dparams.items()}}
+    assert set(got) == set(want)
+    for k, v in want.items():
+        assert np.isfinite(got[k]).all(), k
+        np.testing.assert_allclose(got[k], v, **TOL["float64"], err_msg=k)
+
+
+def test_without_numpys_openblas_or_scipy_a_cell_is_refused_before_any_kernel_runs(tmp_path):
+    lines, out = fallback_child(tmp_path, "no scipy")
+    assert lines[1] == ("BlasError: the kernels have no BLAS to call: numpy's own OpenBLAS was not found (in the numpy.libs "
+                        "of numpy 2.0 or later from PyPI), and SciPy, whose BLAS Numba's np.dot calls instead, is not "
+                        "installed: pip install scipy")
+    # nothing ran and nothing compiled (Numba makes its cache folders when a module is imported,
+    # and writes files into them only when a function compiles)
+    assert not out.exists()
+    assert [f for _, _, files in os.walk(tmp_path / "numba") for f in files] == []

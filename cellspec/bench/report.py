@@ -3,6 +3,7 @@ the environment, and the scaling figure."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import platform
@@ -116,6 +117,10 @@ def environment(threads: int) -> dict:
 
     info = {"machine": platform.machine(), "processor": platform.processor(), "cores": os.cpu_count(), "threads": threads,
             "python": platform.python_version(), "numpy": np.__version__, "blas": BACKEND, "gemm_gflops_per_core": round(gemm_peak(), 1)}
+    try:   # installed or not: where it is, Numba's CPU target imports its BLAS (cellspec.blas)
+        info["scipy"] = importlib.metadata.version("scipy")
+    except importlib.metadata.PackageNotFoundError:
+        info["scipy"] = None
     try:
         import numba
 
@@ -159,7 +164,10 @@ def write_results(rows: list[Row], out: str, threads: int, compile_s: dict | Non
         if compile_s:
             f.write("\nCompile, per cell, each in a fresh process with empty caches (float32, the tiny shape): `build` the spec "
                     "to its module, `first` its first forward+backward (Numba compiling the kernels it calls); `cached` a later "
-                    "process from its first import to the end of its first forward+backward, every kernel from Numba's cache.\n\n")
+                    "process from its first import to the end of its first forward+backward, every kernel from Numba's cache. "
+                    + (f"SciPy {env['scipy']} is installed here: Numba's CPU target imports its BLAS on the first call, part of "
+                       "both times (cellspec needs SciPy only where numpy has no OpenBLAS of its own).\n\n"
+                       if env["scipy"] else "SciPy is not installed here.\n\n"))
             f.write(compile_markdown(compile_s))
     return json_path, md_path
 
