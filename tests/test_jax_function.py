@@ -1,5 +1,5 @@
 """cellspec.jax.function: a Layer of any generated cell as a JAX function (custom_vjp over the
-kernels, through pure_callback): gradients by check_grads for the whole catalog, equality with
+kernels, through buffer_callback): gradients by check_grads for the whole catalog, equality with
 the numpy Layer (forward, gradients, lengths), jit, vmap, the batch-parallel path and the errors."""
 
 import os
@@ -96,16 +96,19 @@ def test_check_grads_for_every_catalog_cell(name):
 
 
 @pytest.mark.parametrize("name", SPEC_NAMES)
-def test_the_backward_pass_leaves_its_residuals_as_they_were(name):
-    """The backward callback runs the kernels on JAX's read-only residual buffers, uncopied: one
-    vjp called with a cotangent, then another, then the first again gives the first's gradients
-    to the bit (both directions, ragged lengths, so that every residual is read)."""
+def test_the_callbacks_leave_their_arguments_and_residuals_as_they_were(name):
+    """The callbacks run the kernels on XLA's own buffers, uncopied (the residuals in the backward
+    pass, x, the state and the params in the forward one): one vjp called with a cotangent, then
+    another, then the first again gives the first's gradients to the bit (both directions,
+    ragged lengths, so that every residual is read), and the arrays passed in keep their values."""
     module = generated(name)
     Cell = module.Cell
     apply, params = cj.function(module, bidirectional=True, dtype="float64", seed=5, **tiny_sizes(Cell))
     layer = cellspec.Layer(module, bidirectional=True, dtype="float64", seed=5, **tiny_sizes(Cell))
     rng = np.random.default_rng(6)
     x, state = random_x(layer.dims, Cell, 4, 3, rng), random_state(layer, 3, rng)
+    given = jax.tree_util.tree_map(lambda a: np.array(a, copy=True), (params, x, state))   # copies, not views
+    x, state = jax.tree_util.tree_map(jnp.asarray, (x, state))
     lengths = np.array([4, 2, 3])
     out, vjp = jax.vjp(lambda p, x, s: apply(p, x, s, lengths=lengths), params, x, state)
     one, two = (jax.tree_util.tree_map(lambda a: jnp.asarray(rng.normal(size=a.shape)), out) for _ in range(2))
@@ -116,6 +119,14 @@ def test_the_backward_pass_leaves_its_residuals_as_they_were(name):
     again = as_numpy(vjp(one))
     for a, b in zip(jax.tree_util.tree_leaves(first), jax.tree_util.tree_leaves(again)):
         np.testing.assert_array_equal(a, b)
+    # jitted and without lengths, the callbacks get the very buffers of x, the state and params
+    def total(p, x, s):
+        return sum(jnp.sum(a) for a in jax.tree_util.tree_leaves(apply(p, x, s)))
+
+    jax.block_until_ready(jax.jit(jax.grad(total, argnums=(0, 1, 2)))(params, x, state))
+    jax.block_until_ready(jax.jit(apply)(params, x, state))
+    for a, b in zip(jax.tree_util.tree_leaves(given), jax.tree_util.tree_leaves((params, x, state))):
+        np.testing.assert_array_equal(a, np.asarray(b))
 
 
 @pytest.mark.parametrize("lengths", [np.array([2, 4, 3]), np.array([2, 3, 1])], ids=["longest-T", "all-shorter"])
