@@ -15,7 +15,8 @@ in 1..T, and returns y and the final state (a dict), as `Layer.forward` does, wi
 How it runs. `apply` is a `jax.custom_vjp` whose primal, forward and backward rules call the
 kernels on the host, in numpy, through `jax.experimental.buffer_callback` (`_host_call`): the
 callback reads XLA's own buffers as numpy arrays and writes its results into XLA's output
-buffers. `jax.pure_callback` would copy every argument into a new jax.Array first and every
+buffers (where JAX computes on a GPU, through `jax.pure_callback`, which brings the arrays to
+the host). `jax.pure_callback` would copy every argument into a new jax.Array first and every
 result after: with it, the jitted value and gradient took 1.3-1.7 of the raw cell's time at S2
 and 2.0-3.0 at S4, against 1.2-1.3 and 1.4-1.8 now (lstm, gru, rnn, both in one process,
 interleaved, 11 rounds). Each callback runs on a shallow copy of
@@ -86,13 +87,22 @@ __all__ = ["function"]
 VMAP_METHOD = "sequential"
 
 
+def _callback_kind() -> str:
+    """"buffer" where JAX computes on the CPU (its default backend), else "pure": on a GPU,
+    `buffer_callback` hands the callback device buffers, which numpy cannot read."""
+    return "buffer" if jax.default_backend() == "cpu" else "pure"
+
+
 def _host_call(fn, result_shapes, *args):
     """`fn(*args)` on the host, in numpy, as a JAX operation whose results have `result_shapes`.
-    Through `buffer_callback`: the callback gets XLA's own buffers, the arguments as numpy views
-    (`pure_callback` first copies every argument into a new jax.Array: 145-167 us for 8 small
-    ones, and the time of a copy for large ones), and fn's results are copied into XLA's output
-    buffers, checked first for shape and dtype (`pure_callback` copies them too). fn must not
-    write into its arguments."""
+    On the CPU through `buffer_callback`: the callback gets XLA's own buffers, the arguments as
+    numpy views (`pure_callback` first copies every argument into a new jax.Array: 145-167 us
+    for 8 small ones, and the time of a copy for large ones), and fn's results are copied into
+    XLA's output buffers, checked first for shape and dtype (`pure_callback` copies them too).
+    Elsewhere through `pure_callback`, which brings the arrays to the host. fn must not write
+    into its arguments."""
+    if _callback_kind() == "pure":
+        return jax.pure_callback(fn, result_shapes, *args, vmap_method=VMAP_METHOD)
 
     def body(ctx, out, *buffers):
         del ctx

@@ -97,6 +97,7 @@ def test_check_grads_for_every_catalog_cell(name):
 
 @pytest.mark.parametrize("name", SPEC_NAMES)
 def test_the_callbacks_leave_their_arguments_and_residuals_as_they_were(name):
+    assert cj._callback_kind() == "buffer"   # JAX on the CPU: XLA's own buffers
     """The callbacks run the kernels on XLA's own buffers, uncopied (the residuals in the backward
     pass, x, the state and the params in the forward one): one vjp called with a cotangent, then
     another, then the first again gives the first's gradients to the bit (both directions,
@@ -189,7 +190,10 @@ def assert_equal_runs(a, b, tol):
 # "shorter": every sequence ends before T, so the Layer's kernels run only up to the longest
 # one's end, and the residuals carry the tape padded to T
 @pytest.mark.parametrize("lengths", [None, np.array([3, 5, 1]), np.array([3, 4, 1])], ids=["full", "lengths", "shorter"])
-def test_equals_the_layer_forward_and_backward(module, dtype, lengths):
+# "pure": the callbacks as they run where JAX computes on a GPU (jax.pure_callback), forced here
+@pytest.mark.parametrize("kind", ["buffer", "pure"])
+def test_equals_the_layer_forward_and_backward(monkeypatch, module, dtype, lengths, kind):
+    monkeypatch.setattr(cj, "_callback_kind", lambda: kind)
     kw = dict(num_layers=2, bidirectional=True, dtype=dtype, seed=5, input=3, hidden=4)
     apply, params, layer = both(module, **kw)
     rng = np.random.default_rng(5)
