@@ -12,7 +12,8 @@ not found, `matmul` falls back to `np.dot` inside Numba, which calls SciPy's BLA
 there only (`pip install scipy`), and a cell refuses to be built without either (`check`).
 SciPy is not a dependency otherwise: where it is installed, Numba's CPU target imports its
 `cython_blas` on the first call of any jitted function, which took about a third of a cached
-cell's load (0.515 s against 0.327 s without SciPy, see the README's "Compile time"). `BACKEND`
+cell's load (0.51-0.54 s against 0.35-0.36 s without SciPy for the bench's five cells, see the
+README's "Compile time"). `BACKEND`
 says which BLAS is in use. Imports only numpy and numba (SciPy in the fallback alone).
 
 With the `mkl` wheel installed (`pip install -e ".[mkl]"`), `CELLSPEC_BLAS=mkl` in the environment

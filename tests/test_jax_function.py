@@ -97,11 +97,11 @@ def test_check_grads_for_every_catalog_cell(name):
 
 @pytest.mark.parametrize("name", SPEC_NAMES)
 def test_the_callbacks_leave_their_arguments_and_residuals_as_they_were(name):
-    assert cj._callback_kind() == "buffer"   # JAX on the CPU: XLA's own buffers
     """The callbacks run the kernels on XLA's own buffers, uncopied (the residuals in the backward
     pass, x, the state and the params in the forward one): one vjp called with a cotangent, then
     another, then the first again gives the first's gradients to the bit (both directions,
     ragged lengths, so that every residual is read), and the arrays passed in keep their values."""
+    assert cj._callback_kind() == "buffer"   # JAX on the CPU: XLA's own buffers
     module = generated(name)
     Cell = module.Cell
     apply, params = cj.function(module, bidirectional=True, dtype="float64", seed=5, **tiny_sizes(Cell))
