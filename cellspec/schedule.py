@@ -30,7 +30,7 @@ from .autodiff import Plan, Sink
 from .buffers import Access, Buffer, Role
 from .ir import Cell
 from .phases import Group, Phase, phase_of, phases, regions
-from .storage import backward_storage, forward_storage, recomputed
+from .storage import backward_storage, forward_storage, gradient_windows, recomputed
 
 
 @dataclass
@@ -59,6 +59,17 @@ class Schedule:
     alias: dict[str, str] = field(default_factory=dict)
     dG_of: dict[str, Buffer] = field(default_factory=dict)
     bias_of: dict[str, str] = field(default_factory=dict)
+    # groups whose gradients are column windows of one array (a GRU's d[U_n h; U_r h; U_z h] and
+    # d[W_r x; W_z x; W_n x], equal in r and z): group -> (the group whose array it is, the dims
+    # before the window's first column); see storage.gradient_windows
+    dG_windows: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+
+    def dG_columns(self, group: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        """(the dims before, the dims of) a group's window of its gradient array; None where the
+        group's gradient is the whole array."""
+        if group not in self.dG_windows:
+            return None
+        return self.dG_windows[group][1], self.groups[group].rows
 
     def buf(self, role: Role, value: str) -> Buffer:
         return self.buffers[(role, value)]
@@ -72,9 +83,14 @@ def make_schedule(cell: Cell, plan: Plan) -> Schedule:
     region = regions(cell)
     phase_index = phase_of(cell, region)
     by_region, groups, group_of = phases(cell, region, phase_index)
+    groups, windows = gradient_windows(cell, plan, groups)
+    for ph in [ph for phs in by_region.values() for ph in phs]:
+        ph.groups = [groups[g.name] for g in ph.groups]
+    group_of = {p: g for g in groups.values() for p in g.products}
     s = Schedule(cell=cell, plan=plan, region=region, phases=by_region, groups=groups, group_of=group_of,
                  buffers={}, read_fwd={}, read_bwd={}, recompute=(), stores={}, tape=[],
-                 forward_arrays=[], backward_arrays=[], adjoint={}, gemm_adjoint={}, sink={}, users_outside={})
+                 forward_arrays=[], backward_arrays=[], adjoint={}, gemm_adjoint={}, sink={}, users_outside={},
+                 dG_windows=windows)
     s.recompute = recomputed(cell, plan, s)
     forward_storage(s, phase_index)
     backward_storage(s, phase_index)

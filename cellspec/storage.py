@@ -163,20 +163,25 @@ def backward_storage(s: "Schedule", phase_of: dict[str, int]) -> None:
     def per_step(name: str) -> bool:
         return name in cell.states or (name in cell.nodes and s.region[name] == LOOP)
 
-    s.alias, shared, s.bias_of = _shared_gradients(cell, plan, s.groups)
+    s.alias, shared, s.bias_of = _shared_gradients(cell, plan, s.groups, s.dG_windows)
     kept = plan.reads - set(s.recompute)
     for g in s.groups.values():
+        before = s.dG_windows.get(g.name, (g.name, ()))[1]
         if shared[g.name] == g.name:
             sharing = [o for o in s.groups.values() if shared[o.name] == g.name]
             labels = " = ".join("[" + "; ".join(cell.label(p) for p in o.products) + "]" for o in sharing)
+            if g.name in s.dG_windows:
+                labels = " and ".join("[" + "; ".join(cell.label(p) for p in o.products) + "]" for o in sharing)
+                labels = f"{labels} (their equal blocks once, as two column windows)"
+            width = before + g.rows
             if all(o.region == LOOP or packed(s, o, kept) for o in sharing):
-                new(Role.D_PRODUCTS, g.name, ("rows", g.rows), f"the gradient of {labels} at every step, the rows that ran")
+                new(Role.D_PRODUCTS, g.name, ("rows", width), f"the gradient of {labels} at every step, the rows that ran")
             else:
-                new(Role.D_PRODUCTS, g.name, ("T", "B", g.rows), f"the gradient of {labels} at every step")
-        # a group shares the gradient array of an earlier group
+                new(Role.D_PRODUCTS, g.name, ("T", "B", width), f"the gradient of {labels} at every step")
+        # a group shares the gradient array of an earlier group, whole or as a column window
         s.dG_of[g.name] = dG = s.buf(Role.D_PRODUCTS, shared[g.name])
         for p in g.products:
-            s.adjoint[p] = Access(dG, "tbj", g.offset(p))
+            s.adjoint[p] = Access(dG, "tbj", before + g.offset(p))
         loop = g.region == LOOP
         shape = ("B", (g.operand_dim,)) if loop else ("T", "B", (g.operand_dim,))
         b = new(Role.D_OPERAND, g.operand, shape, f"the gradient of {cell.label(g.operand)} through its products, [{'; '.join(g.weights)}]^T @ theirs", allocate=loop)
@@ -206,16 +211,76 @@ def backward_storage(s: "Schedule", phase_of: dict[str, int]) -> None:
         s.sink[Sink("output", out)] = Access(b, "tbj")
 
 
-def _shared_gradients(cell: Cell, plan: Plan, groups: dict[str, Group]):
+def _signature(cell: Cell, plan: Plan, name: str):
+    """What decides a value's gradient: its dim and its users with their partial derivatives.
+    Products and vector params get gradient only that way, so an equal signature proves equal
+    gradients."""
+    planned = plan.gradient(name) if name in cell.vectors else plan.adjoint(name)
+    terms = [(t.user, sympy.srepr(t.partial)) for t in (planned.terms if planned else ()) if isinstance(t, Chain)]
+    return (cell.dim_of(name), tuple(sorted(terms)))
+
+
+def gradient_windows(cell: Cell, plan: Plan, groups: dict[str, Group]) -> tuple[dict[str, Group], dict[str, tuple[str, tuple[str, ...]]]]:
+    """Groups whose gradients overlap in part share one array as two column windows of it.
+
+    Where some products of a later group have the gradients of some of an earlier group's (a
+    GRU: d(U_r @ h) = d(W_r @ x) and d(U_z @ h) = d(W_z @ x), but U_n @ h gets r times W_n @ x's),
+    the earlier group is restacked with those first and the later one with them last, in the
+    same order; the earlier group's gradient array grows by the later group's other products in
+    front, [U_n h | r | z | W_n x], and each group's gradient is a window of it, [U_n h | r | z]
+    and [r | z | W_n x], so the equal gradients are written once and each group's products still
+    read one strided matrix. A group takes part in one such pair at most. Returns the groups
+    (restacked where so) and, per group in a window, (the group whose array it is, the dims
+    before the window's first column)."""
+    sig = {p: _signature(cell, plan, p) for g in groups.values() for p in g.products}
+    groups = dict(groups)
+    windows: dict[str, tuple[str, tuple[str, ...]]] = {}
+    names = list(groups)
+
+    def equal(a: Group, b: Group) -> bool:
+        return len(a.products) == len(b.products) and all(sig[p] == sig[q] for p, q in zip(a.products, b.products))
+
+    # a group that shares its whole array with another (an LSTM's two) keeps it so: that saves more
+    whole = {n for i, n in enumerate(names) for m in names[:i] if equal(groups[n], groups[m])}
+    whole |= {m for i, n in enumerate(names) for m in names[:i] if equal(groups[n], groups[m])}
+    for i, name in enumerate(names):
+        g = groups[name]
+        for other_name in names[:i]:
+            other = groups[other_name]
+            if other_name in windows or name in windows or {name, other_name} & whole:
+                continue
+            pairs = []   # (other's product, g's product with its gradient), in other's order
+            for q in other.products:
+                match = next((p for p in g.products if p not in [m for _, m in pairs] and sig[p] == sig[q]), None)
+                if match is not None:
+                    pairs.append((q, match))
+            rest = [p for p in g.products if p not in [m for _, m in pairs]]
+            if not pairs or (not rest and len(pairs) == len(other.products) == len(g.products)):
+                continue   # nothing shared, or every product (the array is shared whole, below)
+            # other: the shared products first; g: its own first, then the shared in other's order
+            groups[other_name] = other = _restacked(other, [q for q, _ in pairs] + [q for q in other.products if q not in [a for a, _ in pairs]])
+            groups[name] = g = _restacked(g, rest + [m for _, m in pairs])
+            windows[name] = (other_name, ())
+            windows[other_name] = (other_name, tuple(g.rows[: len(rest)]))
+            break
+    return groups, windows
+
+
+def _restacked(g: Group, order: list[str]) -> Group:
+    """The group with its products (and their weights and rows) stacked in `order`."""
+    at = [g.products.index(p) for p in order]
+    return Group(g.region, g.phase, g.operand, g.operand_dim, tuple(order), tuple(g.weights[i] for i in at), tuple(g.rows[i] for i in at))
+
+
+def _shared_gradients(cell: Cell, plan: Plan, groups: dict[str, Group], windows: dict[str, tuple[str, tuple[str, ...]]]):
     """Find gradients that are equal by construction: two values read by the same nodes with the
     same partial derivatives receive the same gradient. Products and vector params get gradient
     only that way, so an equal signature proves equal gradients. Returns the product aliases,
-    the group whose gradient array each group uses, and the product each bias sums."""
+    the group whose gradient array each group uses (whole, or as a window: `gradient_windows`),
+    and the product each bias sums."""
 
     def signature(name: str):
-        planned = plan.gradient(name) if name in cell.vectors else plan.adjoint(name)
-        terms = [(t.user, sympy.srepr(t.partial)) for t in (planned.terms if planned else ()) if isinstance(t, Chain)]
-        return (cell.dim_of(name), tuple(sorted(terms)))
+        return _signature(cell, plan, name)
 
     product_sig = {p: signature(p) for g in groups.values() for p in g.products}
     first: dict[tuple, str] = {}
@@ -226,10 +291,17 @@ def _shared_gradients(cell: Cell, plan: Plan, groups: dict[str, Group]):
     shared: dict[str, str] = {}
     for g in groups.values():
         shared[g.name] = g.name
+        if g.name in windows:
+            base, front = windows[g.name]
+            if base != g.name:   # g's last products have the gradients of base's first ones
+                shared[g.name] = base
+                lead = g.products[len(windows[base][1]):]
+                alias.update(dict(zip(lead, groups[base].products)))
+            continue
         for other in groups.values():
             if other is g:
                 break
-            if shared[other.name] != other.name or other.rows != g.rows:
+            if shared[other.name] != other.name or other.rows != g.rows or other.name in windows:
                 continue
             if all(product_sig[a] == product_sig[b] for a, b in zip(g.products, other.products)):
                 shared[g.name] = other.name

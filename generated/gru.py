@@ -41,7 +41,7 @@ it read; param gradients add up over all steps and sequences):
 
 Schedule:
     before the time loop, over all T*B rows: [W_r; W_z; W_n] @ x  (one matrix product)
-    in the time loop, per step: [U_r; U_z; U_n] @ h  (one matrix product)
+    in the time loop, per step: [U_n; U_r; U_z] @ h  (one matrix product)
     in the time loop, per step: r, z, n, h_new  (fused elementwise loop)
 
 Shapes, T steps of B sequences:
@@ -80,8 +80,8 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
-    _WT_h: [hidden,3*hidden] [U_r; U_z; U_n]^T
-    _G_h: [B,3*hidden] [U_r; U_z; U_n] @ h at this step
+    _WT_h: [hidden,3*hidden] [U_n; U_r; U_z]^T
+    _G_h: [B,3*hidden] [U_n; U_r; U_z] @ h at this step
     _G_x: [rows,3*hidden] [W_r; W_z; W_n] @ x at every step, the rows that ran
     _w_b_hn: [hidden] param b_hn
     _w_b_n: [hidden] param b_n
@@ -107,11 +107,11 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn
         matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
         for _b in range(_nb):
             _rt_G_x_0 = _G_x[_o + _b, :_n_hidden]
-            _rb_G_h_1 = _G_h[_b, :_n_hidden]
+            _rb_G_h_1 = _G_h[_b, _n_hidden:2*_n_hidden]
             _rt_G_x_2 = _G_x[_o + _b, _n_hidden:2*_n_hidden]
-            _rb_G_h_3 = _G_h[_b, _n_hidden:2*_n_hidden]
+            _rb_G_h_3 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
             _rt_G_x_4 = _G_x[_o + _b, 2*_n_hidden:3*_n_hidden]
-            _rb_G_h_5 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
+            _rb_G_h_5 = _G_h[_b, :_n_hidden]
             _rt_seq_h_6 = _seq_h[_t, _b]
             _rt_all_r_7 = _all_r[_t, _b]
             _rt_all_z_8 = _all_z[_t, _b]
@@ -160,8 +160,8 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, 
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
-    _WT_h: [hidden,3*hidden] [U_r; U_z; U_n]^T
-    _G_h: [B,3*hidden] [U_r; U_z; U_n] @ h at this step
+    _WT_h: [hidden,3*hidden] [U_n; U_r; U_z]^T
+    _G_h: [B,3*hidden] [U_n; U_r; U_z] @ h at this step
     _G_x: [rows,3*hidden] [W_r; W_z; W_n] @ x at every step, the rows that ran
     _w_b_hn: [hidden] param b_hn
     _w_b_n: [hidden] param b_n
@@ -183,11 +183,11 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, 
         matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
         for _b in range(_nb):
             _rt_G_x_0 = _G_x[_o + _b, :_n_hidden]
-            _rb_G_h_1 = _G_h[_b, :_n_hidden]
+            _rb_G_h_1 = _G_h[_b, _n_hidden:2*_n_hidden]
             _rt_G_x_2 = _G_x[_o + _b, _n_hidden:2*_n_hidden]
-            _rb_G_h_3 = _G_h[_b, _n_hidden:2*_n_hidden]
+            _rb_G_h_3 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
             _rt_G_x_4 = _G_x[_o + _b, 2*_n_hidden:3*_n_hidden]
-            _rb_G_h_5 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
+            _rb_G_h_5 = _G_h[_b, :_n_hidden]
             _rt_seq_h_6 = _seq_h[_t, _b]
             _rn_seq_h_7 = _seq_h[_t + 1, _b]
             for _j in range(_n_hidden):
@@ -214,7 +214,7 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, 
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward(_T, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG_x, _dG_h, _W_h, _dgemm_h):
+def _loop_backward(_T, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG_x, _W_h, _dgemm_h):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states.
@@ -232,10 +232,9 @@ def _loop_backward(_T, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _all_n, _a
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
     _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
     _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
-    _dG_x: [rows,3*hidden] the gradient of [W_r @ x; W_z @ x; W_n @ x] at every step, the rows that ran
-    _dG_h: [rows,3*hidden] the gradient of [U_r @ h; U_z @ h; U_n @ h] at every step, the rows that ran
-    _W_h: [3*hidden,hidden] [U_r; U_z; U_n]
-    _dgemm_h: [B,hidden] the gradient of h through its products, [U_r; U_z; U_n]^T @ theirs
+    _dG_x: [rows,4*hidden] the gradient of [W_r @ x; W_z @ x; W_n @ x] and [U_n @ h; U_r @ h; U_z @ h] (their equal blocks once, as two column windows) at every step, the rows that ran
+    _W_h: [3*hidden,hidden] [U_n; U_r; U_z]
+    _dgemm_h: [B,hidden] the gradient of h through its products, [U_n; U_r; U_z]^T @ theirs
 
     Values the compiler named:
     _p5 = U_n @ h
@@ -256,12 +255,10 @@ def _loop_backward(_T, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _all_n, _a
             _rb_dcarry_h_5 = _dcarry_h[_b]
             _rt_dy_h_new_6 = _dy_h_new[_t, _b]
             _rb_d_h_7 = _d_h[_b]
-            _rt_dG_x_8 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
-            _rt_dG_h_9 = _dG_h[_o + _b, 2*_n_hidden:3*_n_hidden]
-            _rt_dG_x_10 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
-            _rt_dG_h_11 = _dG_h[_o + _b, _n_hidden:2*_n_hidden]
-            _rt_dG_x_12 = _dG_x[_o + _b, :_n_hidden]
-            _rt_dG_h_13 = _dG_h[_o + _b, :_n_hidden]
+            _rt_dG_x_8 = _dG_x[_o + _b, 3*_n_hidden:4*_n_hidden]
+            _rt_dG_x_9 = _dG_x[_o + _b, :_n_hidden]
+            _rt_dG_x_10 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_11 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
             for _j in range(_n_hidden):
                 _p5 = _rt_all__p5_0[_j]
                 b_hn = _w_b_hn[_j]
@@ -280,19 +277,17 @@ def _loop_backward(_T, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _all_n, _a
                 d_r = _c3*d_n*(_p5 + b_hn)
                 _rb_d_h_7[_j] = d_h_new*z
                 _rt_dG_x_8[_j] = _c3*d_n
-                _rt_dG_h_9[_j] = _c4*d_n
+                _rt_dG_x_9[_j] = _c4*d_n
                 _rt_dG_x_10[_j] = _c2*d_z
-                _rt_dG_h_11[_j] = _c2*d_z
-                _rt_dG_x_12[_j] = _c0*d_r
-                _rt_dG_h_13[_j] = _c0*d_r
-        matmul(_dG_h[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
+                _rt_dG_x_11[_j] = _c0*d_r
+        matmul(_dG_x[_o:_o + _nb, 0:3*_n_hidden], _W_h, _dgemm_h[:_nb])
         for _b in range(_nb):
             for _j in range(_n_hidden):
                 _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j]
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG_x, _dG_h, _W_h, _dgemm_h, _dseq_h):
+def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG_x, _W_h, _dgemm_h, _dseq_h):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states and what the layer above gives every step's states.
@@ -310,10 +305,9 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
     _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
     _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
-    _dG_x: [rows,3*hidden] the gradient of [W_r @ x; W_z @ x; W_n @ x] at every step, the rows that ran
-    _dG_h: [rows,3*hidden] the gradient of [U_r @ h; U_z @ h; U_n @ h] at every step, the rows that ran
-    _W_h: [3*hidden,hidden] [U_r; U_z; U_n]
-    _dgemm_h: [B,hidden] the gradient of h through its products, [U_r; U_z; U_n]^T @ theirs
+    _dG_x: [rows,4*hidden] the gradient of [W_r @ x; W_z @ x; W_n @ x] and [U_n @ h; U_r @ h; U_z @ h] (their equal blocks once, as two column windows) at every step, the rows that ran
+    _W_h: [3*hidden,hidden] [U_n; U_r; U_z]
+    _dgemm_h: [B,hidden] the gradient of h through its products, [U_n; U_r; U_z]^T @ theirs
     _dseq_h: [T,B,hidden] the gradient of state h after every step from a layer above that reads it
 
     Values the compiler named:
@@ -335,12 +329,10 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _
             _rb_dcarry_h_5 = _dcarry_h[_b]
             _rt_dy_h_new_6 = _dy_h_new[_t, _b]
             _rb_d_h_7 = _d_h[_b]
-            _rt_dG_x_8 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
-            _rt_dG_h_9 = _dG_h[_o + _b, 2*_n_hidden:3*_n_hidden]
-            _rt_dG_x_10 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
-            _rt_dG_h_11 = _dG_h[_o + _b, _n_hidden:2*_n_hidden]
-            _rt_dG_x_12 = _dG_x[_o + _b, :_n_hidden]
-            _rt_dG_h_13 = _dG_h[_o + _b, :_n_hidden]
+            _rt_dG_x_8 = _dG_x[_o + _b, 3*_n_hidden:4*_n_hidden]
+            _rt_dG_x_9 = _dG_x[_o + _b, :_n_hidden]
+            _rt_dG_x_10 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_11 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
             for _j in range(_n_hidden):
                 _p5 = _rt_all__p5_0[_j]
                 b_hn = _w_b_hn[_j]
@@ -359,12 +351,10 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _
                 d_r = _c3*d_n*(_p5 + b_hn)
                 _rb_d_h_7[_j] = d_h_new*z
                 _rt_dG_x_8[_j] = _c3*d_n
-                _rt_dG_h_9[_j] = _c4*d_n
+                _rt_dG_x_9[_j] = _c4*d_n
                 _rt_dG_x_10[_j] = _c2*d_z
-                _rt_dG_h_11[_j] = _c2*d_z
-                _rt_dG_x_12[_j] = _c0*d_r
-                _rt_dG_h_13[_j] = _c0*d_r
-        matmul(_dG_h[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
+                _rt_dG_x_11[_j] = _c0*d_r
+        matmul(_dG_x[_o:_o + _nb, 0:3*_n_hidden], _W_h, _dgemm_h[:_nb])
         if _t > 0:
             for _b in range(_nb):
                 for _j in range(_n_hidden):
@@ -420,7 +410,7 @@ class Cell(runtime.CellBase):
         _w_b_n = _params['b_n']
         _w_b_hn = _params['b_hn']
         _W_x = np.concatenate((_params['W_r'], _params['W_z'], _params['W_n'],))
-        _W_h = np.concatenate((_params['U_r'], _params['U_z'], _params['U_n'],))
+        _W_h = np.concatenate((_params['U_n'], _params['U_r'], _params['U_z'],))
         _WT_h = np.ascontiguousarray(_W_h.T)
         _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _G_h = np.empty((_B, 3*_n_hidden), _dtype)
@@ -457,8 +447,7 @@ class Cell(runtime.CellBase):
         _W_x = tape.arrays['_W_x']
         _W_h = tape.arrays['_W_h']
         _dy_h_new = dy['h_new']
-        _dG_x = np.empty((_rows.count, 3*_n_hidden), _dtype)
-        _dG_h = np.empty((_rows.count, 3*_n_hidden), _dtype)
+        _dG_x = np.empty((_rows.count, 4*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)
         _d_h = np.empty((_B, _n_hidden), _dtype)
         _dcarry_h = np.empty((_B, _n_hidden), _dtype)
@@ -468,23 +457,23 @@ class Cell(runtime.CellBase):
         if _has_dseq:
             _dcarry_h += _dseq_h[_T - 1]
         if _has_dseq:
-            _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG_x, _dG_h, _W_h, _dgemm_h, _dseq_h)
+            _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG_x, _W_h, _dgemm_h, _dseq_h)
         else:
-            _loop_backward(_T, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG_x, _dG_h, _W_h, _dgemm_h)
+            _loop_backward(_T, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG_x, _W_h, _dgemm_h)
         _rows_seq_h = _rows.pack(_seq_h[:-1])
-        _dW_h = dot(_dG_h.T, _rows_seq_h)
-        _dgemm_x = _rows.spread(dot(_dG_x, _W_x))
+        _dW_h = dot(_dG_x[:, 0:3*_n_hidden].T, _rows_seq_h)
+        _dgemm_x = _rows.spread(dot(_dG_x[:, _n_hidden:4*_n_hidden], _W_x))
         _rows_in_x = _rows.pack(_in_x)
-        _dW_x = dot(_dG_x.T, _rows_in_x)
-        _dbias_x = _dG_x.sum(axis=0, dtype=np.float64)
-        _dbias_h = _dG_h[:, 2*_n_hidden:3*_n_hidden].sum(axis=0, dtype=np.float64)
+        _dW_x = dot(_dG_x[:, _n_hidden:4*_n_hidden].T, _rows_in_x)
+        _dbias_x = _dG_x[:, _n_hidden:4*_n_hidden].sum(axis=0, dtype=np.float64)
+        _dbias_h = _dG_x[:, 0:3*_n_hidden][:, 0:_n_hidden].sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W_r'] = _dW_x[0:_n_hidden].copy()
         _dparams['W_z'] = _dW_x[_n_hidden:2*_n_hidden].copy()
         _dparams['W_n'] = _dW_x[2*_n_hidden:3*_n_hidden].copy()
-        _dparams['U_r'] = _dW_h[0:_n_hidden].copy()
-        _dparams['U_z'] = _dW_h[_n_hidden:2*_n_hidden].copy()
-        _dparams['U_n'] = _dW_h[2*_n_hidden:3*_n_hidden].copy()
+        _dparams['U_r'] = _dW_h[_n_hidden:2*_n_hidden].copy()
+        _dparams['U_z'] = _dW_h[2*_n_hidden:3*_n_hidden].copy()
+        _dparams['U_n'] = _dW_h[0:_n_hidden].copy()
         _dparams['b_r'] = _dbias_x[0:_n_hidden].astype(_dtype)
         _dparams['b_z'] = _dbias_x[_n_hidden:2*_n_hidden].astype(_dtype)
         _dparams['b_n'] = _dbias_x[2*_n_hidden:3*_n_hidden].astype(_dtype)

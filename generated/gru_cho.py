@@ -241,7 +241,7 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward(_T, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG_x, _dG__v0, _W__v0, _dgemm__v0, _all_r, _dG_h, _W_h, _dgemm_h):
+def _loop_backward(_T, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG_x, _dG__v0, _W__v0, _dgemm__v0, _all_r, _W_h, _dgemm_h):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states.
@@ -257,12 +257,11 @@ def _loop_backward(_T, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _d
     _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
     _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
     _d_z: [B,hidden] the gradient of z from its users in other fused loops, this step
-    _dG_x: [rows,3*hidden] the gradient of [W_r @ x; W_z @ x; W_n @ x] at every step, the rows that ran
+    _dG_x: [rows,3*hidden] the gradient of [W_r @ x; W_z @ x; W_n @ x] and [U_r @ h; U_z @ h] (their equal blocks once, as two column windows) at every step, the rows that ran
     _dG__v0: [rows,hidden] the gradient of [U_n @ (h*r)] at every step, the rows that ran
     _W__v0: [hidden,hidden] [U_n]
     _dgemm__v0: [B,hidden] the gradient of (h*r) through its products, [U_n]^T @ theirs
     _all_r: [T,B,hidden] r at every step
-    _dG_h: [rows,2*hidden] the gradient of [U_r @ h; U_z @ h] at every step, the rows that ran
     _W_h: [2*hidden,hidden] [U_r; U_z]
     _dgemm_h: [B,hidden] the gradient of h through its products, [U_r; U_z]^T @ theirs
     """
@@ -303,9 +302,7 @@ def _loop_backward(_T, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _d
             _rb_d_z_4 = _d_z[_b]
             _rb_d_h_5 = _d_h[_b]
             _rt_dG_x_6 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
-            _rt_dG_h_7 = _dG_h[_o + _b, _n_hidden:2*_n_hidden]
-            _rt_dG_x_8 = _dG_x[_o + _b, :_n_hidden]
-            _rt_dG_h_9 = _dG_h[_o + _b, :_n_hidden]
+            _rt_dG_x_7 = _dG_x[_o + _b, :_n_hidden]
             for _j in range(_n_hidden):
                 h = _rt_seq_h_0[_j]
                 r = _rt_all_r_1[_j]
@@ -317,17 +314,15 @@ def _loop_backward(_T, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _d
                 d_r = d__v0*h
                 _rb_d_h_5[_j] += d__v0*r
                 _rt_dG_x_6[_j] = _c2*d_z
-                _rt_dG_h_7[_j] = _c2*d_z
-                _rt_dG_x_8[_j] = _c1*d_r
-                _rt_dG_h_9[_j] = _c1*d_r
-        matmul(_dG_h[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
+                _rt_dG_x_7[_j] = _c1*d_r
+        matmul(_dG_x[_o:_o + _nb, 0:2*_n_hidden], _W_h, _dgemm_h[:_nb])
         for _b in range(_nb):
             for _j in range(_n_hidden):
                 _dcarry_h[_b, _j] = _d_h[_b, _j] + _dgemm_h[_b, _j]
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG_x, _dG__v0, _W__v0, _dgemm__v0, _all_r, _dG_h, _W_h, _dgemm_h, _dseq_h):
+def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG_x, _dG__v0, _W__v0, _dgemm__v0, _all_r, _W_h, _dgemm_h, _dseq_h):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states and what the layer above gives every step's states.
@@ -343,12 +338,11 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dca
     _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
     _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
     _d_z: [B,hidden] the gradient of z from its users in other fused loops, this step
-    _dG_x: [rows,3*hidden] the gradient of [W_r @ x; W_z @ x; W_n @ x] at every step, the rows that ran
+    _dG_x: [rows,3*hidden] the gradient of [W_r @ x; W_z @ x; W_n @ x] and [U_r @ h; U_z @ h] (their equal blocks once, as two column windows) at every step, the rows that ran
     _dG__v0: [rows,hidden] the gradient of [U_n @ (h*r)] at every step, the rows that ran
     _W__v0: [hidden,hidden] [U_n]
     _dgemm__v0: [B,hidden] the gradient of (h*r) through its products, [U_n]^T @ theirs
     _all_r: [T,B,hidden] r at every step
-    _dG_h: [rows,2*hidden] the gradient of [U_r @ h; U_z @ h] at every step, the rows that ran
     _W_h: [2*hidden,hidden] [U_r; U_z]
     _dgemm_h: [B,hidden] the gradient of h through its products, [U_r; U_z]^T @ theirs
     _dseq_h: [T,B,hidden] the gradient of state h after every step from a layer above that reads it
@@ -390,9 +384,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dca
             _rb_d_z_4 = _d_z[_b]
             _rb_d_h_5 = _d_h[_b]
             _rt_dG_x_6 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
-            _rt_dG_h_7 = _dG_h[_o + _b, _n_hidden:2*_n_hidden]
-            _rt_dG_x_8 = _dG_x[_o + _b, :_n_hidden]
-            _rt_dG_h_9 = _dG_h[_o + _b, :_n_hidden]
+            _rt_dG_x_7 = _dG_x[_o + _b, :_n_hidden]
             for _j in range(_n_hidden):
                 h = _rt_seq_h_0[_j]
                 r = _rt_all_r_1[_j]
@@ -404,10 +396,8 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dca
                 d_r = d__v0*h
                 _rb_d_h_5[_j] += d__v0*r
                 _rt_dG_x_6[_j] = _c2*d_z
-                _rt_dG_h_7[_j] = _c2*d_z
-                _rt_dG_x_8[_j] = _c1*d_r
-                _rt_dG_h_9[_j] = _c1*d_r
-        matmul(_dG_h[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
+                _rt_dG_x_7[_j] = _c1*d_r
+        matmul(_dG_x[_o:_o + _nb, 0:2*_n_hidden], _W_h, _dgemm_h[:_nb])
         if _t > 0:
             for _b in range(_nb):
                 for _j in range(_n_hidden):
@@ -501,7 +491,6 @@ class Cell(runtime.CellBase):
         _W__v0 = tape.arrays['_W__v0']
         _dy_h_new = dy['h_new']
         _dG_x = np.empty((_rows.count, 3*_n_hidden), _dtype)
-        _dG_h = np.empty((_rows.count, 2*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)
         _dG__v0 = np.empty((_rows.count, _n_hidden), _dtype)
         _dgemm__v0 = np.empty((_B, _n_hidden), _dtype)
@@ -514,17 +503,17 @@ class Cell(runtime.CellBase):
         if _has_dseq:
             _dcarry_h += _dseq_h[_T - 1]
         if _has_dseq:
-            _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG_x, _dG__v0, _W__v0, _dgemm__v0, _all_r, _dG_h, _W_h, _dgemm_h, _dseq_h)
+            _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG_x, _dG__v0, _W__v0, _dgemm__v0, _all_r, _W_h, _dgemm_h, _dseq_h)
         else:
-            _loop_backward(_T, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG_x, _dG__v0, _W__v0, _dgemm__v0, _all_r, _dG_h, _W_h, _dgemm_h)
+            _loop_backward(_T, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG_x, _dG__v0, _W__v0, _dgemm__v0, _all_r, _W_h, _dgemm_h)
         _rows_seq_h = _rows.pack(_seq_h[:-1])
-        _dW_h = dot(_dG_h.T, _rows_seq_h)
+        _dW_h = dot(_dG_x[:, 0:2*_n_hidden].T, _rows_seq_h)
         _rows_all__v0 = _rows.pack(_all__v0)
         _dW__v0 = dot(_dG__v0.T, _rows_all__v0)
-        _dgemm_x = _rows.spread(dot(_dG_x, _W_x))
+        _dgemm_x = _rows.spread(dot(_dG_x[:, 0:3*_n_hidden], _W_x))
         _rows_in_x = _rows.pack(_in_x)
-        _dW_x = dot(_dG_x.T, _rows_in_x)
-        _dbias_x = _dG_x.sum(axis=0, dtype=np.float64)
+        _dW_x = dot(_dG_x[:, 0:3*_n_hidden].T, _rows_in_x)
+        _dbias_x = _dG_x[:, 0:3*_n_hidden].sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W_r'] = _dW_x[0:_n_hidden].copy()
         _dparams['W_z'] = _dW_x[_n_hidden:2*_n_hidden].copy()

@@ -60,7 +60,7 @@ it read; param gradients add up over all steps and sequences):
     d_b_d += d_d*(d*(1 - d))
 
 Schedule:
-    before the time loop, over all T*B rows: [W_i; W_f; W_d; W_c; W_o] @ x  (one matrix product)
+    before the time loop, over all T*B rows: [W_i; W_f; W_c; W_o; W_d] @ x  (one matrix product)
     in the time loop, per step: [U_i; U_f; U_c; U_o] @ h  (one matrix product)
     in the time loop, per step: i, f, d, (tanh((U_c @ h) + (W_c @ x) + b_c)), c_new, o, h_new  (fused elementwise loop)
 
@@ -113,7 +113,7 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_c,
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,4*hidden] [U_i; U_f; U_c; U_o]^T
     _G_h: [B,4*hidden] [U_i; U_f; U_c; U_o] @ h at this step
-    _G_x: [rows,5*hidden] [W_i; W_f; W_d; W_c; W_o] @ x at every step, the rows that ran
+    _G_x: [rows,5*hidden] [W_i; W_f; W_c; W_o; W_d] @ x at every step, the rows that ran
     _w_b_c: [hidden] param b_c
     _w_b_d: [hidden] param b_d
     _w_b_f: [hidden] param b_f
@@ -153,10 +153,10 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_c,
             _rb_G_h_1 = _G_h[_b, :_n_hidden]
             _rt_G_x_2 = _G_x[_o + _b, _n_hidden:2*_n_hidden]
             _rb_G_h_3 = _G_h[_b, _n_hidden:2*_n_hidden]
-            _rt_G_x_4 = _G_x[_o + _b, 2*_n_hidden:3*_n_hidden]
-            _rt_G_x_5 = _G_x[_o + _b, 3*_n_hidden:4*_n_hidden]
+            _rt_G_x_4 = _G_x[_o + _b, 4*_n_hidden:5*_n_hidden]
+            _rt_G_x_5 = _G_x[_o + _b, 2*_n_hidden:3*_n_hidden]
             _rb_G_h_6 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
-            _rt_G_x_7 = _G_x[_o + _b, 4*_n_hidden:5*_n_hidden]
+            _rt_G_x_7 = _G_x[_o + _b, 3*_n_hidden:4*_n_hidden]
             _rb_G_h_8 = _G_h[_b, 3*_n_hidden:4*_n_hidden]
             _rt_seq_c_9 = _seq_c[_t, _b]
             _rt_in_c_low_10 = _in_c_low[_t, _b]
@@ -228,7 +228,7 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_c, _
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,4*hidden] [U_i; U_f; U_c; U_o]^T
     _G_h: [B,4*hidden] [U_i; U_f; U_c; U_o] @ h at this step
-    _G_x: [rows,5*hidden] [W_i; W_f; W_d; W_c; W_o] @ x at every step, the rows that ran
+    _G_x: [rows,5*hidden] [W_i; W_f; W_c; W_o; W_d] @ x at every step, the rows that ran
     _w_b_c: [hidden] param b_c
     _w_b_d: [hidden] param b_d
     _w_b_f: [hidden] param b_f
@@ -263,10 +263,10 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_c, _
             _rb_G_h_1 = _G_h[_b, :_n_hidden]
             _rt_G_x_2 = _G_x[_o + _b, _n_hidden:2*_n_hidden]
             _rb_G_h_3 = _G_h[_b, _n_hidden:2*_n_hidden]
-            _rt_G_x_4 = _G_x[_o + _b, 2*_n_hidden:3*_n_hidden]
-            _rt_G_x_5 = _G_x[_o + _b, 3*_n_hidden:4*_n_hidden]
+            _rt_G_x_4 = _G_x[_o + _b, 4*_n_hidden:5*_n_hidden]
+            _rt_G_x_5 = _G_x[_o + _b, 2*_n_hidden:3*_n_hidden]
             _rb_G_h_6 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
-            _rt_G_x_7 = _G_x[_o + _b, 4*_n_hidden:5*_n_hidden]
+            _rt_G_x_7 = _G_x[_o + _b, 3*_n_hidden:4*_n_hidden]
             _rb_G_h_8 = _G_h[_b, 3*_n_hidden:4*_n_hidden]
             _rt_seq_c_9 = _seq_c[_t, _b]
             _rt_in_c_low_10 = _in_c_low[_t, _b]
@@ -311,7 +311,7 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_c, _
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low, _all_d, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _dcarry_h, _dy_h_new, _dcarry_c, _dG_x, _dG_h, _acc_p_o, _d_c, _d_c_low, _acc_w_cd, _acc_w_ld, _acc_p_f, _acc_p_i, _W_h, _dgemm_h):
+def _loop_backward(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low, _all_d, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _dcarry_h, _dy_h_new, _dcarry_c, _dG_x, _acc_p_o, _d_c, _d_c_low, _acc_w_cd, _acc_w_ld, _acc_p_f, _acc_p_i, _W_h, _dgemm_h):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states.
@@ -335,8 +335,7 @@ def _loop_backward(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low, _all
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
     _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
     _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
-    _dG_x: [rows,5*hidden] the gradient of [W_i @ x; W_f @ x; W_d @ x; W_c @ x; W_o @ x] at every step, the rows that ran
-    _dG_h: [rows,4*hidden] the gradient of [U_i @ h; U_f @ h; U_c @ h; U_o @ h] at every step, the rows that ran
+    _dG_x: [rows,5*hidden] the gradient of [W_i @ x; W_f @ x; W_c @ x; W_o @ x; W_d @ x] and [U_i @ h; U_f @ h; U_c @ h; U_o @ h] (their equal blocks once, as two column windows) at every step, the rows that ran
     _acc_p_o: [hidden] the gradient of p_o, summed in float64
     _d_c: [B,hidden] the gradient of c from its users in other fused loops, this step
     _d_c_low: [T,B,hidden] the gradient of c_low from its users in other fused loops, every step
@@ -369,17 +368,13 @@ def _loop_backward(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low, _all
             _rb_dcarry_h_8 = _dcarry_h[_b]
             _rt_dy_h_new_9 = _dy_h_new[_t, _b]
             _rb_dcarry_c_10 = _dcarry_c[_b]
-            _rt_dG_x_11 = _dG_x[_o + _b, 4*_n_hidden:5*_n_hidden]
-            _rt_dG_h_12 = _dG_h[_o + _b, 3*_n_hidden:4*_n_hidden]
-            _rb_d_c_13 = _d_c[_b]
-            _rt_d_c_low_14 = _d_c_low[_t, _b]
-            _rt_dG_x_15 = _dG_x[_o + _b, 3*_n_hidden:4*_n_hidden]
-            _rt_dG_h_16 = _dG_h[_o + _b, 2*_n_hidden:3*_n_hidden]
-            _rt_dG_x_17 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
-            _rt_dG_x_18 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
-            _rt_dG_h_19 = _dG_h[_o + _b, _n_hidden:2*_n_hidden]
-            _rt_dG_x_20 = _dG_x[_o + _b, :_n_hidden]
-            _rt_dG_h_21 = _dG_h[_o + _b, :_n_hidden]
+            _rt_dG_x_11 = _dG_x[_o + _b, 3*_n_hidden:4*_n_hidden]
+            _rb_d_c_12 = _d_c[_b]
+            _rt_d_c_low_13 = _d_c_low[_t, _b]
+            _rt_dG_x_14 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_15 = _dG_x[_o + _b, 4*_n_hidden:5*_n_hidden]
+            _rt_dG_x_16 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_17 = _dG_x[_o + _b, :_n_hidden]
             for _j in range(_n_hidden):
                 _e0 = _rt_all__e0_0[_j]
                 c = _rt_seq_c_1[_j]
@@ -408,22 +403,18 @@ def _loop_backward(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low, _all
                 d_f = c*d_c_new
                 d_i = _e0*d_c_new
                 _rt_dG_x_11[_j] = _c4*d_o
-                _rt_dG_h_12[_j] = _c4*d_o
                 _acc_p_o[_j] += _c4*c_new*d_o
-                _rb_d_c_13[_j] = _c0*d_i*p_i + _c1*d_f*p_f + _c2*d_d*w_cd + d_c_new*f
-                _rt_d_c_low_14[_j] = _c2*d_d*w_ld + d*d_c_new
-                _rt_dG_x_15[_j] = _c3*d__e0
-                _rt_dG_h_16[_j] = _c3*d__e0
-                _rt_dG_x_17[_j] = _c2*d_d
+                _rb_d_c_12[_j] = _c0*d_i*p_i + _c1*d_f*p_f + _c2*d_d*w_cd + d_c_new*f
+                _rt_d_c_low_13[_j] = _c2*d_d*w_ld + d*d_c_new
+                _rt_dG_x_14[_j] = _c3*d__e0
+                _rt_dG_x_15[_j] = _c2*d_d
                 _acc_w_cd[_j] += _c2*c*d_d
                 _acc_w_ld[_j] += _c2*c_low*d_d
-                _rt_dG_x_18[_j] = _c1*d_f
-                _rt_dG_h_19[_j] = _c1*d_f
+                _rt_dG_x_16[_j] = _c1*d_f
                 _acc_p_f[_j] += _c1*c*d_f
-                _rt_dG_x_20[_j] = _c0*d_i
-                _rt_dG_h_21[_j] = _c0*d_i
+                _rt_dG_x_17[_j] = _c0*d_i
                 _acc_p_i[_j] += _c0*c*d_i
-        matmul(_dG_h[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
+        matmul(_dG_x[_o:_o + _nb, 0:4*_n_hidden], _W_h, _dgemm_h[:_nb])
         for _b in range(_nb, _B):
             for _j in range(_d_c_low.shape[2]):
                 _d_c_low[_t, _b, _j] = 0.0
@@ -434,7 +425,7 @@ def _loop_backward(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low, _all
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low, _all_d, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _dcarry_h, _dy_h_new, _dcarry_c, _dG_x, _dG_h, _acc_p_o, _d_c, _d_c_low, _acc_w_cd, _acc_w_ld, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _dseq_h, _dseq_c):
+def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low, _all_d, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _dcarry_h, _dy_h_new, _dcarry_c, _dG_x, _acc_p_o, _d_c, _d_c_low, _acc_w_cd, _acc_w_ld, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _dseq_h, _dseq_c):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states and what the layer above gives every step's states.
@@ -458,8 +449,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low,
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
     _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
     _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
-    _dG_x: [rows,5*hidden] the gradient of [W_i @ x; W_f @ x; W_d @ x; W_c @ x; W_o @ x] at every step, the rows that ran
-    _dG_h: [rows,4*hidden] the gradient of [U_i @ h; U_f @ h; U_c @ h; U_o @ h] at every step, the rows that ran
+    _dG_x: [rows,5*hidden] the gradient of [W_i @ x; W_f @ x; W_c @ x; W_o @ x; W_d @ x] and [U_i @ h; U_f @ h; U_c @ h; U_o @ h] (their equal blocks once, as two column windows) at every step, the rows that ran
     _acc_p_o: [hidden] the gradient of p_o, summed in float64
     _d_c: [B,hidden] the gradient of c from its users in other fused loops, this step
     _d_c_low: [T,B,hidden] the gradient of c_low from its users in other fused loops, every step
@@ -494,17 +484,13 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low,
             _rb_dcarry_h_8 = _dcarry_h[_b]
             _rt_dy_h_new_9 = _dy_h_new[_t, _b]
             _rb_dcarry_c_10 = _dcarry_c[_b]
-            _rt_dG_x_11 = _dG_x[_o + _b, 4*_n_hidden:5*_n_hidden]
-            _rt_dG_h_12 = _dG_h[_o + _b, 3*_n_hidden:4*_n_hidden]
-            _rb_d_c_13 = _d_c[_b]
-            _rt_d_c_low_14 = _d_c_low[_t, _b]
-            _rt_dG_x_15 = _dG_x[_o + _b, 3*_n_hidden:4*_n_hidden]
-            _rt_dG_h_16 = _dG_h[_o + _b, 2*_n_hidden:3*_n_hidden]
-            _rt_dG_x_17 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
-            _rt_dG_x_18 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
-            _rt_dG_h_19 = _dG_h[_o + _b, _n_hidden:2*_n_hidden]
-            _rt_dG_x_20 = _dG_x[_o + _b, :_n_hidden]
-            _rt_dG_h_21 = _dG_h[_o + _b, :_n_hidden]
+            _rt_dG_x_11 = _dG_x[_o + _b, 3*_n_hidden:4*_n_hidden]
+            _rb_d_c_12 = _d_c[_b]
+            _rt_d_c_low_13 = _d_c_low[_t, _b]
+            _rt_dG_x_14 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
+            _rt_dG_x_15 = _dG_x[_o + _b, 4*_n_hidden:5*_n_hidden]
+            _rt_dG_x_16 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_17 = _dG_x[_o + _b, :_n_hidden]
             for _j in range(_n_hidden):
                 _e0 = _rt_all__e0_0[_j]
                 c = _rt_seq_c_1[_j]
@@ -533,22 +519,18 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low,
                 d_f = c*d_c_new
                 d_i = _e0*d_c_new
                 _rt_dG_x_11[_j] = _c4*d_o
-                _rt_dG_h_12[_j] = _c4*d_o
                 _acc_p_o[_j] += _c4*c_new*d_o
-                _rb_d_c_13[_j] = _c0*d_i*p_i + _c1*d_f*p_f + _c2*d_d*w_cd + d_c_new*f
-                _rt_d_c_low_14[_j] = _c2*d_d*w_ld + d*d_c_new
-                _rt_dG_x_15[_j] = _c3*d__e0
-                _rt_dG_h_16[_j] = _c3*d__e0
-                _rt_dG_x_17[_j] = _c2*d_d
+                _rb_d_c_12[_j] = _c0*d_i*p_i + _c1*d_f*p_f + _c2*d_d*w_cd + d_c_new*f
+                _rt_d_c_low_13[_j] = _c2*d_d*w_ld + d*d_c_new
+                _rt_dG_x_14[_j] = _c3*d__e0
+                _rt_dG_x_15[_j] = _c2*d_d
                 _acc_w_cd[_j] += _c2*c*d_d
                 _acc_w_ld[_j] += _c2*c_low*d_d
-                _rt_dG_x_18[_j] = _c1*d_f
-                _rt_dG_h_19[_j] = _c1*d_f
+                _rt_dG_x_16[_j] = _c1*d_f
                 _acc_p_f[_j] += _c1*c*d_f
-                _rt_dG_x_20[_j] = _c0*d_i
-                _rt_dG_h_21[_j] = _c0*d_i
+                _rt_dG_x_17[_j] = _c0*d_i
                 _acc_p_i[_j] += _c0*c*d_i
-        matmul(_dG_h[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
+        matmul(_dG_x[_o:_o + _nb, 0:4*_n_hidden], _W_h, _dgemm_h[:_nb])
         for _b in range(_nb, _B):
             for _j in range(_d_c_low.shape[2]):
                 _d_c_low[_t, _b, _j] = 0.0
@@ -625,7 +607,7 @@ class Cell(runtime.CellBase):
         _w_b_c = _params['b_c']
         _w_b_o = _params['b_o']
         _w_b_d = _params['b_d']
-        _W_x = np.concatenate((_params['W_i'], _params['W_f'], _params['W_d'], _params['W_c'], _params['W_o'],))
+        _W_x = np.concatenate((_params['W_i'], _params['W_f'], _params['W_c'], _params['W_o'], _params['W_d'],))
         _W_h = np.concatenate((_params['U_i'], _params['U_f'], _params['U_c'], _params['U_o'],))
         _WT_h = np.ascontiguousarray(_W_h.T)
         _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
@@ -674,7 +656,6 @@ class Cell(runtime.CellBase):
         _W_h = tape.arrays['_W_h']
         _dy_h_new = dy['h_new']
         _dG_x = np.empty((_rows.count, 5*_n_hidden), _dtype)
-        _dG_h = np.empty((_rows.count, 4*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)
         _d_c_low = np.empty((_T, _B, _n_hidden), _dtype)
         _d_c = np.empty((_B, _n_hidden), _dtype)
@@ -694,21 +675,21 @@ class Cell(runtime.CellBase):
             _dcarry_h += _dseq_h[_T - 1]
             _dcarry_c += _dseq_c[_T - 1]
         if _has_dseq:
-            _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low, _all_d, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _dcarry_h, _dy_h_new, _dcarry_c, _dG_x, _dG_h, _acc_p_o, _d_c, _d_c_low, _acc_w_cd, _acc_w_ld, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _dseq_h, _dseq_c)
+            _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low, _all_d, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _dcarry_h, _dy_h_new, _dcarry_c, _dG_x, _acc_p_o, _d_c, _d_c_low, _acc_w_cd, _acc_w_ld, _acc_p_f, _acc_p_i, _W_h, _dgemm_h, _dseq_h, _dseq_c)
         else:
-            _loop_backward(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low, _all_d, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _dcarry_h, _dy_h_new, _dcarry_c, _dG_x, _dG_h, _acc_p_o, _d_c, _d_c_low, _acc_w_cd, _acc_w_ld, _acc_p_f, _acc_p_i, _W_h, _dgemm_h)
+            _loop_backward(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low, _all_d, _all_f, _all_i, _all_o, _w_p_f, _w_p_i, _w_p_o, _w_w_cd, _w_w_ld, _dcarry_h, _dy_h_new, _dcarry_c, _dG_x, _acc_p_o, _d_c, _d_c_low, _acc_w_cd, _acc_w_ld, _acc_p_f, _acc_p_i, _W_h, _dgemm_h)
         _rows_seq_h = _rows.pack(_seq_h[:-1])
-        _dW_h = dot(_dG_h.T, _rows_seq_h)
-        _dgemm_x = _rows.spread(dot(_dG_x, _W_x))
+        _dW_h = dot(_dG_x[:, 0:4*_n_hidden].T, _rows_seq_h)
+        _dgemm_x = _rows.spread(dot(_dG_x[:, 0:5*_n_hidden], _W_x))
         _rows_in_x = _rows.pack(_in_x)
-        _dW_x = dot(_dG_x.T, _rows_in_x)
-        _dbias_x = _dG_x.sum(axis=0, dtype=np.float64)
+        _dW_x = dot(_dG_x[:, 0:5*_n_hidden].T, _rows_in_x)
+        _dbias_x = _dG_x[:, 0:5*_n_hidden].sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W_i'] = _dW_x[0:_n_hidden].copy()
         _dparams['W_f'] = _dW_x[_n_hidden:2*_n_hidden].copy()
-        _dparams['W_c'] = _dW_x[3*_n_hidden:4*_n_hidden].copy()
-        _dparams['W_o'] = _dW_x[4*_n_hidden:5*_n_hidden].copy()
-        _dparams['W_d'] = _dW_x[2*_n_hidden:3*_n_hidden].copy()
+        _dparams['W_c'] = _dW_x[2*_n_hidden:3*_n_hidden].copy()
+        _dparams['W_o'] = _dW_x[3*_n_hidden:4*_n_hidden].copy()
+        _dparams['W_d'] = _dW_x[4*_n_hidden:5*_n_hidden].copy()
         _dparams['U_i'] = _dW_h[0:_n_hidden].copy()
         _dparams['U_f'] = _dW_h[_n_hidden:2*_n_hidden].copy()
         _dparams['U_c'] = _dW_h[2*_n_hidden:3*_n_hidden].copy()
@@ -720,9 +701,9 @@ class Cell(runtime.CellBase):
         _dparams['w_ld'] = _acc_w_ld.astype(_dtype)
         _dparams['b_i'] = _dbias_x[0:_n_hidden].astype(_dtype)
         _dparams['b_f'] = _dbias_x[_n_hidden:2*_n_hidden].astype(_dtype)
-        _dparams['b_c'] = _dbias_x[3*_n_hidden:4*_n_hidden].astype(_dtype)
-        _dparams['b_o'] = _dbias_x[4*_n_hidden:5*_n_hidden].astype(_dtype)
-        _dparams['b_d'] = _dbias_x[2*_n_hidden:3*_n_hidden].astype(_dtype)
+        _dparams['b_c'] = _dbias_x[2*_n_hidden:3*_n_hidden].astype(_dtype)
+        _dparams['b_o'] = _dbias_x[3*_n_hidden:4*_n_hidden].astype(_dtype)
+        _dparams['b_d'] = _dbias_x[4*_n_hidden:5*_n_hidden].astype(_dtype)
         _dinputs = {}
         _dinputs['x'] = _dgemm_x
         _dinputs['c_low'] = _d_c_low

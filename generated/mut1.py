@@ -36,7 +36,7 @@ it read; param gradients add up over all steps and sequences):
     d_b_n += d_n*(1 - n**2)
 
 Schedule:
-    before the time loop, over all T*B rows: [W_z; W_r] @ x  (one matrix product)
+    before the time loop, over all T*B rows: [W_r; W_z] @ x  (one matrix product)
     before the time loop, over all T*B rows: z  (fused elementwise loop)
     in the time loop, per step: [U_r] @ h  (one matrix product)
     in the time loop, per step: r, (h*r)  (fused elementwise loop)
@@ -72,7 +72,7 @@ def _pre_forward_1(_T, _B, _n_hidden, _G_x, _w_b_z, _all_z):
 
     _T, _B: the steps and the sequences of the batch
     _n_hidden: the size of hidden
-    _G_x: [T,B,2*hidden] [W_z; W_r] @ x at every step
+    _G_x: [T,B,2*hidden] [W_r; W_z] @ x at every step
     _w_b_z: [hidden] param b_z
     _all_z: [T,B,hidden] z at every step
 
@@ -81,7 +81,7 @@ def _pre_forward_1(_T, _B, _n_hidden, _G_x, _w_b_z, _all_z):
     """
     for _t in range(_T):
         for _b in range(_B):
-            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
+            _rt_G_x_0 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
             _rt_all_z_1 = _all_z[_t, _b]
             for _j in range(_n_hidden):
                 _p0 = _rt_G_x_0[_j]
@@ -101,7 +101,7 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r,
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,hidden] [U_r]^T
     _G_h: [B,hidden] [U_r] @ h at this step
-    _G_x: [T,B,2*hidden] [W_z; W_r] @ x at every step
+    _G_x: [T,B,2*hidden] [W_r; W_z] @ x at every step
     _w_b_r: [hidden] param b_r
     _all_r: [T,B,hidden] r at every step
     _all__v0: [T,B,hidden] (h*r) at every step
@@ -123,7 +123,7 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r,
         _nb = _active[_t]
         matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
         for _b in range(_nb):
-            _rt_G_x_0 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
             _rb_G_h_1 = _G_h[_b]
             _rt_seq_h_2 = _seq_h[_t, _b]
             _rt_all_r_3 = _all_r[_t, _b]
@@ -175,7 +175,7 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _WT_h: [hidden,hidden] [U_r]^T
     _G_h: [B,hidden] [U_r] @ h at this step
-    _G_x: [T,B,2*hidden] [W_z; W_r] @ x at every step
+    _G_x: [T,B,2*hidden] [W_r; W_z] @ x at every step
     _w_b_r: [hidden] param b_r
     _all__v0: [T,B,hidden] (h*r) at every step
     _WT__v0: [hidden,hidden] [U_n]^T
@@ -195,7 +195,7 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _
         _nb = _active[_t]
         matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
         for _b in range(_nb):
-            _rt_G_x_0 = _G_x[_t, _b, _n_hidden:2*_n_hidden]
+            _rt_G_x_0 = _G_x[_t, _b, :_n_hidden]
             _rb_G_h_1 = _G_h[_b]
             _rt_seq_h_2 = _seq_h[_t, _b]
             _rt_all__v0_3 = _all__v0[_t, _b]
@@ -230,7 +230,7 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG__v0, _d_x, _W__v0, _dgemm__v0, _all_r, _dG_x, _dG_h, _W_h, _dgemm_h):
+def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG__v0, _d_x, _W__v0, _dgemm__v0, _all_r, _dG_x, _W_h, _dgemm_h):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states.
@@ -252,8 +252,7 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_z, _d
     _W__v0: [hidden,hidden] [U_n]
     _dgemm__v0: [B,hidden] the gradient of (h*r) through its products, [U_n]^T @ theirs
     _all_r: [T,B,hidden] r at every step
-    _dG_x: [T,B,2*hidden] the gradient of [W_z @ x; W_r @ x] at every step
-    _dG_h: [rows,hidden] the gradient of [U_r @ h] at every step, the rows that ran
+    _dG_x: [T,B,2*hidden] the gradient of [W_r @ x; W_z @ x] and [U_r @ h] (their equal blocks once, as two column windows) at every step
     _W_h: [hidden,hidden] [U_r]
     _dgemm_h: [B,hidden] the gradient of h through its products, [U_r]^T @ theirs
     """
@@ -293,8 +292,7 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_z, _d
             _rt_all_r_1 = _all_r[_t, _b]
             _rb_dgemm__v0_2 = _dgemm__v0[_b]
             _rb_d_h_3 = _d_h[_b]
-            _rt_dG_x_4 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
-            _rt_dG_h_5 = _dG_h[_o + _b]
+            _rt_dG_x_4 = _dG_x[_t, _b, :_n_hidden]
             for _j in range(_n_hidden):
                 h = _rt_seq_h_0[_j]
                 r = _rt_all_r_1[_j]
@@ -303,8 +301,7 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_z, _d
                 d_r = d__v0*h
                 _rb_d_h_3[_j] += d__v0*r
                 _rt_dG_x_4[_j] = _c1*d_r
-                _rt_dG_h_5[_j] = _c1*d_r
-        matmul(_dG_h[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
+        matmul(_dG_x[_t, :_nb, 0:_n_hidden], _W_h, _dgemm_h[:_nb])
         for _b in range(_nb, _B):
             for _j in range(_d_z.shape[2]):
                 _d_z[_t, _b, _j] = 0.0
@@ -318,7 +315,7 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_z, _d
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG__v0, _d_x, _W__v0, _dgemm__v0, _all_r, _dG_x, _dG_h, _W_h, _dgemm_h, _dseq_h):
+def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG__v0, _d_x, _W__v0, _dgemm__v0, _all_r, _dG_x, _W_h, _dgemm_h, _dseq_h):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states and what the layer above gives every step's states.
@@ -340,8 +337,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_
     _W__v0: [hidden,hidden] [U_n]
     _dgemm__v0: [B,hidden] the gradient of (h*r) through its products, [U_n]^T @ theirs
     _all_r: [T,B,hidden] r at every step
-    _dG_x: [T,B,2*hidden] the gradient of [W_z @ x; W_r @ x] at every step
-    _dG_h: [rows,hidden] the gradient of [U_r @ h] at every step, the rows that ran
+    _dG_x: [T,B,2*hidden] the gradient of [W_r @ x; W_z @ x] and [U_r @ h] (their equal blocks once, as two column windows) at every step
     _W_h: [hidden,hidden] [U_r]
     _dgemm_h: [B,hidden] the gradient of h through its products, [U_r]^T @ theirs
     _dseq_h: [T,B,hidden] the gradient of state h after every step from a layer above that reads it
@@ -382,8 +378,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_
             _rt_all_r_1 = _all_r[_t, _b]
             _rb_dgemm__v0_2 = _dgemm__v0[_b]
             _rb_d_h_3 = _d_h[_b]
-            _rt_dG_x_4 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
-            _rt_dG_h_5 = _dG_h[_o + _b]
+            _rt_dG_x_4 = _dG_x[_t, _b, :_n_hidden]
             for _j in range(_n_hidden):
                 h = _rt_seq_h_0[_j]
                 r = _rt_all_r_1[_j]
@@ -392,8 +387,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_
                 d_r = d__v0*h
                 _rb_d_h_3[_j] += d__v0*r
                 _rt_dG_x_4[_j] = _c1*d_r
-                _rt_dG_h_5[_j] = _c1*d_r
-        matmul(_dG_h[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
+        matmul(_dG_x[_t, :_nb, 0:_n_hidden], _W_h, _dgemm_h[:_nb])
         for _b in range(_nb, _B):
             for _j in range(_d_z.shape[2]):
                 _d_z[_t, _b, _j] = 0.0
@@ -423,14 +417,14 @@ def _pre_backward_1(_T, _B, _n_hidden, _all_z, _d_z, _dG_x):
     _n_hidden: the size of hidden
     _all_z: [T,B,hidden] z at every step
     _d_z: [T,B,hidden] the gradient of z from its users in other fused loops, every step
-    _dG_x: [T,B,2*hidden] the gradient of [W_z @ x; W_r @ x] at every step
+    _dG_x: [T,B,2*hidden] the gradient of [W_r @ x; W_z @ x] and [U_r @ h] (their equal blocks once, as two column windows) at every step
     """
     _F = _all_z.dtype.type
     for _t in range(_T):
         for _b in range(_B):
             _rt_all_z_0 = _all_z[_t, _b]
             _rt_d_z_1 = _d_z[_t, _b]
-            _rt_dG_x_2 = _dG_x[_t, _b, :_n_hidden]
+            _rt_dG_x_2 = _dG_x[_t, _b, _n_hidden:2*_n_hidden]
             for _j in range(_n_hidden):
                 z = _rt_all_z_0[_j]
                 _c0 = z*(_F(1.0) - z)
@@ -475,7 +469,7 @@ class Cell(runtime.CellBase):
         _w_b_z = _params['b_z']
         _w_b_r = _params['b_r']
         _w_b_n = _params['b_n']
-        _W_x = np.concatenate((_params['W_z'], _params['W_r'],))
+        _W_x = np.concatenate((_params['W_r'], _params['W_z'],))
         _W_h = _params['U_r']
         _WT_h = np.ascontiguousarray(_W_h.T)
         _W__v0 = _params['U_n']
@@ -518,7 +512,6 @@ class Cell(runtime.CellBase):
         _W__v0 = tape.arrays['_W__v0']
         _dy_h_new = dy['h_new']
         _dG_x = np.empty((_T, _B, 2*_n_hidden), _dtype)
-        _dG_h = np.empty((_rows.count, _n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)
         _dG__v0 = np.empty((_rows.count, _n_hidden), _dtype)
         _dgemm__v0 = np.empty((_B, _n_hidden), _dtype)
@@ -532,27 +525,28 @@ class Cell(runtime.CellBase):
         if _has_dseq:
             _dcarry_h += _dseq_h[_T - 1]
         if _has_dseq:
-            _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG__v0, _d_x, _W__v0, _dgemm__v0, _all_r, _dG_x, _dG_h, _W_h, _dgemm_h, _dseq_h)
+            _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG__v0, _d_x, _W__v0, _dgemm__v0, _all_r, _dG_x, _W_h, _dgemm_h, _dseq_h)
         else:
-            _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG__v0, _d_x, _W__v0, _dgemm__v0, _all_r, _dG_x, _dG_h, _W_h, _dgemm_h)
+            _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG__v0, _d_x, _W__v0, _dgemm__v0, _all_r, _dG_x, _W_h, _dgemm_h)
+        _rows_dG_x_h = _rows.pack(_dG_x[:, :, 0:_n_hidden])
         _rows_seq_h = _rows.pack(_seq_h[:-1])
-        _dW_h = dot(_dG_h.T, _rows_seq_h)
+        _dW_h = dot(_rows_dG_x_h.T, _rows_seq_h)
         _rows_all__v0 = _rows.pack(_all__v0)
         _dW__v0 = dot(_dG__v0.T, _rows_all__v0)
         _pre_backward_1(_T, _B, _n_hidden, _all_z, _d_z, _dG_x)
-        _rows_dG_x = _rows.pack(_dG_x)
-        _dgemm_x = _rows.spread(dot(_rows_dG_x, _W_x))
+        _rows_dG_x_x = _rows.pack(_dG_x[:, :, 0:2*_n_hidden])
+        _dgemm_x = _rows.spread(dot(_rows_dG_x_x, _W_x))
         _rows_in_x = _rows.pack(_in_x)
-        _dW_x = dot(_rows_dG_x.T, _rows_in_x)
-        _dbias_x = _rows_dG_x.sum(axis=0, dtype=np.float64)
+        _dW_x = dot(_rows_dG_x_x.T, _rows_in_x)
+        _dbias_x = _rows_dG_x_x.sum(axis=0, dtype=np.float64)
         _dbias__v0 = _dG__v0.sum(axis=0, dtype=np.float64)
         _dparams = {}
-        _dparams['W_z'] = _dW_x[0:_n_hidden].copy()
-        _dparams['W_r'] = _dW_x[_n_hidden:2*_n_hidden].copy()
+        _dparams['W_z'] = _dW_x[_n_hidden:2*_n_hidden].copy()
+        _dparams['W_r'] = _dW_x[0:_n_hidden].copy()
         _dparams['U_r'] = _dW_h[0:_n_hidden].copy()
         _dparams['U_n'] = _dW__v0[0:_n_hidden].copy()
-        _dparams['b_z'] = _dbias_x[0:_n_hidden].astype(_dtype)
-        _dparams['b_r'] = _dbias_x[_n_hidden:2*_n_hidden].astype(_dtype)
+        _dparams['b_z'] = _dbias_x[_n_hidden:2*_n_hidden].astype(_dtype)
+        _dparams['b_r'] = _dbias_x[0:_n_hidden].astype(_dtype)
         _dparams['b_n'] = _dbias__v0[0:_n_hidden].astype(_dtype)
         _dinputs = {}
         _dinputs['x'] = _d_x + _dgemm_x

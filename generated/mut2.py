@@ -39,7 +39,7 @@ it read; param gradients add up over all steps and sequences):
 
 Schedule:
     before the time loop, over all T*B rows: [W_z; W_n] @ x  (one matrix product)
-    in the time loop, per step: [U_z; U_r] @ h  (one matrix product)
+    in the time loop, per step: [U_r; U_z] @ h  (one matrix product)
     in the time loop, per step: z, r, (h*r)  (fused elementwise loop)
     in the time loop, per step: [U_n] @ (h*r)  (one matrix product)
     in the time loop, per step: n, h_new  (fused elementwise loop)
@@ -78,8 +78,8 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r,
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
-    _WT_h: [hidden,2*hidden] [U_z; U_r]^T
-    _G_h: [B,2*hidden] [U_z; U_r] @ h at this step
+    _WT_h: [hidden,2*hidden] [U_r; U_z]^T
+    _G_h: [B,2*hidden] [U_r; U_z] @ h at this step
     _G_x: [rows,2*hidden] [W_z; W_n] @ x at every step, the rows that ran
     _w_b_r: [hidden] param b_r
     _w_b_z: [hidden] param b_z
@@ -107,8 +107,8 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r,
         matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
         for _b in range(_nb):
             _rt_G_x_0 = _G_x[_o + _b, :_n_hidden]
-            _rb_G_h_1 = _G_h[_b, :_n_hidden]
-            _rb_G_h_2 = _G_h[_b, _n_hidden:2*_n_hidden]
+            _rb_G_h_1 = _G_h[_b, _n_hidden:2*_n_hidden]
+            _rb_G_h_2 = _G_h[_b, :_n_hidden]
             _rt_seq_h_3 = _seq_h[_t, _b]
             _rt_in_x_4 = _in_x[_t, _b, :_n_hidden]
             _rt_all_z_5 = _all_z[_t, _b]
@@ -167,8 +167,8 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
-    _WT_h: [hidden,2*hidden] [U_z; U_r]^T
-    _G_h: [B,2*hidden] [U_z; U_r] @ h at this step
+    _WT_h: [hidden,2*hidden] [U_r; U_z]^T
+    _G_h: [B,2*hidden] [U_r; U_z] @ h at this step
     _G_x: [rows,2*hidden] [W_z; W_n] @ x at every step, the rows that ran
     _w_b_r: [hidden] param b_r
     _w_b_z: [hidden] param b_z
@@ -194,8 +194,8 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _
         matmul(_seq_h[_t, :_nb], _WT_h, _G_h[:_nb])
         for _b in range(_nb):
             _rt_G_x_0 = _G_x[_o + _b, :_n_hidden]
-            _rb_G_h_1 = _G_h[_b, :_n_hidden]
-            _rb_G_h_2 = _G_h[_b, _n_hidden:2*_n_hidden]
+            _rb_G_h_1 = _G_h[_b, _n_hidden:2*_n_hidden]
+            _rb_G_h_2 = _G_h[_b, :_n_hidden]
             _rt_seq_h_3 = _seq_h[_t, _b]
             _rt_in_x_4 = _in_x[_t, _b, :_n_hidden]
             _rt_all_z_5 = _all_z[_t, _b]
@@ -238,7 +238,7 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG__v0, _dG_x, _W__v0, _dgemm__v0, _all_r, _dG_h, _d_x, _W_h, _dgemm_h):
+def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG__v0, _dG_x, _W__v0, _dgemm__v0, _all_r, _d_x, _W_h, _dgemm_h):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states.
@@ -255,14 +255,13 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h
     _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
     _d_z: [B,hidden] the gradient of z from its users in other fused loops, this step
     _dG__v0: [rows,hidden] the gradient of [U_n @ (h*r)] at every step, the rows that ran
-    _dG_x: [rows,2*hidden] the gradient of [W_z @ x; W_n @ x] at every step, the rows that ran
+    _dG_x: [rows,3*hidden] the gradient of [W_z @ x; W_n @ x] and [U_r @ h; U_z @ h] (their equal blocks once, as two column windows) at every step, the rows that ran
     _W__v0: [hidden,hidden] [U_n]
     _dgemm__v0: [B,hidden] the gradient of (h*r) through its products, [U_n]^T @ theirs
     _all_r: [T,B,hidden] r at every step
-    _dG_h: [rows,2*hidden] the gradient of [U_z @ h; U_r @ h] at every step, the rows that ran
     _d_x: [T,B,input] the gradient of x from its users in other fused loops, every step
-    _W_h: [2*hidden,hidden] [U_z; U_r]
-    _dgemm_h: [B,hidden] the gradient of h through its products, [U_z; U_r]^T @ theirs
+    _W_h: [2*hidden,hidden] [U_r; U_z]
+    _dgemm_h: [B,hidden] the gradient of h through its products, [U_r; U_z]^T @ theirs
     """
     _F = _seq_h.dtype.type
     _o = 0
@@ -280,7 +279,7 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h
             _rb_d_h_5 = _d_h[_b]
             _rb_d_z_6 = _d_z[_b]
             _rt_dG__v0_7 = _dG__v0[_o + _b]
-            _rt_dG_x_8 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_8 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
             for _j in range(_n_hidden):
                 h = _rt_seq_h_0[_j]
                 n = _rt_all_n_1[_j]
@@ -300,10 +299,9 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h
             _rb_dgemm__v0_3 = _dgemm__v0[_b]
             _rb_d_z_4 = _d_z[_b]
             _rb_d_h_5 = _d_h[_b]
-            _rt_dG_h_6 = _dG_h[_o + _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_6 = _dG_x[_o + _b, :_n_hidden]
             _rt_d_x_7 = _d_x[_t, _b, :_n_hidden]
-            _rt_dG_x_8 = _dG_x[_o + _b, :_n_hidden]
-            _rt_dG_h_9 = _dG_h[_o + _b, :_n_hidden]
+            _rt_dG_x_8 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
             for _j in range(_n_hidden):
                 h = _rt_seq_h_0[_j]
                 r = _rt_all_r_1[_j]
@@ -314,11 +312,10 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h
                 d_r = d__v0*h
                 d_z = _rb_d_z_4[_j]
                 _rb_d_h_5[_j] += d__v0*r
-                _rt_dG_h_6[_j] = _c2*d_r
+                _rt_dG_x_6[_j] = _c2*d_r
                 _rt_d_x_7[_j] = _c2*d_r
                 _rt_dG_x_8[_j] = _c1*d_z
-                _rt_dG_h_9[_j] = _c1*d_z
-        matmul(_dG_h[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
+        matmul(_dG_x[_o:_o + _nb, 0:2*_n_hidden], _W_h, _dgemm_h[:_nb])
         for _b in range(_nb, _B):
             for _j in range(_d_x.shape[2]):
                 _d_x[_t, _b, _j] = 0.0
@@ -328,7 +325,7 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
-def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG__v0, _dG_x, _W__v0, _dgemm__v0, _all_r, _dG_h, _d_x, _W_h, _dgemm_h, _dseq_h):
+def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG__v0, _dG_x, _W__v0, _dgemm__v0, _all_r, _d_x, _W_h, _dgemm_h, _dseq_h):
     """The time loop of the backward pass, from the last step to the first: each step's fused loops
     in reverse, the products that carry gradient to the step before, and the gradient carried to
     the previous states and what the layer above gives every step's states.
@@ -345,14 +342,13 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dca
     _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
     _d_z: [B,hidden] the gradient of z from its users in other fused loops, this step
     _dG__v0: [rows,hidden] the gradient of [U_n @ (h*r)] at every step, the rows that ran
-    _dG_x: [rows,2*hidden] the gradient of [W_z @ x; W_n @ x] at every step, the rows that ran
+    _dG_x: [rows,3*hidden] the gradient of [W_z @ x; W_n @ x] and [U_r @ h; U_z @ h] (their equal blocks once, as two column windows) at every step, the rows that ran
     _W__v0: [hidden,hidden] [U_n]
     _dgemm__v0: [B,hidden] the gradient of (h*r) through its products, [U_n]^T @ theirs
     _all_r: [T,B,hidden] r at every step
-    _dG_h: [rows,2*hidden] the gradient of [U_z @ h; U_r @ h] at every step, the rows that ran
     _d_x: [T,B,input] the gradient of x from its users in other fused loops, every step
-    _W_h: [2*hidden,hidden] [U_z; U_r]
-    _dgemm_h: [B,hidden] the gradient of h through its products, [U_z; U_r]^T @ theirs
+    _W_h: [2*hidden,hidden] [U_r; U_z]
+    _dgemm_h: [B,hidden] the gradient of h through its products, [U_r; U_z]^T @ theirs
     _dseq_h: [T,B,hidden] the gradient of state h after every step from a layer above that reads it
     """
     _F = _seq_h.dtype.type
@@ -371,7 +367,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dca
             _rb_d_h_5 = _d_h[_b]
             _rb_d_z_6 = _d_z[_b]
             _rt_dG__v0_7 = _dG__v0[_o + _b]
-            _rt_dG_x_8 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_8 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
             for _j in range(_n_hidden):
                 h = _rt_seq_h_0[_j]
                 n = _rt_all_n_1[_j]
@@ -391,10 +387,9 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dca
             _rb_dgemm__v0_3 = _dgemm__v0[_b]
             _rb_d_z_4 = _d_z[_b]
             _rb_d_h_5 = _d_h[_b]
-            _rt_dG_h_6 = _dG_h[_o + _b, _n_hidden:2*_n_hidden]
+            _rt_dG_x_6 = _dG_x[_o + _b, :_n_hidden]
             _rt_d_x_7 = _d_x[_t, _b, :_n_hidden]
-            _rt_dG_x_8 = _dG_x[_o + _b, :_n_hidden]
-            _rt_dG_h_9 = _dG_h[_o + _b, :_n_hidden]
+            _rt_dG_x_8 = _dG_x[_o + _b, _n_hidden:2*_n_hidden]
             for _j in range(_n_hidden):
                 h = _rt_seq_h_0[_j]
                 r = _rt_all_r_1[_j]
@@ -405,11 +400,10 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dca
                 d_r = d__v0*h
                 d_z = _rb_d_z_4[_j]
                 _rb_d_h_5[_j] += d__v0*r
-                _rt_dG_h_6[_j] = _c2*d_r
+                _rt_dG_x_6[_j] = _c2*d_r
                 _rt_d_x_7[_j] = _c2*d_r
                 _rt_dG_x_8[_j] = _c1*d_z
-                _rt_dG_h_9[_j] = _c1*d_z
-        matmul(_dG_h[_o:_o + _nb], _W_h, _dgemm_h[:_nb])
+        matmul(_dG_x[_o:_o + _nb, 0:2*_n_hidden], _W_h, _dgemm_h[:_nb])
         for _b in range(_nb, _B):
             for _j in range(_d_x.shape[2]):
                 _d_x[_t, _b, _j] = 0.0
@@ -465,7 +459,7 @@ class Cell(runtime.CellBase):
         _w_b_r = _params['b_r']
         _w_b_n = _params['b_n']
         _W_x = np.concatenate((_params['W_z'], _params['W_n'],))
-        _W_h = np.concatenate((_params['U_z'], _params['U_r'],))
+        _W_h = np.concatenate((_params['U_r'], _params['U_z'],))
         _WT_h = np.ascontiguousarray(_W_h.T)
         _W__v0 = _params['U_n']
         _WT__v0 = np.ascontiguousarray(_W__v0.T)
@@ -505,8 +499,7 @@ class Cell(runtime.CellBase):
         _W_h = tape.arrays['_W_h']
         _W__v0 = tape.arrays['_W__v0']
         _dy_h_new = dy['h_new']
-        _dG_x = np.empty((_rows.count, 2*_n_hidden), _dtype)
-        _dG_h = np.empty((_rows.count, 2*_n_hidden), _dtype)
+        _dG_x = np.empty((_rows.count, 3*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)
         _dG__v0 = np.empty((_rows.count, _n_hidden), _dtype)
         _dgemm__v0 = np.empty((_B, _n_hidden), _dtype)
@@ -520,23 +513,23 @@ class Cell(runtime.CellBase):
         if _has_dseq:
             _dcarry_h += _dseq_h[_T - 1]
         if _has_dseq:
-            _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG__v0, _dG_x, _W__v0, _dgemm__v0, _all_r, _dG_h, _d_x, _W_h, _dgemm_h, _dseq_h)
+            _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG__v0, _dG_x, _W__v0, _dgemm__v0, _all_r, _d_x, _W_h, _dgemm_h, _dseq_h)
         else:
-            _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG__v0, _dG_x, _W__v0, _dgemm__v0, _all_r, _dG_h, _d_x, _W_h, _dgemm_h)
+            _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h, _dy_h_new, _d_h, _d_z, _dG__v0, _dG_x, _W__v0, _dgemm__v0, _all_r, _d_x, _W_h, _dgemm_h)
         _rows_seq_h = _rows.pack(_seq_h[:-1])
-        _dW_h = dot(_dG_h.T, _rows_seq_h)
+        _dW_h = dot(_dG_x[:, 0:2*_n_hidden].T, _rows_seq_h)
         _rows_all__v0 = _rows.pack(_all__v0)
         _dW__v0 = dot(_dG__v0.T, _rows_all__v0)
-        _dgemm_x = _rows.spread(dot(_dG_x, _W_x))
+        _dgemm_x = _rows.spread(dot(_dG_x[:, _n_hidden:3*_n_hidden], _W_x))
         _rows_in_x = _rows.pack(_in_x)
-        _dW_x = dot(_dG_x.T, _rows_in_x)
-        _dbias_x = _dG_x.sum(axis=0, dtype=np.float64)
-        _dbias_h = _dG_h[:, _n_hidden:2*_n_hidden].sum(axis=0, dtype=np.float64)
+        _dW_x = dot(_dG_x[:, _n_hidden:3*_n_hidden].T, _rows_in_x)
+        _dbias_x = _dG_x[:, _n_hidden:3*_n_hidden].sum(axis=0, dtype=np.float64)
+        _dbias_h = _dG_x[:, 0:2*_n_hidden][:, 0:_n_hidden].sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W_z'] = _dW_x[0:_n_hidden].copy()
         _dparams['W_n'] = _dW_x[_n_hidden:2*_n_hidden].copy()
-        _dparams['U_z'] = _dW_h[0:_n_hidden].copy()
-        _dparams['U_r'] = _dW_h[_n_hidden:2*_n_hidden].copy()
+        _dparams['U_z'] = _dW_h[_n_hidden:2*_n_hidden].copy()
+        _dparams['U_r'] = _dW_h[0:_n_hidden].copy()
         _dparams['U_n'] = _dW__v0[0:_n_hidden].copy()
         _dparams['b_z'] = _dbias_x[0:_n_hidden].astype(_dtype)
         _dparams['b_r'] = _dbias_h[0:_n_hidden].astype(_dtype)

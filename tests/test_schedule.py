@@ -7,6 +7,7 @@ import os
 import pytest
 
 from cellspec.build import compile_spec
+from cellspec.codegen.cpu.kernel import size
 
 from conftest import ROOT
 
@@ -26,7 +27,9 @@ def kernel_source(source, name):
     [
         ("rnn", [("W",)], [("U",)]),
         ("lstm", [("W_i", "W_f", "W_g", "W_o")], [("U_i", "U_f", "U_g", "U_o")]),
-        ("gru", [("W_r", "W_z", "W_n")], [("U_r", "U_z", "U_n")]),
+        # the recurrent group restacked with U_n first: its gradient and the input group's are
+        # column windows of one array, equal in r and z (test_equal_gradients_are_computed_once)
+        ("gru", [("W_r", "W_z", "W_n")], [("U_n", "U_r", "U_z")]),
         ("lstm_peephole", [("W_i", "W_f", "W_g", "W_o")], [("U_i", "U_f", "U_g", "U_o")]),
     ],
 )
@@ -46,11 +49,15 @@ def test_input_products_hoisted_and_recurrent_products_fused(name, hoisted, recu
     # in the loop, only d_h = d_G @ U; weight and input gradients are products after it
     assert backward.count("matmul(") == 1
     dG_h = b.schedule.dG_of["h"].name
+    cols = b.schedule.dG_columns("h")
+    window = "" if cols is None else f", {size(cols[0])}:{size(cols[0] + cols[1])}"
+    x_cols = b.schedule.dG_columns("x")
+    dG_x = "_dG_x" if x_cols is None else f"_dG_x[:, {size(x_cols[0])}:{size(x_cols[0] + x_cols[1])}]"
     # over the rows that ran (all T*B of a batch without lengths): the hoisted products and
     # their gradient live packed (storage.packed), the kernels index them at the step's offset
     assert "_G_x = dot(_rows_in_x, _W_x.T)" in b.source and "_G_x[_o + _b" in forward
-    assert f"= dot({dG_h}.T, " in b.source and "= _rows.spread(dot(_dG_x, _W_x))" in b.source
-    assert f"{dG_h}[_o + _b" in backward and f"matmul({dG_h}[_o:_o + _nb]" in backward
+    assert f"= dot({dG_h}{f'[:{window}]' if window else ''}.T, " in b.source and f"= _rows.spread(dot({dG_x}, _W_x))" in b.source
+    assert f"{dG_h}[_o + _b" in backward and f"matmul({dG_h}[_o:_o + _nb{window}]" in backward
 
 
 def test_cho_gru_needs_a_second_product_per_step():
@@ -84,7 +91,16 @@ def test_equal_gradients_are_computed_once():
     assert {k: (v.role.name, v.value) for k, v in s.dG_of.items()} == {"x": ("D_PRODUCTS", "x"), "h": ("D_PRODUCTS", "x")}
     assert s.bias_of == {"b_i": "_p0", "b_f": "_p2", "b_g": "_p4", "b_o": "_p6"}
     assert "_acc_" not in built("lstm").source
-    # in a GRU the candidate's products differ (r multiplies U_n @ h + b_hn): two arrays
+    # in a GRU the candidate's products differ (r multiplies U_n @ h + b_hn), the gates' do not:
+    # one array [U_n h | r | z | W_n x], the recurrent group's gradient its first three blocks and
+    # the input group's its last three, the gates' gradients written once
     g = built("gru").schedule
-    assert {k: v.value for k, v in g.dG_of.items()} == {"x": "x", "h": "h"}
+    assert {k: v.value for k, v in g.dG_of.items()} == {"x": "x", "h": "x"}
+    assert g.dG_of["x"].shape == ("rows", ("hidden",) * 4)
+    assert g.dG_columns("h") == ((), ("hidden",) * 3) and g.dG_columns("x") == (("hidden",), ("hidden",) * 3)
+    assert g.groups["h"].weights == ("U_n", "U_r", "U_z") and g.groups["x"].weights == ("W_r", "W_z", "W_n")
+    h, x = g.groups["h"].products, g.groups["x"].products
+    assert g.alias == {h[1]: x[0], h[2]: x[1]}   # U_r @ h's gradient is W_r @ x's, U_z @ h's W_z @ x's
     assert g.bias_of["b_hn"] == "_p5"
+    backward = kernel_source(built("gru").source, "_loop_backward")
+    assert "_dG_h" not in backward and backward.count("_dG_x[_o + _b, ") == 4   # n twice, r and z once

@@ -83,9 +83,13 @@ class Bodies:
         return self.packed(w, arr, stem)
 
     def gradient_all(self, w: Writer, g: Group) -> str:
-        """The gradient of a group's products at every step, the rows that ran."""
-        dG = self.s.dG_of[g.name]
-        return dG.name if dG.packed else self.packed(w, dG.name, dG.name)
+        """The gradient of a group's products at every step, the rows that ran (its column window
+        of a shared array, `Schedule.dG_columns`, a strided view)."""
+        dG, cols = self.s.dG_of[g.name], self.s.dG_columns(g.name)
+        window = "" if cols is None else f"{size(cols[0])}:{size(cols[0] + cols[1])}"
+        if dG.packed:
+            return dG.name + (f"[:, {window}]" if window else "")
+        return self.packed(w, dG.name + (f"[:, :, {window}]" if window else ""), dG.name + (f"_{g.name}" if window else ""))
 
     def call_forward(self, w: Writer, k: Kernel, infer: dict[str, Kernel]) -> None:
         """Call a forward kernel, or its inference twin (no tape stores) when there is one and

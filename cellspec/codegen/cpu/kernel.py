@@ -177,16 +177,19 @@ class Kernel(Writer):
             self.lines[at:at] = rows
             self.views = None
 
-    def rows(self, acc: Access) -> str:
+    def rows(self, acc: Access, window: str | None = None) -> str:
         """The [B, n] slice of step t of an array, as a matrix operand; in a ragged kernel, its
-        first `_nb` rows."""
+        first `_nb` rows; with a `window` ("lo:hi"), those columns only (a strided matrix)."""
         name = self.use(acc.array)
+        cols = "" if window is None else f", {window}"
         if acc.array.packed:
             self.packed_row()
-            return f"{name}[_o:_o + _nb]"
+            return f"{name}[_o:_o + _nb{cols}]"
         if self.ragged:
-            return {"tbj": f"{name}[_t, :_nb]", "next": f"{name}[_t + 1, :_nb]", "bj": f"{name}[:_nb]"}[acc.index]
-        return {"tbj": f"{name}[_t]", "next": f"{name}[_t + 1]", "bj": name}[acc.index]
+            return {"tbj": f"{name}[_t, :_nb{cols}]", "next": f"{name}[_t + 1, :_nb{cols}]", "bj": f"{name}[:_nb{cols}]"}[acc.index]
+        if window is None:
+            return {"tbj": f"{name}[_t]", "next": f"{name}[_t + 1]", "bj": name}[acc.index]
+        return {"tbj": f"{name}[_t, :{cols}]", "next": f"{name}[_t + 1, :{cols}]", "bj": f"{name}[:{cols}]"}[acc.index]
 
     def expr(self, e: sympy.Expr) -> str:
         return self.printer.doprint(e)
