@@ -69,6 +69,21 @@ def test_dot_is_numpy_product_on_openblas():
         np.testing.assert_array_equal(blas.dot(a, b.T), np.dot(a, b.T))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dot_of_column_windows_equals_numpys_product(dtype):
+    """The products after the loop read a group's gradient as a column window of a shared array
+    (storage.gradient_windows), transposed or not; they go to BLAS with the window's leading
+    dimension, never np.dot's slow copy, and give numpy's product of a contiguous copy."""
+    rng = np.random.default_rng(3)
+    wide = rng.standard_normal((700, 4 * 33)).astype(dtype)
+    h, w = rng.standard_normal((700, 20)).astype(dtype), rng.standard_normal((3 * 33, 20)).astype(dtype)
+    for window in (wide[:, :99], wide[:, 33:]):
+        assert not (window.flags.c_contiguous or window.flags.f_contiguous)
+        copy = np.ascontiguousarray(window)
+        np.testing.assert_allclose(blas.dot(window.T, h), np.dot(copy.T, h), **TOL[dtype])
+        np.testing.assert_allclose(blas.dot(window, w), np.dot(copy, w), **TOL[dtype])
+
+
 def test_use_refuses_an_unknown_backend_and_a_switch_after_a_cell_ran(monkeypatch):
     with pytest.raises(blas.BlasError, match="unknown BLAS backend 'cublas'; backends: openblas, mkl"):
         blas.use("cublas")
