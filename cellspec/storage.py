@@ -169,10 +169,10 @@ def backward_storage(s: "Schedule", phase_of: dict[str, int]) -> None:
         before = s.dG_windows.get(g.name, (g.name, ()))[1]
         if shared[g.name] == g.name:
             sharing = [o for o in s.groups.values() if shared[o.name] == g.name]
-            labels = " = ".join("[" + "; ".join(cell.label(p) for p in o.products) + "]" for o in sharing)
-            if g.name in s.dG_windows:
-                labels = " and ".join("[" + "; ".join(cell.label(p) for p in o.products) + "]" for o in sharing)
-                labels = f"{labels} (their equal blocks once, as two column windows)"
+            windowed = g.name in s.dG_windows
+            labels = (" and " if windowed else " = ").join("[" + "; ".join(cell.label(p) for p in o.products) + "]" for o in sharing)
+            if windowed:
+                labels += " (their equal blocks once, as two column windows)"
             width = before + g.rows
             if all(o.region == LOOP or packed(s, o, kept) for o in sharing):
                 new(Role.D_PRODUCTS, g.name, ("rows", width), f"the gradient of {labels} at every step, the rows that ran")
@@ -241,25 +241,24 @@ def gradient_windows(cell: Cell, plan: Plan, groups: dict[str, Group]) -> tuple[
         return len(a.products) == len(b.products) and all(sig[p] == sig[q] for p, q in zip(a.products, b.products))
 
     # a group that shares its whole array with another (an LSTM's two) keeps it so: that saves more
-    whole = {n for i, n in enumerate(names) for m in names[:i] if equal(groups[n], groups[m])}
-    whole |= {m for i, n in enumerate(names) for m in names[:i] if equal(groups[n], groups[m])}
+    whole = {x for i, n in enumerate(names) for m in names[:i] if equal(groups[n], groups[m]) for x in (n, m)}
     for i, name in enumerate(names):
         g = groups[name]
         for other_name in names[:i]:
             other = groups[other_name]
             if other_name in windows or name in windows or {name, other_name} & whole:
                 continue
-            pairs = []   # (other's product, g's product with its gradient), in other's order
+            pairs: dict[str, str] = {}   # other's product -> g's product with its gradient, in other's order
             for q in other.products:
-                match = next((p for p in g.products if p not in [m for _, m in pairs] and sig[p] == sig[q]), None)
+                match = next((p for p in g.products if p not in pairs.values() and sig[p] == sig[q]), None)
                 if match is not None:
-                    pairs.append((q, match))
-            rest = [p for p in g.products if p not in [m for _, m in pairs]]
+                    pairs[q] = match
+            rest = [p for p in g.products if p not in pairs.values()]
             if not pairs or (not rest and len(pairs) == len(other.products) == len(g.products)):
                 continue   # nothing shared, or every product (the array is shared whole, below)
             # other: the shared products first; g: its own first, then the shared in other's order
-            groups[other_name] = other = _restacked(other, [q for q, _ in pairs] + [q for q in other.products if q not in [a for a, _ in pairs]])
-            groups[name] = g = _restacked(g, rest + [m for _, m in pairs])
+            groups[other_name] = other = _restacked(other, [*pairs, *(q for q in other.products if q not in pairs)])
+            groups[name] = g = _restacked(g, rest + list(pairs.values()))
             windows[name] = (other_name, ())
             windows[other_name] = (other_name, tuple(g.rows[: len(rest)]))
             break
@@ -279,10 +278,7 @@ def _shared_gradients(cell: Cell, plan: Plan, groups: dict[str, Group], windows:
     the group whose gradient array each group uses (whole, or as a window: `gradient_windows`),
     and the product each bias sums."""
 
-    def signature(name: str):
-        return _signature(cell, plan, name)
-
-    product_sig = {p: signature(p) for g in groups.values() for p in g.products}
+    product_sig = {p: _signature(cell, plan, p) for g in groups.values() for p in g.products}
     first: dict[tuple, str] = {}
     alias: dict[str, str] = {}
     for g in groups.values():
@@ -292,7 +288,7 @@ def _shared_gradients(cell: Cell, plan: Plan, groups: dict[str, Group], windows:
     for g in groups.values():
         shared[g.name] = g.name
         if g.name in windows:
-            base, front = windows[g.name]
+            base = windows[g.name][0]
             if base != g.name:   # g's last products have the gradients of base's first ones
                 shared[g.name] = base
                 lead = g.products[len(windows[base][1]):]
@@ -309,7 +305,7 @@ def _shared_gradients(cell: Cell, plan: Plan, groups: dict[str, Group], windows:
                 break
     bias_of = {}
     for v in cell.vectors:
-        sig = signature(v)
+        sig = _signature(cell, plan, v)
         if sig[1] and sig in first:
             bias_of[v] = alias.get(first[sig], first[sig])
     return alias, shared, bias_of
