@@ -7,7 +7,7 @@ import os
 import pytest
 
 from cellspec.build import compile_spec
-from cellspec.codegen.cpu.kernel import size
+from cellspec.codegen.cpu.kernel import window
 
 from conftest import ROOT
 
@@ -49,15 +49,14 @@ def test_input_products_hoisted_and_recurrent_products_fused(name, hoisted, recu
     # in the loop, only d_h = d_G @ U; weight and input gradients are products after it
     assert backward.count("matmul(") == 1
     dG_h = b.schedule.dG_of["h"].name
-    cols = b.schedule.dG_columns("h")
-    window = "" if cols is None else f", {size(cols[0])}:{size(cols[0] + cols[1])}"
-    x_cols = b.schedule.dG_columns("x")
-    dG_x = "_dG_x" if x_cols is None else f"_dG_x[:, {size(x_cols[0])}:{size(x_cols[0] + x_cols[1])}]"
+    h_cols, x_cols = (window(b.schedule.dG_columns(g)) for g in ("h", "x"))
+    cols = "" if h_cols is None else f", {h_cols}"
+    dG_x = "_dG_x" if x_cols is None else f"_dG_x[:, {x_cols}]"
     # over the rows that ran (all T*B of a batch without lengths): the hoisted products and
     # their gradient live packed (storage.packed), the kernels index them at the step's offset
     assert "_G_x = dot(_rows_in_x, _W_x.T)" in b.source and "_G_x[_o + _b" in forward
-    assert f"= dot({dG_h}{f'[:{window}]' if window else ''}.T, " in b.source and f"= _rows.spread(dot({dG_x}, _W_x))" in b.source
-    assert f"{dG_h}[_o + _b" in backward and f"matmul({dG_h}[_o:_o + _nb{window}]" in backward
+    assert f"= dot({dG_h}{f'[:{cols}]' if cols else ''}.T, " in b.source and f"= _rows.spread(dot({dG_x}, _W_x))" in b.source
+    assert f"{dG_h}[_o + _b" in backward and f"matmul({dG_h}[_o:_o + _nb{cols}]" in backward
 
 
 def test_cho_gru_needs_a_second_product_per_step():

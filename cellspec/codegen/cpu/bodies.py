@@ -7,7 +7,7 @@ from __future__ import annotations
 from ...autodiff import Outer
 from ...buffers import Buffer, Role
 from ...phases import LOOP, PRE, Group
-from .kernel import Kernel, Writer, join_terms, size
+from .kernel import Kernel, Writer, join_terms, size, window
 from .loops import Kernels
 
 
@@ -85,11 +85,10 @@ class Bodies:
     def gradient_all(self, w: Writer, g: Group) -> str:
         """The gradient of a group's products at every step, the rows that ran (its column window
         of a shared array, `Schedule.dG_columns`, a strided view)."""
-        dG, cols = self.s.dG_of[g.name], self.s.dG_columns(g.name)
-        window = "" if cols is None else f"{size(cols[0])}:{size(cols[0] + cols[1])}"
+        dG, cols = self.s.dG_of[g.name], window(self.s.dG_columns(g.name))
         if dG.packed:
-            return dG.name + (f"[:, {window}]" if window else "")
-        return self.packed(w, dG.name + (f"[:, :, {window}]" if window else ""), dG.name + (f"_{g.name}" if window else ""))
+            return dG.name + (f"[:, {cols}]" if cols else "")
+        return self.packed(w, dG.name + (f"[:, :, {cols}]" if cols else ""), dG.name + (f"_{g.name}" if cols else ""))
 
     def call_forward(self, w: Writer, k: Kernel, infer: dict[str, Kernel]) -> None:
         """Call a forward kernel, or its inference twin (no tape stores) when there is one and

@@ -65,6 +65,12 @@ def size(dims: tuple[str, ...]) -> str:
     return " + ".join(f"_n_{d}" if c == 1 else f"{c}*_n_{d}" for d, c in counts.items()) if dims else "0"
 
 
+def window(cols: tuple[tuple[str, ...], tuple[str, ...]] | None) -> str | None:
+    """A group's column window of its gradient array (`Schedule.dG_columns`) as code, "lo:hi";
+    None for the whole array."""
+    return None if cols is None else f"{size(cols[0])}:{size(cols[0] + cols[1])}"
+
+
 # an access's row, taken once per batch row: index kind -> (view name prefix, row of the array)
 ROW_VIEWS = {"tbj": ("_rt", "_t, _b"), "next": ("_rn", "_t + 1, _b"), "bj": ("_rb", "_b")}
 # the row of step t's row _b in a packed array ([rows, n], Buffer.packed): the time-loop kernels

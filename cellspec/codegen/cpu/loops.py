@@ -12,7 +12,7 @@ from ...buffers import Access, Buffer, Role
 from ...ir import Elementwise, Product, symbol
 from ...phases import LOOP, PRE, Group
 from ...schedule import Schedule
-from .kernel import Kernel, join_terms, size
+from .kernel import Kernel, join_terms, window
 from .printer import NumbaPrinter
 
 
@@ -198,9 +198,7 @@ class Kernels:
                 for dim, nodes in self.reached(ph):
                     self.backward_loop(k, dim, nodes)
                 for g in ph.groups:
-                    cols = s.dG_columns(g.name)
-                    window = None if cols is None else f"{size(cols[0])}:{size(cols[0] + cols[1])}"
-                    k.line(f"matmul({k.rows(Access(s.dG_of[g.name], 'tbj'), window)}, {k.use(self.buf(Role.WEIGHTS, g.name))}, {k.rows(s.gemm_adjoint[g.operand])})")
+                    k.line(f"matmul({k.rows(Access(s.dG_of[g.name], 'tbj'), window(s.dG_columns(g.name)))}, {k.use(self.buf(Role.WEIGHTS, g.name))}, {k.rows(s.gemm_adjoint[g.operand])})")
                     self.place_transposes(g)
             self.past_the_end(k)
             # the gradient carried into step t-1: what this step gave the previous state, plus
