@@ -14,8 +14,8 @@ there only (`pip install scipy`), and a cell refuses to be built without either 
 SciPy is not a dependency otherwise: where it is installed, Numba's CPU target imports its
 `cython_blas` on the first call of any jitted function, which took about a third of a cached
 cell's load (0.51-0.54 s against 0.35-0.36 s without SciPy for the bench's five cells, see the
-README's "Compile time"). `BACKEND`
-says which BLAS is in use. Imports only numpy and numba (SciPy in the fallback alone).
+README's "Compile time"). `BACKEND` says which BLAS is in use. Imports only numpy and numba
+(SciPy in the fallback alone).
 
 With the `mkl` wheel installed (`pip install -e ".[mkl]"`), `CELLSPEC_BLAS=mkl` in the environment
 (or `use("mkl")` before the first cell runs) sends the same calls to Intel MKL's CBLAS in its

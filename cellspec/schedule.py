@@ -84,8 +84,9 @@ def make_schedule(cell: Cell, plan: Plan) -> Schedule:
     phase_index = phase_of(cell, region)
     by_region, groups, group_of = phases(cell, region, phase_index)
     groups, windows = gradient_windows(cell, plan, groups)
-    for ph in [ph for phs in by_region.values() for ph in phs]:
-        ph.groups = [groups[g.name] for g in ph.groups]
+    for phs in by_region.values():
+        for ph in phs:
+            ph.groups = [groups[g.name] for g in ph.groups]
     group_of = {p: g for g in groups.values() for p in g.products}
     s = Schedule(cell=cell, plan=plan, region=region, phases=by_region, groups=groups, group_of=group_of,
                  buffers={}, read_fwd={}, read_bwd={}, recompute=(), stores={}, tape=[],
