@@ -29,7 +29,8 @@ that are not traced are checked up front). Lengths are not differentiable: their
 zero (float0) one.
 
 The tape (residuals). The forward rule returns the tapes of the Layer's cells as residuals: for
-each cell, the inputs it read (its rows in its kernels' order, reversed and zeroed past each end) and every
+each cell, the inputs it read (its rows in its kernels' order, reversed and zeroed past each end;
+an input the kernels take as packed rows, `PACKED_INPUTS`, spread out to [T,B,n]) and every
 array of its generated TAPE table, whose shapes the table gives in the dims, T and B
 (`'[T+1,B,hidden]'`, `'[4*hidden,input]'`), so they are known at trace time. A batch-parallel
 call keeps one tape per chunk, and the residuals keep them so: per chunk its inputs and its
@@ -78,7 +79,7 @@ from . import blas
 from . import layer_parts as parts
 from . import lengths as lengths_
 from .layer import Layer, LayerTape
-from .lengths import LengthsError, Ragged
+from .lengths import LengthsError, Ragged, Rows
 from .runtime import ShapeError
 from .tape import Tape, padded_steps
 
@@ -286,6 +287,11 @@ def function(spec, num_layers=1, bidirectional=False, batch_first=False, dtype="
         y, finals, _ = layer.forward(x, state, lengths=lengths, train=False)
         return np.asarray(y, dt), finals_of(finals)
 
+    def steps_of(tape, name):
+        # a tape's input as [steps,B,n]: a packed input's rows spread out (a view at full length)
+        a = tape.inputs[name]
+        return Rows(tape.active, len(tape.active), tape.B).spread(a) if name in Cell.PACKED_INPUTS else a
+
     def forward_cb(p, inputs, states, lengths):
         layer = _runner(template, keys, p)
         x, state, lengths = host_inputs(inputs, states, lengths)
@@ -293,7 +299,7 @@ def function(spec, num_layers=1, bidirectional=False, batch_first=False, dtype="
         residuals = []
         for t in (t for row in tape.tapes for t in row):
             pieces = t.pieces()
-            chunks = tuple((tuple(padded_steps(q.inputs[n], t.T, state=False) for n in in_names),
+            chunks = tuple((tuple(padded_steps(steps_of(q, n), t.T, state=False) for n in in_names),
                             tuple(_as_steps(q.arrays[name], texts, t.T) for name, texts in batched)) for q in pieces)
             residuals.append((chunks, tuple(_as_steps(pieces[0].arrays[name], texts, t.T) for name, texts in shared)))
         return np.asarray(y, dt), finals_of(finals), tuple(residuals), _arranged(tape)
@@ -315,10 +321,12 @@ def function(spec, num_layers=1, bidirectional=False, batch_first=False, dtype="
             common = {name: kept(a) for (name, _), a in zip(shared, common)}
             pieces = []
             for (ins, arrays), (a, b), active in zip(chunked, np.asarray(bounds), np.asarray(actives)):
-                inputs = {n: kept(v) for n, v in zip(in_names, ins)}
+                rows, active = int(b) - int(a), np.array(active, dtype=np.int64)
+                # a packed input as the passes take it (`Rows.pack`: a view at full length)
+                inputs = {n: Rows(active, T, rows).pack(kept(v)) if n in Cell.PACKED_INPUTS else kept(v)
+                          for n, v in zip(in_names, ins)}
                 saved = {**{name: kept(v) for (name, _), v in zip(batched, arrays)}, **common}
-                pieces.append((slice(int(a), int(b)), Tape(cell, T, int(b) - int(a), inputs, checked, saved,
-                                                           active=np.array(active, dtype=np.int64))))
+                pieces.append((slice(int(a), int(b)), Tape(cell, T, rows, inputs, checked, saved, active=active)))
             record = pieces[0][1] if len(pieces) == 1 else Tape(cell, T, B, {}, checked, {}, pieces)
             if ragged is not None and ragged[0]:
                 record.ragged = Ragged.rebuilt(np.asarray(ragged[1], np.int64), T, np.asarray(ragged[2], np.int64))

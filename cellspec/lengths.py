@@ -127,6 +127,32 @@ def _put(v, rows, active, out):
 
 
 @nb.njit(cache=True, nogil=True)
+def _take_packed(a, rows, active, out):
+    at = 0
+    for t in range(active.shape[0]):
+        for b in range(active[t]):
+            src = a[t, rows[b]]
+            for j in range(out.shape[1]):
+                out[at, j] = src[j]
+            at += 1
+
+
+@nb.njit(cache=True, nogil=True)
+def _put_packed(p, rows, active, out):
+    at = 0
+    for t in range(active.shape[0]):
+        for b in range(active[t]):
+            dst = out[t, rows[b]]
+            for j in range(p.shape[1]):
+                dst[j] = p[at, j]
+            at += 1
+        for b in range(active[t], rows.shape[0]):
+            dst = out[t, rows[b]]
+            for j in range(p.shape[1]):
+                dst[j] = 0.0
+
+
+@nb.njit(cache=True, nogil=True)
 def _spread(p, active, out):
     at = 0
     for t in range(out.shape[0]):
@@ -189,23 +215,28 @@ class Ragged:
         return (np.arange(len(self.lengths)) if self.order is None else self.order)[part]
 
 
-def gather(arrays: dict, rows: np.ndarray, active: np.ndarray, zero: bool = True) -> dict:
+def gather(arrays: dict, rows: np.ndarray, active: np.ndarray, zero: bool = True, packed=()) -> dict:
     """The `rows` of [T,B,..] arrays (batch on axis 1), in that order: C-contiguous copies, with
     zeros where a row no longer runs (`active[t]`: the first rows still running at step t) unless
-    not `zero`. Run by each chunk's thread on its own rows, the GIL released: sorting a ragged
-    batch costs no serial pass over it."""
+    not `zero`; the arrays named in `packed` as the packed rows that run ([rows, n], as
+    `Rows.pack` makes them), straight from the caller's order in one pass. Run by each chunk's
+    thread on its own rows, the GIL released: sorting a ragged batch costs no serial pass over it."""
     out = {}
     for k, v in arrays.items():
-        out[k] = np.empty((v.shape[0], len(rows), v.shape[2]), v.dtype)
-        _take(v, rows, active, zero, out[k])
+        if k in packed:
+            out[k] = np.empty((int(active.sum()), v.shape[2]), v.dtype)
+            _take_packed(v, rows, active, out[k])
+        else:
+            out[k] = np.empty((v.shape[0], len(rows), v.shape[2]), v.dtype)
+            _take(v, rows, active, zero, out[k])
     return out
 
 
 def scatter(parts: dict, rows: np.ndarray, active: np.ndarray, arrays: dict) -> None:
-    """Write [T,b,..] arrays into the `rows` of the whole batch's `arrays`, zeros where a row no
-    longer runs."""
+    """Write [T,b,..] arrays, or packed rows ([rows, n], 2-d), into the `rows` of the whole
+    batch's `arrays`, zeros where a row no longer runs."""
     for k, v in parts.items():
-        _put(v, rows, active, arrays[k])
+        (_put_packed if v.ndim == 2 else _put)(v, rows, active, arrays[k])
 
 
 def arrange(lengths, T: int, B: int, chunks: list[slice] | None = None) -> Ragged | None:

@@ -35,8 +35,9 @@ class Part:
     """The rows `sl` of a batch as one chunk's thread runs them: a plain cut of the batch, or,
     for a ragged batch (a `lengths.Ragged`), those rows in the kernels' order, longest first,
     with zeros past each sequence's end where a kernel must read none of the caller's. `take`
-    and `take_rows` make the chunk's arrays ([T,B,..] and [B,..]); `put` and `put_rows` write its
-    results back into the whole batch's, in the caller's order."""
+    and `take_rows` make the chunk's arrays ([T,B,..] and [B,..], or an input the generated
+    passes read as packed rows alone, the cell's PACKED_INPUTS, as those rows: [rows, n]); `put`
+    and `put_rows` write its results back into the whole batch's, in the caller's order."""
 
     __slots__ = ("sl", "ragged", "rows", "active")
 
@@ -45,24 +46,27 @@ class Part:
         self.sl, self.ragged, self.active = sl, ragged, active
         self.rows = sl if ragged is None else ragged.rows(sl)
 
-    def take(self, arrays: dict, own: bool = False, zero: bool = True) -> dict:
+    def take(self, arrays: dict, own: bool = False, zero: bool = True, packed=()) -> dict:
         """[T,B,..] arrays' rows (a ragged batch's: always copies, of the steps the kernels run,
-        zeroed past each end unless not `zero`)."""
+        zeroed past each end unless not `zero`); those named in `packed` as packed rows."""
         if self.ragged is None:
-            return cut(arrays, self.sl, 1, own)
+            out = cut(arrays, self.sl, 1, own)
+            return {k: v.reshape(-1, v.shape[2]) if k in packed else v for k, v in out.items()}
         steps = len(self.active)
-        return lengths.gather({k: v[:steps] for k, v in arrays.items()}, self.rows, self.active, zero)
+        return lengths.gather({k: v[:steps] for k, v in arrays.items()}, self.rows, self.active, zero, packed)
 
     def take_rows(self, arrays: dict) -> dict:
         """[B,..] arrays' rows."""
         return cut(arrays, self.sl, 0) if self.ragged is None else {k: np.ascontiguousarray(v[self.rows]) for k, v in arrays.items()}
 
     def put(self, parts: dict, arrays: dict) -> None:
-        """The chunk's [T,B,..] results into `arrays` (a ragged batch's: the steps its kernels
-        ran, zeros past each end; later steps are left as `arrays` has them)."""
+        """The chunk's [T,B,..] results, or packed rows ([rows, n]), into `arrays` (a ragged
+        batch's: the steps its kernels ran, zeros past each end; later steps are left as `arrays`
+        has them)."""
         if self.ragged is None:
             for k, v in parts.items():
-                arrays[k][:, self.sl] = v
+                target = arrays[k][:, self.sl]
+                target[...] = v.reshape(target.shape) if v.ndim == 2 else v
         else:
             lengths.scatter(parts, self.rows, self.active, arrays)
 

@@ -152,6 +152,11 @@ class CellBase:
     TAPE: list = []
     TRANSCENDENTALS: list = []
     TORCH: dict | None = None
+    # the inputs that the generated passes read only in the products over all steps: `_forward`
+    # takes each as its packed rows ([rows, n], `Rows.pack`) and `_backward` gives its gradient so,
+    # which for a ragged batch packs and spreads in one pass from and into the caller's order
+    # (for a batch at full length the rows are a view of [T,B,n])
+    PACKED_INPUTS: tuple = ()
 
     # the most chunks a batch-parallel call may run as; None: as many as numpy's BLAS has threads
     threads: int | None = None
@@ -286,11 +291,12 @@ class CellBase:
         runner = copy.copy(self)
         runner.params = params
         if len(chunks) == 1 and ragged is None:
+            passed = {k: v.reshape(T * B, v.shape[2]) if k in self.PACKED_INPUTS else v for k, v in inputs.items()}
             with _blas_for_one_pass(B):
-                y, final, arrays = runner._forward(inputs, state, tape, lengths_.full(T, B))
+                y, final, arrays = runner._forward(passed, state, tape, lengths_.full(T, B))
             record = None
             if tape:
-                record = Tape(self, T, B, inputs, params, arrays, active=lengths_.full(T, B))
+                record = Tape(self, T, B, passed, params, arrays, active=lengths_.full(T, B))
                 # y is a view of the tape (an output that is a state is its `_seq_` array): a copy,
                 # so that writing to y cannot change what the backward pass reads
                 y = {k: v.copy() for k, v in y.items()}
@@ -326,7 +332,7 @@ class CellBase:
             active = lengths_.full(T, sl.stop - sl.start) if ragged is None else ragged.active(sl)
             part = parallel.Part(sl, active, ragged)
             # a taped chunk keeps its rows of the inputs: a copy, never a view of the caller's
-            part_in = part.take(inputs, own=tape)
+            part_in = part.take(inputs, own=tape, packed=self.PACKED_INPUTS)
             ys, fin, arrays = runner._forward(part_in, part.take_rows(state), tape, part.active)
             part.put(ys, y)
             part.put_rows(fin, final)
@@ -377,6 +383,8 @@ class CellBase:
         if not tape.parts and tape.ragged is None:
             with _blas_for_one_pass(tape.B):
                 dinputs, dparams, dstate0 = self._backward(tape, dy, dstate, dseq, given)
+            # a packed input's gradient: its rows, all of them, a view of [T,B,n]
+            dinputs = {k: v.reshape(tape.T, tape.B, v.shape[1]) if v.ndim == 2 else v for k, v in dinputs.items()}
         else:
             dinputs, dparams, dstate0 = self._backward_chunks(tape, dy, dstate, dseq, given)
         dx = dinputs[self.INPUTS[0][0]] if len(self.INPUTS) == 1 else dinputs

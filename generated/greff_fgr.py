@@ -675,6 +675,8 @@ class Cell(runtime.CellBase):
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_seq_c', 'states', 'c', '[T+1,B,hidden]'), ('_seq_i', 'states', 'i', '[T+1,B,hidden]'), ('_seq_f', 'states', 'f', '[T+1,B,hidden]'), ('_seq_o', 'states', 'o', '[T+1,B,hidden]'), ('_all_z', 'values', 'z', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[4*hidden,input]'), ('_W_h', 'weights', 'h', '[4*hidden,hidden]'), ('_W_i', 'weights', 'i', '[3*hidden,hidden]'), ('_W_f', 'weights', 'f', '[3*hidden,hidden]'), ('_W_o', 'weights', 'o', '[3*hidden,hidden]')]
     TRANSCENDENTALS = [('hidden', 5)]
+    # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
+    PACKED_INPUTS = ('x',)
     # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
     TORCH = None
 
@@ -682,8 +684,7 @@ class Cell(runtime.CellBase):
         _dtype = self.dtype
         _params = self.params
         _in_x = inputs['x']
-        _T, _B = _in_x.shape[0], _in_x.shape[1]
-        _rows = runtime.Rows(_active, _T, _B)
+        _T, _B = _active.shape[0], state['h'].shape[0]
         _n_hidden = self.dims['hidden']
         _w_p_i = _params['p_i']
         _w_p_f = _params['p_f']
@@ -716,8 +717,7 @@ class Cell(runtime.CellBase):
         _seq_i[0] = state['i']
         _seq_f[0] = state['f']
         _seq_o[0] = state['o']
-        _rows_in_x = _rows.pack(_in_x)
-        _G_x = dot(_rows_in_x, _W_x.T)
+        _G_x = dot(_in_x, _W_x.T)
         if tape:
             _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _seq_f, _WT_f, _G_f, _seq_o, _WT_o, _G_o, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o, _all_z)
         else:
@@ -794,9 +794,8 @@ class Cell(runtime.CellBase):
         _dW_f = dot(_dG_i.T, _rows_seq_f)
         _rows_seq_o = _rows.pack(_seq_o[:-1])
         _dW_o = dot(_dG_i.T, _rows_seq_o)
-        _dgemm_x = _rows.spread(dot(_dG_x, _W_x))
-        _rows_in_x = _rows.pack(_in_x)
-        _dW_x = dot(_dG_x.T, _rows_in_x)
+        _dgemm_x = dot(_dG_x, _W_x)
+        _dW_x = dot(_dG_x.T, _in_x)
         _dbias_x = _dG_x.sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W_z'] = _dW_x[0:_n_hidden].copy()

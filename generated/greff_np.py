@@ -439,6 +439,8 @@ class Cell(runtime.CellBase):
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_seq_c', 'states', 'c', '[T+1,B,hidden]'), ('_all_z', 'values', 'z', '[T,B,hidden]'), ('_all_i', 'values', 'i', '[T,B,hidden]'), ('_all_f', 'values', 'f', '[T,B,hidden]'), ('_all_o', 'values', 'o', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[4*hidden,input]'), ('_W_h', 'weights', 'h', '[4*hidden,hidden]')]
     TRANSCENDENTALS = [('hidden', 5)]
+    # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
+    PACKED_INPUTS = ('x',)
     # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
     TORCH = None
 
@@ -446,8 +448,7 @@ class Cell(runtime.CellBase):
         _dtype = self.dtype
         _params = self.params
         _in_x = inputs['x']
-        _T, _B = _in_x.shape[0], _in_x.shape[1]
-        _rows = runtime.Rows(_active, _T, _B)
+        _T, _B = _active.shape[0], state['h'].shape[0]
         _n_hidden = self.dims['hidden']
         _w_b_z = _params['b_z']
         _w_b_i = _params['b_i']
@@ -465,8 +466,7 @@ class Cell(runtime.CellBase):
         _all_o = np.empty((_T, _B, _n_hidden), _dtype)
         _seq_h[0] = state['h']
         _seq_c[0] = state['c']
-        _rows_in_x = _rows.pack(_in_x)
-        _G_x = dot(_rows_in_x, _W_x.T)
+        _G_x = dot(_in_x, _W_x.T)
         if tape:
             _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _all_z, _all_i, _all_f, _all_o)
         else:
@@ -511,9 +511,8 @@ class Cell(runtime.CellBase):
             _loop_backward(_T, _n_hidden, _active, _seq_c, _all_f, _all_i, _all_o, _all_z, _dcarry_h, _dy_y, _dcarry_c, _dG_x, _d_c, _W_h, _dgemm_h)
         _rows_seq_h = _rows.pack(_seq_h[:-1])
         _dW_h = dot(_dG_x.T, _rows_seq_h)
-        _dgemm_x = _rows.spread(dot(_dG_x, _W_x))
-        _rows_in_x = _rows.pack(_in_x)
-        _dW_x = dot(_dG_x.T, _rows_in_x)
+        _dgemm_x = dot(_dG_x, _W_x)
+        _dW_x = dot(_dG_x.T, _in_x)
         _dbias_x = _dG_x.sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W_z'] = _dW_x[0:_n_hidden].copy()

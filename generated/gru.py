@@ -395,6 +395,8 @@ class Cell(runtime.CellBase):
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_all__p5', 'values', '_p5', '[T,B,hidden]'), ('_all_r', 'values', 'r', '[T,B,hidden]'), ('_all_z', 'values', 'z', '[T,B,hidden]'), ('_all_n', 'values', 'n', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[3*hidden,input]'), ('_W_h', 'weights', 'h', '[3*hidden,hidden]')]
     TRANSCENDENTALS = [('hidden', 3)]
+    # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
+    PACKED_INPUTS = ('x',)
     # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
     TORCH = {'module': 'GRU', 'state': ['h'], 'weight_ih': ['W_r', 'W_z', 'W_n'], 'weight_hh': ['U_r', 'U_z', 'U_n'], 'bias_ih': ['b_r', 'b_z', 'b_n'], 'bias_hh': ['b_r', 'b_z', 'b_hn']}
 
@@ -402,8 +404,7 @@ class Cell(runtime.CellBase):
         _dtype = self.dtype
         _params = self.params
         _in_x = inputs['x']
-        _T, _B = _in_x.shape[0], _in_x.shape[1]
-        _rows = runtime.Rows(_active, _T, _B)
+        _T, _B = _active.shape[0], state['h'].shape[0]
         _n_hidden = self.dims['hidden']
         _w_b_r = _params['b_r']
         _w_b_z = _params['b_z']
@@ -419,8 +420,7 @@ class Cell(runtime.CellBase):
         _all_z = np.empty((_T, _B, _n_hidden), _dtype)
         _all_n = np.empty((_T, _B, _n_hidden), _dtype)
         _seq_h[0] = state['h']
-        _rows_in_x = _rows.pack(_in_x)
-        _G_x = dot(_rows_in_x, _W_x.T)
+        _G_x = dot(_in_x, _W_x.T)
         if tape:
             _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, _w_b_n, _w_b_r, _w_b_z, _all_r, _all_z, _all_n, _all__p5)
         else:
@@ -462,9 +462,8 @@ class Cell(runtime.CellBase):
             _loop_backward(_T, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _all_n, _all_r, _all_z, _dcarry_h, _dy_h_new, _d_h, _dG_x, _W_h, _dgemm_h)
         _rows_seq_h = _rows.pack(_seq_h[:-1])
         _dW_h = dot(_dG_x[:, 0:3*_n_hidden].T, _rows_seq_h)
-        _dgemm_x = _rows.spread(dot(_dG_x[:, _n_hidden:4*_n_hidden], _W_x))
-        _rows_in_x = _rows.pack(_in_x)
-        _dW_x = dot(_dG_x[:, _n_hidden:4*_n_hidden].T, _rows_in_x)
+        _dgemm_x = dot(_dG_x[:, _n_hidden:4*_n_hidden], _W_x)
+        _dW_x = dot(_dG_x[:, _n_hidden:4*_n_hidden].T, _in_x)
         _dbias_x = _dG_x[:, _n_hidden:4*_n_hidden].sum(axis=0, dtype=np.float64)
         _dbias_h = _dG_x[:, 0:3*_n_hidden][:, 0:_n_hidden].sum(axis=0, dtype=np.float64)
         _dparams = {}

@@ -437,6 +437,8 @@ class Cell(runtime.CellBase):
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_all_r', 'values', 'r', '[T,B,hidden]'), ('_all_z', 'values', 'z', '[T,B,hidden]'), ('_all__v0', 'values', '_v0', '[T,B,hidden]'), ('_all_n', 'values', 'n', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[3*hidden,input]'), ('_W_h', 'weights', 'h', '[2*hidden,hidden]'), ('_W__v0', 'weights', '_v0', '[hidden,hidden]')]
     TRANSCENDENTALS = [('hidden', 3)]
+    # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
+    PACKED_INPUTS = ('x',)
     # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
     TORCH = None
 
@@ -444,8 +446,7 @@ class Cell(runtime.CellBase):
         _dtype = self.dtype
         _params = self.params
         _in_x = inputs['x']
-        _T, _B = _in_x.shape[0], _in_x.shape[1]
-        _rows = runtime.Rows(_active, _T, _B)
+        _T, _B = _active.shape[0], state['h'].shape[0]
         _n_hidden = self.dims['hidden']
         _w_b_r = _params['b_r']
         _w_b_z = _params['b_z']
@@ -463,8 +464,7 @@ class Cell(runtime.CellBase):
         _all__v0 = np.empty((_T, _B, _n_hidden), _dtype)
         _all_n = np.empty((_T, _B, _n_hidden), _dtype)
         _seq_h[0] = state['h']
-        _rows_in_x = _rows.pack(_in_x)
-        _G_x = dot(_rows_in_x, _W_x.T)
+        _G_x = dot(_in_x, _W_x.T)
         if tape:
             _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_r, _w_b_z, _all_r, _all_z, _all__v0, _WT__v0, _G__v0, _w_b_n, _all_n)
         else:
@@ -510,9 +510,8 @@ class Cell(runtime.CellBase):
         _dW_h = dot(_dG_x[:, 0:2*_n_hidden].T, _rows_seq_h)
         _rows_all__v0 = _rows.pack(_all__v0)
         _dW__v0 = dot(_dG__v0.T, _rows_all__v0)
-        _dgemm_x = _rows.spread(dot(_dG_x[:, 0:3*_n_hidden], _W_x))
-        _rows_in_x = _rows.pack(_in_x)
-        _dW_x = dot(_dG_x[:, 0:3*_n_hidden].T, _rows_in_x)
+        _dgemm_x = dot(_dG_x[:, 0:3*_n_hidden], _W_x)
+        _dW_x = dot(_dG_x[:, 0:3*_n_hidden].T, _in_x)
         _dbias_x = _dG_x[:, 0:3*_n_hidden].sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W_r'] = _dW_x[0:_n_hidden].copy()

@@ -445,6 +445,8 @@ class Cell(runtime.CellBase):
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_all_z', 'values', 'z', '[T,B,hidden]'), ('_all_r', 'values', 'r', '[T,B,hidden]'), ('_all__v0', 'values', '_v0', '[T,B,hidden]'), ('_all_n', 'values', 'n', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[2*hidden,input]'), ('_W_h', 'weights', 'h', '[2*hidden,hidden]'), ('_W__v0', 'weights', '_v0', '[hidden,hidden]')]
     TRANSCENDENTALS = [('hidden', 3)]
+    # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
+    PACKED_INPUTS = ()
     # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
     TORCH = None
 
@@ -452,7 +454,7 @@ class Cell(runtime.CellBase):
         _dtype = self.dtype
         _params = self.params
         _in_x = inputs['x']
-        _T, _B = _in_x.shape[0], _in_x.shape[1]
+        _T, _B = _active.shape[0], state['h'].shape[0]
         _rows = runtime.Rows(_active, _T, _B)
         _n_hidden = self.dims['hidden']
         _w_b_z = _params['b_z']

@@ -194,6 +194,8 @@ class Cell(runtime.CellBase):
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_W_x', 'weights', 'x', '[hidden,input]'), ('_W_h', 'weights', 'h', '[hidden,hidden]')]
     TRANSCENDENTALS = [('hidden', 1)]
+    # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
+    PACKED_INPUTS = ('x',)
     # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
     TORCH = {'module': 'RNN', 'state': ['h'], 'weight_ih': ['W'], 'weight_hh': ['U'], 'bias_ih': ['b'], 'bias_hh': ['b']}
 
@@ -201,8 +203,7 @@ class Cell(runtime.CellBase):
         _dtype = self.dtype
         _params = self.params
         _in_x = inputs['x']
-        _T, _B = _in_x.shape[0], _in_x.shape[1]
-        _rows = runtime.Rows(_active, _T, _B)
+        _T, _B = _active.shape[0], state['h'].shape[0]
         _n_hidden = self.dims['hidden']
         _w_b = _params['b']
         _W_x = _params['W']
@@ -211,8 +212,7 @@ class Cell(runtime.CellBase):
         _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _G_h = np.empty((_B, _n_hidden), _dtype)
         _seq_h[0] = state['h']
-        _rows_in_x = _rows.pack(_in_x)
-        _G_x = dot(_rows_in_x, _W_x.T)
+        _G_x = dot(_in_x, _W_x.T)
         _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b)
         _y = {'h_new': _seq_h[1:]}
         _final = {'h': _seq_h[_T].copy()}
@@ -244,9 +244,8 @@ class Cell(runtime.CellBase):
             _loop_backward(_T, _n_hidden, _active, _seq_h, _dcarry_h, _dy_h_new, _dG_x, _W_h, _dgemm_h)
         _rows_seq_h = _rows.pack(_seq_h[:-1])
         _dW_h = dot(_dG_x.T, _rows_seq_h)
-        _dgemm_x = _rows.spread(dot(_dG_x, _W_x))
-        _rows_in_x = _rows.pack(_in_x)
-        _dW_x = dot(_dG_x.T, _rows_in_x)
+        _dgemm_x = dot(_dG_x, _W_x)
+        _dW_x = dot(_dG_x.T, _in_x)
         _dbias_x = _dG_x.sum(axis=0, dtype=np.float64)
         _dparams = {}
         _dparams['W'] = _dW_x[0:_n_hidden].copy()

@@ -53,10 +53,24 @@ def test_input_products_hoisted_and_recurrent_products_fused(name, hoisted, recu
     cols = "" if h_cols is None else f", {h_cols}"
     dG_x = "_dG_x" if x_cols is None else f"_dG_x[:, {x_cols}]"
     # over the rows that ran (all T*B of a batch without lengths): the hoisted products and
-    # their gradient live packed (storage.packed), the kernels index them at the step's offset
-    assert "_G_x = dot(_rows_in_x, _W_x.T)" in b.source and "_G_x[_o + _b" in forward
-    assert f"= dot({dG_h}{f'[:{cols}]' if cols else ''}.T, " in b.source and f"= _rows.spread(dot({dG_x}, _W_x))" in b.source
+    # their gradient live packed (storage.packed), the kernels index them at the step's offset;
+    # x, which no kernel reads, comes packed and its gradient goes back so (PACKED_INPUTS)
+    assert "PACKED_INPUTS = ('x',)" in b.source
+    assert "_G_x = dot(_in_x, _W_x.T)" in b.source and "_G_x[_o + _b" in forward and "_rows.pack(_in_x)" not in b.source
+    assert f"= dot({dG_h}{f'[:{cols}]' if cols else ''}.T, " in b.source and f"_dgemm_x = dot({dG_x}, _W_x)" in b.source
+    assert "_rows.spread(" not in b.source
     assert f"{dG_h}[_o + _b" in backward and f"matmul({dG_h}[_o:_o + _nb{cols}]" in backward
+
+
+def test_an_input_a_kernel_reads_comes_whole():
+    """mut1 reads x in its time loop (tanh(x), elementwise, in n): x comes [T,B,input], and the
+    body packs it for the hoisted products; lstm_depth_gated's c_low (read elementwise in the
+    loop) comes whole, its x packed."""
+    mut1 = built("mut1").source
+    assert "PACKED_INPUTS = ()" in mut1 and "_rows.pack(_in_x)" in mut1
+    assert "_dgemm_x = _rows.spread(dot(" in mut1
+    gated = built("lstm_depth_gated").source
+    assert "PACKED_INPUTS = ('x',)" in gated and "_rows.pack(_in_x)" not in gated
 
 
 def test_cho_gru_needs_a_second_product_per_step():

@@ -18,6 +18,10 @@ class Bodies:
         self.cell = kernels.cell
         # array expression -> the name of its packed rows, in the body being written
         self.packs: dict[str, str] = {}
+        # the inputs that no kernel reads, only the products over all steps: the passes take
+        # them, and give their gradients, as packed rows (the Cell's PACKED_INPUTS; `Emitter`
+        # sets them once the kernels are written)
+        self.packed_inputs: tuple[str, ...] = ()
 
     def buf(self, role: Role, value: str) -> Buffer:
         return self.s.buf(role, value)
@@ -76,6 +80,8 @@ class Bodies:
         """Every step's operand of a group, the rows that ran, as a [rows, n] matrix."""
         acc = self.s.read_fwd[g.operand]
         arr = stem = acc.array.name
+        if acc.array.role is Role.INPUT and g.operand in self.packed_inputs:
+            return arr
         if acc.index == "next":
             arr, stem = f"{arr}[1:]", f"{stem}_next"
         elif acc.array.role is Role.STATES:
@@ -110,8 +116,8 @@ class Bodies:
         w.define("_params", "self.params")
         for x in cell.inputs:
             w.line(f"{self.buf(Role.INPUT, x).name} = inputs[{x!r}]")
-        first = self.buf(Role.INPUT, next(iter(cell.inputs))).name
-        w.line(f"_T, _B = {first}.shape[0], {first}.shape[1]")
+        # the sizes from `_active` and a state: an input may come as its packed rows
+        w.line(f"_T, _B = _active.shape[0], state[{next(iter(cell.states))!r}].shape[0]")
         w.define("_rows", "runtime.Rows(_active, _T, _B)")
         self.dims_prologue(w)
         self.vectors_prologue(w)
@@ -219,7 +225,10 @@ class Bodies:
                 self.call(w, pre_b[ph.index])
             for g in ph.groups:
                 dG = self.gradient_all(w, g)
-                w.line(f"{self.buf(Role.D_OPERAND, g.name).name} = _rows.spread(dot({dG}, {self.buf(Role.WEIGHTS, g.name).name}))")
+                product = f"dot({dG}, {self.buf(Role.WEIGHTS, g.name).name})"
+                # a packed input's gradient stays packed rows (see `packed_inputs`)
+                packed = g.operand in self.packed_inputs
+                w.line(f"{self.buf(Role.D_OPERAND, g.name).name} = {product if packed else f'_rows.spread({product})'}")
                 self.k.place_transposes(g)
                 weight_grads(g)
         return grads

@@ -66,6 +66,8 @@ class Emitter:
         pre_b = {ph.index: kern for ph in reversed(s.phases[PRE]) if (kern := k.pre_backward(ph.index))}
         kernels = [*pre_f.values(), loop_f, *infer.values(), loop_b, loop_bd, *pre_b.values()]
         kernel_sources = [kern.source(cell.dims) for kern in kernels]
+        read = {a for kern in kernels for a in kern.arrays}
+        self.bodies.packed_inputs = tuple(x for x in cell.inputs if s.buf(Role.INPUT, x) not in read)
         forward = self.bodies.forward_body(pre_f, loop_f, infer)
         backward = self.bodies.backward_body(pre_b, loop_b, loop_bd)
         missing = self.unplaced()
@@ -98,6 +100,7 @@ class Emitter:
             "params": [(p.name, p.shape) for p in cell.params],
             "tape": tables.tape(s),
             "transcendentals": tables.transcendentals(cell),
+            "packed_inputs": self.bodies.packed_inputs,
             "torch": cell.torch,
             "param_inits": inits,
             "forward_body": forward,
