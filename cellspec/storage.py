@@ -63,6 +63,14 @@ def packed(s: "Schedule", g: Group, kept: set[str]) -> bool:
     )
 
 
+def packed_input(s: "Schedule", x: str) -> bool:
+    """Whether an input reaches the passes as its packed rows ([rows, n], as `packed` products
+    live) and its gradient leaves them so: where no kernel reads it, every value that reads it
+    being a product of a group before the time loop. A ragged batch then packs it straight from
+    the caller's rows, and spreads its gradient straight into them (the Cell's PACKED_INPUTS)."""
+    return all(u in s.group_of and s.group_of[u].region == PRE for u in s.cell.users().get(x, ()))
+
+
 def forward_storage(s: "Schedule", phase_of: dict[str, int]) -> None:
     """Where the forward pass keeps each value, and what of it the tape keeps."""
     cell, plan = s.cell, s.plan
@@ -75,7 +83,8 @@ def forward_storage(s: "Schedule", phase_of: dict[str, int]) -> None:
         return b
 
     for x, dim in cell.inputs.items():
-        s.read_fwd[x] = s.read_bwd[x] = Access(new(Role.INPUT, x, ("T", "B", (dim,)), f"input {x}", False), "tbj")
+        shape = ("rows", (dim,)) if packed_input(s, x) else ("T", "B", (dim,))
+        s.read_fwd[x] = s.read_bwd[x] = Access(new(Role.INPUT, x, shape, f"input {x}", False), "tbj")
     for p in cell.vectors:
         s.read_fwd[p] = s.read_bwd[p] = Access(new(Role.VECTOR, p, ((cell.dim_of(p),),), f"param {p}", False), "j")
     for c in cell.constants:

@@ -279,6 +279,27 @@ def test_rows_pack_and_spread():
     assert np.array_equal(back[ran], a[ran]) and np.all(back[~ran] == 0)
 
 
+def test_packed_rows_straight_from_and_into_the_callers_order():
+    """gather's packed arrays are the packed rows of its sorted copy, and scatter of packed
+    rows writes what scatter of their spread writes, zeros past each end included."""
+    from cellspec.lengths import Ragged, Rows, gather, scatter
+
+    rng = np.random.default_rng(1)
+    lengths = np.array([2, 5, 1, 4, 5, 3])
+    ragged = Ragged(lengths, 5)
+    rows, steps = ragged.rows(slice(None)), ragged.active()
+    a = rng.normal(size=(5, 6, 3))
+    sorted_copy = gather({"a": a}, rows, steps)["a"]
+    packed = gather({"a": a, "b": a}, rows, steps, packed=("a",))
+    assert packed["a"].shape == (lengths.sum(), 3) and np.array_equal(packed["a"], Rows(steps, 5, 6).pack(sorted_copy))
+    assert np.array_equal(packed["b"], sorted_copy)
+    whole, straight = np.full((5, 6, 3), np.nan), np.full((5, 6, 3), np.nan)
+    scatter({"a": Rows(steps, 5, 6).spread(packed["a"])}, rows, steps, {"a": whole})
+    scatter({"a": packed["a"]}, rows, steps, {"a": straight})
+    assert np.array_equal(straight, whole) and np.array_equal(straight[:, 1], a[:, 1])
+    assert np.all(straight[lengths[0]:, 0] == 0)
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_the_kernels_run_up_to_the_longest_sequences_end(threads):
     # padded 4 steps past the longest sequence: the kernels run 6 steps, not 10; outputs, the

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from cellspec.buffers import Role
 from cellspec.build import compile_spec
 from cellspec.codegen.cpu.kernel import window
 
@@ -66,11 +67,13 @@ def test_an_input_a_kernel_reads_comes_whole():
     """mut1 reads x in its time loop (tanh(x), elementwise, in n): x comes [T,B,input], and the
     body packs it for the hoisted products; lstm_depth_gated's c_low (read elementwise in the
     loop) comes whole, its x packed."""
-    mut1 = built("mut1").source
-    assert "PACKED_INPUTS = ()" in mut1 and "_rows.pack(_in_x)" in mut1
-    assert "_dgemm_x = _rows.spread(dot(" in mut1
-    gated = built("lstm_depth_gated").source
-    assert "PACKED_INPUTS = ('x',)" in gated and "_rows.pack(_in_x)" not in gated
+    mut1 = built("mut1")
+    assert not mut1.schedule.buf(Role.INPUT, "x").packed
+    assert "PACKED_INPUTS = ()" in mut1.source and "_rows.pack(_in_x)" in mut1.source
+    assert "_dgemm_x = _rows.spread(dot(" in mut1.source
+    gated = built("lstm_depth_gated")
+    assert gated.schedule.buf(Role.INPUT, "x").packed and not gated.schedule.buf(Role.INPUT, "c_low").packed
+    assert "PACKED_INPUTS = ('x',)" in gated.source and "_rows.pack(_in_x)" not in gated.source
 
 
 def test_cho_gru_needs_a_second_product_per_step():

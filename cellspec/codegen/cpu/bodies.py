@@ -19,9 +19,9 @@ class Bodies:
         # array expression -> the name of its packed rows, in the body being written
         self.packs: dict[str, str] = {}
         # the inputs that no kernel reads, only the products over all steps: the passes take
-        # them, and give their gradients, as packed rows (the Cell's PACKED_INPUTS; `Emitter`
-        # sets them once the kernels are written)
-        self.packed_inputs: tuple[str, ...] = ()
+        # them, and give their gradients, as packed rows (`storage.packed_input`, the Cell's
+        # PACKED_INPUTS)
+        self.packed_inputs = tuple(x for x in self.cell.inputs if self.buf(Role.INPUT, x).packed)
 
     def buf(self, role: Role, value: str) -> Buffer:
         return self.s.buf(role, value)

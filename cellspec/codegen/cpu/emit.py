@@ -66,8 +66,9 @@ class Emitter:
         pre_b = {ph.index: kern for ph in reversed(s.phases[PRE]) if (kern := k.pre_backward(ph.index))}
         kernels = [*pre_f.values(), loop_f, *infer.values(), loop_b, loop_bd, *pre_b.values()]
         kernel_sources = [kern.source(cell.dims) for kern in kernels]
-        read = {a for kern in kernels for a in kern.arrays}
-        self.bodies.packed_inputs = tuple(x for x in cell.inputs if s.buf(Role.INPUT, x) not in read)
+        read = {a.value for kern in kernels for a in kern.arrays if a.role is Role.INPUT} & set(self.bodies.packed_inputs)
+        if read:
+            raise AssertionError(f"cellspec's emitter: a kernel of {cell.name} reads the packed inputs {sorted(read)}")
         forward = self.bodies.forward_body(pre_f, loop_f, infer)
         backward = self.bodies.backward_body(pre_b, loop_b, loop_bd)
         missing = self.unplaced()
