@@ -157,6 +157,9 @@ class CellBase:
     # which for a ragged batch packs and spreads in one pass from and into the caller's order
     # (for a batch at full length the rows are a view of [T,B,n])
     PACKED_INPUTS: tuple = ()
+    # the outputs whose gradient only the backward time loop reads, on the rows still running:
+    # `_backward` takes dy as its packed rows
+    PACKED_DY: tuple = ()
 
     # the most chunks a batch-parallel call may run as; None: as many as numpy's BLAS has threads
     threads: int | None = None
@@ -381,6 +384,7 @@ class CellBase:
                 # never read: the kernel takes its no-dseq path
                 dseq[name] = np.zeros((1, 1, 1), self.dtype)
         if not tape.parts and tape.ragged is None:
+            dy = {k: v.reshape(tape.T * tape.B, v.shape[2]) if k in self.PACKED_DY else v for k, v in dy.items()}
             with _blas_for_one_pass(tape.B):
                 dinputs, dparams, dstate0 = self._backward(tape, dy, dstate, dseq, given)
             # a packed input's gradient: its rows, all of them, a view of [T,B,n]
@@ -405,12 +409,13 @@ class CellBase:
 
         def run(sl, piece):
             # a ragged batch's chunk takes its rows in the kernels' order, as the forward pass
-            # ran them; dy past each end is zeroed (those outputs are zeros, whatever dy says),
-            # dseq is not (a state passes through past the end, and so does its gradient)
+            # ran them; dy past each end is zeroed (those outputs are zeros, whatever dy says)
+            # or, read by the time loop alone (PACKED_DY), not taken; dseq is not zeroed (a
+            # state passes through past the end, and so does its gradient)
             part = parallel.Part(sl, piece.active, ragged)
             # without dseq the kernels never read it: every chunk gets the same placeholder
             part_dseq = part.take(dseq, zero=False) if given else dseq
-            dx, dp, ds = self._backward(piece, part.take(dy), part.take_rows(dstate), part_dseq, given)
+            dx, dp, ds = self._backward(piece, part.take(dy, packed=self.PACKED_DY), part.take_rows(dstate), part_dseq, given)
             part.put(dx, dinputs)
             part.put_rows(ds, dstate0)
             return dp

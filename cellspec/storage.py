@@ -216,7 +216,10 @@ def backward_storage(s: "Schedule", phase_of: dict[str, int]) -> None:
         s.sink[Sink("state", st)] = Access(b, "bj")
         new(Role.D_SEQUENCE, st, ("T", "B", (dim,)), f"the gradient of state {st} after every step from a layer above that reads it", False)
     for out in cell.outputs:
-        b = new(Role.D_OUTPUT, out, ("T", "B", (cell.dim_of(out),)), f"dy: the gradient of output {out}", False)
+        # read only by the backward time loop, on the rows still running: the caller's dy comes
+        # as its packed rows (the Cell's PACKED_DY), straight from a ragged batch's order
+        rows = ("rows",) if s.region[out] == LOOP else ("T", "B")
+        b = new(Role.D_OUTPUT, out, (*rows, (cell.dim_of(out),)), f"dy: the gradient of output {out}", False)
         s.sink[Sink("output", out)] = Access(b, "tbj")
 
 

@@ -158,7 +158,7 @@ def _loop_backward(_T, _n_hidden, _active, _all_h_run, _w_period, _dcarry_h, _dy
     _all_h_run: [T,B,hidden] h_run at every step
     _w_period: [hidden] constant period
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
-    _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
+    _dy_h_new: [rows,hidden] dy: the gradient of output h_new
     _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
     _dG_x: [rows,hidden] the gradient of [W @ x] = [U @ h] at every step, the rows that ran
     _W_h: [hidden,hidden] [U]
@@ -174,7 +174,7 @@ def _loop_backward(_T, _n_hidden, _active, _all_h_run, _w_period, _dcarry_h, _dy
         for _b in range(_nb):
             _rt_all_h_run_0 = _all_h_run[_t, _b]
             _rb_dcarry_h_1 = _dcarry_h[_b]
-            _rt_dy_h_new_2 = _dy_h_new[_t, _b]
+            _rt_dy_h_new_2 = _dy_h_new[_o + _b]
             _rb_d_h_3 = _d_h[_b]
             _rt_dG_x_4 = _dG_x[_o + _b]
             for _j in range(_n_hidden):
@@ -206,7 +206,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all_h_run, _w_period, _dcar
     _all_h_run: [T,B,hidden] h_run at every step
     _w_period: [hidden] constant period
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
-    _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
+    _dy_h_new: [rows,hidden] dy: the gradient of output h_new
     _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
     _dG_x: [rows,hidden] the gradient of [W @ x] = [U @ h] at every step, the rows that ran
     _W_h: [hidden,hidden] [U]
@@ -223,7 +223,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all_h_run, _w_period, _dcar
         for _b in range(_nb):
             _rt_all_h_run_0 = _all_h_run[_t, _b]
             _rb_dcarry_h_1 = _dcarry_h[_b]
-            _rt_dy_h_new_2 = _dy_h_new[_t, _b]
+            _rt_dy_h_new_2 = _dy_h_new[_o + _b]
             _rb_d_h_3 = _d_h[_b]
             _rt_dG_x_4 = _dG_x[_o + _b]
             for _j in range(_n_hidden):
@@ -276,6 +276,8 @@ class Cell(runtime.CellBase):
     TRANSCENDENTALS = [('hidden', 1)]
     # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
     PACKED_INPUTS = ('x',)
+    # the outputs whose gradient the backward pass takes as its packed rows ([rows, n])
+    PACKED_DY = ('h_new',)
     # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
     TORCH = None
 

@@ -247,7 +247,7 @@ def _loop_backward(_T, _n_hidden, _active, _seq_c, _all_i, _all_o, _w_p_i, _w_p_
     _w_p_o: [hidden] param p_o
     _all_z: [T,B,hidden] z at every step
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
-    _dy_y: [T,B,hidden] dy: the gradient of output y
+    _dy_y: [rows,hidden] dy: the gradient of output y
     _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
     _dG_x: [rows,3*hidden] the gradient of [W_z @ x; W_i @ x; W_o @ x] = [R_z @ h; R_i @ h; R_o @ h] at every step, the rows that ran
     _acc_p_o: [hidden] the gradient of p_o, summed in float64
@@ -270,7 +270,7 @@ def _loop_backward(_T, _n_hidden, _active, _seq_c, _all_i, _all_o, _w_p_i, _w_p_
             _rt_all_o_3 = _all_o[_t, _b]
             _rt_all_z_4 = _all_z[_t, _b]
             _rb_dcarry_h_5 = _dcarry_h[_b]
-            _rt_dy_y_6 = _dy_y[_t, _b]
+            _rt_dy_y_6 = _dy_y[_o + _b]
             _rb_dcarry_c_7 = _dcarry_c[_b]
             _rt_dG_x_8 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
             _rb_d_c_9 = _d_c[_b]
@@ -324,7 +324,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _all_i, _all_o, _w_p
     _w_p_o: [hidden] param p_o
     _all_z: [T,B,hidden] z at every step
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
-    _dy_y: [T,B,hidden] dy: the gradient of output y
+    _dy_y: [rows,hidden] dy: the gradient of output y
     _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
     _dG_x: [rows,3*hidden] the gradient of [W_z @ x; W_i @ x; W_o @ x] = [R_z @ h; R_i @ h; R_o @ h] at every step, the rows that ran
     _acc_p_o: [hidden] the gradient of p_o, summed in float64
@@ -349,7 +349,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _all_i, _all_o, _w_p
             _rt_all_o_3 = _all_o[_t, _b]
             _rt_all_z_4 = _all_z[_t, _b]
             _rb_dcarry_h_5 = _dcarry_h[_b]
-            _rt_dy_y_6 = _dy_y[_t, _b]
+            _rt_dy_y_6 = _dy_y[_o + _b]
             _rb_dcarry_c_7 = _dcarry_c[_b]
             _rt_dG_x_8 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
             _rb_d_c_9 = _d_c[_b]
@@ -426,6 +426,8 @@ class Cell(runtime.CellBase):
     TRANSCENDENTALS = [('hidden', 4)]
     # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
     PACKED_INPUTS = ('x',)
+    # the outputs whose gradient the backward pass takes as its packed rows ([rows, n])
+    PACKED_DY = ('y',)
     # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
     TORCH = None
 

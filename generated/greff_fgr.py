@@ -408,7 +408,7 @@ def _loop_backward(_T, _n_hidden, _active, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_
     _w_p_o: [hidden] param p_o
     _all_z: [T,B,hidden] z at every step
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
-    _dy_y: [T,B,hidden] dy: the gradient of output y
+    _dy_y: [rows,hidden] dy: the gradient of output y
     _dcarry_o: [B,hidden] d_o[t]: the gradient of state o after step t
     _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
     _dcarry_f: [B,hidden] d_f[t]: the gradient of state f after step t
@@ -443,7 +443,7 @@ def _loop_backward(_T, _n_hidden, _active, _seq_c, _seq_f, _seq_i, _seq_o, _w_p_
             _rn_seq_o_4 = _seq_o[_t + 1, _b]
             _rt_all_z_5 = _all_z[_t, _b]
             _rb_dcarry_h_6 = _dcarry_h[_b]
-            _rt_dy_y_7 = _dy_y[_t, _b]
+            _rt_dy_y_7 = _dy_y[_o + _b]
             _rb_dcarry_o_8 = _dcarry_o[_b]
             _rb_dcarry_c_9 = _dcarry_c[_b]
             _rb_dcarry_f_10 = _dcarry_f[_b]
@@ -520,7 +520,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _seq_f, _seq_i, _seq
     _w_p_o: [hidden] param p_o
     _all_z: [T,B,hidden] z at every step
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
-    _dy_y: [T,B,hidden] dy: the gradient of output y
+    _dy_y: [rows,hidden] dy: the gradient of output y
     _dcarry_o: [B,hidden] d_o[t]: the gradient of state o after step t
     _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
     _dcarry_f: [B,hidden] d_f[t]: the gradient of state f after step t
@@ -560,7 +560,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _seq_f, _seq_i, _seq
             _rn_seq_o_4 = _seq_o[_t + 1, _b]
             _rt_all_z_5 = _all_z[_t, _b]
             _rb_dcarry_h_6 = _dcarry_h[_b]
-            _rt_dy_y_7 = _dy_y[_t, _b]
+            _rt_dy_y_7 = _dy_y[_o + _b]
             _rb_dcarry_o_8 = _dcarry_o[_b]
             _rb_dcarry_c_9 = _dcarry_c[_b]
             _rb_dcarry_f_10 = _dcarry_f[_b]
@@ -677,6 +677,8 @@ class Cell(runtime.CellBase):
     TRANSCENDENTALS = [('hidden', 5)]
     # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
     PACKED_INPUTS = ('x',)
+    # the outputs whose gradient the backward pass takes as its packed rows ([rows, n])
+    PACKED_DY = ('y',)
     # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
     TORCH = None
 

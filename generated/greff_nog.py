@@ -246,7 +246,7 @@ def _loop_backward(_T, _n_hidden, _active, _seq_c, _all_f, _all_i, _w_p_f, _w_p_
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _all_z: [T,B,hidden] z at every step
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
-    _dy_y: [T,B,hidden] dy: the gradient of output y
+    _dy_y: [rows,hidden] dy: the gradient of output y
     _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
     _d_c: [B,hidden] the gradient of c from its users in other fused loops, this step
     _dG_x: [rows,3*hidden] the gradient of [W_z @ x; W_i @ x; W_f @ x] = [R_z @ h; R_i @ h; R_f @ h] at every step, the rows that ran
@@ -269,7 +269,7 @@ def _loop_backward(_T, _n_hidden, _active, _seq_c, _all_f, _all_i, _w_p_f, _w_p_
             _rn_seq_h_3 = _seq_h[_t + 1, _b]
             _rt_all_z_4 = _all_z[_t, _b]
             _rb_dcarry_h_5 = _dcarry_h[_b]
-            _rt_dy_y_6 = _dy_y[_t, _b]
+            _rt_dy_y_6 = _dy_y[_o + _b]
             _rb_dcarry_c_7 = _dcarry_c[_b]
             _rb_d_c_8 = _d_c[_b]
             _rt_dG_x_9 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
@@ -322,7 +322,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _all_f, _all_i, _w_p
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _all_z: [T,B,hidden] z at every step
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
-    _dy_y: [T,B,hidden] dy: the gradient of output y
+    _dy_y: [rows,hidden] dy: the gradient of output y
     _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
     _d_c: [B,hidden] the gradient of c from its users in other fused loops, this step
     _dG_x: [rows,3*hidden] the gradient of [W_z @ x; W_i @ x; W_f @ x] = [R_z @ h; R_i @ h; R_f @ h] at every step, the rows that ran
@@ -347,7 +347,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _all_f, _all_i, _w_p
             _rn_seq_h_3 = _seq_h[_t + 1, _b]
             _rt_all_z_4 = _all_z[_t, _b]
             _rb_dcarry_h_5 = _dcarry_h[_b]
-            _rt_dy_y_6 = _dy_y[_t, _b]
+            _rt_dy_y_6 = _dy_y[_o + _b]
             _rb_dcarry_c_7 = _dcarry_c[_b]
             _rb_d_c_8 = _d_c[_b]
             _rt_dG_x_9 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
@@ -422,6 +422,8 @@ class Cell(runtime.CellBase):
     TRANSCENDENTALS = [('hidden', 4)]
     # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
     PACKED_INPUTS = ('x',)
+    # the outputs whose gradient the backward pass takes as its packed rows ([rows, n])
+    PACKED_DY = ('y',)
     # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
     TORCH = None
 

@@ -230,7 +230,7 @@ def _loop_backward(_T, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _all_n, _a
     _all_r: [T,B,hidden] r at every step
     _all_z: [T,B,hidden] z at every step
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
-    _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
+    _dy_h_new: [rows,hidden] dy: the gradient of output h_new
     _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
     _dG_x: [rows,4*hidden] the gradient of [W_r @ x; W_z @ x; W_n @ x] and [U_n @ h; U_r @ h; U_z @ h] (their equal blocks once, as two column windows) at every step, the rows that ran
     _W_h: [3*hidden,hidden] [U_n; U_r; U_z]
@@ -253,7 +253,7 @@ def _loop_backward(_T, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _all_n, _a
             _rt_all_r_3 = _all_r[_t, _b]
             _rt_all_z_4 = _all_z[_t, _b]
             _rb_dcarry_h_5 = _dcarry_h[_b]
-            _rt_dy_h_new_6 = _dy_h_new[_t, _b]
+            _rt_dy_h_new_6 = _dy_h_new[_o + _b]
             _rb_d_h_7 = _d_h[_b]
             _rt_dG_x_8 = _dG_x[_o + _b, 3*_n_hidden:4*_n_hidden]
             _rt_dG_x_9 = _dG_x[_o + _b, :_n_hidden]
@@ -303,7 +303,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _
     _all_r: [T,B,hidden] r at every step
     _all_z: [T,B,hidden] z at every step
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
-    _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
+    _dy_h_new: [rows,hidden] dy: the gradient of output h_new
     _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
     _dG_x: [rows,4*hidden] the gradient of [W_r @ x; W_z @ x; W_n @ x] and [U_n @ h; U_r @ h; U_z @ h] (their equal blocks once, as two column windows) at every step, the rows that ran
     _W_h: [3*hidden,hidden] [U_n; U_r; U_z]
@@ -327,7 +327,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__p5, _w_b_hn, _seq_h, _
             _rt_all_r_3 = _all_r[_t, _b]
             _rt_all_z_4 = _all_z[_t, _b]
             _rb_dcarry_h_5 = _dcarry_h[_b]
-            _rt_dy_h_new_6 = _dy_h_new[_t, _b]
+            _rt_dy_h_new_6 = _dy_h_new[_o + _b]
             _rb_d_h_7 = _d_h[_b]
             _rt_dG_x_8 = _dG_x[_o + _b, 3*_n_hidden:4*_n_hidden]
             _rt_dG_x_9 = _dG_x[_o + _b, :_n_hidden]
@@ -397,6 +397,8 @@ class Cell(runtime.CellBase):
     TRANSCENDENTALS = [('hidden', 3)]
     # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
     PACKED_INPUTS = ('x',)
+    # the outputs whose gradient the backward pass takes as its packed rows ([rows, n])
+    PACKED_DY = ('h_new',)
     # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
     TORCH = {'module': 'GRU', 'state': ['h'], 'weight_ih': ['W_r', 'W_z', 'W_n'], 'weight_hh': ['U_r', 'U_z', 'U_n'], 'bias_ih': ['b_r', 'b_z', 'b_n'], 'bias_hh': ['b_r', 'b_z', 'b_hn']}
 

@@ -233,7 +233,7 @@ def _loop_backward(_T, _n_hidden, _active, _seq_c, _all_g, _all_i, _all_o, _dcar
     _all_i: [T,B,hidden] i at every step
     _all_o: [T,B,hidden] o at every step
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
-    _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
+    _dy_h_new: [rows,hidden] dy: the gradient of output h_new
     _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
     _d_c: [B,hidden] the gradient of c from its users in other fused loops, this step
     _dG_x: [rows,3*hidden] the gradient of [W_i @ x; W_g @ x; W_o @ x] = [U_i @ h; U_g @ h; U_o @ h] at every step, the rows that ran
@@ -254,7 +254,7 @@ def _loop_backward(_T, _n_hidden, _active, _seq_c, _all_g, _all_i, _all_o, _dcar
             _rt_all_i_3 = _all_i[_t, _b]
             _rt_all_o_4 = _all_o[_t, _b]
             _rb_dcarry_h_5 = _dcarry_h[_b]
-            _rt_dy_h_new_6 = _dy_h_new[_t, _b]
+            _rt_dy_h_new_6 = _dy_h_new[_o + _b]
             _rb_dcarry_c_7 = _dcarry_c[_b]
             _rb_d_c_8 = _d_c[_b]
             _rt_dG_x_9 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
@@ -302,7 +302,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _all_g, _all_i, _all
     _all_i: [T,B,hidden] i at every step
     _all_o: [T,B,hidden] o at every step
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
-    _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
+    _dy_h_new: [rows,hidden] dy: the gradient of output h_new
     _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
     _d_c: [B,hidden] the gradient of c from its users in other fused loops, this step
     _dG_x: [rows,3*hidden] the gradient of [W_i @ x; W_g @ x; W_o @ x] = [U_i @ h; U_g @ h; U_o @ h] at every step, the rows that ran
@@ -325,7 +325,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _all_g, _all_i, _all
             _rt_all_i_3 = _all_i[_t, _b]
             _rt_all_o_4 = _all_o[_t, _b]
             _rb_dcarry_h_5 = _dcarry_h[_b]
-            _rt_dy_h_new_6 = _dy_h_new[_t, _b]
+            _rt_dy_h_new_6 = _dy_h_new[_o + _b]
             _rb_dcarry_c_7 = _dcarry_c[_b]
             _rb_d_c_8 = _d_c[_b]
             _rt_dG_x_9 = _dG_x[_o + _b, 2*_n_hidden:3*_n_hidden]
@@ -396,6 +396,8 @@ class Cell(runtime.CellBase):
     TRANSCENDENTALS = [('hidden', 4)]
     # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
     PACKED_INPUTS = ('x',)
+    # the outputs whose gradient the backward pass takes as its packed rows ([rows, n])
+    PACKED_DY = ('h_new',)
     # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
     TORCH = None
 

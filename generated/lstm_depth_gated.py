@@ -333,7 +333,7 @@ def _loop_backward(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low, _all
     _w_w_cd: [hidden] param w_cd
     _w_w_ld: [hidden] param w_ld
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
-    _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
+    _dy_h_new: [rows,hidden] dy: the gradient of output h_new
     _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
     _dG_x: [rows,5*hidden] the gradient of [W_i @ x; W_f @ x; W_c @ x; W_o @ x; W_d @ x] and [U_i @ h; U_f @ h; U_c @ h; U_o @ h] (their equal blocks once, as two column windows) at every step, the rows that ran
     _acc_p_o: [hidden] the gradient of p_o, summed in float64
@@ -366,7 +366,7 @@ def _loop_backward(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low, _all
             _rt_all_i_6 = _all_i[_t, _b]
             _rt_all_o_7 = _all_o[_t, _b]
             _rb_dcarry_h_8 = _dcarry_h[_b]
-            _rt_dy_h_new_9 = _dy_h_new[_t, _b]
+            _rt_dy_h_new_9 = _dy_h_new[_o + _b]
             _rb_dcarry_c_10 = _dcarry_c[_b]
             _rt_dG_x_11 = _dG_x[_o + _b, 3*_n_hidden:4*_n_hidden]
             _rb_d_c_12 = _d_c[_b]
@@ -447,7 +447,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low,
     _w_w_cd: [hidden] param w_cd
     _w_w_ld: [hidden] param w_ld
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
-    _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
+    _dy_h_new: [rows,hidden] dy: the gradient of output h_new
     _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
     _dG_x: [rows,5*hidden] the gradient of [W_i @ x; W_f @ x; W_c @ x; W_o @ x; W_d @ x] and [U_i @ h; U_f @ h; U_c @ h; U_o @ h] (their equal blocks once, as two column windows) at every step, the rows that ran
     _acc_p_o: [hidden] the gradient of p_o, summed in float64
@@ -482,7 +482,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _all__e0, _seq_c, _in_c_low,
             _rt_all_i_6 = _all_i[_t, _b]
             _rt_all_o_7 = _all_o[_t, _b]
             _rb_dcarry_h_8 = _dcarry_h[_b]
-            _rt_dy_h_new_9 = _dy_h_new[_t, _b]
+            _rt_dy_h_new_9 = _dy_h_new[_o + _b]
             _rb_dcarry_c_10 = _dcarry_c[_b]
             _rt_dG_x_11 = _dG_x[_o + _b, 3*_n_hidden:4*_n_hidden]
             _rb_d_c_12 = _d_c[_b]
@@ -588,6 +588,8 @@ class Cell(runtime.CellBase):
     TRANSCENDENTALS = [('hidden', 6)]
     # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
     PACKED_INPUTS = ('x',)
+    # the outputs whose gradient the backward pass takes as its packed rows ([rows, n])
+    PACKED_DY = ('h_new',)
     # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
     TORCH = None
 

@@ -285,7 +285,7 @@ def _loop_backward(_T, _n_hidden, _active, _seq_c, _all_f, _all_g, _all_i, _all_
     _w_p_i: [hidden] param p_i
     _w_p_o: [hidden] param p_o
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
-    _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
+    _dy_h_new: [rows,hidden] dy: the gradient of output h_new
     _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
     _dG_x: [rows,4*hidden] the gradient of [W_i @ x; W_f @ x; W_g @ x; W_o @ x] = [U_i @ h; U_f @ h; U_g @ h; U_o @ h] at every step, the rows that ran
     _acc_p_o: [hidden] the gradient of p_o, summed in float64
@@ -310,7 +310,7 @@ def _loop_backward(_T, _n_hidden, _active, _seq_c, _all_f, _all_g, _all_i, _all_
             _rt_all_i_4 = _all_i[_t, _b]
             _rt_all_o_5 = _all_o[_t, _b]
             _rb_dcarry_h_6 = _dcarry_h[_b]
-            _rt_dy_h_new_7 = _dy_h_new[_t, _b]
+            _rt_dy_h_new_7 = _dy_h_new[_o + _b]
             _rb_dcarry_c_8 = _dcarry_c[_b]
             _rt_dG_x_9 = _dG_x[_o + _b, 3*_n_hidden:4*_n_hidden]
             _rb_d_c_10 = _d_c[_b]
@@ -372,7 +372,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _all_f, _all_g, _all
     _w_p_i: [hidden] param p_i
     _w_p_o: [hidden] param p_o
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
-    _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
+    _dy_h_new: [rows,hidden] dy: the gradient of output h_new
     _dcarry_c: [B,hidden] d_c[t]: the gradient of state c after step t
     _dG_x: [rows,4*hidden] the gradient of [W_i @ x; W_f @ x; W_g @ x; W_o @ x] = [U_i @ h; U_f @ h; U_g @ h; U_o @ h] at every step, the rows that ran
     _acc_p_o: [hidden] the gradient of p_o, summed in float64
@@ -399,7 +399,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_c, _all_f, _all_g, _all
             _rt_all_i_4 = _all_i[_t, _b]
             _rt_all_o_5 = _all_o[_t, _b]
             _rb_dcarry_h_6 = _dcarry_h[_b]
-            _rt_dy_h_new_7 = _dy_h_new[_t, _b]
+            _rt_dy_h_new_7 = _dy_h_new[_o + _b]
             _rb_dcarry_c_8 = _dcarry_c[_b]
             _rt_dG_x_9 = _dG_x[_o + _b, 3*_n_hidden:4*_n_hidden]
             _rb_d_c_10 = _d_c[_b]
@@ -486,6 +486,8 @@ class Cell(runtime.CellBase):
     TRANSCENDENTALS = [('hidden', 5)]
     # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
     PACKED_INPUTS = ('x',)
+    # the outputs whose gradient the backward pass takes as its packed rows ([rows, n])
+    PACKED_DY = ('h_new',)
     # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
     TORCH = None
 

@@ -297,7 +297,7 @@ def _loop_backward(_T, _n_proj, _n_hidden, _active, _dcarry_h, _dy_h_new, _dG_m,
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _dcarry_h: [B,proj] d_h[t]: the gradient of state h after step t
-    _dy_h_new: [T,B,proj] dy: the gradient of output h_new
+    _dy_h_new: [rows,proj] dy: the gradient of output h_new
     _dG_m: [rows,proj] the gradient of [P @ m] at every step, the rows that ran
     _W_m: [proj,hidden] [P]
     _dgemm_m: [B,hidden] the gradient of m through its products, [P]^T @ theirs
@@ -321,7 +321,7 @@ def _loop_backward(_T, _n_proj, _n_hidden, _active, _dcarry_h, _dy_h_new, _dG_m,
         _o -= _nb
         for _b in range(_nb):
             _rb_dcarry_h_0 = _dcarry_h[_b]
-            _rt_dy_h_new_1 = _dy_h_new[_t, _b]
+            _rt_dy_h_new_1 = _dy_h_new[_o + _b]
             _rt_dG_m_2 = _dG_m[_o + _b]
             for _j in range(_n_proj):
                 d_h_new = _rb_dcarry_h_0[_j] + _rt_dy_h_new_1[_j]
@@ -385,7 +385,7 @@ def _loop_backward_dseq(_T, _B, _n_proj, _n_hidden, _active, _dcarry_h, _dy_h_ne
     _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
     rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _dcarry_h: [B,proj] d_h[t]: the gradient of state h after step t
-    _dy_h_new: [T,B,proj] dy: the gradient of output h_new
+    _dy_h_new: [rows,proj] dy: the gradient of output h_new
     _dG_m: [rows,proj] the gradient of [P @ m] at every step, the rows that ran
     _W_m: [proj,hidden] [P]
     _dgemm_m: [B,hidden] the gradient of m through its products, [P]^T @ theirs
@@ -411,7 +411,7 @@ def _loop_backward_dseq(_T, _B, _n_proj, _n_hidden, _active, _dcarry_h, _dy_h_ne
         _o -= _nb
         for _b in range(_nb):
             _rb_dcarry_h_0 = _dcarry_h[_b]
-            _rt_dy_h_new_1 = _dy_h_new[_t, _b]
+            _rt_dy_h_new_1 = _dy_h_new[_o + _b]
             _rt_dG_m_2 = _dG_m[_o + _b]
             for _j in range(_n_proj):
                 d_h_new = _rb_dcarry_h_0[_j] + _rt_dy_h_new_1[_j]
@@ -509,6 +509,8 @@ class Cell(runtime.CellBase):
     TRANSCENDENTALS = [('hidden', 5)]
     # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
     PACKED_INPUTS = ('x',)
+    # the outputs whose gradient the backward pass takes as its packed rows ([rows, n])
+    PACKED_DY = ('h_new',)
     # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
     TORCH = {'module': 'LSTM', 'state': ['h', 'c'], 'weight_ih': ['W_i', 'W_f', 'W_g', 'W_o'], 'weight_hh': ['U_i', 'U_f', 'U_g', 'U_o'], 'bias_ih': ['b_i', 'b_f', 'b_g', 'b_o'], 'bias_hh': ['b_i', 'b_f', 'b_g', 'b_o'], 'weight_hr': ['P']}
 

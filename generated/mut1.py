@@ -244,7 +244,7 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_z, _d
     _in_x: [T,B,input] input x
     _all_z: [T,B,hidden] z at every step
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
-    _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
+    _dy_h_new: [rows,hidden] dy: the gradient of output h_new
     _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
     _d_z: [T,B,hidden] the gradient of z from its users in other fused loops, every step
     _dG__v0: [rows,hidden] the gradient of [U_n @ (h*r)] at every step, the rows that ran
@@ -269,7 +269,7 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_z, _d
             _rt_in_x_2 = _in_x[_t, _b, :_n_hidden]
             _rt_all_z_3 = _all_z[_t, _b]
             _rb_dcarry_h_4 = _dcarry_h[_b]
-            _rt_dy_h_new_5 = _dy_h_new[_t, _b]
+            _rt_dy_h_new_5 = _dy_h_new[_o + _b]
             _rb_d_h_6 = _d_h[_b]
             _rt_d_z_7 = _d_z[_t, _b]
             _rt_dG__v0_8 = _dG__v0[_o + _b]
@@ -329,7 +329,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_
     _in_x: [T,B,input] input x
     _all_z: [T,B,hidden] z at every step
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
-    _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
+    _dy_h_new: [rows,hidden] dy: the gradient of output h_new
     _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
     _d_z: [T,B,hidden] the gradient of z from its users in other fused loops, every step
     _dG__v0: [rows,hidden] the gradient of [U_n @ (h*r)] at every step, the rows that ran
@@ -355,7 +355,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _in_x, _all_
             _rt_in_x_2 = _in_x[_t, _b, :_n_hidden]
             _rt_all_z_3 = _all_z[_t, _b]
             _rb_dcarry_h_4 = _dcarry_h[_b]
-            _rt_dy_h_new_5 = _dy_h_new[_t, _b]
+            _rt_dy_h_new_5 = _dy_h_new[_o + _b]
             _rb_d_h_6 = _d_h[_b]
             _rt_d_z_7 = _d_z[_t, _b]
             _rt_dG__v0_8 = _dG__v0[_o + _b]
@@ -458,6 +458,8 @@ class Cell(runtime.CellBase):
     TRANSCENDENTALS = [('hidden', 4)]
     # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
     PACKED_INPUTS = ()
+    # the outputs whose gradient the backward pass takes as its packed rows ([rows, n])
+    PACKED_DY = ('h_new',)
     # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
     TORCH = None
 

@@ -251,7 +251,7 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h
     _all_n: [T,B,hidden] n at every step
     _all_z: [T,B,hidden] z at every step
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
-    _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
+    _dy_h_new: [rows,hidden] dy: the gradient of output h_new
     _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
     _d_z: [B,hidden] the gradient of z from its users in other fused loops, this step
     _dG__v0: [rows,hidden] the gradient of [U_n @ (h*r)] at every step, the rows that ran
@@ -275,7 +275,7 @@ def _loop_backward(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dcarry_h
             _rt_all_n_1 = _all_n[_t, _b]
             _rt_all_z_2 = _all_z[_t, _b]
             _rb_dcarry_h_3 = _dcarry_h[_b]
-            _rt_dy_h_new_4 = _dy_h_new[_t, _b]
+            _rt_dy_h_new_4 = _dy_h_new[_o + _b]
             _rb_d_h_5 = _d_h[_b]
             _rb_d_z_6 = _d_z[_b]
             _rt_dG__v0_7 = _dG__v0[_o + _b]
@@ -338,7 +338,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dca
     _all_n: [T,B,hidden] n at every step
     _all_z: [T,B,hidden] z at every step
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
-    _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
+    _dy_h_new: [rows,hidden] dy: the gradient of output h_new
     _d_h: [B,hidden] the gradient of h from its users in other fused loops, this step
     _d_z: [B,hidden] the gradient of z from its users in other fused loops, this step
     _dG__v0: [rows,hidden] the gradient of [U_n @ (h*r)] at every step, the rows that ran
@@ -363,7 +363,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _all_n, _all_z, _dca
             _rt_all_n_1 = _all_n[_t, _b]
             _rt_all_z_2 = _all_z[_t, _b]
             _rb_dcarry_h_3 = _dcarry_h[_b]
-            _rt_dy_h_new_4 = _dy_h_new[_t, _b]
+            _rt_dy_h_new_4 = _dy_h_new[_o + _b]
             _rb_d_h_5 = _d_h[_b]
             _rb_d_z_6 = _d_z[_b]
             _rt_dG__v0_7 = _dG__v0[_o + _b]
@@ -447,6 +447,8 @@ class Cell(runtime.CellBase):
     TRANSCENDENTALS = [('hidden', 3)]
     # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
     PACKED_INPUTS = ()
+    # the outputs whose gradient the backward pass takes as its packed rows ([rows, n])
+    PACKED_DY = ('h_new',)
     # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
     TORCH = None
 

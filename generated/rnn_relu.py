@@ -97,7 +97,7 @@ def _loop_backward(_T, _n_hidden, _active, _seq_h, _dcarry_h, _dy_h_new, _dG_x, 
     rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
-    _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
+    _dy_h_new: [rows,hidden] dy: the gradient of output h_new
     _dG_x: [rows,hidden] the gradient of [W @ x] = [U @ h] at every step, the rows that ran
     _W_h: [hidden,hidden] [U]
     _dgemm_h: [B,hidden] the gradient of h through its products, [U]^T @ theirs
@@ -111,7 +111,7 @@ def _loop_backward(_T, _n_hidden, _active, _seq_h, _dcarry_h, _dy_h_new, _dG_x, 
         for _b in range(_nb):
             _rn_seq_h_0 = _seq_h[_t + 1, _b]
             _rb_dcarry_h_1 = _dcarry_h[_b]
-            _rt_dy_h_new_2 = _dy_h_new[_t, _b]
+            _rt_dy_h_new_2 = _dy_h_new[_o + _b]
             _rt_dG_x_3 = _dG_x[_o + _b]
             for _j in range(_n_hidden):
                 h_new = _rn_seq_h_0[_j]
@@ -136,7 +136,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _dcarry_h, _dy_h_new
     rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
     _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
     _dcarry_h: [B,hidden] d_h[t]: the gradient of state h after step t
-    _dy_h_new: [T,B,hidden] dy: the gradient of output h_new
+    _dy_h_new: [rows,hidden] dy: the gradient of output h_new
     _dG_x: [rows,hidden] the gradient of [W @ x] = [U @ h] at every step, the rows that ran
     _W_h: [hidden,hidden] [U]
     _dgemm_h: [B,hidden] the gradient of h through its products, [U]^T @ theirs
@@ -151,7 +151,7 @@ def _loop_backward_dseq(_T, _B, _n_hidden, _active, _seq_h, _dcarry_h, _dy_h_new
         for _b in range(_nb):
             _rn_seq_h_0 = _seq_h[_t + 1, _b]
             _rb_dcarry_h_1 = _dcarry_h[_b]
-            _rt_dy_h_new_2 = _dy_h_new[_t, _b]
+            _rt_dy_h_new_2 = _dy_h_new[_o + _b]
             _rt_dG_x_3 = _dG_x[_o + _b]
             for _j in range(_n_hidden):
                 h_new = _rn_seq_h_0[_j]
@@ -194,6 +194,8 @@ class Cell(runtime.CellBase):
     TRANSCENDENTALS = []
     # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
     PACKED_INPUTS = ('x',)
+    # the outputs whose gradient the backward pass takes as its packed rows ([rows, n])
+    PACKED_DY = ('h_new',)
     # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
     TORCH = {'module': 'RNN', 'state': ['h'], 'weight_ih': ['W'], 'weight_hh': ['U'], 'bias_ih': ['b'], 'bias_hh': ['b'], 'nonlinearity': 'relu'}
 

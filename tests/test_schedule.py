@@ -76,6 +76,16 @@ def test_an_input_a_kernel_reads_comes_whole():
     assert "PACKED_INPUTS = ('x',)" in gated.source and "_rows.pack(_in_x)" not in gated.source
 
 
+def test_dy_comes_as_the_rows_that_ran():
+    """An output computed in the time loop has its gradient read there alone, on the rows still
+    running: the backward loops read dy packed, at the step's offset, as they read dG."""
+    b = built("rnn")
+    assert b.schedule.buf(Role.D_OUTPUT, "h_new").packed and "PACKED_DY = ('h_new',)" in b.source
+    for name in ("_loop_backward", "_loop_backward_dseq"):
+        loop = kernel_source(b.source, name)
+        assert "_dy_h_new[_o + _b]" in loop and "_dy_h_new[_t" not in loop
+
+
 def test_cho_gru_needs_a_second_product_per_step():
     b = built("gru_cho")
     loop = b.schedule.phases["loop"]

@@ -102,6 +102,7 @@ class Emitter:
             "tape": tables.tape(s),
             "transcendentals": tables.transcendentals(cell),
             "packed_inputs": self.bodies.packed_inputs,
+            "packed_dy": tuple(o for o in cell.outputs if s.buf(Role.D_OUTPUT, o).packed),
             "torch": cell.torch,
             "param_inits": inits,
             "forward_body": forward,

@@ -18,7 +18,7 @@ FASTMATH_IMPORT = re.compile(r"from cellspec\.fastmath import [a-z_]+(, [a-z_]+)
 KERNEL = re.compile(r"_(loop_forward|loop_infer|loop_backward|loop_backward_dseq|pre_forward_\d+|pre_infer_\d+|pre_backward_\d+)\Z")
 CELL_TABLES = (
     "NAME", "SPEC_SHA256", "DIMS", "INPUTS", "STATES", "OUTPUTS", "CONSTRAINTS", "CONSTANTS", "CONSTANT_VALUES", "PARAMS", "MASKS", "INITS",
-    "TAPE", "TRANSCENDENTALS", "PACKED_INPUTS", "TORCH",
+    "TAPE", "TRANSCENDENTALS", "PACKED_INPUTS", "PACKED_DY", "TORCH",
 )
 CELL_METHODS = ("_forward", "_backward")
 FORBIDDEN_NAMES = frozenset({
