@@ -287,10 +287,13 @@ def function(spec, num_layers=1, bidirectional=False, batch_first=False, dtype="
         y, finals, _ = layer.forward(x, state, lengths=lengths, train=False)
         return np.asarray(y, dt), finals_of(finals)
 
-    def steps_of(tape, name):
-        # a tape's input as [steps,B,n]: a packed input's rows spread out (a view at full length)
+    def steps_of(tape, name, T):
+        # a tape's input as [T,B,n] (zeros after the steps its kernels ran): a packed input's
+        # rows spread out in one pass (a view at full length)
         a = tape.inputs[name]
-        return Rows(tape.active, len(tape.active), tape.B).spread(a) if name in Cell.PACKED_INPUTS else a
+        if name in Cell.PACKED_INPUTS:
+            return Rows(tape.active, len(tape.active), tape.B).spread(a, T)
+        return padded_steps(a, T, state=False)
 
     def forward_cb(p, inputs, states, lengths):
         layer = _runner(template, keys, p)
@@ -299,7 +302,7 @@ def function(spec, num_layers=1, bidirectional=False, batch_first=False, dtype="
         residuals = []
         for t in (t for row in tape.tapes for t in row):
             pieces = t.pieces()
-            chunks = tuple((tuple(padded_steps(steps_of(q, n), t.T, state=False) for n in in_names),
+            chunks = tuple((tuple(steps_of(q, n, t.T) for n in in_names),
                             tuple(_as_steps(q.arrays[name], texts, t.T) for name, texts in batched)) for q in pieces)
             residuals.append((chunks, tuple(_as_steps(pieces[0].arrays[name], texts, t.T) for name, texts in shared)))
         return np.asarray(y, dt), finals_of(finals), tuple(residuals), _arranged(tape)

@@ -81,12 +81,15 @@ class Rows:
         _pack(a, self.active, out)
         return out
 
-    def spread(self, p: np.ndarray) -> np.ndarray:
-        """[rows, K] -> [T,B,K], zeros in the rows that did not run."""
-        if self.full:
+    def spread(self, p: np.ndarray, steps: int | None = None) -> np.ndarray:
+        """[rows, K] -> [T,B,K], zeros in the rows that did not run; with `steps` (>= T), as
+        that many steps, zeros after the T that ran (a view when every row ran all of them)."""
+        steps = self.T if steps is None else steps
+        if self.full and steps == self.T:
             return p.reshape(self.T, self.B, p.shape[1])
-        out = np.empty((self.T, self.B, p.shape[1]), p.dtype)
-        _spread(np.ascontiguousarray(p), self.active, out)
+        out = np.empty((steps, self.B, p.shape[1]), p.dtype)
+        out[self.T:] = 0
+        _spread(np.ascontiguousarray(p), self.active, out[:self.T])
         return out
 
 

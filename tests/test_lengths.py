@@ -277,6 +277,10 @@ def test_rows_pack_and_spread():
     back = rows.spread(packed)
     ran = np.arange(3)[None, :] < steps[:, None]
     assert np.array_equal(back[ran], a[ran]) and np.all(back[~ran] == 0)
+    # as more steps than ran (a residual of JAX's, T long): zeros after them, a copy even at full length
+    longer, whole = rows.spread(packed, 6), full.spread(full.pack(a), 6)
+    assert np.array_equal(longer[:4], back) and np.all(longer[4:] == 0)
+    assert np.array_equal(whole[:4], a) and np.all(whole[4:] == 0) and whole.base is not a
 
 
 def test_packed_rows_straight_from_and_into_the_callers_order():
