@@ -1,11 +1,14 @@
 """The generated Cell API: checks before any kernel runs, initialisation, states and tapes."""
 
+import os
+import sys
+
 import numpy as np
 import pytest
 
 from cellspec.runtime import ShapeError
 
-from conftest import generated
+from conftest import ROOT, generated
 
 lstm = generated("lstm")
 gru = generated("gru")
@@ -145,3 +148,39 @@ def test_tied_sizes_follow_the_right_side_of_each_constraint_through_chains():
     mut1 = generated("mut1")
     assert default_sizes(mut1) == {"input": 4, "hidden": 4}
     assert dim_sizes(mut1, 32, 64) == {"input": 64, "hidden": 64}
+
+
+KERNEL_NAMES_SCRIPT = """
+import importlib, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+m = importlib.import_module(sys.argv[2])
+cell = m.Cell(input=3, hidden=4, dtype="float32", seed=0)
+y, _, tape = cell.forward(np.ones((2, 2, 3), np.float32))
+cell.backward(tape, np.ones_like(y))
+stats = m._loop_forward.stats
+print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()), float(y.sum()))
+"""
+
+
+def test_a_generated_file_runs_from_numbas_cache_under_any_module_name(tmp_path):
+    """Numba's cache is kept by source file, and a kernel loaded from it once imported its module
+    by the name it was compiled under (numba#7075): generated/rnn.py compiled as `generated.rnn`
+    and then imported as `rnn` failed with "No module named 'generated'". Here one file runs as
+    `pkg.rnn`, then as `rnn` (its folder on sys.path), then as `pkg.rnn` again, each in a fresh
+    process: the first compiles, the other two load its kernels from the cache, and all three
+    give the same outputs (runtime._pin_kernels)."""
+    import shutil
+    import subprocess
+
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    shutil.copy(os.path.join(ROOT, "generated", "rnn.py"), pkg / "rnn.py")
+    runs = []
+    for where, name in ((tmp_path, "pkg.rnn"), (pkg, "rnn"), (tmp_path, "pkg.rnn")):
+        out = subprocess.run([sys.executable, "-c", KERNEL_NAMES_SCRIPT, str(where), name], capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr[-2000:]
+        runs.append(out.stdout.split())
+    assert runs[0][:2] == ["0", "1"] and runs[1][:2] == runs[2][:2] == ["1", "0"], runs
+    assert runs[0][2] == runs[1][2] == runs[2][2]
