@@ -276,6 +276,31 @@ def test_a_batch_parallel_call_equals_the_layer(monkeypatch):
     assert_equal_runs(jax_run(apply, params, x, state, lengths, dy, dfinal), want, dict(rtol=0, atol=0))
 
 
+def test_results_copied_on_threads_are_the_results(monkeypatch):
+    """Above PARALLEL_COPY_BYTES (here 0) a callback's results are copied into XLA's buffers in
+    pieces on two threads: every array whole and in place, a 0-d one and one of fewer rows than
+    threads included, and a jitted value and gradient equal to the Layer's to the bit."""
+    monkeypatch.setattr(cj, "PARALLEL_COPY_BYTES", 0)
+    monkeypatch.setattr(cj.blas, "threads", lambda: 2)
+    rng = np.random.default_rng(4)
+    results = [rng.normal(size=(5, 3, 2)), np.float64(2.5) * np.ones(()), rng.normal(size=(1, 4)), rng.normal(size=7)]
+    outs = [np.full(r.shape, np.nan) for r in results]
+    cj._copy_all(list(zip(outs, results)))
+    assert all(np.array_equal(o, r) for o, r in zip(outs, results))
+    used = []
+    pool = parallel.pool
+    monkeypatch.setattr(cj.parallel, "pool", lambda n: used.append(n) or pool(n))
+    kw = dict(num_layers=2, bidirectional=True, dtype="float64", seed=3, input=3, hidden=4)
+    apply, params, layer = both(gru, **kw)
+    T, B = 5, 4
+    x, state = rng.normal(size=(T, B, 3)), random_state(layer, B, rng)
+    dy, lengths = rng.normal(size=(T, B, 8)), np.array([5, 2, 4, 1])
+    dfinal = {n: rng.normal(size=v.shape) for n, v in state.items()}
+    want = layer_run(layer, x, state, lengths, dy, dfinal)
+    assert_equal_runs(jax_run(apply, params, x, state, lengths, dy, dfinal), want, dict(rtol=0, atol=0))
+    assert used and set(used) == {2}
+
+
 @pytest.mark.parametrize("uneven", [False, True], ids=["same-chunks", "upper-layer-rechunks"])
 def test_the_backward_pass_runs_on_the_forward_passs_arrangement(monkeypatch, uneven):
     """Unsorted lengths, two directions, two chunks of 16 rows (threads=2): the backward rule
