@@ -78,7 +78,7 @@ class Rows:
         if self.full:
             return a.reshape(self.T * self.B, a.shape[2])
         out = np.empty((self.count, a.shape[2]), a.dtype)
-        _pack(a, self.active, out)
+        _take_packed(a, np.arange(self.B), self.active, out)
         return out
 
     def spread(self, p: np.ndarray, steps: int | None = None) -> np.ndarray:
@@ -89,22 +89,12 @@ class Rows:
             return p.reshape(self.T, self.B, p.shape[1])
         out = np.empty((steps, self.B, p.shape[1]), p.dtype)
         out[self.T:] = 0
-        _spread(np.ascontiguousarray(p), self.active, out[:self.T])
+        _put_packed(np.ascontiguousarray(p), np.arange(self.B), self.active, out[:self.T])
         return out
 
 
 # element by element, as the kernels' own copies are (an array-wide assignment compiles into
 # Numba's broadcasting code, slow to compile); compiled on a ragged batch's first call
-@nb.njit(cache=True, nogil=True)
-def _pack(a, active, out):
-    at = 0
-    for t in range(a.shape[0]):
-        for b in range(active[t]):
-            for j in range(a.shape[2]):
-                out[at, j] = a[t, b, j]
-            at += 1
-
-
 @nb.njit(cache=True, nogil=True)
 def _take(a, rows, active, zero, out):
     for t in range(out.shape[0]):
@@ -153,19 +143,6 @@ def _put_packed(p, rows, active, out):
             dst = out[t, rows[b]]
             for j in range(p.shape[1]):
                 dst[j] = 0.0
-
-
-@nb.njit(cache=True, nogil=True)
-def _spread(p, active, out):
-    at = 0
-    for t in range(out.shape[0]):
-        for b in range(active[t]):
-            for j in range(out.shape[2]):
-                out[t, b, j] = p[at, j]
-            at += 1
-        for b in range(active[t], out.shape[1]):
-            for j in range(out.shape[2]):
-                out[t, b, j] = 0.0
 
 
 class Ragged:
