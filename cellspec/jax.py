@@ -67,7 +67,6 @@ and the generated modules never do).
 
 from __future__ import annotations
 
-import ast
 import copy
 
 import jax
@@ -81,7 +80,7 @@ from . import lengths as lengths_
 from .layer import Layer, LayerTape
 from .lengths import LengthsError, Ragged, Rows
 from .runtime import ShapeError
-from .tape import Tape, padded_steps
+from .tape import Tape, as_steps, padded_steps, size_of, tape_layout
 
 __all__ = ["function"]
 
@@ -161,44 +160,6 @@ def _host_call(fn, result_shapes, *args):
     return buffer_callback(body, result_shapes, vmap_method=VMAP_METHOD)(*args)
 
 
-# --- the shapes of a cell's tape ------------------------------------------------------------------
-
-
-def _size(text: str, sizes: dict[str, int], what: str) -> int:
-    """A size of the TAPE table (`T+1`, `4*hidden`): integers and names under + - *."""
-
-    def walk(node):
-        if isinstance(node, ast.Expression):
-            return walk(node.body)
-        if isinstance(node, ast.Constant) and type(node.value) is int:
-            return node.value
-        if isinstance(node, ast.Name) and node.id in sizes:
-            return sizes[node.id]
-        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult)):
-            a, b = walk(node.left), walk(node.right)
-            return a + b if isinstance(node.op, ast.Add) else a - b if isinstance(node.op, ast.Sub) else a * b
-        raise ValueError(f"{what}: cannot read the size {text!r} of the TAPE table")
-
-    return walk(ast.parse(text, mode="eval"))
-
-
-def _tape_layout(Cell) -> list[tuple[str, list[str], int | None]]:
-    """Each array of the cell's TAPE: (name, its size texts, the axis of B or None). B must be a
-    whole axis of its own, or absent (a stacked weight matrix)."""
-    out = []
-    for name, _, _, shape in Cell.TAPE:
-        texts = [t.strip() for t in shape.strip()[1:-1].split(",")]
-        axes = [i for i, t in enumerate(texts) if t == "B"]
-        if len(axes) > 1 or any("B" in _names(t) for i, t in enumerate(texts) if i not in axes):
-            raise ValueError(f"{Cell.NAME}: the tape array {name!r} has the shape {shape}, which cellspec.jax cannot cut by batch rows")
-        out.append((name, texts, axes[0] if axes else None))
-    return out
-
-
-def _names(text: str) -> set[str]:
-    return {n.id for n in ast.walk(ast.parse(text, mode="eval")) if isinstance(n, ast.Name)}
-
-
 # --- the template layer and its runners -----------------------------------------------------------
 
 
@@ -239,14 +200,6 @@ def _arranged(tape: LayerTape):
     return lengths, None if tape.reversal is None else ints(tape.reversal), tuple(cells)
 
 
-def _as_steps(a: np.ndarray, texts: list[str], T: int) -> np.ndarray:
-    """A TAPE array as the residual's shape: a value at every step, or a state sequence, as T
-    (T+1) steps where a ragged call's kernels ran fewer (see `padded_steps`); others as they are."""
-    if texts[0] not in ("T", "T+1"):
-        return a
-    return padded_steps(a, T + (texts[0] == "T+1"), state=texts[0] == "T+1")
-
-
 # --- the function ---------------------------------------------------------------------------------
 
 
@@ -275,7 +228,7 @@ def function(spec, num_layers=1, bidirectional=False, batch_first=False, dtype="
     state_dims = [(n, d) for n, d in Cell.STATES]
     L, nd = template.num_layers, template.num_directions
     width = nd * template.dims[Cell.OUTPUTS[0][1]]
-    layout = _tape_layout(Cell)
+    layout = tape_layout(Cell)
     flat_cells = [c for row in template.cells for c in row]
     params = {k: jnp.asarray(template.params[k]) for k in keys}
 
@@ -294,7 +247,7 @@ def function(spec, num_layers=1, bidirectional=False, batch_first=False, dtype="
         for cell in flat_cells:
             def arrays(names, rows):
                 sizes = {**cell.dims, "T": T, "B": rows}
-                return tuple(jax.ShapeDtypeStruct(tuple(_size(t, sizes, Cell.NAME) for t in texts), dt) for _, texts in names)
+                return tuple(jax.ShapeDtypeStruct(tuple(size_of(t, sizes, Cell.NAME) for t in texts), dt) for _, texts in names)
 
             chunks = tuple((tuple(jax.ShapeDtypeStruct((T, sl.stop - sl.start, cell.dims[d]), dt) for _, d in Cell.INPUTS),
                             arrays(batched, sl.stop - sl.start)) for sl in cell.batch_chunks(B))
@@ -344,8 +297,8 @@ def function(spec, num_layers=1, bidirectional=False, batch_first=False, dtype="
         for t in (t for row in tape.tapes for t in row):
             pieces = t.pieces()
             chunks = tuple((tuple(steps_of(q, n, t.T) for n in in_names),
-                            tuple(_as_steps(q.arrays[name], texts, t.T) for name, texts in batched)) for q in pieces)
-            residuals.append((chunks, tuple(_as_steps(pieces[0].arrays[name], texts, t.T) for name, texts in shared)))
+                            tuple(as_steps(q.arrays[name], texts, t.T) for name, texts in batched)) for q in pieces)
+            residuals.append((chunks, tuple(as_steps(pieces[0].arrays[name], texts, t.T) for name, texts in shared)))
         return np.asarray(y, dt), finals_of(finals), tuple(residuals), _arranged(tape)
 
     def backward_cb(p, residuals, arrangement, dy, dfinals):

@@ -37,15 +37,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
-import os
 import sys
-import types
 
 import numpy as np
-from numba.core.dispatcher import Dispatcher
 
 from . import blas, formula, parallel
+from .kernel_names import pin_kernels
 from . import lengths as lengths_
 from .lengths import Rows  # noqa: F401  (the generated code reads runtime.Rows)
 from .tape import Tape
@@ -77,29 +74,6 @@ def _blas_for_one_pass(B: int):
 
 class ShapeError(ValueError):
     """An array handed to a cell has the wrong shape, dtype or type; nothing ran."""
-
-
-def _pin_kernels(module) -> None:
-    """Give a generated module's kernels one module name whatever name it was imported under.
-
-    Numba's cache is kept by source file, and a kernel loaded from it imports the module it was
-    compiled in by the name of that module's globals (numba#7075): a file compiled as
-    `generated.rnn` and later imported as `rnn` (its folder on sys.path) failed with "No module
-    named 'generated'". Each kernel's module is named here by the file's path instead: a module
-    `_cellspec_kernels_<hash>` in sys.modules, holding a copy of the module's globals under that
-    name (what Numba keeps as a compiled kernel's environment), so that every name a file is
-    imported under shares one cache. Called as the module's `Cell` is defined, after its kernels."""
-    path = getattr(module, "__file__", None)
-    if path is None:
-        return
-    alias = "_cellspec_kernels_" + hashlib.sha256(os.path.realpath(path).encode()).hexdigest()[:20]
-    if alias not in sys.modules:
-        pinned = types.ModuleType(alias)
-        pinned.__dict__.update({k: v for k, v in vars(module).items() if not k.startswith("__")})
-        sys.modules[alias] = pinned
-    for value in vars(module).values():
-        if isinstance(value, Dispatcher) and value.py_func.__module__ == module.__name__:
-            value.py_func.__module__ = alias
 
 
 # when a call runs as parallel chunks of its batch (see the module docstring)
@@ -194,7 +168,7 @@ class CellBase:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        _pin_kernels(sys.modules.get(cls.__module__))
+        pin_kernels(sys.modules.get(cls.__module__))
 
     # self is positional-only, so that no dim could collide with it
     def __init__(self, /, dtype: str = "float64", seed: int | None = None, **dims: int):

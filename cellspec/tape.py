@@ -1,7 +1,10 @@
 """What a forward pass saved for its backward pass (`Tape`), described by the generated module's
-TAPE table. Imports numpy only."""
+TAPE table, and that table's shapes read as sizes (`tape_layout`, `size_of`: how cellspec.jax
+knows its residuals' shapes at trace time). Imports numpy only."""
 
 from __future__ import annotations
+
+import ast
 
 import numpy as np
 
@@ -14,6 +17,50 @@ def padded_steps(a: np.ndarray, T: int, state: bool) -> np.ndarray:
         return a
     rest = (T - a.shape[0], *a.shape[1:])
     return np.concatenate([a, np.broadcast_to(a[-1:], rest) if state else np.zeros(rest, a.dtype)])
+
+
+def size_of(text: str, sizes: dict[str, int], what: str) -> int:
+    """A size of the TAPE table (`T+1`, `4*hidden`) at `sizes`: integers and names under + - *."""
+
+    def walk(node):
+        if isinstance(node, ast.Expression):
+            return walk(node.body)
+        if isinstance(node, ast.Constant) and type(node.value) is int:
+            return node.value
+        if isinstance(node, ast.Name) and node.id in sizes:
+            return sizes[node.id]
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult)):
+            a, b = walk(node.left), walk(node.right)
+            return a + b if isinstance(node.op, ast.Add) else a - b if isinstance(node.op, ast.Sub) else a * b
+        raise ValueError(f"{what}: cannot read the size {text!r} of the TAPE table")
+
+    return walk(ast.parse(text, mode="eval"))
+
+
+def tape_layout(Cell) -> list[tuple[str, list[str], int | None]]:
+    """Each array of the cell's TAPE: (name, its size texts, the axis of B or None). B must be a
+    whole axis of its own, or absent (a stacked weight matrix)."""
+    out = []
+    for name, _, _, shape in Cell.TAPE:
+        texts = [t.strip() for t in shape.strip()[1:-1].split(",")]
+        axes = [i for i, t in enumerate(texts) if t == "B"]
+        if len(axes) > 1 or any("B" in _names(t) for i, t in enumerate(texts) if i not in axes):
+            raise ValueError(f"{Cell.NAME}: the tape array {name!r} has the shape {shape}, which cellspec.jax cannot cut by batch rows")
+        out.append((name, texts, axes[0] if axes else None))
+    return out
+
+
+def _names(text: str) -> set[str]:
+    return {n.id for n in ast.walk(ast.parse(text, mode="eval")) if isinstance(n, ast.Name)}
+
+
+def as_steps(a: np.ndarray, texts: list[str], T: int) -> np.ndarray:
+    """A TAPE array at the shape its size texts give for T steps: a value at every step, or a
+    state sequence, as T (T+1) steps where a ragged call's kernels ran fewer (see
+    `padded_steps`); others as they are."""
+    if texts[0] not in ("T", "T+1"):
+        return a
+    return padded_steps(a, T + (texts[0] == "T+1"), state=texts[0] == "T+1")
 
 
 class Tape:

@@ -169,7 +169,7 @@ def test_a_generated_file_runs_from_numbas_cache_under_any_module_name(tmp_path)
     and then imported as `rnn` failed with "No module named 'generated'". Here one file runs as
     `pkg.rnn`, then as `rnn` (its folder on sys.path), then as `pkg.rnn` again, each in a fresh
     process: the first compiles, the other two load its kernels from the cache, and all three
-    give the same outputs (runtime._pin_kernels)."""
+    give the same outputs (kernel_names.pin_kernels)."""
     import shutil
     import subprocess
 
