@@ -93,8 +93,8 @@ def _callback_kind() -> str:
     return "buffer" if jax.default_backend() == "cpu" else "pure"
 
 
-# results of a callback above this many bytes in all are copied into XLA's buffers on BLAS's
-# thread count of threads (see _copy_all)
+# a callback's results, above this many bytes in all, are copied into XLA's buffers on
+# `blas.threads()` threads (see _copy_all)
 PARALLEL_COPY_BYTES = 16 << 20
 
 

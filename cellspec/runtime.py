@@ -394,7 +394,7 @@ class CellBase:
             with _blas_for_one_pass(tape.B):
                 dinputs, dparams, dstate0 = self._backward(tape, dy, dstate, dseq, given)
             # a packed input's gradient: its rows, all of them, a view of [T,B,n]
-            dinputs = {k: v.reshape(tape.T, tape.B, v.shape[1]) if v.ndim == 2 else v for k, v in dinputs.items()}
+            dinputs = {k: v.reshape(tape.T, tape.B, v.shape[1]) if k in self.PACKED_INPUTS else v for k, v in dinputs.items()}
         else:
             dinputs, dparams, dstate0 = self._backward_chunks(tape, dy, dstate, dseq, given)
         dx = dinputs[self.INPUTS[0][0]] if len(self.INPUTS) == 1 else dinputs
