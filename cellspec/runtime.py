@@ -18,7 +18,8 @@ split when (see `CellBase.batch_chunks`):
   its rows and puts its outputs back either way: split, the Elman RNN's ragged call at S2 took
   23.4 ms against 31.4 in one pass, but 44-47 ms right after any call that ran numpy's OpenBLAS on
   its threads (a one-pass call, or a plain np.dot), whose idle threads spin on the cores for a
-  while after (38 ms 0.2 s later).
+  while after (38 ms 0.2 s later). On a later (Intel) host the split call cost about what one pass
+  did, and shutting OpenBLAS's pool down before it made it slower: the spinning is not all of it.
 
 A chunked call's results equal an unchunked call's up to rounding: BLAS may block a chunk's rows
 differently, and each chunk sums its own rows of a parameter gradient before the chunks are
