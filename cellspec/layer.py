@@ -61,6 +61,15 @@ def _frame(a: np.ndarray, d: int, reversal: np.ndarray) -> np.ndarray:
     return a if d == 0 else np.take_along_axis(a, reversal[:, :, None], axis=0)
 
 
+def _stacked(per_cell: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The cells' final states (or their gradients), cell (k, d) at index k*num_directions + d,
+    as [num_layers*num_directions, B, dim] arrays; a lone cell's as views of its own arrays (a
+    cell returns these as arrays of their own, never views of its tape)."""
+    if len(per_cell) == 1:
+        return {n: v[None] for n, v in per_cell[0].items()}
+    return {n: np.stack([f[n] for f in per_cell]) for n in per_cell[0]}
+
+
 def _reversal(lengths: np.ndarray | None, T: int, B: int) -> np.ndarray:
     """[T,B] time indices: t -> len_b-1-t for t < len_b, padding steps left in place."""
     n = np.full(B, T) if lengths is None else lengths
@@ -131,8 +140,7 @@ class Layer:
         states = parts.checked_states(self, state, B, "state", "x has")
         reversal = _reversal(lengths, T, B) if self.bidirectional else None
         nd, L = self.num_directions, self.num_layers
-        finals = {n: np.empty((L * nd, B, self.dims[d]), self.dtype) for n, d in self.module.Cell.STATES}
-        tapes, masks, below, feed = [], [], [], None
+        finals, tapes, masks, below, feed = [], [], [], [], None
         for k in range(L):
             taped = train or (self._reads_state and k < L - 1)
             row = []
@@ -143,8 +151,7 @@ class Layer:
                     y_below, tape_below = below[d]
                     fed = {self._first: _frame(feed, d, reversal), **linked_inputs(self._links[k], {self._out: y_below}, tape_below)}
                 y, final, tape = cell.forward(fed, states[k * nd + d], tape=taped, lengths=lengths)
-                for n, v in final.items():
-                    finals[n][k * nd + d] = v
+                finals.append(final)
                 row.append((y, tape))
             ys = [_frame(y, d, reversal) for d, (y, _) in enumerate(row)]
             feed = ys[0] if nd == 1 else np.concatenate(ys, axis=-1)
@@ -156,7 +163,7 @@ class Layer:
             masks.append(mask)
             below = row
         y = np.ascontiguousarray(feed.transpose(1, 0, 2)) if self.batch_first else feed
-        return y, finals, LayerTape(self, T, B, lengths, reversal, tapes, masks) if train else None
+        return y, _stacked(finals), LayerTape(self, T, B, lengths, reversal, tapes, masks) if train else None
 
     def _dropout_mask(self, shape: tuple[int, ...]) -> np.ndarray:
         """Inverted dropout: 0 with probability p, else 1/(1-p), in the caller's batch order (a
@@ -172,8 +179,7 @@ class Layer:
         grad = parts.checked_dy(self, dy, tape.T, tape.B)
         dstates = parts.checked_states(self, dstate, tape.B, "dstate", "the forward pass had")
         reversal, nd, L = tape.reversal, self.num_directions, self.num_layers
-        dparams = {}
-        dstate0 = {n: np.empty((L * nd, tape.B, self.dims[d]), self.dtype) for n, d in self.module.Cell.STATES}
+        dparams, dstate0 = {}, [None] * (L * nd)
         out = self.dims[self._out_dim]
         from_above = [({}, {})] * nd   # per direction: (by output, by state) from the links above
         for k in range(L - 1, -1, -1):
@@ -187,8 +193,7 @@ class Layer:
                     g = g + dys[self._out]
                 dx, dp, ds = cell.backward(tape.tapes[k][d], g, dstates[k * nd + d], dseq or None)
                 dparams.update({parts.param_key(n, k, d): v for n, v in dp.items()})
-                for n, v in ds.items():
-                    dstate0[n][k * nd + d] = v
+                dstate0[k * nd + d] = ds
                 dx = dx if isinstance(dx, dict) else {self._first: dx}
                 dxs.append(dx)
                 if k > 0:
@@ -200,7 +205,7 @@ class Layer:
         dx = {n: v if nd == 1 else v + _frame(dxs[1][n], 1, reversal) for n, v in dxs[0].items()}
         if self.batch_first:
             dx = {n: np.ascontiguousarray(v.transpose(1, 0, 2)) for n, v in dx.items()}
-        return (dx if len(dx) > 1 else dx[self._first]), {k: dparams[k] for k in self.params}, dstate0
+        return (dx if len(dx) > 1 else dx[self._first]), {k: dparams[k] for k in self.params}, _stacked(dstate0)
 
     # --- files and torch ----------------------------------------------------------------------
 

@@ -100,6 +100,11 @@ class LayerParams(MutableMapping):
     def __len__(self) -> int:
         return len(self._where)
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """key -> the cell's array, as a plain dict (what `dict(params)` gives, without the
+        Mapping protocol's call per key: the torch module reads it on every call)."""
+        return {key: cell.params[name] for key, (cell, name) in self._where.items()}
+
     def __setitem__(self, key: str, value) -> None:
         cell, name = self._place(key)
         cell.params[name] = self._checked(key, value)

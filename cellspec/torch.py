@@ -105,7 +105,7 @@ def _address(a: np.ndarray):
 def _runner(layer: Layer, arrays: dict[str, np.ndarray]) -> Layer:
     """`layer`, where `arrays` are its params' own memory; else a shallow copy of it whose cells
     read `arrays` (the Layer itself untouched)."""
-    if all(arrays[k] is v or _address(arrays[k]) == _address(v) for k, v in layer.params.items()):
+    if all(arrays[k] is v or _address(arrays[k]) == _address(v) for k, v in layer.params.arrays().items()):
         return layer
     runner = copy.copy(layer)
     runner.cells = [[copy.copy(cell) for cell in row] for row in layer.cells]
@@ -121,11 +121,12 @@ class _Call:
 
     __slots__ = ("layer", "inputs", "states", "outputs", "keys", "params", "lengths", "dropout_on")
 
-    def __init__(self, layer, inputs, states, keys, params, lengths, dropout_on):
+    def __init__(self, layer, inputs, states, outputs, keys, params, lengths, dropout_on):
         self.layer, self.inputs, self.states, self.keys = layer, inputs, states, keys
-        # the params' tensors as arrays (Module._arrays): the Layer's own where they are shared
+        # the final state's names, in the order the Function returns them
+        self.outputs = outputs
+        # the params' tensors as arrays (Module._params): the Layer's own where they are shared
         self.params = params
-        self.outputs = [n for n, _ in layer.module.Cell.STATES]
         self.lengths, self.dropout_on = lengths, dropout_on
 
 
@@ -186,6 +187,7 @@ class Module(torch.nn.Module):
         self.layer = Layer(module, num_layers=num_layers, bidirectional=bidirectional, dropout=dropout, batch_first=batch_first,
                            dtype=DTYPES[dtype], seed=seed, links=links, **_dims(module.Cell, dims))
         self.dtype = dtype
+        self._state_names = [n for n, _ in module.Cell.STATES]
         for key, array in self.layer.params.items():
             self.register_parameter(key, torch.nn.Parameter(torch.from_numpy(array)))
         # key -> (id of the Layer's array, data_ptr, dtype, shape, stride) of a Parameter found
@@ -239,6 +241,7 @@ class Module(torch.nn.Module):
             raise ValueError(f"spec {module.Cell.NAME!r} has changed since this module was saved: sha256 {sha256} then, {parts.spec_sha256(module)} now")
         self.layer = Layer(module, seed=0, **config)
         self.layer.rng.bit_generator.state = rng
+        self._state_names = [n for n, _ in module.Cell.STATES]
         self._arrays()   # the Layer reads the params' memory
 
     # --- the params -------------------------------------------------------------------------
@@ -246,13 +249,21 @@ class Module(torch.nn.Module):
     def _arrays(self) -> dict[str, np.ndarray]:
         """The params' tensors as numpy views, checked; a Parameter whose memory is no longer the
         Layer's array (load_state_dict(assign=True)) becomes the Layer's array again."""
-        out = {}
-        for key, array in self.layer.params.items():
-            p = self._parameters.get(key)
-            if type(p) is torch.nn.Parameter and self._shared.get(key) == (id(array), p.data_ptr(), p.dtype, p.shape, p.stride()):
+        return dict(zip(*self._params()[::2]))
+
+    def _params(self) -> tuple[list[str], list, list[np.ndarray]]:
+        """The Layer's param keys, the tensors in their places (Parameters, or what
+        functional_call put there) and those tensors as numpy views, checked, as `_arrays`."""
+        keys, tensors, out = [], [], []
+        shared, parameters = self._shared, self._parameters
+        for key, array in self.layer.params.arrays().items():
+            p = parameters.get(key)
+            keys.append(key)
+            tensors.append(p)
+            if type(p) is torch.nn.Parameter and shared.get(key) == (id(array), p.data_ptr(), p.dtype, p.shape, p.stride()):
                 # as the last call left it: the Parameter is the Layer's array, still (the checks
                 # and the views below cost more than the kernels of a one-step call)
-                out[key] = array
+                out.append(array)
                 continue
             _checked(f"parameter {key!r}", p, self.dtype)
             if tuple(p.shape) != array.shape:
@@ -260,14 +271,15 @@ class Module(torch.nn.Module):
             if isinstance(p, torch.nn.Parameter) and not p.is_contiguous():
                 with torch.no_grad():
                     p.data = p.data.contiguous()
-            out[key] = a = _numpy(p)
+            a = _numpy(p)
             if isinstance(p, torch.nn.Parameter):
                 if _address(a) != _address(array):
                     self.layer.params[key] = array = a
                 if a.flags.c_contiguous:
-                    self._shared[key] = (id(array), p.data_ptr(), p.dtype, p.shape, p.stride())
-                out[key] = array
-        return out
+                    shared[key] = (id(array), p.data_ptr(), p.dtype, p.shape, p.stride())
+                a = array
+            out.append(a)
+        return keys, tensors, out
 
     def load_torch(self, source) -> None:
         """Load PyTorch's nn.RNN/LSTM/GRU weights (the module, or its state_dict) through the
@@ -349,10 +361,9 @@ class Module(torch.nn.Module):
             x, packed_lengths = pad_packed_sequence(packed, batch_first=self.batch_first)
             lengths = packed_lengths
         inputs, states, lengths = self._inputs(x), self._states(state), self._lengths(lengths)
-        arrays = self._arrays()
-        keys = list(self.layer.params)
-        tensors = [*inputs.values(), *(states or {}).values(), *(self._parameters[k] for k in keys)]
-        call = _Call(self.layer, list(inputs), None if states is None else list(states), keys, [arrays[k] for k in keys], lengths, self.training)
+        keys, params, arrays = self._params()
+        tensors = [*inputs.values(), *(states.values() if states else ()), *params]
+        call = _Call(self.layer, list(inputs), None if states is None else list(states), self._state_names, keys, arrays, lengths, self.training)
         if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
             y, *finals = _LayerFunction.apply(call, *tensors)
         else:

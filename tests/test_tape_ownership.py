@@ -115,3 +115,22 @@ def test_a_write_changes_no_gradient_of_a_stack(write):
     np.testing.assert_array_equal(got[0], want[0])
     for k in want[1]:
         np.testing.assert_array_equal(got[1][k], want[1][k], err_msg=k)
+
+
+@pytest.mark.parametrize("lengths", [None, [4, 2, 3] * runtime.MIN_ROWS])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_one_layer_layer_hands_out_no_memory_of_its_tape(threads, lengths):
+    """A Layer of one cell hands out the cell's final state as views of the cell's own arrays
+    (`layer._stacked`), not copies: they must share nothing with the tape."""
+    import cellspec
+
+    layer = cellspec.Layer(generated("lstm"), input=3, hidden=4, seed=0)
+    layer.cells[0][0].threads = threads
+    B = 3 * runtime.MIN_ROWS
+    x = np.random.default_rng(0).normal(size=(4, B, 3))
+    y, final, tape = layer.forward(x, lengths=None if lengths is None else np.array(lengths))
+    (piece,) = [t for row in tape.tapes for t in row]
+    kept = [a for t in piece.pieces() for a in (*t.arrays.values(), *t.inputs.values(), *t.params.values())]
+    assert kept and all(v.shape == (1, B, 4) for v in final.values())
+    for a in kept:
+        assert not any(np.shares_memory(a, h) for h in [x, y, *final.values()])
