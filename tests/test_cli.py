@@ -127,7 +127,7 @@ def test_bench_interop_smoke_run_writes_its_tables(tmp_path):
     (lengths,) = data["lengths"]
     assert set(lengths["times"]) == {"lengths=None", "all T", "ragged"} and 0 < lengths["steps"] <= 1
     (torch_row,) = data["torch"]
-    assert set(torch_row["times"]) == {"raw cell", "cellspec.torch", "nn.RNN"}
+    assert set(torch_row["times"]) == {"raw cell", "cellspec.torch", "bare Function", "nn.RNN"}
     (jax_row,) = data["jax"]
     assert set(jax_row["times"]) == {"raw cell", "cellspec.jax"}
     (memory,) = data["memory"]
@@ -136,7 +136,7 @@ def test_bench_interop_smoke_run_writes_its_tables(tmp_path):
     md = (tmp_path / "interop.md").read_text()
     for title in ("Variable lengths", "cellspec.torch.Module", "cellspec.jax.function", "Peak memory"):
         assert title in md
-    assert "| rnn | tiny |" in md
+    assert "| rnn | tiny |" in md and "bare Function / raw" in md
 
 
 def test_bench_trainer_smoke_run_writes_its_table(tmp_path):
@@ -146,7 +146,7 @@ def test_bench_trainer_smoke_run_writes_its_table(tmp_path):
     assert r.returncode == 0, r.stderr
     rows = json.loads((tmp_path / "trainer.json").read_text())
     assert [(r["task"], r["T"]) for r in rows] == [("adding", 100), ("copy", 100)]
-    assert all(set(r["times"]) == {"cell", "trainer"} and min(r["times"].values()) > 0 for r in rows)
+    assert all(set(r["times"]) == {"cell", "trainer", "readout", "batches"} and min(r["times"].values()) > 0 for r in rows)
     assert "The trainer" in (tmp_path / "trainer.md").read_text() and "1 BLAS thread;" in (tmp_path / "trainer.md").read_text()
 
 

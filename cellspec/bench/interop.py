@@ -5,7 +5,9 @@ and what the PyTorch module and the JAX function cost over the raw cell.
   (`lengths=None`, and all lengths T, which must cost the same), forward+backward of one cell;
 * torch: `cellspec.torch.Module` (one layer, forward and autograd's backward) against the raw
   cell's forward+backward on the same arrays (the module's overhead: tensor/array views, the
-  autograd node, the checks) and against PyTorch's fused `nn.RNN`/`nn.LSTM`/`nn.GRU`;
+  autograd node, the checks) and against PyTorch's fused `nn.RNN`/`nn.LSTM`/`nn.GRU`; beside
+  them the module's floor, the raw cell inside a bare `torch.autograd.Function` (no Layer, no
+  checks): what autograd's node, its engine and the tensor/array views cost by themselves;
 * jax: `cellspec.jax.function`'s jitted value-and-grad against the raw cell.
 
 Every row is interleaved rounds in one process, medians, float32, as the main table's.
@@ -73,6 +75,44 @@ def torch_module_run(torch, module, shape: tuple):
     return both
 
 
+def bare_function_run(torch, module, shape: tuple):
+    """The raw cell's forward and backward inside a bare `torch.autograd.Function`, at a
+    benchmark's shape, as `torch_module_run` calls the module: no Layer, no checks, the tape on
+    ctx, the tensors viewed as arrays; the least any autograd wrapper of the kernels costs. For a
+    cell of one input and one output."""
+    from torch.autograd.function import once_differentiable
+
+    T, B, I, H = shape
+    cell = module.Cell(dtype="float32", seed=0, **dim_sizes(module, I, H))
+    keys, states = list(cell.params), [n for n, _ in cell.STATES]
+    params = [torch.nn.Parameter(torch.from_numpy(cell.params[k])) for k in keys]
+
+    class Bare(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, *_params):
+            y, final, ctx.tape = cell.forward(x.detach().numpy())
+            ctx.set_materialize_grads(False)
+            return (torch.from_numpy(y), *(torch.from_numpy(final[n]) for n in states))
+
+        @staticmethod
+        @once_differentiable
+        def backward(ctx, dy, *_dfinal):
+            dx, dp, _ = cell.backward(ctx.tape, dy.numpy())
+            return (torch.from_numpy(dx), *(torch.from_numpy(dp[k]) for k in keys))
+
+    xt = torch.tensor(np.random.default_rng(0).normal(size=(T, B, cell.dims[cell.INPUTS[0][1]])).astype(np.float32), requires_grad=True)
+    dy = torch.ones((T, B, cell.dims[cell.OUTPUTS[0][1]]))
+
+    def both():
+        for p in params:
+            p.grad = None
+        xt.grad = None
+        y, *_ = Bare.apply(xt, *params)
+        y.backward(dy)
+
+    return both
+
+
 def torch_row(name: str, module, size: str, rounds: int, pause: float, quiet: Quiet | None = None) -> dict | None:
     """The module's forward+backward against the raw cell's and against PyTorch's fused cell
     (where the spec declares its torch layout); None without PyTorch."""
@@ -82,6 +122,8 @@ def torch_row(name: str, module, size: str, rounds: int, pause: float, quiet: Qu
         return None
     shape = SIZES[size]
     runs = {"raw cell": _ours(module, shape)[2], "cellspec.torch": torch_module_run(torch, module, shape)}
+    if len(module.Cell.INPUTS) == 1 and len(module.Cell.OUTPUTS) == 1:
+        runs["bare Function"] = bare_function_run(torch, module, shape)
     if module.Cell.TORCH is not None:
         runs[f"nn.{module.Cell.TORCH['module']}"] = _torch_native(torch, module, shape)[0]
     for f in runs.values():
@@ -136,14 +178,17 @@ def markdown(rows: dict[str, list[dict]]) -> str:
         out.append("")
     if rows.get("torch"):
         out += ["### cellspec.torch.Module (forward + autograd backward, one layer)", "",
-                "| spec | size | raw cell ms | module ms | module / raw | PyTorch ms | module / PyTorch | others |",
-                "|---|---|---|---|---|---|---|---|"]
+                "`bare Function`: the raw cell inside a bare torch.autograd.Function (no Layer, no checks), "
+                "the floor of any autograd wrapper of the kernels.", "",
+                "| spec | size | raw cell ms | module ms | module / raw | bare Function / raw | PyTorch ms | module / PyTorch | others |",
+                "|---|---|---|---|---|---|---|---|---|"]
         for r in rows["torch"]:
             t = r["times"]
             native = next((k for k in t if k.startswith("nn.")), None)
             theirs = f"{t[native]:.2f} | {t['cellspec.torch'] / t[native]:.2f}" if native else "n/a | n/a"
+            bare = f"{t['bare Function'] / t['raw cell']:.3f}" if "bare Function" in t else "n/a"
             out.append(f"| {r['spec']} | {r['size']} | {t['raw cell']:.2f} | {t['cellspec.torch']:.2f} | "
-                       f"{t['cellspec.torch'] / t['raw cell']:.3f} | {theirs} | {r['others']:.0%} |")
+                       f"{t['cellspec.torch'] / t['raw cell']:.3f} | {bare} | {theirs} | {r['others']:.0%} |")
         out.append("")
     if rows.get("jax"):
         out += ["### cellspec.jax.function (jitted value and gradient)", "",

@@ -7,8 +7,11 @@ one evaluation of the held-out batch those steps come with, against the cell cal
 makes in them, made on the model's own cell directly: as many forward+backward calls on a batch
 of the same shape, and one forward without a tape on the held-out batch. What is left is the
 trainer's own cost (the batches, the readout, clipping, the optimizer, the Layer's and the
-trainer's Python). Interleaved rounds, medians, float32, at `cellspec train`'s defaults (hidden
-64, batch 32, Adam, clipping at 1, an evaluation of 256 sequences every 100 steps).
+trainer's Python). Beside it, what bounds that cost from below, timed alone in the same rounds:
+the readout's forward and backward on the model's own output (its products and its loss, as
+`Model.loss_and_grad` runs them, on one BLAS thread), and the task's batches. Interleaved
+rounds, medians, float32, at `cellspec train`'s defaults (hidden 64, batch 32, Adam, clipping at
+1, an evaluation of 256 sequences every 100 steps).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import os
 
 import numpy as np
 
+from ..blas import single_threaded
 from .timing import Quiet, _time_rounds
 
 TASKS = (("adding", 100), ("copy", 100))
@@ -46,7 +50,22 @@ def trainer_row(name: str, spec_path: str, task: str, T: int, rounds: int, pause
             run.step()
         run.evaluate()
 
-    runs = {"cell": cell_only, "trainer": trainer}
+    y, _, _ = model.layer.forward(x, train=False)
+    readout = model.readout
+
+    def readout_only():
+        with single_threaded():
+            for _ in range(n):
+                _, _, cache = readout.forward(y, batch.target, batch.mask)
+                readout.backward(cache)
+
+    rng = np.random.default_rng(1)
+
+    def batches():
+        for _ in range(n):
+            run.task.batch(rng, cfg["batch"])
+
+    runs = {"cell": cell_only, "trainer": trainer, "readout": readout_only, "batches": batches}
     for f in runs.values():
         f()
     times, _, others = _time_rounds(runs, {}, rounds, pause, quiet)
@@ -55,9 +74,14 @@ def trainer_row(name: str, spec_path: str, task: str, T: int, rounds: int, pause
 
 def markdown(rows: list[dict], threads: int) -> str:
     out = [f"### The trainer (`cellspec train`'s defaults, {threads} BLAS thread{'s' if threads != 1 else ''}; 100 steps and one evaluation per round)", "",
-           "| spec | task | T | cell ms / step | trainer ms / step | trainer / cell | others |", "|---|---|---|---|---|---|---|"]
+           "`readout` and `batches`: the readout's forward and backward alone, and the task's batches alone, per step; "
+           "`trainer less readout and batches / cell`: the trainer's time less those two over the cell's, what the "
+           "trainer's own work beside them adds (clipping, the optimizer, the evaluation, the Python).", "",
+           "| spec | task | T | cell ms / step | trainer ms / step | trainer / cell | readout ms / step | batches ms / step | "
+           "trainer less readout and batches / cell | others |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         t, n = r["times"], r["steps"]
+        rest = (t["trainer"] - t["readout"] - t["batches"]) / t["cell"]
         out.append(f"| {r['spec']} | {r['task']} | {r['T']} | {t['cell'] / n:.3f} | {t['trainer'] / n:.3f} | "
-                   f"{t['trainer'] / t['cell']:.3f} | {r['others']:.0%} |")
+                   f"{t['trainer'] / t['cell']:.3f} | {t['readout'] / n:.3f} | {t['batches'] / n:.3f} | {rest:.3f} | {r['others']:.0%} |")
     return "\n".join(out + [""])
