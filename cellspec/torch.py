@@ -32,6 +32,12 @@ an input, the initial state or a param requires grad. So eval mode under autogra
 tape and without dropout, and training mode under `no_grad` with dropout and without a tape
 (`Layer.forward`'s `dropout_on`).
 
+Autocast. The kernels run in float32 or float64 only. Under `torch.autocast("cpu", ...)` the
+module's floating inputs and initial state are cast to its dtype first (as
+`torch.amp.custom_fwd(cast_inputs=...)` casts them), so that it runs inside a bfloat16 model;
+its outputs stay in its dtype, and the gradients flow back through the casts in the callers'
+dtypes. Outside autocast a tensor of another dtype is refused.
+
 Sizes are the spec's dim names (`input=`, `hidden=`, ...), or as nn.LSTM spells them,
 `input_size=`, `hidden_size=`, `proj_size=` (0: none, where the spec has no `proj`). Every
 tensor is checked (type, device, dtype, rank, then the Layer's shapes) before any kernel runs.
@@ -90,6 +96,20 @@ def _checked(what: str, t, dtype: torch.dtype, ndim: int | None = None, names: s
     if ndim is not None and t.ndim != ndim:
         raise ShapeError(f"{what} must be a {ndim}-d tensor {names}, not of shape {list(t.shape)}")
     return t
+
+
+def _cast(value, dtype: torch.dtype):
+    """`value` (a tensor, a PackedSequence, or a tuple, list or dict of them) with its floating
+    CPU tensors of another dtype cast to `dtype`; anything else as it is (and checked after)."""
+    if isinstance(value, PackedSequence):
+        return value._replace(data=_cast(value.data, dtype))
+    if isinstance(value, torch.Tensor):
+        return value.to(dtype) if value.is_floating_point() and value.dtype != dtype and value.device.type == "cpu" else value
+    if isinstance(value, (tuple, list)):
+        return type(value)(_cast(v, dtype) for v in value)
+    if isinstance(value, Mapping):
+        return {k: _cast(v, dtype) for k, v in value.items()}
+    return value
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
@@ -352,7 +372,10 @@ class Module(torch.nn.Module):
         num_directions, B, dim] (as nn.LSTM's h_n), a tuple in the order of the spec's `torch:`
         section (`(h0, c0)`), or a tensor for a cell with one state; lengths: None, a list or an
         integer tensor [B]. Returns (output, state): output like x (a PackedSequence for one),
-        state a dict like the one it takes."""
+        state a dict like the one it takes. Under CPU autocast, x and state are cast to the
+        module's dtype first (see the module docstring)."""
+        if torch.is_autocast_enabled("cpu"):
+            x, state = _cast(x, self.dtype), _cast(state, self.dtype)
         packed = x if isinstance(x, PackedSequence) else None
         if packed is not None:
             if lengths is not None:

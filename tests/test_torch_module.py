@@ -452,3 +452,50 @@ def test_bad_packed_and_module_arguments(guarded):
         gated(torch.zeros(2, 1, 3))
     with pytest.raises(ValueError, match="declares no `torch:` section"):
         gated.load_torch({})
+
+
+def test_under_cpu_autocast_its_inputs_are_cast_to_its_dtype():
+    """The kernels are float32 and float64 only: under torch.autocast("cpu") the module casts its
+    floating inputs and state to its dtype (as custom_fwd(cast_inputs=...) does), runs there, and
+    the gradients flow back through the casts in the callers' dtype. Outside autocast a bfloat16
+    tensor is refused, as before."""
+    torch.manual_seed(0)
+    m = ct.Module(lstm, input_size=3, hidden_size=4, num_layers=2, bidirectional=True, seed=0)
+    x16 = torch.randn(5, 3, 3).bfloat16().requires_grad_()
+    h16 = tuple(torch.randn(4, 3, 4).bfloat16().requires_grad_() for _ in range(2))
+    x32 = x16.detach().float().requires_grad_()
+    h32 = tuple(h.detach().float().requires_grad_() for h in h16)
+    w = torch.randn(5, 3, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y, state = m(x16, h16)
+    assert y.dtype == state["h"].dtype == state["c"].dtype == torch.float32
+    y_ref, state_ref = m(x32, h32)
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=0)
+    torch.testing.assert_close(state["c"], state_ref["c"], rtol=0, atol=0)
+    (y * w).sum().backward()
+    (y_ref * w).sum().backward()
+    assert x16.grad.dtype == torch.bfloat16
+    torch.testing.assert_close(x16.grad, x32.grad.bfloat16(), rtol=0, atol=0)
+    torch.testing.assert_close(h16[1].grad, h32[1].grad.bfloat16(), rtol=0, atol=0)
+
+    # a PackedSequence of bfloat16 data too
+    lengths = torch.tensor([5, 2, 4])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, _ = m(pack_padded_sequence(x16.detach(), lengths, enforce_sorted=False))
+    ref, _ = m(pack_padded_sequence(x32.detach(), lengths, enforce_sorted=False))
+    assert out.data.dtype == torch.float32
+    torch.testing.assert_close(out.data, ref.data, rtol=0, atol=0)
+
+    # a bfloat16 model around it trains end to end
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fed = model(x32.detach())
+        assert fed.dtype == torch.bfloat16
+        y, _ = m(fed)
+        loss = torch.nn.functional.linear(y, torch.ones(1, 8)).pow(2).mean()
+    loss.backward()
+    assert model[0].weight.grad is not None and torch.isfinite(model[0].weight.grad).all()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in m.parameters())
+
+    with pytest.raises(ShapeError, match="x has dtype torch.bfloat16, but this module is torch.float32"):
+        m(x16)
