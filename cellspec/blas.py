@@ -160,11 +160,16 @@ def set_threads(n: int) -> None:
 
 
 def threads() -> int:
-    """The threads of numpy's OpenBLAS; 1 where they cannot be set (SciPy's BLAS fallback, whose
-    threads `set_threads` does not reach: no batch-parallel calls there)."""
-    if _GET_THREADS is None or _SET_THREADS is None:
+    """The threads a call made on this Python thread may use: numpy's OpenBLAS's count, as set;
+    1 inside `single_threaded()` (on the thread in the block); 1 where the count cannot be set
+    (SciPy's BLAS fallback, whose threads `set_threads` does not reach: no batch-parallel calls
+    there). Another thread's `single_threaded()` block, which has OpenBLAS on one thread for a
+    while, does not change what it says here: a call that decides how to split its batch decides
+    the same with other threads around."""
+    if _GET_THREADS is None or _SET_THREADS is None or getattr(_local, "single", 0):
         return 1
-    return int(_GET_THREADS())
+    with _lock:
+        return _threads_before if _single_calls else int(_GET_THREADS())
 
 
 # Calls inside `single_threaded()` now, and the thread count the first of them found. The count is
@@ -174,6 +179,8 @@ def threads() -> int:
 _lock = threading.Lock()
 _single_calls = 0
 _threads_before = 1
+# how deep this Python thread is in `single_threaded()` blocks
+_local = threading.local()
 
 
 @contextlib.contextmanager
@@ -183,12 +190,14 @@ def single_threaded():
     global _single_calls, _threads_before
     with _lock:
         if _single_calls == 0:
-            _threads_before = threads()
+            _threads_before = 1 if _GET_THREADS is None or _SET_THREADS is None else int(_GET_THREADS())
             set_threads(1)
         _single_calls += 1
+    _local.single = getattr(_local, "single", 0) + 1
     try:
         yield
     finally:
+        _local.single -= 1
         with _lock:
             _single_calls -= 1
             if _single_calls == 0:

@@ -88,6 +88,12 @@ def cut(arrays: dict, sl: slice, axis: int, own: bool = False) -> dict:
 
 def on_threads(fn, args: list) -> list:
     """fn(*a) for each a in args, on as many threads, with numpy's BLAS single-threaded (each
-    thread is a core's worth of work already) and restored afterwards."""
+    thread is a core's worth of work already) and restored afterwards; each thread is in a
+    `single_threaded()` block of its own, so that `blas.threads()` says 1 there too."""
+
+    def one(a):
+        with blas.single_threaded():
+            return fn(*a)
+
     with blas.single_threaded():
-        return list(pool(len(args)).map(lambda a: fn(*a), args))
+        return list(pool(len(args)).map(one, args))

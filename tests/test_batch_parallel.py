@@ -237,3 +237,41 @@ def test_one_cell_on_two_threads_keeps_its_params():
     for k in range(2):
         for dparams in got[k]:
             assert_same(dparams, expected[k])
+
+
+def test_another_threads_single_threaded_block_changes_no_split():
+    """`blas.threads()` says 1 inside a `single_threaded()` block on the thread in it (and on the
+    chunks' threads), but not on another thread: a call that reads it to split its batch (cell.threads
+    None) splits the same while another thread holds OpenBLAS at one thread for a while (a
+    trainer's readout, a batch-parallel call, a one-row call), so its results do not hang on
+    what the other threads do (they did, in the last bits, before)."""
+    before = blas.threads()
+    blas.set_threads(2)
+    try:
+        settable = blas.threads() == 2  # not under SciPy's BLAS fallback, which has no setter
+        cell = generated("lstm").Cell(input=3, hidden=4, seed=0, dtype="float32")
+        x = np.random.default_rng(0).normal(size=(3, 2 * runtime.MIN_ROWS, 3)).astype(np.float32)
+        _, _, alone = cell.forward(x)
+        entered, done = threading.Event(), threading.Event()
+
+        def hold():
+            with blas.single_threaded():
+                entered.set()
+                done.wait(30)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        try:
+            assert entered.wait(30)
+            seen_here = blas.threads()
+            _, _, beside = cell.forward(x)
+        finally:
+            done.set()
+            holder.join()
+        assert seen_here == (2 if settable else 1)
+        assert len(alone.parts) == len(beside.parts) == (2 if settable else 0)
+        with blas.single_threaded():
+            assert blas.threads() == 1
+        assert blas.threads() == (2 if settable else 1)
+    finally:
+        blas.set_threads(before)
