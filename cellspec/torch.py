@@ -38,6 +38,11 @@ module's floating inputs and initial state are cast to its dtype first (as
 its outputs stay in its dtype, and the gradients flow back through the casts in the callers'
 dtypes. Outside autocast a tensor of another dtype is refused.
 
+Graphs. `torch.compile` runs the module outside its graph (a graph break: the kernels are not
+PyTorch ops); `torch.jit.trace`, which would keep the kernels' outputs as constants, and
+`torch.export`, whose fake tensors have no memory for the kernels to read, are refused with an
+error that says so.
+
 Sizes are the spec's dim names (`input=`, `hidden=`, ...), or as nn.LSTM spells them,
 `input_size=`, `hidden_size=`, `proj_size=` (0: none, where the spec has no `proj`). Every
 tensor is checked (type, device, dtype, rank, then the Layer's shapes) before any kernel runs.
@@ -91,6 +96,12 @@ def _checked(what: str, t, dtype: torch.dtype, ndim: int | None = None, names: s
         raise ValueError(f"{what} is on {t.device}: cellspec's kernels run on the CPU; move it there with .cpu()")
     if t.layout != torch.strided:
         raise ValueError(f"{what} has layout {t.layout}: cellspec takes dense (strided) tensors")
+    try:
+        t.data_ptr()
+    except RuntimeError:
+        raise TypeError(f"{what} is a {type(t).__name__}, with no memory behind it: cellspec's kernels read the memory of CPU "
+                        "tensors, which torch.export and fake or functional tensors do not have (call the module eagerly; "
+                        "torch.compile runs it outside its graph)") from None
     if t.dtype != dtype:
         raise ShapeError(f"{what} has dtype {t.dtype}, but this module is {dtype}: convert it with .to({dtype})")
     if ndim is not None and t.ndim != ndim:
@@ -374,6 +385,10 @@ class Module(torch.nn.Module):
         integer tensor [B]. Returns (output, state): output like x (a PackedSequence for one),
         state a dict like the one it takes. Under CPU autocast, x and state are cast to the
         module's dtype first (see the module docstring)."""
+        if torch.jit.is_tracing():
+            # the trace would keep the kernels' outputs as constants: wrong for any other input
+            raise RuntimeError("torch.jit.trace cannot record a cellspec.torch.Module: its kernels run outside PyTorch, and a "
+                               "trace would keep their outputs as constants; call the module eagerly, or under torch.compile")
         if torch.is_autocast_enabled("cpu"):
             x, state = _cast(x, self.dtype), _cast(state, self.dtype)
         packed = x if isinstance(x, PackedSequence) else None

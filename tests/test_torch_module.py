@@ -10,6 +10,7 @@ import copy
 import gc
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -499,3 +500,37 @@ def test_under_cpu_autocast_its_inputs_are_cast_to_its_dtype():
 
     with pytest.raises(ShapeError, match="x has dtype torch.bfloat16, but this module is torch.float32"):
         m(x16)
+
+
+class _Tagger(torch.nn.Module):
+    """The module between two ordinary layers, as a model would hold it."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = ct.Module(gru, input_size=3, hidden_size=4, num_layers=2, bidirectional=True, seed=0)
+        self.out = torch.nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.out(self.rnn(x)[0])
+
+
+def test_torch_compile_runs_it_outside_the_graph_and_trace_and_export_are_refused():
+    """torch.compile breaks its graph at the module and runs the kernels eagerly: the same values
+    and gradients as without it. torch.jit.trace would keep the kernels' outputs as constants
+    (wrong for any other input) and torch.export's fake tensors have no memory for the kernels:
+    both refused, saying why, instead of a trace check or a .numpy() error deep inside."""
+    torch.manual_seed(0)
+    model = _Tagger()
+    x = torch.randn(5, 3, 3, requires_grad=True)
+    want = model(x)
+    want.square().sum().backward()
+    want_grad, x.grad = x.grad, None
+    got = torch.compile(model, backend="eager")(x)
+    got.square().sum().backward()
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    torch.testing.assert_close(x.grad, want_grad, rtol=0, atol=0)
+    with pytest.raises(RuntimeError, match="torch.jit.trace cannot record a cellspec.torch.Module"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)   # torch 2.13 deprecates jit.trace itself
+        torch.jit.trace(model, (x.detach(),), check_trace=False)
+    with pytest.raises(TypeError, match="x is a FakeTensor, with no memory behind it"):
+        torch.export.export(model, (x.detach(),))
