@@ -257,6 +257,21 @@ def test_lengths_are_not_differentiable():
     assert np.all(np.asarray(dx)[2:, 1] == 0)   # past its end, a sequence's input gets no gradient
 
 
+def test_lengths_out_of_range_under_jit_raise_from_the_callback_with_the_lengths_error():
+    """Traced under jit, lengths are values only the callback sees: the error comes from there,
+    as JAX's error ending with the LengthsError (the README says so); unjitted, the
+    LengthsError itself, before any kernel runs."""
+    apply, params = cj.function(lstm, dtype="float32", seed=1, input=2, hidden=3)
+    x = jnp.ones((4, 3, 2), jnp.float32)
+    f = jax.jit(lambda p, x, n: apply(p, x, lengths=n)[0].sum())
+    assert np.isfinite(float(f(params, x, jnp.array([4, 1, 2]))))
+    # JAX raises it as a ValueError or a JaxRuntimeError (a RuntimeError), depending on its path
+    with pytest.raises((ValueError, RuntimeError), match=r"LengthsError: lengths holds 7: every length must be in 1..T = 1..4"):
+        f(params, x, jnp.array([7, 1, 2]))
+    with pytest.raises(LengthsError, match=r"lengths holds 0: every length must be in 1..T = 1..4"):
+        apply(params, x, lengths=np.array([0, 1, 2]))
+
+
 def test_a_batch_parallel_call_equals_the_layer(monkeypatch):
     """A batch cut into chunks (each with its own tape): the residuals keep one set per chunk and
     the backward pass runs each chunk's tape on its own."""
