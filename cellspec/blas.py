@@ -22,8 +22,9 @@ With the `mkl` wheel installed (`pip install -e ".[mkl]"`), `CELLSPEC_BLAS=mkl` 
 *sequential* layer instead, so that cellspec's own threads are the only ones: a batch-parallel
 call's chunks, and for the products outside the time loop (`dot`: the hoisted input product, the
 weight gradients) their rows split over `threads()` Python threads (ctypes lets go of the GIL). A
-call that runs as one pass (a batch too small to split: S3's 16 rows, S4's 1) runs its per-step
-products on one core. Both backends are registered under one set of names with one signature
+call that runs as one pass runs its per-step products on one core, so on MKL a batch splits into
+chunks down to 8 rows each, whatever its cell (`CellBase.batch_chunks`); only a batch too small
+for that (S4's 1 row) runs on one core. Both backends are registered under one set of names with one signature
 (64-bit sizes where numpy's OpenBLAS has them, MKL's `_64` ILP64 symbols then), so a kernel in
 Numba's cache links to whichever backend the process chose.
 """
@@ -157,6 +158,12 @@ def set_threads(n: int) -> None:
     `dot` splits a product's rows over)."""
     if _SET_THREADS is not None:
         _SET_THREADS(ctypes.c_int(n) if _INT == types.int32 else ctypes.c_int64(n))
+
+
+def threads_its_products() -> bool:
+    """Whether the backend splits a product over threads of its own: numpy's OpenBLAS does; MKL's
+    sequential layer does not, so on MKL a time loop run as one pass runs on one core."""
+    return not _on_mkl
 
 
 def threads() -> int:

@@ -112,6 +112,21 @@ def test_the_rule_splits_only_heavy_cells_with_enough_rows():
     assert len(lstm.batch_chunks(100)) == 3
 
 
+def test_on_a_blas_that_does_not_thread_its_products_every_cell_splits_down_to_half_the_rows(monkeypatch):
+    """MKL's sequential layer runs a one-pass call's whole time loop on one core: there a batch
+    splits whatever its cell (the Elman RNN too), down to MIN_ROWS // 2 rows a chunk."""
+    lstm = generated("lstm").Cell(input=8, hidden=8)
+    rnn = generated("rnn").Cell(input=8, hidden=8)
+    lstm.threads = rnn.threads = 2
+    assert len(rnn.batch_chunks(64)) == 1   # numpy's OpenBLAS threads each product itself
+    monkeypatch.setattr(blas, "threads_its_products", lambda: False)
+    half = runtime.MIN_ROWS // 2
+    assert [len(rnn.batch_chunks(B)) for B in (64, 2 * half, 2 * half - 1, 1)] == [2, 2, 1, 1]
+    assert [len(lstm.batch_chunks(B)) for B in (2 * half, 2 * half - 1)] == [2, 1]
+    rnn.threads = 1
+    assert len(rnn.batch_chunks(64)) == 1
+
+
 def test_chunks_run_with_single_threaded_blas_which_is_restored_after(split_everything):
     before = blas.threads()
     blas.set_threads(2)
