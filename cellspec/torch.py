@@ -38,6 +38,11 @@ module's floating inputs and initial state are cast to its dtype first (as
 its outputs stay in its dtype, and the gradients flow back through the casts in the callers'
 dtypes. Outside autocast a tensor of another dtype is refused.
 
+Parametrizations. A param under `torch.nn.utils.parametrize` (`weight_norm`, a DropConnect of
+the recurrent weights as AWD-LSTM's weight drop) is read as its parametrization computes it at
+each call, and its gradient flows back through it; `torch_state_dict` exports what it computes,
+and `load_torch` sets it through its `right_inverse`.
+
 Graphs. `torch.compile` runs the module outside its graph (a graph break: the kernels are not
 PyTorch ops); `torch.jit.trace`, which would keep the kernels' outputs as constants, and
 `torch.export`, whose fake tensors have no memory for the kernels to read, are refused with an
@@ -62,6 +67,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
+from torch.nn.utils import parametrize
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from . import layer_parts as parts
@@ -287,8 +293,11 @@ class Module(torch.nn.Module):
         functional_call put there) and those tensors as numpy views, checked, as `_arrays`."""
         keys, tensors, out = [], [], []
         shared, parameters = self._shared, self._parameters
+        # a param under torch.nn.utils.parametrize (weight_norm, a DropConnect of the recurrent
+        # weights) is the tensor its parametrization computes now, read like functional_call's
+        computed = parametrize.is_parametrized(self)
         for key, array in self.layer.params.arrays().items():
-            p = parameters.get(key)
+            p = getattr(self, key) if computed and parametrize.is_parametrized(self, key) else parameters.get(key)
             keys.append(key)
             tensors.append(p)
             if type(p) is torch.nn.Parameter and shared.get(key) == (id(array), p.data_ptr(), p.dtype, p.shape, p.stride()):
@@ -320,13 +329,19 @@ class Module(torch.nn.Module):
         self.layer.load_torch(source)   # checked whole, then stored as new arrays
         with torch.no_grad():
             for key, array in shared.items():
-                self._parameters[key].copy_(torch.from_numpy(self.layer.params[key]))
+                value = torch.from_numpy(self.layer.params[key])
+                if parametrize.is_parametrized(self, key):
+                    setattr(self, key, value)   # through the parametrization's right_inverse
+                else:
+                    self._parameters[key].copy_(value)
                 self.layer.params[key] = array
 
     def torch_state_dict(self) -> dict[str, torch.Tensor]:
-        """The params as the state_dict of the matching nn.RNN/LSTM/GRU (copies)."""
-        self._arrays()
-        return {k: torch.from_numpy(np.array(v)) for k, v in self.layer.torch_state_dict().items()}
+        """The params as the state_dict of the matching nn.RNN/LSTM/GRU (copies): those a
+        parametrization computes, as it computes them now."""
+        with torch.no_grad():
+            layer = _runner(self.layer, self._arrays())
+        return {k: torch.from_numpy(np.array(v)) for k, v in layer.torch_state_dict().items()}
 
     # --- forward ----------------------------------------------------------------------------
 

@@ -567,3 +567,58 @@ def test_concurrent_calls_of_one_module_give_what_serial_calls_give():
         t.join()
     for a, b in zip(got, serial):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_params_under_parametrize_weight_norm_and_a_doubling():
+    """A param under torch.nn.utils.parametrize is read as its parametrization computes it at each
+    call, and its gradient flows back through it: weight_norm (the identity when registered) gives
+    the plain module's outputs and, to its g and v, the chain rule of the plain module's gradient;
+    a parametrization that doubles U_i computes as a module whose U_i is doubled, exports that
+    weight (torch_state_dict) and loads through its right_inverse (load_torch)."""
+    from torch.nn.utils import parametrize
+    from torch.nn.utils.parametrizations import weight_norm
+
+    torch.manual_seed(0)
+    x, w = torch.randn(5, 2, 3, dtype=F64), torch.randn(5, 2, 4, dtype=F64)
+    plain = ct.Module(lstm, input_size=3, hidden_size=4, seed=0, dtype=F64)
+    normed = weight_norm(ct.Module(lstm, input_size=3, hidden_size=4, seed=0, dtype=F64), "U_f_l0")
+    y_plain, y_normed = plain(x)[0], normed(x)[0]
+    torch.testing.assert_close(y_normed, y_plain, rtol=0, atol=1e-14)
+    (y_plain * w).sum().backward()
+    (y_normed * w).sum().backward()
+    original = normed.parametrizations.U_f_l0
+    g, v = (t.detach().clone().requires_grad_() for t in (original.original0, original.original1))
+    (torch._weight_norm(v, g, 0) * plain.U_f_l0.grad).sum().backward()
+    torch.testing.assert_close(original.original0.grad, g.grad, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(original.original1.grad, v.grad, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(normed.W_i_l0.grad, plain.W_i_l0.grad, rtol=0, atol=1e-14)
+
+    class Double(torch.nn.Module):
+        def forward(self, weight):
+            return 2 * weight
+
+        def right_inverse(self, weight):
+            return weight / 2
+
+    doubled = ct.Module(lstm, input_size=3, hidden_size=4, seed=0, dtype=F64)
+    weight = doubled.U_i_l0.detach().clone()
+    # registered through right_inverse, the computed weight is the old one: set the original to
+    # it, so that the module computes with twice the weight
+    parametrize.register_parametrization(doubled, "U_i_l0", Double())
+    with torch.no_grad():
+        doubled.parametrizations.U_i_l0.original.copy_(weight)
+    twice = ct.Module(lstm, input_size=3, hidden_size=4, seed=0, dtype=F64)
+    with torch.no_grad():
+        twice.U_i_l0.mul_(2)
+    y_doubled, y_twice = doubled(x)[0], twice(x)[0]
+    torch.testing.assert_close(y_doubled, y_twice, rtol=0, atol=0)
+    (y_doubled * w).sum().backward()
+    (y_twice * w).sum().backward()
+    torch.testing.assert_close(doubled.parametrizations.U_i_l0.original.grad, 2 * twice.U_i_l0.grad, rtol=0, atol=0)
+    exported, wanted = doubled.torch_state_dict(), twice.torch_state_dict()
+    assert exported.keys() == wanted.keys()
+    for k in wanted:
+        torch.testing.assert_close(exported[k], wanted[k], rtol=0, atol=0)
+    ref = torch.nn.LSTM(3, 4, dtype=F64)
+    doubled.load_torch(ref)
+    torch.testing.assert_close(doubled(x)[0], ref(x)[0], rtol=0, atol=1e-12)
