@@ -62,8 +62,6 @@ import copy
 import importlib
 import os
 import sys
-from collections.abc import Mapping
-
 import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
@@ -71,62 +69,12 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from . import layer_parts as parts
+from . import torch_args as args
 from .layer import Layer
 from .lengths import LengthsError
 from .runtime import ShapeError
 
 DTYPES = {torch.float32: "float32", torch.float64: "float64"}
-# nn.LSTM's spelling of a size -> the catalog's dim name
-TORCH_SIZES = {"input_size": "input", "hidden_size": "hidden", "proj_size": "proj"}
-
-
-def _dims(Cell, given: dict) -> dict:
-    dims = dict(given)
-    for torch_name, dim in TORCH_SIZES.items():
-        if torch_name not in dims:
-            continue
-        value = dims.pop(torch_name)
-        if dim in given:
-            raise TypeError(f"give {dim}= or {torch_name}=, not both")
-        if torch_name == "proj_size" and dim not in Cell.DIMS and not isinstance(value, bool) and value == 0:
-            continue   # nn.LSTM's proj_size=0: no projection
-        dims[dim] = value
-    return dims
-
-
-def _checked(what: str, t, dtype: torch.dtype, ndim: int | None = None, names: str = ""):
-    """`t`, refused unless a CPU tensor of `dtype` (and rank `ndim`)."""
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{what} must be a torch.Tensor, not {type(t).__name__}")
-    if t.device.type != "cpu":
-        raise ValueError(f"{what} is on {t.device}: cellspec's kernels run on the CPU; move it there with .cpu()")
-    if t.layout != torch.strided:
-        raise ValueError(f"{what} has layout {t.layout}: cellspec takes dense (strided) tensors")
-    try:
-        t.data_ptr()
-    except RuntimeError:
-        raise TypeError(f"{what} is a {type(t).__name__}, with no memory behind it: cellspec's kernels read the memory of CPU "
-                        "tensors, which torch.export and fake or functional tensors do not have (call the module eagerly; "
-                        "torch.compile runs it outside its graph)") from None
-    if t.dtype != dtype:
-        raise ShapeError(f"{what} has dtype {t.dtype}, but this module is {dtype}: convert it with .to({dtype})")
-    if ndim is not None and t.ndim != ndim:
-        raise ShapeError(f"{what} must be a {ndim}-d tensor {names}, not of shape {list(t.shape)}")
-    return t
-
-
-def _cast(value, dtype: torch.dtype):
-    """`value` (a tensor, a PackedSequence, or a tuple, list or dict of them) with its floating
-    CPU tensors of another dtype cast to `dtype`; anything else as it is (and checked after)."""
-    if isinstance(value, PackedSequence):
-        return value._replace(data=_cast(value.data, dtype))
-    if isinstance(value, torch.Tensor):
-        return value.to(dtype) if value.is_floating_point() and value.dtype != dtype and value.device.type == "cpu" else value
-    if isinstance(value, (tuple, list)):
-        return type(value)(_cast(v, dtype) for v in value)
-    if isinstance(value, Mapping):
-        return {k: _cast(v, dtype) for k, v in value.items()}
-    return value
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
@@ -222,7 +170,7 @@ class Module(torch.nn.Module):
         if seed is None:
             seed = int(torch.randint(0, 2**62, ()).item())
         self.layer = Layer(module, num_layers=num_layers, bidirectional=bidirectional, dropout=dropout, batch_first=batch_first,
-                           dtype=DTYPES[dtype], seed=seed, links=links, **_dims(module.Cell, dims))
+                           dtype=DTYPES[dtype], seed=seed, links=links, **args.dims(module.Cell, dims))
         self.dtype = dtype
         self._state_names = [n for n, _ in module.Cell.STATES]
         for key, array in self.layer.params.items():
@@ -305,7 +253,7 @@ class Module(torch.nn.Module):
                 # and the views below cost more than the kernels of a one-step call)
                 out.append(array)
                 continue
-            _checked(f"parameter {key!r}", p, self.dtype)
+            args.checked(f"parameter {key!r}", p, self.dtype)
             if tuple(p.shape) != array.shape:
                 raise ShapeError(f"parameter {key!r} has shape {list(p.shape)}, expected {list(array.shape)}")
             if isinstance(p, torch.nn.Parameter) and not p.is_contiguous():
@@ -345,75 +293,35 @@ class Module(torch.nn.Module):
 
     # --- forward ----------------------------------------------------------------------------
 
-    def _inputs(self, x) -> dict[str, torch.Tensor]:
-        names = [n for n, _ in self.layer.module.Cell.INPUTS]
-        lead = "[B,T," if self.batch_first else "[T,B,"
-        if isinstance(x, Mapping):
-            if set(x) != set(names):
-                raise ShapeError(f"x must be a dict with the keys {', '.join(names)}, not {', '.join(map(str, x))}")
-            return {n: _checked(f"x[{n!r}]", x[n], self.dtype, 3, f"{lead}{d}]") for n, d in self.layer.module.Cell.INPUTS}
-        if len(names) > 1:
-            raise ShapeError(f"{self.layer.module.Cell.NAME} has the inputs {', '.join(names)}: x must be a dict of tensors")
-        return {names[0]: _checked("x", x, self.dtype, 3, f"{lead}{self.layer.module.Cell.INPUTS[0][1]}]")}
-
-    def _states(self, state) -> dict[str, torch.Tensor] | None:
-        Cell = self.layer.module.Cell
-        names = [n for n, _ in Cell.STATES]
-        if state is None:
-            return None
-        order = (getattr(Cell, "TORCH", None) or {}).get("state") or (names if len(names) == 1 else None)
-        if isinstance(state, torch.Tensor) and len(names) == 1:
-            state = {names[0]: state}
-        elif isinstance(state, (tuple, list)):
-            if order is None:
-                raise ShapeError(f"state as a tuple needs the order of a `torch:` section, which spec {Cell.NAME!r} does not declare: "
-                                 f"pass a dict with the keys {', '.join(names)}")
-            if len(state) != len(order):
-                raise ShapeError(f"state as a tuple holds ({', '.join(order)}): {len(order)} tensors, not {len(state)}")
-            state = dict(zip(order, state))
-        elif not isinstance(state, Mapping):
-            tuple_too = f", or a tuple ({', '.join(order)})" if order else ""
-            raise ShapeError(f"state must be None, a dict with the keys {', '.join(sorted(names))}{tuple_too}, not {type(state).__name__}")
-        missing, unknown = sorted(set(names) - set(state)), sorted(set(state) - set(names))
-        if missing or unknown:
-            raise ShapeError(f"state must have the keys {', '.join(sorted(names))}" + (f"; missing {', '.join(missing)}" if missing else "")
-                             + (f"; unknown {', '.join(map(str, unknown))}" if unknown else ""))
-        return {n: _checked(f"state {n!r}", state[n], self.dtype, 3, f"[num_layers*num_directions,B,{d}]") for n, d in Cell.STATES}
-
-    @staticmethod
-    def _lengths(lengths):
-        if not isinstance(lengths, torch.Tensor):
-            return lengths   # None, a list or an array: checked by the Layer
-        if lengths.requires_grad:
-            raise LengthsError("lengths requires grad: it counts steps, which have no gradient; pass an integer tensor")
-        if lengths.device.type != "cpu":
-            raise LengthsError(f"lengths is on {lengths.device}: pass it on the CPU, as pack_padded_sequence takes it")
-        if lengths.dtype.is_floating_point or lengths.dtype.is_complex or lengths.dtype == torch.bool:
-            raise LengthsError(f"lengths has dtype {lengths.dtype}: it must be an integer tensor (one length per sequence)")
-        return lengths.numpy()
-
     def forward(self, x, state=None, lengths=None):
         """x: [T,B,input] ([B,T,input] with batch_first; a dict of tensors for a cell with several
         inputs) or a PackedSequence; state: None (zeros), a dict state name -> [num_layers *
         num_directions, B, dim] (as nn.LSTM's h_n), a tuple in the order of the spec's `torch:`
         section (`(h0, c0)`), or a tensor for a cell with one state; lengths: None, a list or an
         integer tensor [B]. Returns (output, state): output like x (a PackedSequence for one),
-        state a dict like the one it takes. Under CPU autocast, x and state are cast to the
-        module's dtype first (see the module docstring)."""
+        state a dict like the one it takes. An unbatched x ([T,input], as nn.LSTM takes it) runs
+        as a batch of one, its state and its results unbatched too ([num_layers*num_directions,
+        dim], [T,out]). Under CPU autocast, x and state are cast to the module's dtype first (see
+        the module docstring)."""
         if torch.jit.is_tracing():
             # the trace would keep the kernels' outputs as constants: wrong for any other input
             raise RuntimeError("torch.jit.trace cannot record a cellspec.torch.Module: its kernels run outside PyTorch, and a "
                                "trace would keep their outputs as constants; call the module eagerly, or under torch.compile")
         if torch.is_autocast_enabled("cpu"):
-            x, state = _cast(x, self.dtype), _cast(state, self.dtype)
+            x, state = args.cast(x, self.dtype), args.cast(state, self.dtype)
+        unbatched = args.is_unbatched(x)
+        if unbatched:
+            x, state = args.batched(x, state, lengths, self.batch_first)
         packed = x if isinstance(x, PackedSequence) else None
         if packed is not None:
             if lengths is not None:
                 raise LengthsError("lengths goes with a padded x: a PackedSequence carries its own")
-            _checked("x (the PackedSequence's data)", packed.data, self.dtype, 2)
+            args.checked("x (the PackedSequence's data)", packed.data, self.dtype, 2)
             x, packed_lengths = pad_packed_sequence(packed, batch_first=self.batch_first)
             lengths = packed_lengths
-        inputs, states, lengths = self._inputs(x), self._states(state), self._lengths(lengths)
+        Cell = self.layer.module.Cell
+        inputs, states = args.inputs(Cell, x, self.dtype, self.batch_first), args.states(Cell, state, self.dtype)
+        lengths = args.lengths(lengths)
         keys, params, arrays = self._params()
         tensors = [*inputs.values(), *(states.values() if states else ()), *params]
         call = _Call(self.layer, list(inputs), None if states is None else list(states), self._state_names, keys, arrays, lengths, self.training)
@@ -424,6 +332,8 @@ class Module(torch.nn.Module):
             _, y, final, _ = _run(call, ordered, taped=False)
             y, finals = torch.from_numpy(y), [torch.from_numpy(final[n]) for n in call.outputs]
         final = dict(zip(call.outputs, finals))
+        if unbatched:
+            return (y[0] if self.batch_first else y[:, 0]), {n: v[:, 0] for n, v in final.items()}
         return (y if packed is None else _pack_like(y, packed, packed_lengths, self.batch_first)), final
 
 

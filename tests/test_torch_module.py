@@ -409,7 +409,9 @@ H0 = torch.zeros(4, 3, 4, dtype=F64)
 @pytest.mark.parametrize("kwargs, error, message", [
     (dict(x=torch.zeros(5, 3, 3, dtype=F64, device="meta")), ValueError, "x is on meta: cellspec's kernels run on the CPU"),
     (dict(x=torch.zeros(5, 3, 3)), ShapeError, "x has dtype torch.float32, but this module is torch.float64"),
-    (dict(x=torch.zeros(5, 3, dtype=F64)), ShapeError, r"x must be a 3-d tensor \[T,B,input\]"),
+    (dict(x=torch.zeros(5, 3, 3, 1, dtype=F64)), ShapeError, r"x must be a 3-d tensor \[T,B,input\]"),   # 2-d: unbatched
+    (dict(x=torch.zeros(5, 3, dtype=F64), lengths=[5]), LengthsError, r"lengths goes with a batch: an unbatched x \[T,input\]"),
+    (dict(x=torch.zeros(5, 3, dtype=F64), state=(H0[:, 0], H0)), ShapeError, r"for an unbatched x \[T,input\] the state is unbatched too"),
     (dict(x=np.zeros((5, 3, 3))), TypeError, "x must be a torch.Tensor, not ndarray"),
     (dict(x=torch.zeros(5, 3, 2, dtype=F64)), ShapeError, r"input 'x' has shape \[5, 3, 2\], expected \[T,B,input\]"),
     (dict(lengths=torch.tensor([1.0, 2.0, 3.0])), LengthsError, "lengths has dtype torch.float32: it must be an integer tensor"),
@@ -622,3 +624,27 @@ def test_params_under_parametrize_weight_norm_and_a_doubling():
     ref = torch.nn.LSTM(3, 4, dtype=F64)
     doubled.load_torch(ref)
     torch.testing.assert_close(doubled(x)[0], ref(x)[0], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_an_unbatched_sequence_runs_as_nn_lstm_runs_it(batch_first):
+    """x [T,input] with no batch axis, and its state [num_layers*num_directions,dim], as nn.LSTM
+    takes them: the same outputs, final state and gradients as nn.LSTM with the same weights,
+    unbatched results; batch_first does not apply to an unbatched x (as in PyTorch)."""
+    torch.manual_seed(0)
+    ref = torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=batch_first, dtype=F64)
+    ours = ct.Module(lstm, input_size=3, hidden_size=4, num_layers=2, bidirectional=True, batch_first=batch_first, dtype=F64)
+    ours.load_torch(ref)
+    x = torch.randn(6, 3, dtype=F64)
+    h0, c0 = torch.randn(4, 4, dtype=F64), torch.randn(4, 4, dtype=F64)
+    w = torch.randn(6, 8, dtype=F64)
+    grads = []
+    for module, run in ((ref, lambda xx: ref(xx, (h0, c0))), (ours, lambda xx: ours(xx, (h0, c0)))):
+        xx = x.clone().requires_grad_()
+        y, state = run(xx)
+        h, c = state if module is ref else (state["h"], state["c"])
+        assert y.shape == (6, 8) and h.shape == c.shape == (4, 4)
+        ((y * w).sum() + c.sum()).backward()
+        grads.append((y, h, c, xx.grad))
+    for a, b in zip(*grads):
+        torch.testing.assert_close(b, a, rtol=0, atol=1e-12)
