@@ -188,6 +188,10 @@ class Module(torch.nn.Module):
     hidden_size = property(lambda self: self.layer.dims["hidden"] if "hidden" in self.layer.dims else None)
     proj_size = property(lambda self: self.layer.dims.get("proj", 0))
 
+    def flatten_parameters(self) -> None:
+        """nn.LSTM's, for code written for it (after `.to()`, under DataParallel): nothing to do,
+        the params are the kernels' own contiguous memory already."""
+
     def extra_repr(self) -> str:
         sizes = ", ".join(f"{d}={n}" for d, n in self.layer.dims.items())
         out = f"{self.layer.module.Cell.NAME}, {sizes}, num_layers={self.num_layers}, bidirectional={self.bidirectional}"

@@ -639,6 +639,7 @@ def test_an_unbatched_sequence_runs_as_nn_lstm_runs_it(batch_first):
     h0, c0 = torch.randn(4, 4, dtype=F64), torch.randn(4, 4, dtype=F64)
     w = torch.randn(6, 8, dtype=F64)
     grads = []
+    ours.flatten_parameters()   # nn.LSTM's, a no-op here, for code written for it
     for module, run in ((ref, lambda xx: ref(xx, (h0, c0))), (ours, lambda xx: ours(xx, (h0, c0)))):
         xx = x.clone().requires_grad_()
         y, state = run(xx)
