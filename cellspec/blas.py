@@ -173,10 +173,15 @@ def threads() -> int:
     there). Another thread's `single_threaded()` block, which has OpenBLAS on one thread for a
     while, does not change what it says here: a call that decides how to split its batch decides
     the same with other threads around."""
-    if _GET_THREADS is None or _SET_THREADS is None or getattr(_local, "single", 0):
+    if getattr(_local, "single", 0):
         return 1
     with _lock:
-        return _threads_before if _single_calls else int(_GET_THREADS())
+        return _threads_before if _single_calls else _count()
+
+
+def _count() -> int:
+    """numpy's OpenBLAS's thread count now; 1 where it cannot be set."""
+    return 1 if _GET_THREADS is None or _SET_THREADS is None else int(_GET_THREADS())
 
 
 # Calls inside `single_threaded()` now, and the thread count the first of them found. The count is
@@ -197,7 +202,7 @@ def single_threaded():
     global _single_calls, _threads_before
     with _lock:
         if _single_calls == 0:
-            _threads_before = 1 if _GET_THREADS is None or _SET_THREADS is None else int(_GET_THREADS())
+            _threads_before = _count()
             set_threads(1)
         _single_calls += 1
     _local.single = getattr(_local, "single", 0) + 1

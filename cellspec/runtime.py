@@ -24,9 +24,10 @@ split when (see `CellBase.batch_chunks`):
 Those two limits are for a BLAS that threads each product itself (numpy's OpenBLAS). On MKL's
 sequential layer (`blas.threads_its_products()` is False) a one-pass call runs its whole time
 loop, products included, on one core, so a call splits whatever its cell, down to `MIN_ROWS // 2`
-rows a chunk: measured there (2 threads, interleaved, 11 rounds), the Elman RNN at S1, S2 and S5
-took 0.59, 0.64 and 0.64 of its one-pass time split, and at S3 (16 rows, two chunks of 8) lstm,
-gru and rnn 0.80, 0.74 and 0.86; on OpenBLAS the same splits took 1.7-1.9 times as long.
+rows a chunk: measured there (2 threads, the old rule against this one in one process, shuffled,
+15 rounds, the README's "BLAS backends"), the Elman RNN at S1, S2, S3 and S5 took 0.68, 0.61,
+0.81 and 0.68 of its one-pass time, lstm and gru at S3 (two chunks of 8 rows) 0.90 and 0.66;
+on OpenBLAS the same splits took 1.7-1.9 times as long.
 
 A chunked call's results equal an unchunked call's up to rounding: BLAS may block a chunk's rows
 differently, and each chunk sums its own rows of a parameter gradient before the chunks are

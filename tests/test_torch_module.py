@@ -585,12 +585,15 @@ def test_params_under_parametrize_weight_norm_and_a_doubling():
     plain = ct.Module(lstm, input_size=3, hidden_size=4, seed=0, dtype=F64)
     normed = weight_norm(ct.Module(lstm, input_size=3, hidden_size=4, seed=0, dtype=F64), "U_f_l0")
     y_plain, y_normed = plain(x)[0], normed(x)[0]
+    # weight_norm recomputes U_f as g * v / |v|: equal to U_f up to float64 rounding (~1e-16)
     torch.testing.assert_close(y_normed, y_plain, rtol=0, atol=1e-14)
     (y_plain * w).sum().backward()
     (y_normed * w).sum().backward()
     original = normed.parametrizations.U_f_l0
     g, v = (t.detach().clone().requires_grad_() for t in (original.original0, original.original1))
     (torch._weight_norm(v, g, 0) * plain.U_f_l0.grad).sum().backward()
+    # the same chain rule by autograd, from dU_f of a module whose U_f differs by that rounding:
+    # float64 rounding apart; a gradient that missed the parametrization is off by order 1
     torch.testing.assert_close(original.original0.grad, g.grad, rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(original.original1.grad, v.grad, rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(normed.W_i_l0.grad, plain.W_i_l0.grad, rtol=0, atol=1e-14)
@@ -623,6 +626,7 @@ def test_params_under_parametrize_weight_norm_and_a_doubling():
         torch.testing.assert_close(exported[k], wanted[k], rtol=0, atol=0)
     ref = torch.nn.LSTM(3, 4, dtype=F64)
     doubled.load_torch(ref)
+    # PyTorch's LSTM and the kernels in float64, sums in their own orders (as the parity tests)
     torch.testing.assert_close(doubled(x)[0], ref(x)[0], rtol=0, atol=1e-12)
 
 
@@ -648,4 +652,5 @@ def test_an_unbatched_sequence_runs_as_nn_lstm_runs_it(batch_first):
         ((y * w).sum() + c.sum()).backward()
         grads.append((y, h, c, xx.grad))
     for a, b in zip(*grads):
+        # PyTorch's LSTM and the kernels in float64, sums in their own orders (as the parity tests)
         torch.testing.assert_close(b, a, rtol=0, atol=1e-12)

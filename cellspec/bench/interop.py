@@ -48,6 +48,16 @@ def lengths_row(name: str, module, size: str, rounds: int, pause: float, quiet: 
     return {"spec": name, "size": size, "times": times, "steps": float(lengths.mean() / T), "others": others}
 
 
+def _x_and_dy(torch, cell, T: int, B: int):
+    """The seeded input x [T,B,input] (requiring grad) and dy = 1 of the torch rows, for `cell`'s
+    first input and output. dy is made once, as the raw cell's is: a torch op between our kernels
+    can wait for PyTorch's threads, which the BLAS threads of the kernels' products keep from the
+    cores for a while (see the README), and that wait is not the module's."""
+    dim = cell.dims[cell.INPUTS[0][1]]
+    xt = torch.tensor(np.random.default_rng(0).normal(size=(T, B, dim)).astype(np.float32), requires_grad=True)
+    return xt, torch.ones((T, B, cell.dims[cell.OUTPUTS[0][1]]))
+
+
 def torch_module_run(torch, module, shape: tuple):
     """`cellspec.torch.Module` (one layer) at a benchmark's shape and its input, seeded:
     forward and autograd's backward with dy = 1."""
@@ -55,14 +65,7 @@ def torch_module_run(torch, module, shape: tuple):
 
     T, B, I, H = shape
     mod = cst.Module(module, dtype=torch.float32, seed=0, **dim_sizes(module, I, H))
-    first = mod.layer.cells[0][0]
-    dim = first.dims[first.INPUTS[0][1]]
-    xt = torch.tensor(np.random.default_rng(0).normal(size=(T, B, dim)).astype(np.float32), requires_grad=True)
-
-    # dy made once, as the raw cell's is: a torch op between our kernels can wait for PyTorch's
-    # threads, which the BLAS threads of the kernels' products keep from the cores for a while
-    # (see the README), and that wait is not the module's
-    dy = torch.ones((T, B, mod.layer.cells[0][0].dims[first.OUTPUTS[0][1]]))
+    xt, dy = _x_and_dy(torch, mod.layer.cells[0][0], T, B)
 
     def both():
         # as a training step after optimizer.zero_grad() (set_to_none, torch's default): autograd
@@ -100,8 +103,7 @@ def bare_function_run(torch, module, shape: tuple):
             dx, dp, _ = cell.backward(ctx.tape, dy.numpy())
             return (torch.from_numpy(dx), *(torch.from_numpy(dp[k]) for k in keys))
 
-    xt = torch.tensor(np.random.default_rng(0).normal(size=(T, B, cell.dims[cell.INPUTS[0][1]])).astype(np.float32), requires_grad=True)
-    dy = torch.ones((T, B, cell.dims[cell.OUTPUTS[0][1]]))
+    xt, dy = _x_and_dy(torch, cell, T, B)
 
     def both():
         for p in params:
