@@ -12,9 +12,8 @@ Those symbols are internals of the numpy wheel (numpy 2.0 and later, from PyPI);
 not found, `matmul` falls back to `np.dot` inside Numba, which calls SciPy's BLAS: SciPy is needed
 there only (`pip install scipy`), and a cell refuses to be built without either (`check`).
 SciPy is not a dependency otherwise: where it is installed, Numba's CPU target imports its
-`cython_blas` on the first call of any jitted function, which took about a third of a cached
-cell's load (0.51-0.54 s against 0.35-0.36 s without SciPy for the bench's five cells, see the
-README's "Compile time"). `BACKEND` says which BLAS is in use. Imports only numpy and numba
+`cython_blas` on the first call of any jitted function, a third of a cached cell's load, unless
+told not to (`_defer_scipy_import`, below). `BACKEND` says which BLAS is in use. Imports only numpy and numba
 (SciPy in the fallback alone).
 
 With the `mkl` wheel installed (`pip install -e ".[mkl]"`), `CELLSPEC_BLAS=mkl` in the environment
@@ -34,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import glob
+import importlib.util
 import os
 import sys
 import threading
@@ -69,6 +69,40 @@ def _load_numpy_openblas():
     return None, None, None
 
 
+def _scipy_blas_on_disk() -> bool:
+    """Whether SciPy's cython_blas is installed, found without importing SciPy."""
+    spec = importlib.util.find_spec("scipy")
+    folders = (spec.submodule_search_locations or []) if spec else []
+    return any(glob.glob(os.path.join(f, "linalg", "cython_blas*")) for f in folders)
+
+
+def _defer_scipy_import() -> None:
+    """Import Numba's `arraymath` with its BLAS probe answered from the disk. Numba's CPU target
+    imports `arraymath` on the first call of any jitted function, and `arraymath` imports SciPy's
+    cython_blas there only to learn whether np.dot and friends may call it (its `_HAVE_BLAS`):
+    0.15-0.17 s of a cached cell's 0.45 s load here (SciPy 1.17, present as jax's dependency),
+    for a BLAS the kernels never call. The answer is the same; SciPy is imported when a jitted
+    np.dot or linalg function is first typed (Numba's own `ensure_blas`, restored at once, still
+    runs then). Nothing is done where `arraymath` is already imported."""
+    if "numba.np.arraymath" in sys.modules:
+        return
+    from numba.np import linalg as numba_linalg
+
+    real = getattr(numba_linalg, "ensure_blas", None)
+    if real is None:
+        return
+
+    def probe():
+        if not _scipy_blas_on_disk():
+            raise ImportError("scipy 0.16+ is required for linear algebra")
+
+    numba_linalg.ensure_blas = probe
+    try:
+        import numba.np.arraymath  # noqa: F401
+    finally:
+        numba_linalg.ensure_blas = real
+
+
 _INT, _SET_THREADS, _GET_THREADS = _load_numpy_openblas()
 _SCIPY_BLAS = None  # the fallback's SciPy BLAS found (True) or not (False); None: not needed
 if _INT is None:
@@ -78,6 +112,8 @@ if _INT is None:
         _SCIPY_BLAS = True
     except ImportError:
         _SCIPY_BLAS = False
+else:
+    _defer_scipy_import()
 if _GET_THREADS is not None:
     _GET_THREADS.restype = ctypes.c_int
 OPENBLAS = "numpy's OpenBLAS (CBLAS)" if _INT is not None else "numba np.dot (SciPy's BLAS)"
