@@ -50,10 +50,11 @@ import sys
 
 import numpy as np
 
-from . import blas, formula, parallel
+from . import blas, formula, owned, parallel
 from .kernel_names import pin_kernels
 from . import lengths as lengths_
 from .lengths import Rows  # noqa: F401  (the generated code reads runtime.Rows)
+from .owned import run as owned_steps  # noqa: F401  (and runtime.owned_steps)
 from .tape import Tape
 
 DTYPES = ("float32", "float64")
@@ -171,6 +172,12 @@ class CellBase:
     # the outputs whose gradient only the backward time loop reads, on the rows still running:
     # `_backward` takes dy as its packed rows
     PACKED_DY: tuple = ()
+    # the dim the step kernel that keeps its weights splits, and the recurrent weights it reads
+    # (cellspec.owned), or None where the cell has no such kernel
+    OWNED: dict | None = None
+    # on the copy of the cell that a call runs on: the units an inference call's step kernel runs
+    # on each thread (`owned.unit_slices`), or None for the batch-chunked schedule
+    owned_units: list | None = None
 
     # the most chunks a batch-parallel call may run as; None: as many as numpy's BLAS has threads
     threads: int | None = None
@@ -300,7 +307,10 @@ class CellBase:
         the final state (dict), and the tape for `backward` (None without one)."""
         inputs, T, B, _ = self._checked_inputs(x, tape, lengths)
         state = self._checked_states(state, B, "state")
-        chunks = self.batch_chunks(B)
+        # an inference call may run its time loop as the step kernel that keeps its weights,
+        # its batch whole (cellspec.owned)
+        units = None if tape else owned.unit_slices(self, B)
+        chunks = [slice(0, B)] if units else self.batch_chunks(B)
         ragged = lengths_.arrange(lengths, T, B, chunks)
         params = self._checked_params(own=tape)
         # the generated `_forward` reads self.params: it runs on a shallow copy of the cell that
@@ -308,6 +318,7 @@ class CellBase:
         # which another thread's call on this cell would read it
         runner = copy.copy(self)
         runner.params = params
+        runner.owned_units = units
         if len(chunks) == 1 and ragged is None:
             passed = {k: v.reshape(T * B, v.shape[2]) if k in self.PACKED_INPUTS else v for k, v in inputs.items()}
             with _blas_for_one_pass(B):

@@ -44,7 +44,8 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
-from cellspec.blas import dot, matmul
+from cellspec.blas import dot, matmul, transposed
+from cellspec.owned import meet
 from cellspec.fastmath import tanh
 
 
@@ -143,6 +144,56 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_
             for _j in range(_seq_h.shape[2]):
                 _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
         _o += _nb
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+def _loop_infer_owned(_u0, _u1, _P, _barrier, _T, _B, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period):
+    """The time loop of the forward pass, without the stores only the backward pass reads
+    (tape=False): every step's products and fused elementwise loops, on the sequences still
+    running, on this thread's units of hidden (cellspec.owned).
+
+    _u0, _u1: the units of hidden this thread runs
+    _P: the threads
+    _barrier: [1] the steps the threads have finished, counted once per thread (cellspec.owned.meet)
+    _T, _B: the steps and the sequences of the batch
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
+    _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
+    _WT_h: [hidden,hidden] [U]^T
+    _G_h: [B,hidden] [U] @ h at this step
+    _G_x: [rows,hidden] [W] @ x at every step, the rows that ran
+    _w_b: [hidden] param b
+    _w_period: [hidden] constant period
+
+    Values the compiler named:
+    _p0 = W @ x
+    _p1 = U @ h
+    """
+    _F = _seq_h.dtype.type
+    _o = 0
+    for _t in range(_T):
+        _nb = _active[_t]
+        matmul(_seq_h[_t, :_nb], _WT_h[:, _u0:_u1], _G_h[:_nb, _u0:_u1])
+        for _b in range(_nb):
+            _rt_G_x_0 = _G_x[_o + _b]
+            _rb_G_h_1 = _G_h[_b]
+            _rt_seq_h_2 = _seq_h[_t, _b]
+            _rn_seq_h_3 = _seq_h[_t + 1, _b]
+            for _j in range(_u0, _u1):
+                _p0 = _rt_G_x_0[_j]
+                _p1 = _rb_G_h_1[_j]
+                b = _w_b[_j]
+                h = _rt_seq_h_2[_j]
+                period = _w_period[_j]
+                t = _F(_t)
+                h_run = tanh(_p0 + _p1 + b)
+                h_new = ((h_run) if (t % period == _F(0.0)) else (h))
+                _rn_seq_h_3[_j] = h_new
+        for _b in range(_nb, _B):
+            for _j in range(_u0, _u1):
+                _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
+        _o += _nb
+        meet(_barrier, _P * (_t + 1))
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -280,6 +331,9 @@ class Cell(runtime.CellBase):
     PACKED_DY = ('h_new',)
     # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
     TORCH = None
+    # the dim a step kernel that keeps its weights splits over threads, and the recurrent weights
+    # it reads ([operand dim, blocks of dim] each), or None (cellspec.owned)
+    OWNED = {'dim': 'hidden', 'weights': [('hidden', 1)]}
 
     def _forward(self, inputs, state, tape, _active):
         _dtype = self.dtype
@@ -291,7 +345,7 @@ class Cell(runtime.CellBase):
         _w_period = self.constants['period']
         _W_x = _params['W']
         _W_h = _params['U'] * self.masks['U']
-        _WT_h = np.ascontiguousarray(_W_h.T)
+        _WT_h = transposed(_W_h)
         _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _G_h = np.empty((_B, _n_hidden), _dtype)
         _all_h_run = np.empty((_T, _B, _n_hidden), _dtype)
@@ -299,6 +353,8 @@ class Cell(runtime.CellBase):
         _G_x = dot(_in_x, _W_x.T)
         if tape:
             _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period, _all_h_run)
+        elif self.owned_units is not None:
+            runtime.owned_steps(_loop_infer_owned, self.owned_units, (_T, _B, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period,))
         else:
             _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b, _w_period)
         _y = {'h_new': _seq_h[1:]}

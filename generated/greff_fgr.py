@@ -124,7 +124,8 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
-from cellspec.blas import dot, matmul
+from cellspec.blas import dot, matmul, transposed
+from cellspec.owned import meet
 from cellspec.fastmath import sigmoid, tanh
 
 
@@ -387,6 +388,148 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, 
                 _seq_o[_t + 1, _b, _j] = _seq_o[_t, _b, _j]
                 _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
         _o += _nb
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+def _loop_infer_owned(_u0, _u1, _P, _barrier, _T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _seq_f, _WT_f, _G_f, _seq_o, _WT_o, _G_o, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o):
+    """The time loop of the forward pass, without the stores only the backward pass reads
+    (tape=False): every step's products and fused elementwise loops, on the sequences still
+    running, on this thread's units of hidden (cellspec.owned).
+
+    _u0, _u1: the units of hidden this thread runs
+    _P: the threads
+    _barrier: [1] the steps the threads have finished, counted once per thread (cellspec.owned.meet)
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
+    _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
+    _WT_h: [hidden,4*hidden] [R_z; R_i; R_f; R_o]^T
+    _G_h: [B,4*hidden] [R_z; R_i; R_f; R_o] @ h at this step
+    _seq_i: [T+1,B,hidden] state i: [0] the initial state, [t+1] after step t
+    _WT_i: [hidden,3*hidden] [R_ii; R_if; R_io]^T
+    _G_i: [B,3*hidden] [R_ii; R_if; R_io] @ i at this step
+    _seq_f: [T+1,B,hidden] state f: [0] the initial state, [t+1] after step t
+    _WT_f: [hidden,3*hidden] [R_fi; R_ff; R_fo]^T
+    _G_f: [B,3*hidden] [R_fi; R_ff; R_fo] @ f at this step
+    _seq_o: [T+1,B,hidden] state o: [0] the initial state, [t+1] after step t
+    _WT_o: [hidden,3*hidden] [R_oi; R_of; R_oo]^T
+    _G_o: [B,3*hidden] [R_oi; R_of; R_oo] @ o at this step
+    _G_x: [rows,4*hidden] [W_z; W_i; W_f; W_o] @ x at every step, the rows that ran
+    _w_b_f: [hidden] param b_f
+    _w_b_i: [hidden] param b_i
+    _w_b_o: [hidden] param b_o
+    _w_b_z: [hidden] param b_z
+    _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
+    _w_p_f: [hidden] param p_f
+    _w_p_i: [hidden] param p_i
+    _w_p_o: [hidden] param p_o
+
+    Values the compiler named:
+    _p0 = W_z @ x
+    _p1 = R_z @ h
+    _p2 = W_i @ x
+    _p3 = R_i @ h
+    _p4 = R_ii @ i
+    _p5 = R_fi @ f
+    _p6 = R_oi @ o
+    _p7 = W_f @ x
+    _p8 = R_f @ h
+    _p9 = R_if @ i
+    _p10 = R_ff @ f
+    _p11 = R_of @ o
+    _p12 = W_o @ x
+    _p13 = R_o @ h
+    _p14 = R_io @ i
+    _p15 = R_fo @ f
+    _p16 = R_oo @ o
+    """
+    _o = 0
+    for _t in range(_T):
+        _nb = _active[_t]
+        matmul(_seq_h[_t, :_nb], _WT_h[:, _u0:_u1], _G_h[:_nb, _u0:_u1])
+        matmul(_seq_h[_t, :_nb], _WT_h[:, _n_hidden + _u0:_n_hidden + _u1], _G_h[:_nb, _n_hidden + _u0:_n_hidden + _u1])
+        matmul(_seq_h[_t, :_nb], _WT_h[:, 2*_n_hidden + _u0:2*_n_hidden + _u1], _G_h[:_nb, 2*_n_hidden + _u0:2*_n_hidden + _u1])
+        matmul(_seq_h[_t, :_nb], _WT_h[:, 3*_n_hidden + _u0:3*_n_hidden + _u1], _G_h[:_nb, 3*_n_hidden + _u0:3*_n_hidden + _u1])
+        matmul(_seq_i[_t, :_nb], _WT_i[:, _u0:_u1], _G_i[:_nb, _u0:_u1])
+        matmul(_seq_i[_t, :_nb], _WT_i[:, _n_hidden + _u0:_n_hidden + _u1], _G_i[:_nb, _n_hidden + _u0:_n_hidden + _u1])
+        matmul(_seq_i[_t, :_nb], _WT_i[:, 2*_n_hidden + _u0:2*_n_hidden + _u1], _G_i[:_nb, 2*_n_hidden + _u0:2*_n_hidden + _u1])
+        matmul(_seq_f[_t, :_nb], _WT_f[:, _u0:_u1], _G_f[:_nb, _u0:_u1])
+        matmul(_seq_f[_t, :_nb], _WT_f[:, _n_hidden + _u0:_n_hidden + _u1], _G_f[:_nb, _n_hidden + _u0:_n_hidden + _u1])
+        matmul(_seq_f[_t, :_nb], _WT_f[:, 2*_n_hidden + _u0:2*_n_hidden + _u1], _G_f[:_nb, 2*_n_hidden + _u0:2*_n_hidden + _u1])
+        matmul(_seq_o[_t, :_nb], _WT_o[:, _u0:_u1], _G_o[:_nb, _u0:_u1])
+        matmul(_seq_o[_t, :_nb], _WT_o[:, _n_hidden + _u0:_n_hidden + _u1], _G_o[:_nb, _n_hidden + _u0:_n_hidden + _u1])
+        matmul(_seq_o[_t, :_nb], _WT_o[:, 2*_n_hidden + _u0:2*_n_hidden + _u1], _G_o[:_nb, 2*_n_hidden + _u0:2*_n_hidden + _u1])
+        for _b in range(_nb):
+            _rt_G_x_0 = _G_x[_o + _b, :_n_hidden]
+            _rb_G_h_1 = _G_h[_b, :_n_hidden]
+            _rb_G_f_2 = _G_f[_b, _n_hidden:2*_n_hidden]
+            _rb_G_o_3 = _G_o[_b, _n_hidden:2*_n_hidden]
+            _rt_G_x_4 = _G_x[_o + _b, 3*_n_hidden:4*_n_hidden]
+            _rb_G_h_5 = _G_h[_b, 3*_n_hidden:4*_n_hidden]
+            _rb_G_i_6 = _G_i[_b, 2*_n_hidden:3*_n_hidden]
+            _rb_G_f_7 = _G_f[_b, 2*_n_hidden:3*_n_hidden]
+            _rb_G_o_8 = _G_o[_b, 2*_n_hidden:3*_n_hidden]
+            _rt_G_x_9 = _G_x[_o + _b, _n_hidden:2*_n_hidden]
+            _rb_G_h_10 = _G_h[_b, _n_hidden:2*_n_hidden]
+            _rb_G_i_11 = _G_i[_b, :_n_hidden]
+            _rb_G_f_12 = _G_f[_b, :_n_hidden]
+            _rb_G_o_13 = _G_o[_b, :_n_hidden]
+            _rt_G_x_14 = _G_x[_o + _b, 2*_n_hidden:3*_n_hidden]
+            _rb_G_h_15 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
+            _rb_G_i_16 = _G_i[_b, _n_hidden:2*_n_hidden]
+            _rt_seq_c_17 = _seq_c[_t, _b]
+            _rn_seq_i_18 = _seq_i[_t + 1, _b]
+            _rn_seq_f_19 = _seq_f[_t + 1, _b]
+            _rn_seq_c_20 = _seq_c[_t + 1, _b]
+            _rn_seq_o_21 = _seq_o[_t + 1, _b]
+            _rn_seq_h_22 = _seq_h[_t + 1, _b]
+            for _j in range(_u0, _u1):
+                _p0 = _rt_G_x_0[_j]
+                _p1 = _rb_G_h_1[_j]
+                _p10 = _rb_G_f_2[_j]
+                _p11 = _rb_G_o_3[_j]
+                _p12 = _rt_G_x_4[_j]
+                _p13 = _rb_G_h_5[_j]
+                _p14 = _rb_G_i_6[_j]
+                _p15 = _rb_G_f_7[_j]
+                _p16 = _rb_G_o_8[_j]
+                _p2 = _rt_G_x_9[_j]
+                _p3 = _rb_G_h_10[_j]
+                _p4 = _rb_G_i_11[_j]
+                _p5 = _rb_G_f_12[_j]
+                _p6 = _rb_G_o_13[_j]
+                _p7 = _rt_G_x_14[_j]
+                _p8 = _rb_G_h_15[_j]
+                _p9 = _rb_G_i_16[_j]
+                b_f = _w_b_f[_j]
+                b_i = _w_b_i[_j]
+                b_o = _w_b_o[_j]
+                b_z = _w_b_z[_j]
+                c = _rt_seq_c_17[_j]
+                p_f = _w_p_f[_j]
+                p_i = _w_p_i[_j]
+                p_o = _w_p_o[_j]
+                z = tanh(_p0 + _p1 + b_z)
+                i_new = sigmoid(_p2 + _p3 + _p4 + _p5 + _p6 + b_i + c*p_i)
+                f_new = sigmoid(_p10 + _p11 + _p7 + _p8 + _p9 + b_f + c*p_f)
+                c_new = c*f_new + i_new*z
+                o_new = sigmoid(_p12 + _p13 + _p14 + _p15 + _p16 + b_o + c_new*p_o)
+                y = o_new*tanh(c_new)
+                _rn_seq_i_18[_j] = i_new
+                _rn_seq_f_19[_j] = f_new
+                _rn_seq_c_20[_j] = c_new
+                _rn_seq_o_21[_j] = o_new
+                _rn_seq_h_22[_j] = y
+        for _b in range(_nb, _B):
+            for _j in range(_u0, _u1):
+                _seq_i[_t + 1, _b, _j] = _seq_i[_t, _b, _j]
+                _seq_f[_t + 1, _b, _j] = _seq_f[_t, _b, _j]
+                _seq_c[_t + 1, _b, _j] = _seq_c[_t, _b, _j]
+                _seq_o[_t + 1, _b, _j] = _seq_o[_t, _b, _j]
+                _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
+        _o += _nb
+        meet(_barrier, _P * (_t + 1))
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -681,6 +824,9 @@ class Cell(runtime.CellBase):
     PACKED_DY = ('y',)
     # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
     TORCH = None
+    # the dim a step kernel that keeps its weights splits over threads, and the recurrent weights
+    # it reads ([operand dim, blocks of dim] each), or None (cellspec.owned)
+    OWNED = {'dim': 'hidden', 'weights': [('hidden', 4), ('hidden', 3), ('hidden', 3), ('hidden', 3)]}
 
     def _forward(self, inputs, state, tape, _active):
         _dtype = self.dtype
@@ -697,13 +843,13 @@ class Cell(runtime.CellBase):
         _w_b_o = _params['b_o']
         _W_x = np.concatenate((_params['W_z'], _params['W_i'], _params['W_f'], _params['W_o'],))
         _W_h = np.concatenate((_params['R_z'], _params['R_i'], _params['R_f'], _params['R_o'],))
-        _WT_h = np.ascontiguousarray(_W_h.T)
+        _WT_h = transposed(_W_h)
         _W_i = np.concatenate((_params['R_ii'], _params['R_if'], _params['R_io'],))
-        _WT_i = np.ascontiguousarray(_W_i.T)
+        _WT_i = transposed(_W_i)
         _W_f = np.concatenate((_params['R_fi'], _params['R_ff'], _params['R_fo'],))
-        _WT_f = np.ascontiguousarray(_W_f.T)
+        _WT_f = transposed(_W_f)
         _W_o = np.concatenate((_params['R_oi'], _params['R_of'], _params['R_oo'],))
-        _WT_o = np.ascontiguousarray(_W_o.T)
+        _WT_o = transposed(_W_o)
         _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _seq_c = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _seq_i = np.empty((_T + 1, _B, _n_hidden), _dtype)
@@ -722,6 +868,8 @@ class Cell(runtime.CellBase):
         _G_x = dot(_in_x, _W_x.T)
         if tape:
             _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _seq_f, _WT_f, _G_f, _seq_o, _WT_o, _G_o, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o, _all_z)
+        elif self.owned_units is not None:
+            runtime.owned_steps(_loop_infer_owned, self.owned_units, (_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _seq_f, _WT_f, _G_f, _seq_o, _WT_o, _G_o, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o,))
         else:
             _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _seq_i, _WT_i, _G_i, _seq_f, _WT_f, _G_f, _seq_o, _WT_o, _G_o, _G_x, _w_b_f, _w_b_i, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_i, _w_p_o)
         _y = {'y': _seq_h[1:]}

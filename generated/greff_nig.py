@@ -73,7 +73,8 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
-from cellspec.blas import dot, matmul
+from cellspec.blas import dot, matmul, transposed
+from cellspec.owned import meet
 from cellspec.fastmath import sigmoid, tanh
 
 
@@ -226,6 +227,82 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _
                 _seq_c[_t + 1, _b, _j] = _seq_c[_t, _b, _j]
                 _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
         _o += _nb
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+def _loop_infer_owned(_u0, _u1, _P, _barrier, _T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_o):
+    """The time loop of the forward pass, without the stores only the backward pass reads
+    (tape=False): every step's products and fused elementwise loops, on the sequences still
+    running, on this thread's units of hidden (cellspec.owned).
+
+    _u0, _u1: the units of hidden this thread runs
+    _P: the threads
+    _barrier: [1] the steps the threads have finished, counted once per thread (cellspec.owned.meet)
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
+    _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
+    _WT_h: [hidden,3*hidden] [R_z; R_f; R_o]^T
+    _G_h: [B,3*hidden] [R_z; R_f; R_o] @ h at this step
+    _G_x: [rows,3*hidden] [W_z; W_f; W_o] @ x at every step, the rows that ran
+    _w_b_f: [hidden] param b_f
+    _w_b_o: [hidden] param b_o
+    _w_b_z: [hidden] param b_z
+    _seq_c: [T+1,B,hidden] state c: [0] the initial state, [t+1] after step t
+    _w_p_f: [hidden] param p_f
+    _w_p_o: [hidden] param p_o
+
+    Values the compiler named:
+    _p0 = W_z @ x
+    _p1 = R_z @ h
+    _p2 = W_f @ x
+    _p3 = R_f @ h
+    _p4 = W_o @ x
+    _p5 = R_o @ h
+    """
+    _o = 0
+    for _t in range(_T):
+        _nb = _active[_t]
+        matmul(_seq_h[_t, :_nb], _WT_h[:, _u0:_u1], _G_h[:_nb, _u0:_u1])
+        matmul(_seq_h[_t, :_nb], _WT_h[:, _n_hidden + _u0:_n_hidden + _u1], _G_h[:_nb, _n_hidden + _u0:_n_hidden + _u1])
+        matmul(_seq_h[_t, :_nb], _WT_h[:, 2*_n_hidden + _u0:2*_n_hidden + _u1], _G_h[:_nb, 2*_n_hidden + _u0:2*_n_hidden + _u1])
+        for _b in range(_nb):
+            _rt_G_x_0 = _G_x[_o + _b, :_n_hidden]
+            _rb_G_h_1 = _G_h[_b, :_n_hidden]
+            _rt_G_x_2 = _G_x[_o + _b, _n_hidden:2*_n_hidden]
+            _rb_G_h_3 = _G_h[_b, _n_hidden:2*_n_hidden]
+            _rt_G_x_4 = _G_x[_o + _b, 2*_n_hidden:3*_n_hidden]
+            _rb_G_h_5 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
+            _rt_seq_c_6 = _seq_c[_t, _b]
+            _rn_seq_c_7 = _seq_c[_t + 1, _b]
+            _rn_seq_h_8 = _seq_h[_t + 1, _b]
+            for _j in range(_u0, _u1):
+                _p0 = _rt_G_x_0[_j]
+                _p1 = _rb_G_h_1[_j]
+                _p2 = _rt_G_x_2[_j]
+                _p3 = _rb_G_h_3[_j]
+                _p4 = _rt_G_x_4[_j]
+                _p5 = _rb_G_h_5[_j]
+                b_f = _w_b_f[_j]
+                b_o = _w_b_o[_j]
+                b_z = _w_b_z[_j]
+                c = _rt_seq_c_6[_j]
+                p_f = _w_p_f[_j]
+                p_o = _w_p_o[_j]
+                z = tanh(_p0 + _p1 + b_z)
+                f = sigmoid(_p2 + _p3 + b_f + c*p_f)
+                c_new = c*f + z
+                o = sigmoid(_p4 + _p5 + b_o + c_new*p_o)
+                y = o*tanh(c_new)
+                _rn_seq_c_7[_j] = c_new
+                _rn_seq_h_8[_j] = y
+        for _b in range(_nb, _B):
+            for _j in range(_u0, _u1):
+                _seq_c[_t + 1, _b, _j] = _seq_c[_t, _b, _j]
+                _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
+        _o += _nb
+        meet(_barrier, _P * (_t + 1))
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -426,6 +503,9 @@ class Cell(runtime.CellBase):
     PACKED_DY = ('y',)
     # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
     TORCH = None
+    # the dim a step kernel that keeps its weights splits over threads, and the recurrent weights
+    # it reads ([operand dim, blocks of dim] each), or None (cellspec.owned)
+    OWNED = {'dim': 'hidden', 'weights': [('hidden', 3)]}
 
     def _forward(self, inputs, state, tape, _active):
         _dtype = self.dtype
@@ -440,7 +520,7 @@ class Cell(runtime.CellBase):
         _w_b_o = _params['b_o']
         _W_x = np.concatenate((_params['W_z'], _params['W_f'], _params['W_o'],))
         _W_h = np.concatenate((_params['R_z'], _params['R_f'], _params['R_o'],))
-        _WT_h = np.ascontiguousarray(_W_h.T)
+        _WT_h = transposed(_W_h)
         _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _seq_c = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _G_h = np.empty((_B, 3*_n_hidden), _dtype)
@@ -452,6 +532,8 @@ class Cell(runtime.CellBase):
         _G_x = dot(_in_x, _W_x.T)
         if tape:
             _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_o, _all_z, _all_f, _all_o)
+        elif self.owned_units is not None:
+            runtime.owned_steps(_loop_infer_owned, self.owned_units, (_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_o,))
         else:
             _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_f, _w_b_o, _w_b_z, _seq_c, _w_p_f, _w_p_o)
         _y = {'y': _seq_h[1:]}

@@ -66,7 +66,8 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
-from cellspec.blas import dot, matmul
+from cellspec.blas import dot, matmul, transposed
+from cellspec.owned import meet
 from cellspec.fastmath import sigmoid, tanh
 
 
@@ -211,6 +212,76 @@ def _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, 
             for _j in range(_seq_h.shape[2]):
                 _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
         _o += _nb
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+def _loop_infer_owned(_u0, _u1, _P, _barrier, _T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, _w_b_n, _w_b_r, _w_b_z):
+    """The time loop of the forward pass, without the stores only the backward pass reads
+    (tape=False): every step's products and fused elementwise loops, on the sequences still
+    running, on this thread's units of hidden (cellspec.owned).
+
+    _u0, _u1: the units of hidden this thread runs
+    _P: the threads
+    _barrier: [1] the steps the threads have finished, counted once per thread (cellspec.owned.meet)
+    _T, _B: the steps and the sequences of the batch
+    _n_hidden: the size of hidden
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
+    _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
+    _WT_h: [hidden,3*hidden] [U_n; U_r; U_z]^T
+    _G_h: [B,3*hidden] [U_n; U_r; U_z] @ h at this step
+    _G_x: [rows,3*hidden] [W_r; W_z; W_n] @ x at every step, the rows that ran
+    _w_b_hn: [hidden] param b_hn
+    _w_b_n: [hidden] param b_n
+    _w_b_r: [hidden] param b_r
+    _w_b_z: [hidden] param b_z
+
+    Values the compiler named:
+    _p0 = W_r @ x
+    _p1 = U_r @ h
+    _p2 = W_z @ x
+    _p3 = U_z @ h
+    _p4 = W_n @ x
+    _p5 = U_n @ h
+    """
+    _F = _seq_h.dtype.type
+    _o = 0
+    for _t in range(_T):
+        _nb = _active[_t]
+        matmul(_seq_h[_t, :_nb], _WT_h[:, _u0:_u1], _G_h[:_nb, _u0:_u1])
+        matmul(_seq_h[_t, :_nb], _WT_h[:, _n_hidden + _u0:_n_hidden + _u1], _G_h[:_nb, _n_hidden + _u0:_n_hidden + _u1])
+        matmul(_seq_h[_t, :_nb], _WT_h[:, 2*_n_hidden + _u0:2*_n_hidden + _u1], _G_h[:_nb, 2*_n_hidden + _u0:2*_n_hidden + _u1])
+        for _b in range(_nb):
+            _rt_G_x_0 = _G_x[_o + _b, :_n_hidden]
+            _rb_G_h_1 = _G_h[_b, _n_hidden:2*_n_hidden]
+            _rt_G_x_2 = _G_x[_o + _b, _n_hidden:2*_n_hidden]
+            _rb_G_h_3 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
+            _rt_G_x_4 = _G_x[_o + _b, 2*_n_hidden:3*_n_hidden]
+            _rb_G_h_5 = _G_h[_b, :_n_hidden]
+            _rt_seq_h_6 = _seq_h[_t, _b]
+            _rn_seq_h_7 = _seq_h[_t + 1, _b]
+            for _j in range(_u0, _u1):
+                _p0 = _rt_G_x_0[_j]
+                _p1 = _rb_G_h_1[_j]
+                _p2 = _rt_G_x_2[_j]
+                _p3 = _rb_G_h_3[_j]
+                _p4 = _rt_G_x_4[_j]
+                _p5 = _rb_G_h_5[_j]
+                b_hn = _w_b_hn[_j]
+                b_n = _w_b_n[_j]
+                b_r = _w_b_r[_j]
+                b_z = _w_b_z[_j]
+                h = _rt_seq_h_6[_j]
+                r = sigmoid(_p0 + _p1 + b_r)
+                z = sigmoid(_p2 + _p3 + b_z)
+                n = tanh(_p4 + b_n + r*(_p5 + b_hn))
+                h_new = h*z + n*(_F(1.0) - z)
+                _rn_seq_h_7[_j] = h_new
+        for _b in range(_nb, _B):
+            for _j in range(_u0, _u1):
+                _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
+        _o += _nb
+        meet(_barrier, _P * (_t + 1))
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -401,6 +472,9 @@ class Cell(runtime.CellBase):
     PACKED_DY = ('h_new',)
     # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
     TORCH = {'module': 'GRU', 'state': ['h'], 'weight_ih': ['W_r', 'W_z', 'W_n'], 'weight_hh': ['U_r', 'U_z', 'U_n'], 'bias_ih': ['b_r', 'b_z', 'b_n'], 'bias_hh': ['b_r', 'b_z', 'b_hn']}
+    # the dim a step kernel that keeps its weights splits over threads, and the recurrent weights
+    # it reads ([operand dim, blocks of dim] each), or None (cellspec.owned)
+    OWNED = {'dim': 'hidden', 'weights': [('hidden', 3)]}
 
     def _forward(self, inputs, state, tape, _active):
         _dtype = self.dtype
@@ -414,7 +488,7 @@ class Cell(runtime.CellBase):
         _w_b_hn = _params['b_hn']
         _W_x = np.concatenate((_params['W_r'], _params['W_z'], _params['W_n'],))
         _W_h = np.concatenate((_params['U_n'], _params['U_r'], _params['U_z'],))
-        _WT_h = np.ascontiguousarray(_W_h.T)
+        _WT_h = transposed(_W_h)
         _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _G_h = np.empty((_B, 3*_n_hidden), _dtype)
         _all__p5 = np.empty((_T, _B, _n_hidden), _dtype)
@@ -425,6 +499,8 @@ class Cell(runtime.CellBase):
         _G_x = dot(_in_x, _W_x.T)
         if tape:
             _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, _w_b_n, _w_b_r, _w_b_z, _all_r, _all_z, _all_n, _all__p5)
+        elif self.owned_units is not None:
+            runtime.owned_steps(_loop_infer_owned, self.owned_units, (_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, _w_b_n, _w_b_r, _w_b_z,))
         else:
             _loop_infer(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b_hn, _w_b_n, _w_b_r, _w_b_z)
         _y = {'h_new': _seq_h[1:]}

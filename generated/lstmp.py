@@ -86,7 +86,7 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
-from cellspec.blas import dot, matmul
+from cellspec.blas import dot, matmul, transposed
 from cellspec.fastmath import sigmoid, tanh
 
 
@@ -513,6 +513,9 @@ class Cell(runtime.CellBase):
     PACKED_DY = ('h_new',)
     # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
     TORCH = {'module': 'LSTM', 'state': ['h', 'c'], 'weight_ih': ['W_i', 'W_f', 'W_g', 'W_o'], 'weight_hh': ['U_i', 'U_f', 'U_g', 'U_o'], 'bias_ih': ['b_i', 'b_f', 'b_g', 'b_o'], 'bias_hh': ['b_i', 'b_f', 'b_g', 'b_o'], 'weight_hr': ['P']}
+    # the dim a step kernel that keeps its weights splits over threads, and the recurrent weights
+    # it reads ([operand dim, blocks of dim] each), or None (cellspec.owned)
+    OWNED = None
 
     def _forward(self, inputs, state, tape, _active):
         _dtype = self.dtype
@@ -527,9 +530,9 @@ class Cell(runtime.CellBase):
         _w_b_o = _params['b_o']
         _W_x = np.concatenate((_params['W_i'], _params['W_f'], _params['W_g'], _params['W_o'],))
         _W_h = np.concatenate((_params['U_i'], _params['U_f'], _params['U_g'], _params['U_o'],))
-        _WT_h = np.ascontiguousarray(_W_h.T)
+        _WT_h = transposed(_W_h)
         _W_m = _params['P']
-        _WT_m = np.ascontiguousarray(_W_m.T)
+        _WT_m = transposed(_W_m)
         _seq_h = np.empty((_T + 1, _B, _n_proj), _dtype)
         _seq_c = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _G_h = np.empty((_B, 4*_n_hidden), _dtype)

@@ -62,7 +62,7 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
-from cellspec.blas import dot, matmul
+from cellspec.blas import dot, matmul, transposed
 from cellspec.fastmath import sigmoid, tanh
 
 
@@ -462,6 +462,9 @@ class Cell(runtime.CellBase):
     PACKED_DY = ('h_new',)
     # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
     TORCH = None
+    # the dim a step kernel that keeps its weights splits over threads, and the recurrent weights
+    # it reads ([operand dim, blocks of dim] each), or None (cellspec.owned)
+    OWNED = None
 
     def _forward(self, inputs, state, tape, _active):
         _dtype = self.dtype
@@ -475,9 +478,9 @@ class Cell(runtime.CellBase):
         _w_b_n = _params['b_n']
         _W_x = np.concatenate((_params['W_r'], _params['W_z'],))
         _W_h = _params['U_r']
-        _WT_h = np.ascontiguousarray(_W_h.T)
+        _WT_h = transposed(_W_h)
         _W__v0 = _params['U_n']
-        _WT__v0 = np.ascontiguousarray(_W__v0.T)
+        _WT__v0 = transposed(_W__v0)
         _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _G_h = np.empty((_B, _n_hidden), _dtype)
         _G__v0 = np.empty((_B, _n_hidden), _dtype)

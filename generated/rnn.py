@@ -42,7 +42,8 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
-from cellspec.blas import dot, matmul
+from cellspec.blas import dot, matmul, transposed
+from cellspec.owned import meet
 from cellspec.fastmath import tanh
 
 
@@ -83,6 +84,49 @@ def _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b):
             for _j in range(_seq_h.shape[2]):
                 _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
         _o += _nb
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
+def _loop_infer_owned(_u0, _u1, _P, _barrier, _T, _B, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b):
+    """The time loop of the forward pass, saving the tape: every step's products and fused
+    elementwise loops, on the sequences still running, on this thread's units of hidden
+    (cellspec.owned).
+
+    _u0, _u1: the units of hidden this thread runs
+    _P: the threads
+    _barrier: [1] the steps the threads have finished, counted once per thread (cellspec.owned.meet)
+    _T, _B: the steps and the sequences of the batch
+    _active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first
+    rows: the rows of the steps each sequence ran, step after step: step t's _active[t] rows from row sum(_active[:t]) (_o)
+    _seq_h: [T+1,B,hidden] state h: [0] the initial state, [t+1] after step t
+    _WT_h: [hidden,hidden] [U]^T
+    _G_h: [B,hidden] [U] @ h at this step
+    _G_x: [rows,hidden] [W] @ x at every step, the rows that ran
+    _w_b: [hidden] param b
+
+    Values the compiler named:
+    _p0 = W @ x
+    _p1 = U @ h
+    """
+    _o = 0
+    for _t in range(_T):
+        _nb = _active[_t]
+        matmul(_seq_h[_t, :_nb], _WT_h[:, _u0:_u1], _G_h[:_nb, _u0:_u1])
+        for _b in range(_nb):
+            _rt_G_x_0 = _G_x[_o + _b]
+            _rb_G_h_1 = _G_h[_b]
+            _rn_seq_h_2 = _seq_h[_t + 1, _b]
+            for _j in range(_u0, _u1):
+                _p0 = _rt_G_x_0[_j]
+                _p1 = _rb_G_h_1[_j]
+                b = _w_b[_j]
+                h_new = tanh(_p0 + _p1 + b)
+                _rn_seq_h_2[_j] = h_new
+        for _b in range(_nb, _B):
+            for _j in range(_u0, _u1):
+                _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
+        _o += _nb
+        meet(_barrier, _P * (_t + 1))
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz", "contract", "arcp"})
@@ -200,6 +244,9 @@ class Cell(runtime.CellBase):
     PACKED_DY = ('h_new',)
     # the layout of the torch.nn module this cell is (cellspec.torch_layout), or None
     TORCH = {'module': 'RNN', 'state': ['h'], 'weight_ih': ['W'], 'weight_hh': ['U'], 'bias_ih': ['b'], 'bias_hh': ['b']}
+    # the dim a step kernel that keeps its weights splits over threads, and the recurrent weights
+    # it reads ([operand dim, blocks of dim] each), or None (cellspec.owned)
+    OWNED = {'dim': 'hidden', 'weights': [('hidden', 1)]}
 
     def _forward(self, inputs, state, tape, _active):
         _dtype = self.dtype
@@ -210,12 +257,17 @@ class Cell(runtime.CellBase):
         _w_b = _params['b']
         _W_x = _params['W']
         _W_h = _params['U']
-        _WT_h = np.ascontiguousarray(_W_h.T)
+        _WT_h = transposed(_W_h)
         _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _G_h = np.empty((_B, _n_hidden), _dtype)
         _seq_h[0] = state['h']
         _G_x = dot(_in_x, _W_x.T)
-        _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b)
+        if tape:
+            _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b)
+        elif self.owned_units is not None:
+            runtime.owned_steps(_loop_infer_owned, self.owned_units, (_T, _B, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b,))
+        else:
+            _loop_forward(_T, _B, _n_hidden, _active, _seq_h, _WT_h, _G_h, _G_x, _w_b)
         _y = {'h_new': _seq_h[1:]}
         _final = {'h': _seq_h[_T].copy()}
         _tape = {'_seq_h': _seq_h, '_W_x': _W_x, '_W_h': _W_h} if tape else None

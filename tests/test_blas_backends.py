@@ -205,3 +205,44 @@ def test_a_cell_runs_without_importing_scipys_blas_and_numbas_np_dot_still_works
     assert lines[1] == str(have)  # Numba's probe answered as its own import would have
     if have:
         assert lines[2] == str(np.arange(9.0).reshape(3, 3).tolist())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_matmul_takes_column_windows_and_a_transposed_b(dtype):
+    # the step kernels that keep their weights call matmul on windows of b and out, and a b read
+    # as the transpose of a row-major matrix is taken too; one row goes to gemv either way
+    import numba as nb
+
+    from cellspec.blas import matmul
+
+    @nb.njit
+    def windows(a, b, out, lo, hi):
+        matmul(a, b[:, lo:hi], out[:, lo:hi])
+
+    @nb.njit
+    def by_transpose(a, w, out):
+        matmul(a, w.T, out)
+
+    rng = np.random.default_rng(5)
+    for m in (1, 7):
+        a = rng.standard_normal((m, 6)).astype(dtype)
+        b = rng.standard_normal((6, 20)).astype(dtype)
+        out = np.full((m, 20), np.nan, dtype)
+        windows(a, b, out, 4, 13)
+        np.testing.assert_allclose(out[:, 4:13], a @ b[:, 4:13], **TOL[dtype])
+        assert np.isnan(out[:, :4]).all() and np.isnan(out[:, 13:]).all()  # nothing outside written
+        w = rng.standard_normal((9, 6)).astype(dtype)
+        out = np.empty((m, 9), dtype)
+        by_transpose(a, w, out)
+        np.testing.assert_allclose(out, a @ w.T, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+def test_transposed_is_the_c_ordered_transpose(dtype):
+    a = np.random.default_rng(6).standard_normal((37, 11)).astype(dtype)
+    for x in (a, a[:, 2:9], a[::2]):  # contiguous, and two views it copies the plain way
+        t = blas.transposed(x)
+        assert t.flags.c_contiguous and t.dtype == x.dtype
+        np.testing.assert_array_equal(t, x.T)
+    if dtype != "float16":
+        assert np.dtype(dtype) in blas._OMATCOPY  # numpy's OpenBLAS's omatcopy was found

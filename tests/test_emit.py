@@ -51,6 +51,9 @@ def methods(name):
     return {n.name: n for n in cls.body if isinstance(n, ast.FunctionDef)}
 
 
+OWNED_HEAD = ["_u0", "_u1", "_P", "_barrier"]
+
+
 def params(fn):
     return [a.arg for a in fn.args.args]
 
@@ -70,6 +73,17 @@ def test_every_kernel_takes_exactly_the_buffers_it_uses_and_documents_each(name)
     assert {"_loop_forward", "_loop_backward"} <= set(ks)
     for kname, fn in ks.items():
         ps = params(fn)
+        if kname.endswith("_owned"):
+            # a step kernel that keeps its weights first takes its units, threads and barrier
+            # (cellspec.owned), each documented
+            assert ps[:4] == OWNED_HEAD, kname
+            doc = ast.get_docstring(fn).splitlines()
+            assert all(any(ln.startswith(p) for ln in doc) for p in ("_u0, _u1:", "_P:", "_barrier:")), kname
+            ps = ps[4:]
+            # and then what the inference kernel it stands in for takes, but for a size it does
+            # not read (clockwork's, whose one product needs no offset)
+            twin = params(ks.get("_loop_infer", ks["_loop_forward"]))
+            assert [p for p in twin if p in ps] == ps and all(p.startswith("_n_") for p in set(twin) - set(ps)), kname
         # _B where the kernel reads it (a time loop whose per-step stores are all packed has no
         # rows past the sequences' ends to run over)
         head = ["_T", "_B"] if "_B" in ps else ["_T"]
@@ -92,9 +106,14 @@ def test_every_kernel_takes_exactly_the_buffers_it_uses_and_documents_each(name)
     # every call of a kernel from the Cell passes exactly its parameters, by name, in order
     calls = [c for m in methods(name).values() for c in ast.walk(m)
              if isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id in ks]
-    assert {c.func.id for c in calls} == set(ks)
+    # and a step kernel that keeps its weights, through runtime.owned_steps(kernel, units, args)
+    owned = [c for m in methods(name).values() for c in ast.walk(m)
+             if isinstance(c, ast.Call) and ast.unparse(c.func) == "runtime.owned_steps"]
+    assert {c.func.id for c in calls} | {c.args[0].id for c in owned} == set(ks)
     for c in calls:
         assert [ast.unparse(a) for a in c.args] == params(ks[c.func.id]) and not c.keywords
+    for c in owned:
+        assert ast.unparse(c.args[1]) == "self.owned_units" and [ast.unparse(a) for a in c.args[2].elts] == params(ks[c.args[0].id])[4:]
 
 
 @pytest.mark.parametrize("name", SPEC_NAMES)
@@ -225,7 +244,7 @@ def test_buffer_name_is_the_one_spelling(name):
 def infer_twins(name):
     ks = kernels(name)
     for kname, fn in ks.items():
-        if "_infer" in kname:
+        if "_infer" in kname and not kname.endswith("_owned"):
             yield kname, fn, ks[kname.replace("_infer", "_forward")]
 
 

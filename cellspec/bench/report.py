@@ -165,9 +165,10 @@ def write_results(rows: list[Row], out: str, threads: int, compile_s: dict | Non
             f.write("\nCompile, per cell, each in a fresh process with empty caches (float32, the tiny shape): `build` the spec "
                     "to its module, `first` its first forward+backward (Numba compiling the kernels it calls); `cached` a later "
                     "process from its first import to the end of its first forward+backward, every kernel from Numba's cache. "
-                    + (f"SciPy {env['scipy']} is installed here: Numba's CPU target imports its BLAS on the first call, part of "
-                       "both times (cellspec needs SciPy only where numpy has no OpenBLAS of its own).\n\n"
-                       if env["scipy"] else "SciPy is not installed here.\n\n"))
+                    + (f"SciPy {env['scipy']} is installed here; Numba's CPU target would import its BLAS on the first call, "
+                       "which cellspec defers until a jitted np.dot needs it (`cellspec.blas`; cellspec needs SciPy only where "
+                       "numpy has no OpenBLAS of its own). `cached` is the median of three such processes.\n\n"
+                       if env["scipy"] else "SciPy is not installed here. `cached` is the median of three such processes.\n\n"))
             f.write(compile_markdown(compile_s))
     return json_path, md_path
 

@@ -61,7 +61,7 @@ class Bodies:
         W = self.buf(Role.WEIGHTS, g.name).name
         w.line(f"{W} = np.concatenate(({weights},))" if len(g.weights) > 1 else f"{W} = {weight(g.weights[0])}")
         if g.region == LOOP:
-            w.line(f"{self.buf(Role.WEIGHTS_T, g.name).name} = np.ascontiguousarray({W}.T)")
+            w.line(f"{self.buf(Role.WEIGHTS_T, g.name).name} = transposed({W})")
 
     def packed(self, w: Writer, array: str, stem: str) -> str:
         """The rows that ran of a [T,B,n] array as a [rows, n] matrix (`runtime.Rows.pack`),
@@ -96,19 +96,24 @@ class Bodies:
             return dG.name + (f"[:, {cols}]" if cols else "")
         return self.packed(w, dG.name + (f"[:, :, {cols}]" if cols else ""), dG.name + (f"_{g.name}" if cols else ""))
 
-    def call_forward(self, w: Writer, k: Kernel, infer: dict[str, Kernel]) -> None:
+    def call_forward(self, w: Writer, k: Kernel, infer: dict[str, Kernel], owned: Kernel | None = None) -> None:
         """Call a forward kernel, or its inference twin (no tape stores) when there is one and
-        the caller asked for no tape."""
+        the caller asked for no tape; or, for no tape, the step kernel that keeps its weights
+        (`owned`) on the threads of the runtime's `owned_units` where it chose that."""
         twin = infer.get(k.name)
-        if twin is None:
+        if twin is None and owned is None:
             self.call(w, k)
             return
         with w.block("if tape:"):
             self.call(w, k)
+        if owned is not None:
+            with w.block("elif self.owned_units is not None:"):
+                w.line(f"runtime.owned_steps({owned.name}, self.owned_units, ({', '.join(owned.params[4:])},))")
+                self.unpacked()
         with w.block("else:"):
-            self.call(w, twin)
+            self.call(w, twin or k)
 
-    def forward_body(self, pre_f: dict[int, Kernel], loop_f: Kernel, infer: dict[str, Kernel]) -> str:
+    def forward_body(self, pre_f: dict[int, Kernel], loop_f: Kernel, infer: dict[str, Kernel], owned: Kernel | None = None) -> str:
         s, cell = self.s, self.cell
         w = Writer()
         self.unpacked()
@@ -132,7 +137,7 @@ class Bodies:
                 w.line(f"{G.name} = {product if G.packed else f'_rows.spread({product})'}")
             if ph.index in pre_f:
                 self.call_forward(w, pre_f[ph.index], infer)
-        self.call_forward(w, loop_f, infer)
+        self.call_forward(w, loop_f, infer, owned)
         outputs = []
         for name in cell.outputs:
             out = s.read_fwd[name]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from ... import __version__
 from ...autodiff import backward_equations
 from ...buffers import Role
-from ...phases import PRE
+from ...phases import LOOP, PRE
 from ...schedule import Schedule
 from . import tables
 from .bodies import Bodies
@@ -57,6 +57,10 @@ class Emitter:
             twins.append((loop_f, k.loop_forward("_loop_infer", skip)))
             # a kernel that stores nothing of the tape-only arrays needs no twin
             infer = {kern.name: twin for kern, twin in twins if any(a in skip for a in kern.arrays)}
+        # the step kernel that keeps its weights (cellspec.owned), for inference calls alone: a
+        # taped call's backward pass would run on one core
+        owned = k.owned_dim()
+        loop_o = k.loop_forward("_loop_infer_owned", skip, owned) if owned else None
         # the dseq twin first, from a copy of what the kernels so far assigned and placed: both
         # twins assign and place the same terms, and what comes after must see them once
         assigned, placed = set(k.assigned), set(k.placed)
@@ -64,12 +68,12 @@ class Emitter:
         k.assigned, k.placed = assigned, placed
         loop_b = k.loop_backward()
         pre_b = {ph.index: kern for ph in reversed(s.phases[PRE]) if (kern := k.pre_backward(ph.index))}
-        kernels = [*pre_f.values(), loop_f, *infer.values(), loop_b, loop_bd, *pre_b.values()]
+        kernels = [*pre_f.values(), loop_f, *infer.values(), *([loop_o] if loop_o else []), loop_b, loop_bd, *pre_b.values()]
         kernel_sources = [kern.source(cell.dims) for kern in kernels]
         read = {a.value for kern in kernels for a in kern.arrays if a.role is Role.INPUT} & set(self.bodies.packed_inputs)
         if read:
             raise AssertionError(f"cellspec's emitter: a kernel of {cell.name} reads the packed inputs {sorted(read)}")
-        forward = self.bodies.forward_body(pre_f, loop_f, infer)
+        forward = self.bodies.forward_body(pre_f, loop_f, infer, loop_o)
         backward = self.bodies.backward_body(pre_b, loop_b, loop_bd)
         missing = self.unplaced()
         if missing:
@@ -104,6 +108,7 @@ class Emitter:
             "packed_inputs": self.bodies.packed_inputs,
             "packed_dy": tuple(o for o in cell.outputs if s.buf(Role.D_OUTPUT, o).packed),
             "torch": cell.torch,
+            "owned": {"dim": owned, "weights": [(g.operand_dim, len(g.rows)) for g in s.phases[LOOP][0].groups]} if owned else None,
             "param_inits": inits,
             "forward_body": forward,
             "backward_body": backward,

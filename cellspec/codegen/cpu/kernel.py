@@ -115,6 +115,9 @@ class Kernel(Writer):
         self.batch = True
         # the per-step arrays ([T, B, ..] rows at step t, or t+1) this kernel stores into
         self.step_writes: dict[tuple[Buffer, str], None] = {}
+        # a step kernel that keeps its weights (cellspec.owned): the dim whose units `_u0:_u1` it
+        # runs, its first parameters then being those and the barrier's
+        self.owned = ""
 
     def ragged_steps(self) -> None:
         """Make this a time-loop kernel over variable lengths: its fused loops and products run
@@ -177,7 +180,8 @@ class Kernel(Writer):
         self.loop_dim = dim
         with self.block(f"for _b in range({self.bound}):"):
             at, self.views = len(self.lines), {}
-            with self.block(f"for _j in range(_n_{dim}):"):
+            units = "_u0, _u1" if dim == self.owned else f"_n_{dim}"
+            with self.block(f"for _j in range({units}):"):
                 yield
             rows = [f"{'    ' * self.level}{v} = {e}" for v, e in self.views.values()]
             self.lines[at:at] = rows
@@ -201,11 +205,14 @@ class Kernel(Writer):
         return self.printer.doprint(e)
 
     def source(self, all_dims: tuple[str, ...]) -> str:
-        dims = [d for d in all_dims if d in self.dims]
+        # a size no line reads is no parameter (a step kernel that keeps its weights runs its
+        # units `_u0:_u1` and may read no other size)
+        dims = [d for d in all_dims if d in self.dims and any(re.search(rf"\b_n_{d}\b", ln) for ln in self.lines)]
         # _B only where a line reads it: a time loop whose only per-step stores are packed has
         # no rows past the ends to run over
         self.batch = any(re.search(r"\b_B\b", ln) for ln in self.lines)
-        params = ["_T", *(["_B"] if self.batch else []), *(f"_n_{d}" for d in dims), *(["_active"] if self.ragged else []), *(a.name for a in self.arrays)]
+        owned = ["_u0", "_u1", "_P", "_barrier"] if self.owned else []
+        params = [*owned, "_T", *(["_B"] if self.batch else []), *(f"_n_{d}" for d in dims), *(["_active"] if self.ragged else []), *(a.name for a in self.arrays)]
         self.params = params
         head = f"def {self.name}({', '.join(params)}):"
         # the kernel's float type, for its constants: float64 accumulators excepted
@@ -217,7 +224,10 @@ class Kernel(Writer):
 
     def docstring(self, dims: list[str]) -> str:
         """What every argument holds, and its shape; then the compiler-made values it reads."""
-        lines = [*textwrap.wrap(self.summary, 92), "", "_T, _B: the steps and the sequences of the batch" if self.batch else "_T: the steps"]
+        lines = [*textwrap.wrap(self.summary, 92), ""]
+        if self.owned:
+            lines += [f"_u0, _u1: the units of {self.owned} this thread runs", "_P: the threads", "_barrier: [1] the steps the threads have finished, counted once per thread (cellspec.owned.meet)"]
+        lines.append("_T, _B: the steps and the sequences of the batch" if self.batch else "_T: the steps")
         lines += [f"_n_{d}: the size of {d}" for d in dims]
         if self.ragged:
             lines.append("_active: [T] the sequences still running at each step: the first _active[t] rows of a batch sorted longest first")

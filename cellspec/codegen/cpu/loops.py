@@ -12,7 +12,7 @@ from ...buffers import Access, Buffer, Role
 from ...ir import Elementwise, Product, symbol
 from ...phases import LOOP, PRE, Group
 from ...schedule import Schedule
-from .kernel import Kernel, join_terms, window
+from .kernel import Kernel, join_terms, size, window
 from .printer import NumbaPrinter
 
 
@@ -132,23 +132,50 @@ class Kernels:
                 self.assigned.add(key)
                 k.store(acc, op, k.expr(contribution))
 
-    def loop_forward(self, name: str = "_loop_forward", skip: frozenset[Buffer] = frozenset()) -> Kernel:
+    def owned_dim(self) -> str | None:
+        """The dim a step kernel that keeps its weights splits over its threads (cellspec.owned),
+        or None where the cell's time loop cannot run so: it must be one phase, its products
+        first, then fused loops, all of one dim, so that a thread's units need only its columns
+        of the products and nothing but the next step's products reads another thread's units."""
+        phases = self.s.phases[LOOP]
+        if len(phases) != 1 or not phases[0].groups:
+            return None
+        ph = phases[0]
+        dims = {d for g in ph.groups for d in g.rows} | {d for d, _ in self.loops(ph)}
+        return next(iter(dims)) if len(dims) == 1 else None
+
+    def loop_forward(self, name: str = "_loop_forward", skip: frozenset[Buffer] = frozenset(), owned: str = "") -> Kernel:
+        """The forward time loop; with `owned` (its owned_dim), the step kernel that keeps its
+        weights: it runs the units `_u0:_u1` of that dim, their columns of each product, and meets
+        the other threads at the end of each step."""
         s = self.s
         what = "without the stores only the backward pass reads (tape=False)" if skip else "saving the tape"
-        k = Kernel(name, self.printer, f"The time loop of the forward pass, {what}: every step's products and fused elementwise loops, on the sequences still running.")
+        how = f", on this thread's units of {owned} (cellspec.owned)" if owned else ""
+        k = Kernel(name, self.printer, f"The time loop of the forward pass, {what}: every step's products and fused elementwise loops, on the sequences still running{how}.")
         k.ragged_steps()
+        k.owned = owned
         start = len(k.lines)
         with k.block("for _t in range(_T):"):
             k.line("_nb = _active[_t]")
             for ph in s.phases[LOOP]:
                 for g in ph.groups:
                     self.forward_reads.add(s.read_fwd[g.operand].array)
-                    k.line(f"matmul({k.rows(s.read_fwd[g.operand])}, {k.use(self.buf(Role.WEIGHTS_T, g.name))}, {k.use(self.buf(Role.PRODUCTS, g.name))}[:_nb])")
+                    operand, WT, G = k.rows(s.read_fwd[g.operand]), k.use(self.buf(Role.WEIGHTS_T, g.name)), k.use(self.buf(Role.PRODUCTS, g.name))
+                    if not owned:
+                        k.line(f"matmul({operand}, {WT}, {G}[:_nb])")
+                    # this thread's columns of each product stacked in G: a window of WT and of G
+                    for i in range(len(g.rows)) if owned else ():
+                        lo = size(g.rows[:i])
+                        cols = "_u0:_u1" if lo == "0" else f"{lo} + _u0:{lo} + _u1"
+                        k.line(f"matmul({operand}, {WT}[:, {cols}], {G}[:_nb, {cols}])")
                 for dim, nodes in self.loops(ph):
                     self.forward_loop(k, ph.groups, dim, nodes, skip)
             self.past_the_end(k)
             if k.offsets:
                 k.line("_o += _nb")
+            if owned:
+                # every unit of the new state is there for the next step's products
+                k.line("meet(_barrier, _P * (_t + 1))")
         if k.offsets:
             # the offset of step t's rows in the packed arrays
             k.lines.insert(start, "    " * k.level + "_o = 0")
@@ -172,7 +199,9 @@ class Kernels:
             by_width.setdefault(array.width, []).append((array, index))
         with k.block("for _b in range(_nb, _B):"):
             for writes in by_width.values():
-                with k.block(f"for _j in range({writes[0][0].name}.shape[2]):"):
+                assert not k.owned or writes[0][0].width == (k.owned,), writes
+                units = "_u0, _u1" if k.owned else f"{writes[0][0].name}.shape[2]"
+                with k.block(f"for _j in range({units}):"):
                     for array, index in writes:
                         if array.role is Role.STATES and index == "next":
                             k.line(f"{array.name}[_t + 1, _b, _j] = {array.name}[_t, _b, _j]")
