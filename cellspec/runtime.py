@@ -14,20 +14,15 @@ split when (see `CellBase.batch_chunks`):
 * the cell evaluates at least `MIN_TRANSCENDENTALS` exp/log/tanh/sigmoid/softplus per step and
   batch row for each value of its widest state (the generated TRANSCENDENTALS): with fewer (an
   Elman RNN has one), a call is bound by memory traffic, which a chunked call adds to (it cuts
-  the inputs and joins the outputs). A call with lengths follows the same rule, though it sorts
-  its rows and puts its outputs back either way: split, the Elman RNN's ragged call at S2 took
-  23.4 ms against 31.4 in one pass, but 44-47 ms right after any call that ran numpy's OpenBLAS on
-  its threads (a one-pass call, or a plain np.dot), whose idle threads spin on the cores for a
-  while after (38 ms 0.2 s later). On a later (Intel) host the split call cost about what one pass
-  did, and shutting OpenBLAS's pool down before it made it slower: the spinning is not all of it.
+  the inputs and joins the outputs). A call with lengths follows the same rule (measured, and
+  what OpenBLAS's spinning threads do to a split call after a one-pass one, in the README and the
+  notes of #13).
 
 Those two limits are for a BLAS that threads each product itself (numpy's OpenBLAS). On MKL's
 sequential layer (`blas.threads_its_products()` is False) a one-pass call runs its whole time
-loop, products included, on one core, so a call splits whatever its cell, down to `MIN_ROWS // 2`
-rows a chunk: measured there (2 threads, the old rule against this one in one process, shuffled,
-15 rounds, the README's "BLAS backends"), the Elman RNN at S1, S2, S3 and S5 took 0.68, 0.61,
-0.81 and 0.68 of its one-pass time, lstm and gru at S3 (two chunks of 8 rows) 0.90 and 0.66;
-on OpenBLAS the same splits took 1.7-1.9 times as long.
+loop on one core, so a call splits whatever its cell, down to `MIN_ROWS // 2` rows a chunk (the
+A/B in the README's "BLAS backends"); an inference call that would still leave a thread idle may
+run as the step kernel that keeps its weights instead (`cellspec.owned`).
 
 A chunked call's results equal an unchunked call's up to rounding: BLAS may block a chunk's rows
 differently, and each chunk sums its own rows of a parameter gradient before the chunks are
@@ -75,10 +70,8 @@ def tied(constraints, sizes: dict[str, int]) -> dict[str, int]:
 def _blas_for_one_pass(B: int):
     """BLAS's threads for a call that runs as one pass: as they are, except for a batch of one
     row, whose per-step products are matrix-vector products. OpenBLAS splits even small ones (the
-    LSTM's 64 x 256 at S4) over its threads, waking the other thread twice a step for a
-    microsecond's work: at S4 (T=1000, B=1, H=64) that made the LSTM's forward+backward 3.6x
-    slower (13.0 ms against 3.6, in the bench with PyTorch, TorchScript and JAX beside it),
-    and on one thread it is no slower on a quiet machine (3.5 ms either way)."""
+    LSTM's 64 x 256 at S4) over its threads, waking the other for a microsecond's work: the LSTM's
+    forward+backward at S4 took 13.0 ms against 3.6 on one thread (3.5 either way when quiet)."""
     return blas.single_threaded() if B == 1 else contextlib.nullcontext()
 
 
@@ -172,11 +165,9 @@ class CellBase:
     # the outputs whose gradient only the backward time loop reads, on the rows still running:
     # `_backward` takes dy as its packed rows
     PACKED_DY: tuple = ()
-    # the dim the step kernel that keeps its weights splits, and the recurrent weights it reads
-    # (cellspec.owned), or None where the cell has no such kernel
+    # the dim and weights of the step kernel that keeps its weights (cellspec.owned), or None; on
+    # the copy of the cell a call runs on, each thread's units of it, or None for the chunks
     OWNED: dict | None = None
-    # on the copy of the cell that a call runs on: the units an inference call's step kernel runs
-    # on each thread (`owned.unit_slices`), or None for the batch-chunked schedule
     owned_units: list | None = None
 
     # the most chunks a batch-parallel call may run as; None: as many as numpy's BLAS has threads
@@ -307,8 +298,7 @@ class CellBase:
         the final state (dict), and the tape for `backward` (None without one)."""
         inputs, T, B, _ = self._checked_inputs(x, tape, lengths)
         state = self._checked_states(state, B, "state")
-        # an inference call may run its time loop as the step kernel that keeps its weights,
-        # its batch whole (cellspec.owned)
+        # an inference call may run as the step kernel that keeps its weights (cellspec.owned)
         units = None if tape else owned.unit_slices(self, B)
         chunks = [slice(0, B)] if units else self.batch_chunks(B)
         ragged = lengths_.arrange(lengths, T, B, chunks)
