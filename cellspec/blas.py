@@ -393,9 +393,13 @@ if _INT is not None:
             n = b.shape[1]
             # each may be a column window of a wider array (its rows `ld` apart); b may be the
             # transpose of one (unit-stride columns: a window of rows of W, read as W^T)
+            # (numpy may give a dim of size 1 any stride: one column is read by rows, and one
+            # row's leading dimension is only checked to be at least its length)
             item = b.itemsize
-            by_rows = b.strides[1] == item or k == 1
+            by_rows = b.strides[1] == item or k == 1 or n == 1
             ldb = (b.strides[0] if by_rows else b.strides[1]) // item
+            if k == 1:
+                ldb = max(ldb, n)
             if m == 1:
                 # one row is a matrix-vector product: y = b^T a, or W a for b = W^T
                 if by_rows:
