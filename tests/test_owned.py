@@ -118,6 +118,8 @@ def test_the_rule(monkeypatch):
     small.threads = 2
     elman = rnn.Cell(dtype="float32", input=8, hidden=1024)
     elman.threads = 2
+    # (on a machine whose L2 is under the small LSTM's 1 MiB of weights the rule may rightly
+    # take it there, so the check holds only where one core's L2 is at least that)
     assert owned._L2 < 256 * 256 * 4 * 4 or owned.unit_slices(small, 4) is None
     assert owned.unit_slices(elman, 4) is None
     big.threads = 1
