@@ -67,7 +67,7 @@ def tied(constraints, sizes: dict[str, int]) -> dict[str, int]:
     return out
 
 
-def _blas_for_one_pass(B: int):
+def blas_for_one_pass(B: int):
     """BLAS's threads for a call that runs as one pass: as they are, except for a batch of one
     row, whose per-step products are matrix-vector products. OpenBLAS splits even small ones (the
     LSTM's 64 x 256 at S4) over its threads, waking the other for a microsecond's work: the LSTM's
@@ -311,7 +311,7 @@ class CellBase:
         runner.owned_units = units
         if len(chunks) == 1 and ragged is None:
             passed = {k: v.reshape(T * B, v.shape[2]) if k in self.PACKED_INPUTS else v for k, v in inputs.items()}
-            with _blas_for_one_pass(B):
+            with blas_for_one_pass(B):
                 y, final, arrays = runner._forward(passed, state, tape, lengths_.full(T, B))
             record = None
             if tape:
@@ -363,7 +363,7 @@ class CellBase:
 
         if len(chunks) == 1:
             # one pass on this thread (a ragged batch too small to split)
-            with _blas_for_one_pass(B):
+            with blas_for_one_pass(B):
                 parts = [run(chunks[0])]
         else:
             parts = parallel.on_threads(run, [(sl,) for sl in chunks])
@@ -405,7 +405,7 @@ class CellBase:
                 dseq[name] = np.zeros((1, 1, 1), self.dtype)
         if not tape.parts and tape.ragged is None:
             dy = {k: v.reshape(tape.T * tape.B, v.shape[2]) if k in self.PACKED_DY else v for k, v in dy.items()}
-            with _blas_for_one_pass(tape.B):
+            with blas_for_one_pass(tape.B):
                 dinputs, dparams, dstate0 = self._backward(tape, dy, dstate, dseq, given)
             # a packed input's gradient: its rows, all of them, a view of [T,B,n]
             dinputs = {k: v.reshape(tape.T, tape.B, v.shape[1]) if k in self.PACKED_INPUTS else v for k, v in dinputs.items()}
@@ -441,7 +441,7 @@ class CellBase:
             return dp
 
         if len(parts) == 1:
-            with _blas_for_one_pass(B):
+            with blas_for_one_pass(B):
                 dparams = run(*parts[0])
             return dinputs, dparams, dstate0
         grads = parallel.on_threads(run, parts)

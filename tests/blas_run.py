@@ -28,6 +28,12 @@ def main(out):
             saved[f"dot/{dtype}/{transpose_a}"] = blas.dot(a, b)
             saved[f"dot/{dtype}/{transpose_a}/numpy"] = np.dot(a, b)
         saved[f"dot/{dtype}/strided"] = blas.dot(a[::2], b)
+    # the bench floor's per-step products: the kernels' matmul, jitted, in this backend
+    from cellspec.bench.floor import step_products
+
+    v, WT, last = rng.standard_normal((3 * 5, 7)).astype(np.float32), rng.standard_normal((7, 9)).astype(np.float32), np.empty((5, 9), np.float32)
+    step_products(3, 5, v, WT, last)
+    saved["floor/float32/steps"], saved["floor/float32/steps/numpy"] = last, v[10:] @ WT
     for name in SPEC_NAMES:
         module = generated(name)
         for dtype in ("float32", "float64"):

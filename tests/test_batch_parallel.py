@@ -152,7 +152,7 @@ def test_chunks_run_with_single_threaded_blas_which_is_restored_after(split_ever
 
 def test_a_batch_of_one_row_runs_its_pass_with_single_threaded_blas():
     """A one-pass call keeps BLAS's threads for its per-step products, except with one row a step
-    (matrix-vector products, too small to split: runtime._blas_for_one_pass); either way the
+    (matrix-vector products, too small to split: runtime.blas_for_one_pass); either way the
     thread count is restored after."""
     before = blas.threads()
     blas.set_threads(2)

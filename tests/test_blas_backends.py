@@ -52,6 +52,8 @@ def test_every_cell_on_mkl_equals_openblas(tmp_path):
     for dtype in ("float32", "float64"):  # dot, on MKL, against numpy's own product
         for layout in ("False", "True"):
             np.testing.assert_allclose(mkl[f"dot/{dtype}/{layout}"], mkl[f"dot/{dtype}/{layout}/numpy"], **TOL[dtype])
+    # the bench's floor times the per-step products in the backend the cells use
+    np.testing.assert_allclose(mkl["floor/float32/steps"], mkl["floor/float32/steps/numpy"], **TOL["float32"])
 
 
 @pytest.mark.skipif(not mkl_installed(), reason='MKL is not installed: pip install -e ".[mkl]" runs this test')

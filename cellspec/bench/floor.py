@@ -4,15 +4,26 @@ schedule over that GEMM can beat."""
 
 from __future__ import annotations
 
+import numba as nb
 import numpy as np
 
+from ..blas import dot, matmul
+
+
+@nb.njit(cache=True, nogil=True)
+def step_products(T, B, v, WT, out):
+    """out = v[t*B:(t+1)*B] @ WT for each step t, as the time loops call their product: the
+    kernels' own `matmul`, in the backend in use (MKL or numpy's OpenBLAS, `cellspec.blas`), with
+    no Python between the steps."""
+    for t in range(T):
+        matmul(v[t * B:(t + 1) * B], WT, out)
+
+
 class _Numpy:
-    """The floor's products in numpy, with the cell's own per-step product."""
+    """The floor's products in the cells' BLAS: their per-step product and `dot`."""
 
     def __init__(self):
-        from ..blas import dot, matmul
-
-        self.mm = matmul
+        self.steps = step_products
         self.dot = dot
         self.array = np.ascontiguousarray
         self.empty = lambda shape: np.empty(shape, np.float32)
@@ -22,7 +33,11 @@ class _Torch:
     """The floor's products in PyTorch's own GEMM (MKL in its x86 CPU builds)."""
 
     def __init__(self, torch):
-        self.mm = lambda a, b, out: torch.mm(a, b, out=out)
+        def steps(T, B, v, WT, out):
+            for t in range(T):
+                torch.mm(v[t * B:(t + 1) * B], WT, out=out)
+
+        self.steps = steps
         self.dot = torch.mm
         self.array = lambda a: torch.from_numpy(np.ascontiguousarray(a))
         self.empty = lambda shape: torch.empty(shape)
@@ -52,10 +67,9 @@ def _products(schedule, sizes: dict[str, int], T: int, B: int, seed: int, lib):
             else:
                 out = lib.empty((B, WT.shape[1]))
                 back = lib.empty((B, W.shape[1]))
-                for t in range(T):
-                    lib.mm(v[t * B:(t + 1) * B], WT, out)
-                    if backward:
-                        lib.mm(d[t * B:(t + 1) * B], W, back)
+                lib.steps(T, B, v, WT, out)
+                if backward:
+                    lib.steps(T, B, d, W, back)
             if backward:
                 lib.dot(d.T, v)
 
@@ -67,10 +81,17 @@ def floor(schedule, sizes: dict[str, int], T: int, chunks: list[slice]):
     for a batch-parallel call, those of each chunk of the batch on a thread of its own with
     single-threaded BLAS. Returns (forward and backward, forward alone)."""
     from ..parallel import on_threads
+    from ..runtime import blas_for_one_pass
 
     parts = [_products(schedule, sizes, T, sl.stop - sl.start, 1 + i, _Numpy()) for i, sl in enumerate(chunks)]
     if len(parts) == 1:
-        return lambda: parts[0](True), lambda: parts[0](False)
+        B = chunks[0].stop - chunks[0].start
+
+        def one(backward: bool):
+            with blas_for_one_pass(B):
+                parts[0](backward)
+
+        return lambda: one(True), lambda: one(False)
     return (lambda: on_threads(lambda p: p(True), [(p,) for p in parts]),
             lambda: on_threads(lambda p: p(False), [(p,) for p in parts]))
 

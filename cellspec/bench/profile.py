@@ -20,20 +20,13 @@ from __future__ import annotations
 
 import time
 
-import numba as nb
 import numpy as np
 
 from .. import blas
-from ..blas import matmul
 from .cells import SIZES, _ours
+from .floor import step_products
 
 PHASES = ("products per step", "elementwise", "hoisted products", "weight gradients", "hoisted elementwise", "other")
-
-
-@nb.njit(cache=True, nogil=True)
-def _step_products(T, B, v, WT, out):
-    for t in range(T):
-        matmul(v[t * B:(t + 1) * B], WT, out)
 
 
 class _Timed:
@@ -75,8 +68,8 @@ def _loop_products(schedule, sizes: dict[str, int], T: int, B: int):
 
     def run():
         for v, WT, out, d, W, back in work:
-            _step_products(T, B, v, WT, out)
-            _step_products(T, B, d, W, back)
+            step_products(T, B, v, WT, out)
+            step_products(T, B, d, W, back)
 
     return run
 

@@ -8,8 +8,9 @@ Peers, all float32 on the CPU, forward and backward over the whole sequence:
   writes today for a custom cell, the fair peer for every spec;
 * JAX: `lax.scan` over the same IR with `value_and_grad`, jitted (see `peers.jax_peer`);
 * the floor: the cell's matrix products alone (the hoisted product, one product per step each
-  way, and the weight and input gradients), with numpy's BLAS, cut into the same batch chunks
-  on threads as the cell's call (see `cellspec.runtime`);
+  way, and the weight and input gradients), in the cells' BLAS (the per-step products through
+  the kernels' own `matmul`, jitted), cut into the same batch chunks on threads as the cell's
+  call (see `cellspec.runtime`);
 * where PyTorch has the cell, the same products in one pass through `torch.mm` (MKL in PyTorch's
   x86 CPU builds): what the products cost in the BLAS of PyTorch's fused cells, so that
   `torch.mm floor / torch` says how much of a gap to PyTorch is the GEMM's.
