@@ -252,31 +252,35 @@ def _loop_infer_owned(_u0, _u1, _P, _barrier, _T, _B, _n_hidden, _active, _seq_h
         matmul(_seq_h[_t, :_nb], _WT_h[:, _n_hidden + _u0:_n_hidden + _u1], _G_h[:_nb, _n_hidden + _u0:_n_hidden + _u1])
         matmul(_seq_h[_t, :_nb], _WT_h[:, 2*_n_hidden + _u0:2*_n_hidden + _u1], _G_h[:_nb, 2*_n_hidden + _u0:2*_n_hidden + _u1])
         for _b in range(_nb):
-            _rt_G_x_0 = _G_x[_o + _b, :_n_hidden]
-            _rb_G_h_1 = _G_h[_b, _n_hidden:2*_n_hidden]
-            _rt_G_x_2 = _G_x[_o + _b, _n_hidden:2*_n_hidden]
-            _rb_G_h_3 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
-            _rt_G_x_4 = _G_x[_o + _b, 2*_n_hidden:3*_n_hidden]
-            _rb_G_h_5 = _G_h[_b, :_n_hidden]
-            _rt_seq_h_6 = _seq_h[_t, _b]
-            _rn_seq_h_7 = _seq_h[_t + 1, _b]
-            for _j in range(_u0, _u1):
+            _rt_G_x_0 = _G_x[_o + _b, _u0:_u1]
+            _rb_G_h_1 = _G_h[_b, _n_hidden + _u0:_n_hidden + _u1]
+            _rt_G_x_2 = _G_x[_o + _b, _n_hidden + _u0:_n_hidden + _u1]
+            _rb_G_h_3 = _G_h[_b, 2*_n_hidden + _u0:2*_n_hidden + _u1]
+            _rt_G_x_4 = _G_x[_o + _b, 2*_n_hidden + _u0:2*_n_hidden + _u1]
+            _rb_G_h_5 = _G_h[_b, _u0:_u1]
+            _ru_w_b_hn_6 = _w_b_hn[_u0:_u1]
+            _ru_w_b_n_7 = _w_b_n[_u0:_u1]
+            _ru_w_b_r_8 = _w_b_r[_u0:_u1]
+            _ru_w_b_z_9 = _w_b_z[_u0:_u1]
+            _rt_seq_h_10 = _seq_h[_t, _b, _u0:_u1]
+            _rn_seq_h_11 = _seq_h[_t + 1, _b, _u0:_u1]
+            for _j in range(_u1 - _u0):
                 _p0 = _rt_G_x_0[_j]
                 _p1 = _rb_G_h_1[_j]
                 _p2 = _rt_G_x_2[_j]
                 _p3 = _rb_G_h_3[_j]
                 _p4 = _rt_G_x_4[_j]
                 _p5 = _rb_G_h_5[_j]
-                b_hn = _w_b_hn[_j]
-                b_n = _w_b_n[_j]
-                b_r = _w_b_r[_j]
-                b_z = _w_b_z[_j]
-                h = _rt_seq_h_6[_j]
+                b_hn = _ru_w_b_hn_6[_j]
+                b_n = _ru_w_b_n_7[_j]
+                b_r = _ru_w_b_r_8[_j]
+                b_z = _ru_w_b_z_9[_j]
+                h = _rt_seq_h_10[_j]
                 r = sigmoid(_p0 + _p1 + b_r)
                 z = sigmoid(_p2 + _p3 + b_z)
                 n = tanh(_p4 + b_n + r*(_p5 + b_hn))
                 h_new = h*z + n*(_F(1.0) - z)
-                _rn_seq_h_7[_j] = h_new
+                _rn_seq_h_11[_j] = h_new
         for _b in range(_nb, _B):
             for _j in range(_u0, _u1):
                 _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]

@@ -257,33 +257,36 @@ def _loop_infer_owned(_u0, _u1, _P, _barrier, _T, _B, _n_hidden, _active, _seq_h
         matmul(_seq_h[_t, :_nb], _WT_h[:, _n_hidden + _u0:_n_hidden + _u1], _G_h[:_nb, _n_hidden + _u0:_n_hidden + _u1])
         matmul(_seq_h[_t, :_nb], _WT_h[:, 2*_n_hidden + _u0:2*_n_hidden + _u1], _G_h[:_nb, 2*_n_hidden + _u0:2*_n_hidden + _u1])
         for _b in range(_nb):
-            _rt_G_x_0 = _G_x[_o + _b, :_n_hidden]
-            _rb_G_h_1 = _G_h[_b, :_n_hidden]
-            _rt_G_x_2 = _G_x[_o + _b, _n_hidden:2*_n_hidden]
-            _rb_G_h_3 = _G_h[_b, _n_hidden:2*_n_hidden]
-            _rt_G_x_4 = _G_x[_o + _b, 2*_n_hidden:3*_n_hidden]
-            _rb_G_h_5 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
-            _rt_seq_c_6 = _seq_c[_t, _b]
-            _rn_seq_c_7 = _seq_c[_t + 1, _b]
-            _rn_seq_h_8 = _seq_h[_t + 1, _b]
-            for _j in range(_u0, _u1):
+            _rt_G_x_0 = _G_x[_o + _b, _u0:_u1]
+            _rb_G_h_1 = _G_h[_b, _u0:_u1]
+            _rt_G_x_2 = _G_x[_o + _b, _n_hidden + _u0:_n_hidden + _u1]
+            _rb_G_h_3 = _G_h[_b, _n_hidden + _u0:_n_hidden + _u1]
+            _rt_G_x_4 = _G_x[_o + _b, 2*_n_hidden + _u0:2*_n_hidden + _u1]
+            _rb_G_h_5 = _G_h[_b, 2*_n_hidden + _u0:2*_n_hidden + _u1]
+            _ru_w_b_g_6 = _w_b_g[_u0:_u1]
+            _ru_w_b_i_7 = _w_b_i[_u0:_u1]
+            _ru_w_b_o_8 = _w_b_o[_u0:_u1]
+            _rt_seq_c_9 = _seq_c[_t, _b, _u0:_u1]
+            _rn_seq_c_10 = _seq_c[_t + 1, _b, _u0:_u1]
+            _rn_seq_h_11 = _seq_h[_t + 1, _b, _u0:_u1]
+            for _j in range(_u1 - _u0):
                 _p0 = _rt_G_x_0[_j]
                 _p1 = _rb_G_h_1[_j]
                 _p2 = _rt_G_x_2[_j]
                 _p3 = _rb_G_h_3[_j]
                 _p4 = _rt_G_x_4[_j]
                 _p5 = _rb_G_h_5[_j]
-                b_g = _w_b_g[_j]
-                b_i = _w_b_i[_j]
-                b_o = _w_b_o[_j]
-                c = _rt_seq_c_6[_j]
+                b_g = _ru_w_b_g_6[_j]
+                b_i = _ru_w_b_i_7[_j]
+                b_o = _ru_w_b_o_8[_j]
+                c = _rt_seq_c_9[_j]
                 i = sigmoid(_p0 + _p1 + b_i)
                 g = tanh(_p2 + _p3 + b_g)
                 o = sigmoid(_p4 + _p5 + b_o)
                 c_new = c*(_F(1.0) - i) + g*i
                 h_new = o*tanh(c_new)
-                _rn_seq_c_7[_j] = c_new
-                _rn_seq_h_8[_j] = h_new
+                _rn_seq_c_10[_j] = c_new
+                _rn_seq_h_11[_j] = h_new
         for _b in range(_nb, _B):
             for _j in range(_u0, _u1):
                 _seq_c[_t + 1, _b, _j] = _seq_c[_t, _b, _j]

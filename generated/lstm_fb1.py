@@ -290,18 +290,22 @@ def _loop_infer_owned(_u0, _u1, _P, _barrier, _T, _B, _n_hidden, _active, _seq_h
         matmul(_seq_h[_t, :_nb], _WT_h[:, 2*_n_hidden + _u0:2*_n_hidden + _u1], _G_h[:_nb, 2*_n_hidden + _u0:2*_n_hidden + _u1])
         matmul(_seq_h[_t, :_nb], _WT_h[:, 3*_n_hidden + _u0:3*_n_hidden + _u1], _G_h[:_nb, 3*_n_hidden + _u0:3*_n_hidden + _u1])
         for _b in range(_nb):
-            _rt_G_x_0 = _G_x[_o + _b, :_n_hidden]
-            _rb_G_h_1 = _G_h[_b, :_n_hidden]
-            _rt_G_x_2 = _G_x[_o + _b, _n_hidden:2*_n_hidden]
-            _rb_G_h_3 = _G_h[_b, _n_hidden:2*_n_hidden]
-            _rt_G_x_4 = _G_x[_o + _b, 2*_n_hidden:3*_n_hidden]
-            _rb_G_h_5 = _G_h[_b, 2*_n_hidden:3*_n_hidden]
-            _rt_G_x_6 = _G_x[_o + _b, 3*_n_hidden:4*_n_hidden]
-            _rb_G_h_7 = _G_h[_b, 3*_n_hidden:4*_n_hidden]
-            _rt_seq_c_8 = _seq_c[_t, _b]
-            _rn_seq_c_9 = _seq_c[_t + 1, _b]
-            _rn_seq_h_10 = _seq_h[_t + 1, _b]
-            for _j in range(_u0, _u1):
+            _rt_G_x_0 = _G_x[_o + _b, _u0:_u1]
+            _rb_G_h_1 = _G_h[_b, _u0:_u1]
+            _rt_G_x_2 = _G_x[_o + _b, _n_hidden + _u0:_n_hidden + _u1]
+            _rb_G_h_3 = _G_h[_b, _n_hidden + _u0:_n_hidden + _u1]
+            _rt_G_x_4 = _G_x[_o + _b, 2*_n_hidden + _u0:2*_n_hidden + _u1]
+            _rb_G_h_5 = _G_h[_b, 2*_n_hidden + _u0:2*_n_hidden + _u1]
+            _rt_G_x_6 = _G_x[_o + _b, 3*_n_hidden + _u0:3*_n_hidden + _u1]
+            _rb_G_h_7 = _G_h[_b, 3*_n_hidden + _u0:3*_n_hidden + _u1]
+            _ru_w_b_f_8 = _w_b_f[_u0:_u1]
+            _ru_w_b_g_9 = _w_b_g[_u0:_u1]
+            _ru_w_b_i_10 = _w_b_i[_u0:_u1]
+            _ru_w_b_o_11 = _w_b_o[_u0:_u1]
+            _rt_seq_c_12 = _seq_c[_t, _b, _u0:_u1]
+            _rn_seq_c_13 = _seq_c[_t + 1, _b, _u0:_u1]
+            _rn_seq_h_14 = _seq_h[_t + 1, _b, _u0:_u1]
+            for _j in range(_u1 - _u0):
                 _p0 = _rt_G_x_0[_j]
                 _p1 = _rb_G_h_1[_j]
                 _p2 = _rt_G_x_2[_j]
@@ -310,19 +314,19 @@ def _loop_infer_owned(_u0, _u1, _P, _barrier, _T, _B, _n_hidden, _active, _seq_h
                 _p5 = _rb_G_h_5[_j]
                 _p6 = _rt_G_x_6[_j]
                 _p7 = _rb_G_h_7[_j]
-                b_f = _w_b_f[_j]
-                b_g = _w_b_g[_j]
-                b_i = _w_b_i[_j]
-                b_o = _w_b_o[_j]
-                c = _rt_seq_c_8[_j]
+                b_f = _ru_w_b_f_8[_j]
+                b_g = _ru_w_b_g_9[_j]
+                b_i = _ru_w_b_i_10[_j]
+                b_o = _ru_w_b_o_11[_j]
+                c = _rt_seq_c_12[_j]
                 i = sigmoid(_p0 + _p1 + b_i)
                 f = sigmoid(_p2 + _p3 + b_f)
                 g = tanh(_p4 + _p5 + b_g)
                 o = sigmoid(_p6 + _p7 + b_o)
                 c_new = c*f + g*i
                 h_new = o*tanh(c_new)
-                _rn_seq_c_9[_j] = c_new
-                _rn_seq_h_10[_j] = h_new
+                _rn_seq_c_13[_j] = c_new
+                _rn_seq_h_14[_j] = h_new
         for _b in range(_nb, _B):
             for _j in range(_u0, _u1):
                 _seq_c[_t + 1, _b, _j] = _seq_c[_t, _b, _j]

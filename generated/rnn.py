@@ -113,15 +113,16 @@ def _loop_infer_owned(_u0, _u1, _P, _barrier, _T, _B, _active, _seq_h, _WT_h, _G
         _nb = _active[_t]
         matmul(_seq_h[_t, :_nb], _WT_h[:, _u0:_u1], _G_h[:_nb, _u0:_u1])
         for _b in range(_nb):
-            _rt_G_x_0 = _G_x[_o + _b]
-            _rb_G_h_1 = _G_h[_b]
-            _rn_seq_h_2 = _seq_h[_t + 1, _b]
-            for _j in range(_u0, _u1):
+            _rt_G_x_0 = _G_x[_o + _b, _u0:_u1]
+            _rb_G_h_1 = _G_h[_b, _u0:_u1]
+            _ru_w_b_2 = _w_b[_u0:_u1]
+            _rn_seq_h_3 = _seq_h[_t + 1, _b, _u0:_u1]
+            for _j in range(_u1 - _u0):
                 _p0 = _rt_G_x_0[_j]
                 _p1 = _rb_G_h_1[_j]
-                b = _w_b[_j]
+                b = _ru_w_b_2[_j]
                 h_new = tanh(_p0 + _p1 + b)
-                _rn_seq_h_2[_j] = h_new
+                _rn_seq_h_3[_j] = h_new
         for _b in range(_nb, _B):
             for _j in range(_u0, _u1):
                 _seq_h[_t + 1, _b, _j] = _seq_h[_t, _b, _j]
