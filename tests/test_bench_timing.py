@@ -86,3 +86,13 @@ def test_cpu_reading_reads_proc_stat_and_this_process():
     # Linux, where CI runs: a reading is four non-negative totals, steal and busy within total
     steal, busy, total, own = bench.cpu_reading()
     assert 0 <= steal <= total and 0 < busy <= total and own > 0
+
+
+def test_a_ratio_is_the_median_of_the_ratios_within_each_round():
+    # the host's load changes from round to round for both peers: paired within its round, the
+    # ratio is 0.5 in three of four rounds; the ratio of the medians (3.0 / 3.5 = 0.86) mixes
+    # rounds of different loads
+    rounds = [{"a": 1.0, "b": 2.0}, {"a": 4.0, "b": 8.0}, {"a": 2.0, "b": 4.0}, {"a": 8.0, "b": 3.0}]
+    assert bench.paired_ratio(rounds, "a", "b") == pytest.approx(0.5)
+    assert bench.medians(rounds) == {"a": 3.0, "b": 3.5}
+    assert bench.paired_ratio(rounds, "a", "c") is None and bench.paired_ratio([], "a", "b") is None

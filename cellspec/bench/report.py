@@ -13,6 +13,7 @@ import numpy as np
 
 from .cells import SCALING_H, SCALING_T
 from .limit import SIZE, gemm_peak
+from .timing import paired_ratio
 
 
 @dataclass
@@ -27,6 +28,17 @@ class Row:
     memory: dict[str, float] | None = None  # peer -> peak MiB one forward+backward adds
     flops: tuple[float, float] = (0.0, 0.0)  # of the matrix products: forward and backward, forward alone
     limit: float = 0.0  # GFLOP/s: the cells' BLAS's best GEMM rate per core times the threads
+    rounds: list[dict[str, float]] | None = None          # each round's ms by peer, forward + backward
+    forward_rounds: list[dict[str, float]] | None = None  # and the forward alone's
+
+    def vs(self, a: str, b: str, forward: bool = False) -> float | None:
+        """a's time over b's: the median over rounds of the ratio within a round
+        (`timing.paired_ratio`), or the ratio of the medians for a row without its rounds."""
+        rounds = self.forward_rounds if forward else self.rounds
+        if rounds:
+            return paired_ratio(rounds, a, b)
+        times = self.forward if forward else self.times
+        return times[a] / times[b] if a in times and b in times else None
 
 
 def plot_scaling(results: dict[str, dict], path: str) -> str:
@@ -67,8 +79,9 @@ def plot_scaling(results: dict[str, dict], path: str) -> str:
     return path
 
 
-def _ratio(times: dict[str, float], a: str, b: str) -> str:
-    return f"{times[a] / times[b]:.2f}" if a in times and b in times else "n/a"
+def _ratio(r: Row, a: str, b: str, forward: bool = False) -> str:
+    v = r.vs(a, b, forward)
+    return "n/a" if v is None else f"{v:.2f}"
 
 
 def _of_limit(r: Row, peer: str) -> str:
@@ -85,13 +98,13 @@ def markdown(rows: list[Row]) -> str:
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         ours = r.times["cellspec"]
-        cells = [r.spec, r.size, ",".join(map(str, r.shape)), f"{ours:.1f}", f"{r.times['floor']:.1f}", f"{ours / r.times['floor']:.2f}"]
+        cells = [r.spec, r.size, ",".join(map(str, r.shape)), f"{ours:.1f}", f"{r.times['floor']:.1f}", _ratio(r, "cellspec", "floor")]
         for p in peers:
             if p in r.times:
-                cells += [f"{r.times[p]:.1f}", f"{ours / r.times[p]:.2f}"]
+                cells += [f"{r.times[p]:.1f}", _ratio(r, "cellspec", p)]
             else:
                 cells += ["n/a", "n/a"]
-        cells += [_ratio(r.times, "floor", "torch"), _ratio(r.times, "floor_torch", "torch"), _of_limit(r, "cellspec"), _of_limit(r, "torch"),
+        cells += [_ratio(r, "floor", "torch"), _ratio(r, "floor_torch", "torch"), _of_limit(r, "cellspec"), _of_limit(r, "torch"),
                   f"{r.tape_bytes_per_step:.0f}", f"{100 * r.others:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     native = [r for r in rows if "torch" in r.forward]
@@ -100,7 +113,7 @@ def markdown(rows: list[Row]) -> str:
                   "| spec | size | cellspec ms | floor ms | torch ms | vs torch | floor / torch | torch.mm floor / torch |", "|---|---|---|---|---|---|---|---|"]
         for r in native:
             f = r.forward
-            lines.append(f"| {r.spec} | {r.size} | {f['cellspec']:.1f} | {f['floor']:.1f} | {f['torch']:.1f} | {f['cellspec'] / f['torch']:.2f} | {_ratio(f, 'floor', 'torch')} | {_ratio(f, 'floor_torch', 'torch')} |")
+            lines.append(f"| {r.spec} | {r.size} | {f['cellspec']:.1f} | {f['floor']:.1f} | {f['torch']:.1f} | {_ratio(r, 'cellspec', 'torch', True)} | {_ratio(r, 'floor', 'torch', True)} | {_ratio(r, 'floor_torch', 'torch', True)} |")
     measured = [r for r in rows if r.memory]
     if measured:
         lines += ["", "Peak memory that one forward+backward adds (MiB, resident, in a fresh process):", "",
@@ -157,7 +170,8 @@ def write_results(rows: list[Row], out: str, threads: int, compile_s: dict | Non
                 f"{env['gemm_gflops_per_core']} GFLOP/s a core ({SIZE} cubed, one thread), times {threads} threads is the limit "
                 "that `% of limit` divides by: the rate of a cell's matrix products (their FLOPs over its whole time) as a share of it.\n\n")
         f.write("Float32, forward and backward over the whole sequence, median of interleaved rounds, in ms; "
-                "`vs X` is cellspec's time over X's (below 1: cellspec is faster); `others' CPU`: the share of "
+                "`vs X` is cellspec's time over X's (below 1: cellspec is faster), the median over rounds of the ratio within "
+                "a round (so the host's drifting load weighs on both sides alike), as are the other ratios; `others' CPU`: the share of "
                 "the CPUs' time that other guests of the host (steal) and other processes took during the rounds "
                 "kept (a round with more than the bench's --max-others is run again, see `cellspec.bench.Quiet`).\n\n")
         f.write(markdown(rows))

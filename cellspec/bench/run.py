@@ -28,7 +28,7 @@ from .floor import floor, floor_torch
 from .limit import gemm_peak, product_flops
 from .peers import jax_peer, torchscript_source
 from .report import Row
-from .timing import Quiet, _time_rounds
+from .timing import Quiet, _time_rounds, medians, time_rounds
 
 
 def _peers(cell_module, schedule, shape: tuple, peers: set[str]):
@@ -77,11 +77,12 @@ def _peers(cell_module, schedule, shape: tuple, peers: set[str]):
 def bench_cell(name: str, cell_module, schedule, size: str, rounds: int, peers: set[str], pause: float = 0.2, quiet: Quiet | None = None) -> Row:
     T, B, I, H = SIZES[size]
     runs, fwd_runs, cell, xs = _peers(cell_module, schedule, (T, B, I, H), peers)
-    times, ftimes, others = _time_rounds(runs, fwd_runs, rounds, pause, quiet)
+    both, forward, others = time_rounds(runs, fwd_runs, rounds, pause, quiet)
     _, _, tape = cell.forward(xs if len(xs) > 1 else next(iter(xs.values())))
     per_step = tape.per_step_nbytes / (T * B)
     limit = gemm_peak() * blas.threads()
-    return Row(name, size, (T, B, I, H), times, ftimes, per_step, others, flops=product_flops(schedule, cell.dims, T, B), limit=limit)
+    return Row(name, size, (T, B, I, H), medians(both), medians(forward), per_step, others, flops=product_flops(schedule, cell.dims, T, B), limit=limit,
+               rounds=both, forward_rounds=forward)
 
 
 def scaling(cell_module, schedule, rounds: int, pause: float, quiet: Quiet | None = None) -> dict:

@@ -9,10 +9,6 @@ import time
 from dataclasses import dataclass
 
 
-def _median_ms(times: list[float]) -> float:
-    return statistics.median(times) * 1e3
-
-
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100  # /proc/stat's unit, per second
 
 
@@ -65,16 +61,17 @@ class Quiet:
                 return
 
 
-def _time_rounds(runs: dict, fwd_runs: dict, rounds: int, pause: float, quiet: Quiet | None = None):
-    """Medians in ms of interleaved rounds, every peer once per round, and the mean share of the
-    CPUs' time that others took during the rounds kept (see `Quiet`)."""
+def time_rounds(runs: dict, fwd_runs: dict, rounds: int, pause: float, quiet: Quiet | None = None):
+    """Interleaved rounds, every peer once per round: ([{peer: ms} per round kept] forward and
+    backward, the same for the forward alone, and the mean share of the CPUs' time that others
+    took during the rounds kept (see `Quiet`))."""
     quiet = quiet or Quiet(patience=0.0)
     kept, retry = [], False
     while len(kept) < rounds:
         if retry:
             quiet.wait()
         start = cpu_reading()
-        sample = ({k: [] for k in runs}, {k: [] for k in fwd_runs})
+        sample = ({}, {})
         for timing, todo in zip(sample, (runs, fwd_runs)):
             for k, f in todo.items():
                 # let the previous peer's BLAS and OpenMP threads stop spinning first: on two
@@ -82,7 +79,7 @@ def _time_rounds(runs: dict, fwd_runs: dict, rounds: int, pause: float, quiet: Q
                 time.sleep(pause)
                 t0 = time.perf_counter()
                 f()
-                timing[k].append(time.perf_counter() - t0)
+                timing[k] = (time.perf_counter() - t0) * 1e3
         others = others_share(start, cpu_reading())
         # every retry spends at least a second of patience: once it is spent, rounds are kept
         retry = others > quiet.max_others and quiet.waited < quiet.patience
@@ -90,5 +87,25 @@ def _time_rounds(runs: dict, fwd_runs: dict, rounds: int, pause: float, quiet: Q
             quiet.spoiled += 1
         else:
             kept.append((others, sample))
-    medians = tuple({k: _median_ms([s[i][k][0] for _, s in kept]) for k in todo} for i, todo in enumerate((runs, fwd_runs)))
-    return medians[0], medians[1], statistics.fmean(share for share, _ in kept)
+    return [s[0] for _, s in kept], [s[1] for _, s in kept], statistics.fmean(share for share, _ in kept)
+
+
+def medians(rounds: list[dict[str, float]]) -> dict[str, float]:
+    """{peer: median ms} of rounds of `time_rounds`."""
+    return {k: statistics.median(r[k] for r in rounds) for k in (rounds[0] if rounds else {})}
+
+
+def paired_ratio(rounds: list[dict[str, float]], a: str, b: str) -> float | None:
+    """The median over rounds of a's time over b's in the same round (None where either is
+    missing): paired within a round, so that the host's load, which drifts over a run, weighs on
+    both sides of each ratio alike."""
+    if not rounds or a not in rounds[0] or b not in rounds[0]:
+        return None
+    return statistics.median(r[a] / r[b] for r in rounds)
+
+
+def _time_rounds(runs: dict, fwd_runs: dict, rounds: int, pause: float, quiet: Quiet | None = None):
+    """Medians in ms of interleaved rounds (`time_rounds`), every peer once per round, and the
+    mean share of the CPUs' time that others took during the rounds kept (see `Quiet`)."""
+    both, forward, others = time_rounds(runs, fwd_runs, rounds, pause, quiet)
+    return medians(both), medians(forward), others
