@@ -50,7 +50,7 @@ def test_a_round_others_took_the_cpus_in_is_run_again_after_a_quiet_second(machi
     m = machine([(0, 0), (0, 0.10), (0.30, 0), (0, 0), (0.01, 0)])
     calls, runs = peers()
     quiet = bench.Quiet(max_others=0.03, patience=60)
-    times, fwd, others = bench._time_rounds(runs, {}, 2, 0.0, quiet)
+    times, fwd, others = bench._time_rounds(runs, {}, 2, 0.0, quiet, warm=0)
     assert calls == ["a", "b"] * 3
     assert quiet.spoiled == 1 and quiet.waited == 2.0
     assert set(times) == {"a", "b"} and fwd == {}
@@ -63,10 +63,33 @@ def test_once_patience_is_spent_rounds_are_kept_as_they_come(machine):
     machine([(0.5, 0), (0.2, 0.3), (0.2, 0), (0, 0.3)])
     calls, runs = peers()
     quiet = bench.Quiet(max_others=0.03, patience=1)
-    _, _, others = bench._time_rounds(runs, {}, 2, 0.0, quiet)
+    _, _, others = bench._time_rounds(runs, {}, 2, 0.0, quiet, warm=0)
     assert quiet.spoiled == 1 and quiet.waited == 1.0
     assert others == pytest.approx(0.25)
     assert calls == ["a", "b"] * 3
+
+
+def test_each_timed_call_follows_untimed_ones_of_the_same_peer(machine, monkeypatch):
+    # the clock advances 1 s a call, and 100 s across the pause: a call after the pause is never
+    # the one timed; with 2.5 s of warming, three calls are untimed, with 0.5 s one
+    machine([(0, 0)] * 3)
+    clock = {"now": 0.0}
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock["now"])
+    monkeypatch.setattr(bench.time, "sleep", lambda s: clock.__setitem__("now", clock["now"] + 100))
+    calls = []
+
+    def peer(name):
+        def run():
+            calls.append(name)
+            clock["now"] += 1.0
+        return run
+
+    both, _, _ = bench.time_rounds({"a": peer("a"), "b": peer("b")}, {}, 2, 0.2, warm=2.5)
+    assert calls == ["a"] * 4 + ["b"] * 4 + ["a"] * 4 + ["b"] * 4
+    assert both == [{"a": 1000.0, "b": 1000.0}] * 2  # ms: each timed call took its one second
+    calls.clear()
+    bench.time_rounds({"a": peer("a")}, {}, 1, 0.2, warm=0.5)
+    assert calls == ["a", "a"]
 
 
 def test_this_process_own_cpu_time_is_not_counted_as_others():
@@ -78,7 +101,7 @@ def test_this_process_own_cpu_time_is_not_counted_as_others():
 def test_without_proc_stat_nothing_counts_as_others(monkeypatch):
     monkeypatch.setattr(bench, "cpu_reading", lambda: None)
     calls, runs = peers()
-    _, _, others = bench._time_rounds(runs, {}, 3, 0.0, bench.Quiet())
+    _, _, others = bench._time_rounds(runs, {}, 3, 0.0, bench.Quiet(), warm=0)
     assert others == 0.0 and calls == ["a", "b"] * 3
 
 

@@ -61,10 +61,22 @@ class Quiet:
                 return
 
 
-def time_rounds(runs: dict, fwd_runs: dict, rounds: int, pause: float, quiet: Quiet | None = None):
-    """Interleaved rounds, every peer once per round: ([{peer: ms} per round kept] forward and
-    backward, the same for the forward alone, and the mean share of the CPUs' time that others
-    took during the rounds kept (see `Quiet`))."""
+# Before its timed call, after the pause, a peer runs untimed for at least this long (and at least
+# once): on this kind of machine (a VM on a shared host) work that follows a pause with the second
+# core idle runs slow until some 30 ms of two threads' work have passed. The LSTM at S1 on MKL, 2
+# threads, in one process, pause 0.2 s, then none, one or three untimed calls before the timed
+# one: cellspec's forward+backward 19.3, 15.0, 10.9 ms, nn.LSTM's 19.4, 11.7, 11.1; their
+# inference (forward alone) back to back 6.4 and 3.6 ms, but 8.7 and 10.9 right after the pause.
+# The timed call then runs as in a loop of calls back to back (a training loop, a server's
+# batches), whose cost each peer is measured at.
+WARM_S = 0.05
+
+
+def time_rounds(runs: dict, fwd_runs: dict, rounds: int, pause: float, quiet: Quiet | None = None, warm: float = WARM_S):
+    """Interleaved rounds, every peer once per round, its timed call after `warm` seconds (at least
+    one call) of untimed ones:
+    ([{peer: ms} per round kept] forward and backward, the same for the forward alone, and the
+    mean share of the CPUs' time that others took during the rounds kept (see `Quiet`))."""
     quiet = quiet or Quiet(patience=0.0)
     kept, retry = [], False
     while len(kept) < rounds:
@@ -77,6 +89,11 @@ def time_rounds(runs: dict, fwd_runs: dict, rounds: int, pause: float, quiet: Qu
                 # let the previous peer's BLAS and OpenMP threads stop spinning first: on two
                 # cores a spinning pool steals the next peer's core
                 time.sleep(pause)
+                t0 = time.perf_counter()
+                while warm:
+                    f()
+                    if time.perf_counter() - t0 >= warm:
+                        break
                 t0 = time.perf_counter()
                 f()
                 timing[k] = (time.perf_counter() - t0) * 1e3
@@ -104,8 +121,8 @@ def paired_ratio(rounds: list[dict[str, float]], a: str, b: str) -> float | None
     return statistics.median(r[a] / r[b] for r in rounds)
 
 
-def _time_rounds(runs: dict, fwd_runs: dict, rounds: int, pause: float, quiet: Quiet | None = None):
+def _time_rounds(runs: dict, fwd_runs: dict, rounds: int, pause: float, quiet: Quiet | None = None, warm: float = WARM_S):
     """Medians in ms of interleaved rounds (`time_rounds`), every peer once per round, and the
     mean share of the CPUs' time that others took during the rounds kept (see `Quiet`)."""
-    both, forward, others = time_rounds(runs, fwd_runs, rounds, pause, quiet)
+    both, forward, others = time_rounds(runs, fwd_runs, rounds, pause, quiet, warm)
     return medians(both), medians(forward), others
