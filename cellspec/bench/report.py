@@ -13,7 +13,7 @@ import numpy as np
 
 from .cells import SCALING_H, SCALING_T
 from .limit import SIZE, gemm_peak
-from .timing import paired_ratio
+from .timing import WARM_S, paired_ratio
 
 
 @dataclass
@@ -169,7 +169,8 @@ def write_results(rows: list[Row], out: str, threads: int, compile_s: dict | Non
         f.write(f"BLAS of the generated cells and their floor: {env['blas']}; its best float32 GEMM here, "
                 f"{env['gemm_gflops_per_core']} GFLOP/s a core ({SIZE} cubed, one thread), times {threads} threads is the limit "
                 "that `% of limit` divides by: the rate of a cell's matrix products (their FLOPs over its whole time) as a share of it.\n\n")
-        f.write("Float32, forward and backward over the whole sequence, median of interleaved rounds, in ms; "
+        f.write("Float32, forward and backward over the whole sequence, median of interleaved rounds, in ms, each peer "
+                f"timed after {WARM_S * 1e3:.0f} ms of its own untimed calls (as in calls back to back, `cellspec.bench.timing`); "
                 "`vs X` is cellspec's time over X's (below 1: cellspec is faster), the median over rounds of the ratio within "
                 "a round (so the host's drifting load weighs on both sides alike), as are the other ratios; `others' CPU`: the share of "
                 "the CPUs' time that other guests of the host (steal) and other processes took during the rounds "
