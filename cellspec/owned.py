@@ -18,7 +18,10 @@ lstm at H=512 (T=50) 0.86, 0.77 and 0.88 of its time at B = 1, 4 and 8, at H=384
 at H=512 (B=8) 0.94; lstm_peephole 0.97; but the Elman RNN (one tanh a unit) 1.29, and lstm at
 H=256 (weights half an L2) 1.11-1.18. Where the batch splits into a chunk per thread the chunks
 need no barrier and win or tie: S3 (B=16, H=512) 1.03-1.14 for lstm, gru and lstm_peephole, S1,
-S2 and S5 1.5-2.7; lstm at H=768 and 1024 (B=16) 1.00 and 0.94 (gru 0.87), left to the chunks. A
+S2 and S5 1.5-2.7; lstm at H=768 and 1024 (B=16) 1.00 and 0.94 (gru 0.87), left to the chunks.
+Those were measured before the kernels' loop over the owned units was vectorised (`range(_u1 -
+_u0)` through views of the thread's units; the README has the measure); after it, at S3, lstm
+1.09, gru 1.08 and lstm_peephole 0.94 of the chunks' time (31 rounds): the rule stands. A
 training call (tape=True) keeps the chunks: its backward pass would otherwise run on one core.
 
 Imports numpy, numba and cellspec's blas and parallel, never the compiler."""
