@@ -14,27 +14,24 @@ split when (see `CellBase.batch_chunks`):
 * the cell evaluates at least `MIN_TRANSCENDENTALS` exp/log/tanh/sigmoid/softplus per step and
   batch row for each value of its widest state (the generated TRANSCENDENTALS): with fewer (an
   Elman RNN has one), a call is bound by memory traffic, which a chunked call adds to (it cuts
-  the inputs and joins the outputs). A call with lengths follows the same rule (measured, and
-  what OpenBLAS's spinning threads do to a split call after a one-pass one, in the README and the
-  notes of #13).
+  the inputs and joins the outputs). A call with lengths follows the same rule (the README and
+  the notes of #13 have the measures).
 
 Those two limits are for a BLAS that threads each product itself (numpy's OpenBLAS). On MKL's
-sequential layer (`blas.threads_its_products()` is False) a one-pass call runs its whole time
-loop on one core, so a call splits whatever its cell, down to `MIN_ROWS // 2` rows a chunk (the
-A/B in the README's "BLAS backends"); an inference call that would still leave a thread idle may
-run as the step kernel that keeps its weights instead (`cellspec.owned`).
+sequential layer (`blas.threads_its_products()` is False) a one-pass call runs on one core, so a
+call splits whatever its cell, down to `MIN_ROWS // 2` rows a chunk (the README's "BLAS
+backends"); an inference call that would still leave a thread idle may run as the step kernel
+that keeps its weights instead (`cellspec.owned`).
 
-A chunked call's results equal an unchunked call's up to rounding: BLAS may block a chunk's rows
-differently, and each chunk sums its own rows of a parameter gradient before the chunks are
-added. A chunked call costs memory a one-pass call does not: each chunk's copy of the stacked
-weights, and the joined outputs beside the chunks' own.
+A chunked call's results equal an unchunked call's up to rounding (BLAS may block a chunk's rows
+differently; each chunk sums its rows of a parameter gradient before the chunks are added). It
+costs memory: each chunk's copy of the stacked weights, and the joined outputs beside its own.
 
-The tape owns what the backward pass reads. A taped call copies the inputs and the params into it
-and hands out y as a copy of the tape's arrays (the generated pass returns views of them: an
-output that is a state is `_seq_h[1:]`), so that writing to x, to `cell.params` or to y between
-forward and backward cannot change the gradients. The copies are small next to the pass itself
-(the README has the measure), and unlike a read-only tape they ask nothing of the caller.
-`tape.sequence` returns a read-only view of the tape instead of a copy.
+The tape owns what the backward pass reads: a taped call copies the inputs and the params into it
+and hands out y as a copy of its arrays (the generated pass returns views of them), so that
+writing to x, `cell.params` or y between forward and backward cannot change the gradients; the
+copies are small next to the pass (the README has the measure). `tape.sequence` is a read-only
+view instead.
 """
 
 from __future__ import annotations
@@ -68,10 +65,10 @@ def tied(constraints, sizes: dict[str, int]) -> dict[str, int]:
 
 
 def blas_for_one_pass(B: int):
-    """BLAS's threads for a call that runs as one pass: as they are, except for a batch of one
-    row, whose per-step products are matrix-vector products. OpenBLAS splits even small ones (the
-    LSTM's 64 x 256 at S4) over its threads, waking the other for a microsecond's work: the LSTM's
-    forward+backward at S4 took 13.0 ms against 3.6 on one thread (3.5 either way when quiet)."""
+    """BLAS's threads for a call that runs as one pass: as they are, but one for a batch of one row,
+    whose per-step products are matrix-vector products, which OpenBLAS splits even small (the
+    LSTM's 64 x 256 at S4), waking the other thread for a microsecond's work: its forward+backward
+    at S4 took 13.0 ms against 3.6 on one thread (3.5 either way when quiet)."""
     return blas.single_threaded() if B == 1 else contextlib.nullcontext()
 
 
@@ -445,6 +442,9 @@ class CellBase:
                 dparams = run(*parts[0])
             return dinputs, dparams, dstate0
         grads = parallel.on_threads(run, parts)
-        dparams = {k: sum((g[k] for g in grads[1:]), grads[0][k]) for k in grads[0]}
-        return dinputs, dparams, dstate0
+        # each chunk's gradients are fresh copies of its own: summed into the first's in place
+        for g in grads[1:]:
+            for k, v in g.items():
+                grads[0][k] += v
+        return dinputs, grads[0], dstate0
 
