@@ -1,6 +1,7 @@
 """gru: GRU in the layout of PyTorch's nn.GRU, the reset gate applied after the recurrent product
 
-Generated from specs/gru.yaml (sha256 2c7b76045d74b51b81d50a75e1ec3502e9e7b2f5fc8242dcaf65459d04c148e0) by cellspec 0.1.0.
+Generated from specs/gru.yaml (sha256 2c7b76045d74b51b81d50a75e1ec3502e9e7b2f5fc8242dcaf65459d04c148e0) by cellspec 0.1.0, its kernels
+compiling in cellspec's blas, fastmath and owned of sha256 ee778b79bb09c3f59a3b398798558409882f4f4101bff337a79791410225fee0.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Cho et al. 2014, "Learning phrase representations using RNN encoder-decoder for statistical machine translation", EMNLP; this form (r multiplies U_n @ h + b_hn) is cuDNN's and PyTorch's

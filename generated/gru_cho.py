@@ -1,6 +1,7 @@
 """gru_cho: GRU as Cho et al. wrote it, the reset gate applied to h before the recurrent product
 
-Generated from specs/gru_cho.yaml (sha256 3343ae3c5cdb790dde3cbc53cfd900c58dae3b1be9aaefdb6570ada62d0be3e1) by cellspec 0.1.0.
+Generated from specs/gru_cho.yaml (sha256 3343ae3c5cdb790dde3cbc53cfd900c58dae3b1be9aaefdb6570ada62d0be3e1) by cellspec 0.1.0, its kernels
+compiling in cellspec's blas, fastmath and owned of sha256 ee778b79bb09c3f59a3b398798558409882f4f4101bff337a79791410225fee0.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Cho et al. 2014, "Learning phrase representations using RNN encoder-decoder for statistical machine translation", EMNLP, eqs. (5)-(8): h~ = tanh(W x + U (r * h)), h = z*h + (1-z)*h~

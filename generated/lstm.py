@@ -1,6 +1,7 @@
 """lstm: LSTM with forget gate, in the layout of PyTorch's nn.LSTM
 
-Generated from specs/lstm.yaml (sha256 a56653365df28f1a1b2983300001c6a77950e875645d4c1d04a32a041b64d7eb) by cellspec 0.1.0.
+Generated from specs/lstm.yaml (sha256 a56653365df28f1a1b2983300001c6a77950e875645d4c1d04a32a041b64d7eb) by cellspec 0.1.0, its kernels
+compiling in cellspec's blas, fastmath and owned of sha256 ee778b79bb09c3f59a3b398798558409882f4f4101bff337a79791410225fee0.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Hochreiter & Schmidhuber 1997, "Long short-term memory", Neural Computation 9(8); forget gate from Gers, Schmidhuber & Cummins 2000, "Learning to forget", Neural Computation 12(10)

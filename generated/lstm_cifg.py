@@ -1,6 +1,7 @@
 """lstm_cifg: LSTM with coupled input and forget gates (f = 1 - i), without peepholes
 
-Generated from specs/lstm_cifg.yaml (sha256 a23eeedf29fd6244233a78ef9bba7853a6f7b4b82d129ac6f067d07884e1b983) by cellspec 0.1.0.
+Generated from specs/lstm_cifg.yaml (sha256 a23eeedf29fd6244233a78ef9bba7853a6f7b4b82d129ac6f067d07884e1b983) by cellspec 0.1.0, its kernels
+compiling in cellspec's blas, fastmath and owned of sha256 ee778b79bb09c3f59a3b398798558409882f4f4101bff337a79791410225fee0.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Greff et al. 2017, "LSTM: A search space odyssey", IEEE TNNLS 28(10), variant CIFG (f = 1 - i); here on the nn.LSTM layout without peepholes. Greff et al.'s CIFG keeps the peepholes of their vanilla LSTM.

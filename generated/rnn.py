@@ -1,6 +1,7 @@
 """rnn: Elman RNN with tanh, in the layout of PyTorch's nn.RNN
 
-Generated from specs/rnn.yaml (sha256 6567592cacacba825218ad981ce6a6f05eea68657b45eb877dcface56f5b60bb) by cellspec 0.1.0.
+Generated from specs/rnn.yaml (sha256 6567592cacacba825218ad981ce6a6f05eea68657b45eb877dcface56f5b60bb) by cellspec 0.1.0, its kernels
+compiling in cellspec's blas, fastmath and owned of sha256 ee778b79bb09c3f59a3b398798558409882f4f4101bff337a79791410225fee0.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Elman 1990, "Finding structure in time", Cognitive Science 14(2)

@@ -4,6 +4,7 @@ are atomic, skip unchanged files and keep ordinary modes, and `cellspec.load` ca
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 
@@ -52,6 +53,25 @@ def test_header_names_spec_hash_version(path):
     assert f"Generated from specs/{os.path.basename(path)} (sha256 {digest}) by cellspec {cellspec.__version__}" in head
     assert "Do not edit" in head
     assert ROOT not in source
+
+
+def test_header_names_the_code_its_kernels_compile_in():
+    # the modules a generated module takes jitted code from are COMPILED_IN, and the header holds
+    # their bytes' sha256, so that changing them changes the module and Numba's cache with it
+    from cellspec.codegen.cpu.emit import COMPILED_IN, compiled_in_digest
+
+    h = hashlib.sha256()
+    for name in COMPILED_IN:
+        with open(os.path.join(ROOT, "cellspec", name), "rb") as f:
+            h.update(name.encode() + b"\0" + f.read() + b"\0")
+    assert compiled_in_digest() == h.hexdigest()
+    for path in SPECS:
+        source = compile_spec(path).source
+        assert f"owned of sha256 {h.hexdigest()}." in source[:800]
+        imported = set(re.findall(r"^from cellspec\.(\w+) import", source, re.M)) - {"runtime"}
+        # the runtime is Python that the kernels never compile in; every other module is
+        assert imported <= {n[:-3] for n in COMPILED_IN}, (path, imported)
+        assert "from cellspec import runtime" in source
 
 
 def test_generated_modules_need_no_compiler():

@@ -10,6 +10,10 @@ indices are `_t _b _j`, sizes `_n_<dim>`.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import os
+
 from ... import __version__
 from ...autodiff import backward_equations
 from ...buffers import Role
@@ -20,6 +24,25 @@ from .bodies import Bodies
 from .kernel import KERNEL_DECORATOR, Kernel
 from .loops import Kernels
 from .render import render, spec_display_path
+
+
+# the modules whose jitted code the kernels compile into themselves: blas's `matmul` overload,
+# fastmath's functions, owned's `meet`
+COMPILED_IN = ("blas.py", "fastmath.py", "owned.py")
+
+
+@functools.cache
+def compiled_in_digest() -> str:
+    """sha256 over the COMPILED_IN modules' bytes, for every generated module's header: Numba keys
+    a kernel's cache on the stamp of the kernel's own file, not on what the kernel inlines, so a
+    change to those modules must change the generated file (a rebuild writes a new one, and
+    Numba compiles its kernels again instead of loading ones built on the old code)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    h = hashlib.sha256()
+    for name in COMPILED_IN:
+        with open(os.path.join(root, name), "rb") as f:
+            h.update(name.encode() + b"\0" + f.read() + b"\0")
+    return h.hexdigest()
 
 
 class Emitter:
@@ -87,6 +110,7 @@ class Emitter:
             "spec_path": spec_display_path(cell.path),
             "sha256": cell.sha256,
             "version": __version__,
+            "compiled_in": compiled_in_digest(),
             "equations": [f"{n} = {e}" for n, e in cell.equations_text],
             "updates": [f"{st}[t] = {n}" for st, n in cell.updates.items()] + [f"y[t] = {o}" if len(cell.outputs) == 1 else f"y_{o}[t] = {o}" for o in cell.outputs],
             "outputs": [(o, cell.dim_of(o)) for o in cell.outputs],
