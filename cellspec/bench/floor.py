@@ -10,7 +10,10 @@ import numpy as np
 from ..blas import dot, matmul
 
 
-@nb.njit(cache=True, nogil=True)
+# not cached: Numba would key its cache on this file alone, and keep the `matmul` of an older
+# cellspec/blas.py (the generated modules name that file's sha256 instead); compiling it once a
+# bench process takes a fraction of a second
+@nb.njit(nogil=True)
 def step_products(T, B, v, WT, out):
     """out = v[t*B:(t+1)*B] @ WT for each step t, as the time loops call their product: the
     kernels' own `matmul`, in the backend in use (MKL or numpy's OpenBLAS, `cellspec.blas`), with
