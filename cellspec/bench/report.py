@@ -7,7 +7,7 @@ import importlib.metadata
 import json
 import os
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -28,17 +28,13 @@ class Row:
     memory: dict[str, float] | None = None  # peer -> peak MiB one forward+backward adds
     flops: tuple[float, float] = (0.0, 0.0)  # of the matrix products: forward and backward, forward alone
     limit: float = 0.0  # GFLOP/s: the cells' BLAS's best GEMM rate per core times the threads
-    rounds: list[dict[str, float]] | None = None          # each round's ms by peer, forward + backward
-    forward_rounds: list[dict[str, float]] | None = None  # and the forward alone's
+    rounds: list[dict[str, float]] = field(default_factory=list)          # each round's ms by peer, forward + backward
+    forward_rounds: list[dict[str, float]] = field(default_factory=list)  # and the forward alone's
 
     def vs(self, a: str, b: str, forward: bool = False) -> float | None:
         """a's time over b's: the median over rounds of the ratio within a round
-        (`timing.paired_ratio`), or the ratio of the medians for a row without its rounds."""
-        rounds = self.forward_rounds if forward else self.rounds
-        if rounds:
-            return paired_ratio(rounds, a, b)
-        times = self.forward if forward else self.times
-        return times[a] / times[b] if a in times and b in times else None
+        (`timing.paired_ratio`); None where either was not timed."""
+        return paired_ratio(self.forward_rounds if forward else self.rounds, a, b)
 
 
 def plot_scaling(results: dict[str, dict], path: str) -> str:

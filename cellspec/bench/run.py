@@ -16,9 +16,9 @@ Peers, all float32 on the CPU, forward and backward over the whole sequence:
   `torch.mm floor / torch` says how much of a gap to PyTorch is the GEMM's.
 
 Runs are interleaved (every peer once per round, with a pause before each so that the previous
-peer's spinning BLAS threads are parked, then an untimed call so that the timed one runs back to
-back with it, as in a training loop: `timing.WARM`); times are the medians of the rounds, ratios
-the medians of each round's ratio (`timing.paired_ratio`). PyTorch and
+peer's spinning BLAS threads are parked, then 50 ms of untimed calls so that the timed one runs
+back to back with them, as in a training loop: `timing.WARM_S`); times are the medians of the
+rounds, ratios the medians of each round's ratio (`timing.paired_ratio`). PyTorch and
 JAX are optional (`pip install -e ".[bench]"`); a peer that is missing is reported as n/a.
 """
 
