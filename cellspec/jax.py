@@ -314,7 +314,7 @@ def function(spec, num_layers=1, bidirectional=False, batch_first=False, dtype="
             return np.ascontiguousarray(a, dtype=dt)
 
         for cell, (chunked, common), (bounds, actives, ragged) in zip(cells, residuals, arranged):
-            checked = cell._checked_params()
+            checked, _ = cell._checked_params()
             common = {name: kept(a) for (name, _), a in zip(shared, common)}
             pieces = []
             for (ins, arrays), (a, b), active in zip(chunked, np.asarray(bounds), np.asarray(actives)):

@@ -27,11 +27,10 @@ A chunked call's results equal an unchunked call's up to rounding (BLAS may bloc
 differently; each chunk sums its rows of a parameter gradient before the chunks are added). It
 costs memory: each chunk's copy of the stacked weights, and the joined outputs beside its own.
 
-The tape owns what the backward pass reads: a taped call copies the inputs and the params into it
-and hands out y as a copy of its arrays (the generated pass returns views of them), so that
-writing to x, `cell.params` or y between forward and backward cannot change the gradients; the
-copies are small next to the pass (the README has the measure). `tape.sequence` is a read-only
-view instead.
+The tape owns what the backward pass reads: a taped call copies into it the inputs and the params
+read as they are (`_checked_params`) and hands out y as a copy of its arrays, so that writing to
+x, `cell.params` or y between forward and backward cannot change the gradients (the README has
+the copies' cost). `tape.sequence` is a read-only view instead.
 """
 
 from __future__ import annotations
@@ -66,9 +65,8 @@ def tied(constraints, sizes: dict[str, int]) -> dict[str, int]:
 
 def blas_for_one_pass(B: int):
     """BLAS's threads for a call that runs as one pass: as they are, but one for a batch of one row,
-    whose per-step products are matrix-vector products, which OpenBLAS splits even small (the
-    LSTM's 64 x 256 at S4), waking the other thread for a microsecond's work: its forward+backward
-    at S4 took 13.0 ms against 3.6 on one thread (3.5 either way when quiet)."""
+    whose matrix-vector products OpenBLAS splits even small (the LSTM's 64 x 256 at S4), waking
+    the other thread for a microsecond's work: the LSTM at S4 took 13.0 ms against 3.6."""
     return blas.single_threaded() if B == 1 else contextlib.nullcontext()
 
 
@@ -152,6 +150,7 @@ class CellBase:
     MASKS: list = []
     INITS: list = []
     TAPE: list = []
+    TAPE_PARAMS: list | None = None  # None (a module from before the table): every param
     TRANSCENDENTALS: list = []
     TORCH: dict | None = None
     # the inputs that the generated passes read only in the products over all steps: `_forward`
@@ -267,18 +266,20 @@ class CellBase:
             for name, dim in self.STATES
         }
 
-    def _checked_params(self, own: bool = False) -> dict:
-        """cell.params as the kernels take them; with `own` (a taped call), copies for the tape,
-        so that an optimizer step on cell.params before backward cannot change the gradients (the
-        backward pass reads the tape's params, and the generated code keeps some of them in the
-        tape as they are: rnn's U is its `_W_h`)."""
+    def _checked_params(self, own: bool = False) -> tuple[dict, dict]:
+        """cell.params as the kernels take them, and what of them the tape keeps: with `own` (a
+        taped call), copies of the params the backward pass reads as they are (TAPE_PARAMS, or
+        all of them where a module has no such table), so that an optimizer step on cell.params
+        before backward cannot change the gradients; the others reach the tape only in their
+        group's stacked copy."""
+        kept = [n for n, _ in self.PARAMS] if self.TAPE_PARAMS is None else self.TAPE_PARAMS
         out = {}
         for name, dims in self.PARAMS:
             if name not in self.params:
                 raise ShapeError(f"param {name!r} is missing from cell.params")
             shape = tuple(self._size(d) for d in dims)
-            out[name] = _check_array(f"param {name!r}", self.params[name], shape, self.dtype, f"[{','.join(dims)}]", own)
-        return out
+            out[name] = _check_array(f"param {name!r}", self.params[name], shape, self.dtype, f"[{','.join(dims)}]", own and name in kept)
+        return out, ({n: out[n] for n in kept} if own else {})
 
     # --- the API ------------------------------------------------------------------------------
 
@@ -299,10 +300,9 @@ class CellBase:
         units = None if tape else owned.unit_slices(self, B)
         chunks = [slice(0, B)] if units else self.batch_chunks(B)
         ragged = lengths_.arrange(lengths, T, B, chunks)
-        params = self._checked_params(own=tape)
-        # the generated `_forward` reads self.params: it runs on a shallow copy of the cell that
-        # holds the checked params, so cell.params is never swapped out, not even for a moment in
-        # which another thread's call on this cell would read it
+        params, taped = self._checked_params(own=tape)
+        # the generated `_forward` reads self.params: it runs on a shallow copy of the cell, so
+        # cell.params is never swapped out, not even while another thread's call reads it
         runner = copy.copy(self)
         runner.params = params
         runner.owned_units = units
@@ -312,12 +312,12 @@ class CellBase:
                 y, final, arrays = runner._forward(passed, state, tape, lengths_.full(T, B))
             record = None
             if tape:
-                record = Tape(self, T, B, passed, params, arrays, active=lengths_.full(T, B))
+                record = Tape(self, T, B, passed, taped, arrays, active=lengths_.full(T, B))
                 # y is a view of the tape (an output that is a state is its `_seq_` array): a copy,
                 # so that writing to y cannot change what the backward pass reads
                 y = {k: v.copy() for k, v in y.items()}
         else:
-            y, final, record = self._forward_chunks(runner, chunks, inputs, state, params, T, B, tape, ragged)
+            y, final, record = self._forward_chunks(runner, chunks, inputs, state, taped, T, B, tape, ragged)
         if ragged is not None and record is not None:
             record.ragged = ragged
         if len(self.OUTPUTS) == 1:

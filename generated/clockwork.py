@@ -1,7 +1,7 @@
 """clockwork: Clockwork RNN, hidden units in modules with periods 1, 2, 4, ... that update only when t mod period == 0
 
 Generated from specs/clockwork.yaml (sha256 20df78eb9cfe772501028235183ea30bd373442cf8b719ba1cf6687d03a09857) by cellspec 0.1.0, its kernels
-compiling in cellspec's blas, fastmath and owned of sha256 ee778b79bb09c3f59a3b398798558409882f4f4101bff337a79791410225fee0.
+compiling in cellspec's blas, fastmath, owned and sums of sha256 ce6f9fa5d8457bdb0a3b3ae6c38cc97df6a0930952c0c22a9578a633d8d07ceb.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Koutník, Greff, Gomez & Schmidhuber 2014, "A Clockwork RNN", ICML, eqs. (1)-(3): modules sorted by increasing period T_i = 2^(i-1); module i updates at step t only when t mod T_i == 0 and otherwise keeps its value; W_H is block upper-triangular, so each module reads itself and the slower modules, never the faster ones. Here t counts from 0, so every module updates at the first step, and the module of unit u is u*modules//hidden (equal modules when modules divides hidden). The paper's output layer is left to the user (y is the hidden state).
@@ -47,6 +47,7 @@ import numpy as np
 from cellspec import runtime
 from cellspec.blas import dot, matmul, transposed
 from cellspec.owned import meet
+from cellspec.sums import column_sums
 from cellspec.fastmath import tanh
 
 
@@ -327,6 +328,8 @@ class Cell(runtime.CellBase):
         ('b', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_all_h_run', 'values', 'h_run', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[hidden,input]'), ('_W_h', 'weights', 'h', '[hidden,hidden]')]
+    # the params a taped call copies for the backward pass, which reads them as they are
+    TAPE_PARAMS = ['W', 'b']
     TRANSCENDENTALS = [('hidden', 1)]
     # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
     PACKED_INPUTS = ('x',)
@@ -395,7 +398,7 @@ class Cell(runtime.CellBase):
         _dW_h = dot(_dG_x.T, _rows_seq_h)
         _dgemm_x = dot(_dG_x, _W_x)
         _dW_x = dot(_dG_x.T, _in_x)
-        _dbias_x = _dG_x.sum(axis=0, dtype=np.float64)
+        _dbias_x = column_sums(_dG_x, 0, _n_hidden)
         _dparams = {}
         _dparams['W'] = _dW_x[0:_n_hidden].copy()
         _dparams['U'] = (_dW_h[0:_n_hidden]) * self.masks['U']

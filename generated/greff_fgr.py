@@ -1,7 +1,7 @@
 """greff_fgr: Greff et al.'s LSTM variant FGR, full gate recurrence (nine gate-to-gate recurrent matrices)
 
 Generated from specs/greff_fgr.yaml (sha256 f646d44e7fbc4a2bd35c461d3c368b8fa9d32aaca403feccd162469faf04605e) by cellspec 0.1.0, its kernels
-compiling in cellspec's blas, fastmath and owned of sha256 ee778b79bb09c3f59a3b398798558409882f4f4101bff337a79791410225fee0.
+compiling in cellspec's blas, fastmath, owned and sums of sha256 ce6f9fa5d8457bdb0a3b3ae6c38cc97df6a0930952c0c22a9578a633d8d07ceb.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Greff, Srivastava, Koutnik, Steunebrink & Schmidhuber 2017, "LSTM: A search space odyssey", IEEE TNNLS 28(10), arXiv 1503.04069, Section III, variant FGR (full gate recurrence, after the original 1997 LSTM): the vanilla LSTM of Section II whose gate pre-activations each add the previous step's gate activations, in the paper's names i_bar += R_ii i[t-1] + R_fi f[t-1] + R_oi o[t-1], f_bar += R_if i[t-1] + R_ff f[t-1] + R_of o[t-1], o_bar += R_io i[t-1] + R_fo f[t-1] + R_oo o[t-1] (R_ab carries gate a at t-1 into gate b), so i, f and o are states (zero unless given). The additions are inside the sigmoids and leave V's peepholes as they are: input and forget gates on c[t-1], the output gate on the new c[t]. g = h = tanh. The paper's block output y[t-1] is the state h here.
@@ -127,6 +127,7 @@ import numpy as np
 from cellspec import runtime
 from cellspec.blas import dot, matmul, transposed
 from cellspec.owned import meet
+from cellspec.sums import column_sums
 from cellspec.fastmath import sigmoid, tanh
 
 
@@ -825,6 +826,8 @@ class Cell(runtime.CellBase):
         ('R_oo', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_seq_c', 'states', 'c', '[T+1,B,hidden]'), ('_seq_i', 'states', 'i', '[T+1,B,hidden]'), ('_seq_f', 'states', 'f', '[T+1,B,hidden]'), ('_seq_o', 'states', 'o', '[T+1,B,hidden]'), ('_all_z', 'values', 'z', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[4*hidden,input]'), ('_W_h', 'weights', 'h', '[4*hidden,hidden]'), ('_W_i', 'weights', 'i', '[3*hidden,hidden]'), ('_W_f', 'weights', 'f', '[3*hidden,hidden]'), ('_W_o', 'weights', 'o', '[3*hidden,hidden]')]
+    # the params a taped call copies for the backward pass, which reads them as they are
+    TAPE_PARAMS = ['p_i', 'p_f', 'p_o', 'b_z', 'b_i', 'b_f', 'b_o']
     TRANSCENDENTALS = [('hidden', 5)]
     # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
     PACKED_INPUTS = ('x',)
@@ -954,7 +957,7 @@ class Cell(runtime.CellBase):
         _dW_o = dot(_dG_i.T, _rows_seq_o)
         _dgemm_x = dot(_dG_x, _W_x)
         _dW_x = dot(_dG_x.T, _in_x)
-        _dbias_x = _dG_x.sum(axis=0, dtype=np.float64)
+        _dbias_x = column_sums(_dG_x, 0, 4*_n_hidden)
         _dparams = {}
         _dparams['W_z'] = _dW_x[0:_n_hidden].copy()
         _dparams['W_i'] = _dW_x[_n_hidden:2*_n_hidden].copy()

@@ -1,7 +1,7 @@
 """greff_nog: Greff et al.'s LSTM variant NOG, no output gate (o = 1)
 
 Generated from specs/greff_nog.yaml (sha256 7a99856f276f1163bfec96d4c477c29ce3ba351d36088671319fd0e907946567) by cellspec 0.1.0, its kernels
-compiling in cellspec's blas, fastmath and owned of sha256 ee778b79bb09c3f59a3b398798558409882f4f4101bff337a79791410225fee0.
+compiling in cellspec's blas, fastmath, owned and sums of sha256 ce6f9fa5d8457bdb0a3b3ae6c38cc97df6a0930952c0c22a9578a633d8d07ceb.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Greff, Srivastava, Koutnik, Steunebrink & Schmidhuber 2017, "LSTM: A search space odyssey", IEEE TNNLS 28(10), arXiv 1503.04069, Section III, variant NOG (no output gate): the vanilla LSTM of Section II with o = 1, so y = h(c) = tanh(c); the output gate's W_o, R_o, p_o and b_o go with it. Everything else as in V: peepholes (input and forget gates on c[t-1]), g = h = tanh. The paper's block output y[t-1] is the state h here.
@@ -76,6 +76,7 @@ import numpy as np
 from cellspec import runtime
 from cellspec.blas import dot, matmul, transposed
 from cellspec.owned import meet
+from cellspec.sums import column_sums
 from cellspec.fastmath import sigmoid, tanh
 
 
@@ -502,6 +503,8 @@ class Cell(runtime.CellBase):
         ('b_f', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_seq_c', 'states', 'c', '[T+1,B,hidden]'), ('_all_z', 'values', 'z', '[T,B,hidden]'), ('_all_i', 'values', 'i', '[T,B,hidden]'), ('_all_f', 'values', 'f', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[3*hidden,input]'), ('_W_h', 'weights', 'h', '[3*hidden,hidden]')]
+    # the params a taped call copies for the backward pass, which reads them as they are
+    TAPE_PARAMS = ['p_i', 'p_f', 'b_z', 'b_i', 'b_f']
     TRANSCENDENTALS = [('hidden', 4)]
     # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
     PACKED_INPUTS = ('x',)
@@ -588,7 +591,7 @@ class Cell(runtime.CellBase):
         _dW_h = dot(_dG_x.T, _rows_seq_h)
         _dgemm_x = dot(_dG_x, _W_x)
         _dW_x = dot(_dG_x.T, _in_x)
-        _dbias_x = _dG_x.sum(axis=0, dtype=np.float64)
+        _dbias_x = column_sums(_dG_x, 0, 3*_n_hidden)
         _dparams = {}
         _dparams['W_z'] = _dW_x[0:_n_hidden].copy()
         _dparams['W_i'] = _dW_x[_n_hidden:2*_n_hidden].copy()

@@ -1,7 +1,7 @@
 """greff_v: Vanilla LSTM of Greff et al. (V), with peepholes, forget gate and g = h = tanh
 
 Generated from specs/greff_v.yaml (sha256 ef943867636f5b4af1eabb553548e8ba9691c78eea1a862aff2735d343fcd790) by cellspec 0.1.0, its kernels
-compiling in cellspec's blas, fastmath and owned of sha256 ee778b79bb09c3f59a3b398798558409882f4f4101bff337a79791410225fee0.
+compiling in cellspec's blas, fastmath, owned and sums of sha256 ce6f9fa5d8457bdb0a3b3ae6c38cc97df6a0930952c0c22a9578a633d8d07ceb.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Greff, Srivastava, Koutnik, Steunebrink & Schmidhuber 2017, "LSTM: A search space odyssey", IEEE TNNLS 28(10), arXiv 1503.04069, Section II, the vanilla LSTM forward pass (V): z = g(W_z x + R_z y[t-1] + b_z), i = sigmoid(W_i x + R_i y[t-1] + p_i*c[t-1] + b_i), f = sigmoid(W_f x + R_f y[t-1] + p_f*c[t-1] + b_f), c = z*i + c[t-1]*f, o = sigmoid(W_o x + R_o y[t-1] + p_o*c[t] + b_o), y = h(c)*o, g = h = tanh. The input and forget gates peep at c[t-1], the output gate at the new c[t]. The paper's block output y[t-1] is the state h here; y[t] is the output.
@@ -88,6 +88,7 @@ import numpy as np
 from cellspec import runtime
 from cellspec.blas import dot, matmul, transposed
 from cellspec.owned import meet
+from cellspec.sums import column_sums
 from cellspec.fastmath import sigmoid, tanh
 
 
@@ -580,6 +581,8 @@ class Cell(runtime.CellBase):
         ('b_o', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_seq_c', 'states', 'c', '[T+1,B,hidden]'), ('_all_z', 'values', 'z', '[T,B,hidden]'), ('_all_i', 'values', 'i', '[T,B,hidden]'), ('_all_f', 'values', 'f', '[T,B,hidden]'), ('_all_o', 'values', 'o', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[4*hidden,input]'), ('_W_h', 'weights', 'h', '[4*hidden,hidden]')]
+    # the params a taped call copies for the backward pass, which reads them as they are
+    TAPE_PARAMS = ['p_i', 'p_f', 'p_o', 'b_z', 'b_i', 'b_f', 'b_o']
     TRANSCENDENTALS = [('hidden', 5)]
     # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
     PACKED_INPUTS = ('x',)
@@ -672,7 +675,7 @@ class Cell(runtime.CellBase):
         _dW_h = dot(_dG_x.T, _rows_seq_h)
         _dgemm_x = dot(_dG_x, _W_x)
         _dW_x = dot(_dG_x.T, _in_x)
-        _dbias_x = _dG_x.sum(axis=0, dtype=np.float64)
+        _dbias_x = column_sums(_dG_x, 0, 4*_n_hidden)
         _dparams = {}
         _dparams['W_z'] = _dW_x[0:_n_hidden].copy()
         _dparams['W_i'] = _dW_x[_n_hidden:2*_n_hidden].copy()

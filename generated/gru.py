@@ -1,7 +1,7 @@
 """gru: GRU in the layout of PyTorch's nn.GRU, the reset gate applied after the recurrent product
 
 Generated from specs/gru.yaml (sha256 2c7b76045d74b51b81d50a75e1ec3502e9e7b2f5fc8242dcaf65459d04c148e0) by cellspec 0.1.0, its kernels
-compiling in cellspec's blas, fastmath and owned of sha256 ee778b79bb09c3f59a3b398798558409882f4f4101bff337a79791410225fee0.
+compiling in cellspec's blas, fastmath, owned and sums of sha256 ce6f9fa5d8457bdb0a3b3ae6c38cc97df6a0930952c0c22a9578a633d8d07ceb.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Cho et al. 2014, "Learning phrase representations using RNN encoder-decoder for statistical machine translation", EMNLP; this form (r multiplies U_n @ h + b_hn) is cuDNN's and PyTorch's
@@ -69,6 +69,7 @@ import numpy as np
 from cellspec import runtime
 from cellspec.blas import dot, matmul, transposed
 from cellspec.owned import meet
+from cellspec.sums import column_sums
 from cellspec.fastmath import sigmoid, tanh
 
 
@@ -470,6 +471,8 @@ class Cell(runtime.CellBase):
         ('b_hn', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_all__p5', 'values', '_p5', '[T,B,hidden]'), ('_all_r', 'values', 'r', '[T,B,hidden]'), ('_all_z', 'values', 'z', '[T,B,hidden]'), ('_all_n', 'values', 'n', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[3*hidden,input]'), ('_W_h', 'weights', 'h', '[3*hidden,hidden]')]
+    # the params a taped call copies for the backward pass, which reads them as they are
+    TAPE_PARAMS = ['b_r', 'b_z', 'b_n', 'b_hn']
     TRANSCENDENTALS = [('hidden', 3)]
     # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
     PACKED_INPUTS = ('x',)
@@ -547,8 +550,8 @@ class Cell(runtime.CellBase):
         _dW_h = dot(_dG_x[:, 0:3*_n_hidden].T, _rows_seq_h)
         _dgemm_x = dot(_dG_x[:, _n_hidden:4*_n_hidden], _W_x)
         _dW_x = dot(_dG_x[:, _n_hidden:4*_n_hidden].T, _in_x)
-        _dbias_x = _dG_x[:, _n_hidden:4*_n_hidden].sum(axis=0, dtype=np.float64)
-        _dbias_h = _dG_x[:, 0:3*_n_hidden][:, 0:_n_hidden].sum(axis=0, dtype=np.float64)
+        _dbias_x = column_sums(_dG_x, _n_hidden, 4*_n_hidden)
+        _dbias_h = column_sums(_dG_x, 0, _n_hidden)
         _dparams = {}
         _dparams['W_r'] = _dW_x[0:_n_hidden].copy()
         _dparams['W_z'] = _dW_x[_n_hidden:2*_n_hidden].copy()

@@ -1,7 +1,7 @@
 """lstm_cifg: LSTM with coupled input and forget gates (f = 1 - i), without peepholes
 
 Generated from specs/lstm_cifg.yaml (sha256 a23eeedf29fd6244233a78ef9bba7853a6f7b4b82d129ac6f067d07884e1b983) by cellspec 0.1.0, its kernels
-compiling in cellspec's blas, fastmath and owned of sha256 ee778b79bb09c3f59a3b398798558409882f4f4101bff337a79791410225fee0.
+compiling in cellspec's blas, fastmath, owned and sums of sha256 ce6f9fa5d8457bdb0a3b3ae6c38cc97df6a0930952c0c22a9578a633d8d07ceb.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Greff et al. 2017, "LSTM: A search space odyssey", IEEE TNNLS 28(10), variant CIFG (f = 1 - i); here on the nn.LSTM layout without peepholes. Greff et al.'s CIFG keeps the peepholes of their vanilla LSTM.
@@ -72,6 +72,7 @@ import numpy as np
 from cellspec import runtime
 from cellspec.blas import dot, matmul, transposed
 from cellspec.owned import meet
+from cellspec.sums import column_sums
 from cellspec.fastmath import sigmoid, tanh
 
 
@@ -471,6 +472,8 @@ class Cell(runtime.CellBase):
         ('b_o', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_seq_c', 'states', 'c', '[T+1,B,hidden]'), ('_all_i', 'values', 'i', '[T,B,hidden]'), ('_all_g', 'values', 'g', '[T,B,hidden]'), ('_all_o', 'values', 'o', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[3*hidden,input]'), ('_W_h', 'weights', 'h', '[3*hidden,hidden]')]
+    # the params a taped call copies for the backward pass, which reads them as they are
+    TAPE_PARAMS = ['b_i', 'b_g', 'b_o']
     TRANSCENDENTALS = [('hidden', 4)]
     # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
     PACKED_INPUTS = ('x',)
@@ -550,7 +553,7 @@ class Cell(runtime.CellBase):
         _dW_h = dot(_dG_x.T, _rows_seq_h)
         _dgemm_x = dot(_dG_x, _W_x)
         _dW_x = dot(_dG_x.T, _in_x)
-        _dbias_x = _dG_x.sum(axis=0, dtype=np.float64)
+        _dbias_x = column_sums(_dG_x, 0, 3*_n_hidden)
         _dparams = {}
         _dparams['W_i'] = _dW_x[0:_n_hidden].copy()
         _dparams['W_g'] = _dW_x[_n_hidden:2*_n_hidden].copy()

@@ -1,7 +1,7 @@
 """lstm_coupled_tf: LSTM with coupled gates in TensorFlow's convention (i = 1 - f), without peepholes or projection
 
 Generated from specs/lstm_coupled_tf.yaml (sha256 3a3634b2c004cd96d4a171150cf750c9146d3c8106d18ec66c95567f262bf4e0) by cellspec 0.1.0, its kernels
-compiling in cellspec's blas, fastmath and owned of sha256 ee778b79bb09c3f59a3b398798558409882f4f4101bff337a79791410225fee0.
+compiling in cellspec's blas, fastmath, owned and sums of sha256 ce6f9fa5d8457bdb0a3b3ae6c38cc97df6a0930952c0c22a9578a633d8d07ceb.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: TensorFlow 1.x tf.contrib.rnn.CoupledInputForgetGateLSTMCell (tensorflow/contrib/rnn/python/ops/rnn_cell.py), after Greff et al. 2017, "LSTM: A search space odyssey", IEEE TNNLS 28(10), variant CIFG: f = sigmoid(.), c = f*c + (1 - f)*tanh(j), m = sigmoid(o)*tanh(c). The cell's defaults are use_peepholes=False, num_proj=None, layer_norm=False, and this spec keeps exactly that default form: no peepholes (W_F_diag, W_O_diag), no projection (W_P), no layer norm. Greff et al. couple the other way (f = 1 - i, see specs/lstm_cifg.yaml) and keep peepholes.
@@ -72,6 +72,7 @@ import numpy as np
 from cellspec import runtime
 from cellspec.blas import dot, matmul, transposed
 from cellspec.owned import meet
+from cellspec.sums import column_sums
 from cellspec.fastmath import sigmoid, tanh
 
 
@@ -471,6 +472,8 @@ class Cell(runtime.CellBase):
         ('b_o', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_seq_c', 'states', 'c', '[T+1,B,hidden]'), ('_all_f', 'values', 'f', '[T,B,hidden]'), ('_all_g', 'values', 'g', '[T,B,hidden]'), ('_all_o', 'values', 'o', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[3*hidden,input]'), ('_W_h', 'weights', 'h', '[3*hidden,hidden]')]
+    # the params a taped call copies for the backward pass, which reads them as they are
+    TAPE_PARAMS = ['b_f', 'b_g', 'b_o']
     TRANSCENDENTALS = [('hidden', 4)]
     # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
     PACKED_INPUTS = ('x',)
@@ -550,7 +553,7 @@ class Cell(runtime.CellBase):
         _dW_h = dot(_dG_x.T, _rows_seq_h)
         _dgemm_x = dot(_dG_x, _W_x)
         _dW_x = dot(_dG_x.T, _in_x)
-        _dbias_x = _dG_x.sum(axis=0, dtype=np.float64)
+        _dbias_x = column_sums(_dG_x, 0, 3*_n_hidden)
         _dparams = {}
         _dparams['W_f'] = _dW_x[0:_n_hidden].copy()
         _dparams['W_g'] = _dW_x[_n_hidden:2*_n_hidden].copy()

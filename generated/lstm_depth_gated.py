@@ -1,7 +1,7 @@
 """lstm_depth_gated: Depth-gated LSTM layer, whose memory cell takes a gated share of the cell of the layer below at the same step
 
 Generated from specs/lstm_depth_gated.yaml (sha256 a15872be6c8677ac7db0e51ecbabf8f1b806093806454ceb7e0de8c8c3e03ffd) by cellspec 0.1.0, its kernels
-compiling in cellspec's blas, fastmath and owned of sha256 ee778b79bb09c3f59a3b398798558409882f4f4101bff337a79791410225fee0.
+compiling in cellspec's blas, fastmath, owned and sums of sha256 ce6f9fa5d8457bdb0a3b3ae6c38cc97df6a0930952c0c22a9578a633d8d07ceb.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Yao, Cohn, Vylomova, Duh & Dyer 2015, "Depth-Gated LSTM", arXiv:1508.03790, eqs. (1)-(7): an LSTM with diagonal peepholes (input and forget gates see c[t-1], the output gate the new c) and a depth gate d = sigmoid(b_d + W_xd x + w_cd*c[t-1] + w_ld*c_low[t]) that adds d*c_low[t] to the new memory cell, where c_low[t] is the memory cell of the layer below at the same step and x is that layer's output. Stack it with cellspec.stack.Stack, linking c_low to the lower layer's state c.
@@ -100,6 +100,7 @@ import numpy as np
 from cellspec import runtime
 from cellspec.blas import dot, matmul, transposed
 from cellspec.owned import meet
+from cellspec.sums import column_sums
 from cellspec.fastmath import sigmoid, tanh
 
 
@@ -699,6 +700,8 @@ class Cell(runtime.CellBase):
         ('b_d', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_seq_c', 'states', 'c', '[T+1,B,hidden]'), ('_all_i', 'values', 'i', '[T,B,hidden]'), ('_all_f', 'values', 'f', '[T,B,hidden]'), ('_all_d', 'values', 'd', '[T,B,hidden]'), ('_all__e0', 'values', '_e0', '[T,B,hidden]'), ('_all_o', 'values', 'o', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[5*hidden,input]'), ('_W_h', 'weights', 'h', '[4*hidden,hidden]')]
+    # the params a taped call copies for the backward pass, which reads them as they are
+    TAPE_PARAMS = ['p_i', 'p_f', 'p_o', 'w_cd', 'w_ld', 'b_i', 'b_f', 'b_c', 'b_o', 'b_d']
     TRANSCENDENTALS = [('hidden', 6)]
     # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
     PACKED_INPUTS = ('x',)
@@ -803,7 +806,7 @@ class Cell(runtime.CellBase):
         _dW_h = dot(_dG_x[:, 0:4*_n_hidden].T, _rows_seq_h)
         _dgemm_x = dot(_dG_x[:, 0:5*_n_hidden], _W_x)
         _dW_x = dot(_dG_x[:, 0:5*_n_hidden].T, _in_x)
-        _dbias_x = _dG_x[:, 0:5*_n_hidden].sum(axis=0, dtype=np.float64)
+        _dbias_x = column_sums(_dG_x, 0, 5*_n_hidden)
         _dparams = {}
         _dparams['W_i'] = _dW_x[0:_n_hidden].copy()
         _dparams['W_f'] = _dW_x[_n_hidden:2*_n_hidden].copy()

@@ -1,7 +1,7 @@
 """lstm_peephole: LSTM with diagonal peephole connections from the cell to its gates
 
 Generated from specs/lstm_peephole.yaml (sha256 3986991088ee036394a04e9b3449ecea9747bccbdcce204ec14ec10cc752ea63) by cellspec 0.1.0, its kernels
-compiling in cellspec's blas, fastmath and owned of sha256 ee778b79bb09c3f59a3b398798558409882f4f4101bff337a79791410225fee0.
+compiling in cellspec's blas, fastmath, owned and sums of sha256 ce6f9fa5d8457bdb0a3b3ae6c38cc97df6a0930952c0c22a9578a633d8d07ceb.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Gers & Schmidhuber 2000, "Recurrent nets that time and count", IJCNN; Gers, Schraudolph & Schmidhuber 2002, "Learning precise timing with LSTM recurrent networks", JMLR 3. The input and forget gates see c at t-1, the output gate sees the new c.
@@ -88,6 +88,7 @@ import numpy as np
 from cellspec import runtime
 from cellspec.blas import dot, matmul, transposed
 from cellspec.owned import meet
+from cellspec.sums import column_sums
 from cellspec.fastmath import sigmoid, tanh
 
 
@@ -580,6 +581,8 @@ class Cell(runtime.CellBase):
         ('b_o', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_seq_c', 'states', 'c', '[T+1,B,hidden]'), ('_all_i', 'values', 'i', '[T,B,hidden]'), ('_all_f', 'values', 'f', '[T,B,hidden]'), ('_all_g', 'values', 'g', '[T,B,hidden]'), ('_all_o', 'values', 'o', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[4*hidden,input]'), ('_W_h', 'weights', 'h', '[4*hidden,hidden]')]
+    # the params a taped call copies for the backward pass, which reads them as they are
+    TAPE_PARAMS = ['p_i', 'p_f', 'p_o', 'b_i', 'b_f', 'b_g', 'b_o']
     TRANSCENDENTALS = [('hidden', 5)]
     # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
     PACKED_INPUTS = ('x',)
@@ -672,7 +675,7 @@ class Cell(runtime.CellBase):
         _dW_h = dot(_dG_x.T, _rows_seq_h)
         _dgemm_x = dot(_dG_x, _W_x)
         _dW_x = dot(_dG_x.T, _in_x)
-        _dbias_x = _dG_x.sum(axis=0, dtype=np.float64)
+        _dbias_x = column_sums(_dG_x, 0, 4*_n_hidden)
         _dparams = {}
         _dparams['W_i'] = _dW_x[0:_n_hidden].copy()
         _dparams['W_f'] = _dW_x[_n_hidden:2*_n_hidden].copy()

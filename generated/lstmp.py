@@ -1,7 +1,7 @@
 """lstmp: LSTM with a recurrent projection layer (LSTMP), in the layout of PyTorch's nn.LSTM(proj_size=...)
 
 Generated from specs/lstmp.yaml (sha256 0872da3aa89d1fe8527af685191c6f990045ac86f4f27e8cef9e8323b5cb671d) by cellspec 0.1.0, its kernels
-compiling in cellspec's blas, fastmath and owned of sha256 ee778b79bb09c3f59a3b398798558409882f4f4101bff337a79791410225fee0.
+compiling in cellspec's blas, fastmath, owned and sums of sha256 ce6f9fa5d8457bdb0a3b3ae6c38cc97df6a0930952c0c22a9578a633d8d07ceb.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Sak, Senior & Beaufays 2014, "Long short-term memory recurrent neural network architectures for large scale acoustic modeling", INTERSPEECH (arXiv:1402.1128): r_t = W_rm m_t, and r_t, not m_t, is fed back to the gates. This spec follows PyTorch's nn.LSTM with proj_size > 0 (documentation of torch.nn.LSTM): h_t = W_hr (o_t * tanh(c_t)), without the peepholes (W_ic, W_fc, W_oc) of Sak et al.'s LSTMP and without their non-recurrent projection p_t and output layer y_t.
@@ -88,6 +88,7 @@ import numpy as np
 
 from cellspec import runtime
 from cellspec.blas import dot, matmul, transposed
+from cellspec.sums import column_sums
 from cellspec.fastmath import sigmoid, tanh
 
 
@@ -507,6 +508,8 @@ class Cell(runtime.CellBase):
         ('P', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,proj]'), ('_seq_c', 'states', 'c', '[T+1,B,hidden]'), ('_all_i', 'values', 'i', '[T,B,hidden]'), ('_all_f', 'values', 'f', '[T,B,hidden]'), ('_all_g', 'values', 'g', '[T,B,hidden]'), ('_all_o', 'values', 'o', '[T,B,hidden]'), ('_all_m', 'values', 'm', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[4*hidden,input]'), ('_W_h', 'weights', 'h', '[4*hidden,proj]'), ('_W_m', 'weights', 'm', '[proj,hidden]')]
+    # the params a taped call copies for the backward pass, which reads them as they are
+    TAPE_PARAMS = ['b_i', 'b_f', 'b_g', 'b_o', 'P']
     TRANSCENDENTALS = [('hidden', 5)]
     # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
     PACKED_INPUTS = ('x',)
@@ -599,7 +602,7 @@ class Cell(runtime.CellBase):
         _dW_m = dot(_dG_m.T, _rows_all_m)
         _dgemm_x = dot(_dG_x, _W_x)
         _dW_x = dot(_dG_x.T, _in_x)
-        _dbias_x = _dG_x.sum(axis=0, dtype=np.float64)
+        _dbias_x = column_sums(_dG_x, 0, 4*_n_hidden)
         _dparams = {}
         _dparams['W_i'] = _dW_x[0:_n_hidden].copy()
         _dparams['W_f'] = _dW_x[_n_hidden:2*_n_hidden].copy()

@@ -1,7 +1,7 @@
 """mut1: MUT1, the best of the three GRU-like cells found by architecture search; needs input == hidden
 
 Generated from specs/mut1.yaml (sha256 113d5f6d441f0a42c89c5dbddc70fc8c95077c334761802d41d9e57be8557881) by cellspec 0.1.0, its kernels
-compiling in cellspec's blas, fastmath and owned of sha256 ee778b79bb09c3f59a3b398798558409882f4f4101bff337a79791410225fee0.
+compiling in cellspec's blas, fastmath, owned and sums of sha256 ce6f9fa5d8457bdb0a3b3ae6c38cc97df6a0930952c0c22a9578a633d8d07ceb.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Jozefowicz, Zaremba & Sutskever 2015, "An empirical exploration of recurrent network architectures", ICML (PMLR 37), section 3, MUT1: z = sigm(W_xz x_t + b_z), r = sigm(W_xr x_t + W_hr h_t + b_r), h_{t+1} = tanh(W_hh (r*h_t) + tanh(x_t) + b_h)*z + h_t*(1 - z). x_t enters elementwise, so input == hidden. Some ports (RecurrentLayers.jl) write tanh(W_xh x_t) to drop that constraint; this spec keeps the paper's tanh(x_t). z weights the new candidate.
@@ -64,6 +64,7 @@ import numpy as np
 
 from cellspec import runtime
 from cellspec.blas import dot, matmul, transposed
+from cellspec.sums import column_sums
 from cellspec.fastmath import sigmoid, tanh
 
 
@@ -456,6 +457,8 @@ class Cell(runtime.CellBase):
         ('b_n', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_all_z', 'values', 'z', '[T,B,hidden]'), ('_all_r', 'values', 'r', '[T,B,hidden]'), ('_all__v0', 'values', '_v0', '[T,B,hidden]'), ('_all_n', 'values', 'n', '[T,B,hidden]'), ('_W_x', 'weights', 'x', '[2*hidden,input]'), ('_W_h', 'weights', 'h', '[hidden,hidden]'), ('_W__v0', 'weights', '_v0', '[hidden,hidden]')]
+    # the params a taped call copies for the backward pass, which reads them as they are
+    TAPE_PARAMS = ['U_r', 'U_n', 'b_z', 'b_r', 'b_n']
     TRANSCENDENTALS = [('hidden', 4)]
     # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
     PACKED_INPUTS = ()
@@ -546,8 +549,8 @@ class Cell(runtime.CellBase):
         _dgemm_x = _rows.spread(dot(_rows_dG_x_x, _W_x))
         _rows_in_x = _rows.pack(_in_x)
         _dW_x = dot(_rows_dG_x_x.T, _rows_in_x)
-        _dbias_x = _rows_dG_x_x.sum(axis=0, dtype=np.float64)
-        _dbias__v0 = _dG__v0.sum(axis=0, dtype=np.float64)
+        _dbias_x = column_sums(_rows_dG_x_x, 0, 2*_n_hidden)
+        _dbias__v0 = column_sums(_dG__v0, 0, _n_hidden)
         _dparams = {}
         _dparams['W_z'] = _dW_x[_n_hidden:2*_n_hidden].copy()
         _dparams['W_r'] = _dW_x[0:_n_hidden].copy()

@@ -1,7 +1,7 @@
 """rnn: Elman RNN with tanh, in the layout of PyTorch's nn.RNN
 
 Generated from specs/rnn.yaml (sha256 6567592cacacba825218ad981ce6a6f05eea68657b45eb877dcface56f5b60bb) by cellspec 0.1.0, its kernels
-compiling in cellspec's blas, fastmath and owned of sha256 ee778b79bb09c3f59a3b398798558409882f4f4101bff337a79791410225fee0.
+compiling in cellspec's blas, fastmath, owned and sums of sha256 ce6f9fa5d8457bdb0a3b3ae6c38cc97df6a0930952c0c22a9578a633d8d07ceb.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Elman 1990, "Finding structure in time", Cognitive Science 14(2)
@@ -45,6 +45,7 @@ import numpy as np
 from cellspec import runtime
 from cellspec.blas import dot, matmul, transposed
 from cellspec.owned import meet
+from cellspec.sums import column_sums
 from cellspec.fastmath import tanh
 
 
@@ -239,6 +240,8 @@ class Cell(runtime.CellBase):
         ('b', 'uniform', (('/', 1, ('sqrt', ('dim', 'hidden'))),)),
     ]
     TAPE = [('_seq_h', 'states', 'h', '[T+1,B,hidden]'), ('_W_x', 'weights', 'x', '[hidden,input]'), ('_W_h', 'weights', 'h', '[hidden,hidden]')]
+    # the params a taped call copies for the backward pass, which reads them as they are
+    TAPE_PARAMS = ['W', 'U', 'b']
     TRANSCENDENTALS = [('hidden', 1)]
     # the inputs the passes take, and give the gradients of, as their packed rows ([rows, n])
     PACKED_INPUTS = ('x',)
@@ -302,7 +305,7 @@ class Cell(runtime.CellBase):
         _dW_h = dot(_dG_x.T, _rows_seq_h)
         _dgemm_x = dot(_dG_x, _W_x)
         _dW_x = dot(_dG_x.T, _in_x)
-        _dbias_x = _dG_x.sum(axis=0, dtype=np.float64)
+        _dbias_x = column_sums(_dG_x, 0, _n_hidden)
         _dparams = {}
         _dparams['W'] = _dW_x[0:_n_hidden].copy()
         _dparams['U'] = _dW_h[0:_n_hidden].copy()

@@ -67,7 +67,7 @@ def test_header_names_the_code_its_kernels_compile_in():
     assert compiled_in_digest() == h.hexdigest()
     for path in SPECS:
         source = compile_spec(path).source
-        assert f"owned of sha256 {h.hexdigest()}." in source[:800]
+        assert f"owned and sums of sha256 {h.hexdigest()}." in source[:800]
         imported = set(re.findall(r"^from cellspec\.(\w+) import", source, re.M)) - {"runtime"}
         # the runtime is Python that the kernels never compile in; every other module is
         assert imported <= {n[:-3] for n in COMPILED_IN}, (path, imported)

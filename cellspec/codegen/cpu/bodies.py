@@ -96,6 +96,14 @@ class Bodies:
             return dG.name + (f"[:, {cols}]" if cols else "")
         return self.packed(w, dG.name + (f"[:, :, {cols}]" if cols else ""), dG.name + (f"_{g.name}" if cols else ""))
 
+    def gradient_columns(self, w: Writer, g: Group) -> tuple[str, tuple[str, ...]]:
+        """`gradient_all` as a whole C-contiguous [rows, n] array and the dims of its columns
+        before the group's, for `column_sums`."""
+        dG, cols = self.s.dG_of[g.name], self.s.dG_columns(g.name)
+        if dG.packed:
+            return dG.name, cols[0] if cols else ()
+        return self.gradient_all(w, g), ()
+
     def call_forward(self, w: Writer, k: Kernel, infer: dict[str, Kernel], owned: Kernel | None = None) -> None:
         """Call a forward kernel, or its inference twin (no tape stores) when there is one and
         the caller asked for no tape; or, for no tape, the step kernel that keeps its weights
@@ -260,8 +268,8 @@ class Bodies:
                 spans[g.name] = (min(lo, k), max(hi, k + 1))
         for name, (first, last) in spans.items():
             g = s.groups[name]
-            cols = "" if (first, last) == (0, len(g.rows)) else f"[:, {size(g.rows[:first])}:{size(g.rows[:last])}]"
-            w.line(f"_dbias_{name} = {self.gradient_all(w, g)}{cols}.sum(axis=0, dtype=np.float64)")
+            array, before = self.gradient_columns(w, g)
+            w.line(f"_dbias_{name} = column_sums({array}, {size(before + g.rows[:first])}, {size(before + g.rows[:last])})")
         w.line("_dparams = {}")
         for p in cell.params:
             if p.name in s.bias_of:
@@ -276,7 +284,7 @@ class Bodies:
                 blocks = grads.get(p.name)
                 if not blocks:
                     # the weight's products cancelled out (W @ x - W @ x): no gradient
-                    w.line(f"_dparams[{p.name!r}] = np.zeros_like(_params[{p.name!r}])")
+                    w.line(f"_dparams[{p.name!r}] = np.zeros(({', '.join(size((d,)) for d in p.shape)},), _dtype)")
                     continue
                 total = blocks[0] + ".copy()" if len(blocks) == 1 else " + ".join(blocks)
                 if p.mask is not None:

@@ -27,8 +27,8 @@ from .render import render, spec_display_path
 
 
 # the modules whose jitted code the kernels compile into themselves: blas's `matmul` overload,
-# fastmath's functions, owned's `meet`
-COMPILED_IN = ("blas.py", "fastmath.py", "owned.py")
+# fastmath's functions, owned's `meet`; and sums's `column_sums`, which `_backward` calls
+COMPILED_IN = ("blas.py", "fastmath.py", "owned.py", "sums.py")
 
 
 @functools.cache
@@ -128,10 +128,12 @@ class Emitter:
             "states": [(x, d) for x, d in cell.states.items()],
             "params": [(p.name, p.shape) for p in cell.params],
             "tape": tables.tape(s),
+            "tape_params": tables.tape_params(cell, s),
             "transcendentals": tables.transcendentals(cell),
             "packed_inputs": self.bodies.packed_inputs,
             "packed_dy": tuple(o for o in cell.outputs if s.buf(Role.D_OUTPUT, o).packed),
             "torch": cell.torch,
+            "bias_sums": bool(s.bias_of),
             "owned": {"dim": owned, "weights": [(g.operand_dim, len(g.rows)) for g in s.phases[LOOP][0].groups]} if owned else None,
             "param_inits": inits,
             "forward_body": forward,

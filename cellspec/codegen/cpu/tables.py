@@ -8,7 +8,7 @@ import sympy
 
 from ...ir import Cell, Elementwise
 from ...ops import transcendental
-from ...buffers import shape_text
+from ...buffers import Role, shape_text
 from ...phases import LOOP, PRE
 from ...schedule import Schedule
 from .printer import formula_tree
@@ -46,6 +46,16 @@ def tape(s: Schedule) -> list[tuple[str, str, str, str]]:
     state before step 0 and after every step), "values" (a value at every step), "products" (a
     hoisted group's products at every step) and "weights" (a group's weights, stacked by rows)."""
     return [(b.name, b.role.name.lower(), b.value, shape_text(b.shape)) for b in s.tape]
+
+def tape_params(cell: Cell, s: Schedule) -> list[str]:
+    """The TAPE_PARAMS table: the params the backward pass reads as the caller's arrays, which a
+    taped call copies for the tape: the vector params (the backward's elementwise work may read
+    them) and each weight the tape keeps as it is (the stacked weights of a group of one unmasked
+    weight are that param: rnn's U is its `_W_h`). Every other weight reaches the tape only in its
+    group's stacked copy, which the forward pass makes anyway, so it is not copied twice."""
+    kept = {b.value for b in s.tape if b.role is Role.WEIGHTS}
+    alone = {g.weights[0] for g in s.groups.values() if g.name in kept and len(g.weights) == 1 and cell.matrices[g.weights[0]].mask is None}
+    return [p.name for p in cell.params if p.name in cell.vectors or p.name in alone]
 
 def shapes(cell: Cell) -> list[str]:
     lines = [f"input {x}: [T,B,{d}]" for x, d in cell.inputs.items()]

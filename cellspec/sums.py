@@ -1,0 +1,23 @@
+"""The sums the backward pass makes outside its products: a bias's gradient, the sum over every
+row that ran of its columns of a product group's gradient (`column_sums`), in float64 whatever
+the cell's dtype. Jitted: numpy's `a[:, lo:hi].sum(axis=0, dtype=np.float64)` converts the rows
+to float64 in buffers before it adds them, about twice the time of one pass (float32, one thread,
+medians of 21: 1.19 against 0.51 ms for [3200, 1024], 0.92 against 0.37 for a window of 768 of
+its columns). Imports only numpy and numba."""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def column_sums(a, lo, hi):
+    """a[:, lo:hi].sum(axis=0) of a 2-d array, added up row after row in float64."""
+    out = np.zeros(hi - lo, np.float64)
+    for i in range(a.shape[0]):
+        # a row's window of a C-contiguous array is contiguous to Numba: the loop is vectorised
+        row = a[i, lo:hi]
+        for j in range(hi - lo):
+            out[j] += row[j]
+    return out
