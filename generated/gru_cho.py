@@ -1,7 +1,7 @@
 """gru_cho: GRU as Cho et al. wrote it, the reset gate applied to h before the recurrent product
 
-Generated from specs/gru_cho.yaml (sha256 3343ae3c5cdb790dde3cbc53cfd900c58dae3b1be9aaefdb6570ada62d0be3e1) by cellspec 0.1.0, its kernels
-compiling in cellspec's blas, fastmath, owned and sums of sha256 cd00d35b3e714603d4465758eef8a20ec829ea9874afcdd22daf8c097dfae6a2.
+Generated from specs/gru_cho.yaml (sha256 3343ae3c5cdb790dde3cbc53cfd900c58dae3b1be9aaefdb6570ada62d0be3e1) by cellspec 0.1.0, taking
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 cd00d35b3e714603d4465758eef8a20ec829ea9874afcdd22daf8c097dfae6a2.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Cho et al. 2014, "Learning phrase representations using RNN encoder-decoder for statistical machine translation", EMNLP, eqs. (5)-(8): h~ = tanh(W x + U (r * h)), h = z*h + (1-z)*h~

@@ -1,7 +1,7 @@
 """lstm_fb1: LSTM with forget gate, its forget-gate bias initialised to 1 (LSTM-b), nn.LSTM layout
 
-Generated from specs/lstm_fb1.yaml (sha256 0d29904ff354c7f3eea48eca46822d9259400aabcf2c98c4226be9a08538934a) by cellspec 0.1.0, its kernels
-compiling in cellspec's blas, fastmath, owned and sums of sha256 cd00d35b3e714603d4465758eef8a20ec829ea9874afcdd22daf8c097dfae6a2.
+Generated from specs/lstm_fb1.yaml (sha256 0d29904ff354c7f3eea48eca46822d9259400aabcf2c98c4226be9a08538934a) by cellspec 0.1.0, taking
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 cd00d35b3e714603d4465758eef8a20ec829ea9874afcdd22daf8c097dfae6a2.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Jozefowicz, Zaremba & Sutskever 2015, "An empirical exploration of recurrent network architectures", ICML (PMLR 37), section 2.2 and "LSTM-b" of their tables: the LSTM with b_f initialised to 1. Equations as specs/lstm.yaml (Hochreiter & Schmidhuber 1997; Gers et al. 2000). The paper names the tanh candidate i and the sigmoid input gate j (here g and i), and prints the output gate as o = tanh(...); this spec keeps the usual sigmoid output gate of Gers et al. and nn.LSTM, since the paper's point is only the forget-gate bias.

@@ -1,7 +1,7 @@
 """rnn: Elman RNN with tanh, in the layout of PyTorch's nn.RNN
 
-Generated from specs/rnn.yaml (sha256 6567592cacacba825218ad981ce6a6f05eea68657b45eb877dcface56f5b60bb) by cellspec 0.1.0, its kernels
-compiling in cellspec's blas, fastmath, owned and sums of sha256 cd00d35b3e714603d4465758eef8a20ec829ea9874afcdd22daf8c097dfae6a2.
+Generated from specs/rnn.yaml (sha256 6567592cacacba825218ad981ce6a6f05eea68657b45eb877dcface56f5b60bb) by cellspec 0.1.0, taking
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 cd00d35b3e714603d4465758eef8a20ec829ea9874afcdd22daf8c097dfae6a2.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Elman 1990, "Finding structure in time", Cognitive Science 14(2)

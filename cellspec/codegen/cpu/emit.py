@@ -26,8 +26,9 @@ from .loops import Kernels
 from .render import render, spec_display_path
 
 
-# the modules whose jitted code the kernels compile into themselves: blas's `matmul` overload,
-# fastmath's functions, owned's `meet`; and sums's `column_sums`, which `_backward` calls
+# the modules a generated module takes jitted code from: what its kernels compile into themselves
+# (blas's `matmul` overload, fastmath's functions, owned's `meet`) and sums's `column_sums`,
+# which its `_backward` calls
 COMPILED_IN = ("blas.py", "fastmath.py", "owned.py", "sums.py")
 
 
