@@ -164,6 +164,22 @@ def _mkl_functions(lib) -> dict[str, object]:
     return {k: getattr(lib, f"cblas_{k}{suffix}") for k in ("sgemm", "dgemm", "sgemv", "dgemv")}
 
 
+def mkl_code_path() -> str | None:
+    """The code path MKL says it runs on this CPU (MKL_Get_Version's processor field: "Intel(R)
+    Advanced Vector Extensions 512 ..." on an Intel Xeon with AVX-512, the generic "Intel(R)
+    Architecture processors" on an AMD EPYC); None where the backend in use is not MKL."""
+    if not _on_mkl:
+        return None
+
+    class Version(ctypes.Structure):
+        _fields_ = [("major", ctypes.c_int), ("minor", ctypes.c_int), ("update", ctypes.c_int)] + [
+            (k, ctypes.c_char_p) for k in ("status", "build", "processor", "platform")]
+
+    version = Version()
+    _load_mkl().MKL_Get_Version(ctypes.byref(version))
+    return version.processor.decode(errors="replace") if version.processor else None
+
+
 BACKEND = OPENBLAS
 _MKL = None  # MKL's CBLAS functions once `use("mkl")` loaded them
 _on_mkl = False  # the backend in use is MKL (`dot` calls it)

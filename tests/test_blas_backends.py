@@ -64,6 +64,15 @@ def test_switching_back_before_a_cell_ran_is_openblas_again():
     assert r.returncode == 0, r.stderr
 
 
+@pytest.mark.skipif(not mkl_installed(), reason='MKL is not installed: pip install -e ".[mkl]" runs this test')
+def test_mkl_says_its_code_path_and_openblas_has_none():
+    # the bench's tables name it (cellspec.bench.machine): MKL_Get_Version's processor field
+    code = ("from cellspec import blas; assert blas.mkl_code_path() is None; blas.use('mkl'); "
+            "path = blas.mkl_code_path(); assert isinstance(path, str) and 'processors' in path, path")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+
+
 def test_dot_is_numpy_product_on_openblas():
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((40, 7)), rng.standard_normal((9, 7))

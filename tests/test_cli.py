@@ -104,6 +104,10 @@ def test_bench_smoke_run_writes_its_tables(tmp_path):
     assert data["environment"]["blas"] in md and data["environment"]["gemm_gflops_per_core"] > 0
     assert row["flops"] == [3 * 2 * (4 * 4 + 4 * 4) * 5 * 2, 2 * (4 * 4 + 4 * 4) * 5 * 2] and row["limit"] > 0
     assert "cellspec % of limit" in md
+    # which machine: its CPU as /proc/cpuinfo and LLVM name it, in the json and the table's first line
+    cpu = data["environment"]["cpu"]
+    assert set(cpu) == {"model", "vendor", "llvm_cpu", "avx512", "mkl_code_path"} and cpu["mkl_code_path"] is None
+    assert md.startswith(f"Measured on {cpu['model'] or 'an unnamed CPU'}") and (cpu["llvm_cpu"] is None or cpu["llvm_cpu"] in md.split("\n")[0])
     # the compile times, each from fresh processes with empty caches: positive, and the cached
     # load (a later process: imports, cache check, kernels loaded, first run) below the fresh
     # process's build and compile together (its compile alone is what the cache saves)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import machine
 from .cells import SCALING_H, SCALING_T
 from .limit import SIZE, gemm_peak
 from .timing import WARM_S, paired_ratio
@@ -125,7 +126,8 @@ def environment(threads: int) -> dict:
     from ..blas import BACKEND
 
     info = {"machine": platform.machine(), "processor": platform.processor(), "cores": os.cpu_count(), "threads": threads,
-            "python": platform.python_version(), "numpy": np.__version__, "blas": BACKEND, "gemm_gflops_per_core": round(gemm_peak(), 1)}
+            "python": platform.python_version(), "numpy": np.__version__, "blas": BACKEND, "gemm_gflops_per_core": round(gemm_peak(), 1),
+            "cpu": machine.describe()}
     try:   # installed or not: where it is, Numba's CPU target imports its BLAS (cellspec.blas)
         info["scipy"] = importlib.metadata.version("scipy")
     except importlib.metadata.PackageNotFoundError:
@@ -162,6 +164,7 @@ def write_results(rows: list[Row], out: str, threads: int, compile_s: dict | Non
         json.dump(data, f, indent=1, sort_keys=True)
     with open(md_path, "w") as f:
         env = data["environment"]
+        f.write(f"Measured on {machine.sentence(env['cpu'])}, {env['cores']} cores, {threads} threads.\n\n")
         f.write(f"BLAS of the generated cells and their floor: {env['blas']}; its best float32 GEMM here, "
                 f"{env['gemm_gflops_per_core']} GFLOP/s a core ({SIZE} cubed, one thread), times {threads} threads is the limit "
                 "that `% of limit` divides by: the rate of a cell's matrix products (their FLOPs over its whole time) as a share of it.\n\n")
