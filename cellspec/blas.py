@@ -7,7 +7,9 @@ It calls the OpenBLAS that numpy itself uses, through the CBLAS symbols of the n
 products in the time loop and numpy's products outside it share one BLAS and one thread pool
 (Numba's own `np.dot` goes through SciPy's OpenBLAS: a second pool, slower on these shapes, and
 the two pools' spinning threads contend for the cores). A product with one row goes to gemv,
-which OpenBLAS runs many times faster than gemm with M = 1.
+which OpenBLAS runs many times faster than gemm with M = 1. A product of a few rows by a large
+`b` handed as the transpose of a row-major W (`step_operand` lays the time loops' weights out
+so where that measures faster) runs as out^T = W a^T into a scratch, copied across.
 
 Those symbols are internals of the numpy wheel (numpy 2.0 and later, from PyPI); where they are
 not found, `matmul` falls back to `np.dot` inside Numba, which calls SciPy's BLAS: SciPy is needed
@@ -44,6 +46,8 @@ import numpy as np
 from llvmlite import binding as llvm
 from numba import types
 from numba.extending import overload
+
+from . import mkl
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 _NUMPY_SYMBOLS: dict[str, int] = {}
@@ -131,53 +135,14 @@ if _GET_THREADS is not None:
 CBLAS = _INT is not None
 OPENBLAS = "numpy's OpenBLAS (CBLAS)" if _INT is not None else "numba np.dot (SciPy's BLAS)"
 BACKENDS = ("openblas", "mkl")
-# MKL_THREADING_SEQUENTIAL in mkl_service.h. MKL's threaded layers were tried: once PyTorch (whose
-# CPU build carries its own MKL) had run, MKL_Set_Num_Threads(1) no longer held (MKL_Get_Max_Threads
-# still said 2), on Intel's OpenMP and on GNU's alike, so their thread count could not follow
-# set_threads. The sequential layer has no count to lose.
-MKL_SEQUENTIAL = 1
-
-
 class BlasError(RuntimeError):
     """A backend that cannot be used: not installed, unknown, or asked for after a cell ran."""
 
 
-def _load_mkl():
-    """MKL's runtime library (the `mkl` wheel's libmkl_rt) in its sequential layer, or a BlasError
-    that says why not."""
-    names = ("libmkl_rt.so.2", "libmkl_rt.so")
-    folders = [os.path.join(p, "lib") for p in dict.fromkeys((sys.prefix, sys.base_prefix, sys.exec_prefix))]
-    for path in [os.path.join(f, n) for f in folders for n in names] + list(names):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        lib.MKL_Set_Threading_Layer.argtypes = [ctypes.c_int]
-        lib.MKL_Set_Threading_Layer(MKL_SEQUENTIAL)
-        return lib
-    raise BlasError('MKL is not installed: pip install -e ".[mkl]" (the mkl wheel\'s libmkl_rt)')
-
-
-def _mkl_functions(lib) -> dict[str, object]:
-    """MKL's CBLAS functions with the kernels' size type (its ILP64 `_64` names for 64-bit sizes)."""
-    suffix = "_64" if _INT == types.int64 else ""
-    return {k: getattr(lib, f"cblas_{k}{suffix}") for k in ("sgemm", "dgemm", "sgemv", "dgemv")}
-
-
 def mkl_code_path() -> str | None:
-    """The code path MKL says it runs on this CPU (MKL_Get_Version's processor field: "Intel(R)
-    Advanced Vector Extensions 512 ..." on an Intel Xeon with AVX-512, the generic "Intel(R)
-    Architecture processors" on an AMD EPYC); None where the backend in use is not MKL."""
-    if not _on_mkl:
-        return None
-
-    class Version(ctypes.Structure):
-        _fields_ = [("major", ctypes.c_int), ("minor", ctypes.c_int), ("update", ctypes.c_int)] + [
-            (k, ctypes.c_char_p) for k in ("status", "build", "processor", "platform")]
-
-    version = Version()
-    _load_mkl().MKL_Get_Version(ctypes.byref(version))
-    return version.processor.decode(errors="replace") if version.processor else None
+    """The code path MKL says it runs on this CPU (`cellspec.mkl.code_path`); None where the
+    backend in use is not MKL."""
+    return mkl.code_path(mkl.library()) if _on_mkl else None
 
 
 BACKEND = OPENBLAS
@@ -209,7 +174,10 @@ def use(name: str) -> None:
     if _INT is None:
         raise BlasError("the kernels' CBLAS names are missing (numpy's OpenBLAS was not found): no backend to switch")
     if name == "mkl":
-        _MKL = _MKL or _mkl_functions(_load_mkl())
+        lib = mkl.library()
+        if lib is None:
+            raise BlasError('MKL is not installed: pip install -e ".[mkl]" (the mkl wheel\'s libmkl_rt)')
+        _MKL = _MKL or mkl.functions(lib, _INT == types.int64)
         symbols = {k: ctypes.cast(f, ctypes.c_void_p).value for k, f in _MKL.items()}
     else:
         symbols = _NUMPY_SYMBOLS
@@ -298,6 +266,26 @@ def transposed(a):
     out = np.empty((cols, rows), a.dtype)
     f(ROW_MAJOR, TRANS, rows, cols, 1.0, a.ctypes.data, cols, out.ctypes.data, rows)
     return out
+
+
+STEP_ROWS = 32  # a time loop's products of at most this many rows may take W a^T (`step_operand`)
+STEP_BYTES = 1 << 20  # from weights of this size
+
+
+def step_operand(b, rows: int):
+    """b [k, n], the weights a time loop's per-step products `matmul(a, b, out)` read with `rows`
+    rows of a, laid out for them: C-contiguous, or as the transpose of a C-contiguous W = b^T,
+    which `matmul` then computes as out^T = W a^T and copies across. On numpy's OpenBLAS, where
+    numpy's wheel runs the second several times faster for few rows and weights larger than a
+    core's L2: on an AMD EPYC (Zen 5, 1 MiB of L2 a core), 50 steps of [16, 512] by [512, 2048]
+    on 2 threads took 0.66 of the first's time and by [2048, 512] 0.59, 100 of [32, 256] by
+    [256, 1024] on one thread 0.63 and by [1024, 256] 0.87; with 256 KiB of weights 1.03-1.26,
+    with 64 rows 1.09-1.9 (interleaved, medians of 15, scratch and copy included). MKL
+    (measured there on its generic code path) keeps the first: 0.91-1.43."""
+    fast = 1 < rows <= STEP_ROWS and b.nbytes >= STEP_BYTES and not _on_mkl and _INT is not None
+    if fast:
+        return b if b.T.flags.c_contiguous else transposed(b).T
+    return b if b.flags.c_contiguous else transposed(b.T)
 
 
 def _operand(x):
@@ -422,6 +410,17 @@ if _INT is not None:
                     gemv(ROW_MAJOR, TRANS, k, n, one, b.ctypes.data, ldb, a.ctypes.data, 1, zero, out.ctypes.data, 1)
                 else:
                     gemv(ROW_MAJOR, NO_TRANS, n, k, one, b.ctypes.data, ldb, a.ctypes.data, 1, zero, out.ctypes.data, 1)
+            elif not by_rows and m <= STEP_ROWS:
+                # b = W^T, W's rows unit-stride (`step_operand`): out^T = W a^T into a scratch
+                # [n, m], then copied across, in blocks of 16 columns of out
+                lda = a.strides[0] // a.itemsize
+                s = np.empty((n, m), a.dtype)
+                gemm(ROW_MAJOR, NO_TRANS, TRANS, n, m, k, one, b.ctypes.data, ldb, a.ctypes.data, lda, zero, s.ctypes.data, m)
+                for j0 in range(0, n, 16):
+                    j1 = min(n, j0 + 16)
+                    for i in range(m):
+                        for j in range(j0, j1):
+                            out[i, j] = s[j, i]
             else:
                 lda, ldc = a.strides[0] // a.itemsize, out.strides[0] // out.itemsize
                 gemm(ROW_MAJOR, NO_TRANS, NO_TRANS if by_rows else TRANS, m, n, k, one, a.ctypes.data, lda, b.ctypes.data, ldb, zero, out.ctypes.data, ldc)

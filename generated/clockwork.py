@@ -1,7 +1,7 @@
 """clockwork: Clockwork RNN, hidden units in modules with periods 1, 2, 4, ... that update only when t mod period == 0
 
 Generated from specs/clockwork.yaml (sha256 20df78eb9cfe772501028235183ea30bd373442cf8b719ba1cf6687d03a09857) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 cd00d35b3e714603d4465758eef8a20ec829ea9874afcdd22daf8c097dfae6a2.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 b93ce78406610322697c241b9c0bc2152cca00387d33c21814b16e21faf1bd61.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Koutník, Greff, Gomez & Schmidhuber 2014, "A Clockwork RNN", ICML, eqs. (1)-(3): modules sorted by increasing period T_i = 2^(i-1); module i updates at step t only when t mod T_i == 0 and otherwise keeps its value; W_H is block upper-triangular, so each module reads itself and the slower modules, never the faster ones. Here t counts from 0, so every module updates at the first step, and the module of unit u is u*modules//hidden (equal modules when modules divides hidden). The paper's output layer is left to the user (y is the hidden state).
@@ -45,7 +45,7 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
-from cellspec.blas import dot, matmul, transposed
+from cellspec.blas import dot, matmul, step_operand
 from cellspec.owned import meet
 from cellspec.sums import column_sums
 from cellspec.fastmath import tanh
@@ -351,7 +351,7 @@ class Cell(runtime.CellBase):
         _w_period = self.constants['period']
         _W_x = _params['W']
         _W_h = _params['U'] * self.masks['U']
-        _WT_h = transposed(_W_h)
+        _WT_h = step_operand(_W_h.T, _B)
         _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _G_h = np.empty((_B, _n_hidden), _dtype)
         _all_h_run = np.empty((_T, _B, _n_hidden), _dtype)
@@ -380,6 +380,7 @@ class Cell(runtime.CellBase):
         _all_h_run = tape.arrays['_all_h_run']
         _W_x = tape.arrays['_W_x']
         _W_h = tape.arrays['_W_h']
+        _W_h = step_operand(_W_h, _B)
         _dy_h_new = dy['h_new']
         _dG_x = np.empty((_rows.count, _n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)

@@ -1,7 +1,7 @@
 """greff_fgr: Greff et al.'s LSTM variant FGR, full gate recurrence (nine gate-to-gate recurrent matrices)
 
 Generated from specs/greff_fgr.yaml (sha256 f646d44e7fbc4a2bd35c461d3c368b8fa9d32aaca403feccd162469faf04605e) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 cd00d35b3e714603d4465758eef8a20ec829ea9874afcdd22daf8c097dfae6a2.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 b93ce78406610322697c241b9c0bc2152cca00387d33c21814b16e21faf1bd61.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Greff, Srivastava, Koutnik, Steunebrink & Schmidhuber 2017, "LSTM: A search space odyssey", IEEE TNNLS 28(10), arXiv 1503.04069, Section III, variant FGR (full gate recurrence, after the original 1997 LSTM): the vanilla LSTM of Section II whose gate pre-activations each add the previous step's gate activations, in the paper's names i_bar += R_ii i[t-1] + R_fi f[t-1] + R_oi o[t-1], f_bar += R_if i[t-1] + R_ff f[t-1] + R_of o[t-1], o_bar += R_io i[t-1] + R_fo f[t-1] + R_oo o[t-1] (R_ab carries gate a at t-1 into gate b), so i, f and o are states (zero unless given). The additions are inside the sigmoids and leave V's peepholes as they are: input and forget gates on c[t-1], the output gate on the new c[t]. g = h = tanh. The paper's block output y[t-1] is the state h here.
@@ -125,7 +125,7 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
-from cellspec.blas import dot, matmul, transposed
+from cellspec.blas import dot, matmul, step_operand
 from cellspec.owned import meet
 from cellspec.sums import column_sums
 from cellspec.fastmath import sigmoid, tanh
@@ -854,13 +854,13 @@ class Cell(runtime.CellBase):
         _w_b_o = _params['b_o']
         _W_x = np.concatenate((_params['W_z'], _params['W_i'], _params['W_f'], _params['W_o'],))
         _W_h = np.concatenate((_params['R_z'], _params['R_i'], _params['R_f'], _params['R_o'],))
-        _WT_h = transposed(_W_h)
+        _WT_h = step_operand(_W_h.T, _B)
         _W_i = np.concatenate((_params['R_ii'], _params['R_if'], _params['R_io'],))
-        _WT_i = transposed(_W_i)
+        _WT_i = step_operand(_W_i.T, _B)
         _W_f = np.concatenate((_params['R_fi'], _params['R_ff'], _params['R_fo'],))
-        _WT_f = transposed(_W_f)
+        _WT_f = step_operand(_W_f.T, _B)
         _W_o = np.concatenate((_params['R_oi'], _params['R_of'], _params['R_oo'],))
-        _WT_o = transposed(_W_o)
+        _WT_o = step_operand(_W_o.T, _B)
         _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _seq_c = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _seq_i = np.empty((_T + 1, _B, _n_hidden), _dtype)
@@ -910,6 +910,10 @@ class Cell(runtime.CellBase):
         _W_i = tape.arrays['_W_i']
         _W_f = tape.arrays['_W_f']
         _W_o = tape.arrays['_W_o']
+        _W_h = step_operand(_W_h, _B)
+        _W_i = step_operand(_W_i, _B)
+        _W_f = step_operand(_W_f, _B)
+        _W_o = step_operand(_W_o, _B)
         _dy_y = dy['y']
         _dG_x = np.empty((_rows.count, 4*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)

@@ -1,7 +1,7 @@
 """greff_nog: Greff et al.'s LSTM variant NOG, no output gate (o = 1)
 
 Generated from specs/greff_nog.yaml (sha256 7a99856f276f1163bfec96d4c477c29ce3ba351d36088671319fd0e907946567) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 cd00d35b3e714603d4465758eef8a20ec829ea9874afcdd22daf8c097dfae6a2.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 b93ce78406610322697c241b9c0bc2152cca00387d33c21814b16e21faf1bd61.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Greff, Srivastava, Koutnik, Steunebrink & Schmidhuber 2017, "LSTM: A search space odyssey", IEEE TNNLS 28(10), arXiv 1503.04069, Section III, variant NOG (no output gate): the vanilla LSTM of Section II with o = 1, so y = h(c) = tanh(c); the output gate's W_o, R_o, p_o and b_o go with it. Everything else as in V: peepholes (input and forget gates on c[t-1]), g = h = tanh. The paper's block output y[t-1] is the state h here.
@@ -74,7 +74,7 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
-from cellspec.blas import dot, matmul, transposed
+from cellspec.blas import dot, matmul, step_operand
 from cellspec.owned import meet
 from cellspec.sums import column_sums
 from cellspec.fastmath import sigmoid, tanh
@@ -529,7 +529,7 @@ class Cell(runtime.CellBase):
         _w_b_f = _params['b_f']
         _W_x = np.concatenate((_params['W_z'], _params['W_i'], _params['W_f'],))
         _W_h = np.concatenate((_params['R_z'], _params['R_i'], _params['R_f'],))
-        _WT_h = transposed(_W_h)
+        _WT_h = step_operand(_W_h.T, _B)
         _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _seq_c = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _G_h = np.empty((_B, 3*_n_hidden), _dtype)
@@ -567,6 +567,7 @@ class Cell(runtime.CellBase):
         _all_f = tape.arrays['_all_f']
         _W_x = tape.arrays['_W_x']
         _W_h = tape.arrays['_W_h']
+        _W_h = step_operand(_W_h, _B)
         _dy_y = dy['y']
         _dG_x = np.empty((_rows.count, 3*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)

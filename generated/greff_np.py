@@ -1,7 +1,7 @@
 """greff_np: Greff et al.'s LSTM variant NP, no peepholes
 
 Generated from specs/greff_np.yaml (sha256 aad87b2010bff92827b5fd13eda7e5a180d50d4230043de63aece0fd9a0d60b3) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 cd00d35b3e714603d4465758eef8a20ec829ea9874afcdd22daf8c097dfae6a2.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 b93ce78406610322697c241b9c0bc2152cca00387d33c21814b16e21faf1bd61.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Greff, Srivastava, Koutnik, Steunebrink & Schmidhuber 2017, "LSTM: A search space odyssey", IEEE TNNLS 28(10), arXiv 1503.04069, Section III, variant NP (no peepholes): the vanilla LSTM of Section II with p_i = p_f = p_o = 0, so no gate sees the cell. Everything else as in V: forget gate, g = h = tanh, the paper's separate biases. The same function as specs/lstm (nn.LSTM) under the renaming z = g, R = U. The paper's block output y[t-1] is the state h.
@@ -80,7 +80,7 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
-from cellspec.blas import dot, matmul, transposed
+from cellspec.blas import dot, matmul, step_operand
 from cellspec.owned import meet
 from cellspec.sums import column_sums
 from cellspec.fastmath import sigmoid, tanh
@@ -552,7 +552,7 @@ class Cell(runtime.CellBase):
         _w_b_o = _params['b_o']
         _W_x = np.concatenate((_params['W_z'], _params['W_i'], _params['W_f'], _params['W_o'],))
         _W_h = np.concatenate((_params['R_z'], _params['R_i'], _params['R_f'], _params['R_o'],))
-        _WT_h = transposed(_W_h)
+        _WT_h = step_operand(_W_h.T, _B)
         _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _seq_c = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _G_h = np.empty((_B, 4*_n_hidden), _dtype)
@@ -589,6 +589,7 @@ class Cell(runtime.CellBase):
         _all_o = tape.arrays['_all_o']
         _W_x = tape.arrays['_W_x']
         _W_h = tape.arrays['_W_h']
+        _W_h = step_operand(_W_h, _B)
         _dy_y = dy['y']
         _dG_x = np.empty((_rows.count, 4*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)

@@ -1,7 +1,7 @@
 """greff_v: Vanilla LSTM of Greff et al. (V), with peepholes, forget gate and g = h = tanh
 
 Generated from specs/greff_v.yaml (sha256 ef943867636f5b4af1eabb553548e8ba9691c78eea1a862aff2735d343fcd790) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 cd00d35b3e714603d4465758eef8a20ec829ea9874afcdd22daf8c097dfae6a2.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 b93ce78406610322697c241b9c0bc2152cca00387d33c21814b16e21faf1bd61.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Greff, Srivastava, Koutnik, Steunebrink & Schmidhuber 2017, "LSTM: A search space odyssey", IEEE TNNLS 28(10), arXiv 1503.04069, Section II, the vanilla LSTM forward pass (V): z = g(W_z x + R_z y[t-1] + b_z), i = sigmoid(W_i x + R_i y[t-1] + p_i*c[t-1] + b_i), f = sigmoid(W_f x + R_f y[t-1] + p_f*c[t-1] + b_f), c = z*i + c[t-1]*f, o = sigmoid(W_o x + R_o y[t-1] + p_o*c[t] + b_o), y = h(c)*o, g = h = tanh. The input and forget gates peep at c[t-1], the output gate at the new c[t]. The paper's block output y[t-1] is the state h here; y[t] is the output.
@@ -86,7 +86,7 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
-from cellspec.blas import dot, matmul, transposed
+from cellspec.blas import dot, matmul, step_operand
 from cellspec.owned import meet
 from cellspec.sums import column_sums
 from cellspec.fastmath import sigmoid, tanh
@@ -609,7 +609,7 @@ class Cell(runtime.CellBase):
         _w_b_o = _params['b_o']
         _W_x = np.concatenate((_params['W_z'], _params['W_i'], _params['W_f'], _params['W_o'],))
         _W_h = np.concatenate((_params['R_z'], _params['R_i'], _params['R_f'], _params['R_o'],))
-        _WT_h = transposed(_W_h)
+        _WT_h = step_operand(_W_h.T, _B)
         _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _seq_c = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _G_h = np.empty((_B, 4*_n_hidden), _dtype)
@@ -650,6 +650,7 @@ class Cell(runtime.CellBase):
         _all_o = tape.arrays['_all_o']
         _W_x = tape.arrays['_W_x']
         _W_h = tape.arrays['_W_h']
+        _W_h = step_operand(_W_h, _B)
         _dy_y = dy['y']
         _dG_x = np.empty((_rows.count, 4*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)

@@ -1,7 +1,7 @@
 """gru: GRU in the layout of PyTorch's nn.GRU, the reset gate applied after the recurrent product
 
 Generated from specs/gru.yaml (sha256 2c7b76045d74b51b81d50a75e1ec3502e9e7b2f5fc8242dcaf65459d04c148e0) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 cd00d35b3e714603d4465758eef8a20ec829ea9874afcdd22daf8c097dfae6a2.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 b93ce78406610322697c241b9c0bc2152cca00387d33c21814b16e21faf1bd61.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Cho et al. 2014, "Learning phrase representations using RNN encoder-decoder for statistical machine translation", EMNLP; this form (r multiplies U_n @ h + b_hn) is cuDNN's and PyTorch's
@@ -67,7 +67,7 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
-from cellspec.blas import dot, matmul, transposed
+from cellspec.blas import dot, matmul, step_operand
 from cellspec.owned import meet
 from cellspec.sums import column_sums
 from cellspec.fastmath import sigmoid, tanh
@@ -496,7 +496,7 @@ class Cell(runtime.CellBase):
         _w_b_hn = _params['b_hn']
         _W_x = np.concatenate((_params['W_r'], _params['W_z'], _params['W_n'],))
         _W_h = np.concatenate((_params['U_n'], _params['U_r'], _params['U_z'],))
-        _WT_h = transposed(_W_h)
+        _WT_h = step_operand(_W_h.T, _B)
         _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _G_h = np.empty((_B, 3*_n_hidden), _dtype)
         _all__p5 = np.empty((_T, _B, _n_hidden), _dtype)
@@ -532,6 +532,7 @@ class Cell(runtime.CellBase):
         _all_n = tape.arrays['_all_n']
         _W_x = tape.arrays['_W_x']
         _W_h = tape.arrays['_W_h']
+        _W_h = step_operand(_W_h, _B)
         _dy_h_new = dy['h_new']
         _dG_x = np.empty((_rows.count, 4*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)

@@ -1,7 +1,7 @@
 """gru_cho: GRU as Cho et al. wrote it, the reset gate applied to h before the recurrent product
 
 Generated from specs/gru_cho.yaml (sha256 3343ae3c5cdb790dde3cbc53cfd900c58dae3b1be9aaefdb6570ada62d0be3e1) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 cd00d35b3e714603d4465758eef8a20ec829ea9874afcdd22daf8c097dfae6a2.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 b93ce78406610322697c241b9c0bc2152cca00387d33c21814b16e21faf1bd61.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Cho et al. 2014, "Learning phrase representations using RNN encoder-decoder for statistical machine translation", EMNLP, eqs. (5)-(8): h~ = tanh(W x + U (r * h)), h = z*h + (1-z)*h~
@@ -68,7 +68,7 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
-from cellspec.blas import dot, matmul, transposed
+from cellspec.blas import dot, matmul, step_operand
 from cellspec.sums import column_sums
 from cellspec.fastmath import sigmoid, tanh
 
@@ -462,9 +462,9 @@ class Cell(runtime.CellBase):
         _w_b_n = _params['b_n']
         _W_x = np.concatenate((_params['W_r'], _params['W_z'], _params['W_n'],))
         _W_h = np.concatenate((_params['U_r'], _params['U_z'],))
-        _WT_h = transposed(_W_h)
+        _WT_h = step_operand(_W_h.T, _B)
         _W__v0 = _params['U_n']
-        _WT__v0 = transposed(_W__v0)
+        _WT__v0 = step_operand(_W__v0.T, _B)
         _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _G_h = np.empty((_B, 2*_n_hidden), _dtype)
         _G__v0 = np.empty((_B, _n_hidden), _dtype)
@@ -498,6 +498,8 @@ class Cell(runtime.CellBase):
         _W_x = tape.arrays['_W_x']
         _W_h = tape.arrays['_W_h']
         _W__v0 = tape.arrays['_W__v0']
+        _W_h = step_operand(_W_h, _B)
+        _W__v0 = step_operand(_W__v0, _B)
         _dy_h_new = dy['h_new']
         _dG_x = np.empty((_rows.count, 3*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)

@@ -1,7 +1,7 @@
 """lstm_coupled_tf: LSTM with coupled gates in TensorFlow's convention (i = 1 - f), without peepholes or projection
 
 Generated from specs/lstm_coupled_tf.yaml (sha256 3a3634b2c004cd96d4a171150cf750c9146d3c8106d18ec66c95567f262bf4e0) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 cd00d35b3e714603d4465758eef8a20ec829ea9874afcdd22daf8c097dfae6a2.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 b93ce78406610322697c241b9c0bc2152cca00387d33c21814b16e21faf1bd61.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: TensorFlow 1.x tf.contrib.rnn.CoupledInputForgetGateLSTMCell (tensorflow/contrib/rnn/python/ops/rnn_cell.py), after Greff et al. 2017, "LSTM: A search space odyssey", IEEE TNNLS 28(10), variant CIFG: f = sigmoid(.), c = f*c + (1 - f)*tanh(j), m = sigmoid(o)*tanh(c). The cell's defaults are use_peepholes=False, num_proj=None, layer_norm=False, and this spec keeps exactly that default form: no peepholes (W_F_diag, W_O_diag), no projection (W_P), no layer norm. Greff et al. couple the other way (f = 1 - i, see specs/lstm_cifg.yaml) and keep peepholes.
@@ -70,7 +70,7 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
-from cellspec.blas import dot, matmul, transposed
+from cellspec.blas import dot, matmul, step_operand
 from cellspec.owned import meet
 from cellspec.sums import column_sums
 from cellspec.fastmath import sigmoid, tanh
@@ -496,7 +496,7 @@ class Cell(runtime.CellBase):
         _w_b_o = _params['b_o']
         _W_x = np.concatenate((_params['W_f'], _params['W_g'], _params['W_o'],))
         _W_h = np.concatenate((_params['U_f'], _params['U_g'], _params['U_o'],))
-        _WT_h = transposed(_W_h)
+        _WT_h = step_operand(_W_h.T, _B)
         _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _seq_c = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _G_h = np.empty((_B, 3*_n_hidden), _dtype)
@@ -531,6 +531,7 @@ class Cell(runtime.CellBase):
         _all_o = tape.arrays['_all_o']
         _W_x = tape.arrays['_W_x']
         _W_h = tape.arrays['_W_h']
+        _W_h = step_operand(_W_h, _B)
         _dy_h_new = dy['h_new']
         _dG_x = np.empty((_rows.count, 3*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)

@@ -1,7 +1,7 @@
 """lstm_depth_gated: Depth-gated LSTM layer, whose memory cell takes a gated share of the cell of the layer below at the same step
 
 Generated from specs/lstm_depth_gated.yaml (sha256 a15872be6c8677ac7db0e51ecbabf8f1b806093806454ceb7e0de8c8c3e03ffd) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 cd00d35b3e714603d4465758eef8a20ec829ea9874afcdd22daf8c097dfae6a2.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 b93ce78406610322697c241b9c0bc2152cca00387d33c21814b16e21faf1bd61.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Yao, Cohn, Vylomova, Duh & Dyer 2015, "Depth-Gated LSTM", arXiv:1508.03790, eqs. (1)-(7): an LSTM with diagonal peepholes (input and forget gates see c[t-1], the output gate the new c) and a depth gate d = sigmoid(b_d + W_xd x + w_cd*c[t-1] + w_ld*c_low[t]) that adds d*c_low[t] to the new memory cell, where c_low[t] is the memory cell of the layer below at the same step and x is that layer's output. Stack it with cellspec.stack.Stack, linking c_low to the lower layer's state c.
@@ -98,7 +98,7 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
-from cellspec.blas import dot, matmul, transposed
+from cellspec.blas import dot, matmul, step_operand
 from cellspec.owned import meet
 from cellspec.sums import column_sums
 from cellspec.fastmath import sigmoid, tanh
@@ -732,7 +732,7 @@ class Cell(runtime.CellBase):
         _w_b_d = _params['b_d']
         _W_x = np.concatenate((_params['W_i'], _params['W_f'], _params['W_c'], _params['W_o'], _params['W_d'],))
         _W_h = np.concatenate((_params['U_i'], _params['U_f'], _params['U_c'], _params['U_o'],))
-        _WT_h = transposed(_W_h)
+        _WT_h = step_operand(_W_h.T, _B)
         _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _seq_c = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _G_h = np.empty((_B, 4*_n_hidden), _dtype)
@@ -778,6 +778,7 @@ class Cell(runtime.CellBase):
         _all_o = tape.arrays['_all_o']
         _W_x = tape.arrays['_W_x']
         _W_h = tape.arrays['_W_h']
+        _W_h = step_operand(_W_h, _B)
         _dy_h_new = dy['h_new']
         _dG_x = np.empty((_rows.count, 5*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)

@@ -1,7 +1,7 @@
 """lstm_fb1: LSTM with forget gate, its forget-gate bias initialised to 1 (LSTM-b), nn.LSTM layout
 
 Generated from specs/lstm_fb1.yaml (sha256 0d29904ff354c7f3eea48eca46822d9259400aabcf2c98c4226be9a08538934a) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 cd00d35b3e714603d4465758eef8a20ec829ea9874afcdd22daf8c097dfae6a2.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 b93ce78406610322697c241b9c0bc2152cca00387d33c21814b16e21faf1bd61.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Jozefowicz, Zaremba & Sutskever 2015, "An empirical exploration of recurrent network architectures", ICML (PMLR 37), section 2.2 and "LSTM-b" of their tables: the LSTM with b_f initialised to 1. Equations as specs/lstm.yaml (Hochreiter & Schmidhuber 1997; Gers et al. 2000). The paper names the tanh candidate i and the sigmoid input gate j (here g and i), and prints the output gate as o = tanh(...); this spec keeps the usual sigmoid output gate of Gers et al. and nn.LSTM, since the paper's point is only the forget-gate bias.
@@ -80,7 +80,7 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
-from cellspec.blas import dot, matmul, transposed
+from cellspec.blas import dot, matmul, step_operand
 from cellspec.owned import meet
 from cellspec.sums import column_sums
 from cellspec.fastmath import sigmoid, tanh
@@ -552,7 +552,7 @@ class Cell(runtime.CellBase):
         _w_b_o = _params['b_o']
         _W_x = np.concatenate((_params['W_i'], _params['W_f'], _params['W_g'], _params['W_o'],))
         _W_h = np.concatenate((_params['U_i'], _params['U_f'], _params['U_g'], _params['U_o'],))
-        _WT_h = transposed(_W_h)
+        _WT_h = step_operand(_W_h.T, _B)
         _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _seq_c = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _G_h = np.empty((_B, 4*_n_hidden), _dtype)
@@ -589,6 +589,7 @@ class Cell(runtime.CellBase):
         _all_o = tape.arrays['_all_o']
         _W_x = tape.arrays['_W_x']
         _W_h = tape.arrays['_W_h']
+        _W_h = step_operand(_W_h, _B)
         _dy_h_new = dy['h_new']
         _dG_x = np.empty((_rows.count, 4*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)

@@ -1,7 +1,7 @@
 """lstm_peephole: LSTM with diagonal peephole connections from the cell to its gates
 
 Generated from specs/lstm_peephole.yaml (sha256 3986991088ee036394a04e9b3449ecea9747bccbdcce204ec14ec10cc752ea63) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 cd00d35b3e714603d4465758eef8a20ec829ea9874afcdd22daf8c097dfae6a2.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 b93ce78406610322697c241b9c0bc2152cca00387d33c21814b16e21faf1bd61.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Gers & Schmidhuber 2000, "Recurrent nets that time and count", IJCNN; Gers, Schraudolph & Schmidhuber 2002, "Learning precise timing with LSTM recurrent networks", JMLR 3. The input and forget gates see c at t-1, the output gate sees the new c.
@@ -86,7 +86,7 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
-from cellspec.blas import dot, matmul, transposed
+from cellspec.blas import dot, matmul, step_operand
 from cellspec.owned import meet
 from cellspec.sums import column_sums
 from cellspec.fastmath import sigmoid, tanh
@@ -609,7 +609,7 @@ class Cell(runtime.CellBase):
         _w_b_o = _params['b_o']
         _W_x = np.concatenate((_params['W_i'], _params['W_f'], _params['W_g'], _params['W_o'],))
         _W_h = np.concatenate((_params['U_i'], _params['U_f'], _params['U_g'], _params['U_o'],))
-        _WT_h = transposed(_W_h)
+        _WT_h = step_operand(_W_h.T, _B)
         _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _seq_c = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _G_h = np.empty((_B, 4*_n_hidden), _dtype)
@@ -650,6 +650,7 @@ class Cell(runtime.CellBase):
         _all_o = tape.arrays['_all_o']
         _W_x = tape.arrays['_W_x']
         _W_h = tape.arrays['_W_h']
+        _W_h = step_operand(_W_h, _B)
         _dy_h_new = dy['h_new']
         _dG_x = np.empty((_rows.count, 4*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)

@@ -1,7 +1,7 @@
 """lstmp: LSTM with a recurrent projection layer (LSTMP), in the layout of PyTorch's nn.LSTM(proj_size=...)
 
 Generated from specs/lstmp.yaml (sha256 0872da3aa89d1fe8527af685191c6f990045ac86f4f27e8cef9e8323b5cb671d) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 cd00d35b3e714603d4465758eef8a20ec829ea9874afcdd22daf8c097dfae6a2.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 b93ce78406610322697c241b9c0bc2152cca00387d33c21814b16e21faf1bd61.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Sak, Senior & Beaufays 2014, "Long short-term memory recurrent neural network architectures for large scale acoustic modeling", INTERSPEECH (arXiv:1402.1128): r_t = W_rm m_t, and r_t, not m_t, is fed back to the gates. This spec follows PyTorch's nn.LSTM with proj_size > 0 (documentation of torch.nn.LSTM): h_t = W_hr (o_t * tanh(c_t)), without the peepholes (W_ic, W_fc, W_oc) of Sak et al.'s LSTMP and without their non-recurrent projection p_t and output layer y_t.
@@ -87,7 +87,7 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
-from cellspec.blas import dot, matmul, transposed
+from cellspec.blas import dot, matmul, step_operand
 from cellspec.sums import column_sums
 from cellspec.fastmath import sigmoid, tanh
 
@@ -534,9 +534,9 @@ class Cell(runtime.CellBase):
         _w_b_o = _params['b_o']
         _W_x = np.concatenate((_params['W_i'], _params['W_f'], _params['W_g'], _params['W_o'],))
         _W_h = np.concatenate((_params['U_i'], _params['U_f'], _params['U_g'], _params['U_o'],))
-        _WT_h = transposed(_W_h)
+        _WT_h = step_operand(_W_h.T, _B)
         _W_m = _params['P']
-        _WT_m = transposed(_W_m)
+        _WT_m = step_operand(_W_m.T, _B)
         _seq_h = np.empty((_T + 1, _B, _n_proj), _dtype)
         _seq_c = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _G_h = np.empty((_B, 4*_n_hidden), _dtype)
@@ -576,6 +576,8 @@ class Cell(runtime.CellBase):
         _W_x = tape.arrays['_W_x']
         _W_h = tape.arrays['_W_h']
         _W_m = tape.arrays['_W_m']
+        _W_h = step_operand(_W_h, _B)
+        _W_m = step_operand(_W_m, _B)
         _dy_h_new = dy['h_new']
         _dG_x = np.empty((_rows.count, 4*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_proj), _dtype)

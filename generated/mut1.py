@@ -1,7 +1,7 @@
 """mut1: MUT1, the best of the three GRU-like cells found by architecture search; needs input == hidden
 
 Generated from specs/mut1.yaml (sha256 113d5f6d441f0a42c89c5dbddc70fc8c95077c334761802d41d9e57be8557881) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 cd00d35b3e714603d4465758eef8a20ec829ea9874afcdd22daf8c097dfae6a2.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 b93ce78406610322697c241b9c0bc2152cca00387d33c21814b16e21faf1bd61.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Jozefowicz, Zaremba & Sutskever 2015, "An empirical exploration of recurrent network architectures", ICML (PMLR 37), section 3, MUT1: z = sigm(W_xz x_t + b_z), r = sigm(W_xr x_t + W_hr h_t + b_r), h_{t+1} = tanh(W_hh (r*h_t) + tanh(x_t) + b_h)*z + h_t*(1 - z). x_t enters elementwise, so input == hidden. Some ports (RecurrentLayers.jl) write tanh(W_xh x_t) to drop that constraint; this spec keeps the paper's tanh(x_t). z weights the new candidate.
@@ -63,7 +63,7 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
-from cellspec.blas import dot, matmul, transposed
+from cellspec.blas import dot, matmul, step_operand
 from cellspec.sums import column_sums
 from cellspec.fastmath import sigmoid, tanh
 
@@ -482,9 +482,9 @@ class Cell(runtime.CellBase):
         _w_b_n = _params['b_n']
         _W_x = np.concatenate((_params['W_r'], _params['W_z'],))
         _W_h = _params['U_r']
-        _WT_h = transposed(_W_h)
+        _WT_h = step_operand(_W_h.T, _B)
         _W__v0 = _params['U_n']
-        _WT__v0 = transposed(_W__v0)
+        _WT__v0 = step_operand(_W__v0.T, _B)
         _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _G_h = np.empty((_B, _n_hidden), _dtype)
         _G__v0 = np.empty((_B, _n_hidden), _dtype)
@@ -521,6 +521,8 @@ class Cell(runtime.CellBase):
         _W_x = tape.arrays['_W_x']
         _W_h = tape.arrays['_W_h']
         _W__v0 = tape.arrays['_W__v0']
+        _W_h = step_operand(_W_h, _B)
+        _W__v0 = step_operand(_W__v0, _B)
         _dy_h_new = dy['h_new']
         _dG_x = np.empty((_T, _B, 2*_n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)

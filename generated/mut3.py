@@ -1,7 +1,7 @@
 """mut3: MUT3, the third of the three GRU-like cells found by architecture search
 
 Generated from specs/mut3.yaml (sha256 392f38ace90fcae082ad08edbeb2496a72a9be9294abcf64c395b985e61ec256) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 cd00d35b3e714603d4465758eef8a20ec829ea9874afcdd22daf8c097dfae6a2.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 b93ce78406610322697c241b9c0bc2152cca00387d33c21814b16e21faf1bd61.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Jozefowicz, Zaremba & Sutskever 2015, "An empirical exploration of recurrent network architectures", ICML (PMLR 37), section 3, MUT3: z = sigm(W_xz x_t + W_hz tanh(h_t) + b_z), r = sigm(W_xr x_t + W_hr h_t + b_r), h_{t+1} = tanh(W_hh (r*h_t) + W_xh x_t + b_h)*z + h_t*(1 - z). Note that z weights the new candidate, the opposite of the GRU's z.
@@ -70,7 +70,7 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
-from cellspec.blas import dot, matmul, transposed
+from cellspec.blas import dot, matmul, step_operand
 from cellspec.sums import column_sums
 from cellspec.fastmath import sigmoid, tanh
 
@@ -492,11 +492,11 @@ class Cell(runtime.CellBase):
         _w_b_n = _params['b_n']
         _W_x = np.concatenate((_params['W_z'], _params['W_r'], _params['W_n'],))
         _W__v0 = _params['U_z']
-        _WT__v0 = transposed(_W__v0)
+        _WT__v0 = step_operand(_W__v0.T, _B)
         _W_h = _params['U_r']
-        _WT_h = transposed(_W_h)
+        _WT_h = step_operand(_W_h.T, _B)
         _W__v1 = _params['U_n']
-        _WT__v1 = transposed(_W__v1)
+        _WT__v1 = step_operand(_W__v1.T, _B)
         _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _G__v0 = np.empty((_B, _n_hidden), _dtype)
         _G_h = np.empty((_B, _n_hidden), _dtype)
@@ -534,6 +534,9 @@ class Cell(runtime.CellBase):
         _W__v0 = tape.arrays['_W__v0']
         _W_h = tape.arrays['_W_h']
         _W__v1 = tape.arrays['_W__v1']
+        _W_h = step_operand(_W_h, _B)
+        _W__v0 = step_operand(_W__v0, _B)
+        _W__v1 = step_operand(_W__v1, _B)
         _dy_h_new = dy['h_new']
         _dG_x = np.empty((_rows.count, 3*_n_hidden), _dtype)
         _dgemm__v0 = np.empty((_B, _n_hidden), _dtype)

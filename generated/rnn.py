@@ -1,7 +1,7 @@
 """rnn: Elman RNN with tanh, in the layout of PyTorch's nn.RNN
 
 Generated from specs/rnn.yaml (sha256 6567592cacacba825218ad981ce6a6f05eea68657b45eb877dcface56f5b60bb) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 cd00d35b3e714603d4465758eef8a20ec829ea9874afcdd22daf8c097dfae6a2.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 b93ce78406610322697c241b9c0bc2152cca00387d33c21814b16e21faf1bd61.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Elman 1990, "Finding structure in time", Cognitive Science 14(2)
@@ -43,7 +43,7 @@ import numba as nb
 import numpy as np
 
 from cellspec import runtime
-from cellspec.blas import dot, matmul, transposed
+from cellspec.blas import dot, matmul, step_operand
 from cellspec.owned import meet
 from cellspec.sums import column_sums
 from cellspec.fastmath import tanh
@@ -262,7 +262,7 @@ class Cell(runtime.CellBase):
         _w_b = _params['b']
         _W_x = _params['W']
         _W_h = _params['U']
-        _WT_h = transposed(_W_h)
+        _WT_h = step_operand(_W_h.T, _B)
         _seq_h = np.empty((_T + 1, _B, _n_hidden), _dtype)
         _G_h = np.empty((_B, _n_hidden), _dtype)
         _seq_h[0] = state['h']
@@ -288,6 +288,7 @@ class Cell(runtime.CellBase):
         _seq_h = tape.arrays['_seq_h']
         _W_x = tape.arrays['_W_x']
         _W_h = tape.arrays['_W_h']
+        _W_h = step_operand(_W_h, _B)
         _dy_h_new = dy['h_new']
         _dG_x = np.empty((_rows.count, _n_hidden), _dtype)
         _dgemm_h = np.empty((_B, _n_hidden), _dtype)

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from cellspec import blas
+from cellspec import blas, mkl
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -109,9 +109,20 @@ def test_missing_mkl_is_one_clear_line(monkeypatch):
     def no_library(path, *args, **kwargs):
         raise OSError(f"{path}: cannot open shared object file")
 
-    monkeypatch.setattr(blas.ctypes, "CDLL", no_library)
+    monkeypatch.setattr(mkl.ctypes, "CDLL", no_library)
+    mkl.library.cache_clear()
+    try:
+        assert mkl.library() is None
+    finally:
+        mkl.library.cache_clear()
+    # and the backend says so, in one line, before anything is switched
+    monkeypatch.setattr(mkl, "library", lambda: None)
+    monkeypatch.setattr(blas, "_ran", False)
+    monkeypatch.setattr(blas, "BACKEND", blas.OPENBLAS)
+    monkeypatch.setattr(blas, "_MKL", None)
     with pytest.raises(blas.BlasError, match=r'MKL is not installed: pip install -e "\.\[mkl\]"'):
-        blas._load_mkl()
+        blas.use("mkl")
+    assert blas.BACKEND == blas.OPENBLAS
 
 
 def test_bad_backend_in_the_environment_fails_at_import():
@@ -130,7 +141,7 @@ glob.glob = lambda pattern, *a, **k: [] if "numpy.libs" in pattern else real(pat
 if sys.argv[1] == "no scipy":
     sys.modules["scipy"] = None   # import scipy raises ImportError
 import numpy as np
-from cellspec import blas
+from cellspec import blas, mkl
 from generated import rnn
 print(blas.BACKEND)
 try:
@@ -246,6 +257,15 @@ def test_matmul_takes_column_windows_and_a_transposed_b(dtype):
         out = np.empty((m, 9), dtype)
         by_transpose(a, w, out)
         np.testing.assert_allclose(out, a @ w.T, **TOL[dtype])
+    # few rows by a transposed b (2 to blas.STEP_ROWS) go as out^T = w a^T and a copy across:
+    # a and out as column windows of wider arrays, and nothing outside out's window written
+    for m in (2, 16, blas.STEP_ROWS, blas.STEP_ROWS + 1):
+        wide = rng.standard_normal((m, 50)).astype(dtype)
+        w = rng.standard_normal((37, 21)).astype(dtype)
+        out = np.full((m, 60), np.nan, dtype)
+        by_transpose(wide[:, 3:24], w, out[:, 5:42])
+        np.testing.assert_allclose(out[:, 5:42], wide[:, 3:24] @ w.T, **TOL[dtype])
+        assert np.isnan(out[:, :5]).all() and np.isnan(out[:, 42:]).all()
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])

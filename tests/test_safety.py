@@ -66,7 +66,7 @@ def test_text_fields_cannot_break_out_of_the_generated_module(tmp_path):
     kinds = {type(node).__name__ for node in tree.body[1:]}
     assert kinds <= {"Import", "ImportFrom", "FunctionDef", "ClassDef"}
     imports = sorted(ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom)))
-    assert imports == ["from cellspec import runtime", "from cellspec.blas import dot, matmul, transposed", "from cellspec.fastmath import tanh", "from cellspec.owned import meet", "from cellspec.sums import column_sums", "import math", "import numba as nb", "import numpy as np"]
+    assert imports == ["from cellspec import runtime", "from cellspec.blas import dot, matmul, step_operand", "from cellspec.fastmath import tanh", "from cellspec.owned import meet", "from cellspec.sums import column_sums", "import math", "import numba as nb", "import numpy as np"]
     assert "os.system('touch /tmp/cellspec_pwned')" in ast.get_docstring(tree)
 
 

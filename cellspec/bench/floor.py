@@ -7,7 +7,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ..blas import dot, matmul
+from ..blas import dot, matmul, step_operand
 
 
 # not cached: Numba would key its cache on this file alone, and keep the `matmul` of an older
@@ -30,6 +30,7 @@ class _Numpy:
         self.dot = dot
         self.array = np.ascontiguousarray
         self.empty = lambda shape: np.empty(shape, np.float32)
+        self.layout = step_operand  # the per-step products' weights as the time loops lay them out
 
 
 class _Torch:
@@ -44,6 +45,7 @@ class _Torch:
         self.dot = torch.mm
         self.array = lambda a: torch.from_numpy(np.ascontiguousarray(a))
         self.empty = lambda shape: torch.empty(shape)
+        self.layout = lambda b, rows: b
 
 
 def _products(schedule, sizes: dict[str, int], T: int, B: int, seed: int, lib):
@@ -59,7 +61,10 @@ def _products(schedule, sizes: dict[str, int], T: int, B: int, seed: int, lib):
         W = rng.normal(size=(width, n)).astype(np.float32)
         v = rng.normal(size=(R, n)).astype(np.float32)
         d = rng.normal(size=(R, width)).astype(np.float32)
-        work.append((g.region, lib.array(W), lib.array(W.T), lib.array(v), lib.array(d)))
+        W, WT = lib.array(W), lib.array(W.T)
+        if g.region != "pre":  # laid out once, as a call lays them out before its time loop
+            W, WT = lib.layout(W, B), lib.layout(WT, B)
+        work.append((g.region, W, WT, lib.array(v), lib.array(d)))
 
     def run(backward: bool):
         for region, W, WT, v, d in work:

@@ -63,8 +63,9 @@ def _loop_products(schedule, sizes: dict[str, int], T: int, B: int):
             continue
         width, n = sum(sizes[d] for d in g.rows), sizes[g.operand_dim]
         W = rng.normal(size=(width, n)).astype(np.float32)
-        work.append((rng.normal(size=(T * B, n)).astype(np.float32), np.ascontiguousarray(W.T), np.empty((B, width), np.float32),
-                     rng.normal(size=(T * B, width)).astype(np.float32), W, np.empty((B, n), np.float32)))
+        # the weights laid out as a call lays them out for its rows (blas.step_operand)
+        work.append((rng.normal(size=(T * B, n)).astype(np.float32), blas.step_operand(W.T, B), np.empty((B, width), np.float32),
+                     rng.normal(size=(T * B, width)).astype(np.float32), blas.step_operand(W, B), np.empty((B, n), np.float32)))
 
     def run():
         for v, WT, out, d, W, back in work:

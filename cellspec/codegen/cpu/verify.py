@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import re
 
-FIXED_IMPORTS = {"import math", "import numba as nb", "import numpy as np", "from cellspec import runtime", "from cellspec.blas import dot, matmul, transposed", "from cellspec.owned import meet", "from cellspec.sums import column_sums"}
+FIXED_IMPORTS = {"import math", "import numba as nb", "import numpy as np", "from cellspec import runtime", "from cellspec.blas import dot, matmul, step_operand", "from cellspec.owned import meet", "from cellspec.sums import column_sums"}
 FASTMATH_IMPORT = re.compile(r"from cellspec\.fastmath import [a-z_]+(, [a-z_]+)*\Z")
 KERNEL = re.compile(r"_(loop_forward|loop_infer|loop_infer_owned|loop_backward|loop_backward_dseq|pre_forward_\d+|pre_infer_\d+|pre_backward_\d+)\Z")
 CELL_TABLES = (
