@@ -44,7 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from llvmlite import binding as llvm
-from numba import types
+from numba import njit, types
 from numba.extending import overload
 
 from . import mkl
@@ -275,13 +275,9 @@ STEP_BYTES = 1 << 20  # from weights of this size
 def step_operand(b, rows: int):
     """b [k, n], the weights a time loop's per-step products `matmul(a, b, out)` read with `rows`
     rows of a, laid out for them: C-contiguous, or as the transpose of a C-contiguous W = b^T,
-    which `matmul` then computes as out^T = W a^T and copies across. On numpy's OpenBLAS, where
-    numpy's wheel runs the second several times faster for few rows and weights larger than a
-    core's L2: on an AMD EPYC (Zen 5, 1 MiB of L2 a core), 50 steps of [16, 512] by [512, 2048]
-    on 2 threads took 0.66 of the first's time and by [2048, 512] 0.59, 100 of [32, 256] by
-    [256, 1024] on one thread 0.63 and by [1024, 256] 0.87; with 256 KiB of weights 1.03-1.26,
-    with 64 rows 1.09-1.9 (interleaved, medians of 15, scratch and copy included). MKL
-    (measured there on its generic code path) keeps the first: 0.91-1.43."""
+    which `matmul` then computes as out^T = W a^T and copies across: on numpy's OpenBLAS, for 2 to
+    STEP_ROWS rows and at least STEP_BYTES of weights, where that measured faster (on an AMD EPYC,
+    Zen 5: the README's "The weights laid out for few rows"); MKL keeps the first."""
     fast = 1 < rows <= STEP_ROWS and b.nbytes >= STEP_BYTES and not _on_mkl and _INT is not None
     if fast:
         return b if b.T.flags.c_contiguous else transposed(b).T
@@ -410,22 +406,32 @@ if _INT is not None:
                     gemv(ROW_MAJOR, TRANS, k, n, one, b.ctypes.data, ldb, a.ctypes.data, 1, zero, out.ctypes.data, 1)
                 else:
                     gemv(ROW_MAJOR, NO_TRANS, n, k, one, b.ctypes.data, ldb, a.ctypes.data, 1, zero, out.ctypes.data, 1)
-            elif not by_rows and m <= STEP_ROWS:
-                # b = W^T, W's rows unit-stride (`step_operand`): out^T = W a^T into a scratch
-                # [n, m], then copied across, in blocks of 16 columns of out
-                lda = a.strides[0] // a.itemsize
-                s = np.empty((n, m), a.dtype)
-                gemm(ROW_MAJOR, NO_TRANS, TRANS, n, m, k, one, b.ctypes.data, ldb, a.ctypes.data, lda, zero, s.ctypes.data, m)
-                for j0 in range(0, n, 16):
-                    j1 = min(n, j0 + 16)
-                    for i in range(m):
-                        for j in range(j0, j1):
-                            out[i, j] = s[j, i]
             else:
                 lda, ldc = a.strides[0] // a.itemsize, out.strides[0] // out.itemsize
                 gemm(ROW_MAJOR, NO_TRANS, NO_TRANS if by_rows else TRANS, m, n, k, one, a.ctypes.data, lda, b.ctypes.data, ldb, zero, out.ctypes.data, ldc)
 
-        return impl
+        plain = njit(impl)
+
+        def few_rows(a, b, out):
+            m, k = a.shape
+            n = b.shape[1]
+            if m <= 1 or m > STEP_ROWS or (b.strides[0] != b.itemsize and k > 1 and n > 1):
+                plain(a, b, out)
+                return
+            # b = W^T, W's rows unit-stride (`step_operand`): out^T = W a^T into a scratch
+            # [n, m], then copied across, in blocks of 16 columns of out
+            ldw = max(b.strides[1] // b.itemsize, k)
+            s = np.empty((n, m), a.dtype)
+            gemm(ROW_MAJOR, NO_TRANS, TRANS, n, m, k, one, b.ctypes.data, ldw, a.ctypes.data, a.strides[0] // a.itemsize, zero, s.ctypes.data, m)
+            for j0 in range(0, n, 16):
+                j1 = min(n, j0 + 16)
+                for i in range(m):
+                    for j in range(j0, j1):
+                        out[i, j] = s[j, i]
+
+        # only an F-ordered b (the transposed view `step_operand` hands a time loop) compiles the
+        # second route: a kernel on C-ordered weights compiles as before it existed
+        return few_rows if b.layout == "F" else impl
 
 else:
 

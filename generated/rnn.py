@@ -1,7 +1,7 @@
 """rnn: Elman RNN with tanh, in the layout of PyTorch's nn.RNN
 
 Generated from specs/rnn.yaml (sha256 6567592cacacba825218ad981ce6a6f05eea68657b45eb877dcface56f5b60bb) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 b93ce78406610322697c241b9c0bc2152cca00387d33c21814b16e21faf1bd61.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 339372e55672dca9e83a840739fa5453ca9f703f44307ceaec0519bbb662b4ca.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Elman 1990, "Finding structure in time", Cognitive Science 14(2)

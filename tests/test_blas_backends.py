@@ -259,6 +259,8 @@ def test_matmul_takes_column_windows_and_a_transposed_b(dtype):
         np.testing.assert_allclose(out, a @ w.T, **TOL[dtype])
     # few rows by a transposed b (2 to blas.STEP_ROWS) go as out^T = w a^T and a copy across:
     # a and out as column windows of wider arrays, and nothing outside out's window written
+    empty = np.empty((0, 9), dtype)
+    by_transpose(np.empty((0, 6), dtype), rng.standard_normal((9, 6)).astype(dtype), empty)  # no rows: nothing to do
     for m in (2, 16, blas.STEP_ROWS, blas.STEP_ROWS + 1):
         wide = rng.standard_normal((m, 50)).astype(dtype)
         w = rng.standard_normal((37, 21)).astype(dtype)

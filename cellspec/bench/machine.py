@@ -52,7 +52,4 @@ def sentence(cpu: dict) -> str:
     parts = [p for p in (cpu.get("vendor"), cpu.get("llvm_cpu") and f"LLVM's host CPU {cpu['llvm_cpu']}") if p]
     if cpu.get("avx512") is not None:
         parts.append("AVX-512" if cpu["avx512"] else "no AVX-512")
-    text = (cpu.get("model") or "an unnamed CPU") + (f" ({'; '.join(parts)})" if parts else "")
-    if cpu.get("mkl_code_path"):
-        text += f"; MKL's code path on it: {cpu['mkl_code_path']}"
-    return text
+    return (cpu.get("model") or "an unnamed CPU") + (f" ({'; '.join(parts)})" if parts else "")

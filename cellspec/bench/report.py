@@ -164,7 +164,9 @@ def write_results(rows: list[Row], out: str, threads: int, compile_s: dict | Non
         json.dump(data, f, indent=1, sort_keys=True)
     with open(md_path, "w") as f:
         env = data["environment"]
-        f.write(f"Measured on {machine.sentence(env['cpu'])}, {env['cores']} cores, {threads} threads.\n\n")
+        mkl_path = env["cpu"].get("mkl_code_path")
+        f.write(f"Measured on {machine.sentence(env['cpu'])}, {env['cores']} cores, {threads} threads"
+                + (f"; MKL's code path on this CPU: {mkl_path}" if mkl_path else "") + ".\n\n")
         f.write(f"BLAS of the generated cells and their floor: {env['blas']}; its best float32 GEMM here, "
                 f"{env['gemm_gflops_per_core']} GFLOP/s a core ({SIZE} cubed, one thread), times {threads} threads is the limit "
                 "that `% of limit` divides by: the rate of a cell's matrix products (their FLOPs over its whole time) as a share of it.\n\n")
