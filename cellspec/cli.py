@@ -248,8 +248,10 @@ def _bench_profile(args, built, sizes) -> int:
                 rows.append(dict(spec=b.cell.name, size=size, **profile_cell(module, b.schedule, size, args.rounds)))
                 print(markdown(rows[-1:]).splitlines()[2], flush=True)
     from . import blas
+    from .bench import machine
 
-    text = f"BLAS: {blas.BACKEND}; one thread; shares of the median forward+backward time (float32).\n\n" + markdown(rows)
+    text = (f"Measured on {machine.sentence(machine.describe())}. BLAS: {blas.BACKEND}; one thread; shares of the median "
+            "forward+backward time (float32).\n\n" + markdown(rows))
     write_atomic(os.path.join(args.out, "profile.md"), text + "\n")
     write_atomic(os.path.join(args.out, "profile.json"), json.dumps(rows, indent=1) + "\n")
     print(f"wrote {os.path.join(args.out, 'profile.md')} and profile.json")

@@ -167,6 +167,7 @@ def test_bench_profile_smoke_run_writes_its_table(tmp_path):
     assert min(phases["products per step"], phases["hoisted products"], phases["weight gradients"]) > 0
     assert phases["hoisted elementwise"] == 0 and min(phases.values()) >= 0
     assert "| rnn | tiny |" in (tmp_path / "profile.md").read_text()
+    assert (tmp_path / "profile.md").read_text().startswith("Measured on ")  # which machine
 
 
 def test_scaling_figure_is_a_png(tmp_path):
