@@ -56,21 +56,24 @@ def test_every_cell_on_mkl_equals_openblas(tmp_path):
     np.testing.assert_allclose(mkl["floor/float32/steps"], mkl["floor/float32/steps/numpy"], **TOL["float32"])
 
 
-@pytest.mark.skipif(not mkl_installed(), reason='MKL is not installed: pip install -e ".[mkl]" runs this test')
-def test_switching_back_before_a_cell_ran_is_openblas_again():
-    code = ("import numpy as np; from cellspec import blas; blas.use('mkl'); blas.use('openblas'); "
-            "a = np.ones((600, 3)); assert blas.BACKEND == blas.OPENBLAS and not blas._on_mkl and (blas.dot(a, a.T) == 3).all()")
+def passes_in_a_fresh_process(code: str) -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.skipif(not mkl_installed(), reason='MKL is not installed: pip install -e ".[mkl]" runs this test')
+def test_switching_back_before_a_cell_ran_is_openblas_again():
+    passes_in_a_fresh_process(
+        "import numpy as np; from cellspec import blas; blas.use('mkl'); blas.use('openblas'); "
+        "a = np.ones((600, 3)); assert blas.BACKEND == blas.OPENBLAS and not blas._on_mkl and (blas.dot(a, a.T) == 3).all()")
 
 
 @pytest.mark.skipif(not mkl_installed(), reason='MKL is not installed: pip install -e ".[mkl]" runs this test')
 def test_mkl_says_its_code_path_and_openblas_has_none():
     # the bench's tables name it (cellspec.bench.machine): MKL_Get_Version's processor field
-    code = ("from cellspec import blas; assert blas.mkl_code_path() is None; blas.use('mkl'); "
-            "path = blas.mkl_code_path(); assert isinstance(path, str) and 'processors' in path, path")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert r.returncode == 0, r.stderr
+    passes_in_a_fresh_process(
+        "from cellspec import blas; assert blas.mkl_code_path() is None; blas.use('mkl'); "
+        "path = blas.mkl_code_path(); assert isinstance(path, str) and 'processors' in path, path")
 
 
 def test_dot_is_numpy_product_on_openblas():
