@@ -278,7 +278,7 @@ def step_operand(b, rows: int):
     which `matmul` then computes as out^T = W a^T and copies across: on numpy's OpenBLAS, for 2 to
     STEP_ROWS rows and at least STEP_BYTES of weights, where that measured faster (on an AMD EPYC,
     Zen 5: the README's "The weights laid out for few rows"); MKL keeps the first."""
-    fast = 1 < rows <= STEP_ROWS and b.nbytes >= STEP_BYTES and not _on_mkl and _INT is not None
+    fast = CBLAS and not _on_mkl and 1 < rows <= STEP_ROWS and b.nbytes >= STEP_BYTES
     if fast:
         return b if b.T.flags.c_contiguous else transposed(b).T
     return b if b.flags.c_contiguous else transposed(b.T)
@@ -415,7 +415,7 @@ if _INT is not None:
         def few_rows(a, b, out):
             m, k = a.shape
             n = b.shape[1]
-            if m <= 1 or m > STEP_ROWS or (b.strides[0] != b.itemsize and k > 1 and n > 1):
+            if m <= 1 or m > STEP_ROWS:  # b is F-ordered: W's rows are unit-stride
                 plain(a, b, out)
                 return
             # b = W^T, W's rows unit-stride (`step_operand`): out^T = W a^T into a scratch

@@ -1,7 +1,7 @@
 """clockwork: Clockwork RNN, hidden units in modules with periods 1, 2, 4, ... that update only when t mod period == 0
 
 Generated from specs/clockwork.yaml (sha256 20df78eb9cfe772501028235183ea30bd373442cf8b719ba1cf6687d03a09857) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 339372e55672dca9e83a840739fa5453ca9f703f44307ceaec0519bbb662b4ca.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 3785a55d289f0cf18ddf2408e2bcbd0a2339aa03ce9cf4a503bb92b87fbda149.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Koutník, Greff, Gomez & Schmidhuber 2014, "A Clockwork RNN", ICML, eqs. (1)-(3): modules sorted by increasing period T_i = 2^(i-1); module i updates at step t only when t mod T_i == 0 and otherwise keeps its value; W_H is block upper-triangular, so each module reads itself and the slower modules, never the faster ones. Here t counts from 0, so every module updates at the first step, and the module of unit u is u*modules//hidden (equal modules when modules divides hidden). The paper's output layer is left to the user (y is the hidden state).

@@ -1,7 +1,7 @@
 """greff_cifg: Greff et al.'s LSTM variant CIFG, coupled input and forget gate (f = 1 - i), with peepholes
 
 Generated from specs/greff_cifg.yaml (sha256 e74574739dd2dfa664d21a960d93e952595c8201cbad62e270511fa6ff30666b) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 339372e55672dca9e83a840739fa5453ca9f703f44307ceaec0519bbb662b4ca.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 3785a55d289f0cf18ddf2408e2bcbd0a2339aa03ce9cf4a503bb92b87fbda149.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Greff, Srivastava, Koutnik, Steunebrink & Schmidhuber 2017, "LSTM: A search space odyssey", IEEE TNNLS 28(10), arXiv 1503.04069, Section III, variant CIFG (coupled input and forget gate): the vanilla LSTM of Section II with f = 1 - i, as the paper writes it (some secondary sources write the coupling the other way round, i = 1 - f; not followed here), so c = z*i + c[t-1]*(1 - i) and the forget gate's W_f, R_f, p_f and b_f go with it. Unlike specs/lstm_cifg (the nn.LSTM layout without peepholes) this keeps V's peepholes: the input gate on c[t-1], the output gate on c[t]; g = h = tanh. The paper's block output y[t-1] is the state h here.

@@ -1,7 +1,7 @@
 """greff_fgr: Greff et al.'s LSTM variant FGR, full gate recurrence (nine gate-to-gate recurrent matrices)
 
 Generated from specs/greff_fgr.yaml (sha256 f646d44e7fbc4a2bd35c461d3c368b8fa9d32aaca403feccd162469faf04605e) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 339372e55672dca9e83a840739fa5453ca9f703f44307ceaec0519bbb662b4ca.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 3785a55d289f0cf18ddf2408e2bcbd0a2339aa03ce9cf4a503bb92b87fbda149.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Greff, Srivastava, Koutnik, Steunebrink & Schmidhuber 2017, "LSTM: A search space odyssey", IEEE TNNLS 28(10), arXiv 1503.04069, Section III, variant FGR (full gate recurrence, after the original 1997 LSTM): the vanilla LSTM of Section II whose gate pre-activations each add the previous step's gate activations, in the paper's names i_bar += R_ii i[t-1] + R_fi f[t-1] + R_oi o[t-1], f_bar += R_if i[t-1] + R_ff f[t-1] + R_of o[t-1], o_bar += R_io i[t-1] + R_fo f[t-1] + R_oo o[t-1] (R_ab carries gate a at t-1 into gate b), so i, f and o are states (zero unless given). The additions are inside the sigmoids and leave V's peepholes as they are: input and forget gates on c[t-1], the output gate on the new c[t]. g = h = tanh. The paper's block output y[t-1] is the state h here.

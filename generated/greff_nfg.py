@@ -1,7 +1,7 @@
 """greff_nfg: Greff et al.'s LSTM variant NFG, no forget gate (f = 1)
 
 Generated from specs/greff_nfg.yaml (sha256 883b0ff5c1d38b9d9f26b6a7ec8c3bdc02827d73da7aaaf389872dd24b88bc4b) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 339372e55672dca9e83a840739fa5453ca9f703f44307ceaec0519bbb662b4ca.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 3785a55d289f0cf18ddf2408e2bcbd0a2339aa03ce9cf4a503bb92b87fbda149.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Greff, Srivastava, Koutnik, Steunebrink & Schmidhuber 2017, "LSTM: A search space odyssey", IEEE TNNLS 28(10), arXiv 1503.04069, Section III, variant NFG (no forget gate): the vanilla LSTM of Section II with f = 1, so c = z*i + c[t-1] (the original 1997 constant error carousel); the forget gate's W_f, R_f, p_f and b_f go with it. Everything else as in V: peepholes (input gate on c[t-1], output gate on c[t]), g = h = tanh. The paper's block output y[t-1] is the state h here.

@@ -1,7 +1,7 @@
 """greff_niaf: Greff et al.'s LSTM variant NIAF, no input activation function (g(x) = x)
 
 Generated from specs/greff_niaf.yaml (sha256 5a2c1aa8cd4f001ba015f8e0456d75f1af7daf26686fd65fdeaae180eeb2e769) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 339372e55672dca9e83a840739fa5453ca9f703f44307ceaec0519bbb662b4ca.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 3785a55d289f0cf18ddf2408e2bcbd0a2339aa03ce9cf4a503bb92b87fbda149.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Greff, Srivastava, Koutnik, Steunebrink & Schmidhuber 2017, "LSTM: A search space odyssey", IEEE TNNLS 28(10), arXiv 1503.04069, Section III, variant NIAF (no input activation function): the vanilla LSTM of Section II with g(x) = x, so the block input is z = W_z x + R_z y[t-1] + b_z, unsquashed; the gates keep their sigmoids. Everything else as in V: peepholes (input and forget gates on c[t-1], output gate on c[t]), forget gate, h = tanh. The paper's block output y[t-1] is the state h here.

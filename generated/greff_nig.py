@@ -1,7 +1,7 @@
 """greff_nig: Greff et al.'s LSTM variant NIG, no input gate (i = 1)
 
 Generated from specs/greff_nig.yaml (sha256 3004b1eb2e80d289159a5474def3a6e6a6057556bf7625c474b6a8dfa9cc82e6) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 339372e55672dca9e83a840739fa5453ca9f703f44307ceaec0519bbb662b4ca.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 3785a55d289f0cf18ddf2408e2bcbd0a2339aa03ce9cf4a503bb92b87fbda149.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Greff, Srivastava, Koutnik, Steunebrink & Schmidhuber 2017, "LSTM: A search space odyssey", IEEE TNNLS 28(10), arXiv 1503.04069, Section III, variant NIG (no input gate): the vanilla LSTM of Section II with i = 1, so c = z + c[t-1]*f; the input gate's W_i, R_i, p_i and b_i go with it. Everything else as in V: peepholes (forget gate on c[t-1], output gate on c[t]), g = h = tanh. The paper's block output y[t-1] is the state h here.

@@ -1,7 +1,7 @@
 """greff_noaf: Greff et al.'s LSTM variant NOAF, no output activation function (h(x) = x)
 
 Generated from specs/greff_noaf.yaml (sha256 c2ca72ea7d08cd035df1eef04f80f38ccaff96f862fcd12156a97adbb976b2df) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 339372e55672dca9e83a840739fa5453ca9f703f44307ceaec0519bbb662b4ca.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 3785a55d289f0cf18ddf2408e2bcbd0a2339aa03ce9cf4a503bb92b87fbda149.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Greff, Srivastava, Koutnik, Steunebrink & Schmidhuber 2017, "LSTM: A search space odyssey", IEEE TNNLS 28(10), arXiv 1503.04069, Section III, variant NOAF (no output activation function): the vanilla LSTM of Section II with h(x) = x, so the block output is y = c*o, unbounded. Everything else as in V: peepholes (input and forget gates on c[t-1], output gate on c[t]), forget gate, g = tanh. The paper's block output y[t-1] is the state h here.

@@ -1,7 +1,7 @@
 """greff_nog: Greff et al.'s LSTM variant NOG, no output gate (o = 1)
 
 Generated from specs/greff_nog.yaml (sha256 7a99856f276f1163bfec96d4c477c29ce3ba351d36088671319fd0e907946567) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 339372e55672dca9e83a840739fa5453ca9f703f44307ceaec0519bbb662b4ca.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 3785a55d289f0cf18ddf2408e2bcbd0a2339aa03ce9cf4a503bb92b87fbda149.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Greff, Srivastava, Koutnik, Steunebrink & Schmidhuber 2017, "LSTM: A search space odyssey", IEEE TNNLS 28(10), arXiv 1503.04069, Section III, variant NOG (no output gate): the vanilla LSTM of Section II with o = 1, so y = h(c) = tanh(c); the output gate's W_o, R_o, p_o and b_o go with it. Everything else as in V: peepholes (input and forget gates on c[t-1]), g = h = tanh. The paper's block output y[t-1] is the state h here.

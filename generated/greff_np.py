@@ -1,7 +1,7 @@
 """greff_np: Greff et al.'s LSTM variant NP, no peepholes
 
 Generated from specs/greff_np.yaml (sha256 aad87b2010bff92827b5fd13eda7e5a180d50d4230043de63aece0fd9a0d60b3) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 339372e55672dca9e83a840739fa5453ca9f703f44307ceaec0519bbb662b4ca.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 3785a55d289f0cf18ddf2408e2bcbd0a2339aa03ce9cf4a503bb92b87fbda149.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Greff, Srivastava, Koutnik, Steunebrink & Schmidhuber 2017, "LSTM: A search space odyssey", IEEE TNNLS 28(10), arXiv 1503.04069, Section III, variant NP (no peepholes): the vanilla LSTM of Section II with p_i = p_f = p_o = 0, so no gate sees the cell. Everything else as in V: forget gate, g = h = tanh, the paper's separate biases. The same function as specs/lstm (nn.LSTM) under the renaming z = g, R = U. The paper's block output y[t-1] is the state h.

@@ -1,7 +1,7 @@
 """greff_v: Vanilla LSTM of Greff et al. (V), with peepholes, forget gate and g = h = tanh
 
 Generated from specs/greff_v.yaml (sha256 ef943867636f5b4af1eabb553548e8ba9691c78eea1a862aff2735d343fcd790) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 339372e55672dca9e83a840739fa5453ca9f703f44307ceaec0519bbb662b4ca.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 3785a55d289f0cf18ddf2408e2bcbd0a2339aa03ce9cf4a503bb92b87fbda149.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Greff, Srivastava, Koutnik, Steunebrink & Schmidhuber 2017, "LSTM: A search space odyssey", IEEE TNNLS 28(10), arXiv 1503.04069, Section II, the vanilla LSTM forward pass (V): z = g(W_z x + R_z y[t-1] + b_z), i = sigmoid(W_i x + R_i y[t-1] + p_i*c[t-1] + b_i), f = sigmoid(W_f x + R_f y[t-1] + p_f*c[t-1] + b_f), c = z*i + c[t-1]*f, o = sigmoid(W_o x + R_o y[t-1] + p_o*c[t] + b_o), y = h(c)*o, g = h = tanh. The input and forget gates peep at c[t-1], the output gate at the new c[t]. The paper's block output y[t-1] is the state h here; y[t] is the output.

@@ -1,7 +1,7 @@
 """gru: GRU in the layout of PyTorch's nn.GRU, the reset gate applied after the recurrent product
 
 Generated from specs/gru.yaml (sha256 2c7b76045d74b51b81d50a75e1ec3502e9e7b2f5fc8242dcaf65459d04c148e0) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 339372e55672dca9e83a840739fa5453ca9f703f44307ceaec0519bbb662b4ca.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 3785a55d289f0cf18ddf2408e2bcbd0a2339aa03ce9cf4a503bb92b87fbda149.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Cho et al. 2014, "Learning phrase representations using RNN encoder-decoder for statistical machine translation", EMNLP; this form (r multiplies U_n @ h + b_hn) is cuDNN's and PyTorch's

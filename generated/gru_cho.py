@@ -1,7 +1,7 @@
 """gru_cho: GRU as Cho et al. wrote it, the reset gate applied to h before the recurrent product
 
 Generated from specs/gru_cho.yaml (sha256 3343ae3c5cdb790dde3cbc53cfd900c58dae3b1be9aaefdb6570ada62d0be3e1) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 339372e55672dca9e83a840739fa5453ca9f703f44307ceaec0519bbb662b4ca.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 3785a55d289f0cf18ddf2408e2bcbd0a2339aa03ce9cf4a503bb92b87fbda149.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Cho et al. 2014, "Learning phrase representations using RNN encoder-decoder for statistical machine translation", EMNLP, eqs. (5)-(8): h~ = tanh(W x + U (r * h)), h = z*h + (1-z)*h~

@@ -1,7 +1,7 @@
 """lstm: LSTM with forget gate, in the layout of PyTorch's nn.LSTM
 
 Generated from specs/lstm.yaml (sha256 a56653365df28f1a1b2983300001c6a77950e875645d4c1d04a32a041b64d7eb) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 339372e55672dca9e83a840739fa5453ca9f703f44307ceaec0519bbb662b4ca.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 3785a55d289f0cf18ddf2408e2bcbd0a2339aa03ce9cf4a503bb92b87fbda149.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Hochreiter & Schmidhuber 1997, "Long short-term memory", Neural Computation 9(8); forget gate from Gers, Schmidhuber & Cummins 2000, "Learning to forget", Neural Computation 12(10)

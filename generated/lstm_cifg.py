@@ -1,7 +1,7 @@
 """lstm_cifg: LSTM with coupled input and forget gates (f = 1 - i), without peepholes
 
 Generated from specs/lstm_cifg.yaml (sha256 a23eeedf29fd6244233a78ef9bba7853a6f7b4b82d129ac6f067d07884e1b983) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 339372e55672dca9e83a840739fa5453ca9f703f44307ceaec0519bbb662b4ca.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 3785a55d289f0cf18ddf2408e2bcbd0a2339aa03ce9cf4a503bb92b87fbda149.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Greff et al. 2017, "LSTM: A search space odyssey", IEEE TNNLS 28(10), variant CIFG (f = 1 - i); here on the nn.LSTM layout without peepholes. Greff et al.'s CIFG keeps the peepholes of their vanilla LSTM.

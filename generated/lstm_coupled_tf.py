@@ -1,7 +1,7 @@
 """lstm_coupled_tf: LSTM with coupled gates in TensorFlow's convention (i = 1 - f), without peepholes or projection
 
 Generated from specs/lstm_coupled_tf.yaml (sha256 3a3634b2c004cd96d4a171150cf750c9146d3c8106d18ec66c95567f262bf4e0) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 339372e55672dca9e83a840739fa5453ca9f703f44307ceaec0519bbb662b4ca.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 3785a55d289f0cf18ddf2408e2bcbd0a2339aa03ce9cf4a503bb92b87fbda149.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: TensorFlow 1.x tf.contrib.rnn.CoupledInputForgetGateLSTMCell (tensorflow/contrib/rnn/python/ops/rnn_cell.py), after Greff et al. 2017, "LSTM: A search space odyssey", IEEE TNNLS 28(10), variant CIFG: f = sigmoid(.), c = f*c + (1 - f)*tanh(j), m = sigmoid(o)*tanh(c). The cell's defaults are use_peepholes=False, num_proj=None, layer_norm=False, and this spec keeps exactly that default form: no peepholes (W_F_diag, W_O_diag), no projection (W_P), no layer norm. Greff et al. couple the other way (f = 1 - i, see specs/lstm_cifg.yaml) and keep peepholes.

@@ -1,7 +1,7 @@
 """lstm_depth_gated: Depth-gated LSTM layer, whose memory cell takes a gated share of the cell of the layer below at the same step
 
 Generated from specs/lstm_depth_gated.yaml (sha256 a15872be6c8677ac7db0e51ecbabf8f1b806093806454ceb7e0de8c8c3e03ffd) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 339372e55672dca9e83a840739fa5453ca9f703f44307ceaec0519bbb662b4ca.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 3785a55d289f0cf18ddf2408e2bcbd0a2339aa03ce9cf4a503bb92b87fbda149.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Yao, Cohn, Vylomova, Duh & Dyer 2015, "Depth-Gated LSTM", arXiv:1508.03790, eqs. (1)-(7): an LSTM with diagonal peepholes (input and forget gates see c[t-1], the output gate the new c) and a depth gate d = sigmoid(b_d + W_xd x + w_cd*c[t-1] + w_ld*c_low[t]) that adds d*c_low[t] to the new memory cell, where c_low[t] is the memory cell of the layer below at the same step and x is that layer's output. Stack it with cellspec.stack.Stack, linking c_low to the lower layer's state c.

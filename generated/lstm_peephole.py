@@ -1,7 +1,7 @@
 """lstm_peephole: LSTM with diagonal peephole connections from the cell to its gates
 
 Generated from specs/lstm_peephole.yaml (sha256 3986991088ee036394a04e9b3449ecea9747bccbdcce204ec14ec10cc752ea63) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 339372e55672dca9e83a840739fa5453ca9f703f44307ceaec0519bbb662b4ca.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 3785a55d289f0cf18ddf2408e2bcbd0a2339aa03ce9cf4a503bb92b87fbda149.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Gers & Schmidhuber 2000, "Recurrent nets that time and count", IJCNN; Gers, Schraudolph & Schmidhuber 2002, "Learning precise timing with LSTM recurrent networks", JMLR 3. The input and forget gates see c at t-1, the output gate sees the new c.

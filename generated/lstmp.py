@@ -1,7 +1,7 @@
 """lstmp: LSTM with a recurrent projection layer (LSTMP), in the layout of PyTorch's nn.LSTM(proj_size=...)
 
 Generated from specs/lstmp.yaml (sha256 0872da3aa89d1fe8527af685191c6f990045ac86f4f27e8cef9e8323b5cb671d) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 339372e55672dca9e83a840739fa5453ca9f703f44307ceaec0519bbb662b4ca.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 3785a55d289f0cf18ddf2408e2bcbd0a2339aa03ce9cf4a503bb92b87fbda149.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Sak, Senior & Beaufays 2014, "Long short-term memory recurrent neural network architectures for large scale acoustic modeling", INTERSPEECH (arXiv:1402.1128): r_t = W_rm m_t, and r_t, not m_t, is fed back to the gates. This spec follows PyTorch's nn.LSTM with proj_size > 0 (documentation of torch.nn.LSTM): h_t = W_hr (o_t * tanh(c_t)), without the peepholes (W_ic, W_fc, W_oc) of Sak et al.'s LSTMP and without their non-recurrent projection p_t and output layer y_t.

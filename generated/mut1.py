@@ -1,7 +1,7 @@
 """mut1: MUT1, the best of the three GRU-like cells found by architecture search; needs input == hidden
 
 Generated from specs/mut1.yaml (sha256 113d5f6d441f0a42c89c5dbddc70fc8c95077c334761802d41d9e57be8557881) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 339372e55672dca9e83a840739fa5453ca9f703f44307ceaec0519bbb662b4ca.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 3785a55d289f0cf18ddf2408e2bcbd0a2339aa03ce9cf4a503bb92b87fbda149.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Jozefowicz, Zaremba & Sutskever 2015, "An empirical exploration of recurrent network architectures", ICML (PMLR 37), section 3, MUT1: z = sigm(W_xz x_t + b_z), r = sigm(W_xr x_t + W_hr h_t + b_r), h_{t+1} = tanh(W_hh (r*h_t) + tanh(x_t) + b_h)*z + h_t*(1 - z). x_t enters elementwise, so input == hidden. Some ports (RecurrentLayers.jl) write tanh(W_xh x_t) to drop that constraint; this spec keeps the paper's tanh(x_t). z weights the new candidate.

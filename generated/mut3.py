@@ -1,7 +1,7 @@
 """mut3: MUT3, the third of the three GRU-like cells found by architecture search
 
 Generated from specs/mut3.yaml (sha256 392f38ace90fcae082ad08edbeb2496a72a9be9294abcf64c395b985e61ec256) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 339372e55672dca9e83a840739fa5453ca9f703f44307ceaec0519bbb662b4ca.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 3785a55d289f0cf18ddf2408e2bcbd0a2339aa03ce9cf4a503bb92b87fbda149.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Jozefowicz, Zaremba & Sutskever 2015, "An empirical exploration of recurrent network architectures", ICML (PMLR 37), section 3, MUT3: z = sigm(W_xz x_t + W_hz tanh(h_t) + b_z), r = sigm(W_xr x_t + W_hr h_t + b_r), h_{t+1} = tanh(W_hh (r*h_t) + W_xh x_t + b_h)*z + h_t*(1 - z). Note that z weights the new candidate, the opposite of the GRU's z.

@@ -1,7 +1,7 @@
 """rnn: Elman RNN with tanh, in the layout of PyTorch's nn.RNN
 
 Generated from specs/rnn.yaml (sha256 6567592cacacba825218ad981ce6a6f05eea68657b45eb877dcface56f5b60bb) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 339372e55672dca9e83a840739fa5453ca9f703f44307ceaec0519bbb662b4ca.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 3785a55d289f0cf18ddf2408e2bcbd0a2339aa03ce9cf4a503bb92b87fbda149.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Elman 1990, "Finding structure in time", Cognitive Science 14(2)

@@ -1,7 +1,7 @@
 """rnn_relu: Elman RNN with relu, in the layout of PyTorch's nn.RNN(nonlinearity='relu')
 
 Generated from specs/rnn_relu.yaml (sha256 c357d5bcf7d5c349ad8a10baad767a8f4164baa3ef027676804d2d85f22218a9) by cellspec 0.1.0, taking
-jitted code from cellspec's blas, fastmath, owned and sums of sha256 339372e55672dca9e83a840739fa5453ca9f703f44307ceaec0519bbb662b4ca.
+jitted code from cellspec's blas, fastmath, owned and sums of sha256 3785a55d289f0cf18ddf2408e2bcbd0a2339aa03ce9cf4a503bb92b87fbda149.
 Do not edit: change the spec and run `cellspec build`.
 
 Source: Elman 1990, "Finding structure in time", Cognitive Science 14(2), with relu in place of the squashing function as in PyTorch's nn.RNN(nonlinearity='relu'): h_t = relu(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh) (PyTorch documentation, torch.nn.RNN)
